@@ -1,0 +1,229 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/catalog/rest"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	iceio "github.com/apache/iceberg-go/io"
+	_ "github.com/apache/iceberg-go/io/gocloud/s3" // registers s3:// IO
+	"github.com/apache/iceberg-go/table"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/uptrace/bun/driver/sqliteshim"
+
+	"github.com/floelake/floe/internal/config"
+)
+
+// Catalog is an opened Iceberg catalog plus the properties its tables'
+// file IO needs.
+type Catalog struct {
+	icecat.Catalog
+	// IOProps are the object-store properties (s3.*) for data files.
+	IOProps iceberg.Properties
+	// Warehouse is the root location of tables floe creates.
+	Warehouse string
+	closeFn   func() error
+}
+
+// Close releases the catalog's connections.
+func (c *Catalog) Close() error {
+	if c.closeFn != nil {
+		return c.closeFn()
+	}
+	return nil
+}
+
+// IOProps turns the storage section into iceberg-go io properties.
+func IOProps(st config.Storage) iceberg.Properties {
+	p := iceberg.Properties{}
+	s3 := st.S3
+	if s3.Endpoint != "" {
+		p[iceio.S3EndpointURL] = s3.Endpoint
+	}
+	if s3.Region != "" {
+		p[iceio.S3Region] = s3.Region
+	}
+	if s3.AccessKeyID != "" {
+		p[iceio.S3AccessKeyID] = s3.AccessKeyID
+		p[iceio.S3SecretAccessKey] = s3.SecretAccessKey
+	}
+	if s3.SessionToken != "" {
+		p[iceio.S3SessionToken] = s3.SessionToken
+	}
+	// Path-style addressing is what S3-compatible servers expect; virtual
+	// hosts only where asked for on AWS itself.
+	p[iceio.S3ForceVirtualAddressing] = strconv.FormatBool(!s3.PathStyle && s3.Endpoint == "")
+	return p
+}
+
+// Open opens the catalog described by cfg. dataDir is the node's data
+// directory; the default embedded catalog and warehouse live under it.
+func Open(ctx context.Context, cfg config.Catalog, st config.Storage, dataDir string) (*Catalog, error) {
+	ioProps := IOProps(st)
+	warehouse := cfg.Warehouse
+	if warehouse == "" {
+		abs, err := filepath.Abs(filepath.Join(dataDir, "warehouse"))
+		if err != nil {
+			return nil, err
+		}
+		warehouse = "file://" + abs
+	}
+	if local, ok := LocalPath(warehouse); ok {
+		if err := os.MkdirAll(local, 0o755); err != nil {
+			return nil, fmt.Errorf("catalog: warehouse %s: %w", warehouse, err)
+		}
+	}
+	props := iceberg.Properties{"warehouse": warehouse}
+	for k, v := range ioProps {
+		props[k] = v
+	}
+	for k, v := range cfg.Properties {
+		props[k] = v
+	}
+
+	switch cfg.Type {
+	case "sql":
+		uri := cfg.URI
+		if uri == "" {
+			uri = "sqlite://" + filepath.Join(dataDir, "catalog.db")
+		}
+		db, dialect, err := openSQL(uri, dataDir)
+		if err != nil {
+			return nil, err
+		}
+		props["init_catalog_tables"] = "true"
+		cat, err := sqlcat.NewCatalog(cfg.Name, db, dialect, props)
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("catalog: open sql catalog %s: %w", redact(uri), err)
+		}
+		return &Catalog{Catalog: cat, IOProps: ioProps, Warehouse: warehouse, closeFn: db.Close}, nil
+	case "rest":
+		opts := []rest.Option{rest.WithWarehouseLocation(warehouse), rest.WithAdditionalProps(props)}
+		if cfg.Token != "" {
+			opts = append(opts, rest.WithOAuthToken(cfg.Token))
+		}
+		if cfg.Credential != "" {
+			opts = append(opts, rest.WithCredential(cfg.Credential))
+		}
+		cat, err := rest.NewCatalog(ctx, cfg.Name, cfg.URI, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: open rest catalog %s: %w", cfg.URI, err)
+		}
+		return &Catalog{Catalog: cat, IOProps: ioProps, Warehouse: warehouse}, nil
+	default:
+		return nil, fmt.Errorf("catalog: unknown type %q (want sql or rest)", cfg.Type)
+	}
+}
+
+func openSQL(uri, dataDir string) (*sql.DB, sqlcat.SupportedDialect, error) {
+	switch {
+	case strings.HasPrefix(uri, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(uri, "sqlite:"), "//")
+		dsn := ":memory:"
+		if path != ":memory:" {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return nil, "", fmt.Errorf("catalog: %w", err)
+			}
+			// WAL and a busy timeout let readers (floe's own API, a user's
+			// DuckDB) share the file with the committer.
+			dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+		}
+		db, err := sql.Open(sqliteshim.ShimName, dsn)
+		if err != nil {
+			return nil, "", fmt.Errorf("catalog: open sqlite %s: %w", path, err)
+		}
+		if path == ":memory:" {
+			db.SetMaxOpenConns(1)
+		}
+		return db, sqlcat.SQLite, nil
+	case strings.HasPrefix(uri, "postgres://"), strings.HasPrefix(uri, "postgresql://"):
+		db, err := sql.Open("pgx", uri)
+		if err != nil {
+			return nil, "", fmt.Errorf("catalog: open postgres %s: %w", redact(uri), err)
+		}
+		return db, sqlcat.Postgres, nil
+	default:
+		return nil, "", fmt.Errorf("catalog: uri %q: want sqlite:///path or postgres://", uri)
+	}
+}
+
+func redact(uri string) string {
+	if i := strings.Index(uri, "@"); i >= 0 {
+		if j := strings.Index(uri, "://"); j >= 0 && j < i {
+			return uri[:j+3] + "***" + uri[i:]
+		}
+	}
+	return uri
+}
+
+// LocalPath returns the file-system path of a local location (a bare path
+// or file://), and false for remote locations.
+func LocalPath(loc string) (string, bool) {
+	if strings.HasPrefix(loc, "file://") {
+		return strings.TrimPrefix(loc, "file://"), true
+	}
+	if strings.Contains(loc, "://") {
+		return "", false
+	}
+	return loc, true
+}
+
+// Ident splits "a.b.table" into an identifier.
+func Ident(name string) table.Identifier { return strings.Split(name, ".") }
+
+// DefaultTableProperties are set on every table floe creates.
+func DefaultTableProperties() iceberg.Properties {
+	return iceberg.Properties{
+		"format-version":                          "2",
+		"write.format.default":                    "parquet",
+		"write.parquet.compression-codec":         "zstd",
+		"write.metadata.delete-after-commit.enabled": "true",
+		"write.metadata.previous-versions-max":    "50",
+		"commit.retry.num-retries":                "0",
+	}
+}
+
+// EnsureTable loads a table, creating it (and its namespace) with the given
+// schema, spec and properties when it does not exist. created reports which.
+func EnsureTable(ctx context.Context, cat icecat.Catalog, ident table.Identifier, sch *iceberg.Schema,
+	spec iceberg.PartitionSpec, props iceberg.Properties,
+) (tbl *table.Table, created bool, err error) {
+	tbl, err = cat.LoadTable(ctx, ident)
+	if err == nil {
+		return tbl, false, nil
+	}
+	if !errors.Is(err, icecat.ErrNoSuchTable) {
+		return nil, false, fmt.Errorf("catalog: load %s: %w", strings.Join(ident, "."), err)
+	}
+	if sch == nil {
+		return nil, false, fmt.Errorf("catalog: table %s does not exist and no schema was given", strings.Join(ident, "."))
+	}
+	ns := icecat.NamespaceFromIdent(ident)
+	if err := cat.CreateNamespace(ctx, ns, nil); err != nil && !errors.Is(err, icecat.ErrNamespaceAlreadyExists) {
+		return nil, false, fmt.Errorf("catalog: create namespace %s: %w", strings.Join(ns, "."), err)
+	}
+	all := DefaultTableProperties()
+	for k, v := range props {
+		all[k] = v
+	}
+	tbl, err = cat.CreateTable(ctx, ident, sch, icecat.WithPartitionSpec(&spec), icecat.WithProperties(all))
+	if errors.Is(err, icecat.ErrTableAlreadyExists) {
+		// Lost a race with another creator: theirs is as good as ours.
+		tbl, err = cat.LoadTable(ctx, ident)
+		return tbl, false, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("catalog: create %s: %w", strings.Join(ident, "."), err)
+	}
+	return tbl, true, nil
+}

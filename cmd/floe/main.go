@@ -1,0 +1,190 @@
+// Command floe turns Kafka topics into Apache Iceberg tables, exactly once.
+//
+// It only wires: flags → config → constructors → run.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/floelake/floe/internal/bench"
+	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/internal/node"
+	"github.com/floelake/floe/internal/quickstart"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := rootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "floe:", err)
+		os.Exit(1)
+	}
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "floe",
+		Short:         "floe turns Kafka topics into Apache Iceberg tables, exactly once",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serveCmd(), quickstartCmd(), benchCmd(), versionCmd())
+	return root
+}
+
+// signalContext ends on SIGINT or SIGTERM; a second signal exits at once.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		cancel()
+		<-ch
+		fmt.Fprintln(os.Stderr, "floe: second signal, exiting without the final commit")
+		os.Exit(130)
+	}()
+	return ctx, cancel
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func serveCmd() *cobra.Command {
+	var cfgPath, httpAddr, dataDir string
+	var brokers []string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the pipelines of a configuration file",
+		Long: `Run the pipelines of a configuration file until SIGTERM or SIGINT, then commit
+what is buffered (within node.shutdown_timeout) and exit.
+
+Settings come from the file, then FLOE_* environment variables
+(e.g. FLOE_KAFKA_BROKERS, FLOE_CATALOG_URI, FLOE_PIPELINES_0_COMMIT_INTERVAL),
+then these flags.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfgPath == "" {
+				return fmt.Errorf("--config is required (see floe.example.yaml)")
+			}
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			if httpAddr != "" {
+				cfg.Node.HTTPAddr = httpAddr
+			}
+			if dataDir != "" {
+				cfg.Node.DataDir = dataDir
+			}
+			if len(brokers) > 0 {
+				cfg.Kafka.Brokers = brokers
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			log := newLogger(cfg.Node.LogLevel)
+			slog.SetDefault(log)
+			ctx, cancel := signalContext()
+			defer cancel()
+			n, err := node.New(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			if err := n.Listen(); err != nil {
+				return err
+			}
+			log.Info("floe serving", "version", version, "pipelines", len(cfg.Pipelines), "http", n.Addr())
+			return n.Run(ctx)
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "configuration file (YAML)")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "override node.http_addr")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "override node.data_dir")
+	cmd.Flags().StringSliceVar(&brokers, "kafka-brokers", nil, "override kafka.brokers")
+	return cmd
+}
+
+func quickstartCmd() *cobra.Command {
+	o := quickstart.DefaultOptions()
+	cmd := &cobra.Command{
+		Use:   "quickstart",
+		Short: "Run floe end to end on embedded defaults: broker, event generator, warehouse",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			return quickstart.Run(ctx, o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "where the broker log, catalog and warehouse live")
+	f.IntVar(&o.Rate, "rate", o.Rate, "events per second per topic (clicks and orders)")
+	f.IntVar(&o.KafkaPort, "kafka-port", o.KafkaPort, "port of the embedded Kafka-compatible broker (0: any free port)")
+	f.StringVar(&o.HTTPAddr, "http-addr", o.HTTPAddr, "address of /metrics, /healthz and /readyz")
+	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "how often each table commits a snapshot")
+	f.DurationVar(&o.StatusEvery, "status-every", o.StatusEvery, "how often to print the status line")
+	f.DurationVar(&o.Duration, "duration", o.Duration, "stop after this long (0: until Ctrl-C)")
+	f.Float64Var(&o.MalformedRate, "malformed-rate", o.MalformedRate, "fraction of malformed events")
+	return cmd
+}
+
+func benchCmd() *cobra.Command {
+	o := bench.DefaultOptions()
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure consume, decode+write, end-to-end throughput, freshness and memory on this machine",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			return bench.Run(ctx, o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Records, "records", o.Records, "records to preload (each about 200 bytes, 10 columns)")
+	f.IntVar(&o.Partitions, "partitions", o.Partitions, "topic partitions")
+	f.IntVar(&o.FreshnessRate, "freshness-rate", o.FreshnessRate, "steady produce rate for the freshness phase (records/s)")
+	f.DurationVar(&o.FreshnessDuration, "freshness-duration", o.FreshnessDuration, "length of the freshness phase")
+	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "commit interval for the end-to-end and freshness phases")
+	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory (default: a temporary directory, removed after)")
+	cmd.AddCommand(benchChildCmd())
+	return cmd
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Run: func(cmd *cobra.Command, _ []string) {
+			v := version
+			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "floe %s\n", v)
+		},
+	}
+}
+
+func benchChildCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "child SPEC",
+		Short:  "Run one benchmark phase's floe node (used by floe bench)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			return bench.Child(ctx, args[0], cmd.OutOrStdout())
+		},
+	}
+}

@@ -1,0 +1,65 @@
+package commit
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/apache/iceberg-go/table"
+)
+
+var (
+	// ErrBadOffsets means a floe.offsets summary value does not parse.
+	ErrBadOffsets = errors.New("commit: malformed floe.offsets")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("commit: committer is closed")
+)
+
+// OffsetGapError means a segment does not start where the table's committed
+// offsets end: either records would be skipped (Got > Want) or committed
+// twice (Got < Want). It is a definite failure: the segment is never
+// committed, and the pipeline must restart from the table's offsets.
+type OffsetGapError struct {
+	Table     string
+	Topic     string
+	Partition int32
+	Want, Got int64
+}
+
+func (e *OffsetGapError) Error() string {
+	kind := "gap"
+	if e.Got < e.Want {
+		kind = "overlap"
+	}
+	return fmt.Sprintf("commit: offset %s on %s: segment for %s/%d starts at %d, table's next offset is %d",
+		kind, e.Table, e.Topic, e.Partition, e.Got, e.Want)
+}
+
+// Failure classes, as logged and counted in floe_commit_failures_total.
+const (
+	// ClassConflict: the catalog rejected the commit (stale base). Nothing
+	// was committed; safe to retry after a reload.
+	ClassConflict = "conflict"
+	// ClassUnknown: the outcome is not known (timeout, 5xx, lost
+	// connection). The commit may have landed; reconcile before retrying.
+	ClassUnknown = "unknown"
+	// ClassReload: reloading the table after a failure failed.
+	ClassReload = "reload"
+	// ClassFatal: a definite failure retrying cannot fix (offset gap,
+	// invalid files).
+	ClassFatal = "fatal"
+)
+
+// Classify puts a commit error in its class.
+func Classify(err error) string {
+	var gap *OffsetGapError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &gap):
+		return ClassFatal
+	case errors.Is(err, table.ErrCommitFailed):
+		return ClassConflict
+	default:
+		return ClassUnknown
+	}
+}

@@ -1,0 +1,265 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/apache/iceberg-go"
+	"github.com/valyala/fastjson"
+)
+
+type inferKind uint8
+
+// The order matters only for readability of inferKindNames.
+const (
+	ikNull inferKind = iota
+	ikBool
+	ikLong
+	ikDouble
+	ikString
+	ikDate
+	ikTimestamp
+	ikTimestampTz
+	ikStruct
+	ikList
+)
+
+var inferKindNames = [...]string{
+	ikNull: "null", ikBool: "boolean", ikLong: "long", ikDouble: "double", ikString: "string",
+	ikDate: "date", ikTimestamp: "timestamp", ikTimestampTz: "timestamptz", ikStruct: "struct", ikList: "list",
+}
+
+type inferred struct {
+	kind   inferKind
+	fields []*inferField // struct, in first-seen order
+	index  map[string]int
+	elem   *inferred // list
+}
+
+type inferField struct {
+	name string
+	t    *inferred
+}
+
+// InferSchema infers an Iceberg schema (fresh field ids from 1, all fields optional, fields in first-seen
+// order) from sample JSON records. metaColumns lists the _kafka_* columns to append at the end.
+//
+// Integral numbers infer long and other numbers double, a field seen as both is double. Strings
+// infer timestamptz when they are RFC 3339 timestamps with an offset, timestamp without one, date
+// for "YYYY-MM-DD", and string otherwise; a field whose strings disagree is a string. Objects infer
+// structs, arrays lists. A field that is only ever null (or a list only ever empty) is a string.
+// A field that is only ever an empty object is left out: Parquet cannot store a struct without
+// fields, and the decoder ignores fields the schema does not have. Any other disagreement between
+// samples is an error naming the field: inference does not guess, the schema belongs in the config
+// then. Top-level fields named like the Kafka metadata columns are skipped, since the decoder never
+// fills those from JSON.
+func InferSchema(samples [][]byte, metaColumns []string) (*iceberg.Schema, error) {
+	if len(samples) == 0 {
+		return nil, errors.New("ingest: schema inference needs at least one sample record")
+	}
+	seenMeta := make(map[string]bool, len(metaColumns))
+	for _, name := range metaColumns {
+		if _, ok := kafkaMetaColumns[name]; !ok {
+			return nil, fmt.Errorf("ingest: %q is not a Kafka metadata column (want one of _kafka_topic, _kafka_partition, _kafka_offset, _kafka_timestamp, _kafka_key)", name)
+		}
+		if seenMeta[name] {
+			return nil, fmt.Errorf("ingest: Kafka metadata column %q is listed twice", name)
+		}
+		seenMeta[name] = true
+	}
+
+	var (
+		scan jsonScanner
+		p    fastjson.Parser
+		root = &inferred{kind: ikStruct, index: map[string]int{}}
+	)
+	for i, sample := range samples {
+		if err := scan.check(sample); err != nil {
+			return nil, fmt.Errorf("ingest: sample %d: %w", i, err)
+		}
+		v, err := p.ParseBytes(sample)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: sample %d: record is not a JSON object: %w", i, err)
+		}
+		if v.Type() != fastjson.TypeObject {
+			return nil, fmt.Errorf("ingest: sample %d: record is not a JSON object: got %s", i, snippet(v))
+		}
+		obj, _ := v.Object()
+		var ierr error
+		obj.Visit(func(key []byte, fv *fastjson.Value) {
+			if ierr != nil {
+				return
+			}
+			if _, reserved := kafkaMetaColumns[string(key)]; reserved {
+				return
+			}
+			ierr = root.field(string(key)).observe(string(key), fv, i)
+		})
+		if ierr != nil {
+			return nil, ierr
+		}
+	}
+
+	// Ids are assigned the way Iceberg assigns fresh ids: all fields of a struct first, then the
+	// insides of each, so the top-level columns are 1..n.
+	nextID := 0
+	next := func() int { nextID++; return nextID }
+	fields := root.icebergFields(next)
+	if len(fields) == 0 {
+		return nil, errors.New("ingest: the sample records have no fields to infer a schema from")
+	}
+	for _, name := range metaColumns {
+		fields = append(fields, iceberg.NestedField{ID: next(), Name: name, Type: kafkaMetaColumns[name].typ})
+	}
+	return iceberg.NewSchema(0, fields...), nil
+}
+
+func (t *inferred) field(name string) *inferred {
+	if i, ok := t.index[name]; ok {
+		return t.fields[i].t
+	}
+	f := &inferField{name: name, t: &inferred{}}
+	t.index[name] = len(t.fields)
+	t.fields = append(t.fields, f)
+	return f.t
+}
+
+// observe merges one JSON value, seen at path in sample, into t.
+func (t *inferred) observe(path string, v *fastjson.Value, sample int) error {
+	var k inferKind
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return nil
+	case fastjson.TypeTrue, fastjson.TypeFalse:
+		k = ikBool
+	case fastjson.TypeNumber:
+		k = ikDouble
+		if _, integral, fits := parseJSONInt(v.MarshalTo(nil)); integral && fits {
+			k = ikLong
+		}
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		k = ikString
+		if _, ok := parseDate(b); ok {
+			k = ikDate
+		} else if _, _, zoned, ok := parseTimestamp(b); ok {
+			k = ikTimestamp
+			if zoned {
+				k = ikTimestampTz
+			}
+		}
+	case fastjson.TypeObject:
+		k = ikStruct
+	case fastjson.TypeArray:
+		k = ikList
+	}
+
+	merged, ok := mergeKinds(t.kind, k)
+	if !ok {
+		return fmt.Errorf("ingest: cannot infer a type for field %q: seen as %s and as %s (sample %d: %s); declare the table schema in the config instead",
+			path, inferKindNames[t.kind], inferKindNames[k], sample, snippet(v))
+	}
+	t.kind = merged
+
+	switch k {
+	case ikStruct:
+		if t.index == nil {
+			t.index = map[string]int{}
+		}
+		obj, _ := v.Object()
+		var err error
+		obj.Visit(func(key []byte, fv *fastjson.Value) {
+			if err == nil {
+				err = t.field(string(key)).observe(path+"."+string(key), fv, sample)
+			}
+		})
+		return err
+	case ikList:
+		if t.elem == nil {
+			t.elem = &inferred{}
+		}
+		arr, _ := v.Array()
+		for _, e := range arr {
+			if err := t.elem.observe(path+"[]", e, sample); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func mergeKinds(have, seen inferKind) (inferKind, bool) {
+	stringy := func(k inferKind) bool { return k == ikString || k == ikDate || k == ikTimestamp || k == ikTimestampTz }
+	switch {
+	case have == ikNull || have == seen:
+		return seen, true
+	case (have == ikLong && seen == ikDouble) || (have == ikDouble && seen == ikLong):
+		return ikDouble, true
+	case (have == ikTimestamp && seen == ikTimestampTz) || (have == ikTimestampTz && seen == ikTimestamp):
+		// The decoder reads a missing offset as UTC, so timestamptz takes both.
+		return ikTimestampTz, true
+	case stringy(have) && stringy(seen):
+		return ikString, true
+	}
+	return have, false
+}
+
+// icebergFields converts a struct's fields, dropping the ones without a storable type.
+func (t *inferred) icebergFields(next func() int) []iceberg.NestedField {
+	fields := make([]iceberg.NestedField, 0, len(t.fields))
+	ids := make([]int, 0, len(t.fields))
+	kept := make([]*inferField, 0, len(t.fields))
+	for _, f := range t.fields {
+		if !f.t.storable() {
+			continue
+		}
+		ids = append(ids, next())
+		kept = append(kept, f)
+	}
+	for i, f := range kept {
+		fields = append(fields, iceberg.NestedField{ID: ids[i], Name: f.name, Type: f.t.icebergType(next)})
+	}
+	return fields
+}
+
+func (t *inferred) storable() bool {
+	switch t.kind {
+	case ikStruct:
+		for _, f := range t.fields {
+			if f.t.storable() {
+				return true
+			}
+		}
+		return false
+	case ikList:
+		return t.elem == nil || t.elem.storable()
+	}
+	return true
+}
+
+func (t *inferred) icebergType(next func() int) iceberg.Type {
+	switch t.kind {
+	case ikBool:
+		return iceberg.PrimitiveTypes.Bool
+	case ikLong:
+		return iceberg.PrimitiveTypes.Int64
+	case ikDouble:
+		return iceberg.PrimitiveTypes.Float64
+	case ikDate:
+		return iceberg.PrimitiveTypes.Date
+	case ikTimestamp:
+		return iceberg.PrimitiveTypes.Timestamp
+	case ikTimestampTz:
+		return iceberg.PrimitiveTypes.TimestampTz
+	case ikStruct:
+		return &iceberg.StructType{FieldList: t.icebergFields(next)}
+	case ikList:
+		elem := t.elem
+		if elem == nil {
+			elem = &inferred{}
+		}
+		id := next()
+		return &iceberg.ListType{ElementID: id, Element: elem.icebergType(next)}
+	}
+	return iceberg.PrimitiveTypes.String // null-only
+}

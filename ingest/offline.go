@@ -1,0 +1,60 @@
+package ingest
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/fileio"
+)
+
+// WriteOffline runs the decode → route → Parquet path of a pipeline on
+// in-memory record values, with no Kafka and no commit: the benchmark's
+// measure of what the node could do if consuming and committing were free.
+// values are cycled through until total records were written, spread over
+// the given number of workers as partitions would be. It returns the number
+// of data files written.
+func WriteOffline(ctx context.Context, main, dlq fileio.TableInfo, values [][]byte, total, workers int) (int, error) {
+	p := &Pipeline{fileOpts: fileio.Options{TargetFileSize: 128 << 20}}
+	floors := [2]commit.Offsets{{}, {}}
+	ws := make([]*worker, workers)
+	for i := range ws {
+		w, err := newWorker(p, [2]fileio.TableInfo{main, dlq}, floors)
+		if err != nil {
+			return 0, err
+		}
+		ws[i] = w
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, w := range ws {
+		go w.run(wctx)
+	}
+	const batch = 1000
+	now := time.Now()
+	offsets := make([]int64, workers)
+	for sent := 0; sent < total; {
+		for i, w := range ws {
+			n := min(batch, total-sent)
+			if n <= 0 {
+				break
+			}
+			recs := make([]*kgo.Record, n)
+			for j := range recs {
+				recs[j] = &kgo.Record{Value: values[(sent+j)%len(values)], Offset: offsets[i], Timestamp: now}
+				offsets[i]++
+			}
+			sent += n
+			select {
+			case w.in <- workItem{tp: topicPartition{"offline", int32(i)}, records: recs}:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+	}
+	s := sealAll(ws)
+	files, err := closeWriters(ctx, s)
+	return len(files[tMain]) + len(files[tDLQ]), err
+}

@@ -1,0 +1,683 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/internal/fileio"
+	"github.com/floelake/floe/internal/metrics"
+	"github.com/floelake/floe/internal/schema"
+)
+
+// CommitEvent describes one settled commit, for observers (the quickstart
+// status line, the benchmark's freshness percentiles).
+type CommitEvent struct {
+	Table      string
+	SnapshotID int64
+	Records    int64
+	Files      int
+	CommitTime time.Time
+	// Samples are the Kafka timestamps of a deterministic sample of the
+	// committed records (every 64th consumed record).
+	Samples []time.Time
+}
+
+// Options configure a Pipeline.
+type Options struct {
+	Pipeline config.Pipeline
+	Kafka    config.Kafka
+	Catalog  *catalog.Catalog
+	Logger   *slog.Logger
+	// ShutdownTimeout bounds the final commit when the context ends.
+	ShutdownTimeout time.Duration
+	// OffsetsOnlyEvery is how often a table whose rows all went elsewhere
+	// (a dead-letter table on clean input) commits an empty snapshot that
+	// only moves its offsets, bounding what a restart re-reads.
+	OffsetsOnlyEvery time.Duration
+	// OnCommit, if set, is called after every commit, on the commit goroutine.
+	OnCommit func(CommitEvent)
+}
+
+// Stats are running totals for status lines.
+type Stats struct {
+	RecordsIn, BytesIn, DeadLetters int64
+	Committed, DeadLettersCommitted int64
+	Lag                             int64
+	LastSnapshot                    int64
+	DataFiles                       int64
+	Commits                         int64
+}
+
+type stats struct {
+	recordsIn, bytesIn, deadLetters atomic.Int64
+	committed, dlCommitted          atomic.Int64
+	lag, lastSnapshot, dataFiles    atomic.Int64
+	commits                         atomic.Int64
+}
+
+// Pipeline consumes a pipeline's topics into its table and dead-letter
+// table, exactly once. See doc.go for the data flow.
+type Pipeline struct {
+	opts     Options
+	log      *slog.Logger
+	fileOpts fileio.Options
+	stats    stats
+
+	mu struct {
+		sync.Mutex
+		hwm        map[topicPartition]int64
+		health     error
+		committers [2]*commit.Committer
+	}
+}
+
+// New validates options; Run does the work.
+func New(opts Options) (*Pipeline, error) {
+	if opts.Catalog == nil {
+		return nil, errors.New("ingest: no catalog")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	if opts.OffsetsOnlyEvery <= 0 {
+		opts.OffsetsOnlyEvery = max(30*time.Second, 10*opts.Pipeline.CommitInterval.D())
+	}
+	p := &Pipeline{
+		opts:     opts,
+		log:      opts.Logger.With("pipeline", opts.Pipeline.Name),
+		fileOpts: fileio.Options{TargetFileSize: int64(opts.Pipeline.TargetFileSize)},
+	}
+	p.mu.hwm = map[topicPartition]int64{}
+	return p, nil
+}
+
+// Stats returns the running totals.
+func (p *Pipeline) Stats() Stats {
+	return Stats{
+		RecordsIn: p.stats.recordsIn.Load(), BytesIn: p.stats.bytesIn.Load(), DeadLetters: p.stats.deadLetters.Load(),
+		Committed: p.stats.committed.Load(), DeadLettersCommitted: p.stats.dlCommitted.Load(),
+		Lag: p.stats.lag.Load(), LastSnapshot: p.stats.lastSnapshot.Load(), DataFiles: p.stats.dataFiles.Load(),
+		Commits: p.stats.commits.Load(),
+	}
+}
+
+// Healthy returns nil while the pipeline is consuming and its commits
+// succeed.
+func (p *Pipeline) Healthy() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mu.health != nil {
+		return p.mu.health
+	}
+	for _, c := range p.mu.committers {
+		if c == nil {
+			continue
+		}
+		if ok, err := c.Healthy(); !ok {
+			return fmt.Errorf("commits to %s are failing: %w", strings.Join(c.Table().Identifier(), "."), err)
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) setHealth(err error) {
+	p.mu.Lock()
+	p.mu.health = err
+	p.mu.Unlock()
+}
+
+// Run ingests until ctx ends, then commits what it has buffered (within
+// ShutdownTimeout) and returns nil. A fatal error inside (an offset gap, a
+// file that cannot be written) restarts the pipeline from the tables'
+// committed offsets; nothing that was not committed is lost, because it is
+// consumed again.
+func (p *Pipeline) Run(ctx context.Context) error {
+	backoff := time.Second
+	p.setHealth(errors.New("starting"))
+	for {
+		err := p.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			return nil
+		}
+		var cfgErr *configError
+		if errors.As(err, &cfgErr) {
+			p.setHealth(err)
+			return err
+		}
+		metrics.PipelineRestarts.WithLabelValues(p.opts.Pipeline.Name).Inc()
+		p.setHealth(err)
+		p.log.Error("pipeline failed; restarting from committed offsets", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// configError is a failure restarting cannot fix.
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
+
+// seal is one commit interval's output of every worker.
+type seal struct {
+	results []flushResult
+	final   bool
+}
+
+func (p *Pipeline) runOnce(ctx context.Context) error {
+	cfg := p.opts.Pipeline
+	if err := dialCheck(ctx, p.opts.Kafka.Brokers); err != nil {
+		return err
+	}
+	baseOpts, err := ClientOpts(p.opts.Kafka)
+	if err != nil {
+		return &configError{err}
+	}
+
+	tables, err := p.ensureTables(ctx, baseOpts)
+	if err != nil {
+		return err
+	}
+	var committers [2]*commit.Committer
+	var infos [2]fileio.TableInfo
+	var floors [2]commit.Offsets
+	for t, tbl := range tables {
+		c, err := commit.New(ctx, p.opts.Catalog, commit.Config{
+			Pipeline: cfg.Name, Table: tbl.Identifier(), Logger: p.log,
+		})
+		if err != nil {
+			return err
+		}
+		committers[t] = c
+		floors[t] = c.Offsets()
+		if infos[t], err = fileio.InfoFromTable(ctx, c.Table()); err != nil {
+			return err
+		}
+	}
+
+	adm, err := kgo.NewClient(baseOpts...)
+	if err != nil {
+		return &configError{fmt.Errorf("ingest: kafka client: %w", err)}
+	}
+	defer adm.Close()
+	kadmCl := kadm.NewClient(adm)
+	parts, hwm, err := listPartitions(ctx, kadmCl, cfg.Topics)
+	if err != nil {
+		return err
+	}
+	p.setHWM(hwm)
+	plan := seekPlan(parts, floors, cfg.Start)
+	p.log.Info("pipeline starting", "table", cfg.Table, "dead_letter_table", cfg.DeadLetter(),
+		"resume_offsets", floors[tMain].Encode(), "partitions", len(hwm))
+
+	cl, err := kgo.NewClient(append(baseOpts,
+		kgo.ConsumePartitions(plan),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxBytes(int32(p.opts.Kafka.FetchMaxBytes)),
+		kgo.FetchMaxPartitionBytes(int32(min(p.opts.Kafka.FetchMaxBytes, 16<<20))),
+		kgo.ConsumeResetOffset(startOffset(cfg.Start)),
+	)...)
+	if err != nil {
+		return &configError{fmt.Errorf("ingest: kafka consumer: %w", err)}
+	}
+	defer cl.Close()
+	p.mu.Lock()
+	p.mu.committers = committers
+	p.mu.Unlock()
+
+	n := cfg.Workers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	workers := make([]*worker, n)
+	for i := range workers {
+		if workers[i], err = newWorker(p, infos, floors); err != nil {
+			return &configError{err}
+		}
+	}
+
+	// ingestCtx stops consumption; commits run on until the final seal is
+	// committed or the shutdown deadline passes.
+	ingestCtx, stopIngest := context.WithCancel(ctx)
+	defer stopIngest()
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCommit()
+
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.run(workCtx) }()
+	}
+	defer wg.Wait()
+	defer stopWork()
+
+	seals := make(chan seal, 2)
+	g, gctx := errgroup.WithContext(ingestCtx)
+	pollDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(pollDone)
+		return p.poll(gctx, cl, workers)
+	})
+	g.Go(func() error {
+		defer close(seals)
+		t := time.NewTicker(cfg.CommitInterval.D())
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				// Wait for the poller so nothing is dispatched after the
+				// final flush, then seal what the workers hold.
+				<-pollDone
+				if ctx.Err() != nil {
+					s := sealAll(workers)
+					s.final = true
+					seals <- s
+				}
+				return nil
+			case <-t.C:
+				select {
+				case seals <- sealAll(workers):
+				case <-gctx.Done():
+				}
+			}
+		}
+	})
+	p.setHealth(nil)
+	commitErr := make(chan error, 1)
+	go func() {
+		commitErr <- p.commitLoop(commitCtx, seals, committers, kadmCl)
+	}()
+
+	// Shutdown: when ctx ends, the poller stops, the final seal goes to the
+	// committer, and we wait for it within the deadline.
+	var ingestErr error
+	select {
+	case ingestErr = <-waitErr(g):
+		if ctx.Err() == nil && ingestErr == nil {
+			ingestErr = errors.New("ingest stopped unexpectedly")
+		}
+	case err := <-commitErr:
+		stopIngest()
+		_ = g.Wait()
+		return err
+	}
+	if ctx.Err() == nil {
+		stopCommit()
+		<-commitErr
+		return ingestErr
+	}
+	timer := time.NewTimer(p.opts.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-commitErr:
+		if err != nil {
+			p.log.Error("final commit failed; uncommitted records will be consumed again on restart", "err", err)
+		} else {
+			p.log.Info("pipeline stopped cleanly", "table", cfg.Table)
+		}
+	case <-timer.C:
+		p.log.Error("final commit did not finish within the shutdown timeout; uncommitted records will be consumed again on restart",
+			"timeout", p.opts.ShutdownTimeout)
+		stopCommit()
+		<-commitErr
+	}
+	return nil
+}
+
+func waitErr(g *errgroup.Group) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- g.Wait() }()
+	return ch
+}
+
+func sealAll(workers []*worker) seal {
+	replies := make([]chan flushResult, len(workers))
+	for i, w := range workers {
+		replies[i] = make(chan flushResult, 1)
+		w.in <- workItem{flush: replies[i]}
+	}
+	s := seal{results: make([]flushResult, len(workers))}
+	for i := range workers {
+		s.results[i] = <-replies[i]
+	}
+	return s
+}
+
+func workerFor(tp topicPartition, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(tp.topic))
+	return int((h.Sum32() + uint32(tp.partition)) % uint32(n))
+}
+
+func (p *Pipeline) poll(ctx context.Context, cl *kgo.Client, workers []*worker) error {
+	for {
+		fetches := cl.PollRecords(ctx, 50000)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var fatal error
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			p.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
+			if errors.Is(err, kgo.ErrClientClosed) {
+				fatal = err
+			}
+		})
+		if fatal != nil {
+			return fatal
+		}
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			tp := topicPartition{fp.Topic, fp.Partition}
+			p.noteHWM(tp, fp.HighWatermark)
+			if len(fp.Records) == 0 {
+				return
+			}
+			w := workers[workerFor(tp, len(workers))]
+			select {
+			case w.in <- workItem{tp: tp, records: fp.Records}:
+			case <-ctx.Done():
+			}
+		})
+	}
+}
+
+func (p *Pipeline) noteHWM(tp topicPartition, hwm int64) {
+	p.mu.Lock()
+	if hwm > p.mu.hwm[tp] {
+		p.mu.hwm[tp] = hwm
+	}
+	p.mu.Unlock()
+}
+
+func (p *Pipeline) setHWM(h map[topicPartition]int64) {
+	p.mu.Lock()
+	for tp, v := range h {
+		p.mu.hwm[tp] = v
+	}
+	p.mu.Unlock()
+}
+
+// commitLoop closes each seal's files and commits both tables, in seal
+// order. Segments a table does not commit yet (nothing but offsets, and not
+// due) are carried into the next seal, so every commit stays contiguous.
+func (p *Pipeline) commitLoop(ctx context.Context, seals <-chan seal, committers [2]*commit.Committer, adm *kadm.Client) error {
+	var pending [2]*commit.Segment
+	var samples []time.Time
+	var lastCommit [2]time.Time
+	for t := range 2 {
+		if committers[t].Offsets().Len() > 0 {
+			lastCommit[t] = time.Now()
+		}
+	}
+	for s := range seals {
+		files, err := closeWriters(ctx, s)
+		if err != nil {
+			metrics.FileWriteErrors.WithLabelValues(p.opts.Pipeline.Name).Inc()
+			return err
+		}
+		for _, r := range s.results {
+			samples = append(samples, r.samples...)
+		}
+		for t := range 2 {
+			for _, r := range s.results {
+				seg := r.seg[t]
+				if pending[t] == nil {
+					cp := commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}}
+					pending[t] = &cp
+				}
+				if err := pending[t].Append(seg); err != nil {
+					return err
+				}
+			}
+			pending[t].Files = append(pending[t].Files, files[t]...)
+		}
+		for t := range 2 {
+			seg := pending[t]
+			if seg.Empty() && len(seg.Files) == 0 {
+				continue
+			}
+			due := len(seg.Files) > 0 || s.final || lastCommit[t].IsZero() ||
+				time.Since(lastCommit[t]) >= p.opts.OffsetsOnlyEvery
+			if !due {
+				continue
+			}
+			res, err := committers[t].Commit(ctx, *seg)
+			if err != nil {
+				return err
+			}
+			lastCommit[t] = time.Now()
+			pending[t] = nil
+			p.afterCommit(t, committers[t], seg, res, samples)
+			if t == tMain {
+				samples = nil
+			}
+		}
+		p.commitGroupOffsets(ctx, adm, committers)
+	}
+	return nil
+}
+
+func (p *Pipeline) afterCommit(t int, c *commit.Committer, seg *commit.Segment, res commit.Result, samples []time.Time) {
+	snap := c.Table().CurrentSnapshot()
+	if t == tMain {
+		p.stats.committed.Add(seg.Records)
+		if snap != nil {
+			p.stats.lastSnapshot.Store(snap.SnapshotID)
+			if v, err := strconv.ParseInt(snap.Summary.Properties["total-data-files"], 10, 64); err == nil {
+				p.stats.dataFiles.Store(v)
+			}
+		}
+	} else {
+		p.stats.dlCommitted.Add(seg.Records)
+	}
+	p.stats.commits.Add(1)
+	if res.AlreadyCommitted {
+		p.log.Info("segment was already committed", "table", c.Table().Identifier())
+	}
+	if p.opts.OnCommit != nil {
+		ev := CommitEvent{Records: seg.Records, Files: len(seg.Files), CommitTime: time.Now(), SnapshotID: res.SnapshotID}
+		ev.Table = p.opts.Pipeline.DeadLetter()
+		if t == tMain {
+			ev.Table = p.opts.Pipeline.Table
+			ev.Samples = samples
+		}
+		p.opts.OnCommit(ev)
+	}
+}
+
+// commitGroupOffsets records progress in the consumer group, for lag
+// monitoring tools only (DESIGN §4 rule 5), and updates the lag gauges.
+func (p *Pipeline) commitGroupOffsets(ctx context.Context, adm *kadm.Client, committers [2]*commit.Committer) {
+	a, b := committers[tMain].Offsets(), committers[tDLQ].Offsets()
+	offs := kadm.Offsets{}
+	var lag int64
+	p.mu.Lock()
+	for tp, hwm := range p.mu.hwm {
+		o, okA := a.Get(tp.topic, tp.partition)
+		if ob, okB := b.Get(tp.topic, tp.partition); okB && (!okA || ob < o) {
+			o, okA = ob, true
+		}
+		if !okA {
+			continue
+		}
+		offs.Add(kadm.Offset{Topic: tp.topic, Partition: tp.partition, At: o, LeaderEpoch: -1})
+		l := max(hwm-o, 0)
+		lag += l
+		metrics.Lag.WithLabelValues(tp.topic, strconv.Itoa(int(tp.partition))).Set(float64(l))
+	}
+	p.mu.Unlock()
+	p.stats.lag.Store(lag)
+	if len(offs) == 0 || p.opts.Kafka.Group == "" {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := adm.CommitOffsets(cctx, p.opts.Kafka.Group, offs); err != nil {
+		p.log.Debug("consumer group offset commit failed (monitoring only)", "group", p.opts.Kafka.Group, "err", err)
+	}
+}
+
+// closeWriters finishes every file of a seal, in parallel: on an object
+// store, closing is mostly waiting for uploads.
+func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
+	var out [2][]iceberg.DataFile
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, r := range s.results {
+		if r.err != nil {
+			return out, r.err
+		}
+		for t := range 2 {
+			for _, w := range r.writers[t] {
+				g.Go(func() error {
+					files, err := w.Close(gctx)
+					if err != nil {
+						return err
+					}
+					mu.Lock()
+					out[t] = append(out[t], files...)
+					mu.Unlock()
+					return nil
+				})
+			}
+		}
+	}
+	return out, g.Wait()
+}
+
+// ensureTables loads or creates the main and dead-letter tables.
+func (p *Pipeline) ensureTables(ctx context.Context, baseOpts []kgo.Opt) ([2]*table.Table, error) {
+	var out [2]*table.Table
+	cfg := p.opts.Pipeline
+	ident := catalog.Ident(cfg.Table)
+	tbl, err := p.opts.Catalog.LoadTable(ctx, ident)
+	switch {
+	case err == nil:
+		out[tMain] = tbl
+	case errors.Is(err, icecat.ErrNoSuchTable):
+		sch, err := p.declaredOrInferredSchema(ctx, baseOpts)
+		if err != nil {
+			return out, err
+		}
+		spec, err := schema.Partition(cfg.PartitionBy, sch)
+		if err != nil {
+			return out, &configError{fmt.Errorf("pipelines[%s].partition_by: %w", cfg.Name, err)}
+		}
+		out[tMain], _, err = catalog.EnsureTable(ctx, p.opts.Catalog, ident, sch, spec, cfg.TableProperties)
+		if err != nil {
+			return out, err
+		}
+		p.log.Info("created table", "table", cfg.Table, "schema", sch.String(), "partition_spec", spec.String())
+	default:
+		return out, fmt.Errorf("ingest: load %s: %w", cfg.Table, err)
+	}
+	out[tDLQ], _, err = catalog.EnsureTable(ctx, p.opts.Catalog, catalog.Ident(cfg.DeadLetter()),
+		DeadLetterSchema(), *iceberg.UnpartitionedSpec, nil)
+	if err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func (p *Pipeline) declaredOrInferredSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceberg.Schema, error) {
+	cfg := p.opts.Pipeline
+	if len(cfg.Schema) > 0 {
+		cols := make([]schema.Column, len(cfg.Schema))
+		for i, c := range cfg.Schema {
+			cols[i] = schema.Column{Name: c.Name, Type: c.Type, Required: c.Required, Doc: c.Doc}
+		}
+		sch, err := schema.Build(cols, cfg.KafkaMetadata)
+		if err != nil {
+			return nil, &configError{err}
+		}
+		return sch, nil
+	}
+	return p.inferSchema(ctx, baseOpts)
+}
+
+// inferSchema reads the first records of the topics (from the configured
+// start) and infers a schema from those that are JSON objects.
+func (p *Pipeline) inferSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceberg.Schema, error) {
+	cfg := p.opts.Pipeline
+	cl, err := kgo.NewClient(append(baseOpts, kgo.ConsumeTopics(cfg.Topics...), kgo.ConsumeResetOffset(startOffset(cfg.Start)))...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	var meta []string
+	for _, m := range cfg.KafkaMetadata {
+		name, err := schema.MetaColumnName(m)
+		if err != nil {
+			return nil, &configError{err}
+		}
+		meta = append(meta, name)
+	}
+	var samples [][]byte
+	var firstAt time.Time
+	p.log.Info("no schema declared: inferring it from the first records", "topics", cfg.Topics)
+	for len(samples) < 1000 {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := cl.PollRecords(pctx, 1000)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if len(r.Value) > 0 && r.Value[0] == '{' {
+				samples = append(samples, append([]byte(nil), r.Value...))
+			}
+		})
+		if len(samples) > 0 && firstAt.IsZero() {
+			firstAt = time.Now()
+		}
+		if !firstAt.IsZero() && time.Since(firstAt) > 3*time.Second {
+			break
+		}
+	}
+	var lastErr error
+	// Malformed samples must not decide the schema: drop ones that make
+	// inference fail, one at a time from the end, a bounded number of times.
+	for tries := 0; tries < 10 && len(samples) > 0; tries++ {
+		sch, err := InferSchema(samples, meta)
+		if err == nil {
+			return sch, nil
+		}
+		lastErr = err
+		samples = samples[:len(samples)-1]
+	}
+	return nil, &configError{fmt.Errorf("pipelines[%s]: cannot infer a schema (declare one under schema:): %w", cfg.Name, lastErr)}
+}

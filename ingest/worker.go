@@ -1,0 +1,299 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/fileio"
+)
+
+// Table slots: every pipeline writes a main table and a dead-letter table.
+const (
+	tMain = 0
+	tDLQ  = 1
+)
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// tpState tracks one Kafka partition's progress for both tables. floor is
+// the next offset a table expects (-1: the table has none yet and takes
+// every record); segFrom/segTo is the range the open segment covers.
+type tpState struct {
+	floor   [2]int64
+	segFrom [2]int64
+	segTo   [2]int64
+}
+
+// workItem is either a batch of one partition's records or a flush request.
+type workItem struct {
+	tp      topicPartition
+	records []*kgo.Record
+	flush   chan<- flushResult
+}
+
+// flushResult is a worker's share of a seal: the writers holding its rows
+// (to be closed off the worker's goroutine) and its offset ranges.
+type flushResult struct {
+	writers [2][]*fileio.Writer
+	seg     [2]commit.Segment
+	samples []time.Time
+	err     error
+}
+
+// partBuf accumulates the rows of one table partition until they are worth
+// a Parquet write.
+type partBuf struct {
+	rb     *array.RecordBuilder
+	rows   int
+	w      *fileio.Writer
+	values map[int]any
+}
+
+type tableOut struct {
+	info  fileio.TableInfo
+	parts map[string]*partBuf
+	part  *partitioner
+}
+
+// worker owns a disjoint set of Kafka partitions: it decodes their records,
+// routes each row to its table and partition, and writes Parquet files. It
+// never blocks on the catalog: a flush hands its open writers to the
+// pipeline, which closes and commits them while the worker goes on.
+type worker struct {
+	p      *Pipeline
+	in     chan workItem
+	dec    *JSONDecoder
+	dl     *deadLetterRow
+	tables [2]*tableOut
+	tps    map[topicPartition]*tpState
+	floors [2]commit.Offsets
+	mem    memory.Allocator
+
+	// samples are the Kafka timestamps of every sampleEvery-th record in the
+	// open segment, for commit-latency (freshness) measurement.
+	samples []time.Time
+	n       int64
+	// rows and newest Kafka timestamp per table in the open segment.
+	rows [2]int64
+	wm   [2]time.Time
+	err  error
+}
+
+const sampleEvery = 64
+
+func newWorker(p *Pipeline, infos [2]fileio.TableInfo, floors [2]commit.Offsets) (*worker, error) {
+	dec, err := NewJSONDecoder(infos[tMain].Schema)
+	if err != nil {
+		return nil, err
+	}
+	dl, err := newDeadLetterRow(infos[tDLQ].ArrowSchema)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{
+		p: p, in: make(chan workItem, 64), dec: dec, dl: dl,
+		tps: map[topicPartition]*tpState{}, floors: floors, mem: memory.DefaultAllocator,
+	}
+	for i, info := range infos {
+		part, err := newPartitioner(info.Spec, info.Schema)
+		if err != nil {
+			return nil, err
+		}
+		w.tables[i] = &tableOut{info: info, parts: map[string]*partBuf{}, part: part}
+	}
+	return w, nil
+}
+
+func (w *worker) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			w.abort()
+			return
+		case it := <-w.in:
+			if it.flush != nil {
+				it.flush <- w.flush()
+				continue
+			}
+			if w.err == nil {
+				w.err = w.process(it.tp, it.records)
+			}
+		}
+	}
+}
+
+func (w *worker) state(tp topicPartition) *tpState {
+	st := w.tps[tp]
+	if st == nil {
+		st = &tpState{segFrom: [2]int64{-1, -1}}
+		for t := range 2 {
+			st.floor[t] = -1
+			if off, ok := w.floors[t].Get(tp.topic, tp.partition); ok {
+				st.floor[t] = off
+			}
+		}
+		w.tps[tp] = st
+	}
+	return st
+}
+
+func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
+	st := w.state(tp)
+	now := time.Now()
+	var good, bad, bytes int64
+	for _, r := range recs {
+		o := r.Offset
+		want := [2]bool{st.floor[tMain] < 0 || o >= st.floor[tMain], st.floor[tDLQ] < 0 || o >= st.floor[tDLQ]}
+		if !want[tMain] && !want[tDLQ] {
+			continue // committed to both tables already
+		}
+		bytes += int64(len(r.Value) + len(r.Key))
+		meta := RecordMeta{Topic: tp.topic, Partition: tp.partition, Offset: o, Timestamp: r.Timestamp, Key: r.Key}
+		if err := w.dec.Parse(r.Value, meta); err == nil {
+			if want[tMain] {
+				if err := w.appendMain(); err != nil {
+					return err
+				}
+				w.note(tMain, r.Timestamp)
+				good++
+			}
+		} else if want[tDLQ] {
+			if err := w.appendDLQ(meta, r.Value, err.Error(), now); err != nil {
+				return err
+			}
+			w.note(tDLQ, r.Timestamp)
+			bad++
+		}
+		for t := range 2 {
+			if want[t] {
+				if st.segFrom[t] < 0 {
+					st.segFrom[t] = o
+					if st.floor[t] >= 0 {
+						st.segFrom[t] = st.floor[t]
+					}
+				}
+				st.segTo[t] = o + 1
+			}
+		}
+		w.n++
+		if w.n%sampleEvery == 0 {
+			w.samples = append(w.samples, r.Timestamp)
+		}
+	}
+	w.p.stats.recordsIn.Add(good + bad)
+	w.p.stats.deadLetters.Add(bad)
+	w.p.stats.bytesIn.Add(bytes)
+	return nil
+}
+
+func (w *worker) note(t int, ts time.Time) {
+	w.rows[t]++
+	if ts.After(w.wm[t]) {
+		w.wm[t] = ts
+	}
+}
+
+const batchRows = 16384
+
+func (w *worker) buf(t int, key []byte, values func() map[int]any) *partBuf {
+	out := w.tables[t]
+	pb := out.parts[string(key)]
+	if pb == nil {
+		vals := values()
+		pb = &partBuf{
+			rb:     array.NewRecordBuilder(w.mem, out.info.ArrowSchema),
+			w:      fileio.NewWriter(out.info, vals, w.p.fileOpts),
+			values: vals,
+		}
+		out.parts[string(key)] = pb
+	}
+	return pb
+}
+
+func (w *worker) appendMain() error {
+	part := w.tables[tMain].part
+	pb := w.buf(tMain, part.keyOf(w.dec), func() map[int]any { return part.values(w.dec) })
+	w.dec.Append(pb.rb)
+	pb.rows++
+	if pb.rows >= batchRows {
+		return w.writeBatch(pb)
+	}
+	return nil
+}
+
+func (w *worker) appendDLQ(m RecordMeta, value []byte, reason string, now time.Time) error {
+	pb := w.buf(tDLQ, nil, func() map[int]any { return nil })
+	w.dl.append(pb.rb, m, value, reason, now)
+	pb.rows++
+	if pb.rows >= batchRows {
+		return w.writeBatch(pb)
+	}
+	return nil
+}
+
+func (w *worker) writeBatch(pb *partBuf) error {
+	if pb.rows == 0 {
+		return nil
+	}
+	rec := pb.rb.NewRecordBatch()
+	defer rec.Release()
+	pb.rows = 0
+	if err := pb.w.Write(rec); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	return nil
+}
+
+// flush seals the open segment: it writes buffered rows, hands over every
+// writer, and reports the offset range each table's rows cover.
+func (w *worker) flush() flushResult {
+	res := flushResult{}
+	if w.err != nil {
+		res.err = w.err
+		return res
+	}
+	for t, out := range w.tables {
+		for key, pb := range out.parts {
+			if err := w.writeBatch(pb); err != nil {
+				res.err = err
+				return res
+			}
+			res.writers[t] = append(res.writers[t], pb.w)
+			pb.rb.Release()
+			delete(out.parts, key)
+		}
+		res.seg[t] = commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}, Records: w.rows[t], Watermark: w.wm[t]}
+		w.rows[t], w.wm[t] = 0, time.Time{}
+	}
+	for tp, st := range w.tps {
+		for t := range 2 {
+			if st.segFrom[t] < 0 {
+				continue
+			}
+			res.seg[t].From.Set(tp.topic, tp.partition, st.segFrom[t])
+			res.seg[t].To.Set(tp.topic, tp.partition, st.segTo[t])
+			st.floor[t], st.segFrom[t] = st.segTo[t], -1
+		}
+	}
+	res.samples, w.samples = w.samples, nil
+	return res
+}
+
+func (w *worker) abort() {
+	for _, out := range w.tables {
+		for key, pb := range out.parts {
+			pb.w.Abort()
+			pb.rb.Release()
+			delete(out.parts, key)
+		}
+	}
+}

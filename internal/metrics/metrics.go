@@ -1,0 +1,63 @@
+// Package metrics holds floe's Prometheus collectors. Names follow
+// floe_<subsystem>_<name>_<unit>; counters end in _total. Every collector is
+// labelled by table (namespace.table) or by topic and partition, so one
+// process can run many pipelines.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Registry is the registry /metrics serves.
+var Registry = prometheus.NewRegistry()
+
+var (
+	// RecordsIn counts records consumed from Kafka, by pipeline.
+	RecordsIn = counter("floe_ingest_records_total", "Records consumed from Kafka.", "pipeline")
+	// BytesIn counts record value and key bytes consumed.
+	BytesIn = counter("floe_ingest_bytes_total", "Record key and value bytes consumed from Kafka.", "pipeline")
+	// DeadLetters counts records routed to the dead-letter table.
+	DeadLetters = counter("floe_ingest_dead_letters_total", "Records written to the dead-letter table.", "pipeline")
+	// RecordsCommitted counts rows made visible by Iceberg commits, by table.
+	RecordsCommitted = counter("floe_commit_records_total", "Rows made visible by committed snapshots.", "table")
+	// FilesCommitted counts data files committed.
+	FilesCommitted = counter("floe_commit_files_total", "Data files committed.", "table")
+	// Commits counts successful snapshot commits.
+	Commits = counter("floe_commit_snapshots_total", "Snapshots committed.", "table")
+	// CommitFailures counts failed commit attempts by class (conflict, unknown, reload, fatal).
+	CommitFailures = counter("floe_commit_failures_total", "Failed commit attempts by class.", "table", "class")
+	// CommitDuration is the time from the first attempt to a settled commit.
+	CommitDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "floe_commit_duration_seconds",
+		Help:    "Time to commit one snapshot, retries included.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"table"})
+	// FileWriteErrors counts failures writing data files.
+	FileWriteErrors = counter("floe_ingest_file_write_errors_total", "Failures writing data files.", "pipeline")
+	// Lag is the number of records between a partition's end and the committed offset.
+	Lag = gauge("floe_ingest_lag_records", "Records between the partition's high watermark and the committed offset.", "topic", "partition")
+	// Freshness is the age of the newest committed record (now - its Kafka timestamp).
+	Freshness = gauge("floe_commit_freshness_seconds", "Age of the newest record in the last committed snapshot.", "table")
+	// LastSnapshot is the id of the last snapshot floe committed.
+	LastSnapshot = gauge("floe_commit_last_snapshot_id", "Id of the last snapshot committed.", "table")
+	// PipelineRestarts counts pipeline restarts after a fatal error.
+	PipelineRestarts = counter("floe_ingest_pipeline_restarts_total", "Pipeline restarts after a fatal error.", "pipeline")
+)
+
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+}
+
+func init() {
+	Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		RecordsIn, BytesIn, DeadLetters, RecordsCommitted, FilesCommitted, Commits,
+		CommitFailures, CommitDuration, FileWriteErrors, Lag, Freshness, LastSnapshot, PipelineRestarts,
+	)
+}

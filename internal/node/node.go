@@ -1,0 +1,163 @@
+// Package node runs one floe process: every configured pipeline, the
+// catalog they share, and the operations endpoint (/metrics, /healthz,
+// /readyz). It owns no state of its own: progress lives in the Iceberg
+// tables, so a node can be killed at any moment and restarted.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/internal/metrics"
+)
+
+// Node is a running floe process.
+type Node struct {
+	cfg       config.Config
+	log       *slog.Logger
+	cat       *catalog.Catalog
+	pipelines []*ingest.Pipeline
+	onCommit  func(ingest.CommitEvent)
+	ln        net.Listener
+}
+
+// Option customises a node.
+type Option func(*Node)
+
+// WithOnCommit observes every commit of every pipeline.
+func WithOnCommit(fn func(ingest.CommitEvent)) Option { return func(n *Node) { n.onCommit = fn } }
+
+// New opens the catalog and prepares the pipelines.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
+	n := &Node{cfg: cfg, log: log}
+	for _, o := range opts {
+		o(n)
+	}
+	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Storage, cfg.Node.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n.cat = cat
+	for _, pc := range cfg.Pipelines {
+		p, err := ingest.New(ingest.Options{
+			Pipeline:        pc,
+			Kafka:           cfg.Kafka,
+			Catalog:         cat,
+			Logger:          log,
+			ShutdownTimeout: cfg.Node.ShutdownTimeout.D(),
+			OnCommit:        n.onCommit,
+		})
+		if err != nil {
+			_ = cat.Close()
+			return nil, err
+		}
+		n.pipelines = append(n.pipelines, p)
+	}
+	return n, nil
+}
+
+// Catalog returns the node's catalog.
+func (n *Node) Catalog() *catalog.Catalog { return n.cat }
+
+// Pipelines returns the pipelines in configuration order.
+func (n *Node) Pipelines() []*ingest.Pipeline { return n.pipelines }
+
+// Addr is the address the operations endpoint listens on, once Run started it.
+func (n *Node) Addr() string {
+	if n.ln == nil {
+		return ""
+	}
+	return n.ln.Addr().String()
+}
+
+// Listen binds the operations endpoint (done separately so callers can
+// print the address before Run blocks).
+func (n *Node) Listen() error {
+	if n.cfg.Node.HTTPAddr == "" || n.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", n.cfg.Node.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("node.http_addr %s: %w", n.cfg.Node.HTTPAddr, err)
+	}
+	n.ln = ln
+	return nil
+}
+
+// Ready returns nil when every pipeline is consuming and committing.
+func (n *Node) Ready() error {
+	var errs []error
+	for i, p := range n.pipelines {
+		if err := p.Healthy(); err != nil {
+			errs = append(errs, fmt.Errorf("pipeline %s: %w", n.cfg.Pipelines[i].Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs every pipeline until ctx ends, then lets each commit what it
+// holds. It returns the first pipeline error that restarting cannot fix.
+func (n *Node) Run(ctx context.Context) error {
+	defer n.cat.Close()
+	if err := n.Listen(); err != nil {
+		return err
+	}
+	var srv *http.Server
+	if n.ln != nil {
+		srv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("operations endpoint failed", "err", err)
+			}
+		}()
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(n.pipelines))
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i, p := range n.pipelines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Run(runCtx); err != nil {
+				errs[i] = err
+				cancel() // a configuration error stops the node: fail loudly
+			}
+		}()
+	}
+	wg.Wait()
+	if srv != nil {
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = srv.Shutdown(sctx)
+		c()
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := n.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
