@@ -184,12 +184,12 @@ func Ident(name string) table.Identifier { return strings.Split(name, ".") }
 // DefaultTableProperties are set on every table floe creates.
 func DefaultTableProperties() iceberg.Properties {
 	return iceberg.Properties{
-		"format-version":                          "2",
-		"write.format.default":                    "parquet",
-		"write.parquet.compression-codec":         "zstd",
+		"format-version":                             "2",
+		"write.format.default":                       "parquet",
+		"write.parquet.compression-codec":            "zstd",
 		"write.metadata.delete-after-commit.enabled": "true",
-		"write.metadata.previous-versions-max":    "50",
-		"commit.retry.num-retries":                "0",
+		"write.metadata.previous-versions-max":       "50",
+		"commit.retry.num-retries":                   "0",
 	}
 }
 
