@@ -14,6 +14,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
 
+	"github.com/floelake/floe/internal/failpoint"
 	"github.com/floelake/floe/internal/metrics"
 )
 
@@ -311,8 +312,14 @@ func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string) (
 	if err != nil {
 		return nil, fmt.Errorf("commit: stage %s: %w", c.ident, err)
 	}
+	if err := failpoint.Hit("commit/before-catalog"); err != nil {
+		return nil, err
+	}
 	t, err := tx.Commit(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := failpoint.Hit("commit/after-catalog"); err != nil {
 		return nil, err
 	}
 	if t == nil || t.CurrentSnapshot() == nil {

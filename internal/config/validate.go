@@ -133,6 +133,16 @@ func (c *Config) Validate() error {
 		if p.Workers < 0 || p.Workers > 256 {
 			bad(f("workers"), "must be 0 (one per CPU) to 256, got %d", p.Workers)
 		}
+		metaOK := true
+		for j, m := range p.KafkaMetadata {
+			if _, err := schema.MetaColumnName(m); err != nil {
+				bad(fmt.Sprintf("pipelines[%d].kafka_metadata[%d]", i, j), "%v", err)
+				metaOK = false
+			}
+		}
+		if !metaOK {
+			continue
+		}
 		cols := make([]schema.Column, len(p.Schema))
 		for j, c := range p.Schema {
 			cols[j] = schema.Column{Name: c.Name, Type: c.Type, Required: c.Required, Doc: c.Doc}

@@ -31,6 +31,8 @@ import (
 	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
+
+	"github.com/floelake/floe/internal/failpoint"
 )
 
 // Options tune the files.
@@ -162,6 +164,9 @@ func (w *Writer) Write(rec arrow.RecordBatch) error {
 	if err := w.cur.fw.WriteBuffered(rec); err != nil {
 		return fmt.Errorf("fileio: write %s: %w", w.cur.path, err)
 	}
+	if err := failpoint.Hit("fileio/after-write"); err != nil {
+		return err
+	}
 	if w.cur.fw.RowGroupTotalBytesWritten() >= w.opts.RowGroupBytes {
 		w.cur.fw.NewBufferedRowGroup()
 	}
@@ -255,7 +260,7 @@ func (w *Writer) roll() error {
 		return fmt.Errorf("fileio: data file %s: %w", f.path, err)
 	}
 	w.written = append(w.written, df)
-	return nil
+	return failpoint.Hit("fileio/after-close")
 }
 
 type countingWriter struct {

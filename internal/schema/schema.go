@@ -344,7 +344,10 @@ func Partition(exprs []string, sch *iceberg.Schema) (iceberg.PartitionSpec, erro
 		if _, ok := tr.(iceberg.IdentityTransform); !ok {
 			name = col + "_" + transformSuffix(tr)
 		}
-		opts = append(opts, iceberg.AddPartitionFieldBySourceID(f.ID, name, tr, sch, nil))
+		// Partition field ids start at 1000 (spec: "Partition Specs"),
+		// in declaration order, as a created table numbers them.
+		id := 1000 + i
+		opts = append(opts, iceberg.AddPartitionFieldBySourceID(f.ID, name, tr, sch, &id))
 	}
 	spec, err := iceberg.NewPartitionSpecOpts(opts...)
 	if err != nil {

@@ -1,0 +1,32 @@
+// Package commit makes floe's writes visible exactly once.
+//
+// A record is committed exactly when an Iceberg snapshot whose summary
+// covers its offset becomes the table's current snapshot. Nothing else —
+// Kafka group offsets, files in the object store, in-memory state — means
+// committed. The Committer (committer.go) carries the protocol and its
+// failure cases; offsets.go holds the summary format.
+//
+// Summary properties written on every snapshot (all strings):
+//
+//	floe.pipeline     the pipeline name; offsets are read only from its own snapshots
+//	floe.offsets      {"<topic>":{"<partition>":<next offset>}}: the full map for every
+//	                  source partition of the table, copied forward on every commit
+//	floe.commit-id    a fresh UUID per attempt, to resolve unknown outcomes
+//	floe.epoch        the committer's assignment epoch
+//	floe.watermark-ms the newest Kafka timestamp covered (epoch millis)
+//
+// Invariants:
+//
+//  1. Offsets only grow: a segment is committed only on top of a snapshot whose
+//     offsets end exactly where it starts (OffsetGapError otherwise).
+//  2. At most one attempt per segment lands: every attempt asserts its base
+//     snapshot, and after any failure the committer reloads and looks for all
+//     of its commit ids before trying again.
+//  3. A segment already covered by the table's offsets is dropped, never
+//     re-committed: that is how a restarted process treats work its crashed
+//     predecessor committed.
+//
+// Errors fall in two classes, never guessed: definitely failed (a conflict,
+// or an offset gap) and outcome unknown (timeouts, 5xx). Both are resolved
+// by reloading; see Classify.
+package commit

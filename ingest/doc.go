@@ -1,0 +1,35 @@
+// Package ingest consumes Kafka partitions into Iceberg tables.
+//
+// Data flow of one pipeline (pipeline.go):
+//
+//	poller ──records of partition p──▶ worker[hash(p)] ──decode──▶ row ──▶ partition buffer ──▶ Parquet writer
+//	   │                                   │ bad record                                         (fileio)
+//	   │                                   ▼
+//	   │                             dead-letter rows (raw bytes + reason)
+//	   ▼
+//	ticker ──flush──▶ every worker hands over its writers and the offset range
+//	                  each table covers ──▶ commit loop: close files (in
+//	                  parallel), then one snapshot per table (commit.Committer)
+//
+// Workers own disjoint sets of Kafka partitions, so a partition's records are
+// decoded in order and a flush request, queued behind them, marks an exact
+// offset boundary. A flush never waits for the catalog: the writers it hands
+// over are closed and committed while the worker goes on with new files.
+//
+// Exactly-once (DESIGN §4): each table (the main table and its dead-letter
+// table) keeps its own offsets. On start the pipeline seeks every partition to
+// the lowest offset over its tables, or to the configured start if any table
+// has none, and routes a record to a table only at or past that table's
+// offset. A segment that only moves offsets (a dead-letter table on clean
+// input) is carried forward and committed as an empty snapshot at most every
+// OffsetsOnlyEvery, which bounds what a restart re-reads.
+//
+// Decoding (json_decoder.go) is two-phase: Parse validates and converts a
+// record into a scratch row, so a bad record appends nothing and goes to the
+// dead-letter table with the decoder's message; Append then copies the row
+// into the Arrow builder of the partition the row's values select.
+//
+// Any failure inside a pipeline (a file that cannot be written, an offset
+// gap) restarts it from the tables' committed offsets: uncommitted work is
+// consumed again, never half-kept.
+package ingest
