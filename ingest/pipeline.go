@@ -243,7 +243,7 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 		kgo.ConsumePartitions(plan),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(int32(p.opts.Kafka.FetchMaxBytes)),
-		kgo.FetchMaxPartitionBytes(int32(min(p.opts.Kafka.FetchMaxBytes, 16<<20))),
+		kgo.FetchMaxPartitionBytes(int32(min(p.opts.Kafka.FetchMaxBytes, 4<<20))),
 		kgo.ConsumeResetOffset(startOffset(cfg.Start)),
 	)...)
 	if err != nil {
@@ -380,9 +380,17 @@ func workerFor(tp topicPartition, n int) int {
 	return int((h.Sum32() + uint32(tp.partition)) % uint32(n))
 }
 
+// dispatchChunk bounds one work item; with workerQueue it bounds the
+// records waiting in front of a worker (and so a flush's delay and the
+// memory they hold) to about dispatchChunk*workerQueue.
+const (
+	dispatchChunk = 4096
+	workerQueue   = 8
+)
+
 func (p *Pipeline) poll(ctx context.Context, cl *kgo.Client, workers []*worker) error {
 	for {
-		fetches := cl.PollRecords(ctx, 50000)
+		fetches := cl.PollRecords(ctx, 20000)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -406,9 +414,17 @@ func (p *Pipeline) poll(ctx context.Context, cl *kgo.Client, workers []*worker) 
 				return
 			}
 			w := workers[workerFor(tp, len(workers))]
-			select {
-			case w.in <- workItem{tp: tp, records: fp.Records}:
-			case <-ctx.Done():
+			// Small work items keep a flush request, queued behind them,
+			// close to the head of the queue: seal latency is the queue's
+			// depth in work.
+			for recs := fp.Records; len(recs) > 0; {
+				n := min(len(recs), dispatchChunk)
+				select {
+				case w.in <- workItem{tp: tp, records: recs[:n:n]}:
+				case <-ctx.Done():
+					return
+				}
+				recs = recs[n:]
 			}
 		})
 	}
@@ -443,7 +459,9 @@ func (p *Pipeline) commitLoop(ctx context.Context, seals <-chan seal, committers
 		}
 	}
 	for s := range seals {
+		closeStart := time.Now()
 		files, err := closeWriters(ctx, s)
+		closeDur := time.Since(closeStart)
 		if err != nil {
 			metrics.FileWriteErrors.WithLabelValues(p.opts.Pipeline.Name).Inc()
 			return err
@@ -478,6 +496,9 @@ func (p *Pipeline) commitLoop(ctx context.Context, seals <-chan seal, committers
 			if err != nil {
 				return err
 			}
+			p.log.Debug("committed", "table", strings.Join(committers[t].Table().Identifier(), "."),
+				"snapshot_id", res.SnapshotID, "records", seg.Records, "files", len(seg.Files),
+				"close_ms", closeDur.Milliseconds(), "commit_ms", res.Duration.Milliseconds(), "attempts", res.Attempts)
 			lastCommit[t] = time.Now()
 			pending[t] = nil
 			p.afterCommit(t, committers[t], seg, res, samples)

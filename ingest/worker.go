@@ -100,7 +100,7 @@ func newWorker(p *Pipeline, infos [2]fileio.TableInfo, floors [2]commit.Offsets)
 		return nil, err
 	}
 	w := &worker{
-		p: p, in: make(chan workItem, 64), dec: dec, dl: dl,
+		p: p, in: make(chan workItem, workerQueue), dec: dec, dl: dl,
 		tps: map[topicPartition]*tpState{}, floors: floors, mem: memory.DefaultAllocator,
 	}
 	for i, info := range infos {

@@ -7,9 +7,9 @@
 //	(d) freshness at a steady produce rate: p50/p99 of commit time − produce time;
 //	(e) peak RSS of the floe process of (c) and (d).
 //
-// The broker (kfake) runs in the benchmark process and floe in a child
-// process (the hidden `floe bench child` command), so (e) is floe's own
-// memory, not the broker's copy of the data.
+// The broker (kfake) runs in the benchmark process and every measured phase
+// in a child process of its own (the hidden `floe bench child` command), so
+// no phase pays for the broker's heap and (e) is floe's own memory.
 package bench
 
 import (
@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -124,14 +125,18 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	fmt.Fprintf(out, "preloaded in %s\n", time.Since(t0).Round(time.Millisecond))
 
 	var res Result
-	if res.ConsumeRate, err = consumeRate(ctx, brokers, o.Records); err != nil {
+	cons, _, err := runChild(ctx, exe, childArgs{Mode: "consume", Brokers: brokers, Topic: "bench", Records: int64(o.Records)})
+	if err != nil {
 		return fmt.Errorf("bench: (a): %w", err)
 	}
+	res.ConsumeRate = float64(cons.Records) / cons.Elapsed.Seconds()
 	fmt.Fprintf(out, "(a) raw consume               %10.0f records/s\n", res.ConsumeRate)
 
-	if res.WriteRate, res.Files, err = writeRate(ctx, filepath.Join(dir, "offline"), o.Records); err != nil {
+	off, _, err := runChild(ctx, exe, childArgs{Mode: "offline", Records: int64(o.Records), DataDir: filepath.Join(dir, "offline")})
+	if err != nil {
 		return fmt.Errorf("bench: (b): %w", err)
 	}
+	res.WriteRate, res.Files = float64(off.Records)/off.Elapsed.Seconds(), off.Files
 	fmt.Fprintf(out, "(b) raw decode + Parquet write %10.0f records/s  (%d files)\n", res.WriteRate, res.Files)
 
 	e2e, rss1, err := runChild(ctx, exe, childArgs{Mode: "e2e", Brokers: brokers, Topic: "bench", Records: int64(o.Records),
@@ -183,9 +188,9 @@ func preload(ctx context.Context, brokers []string, n int) error {
 	}, nil)
 }
 
-func consumeRate(ctx context.Context, brokers []string, n int) (float64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("bench"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20))
+func consumeRate(ctx context.Context, brokers []string, topic string, n int) (float64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(16<<20))
 	if err != nil {
 		return 0, err
 	}
@@ -309,6 +314,7 @@ type childArgs struct {
 
 type childResult struct {
 	Records     int64         `json:"records"`
+	Files       int           `json:"files,omitempty"`
 	Commits     int64         `json:"commits"`
 	Elapsed     time.Duration `json:"elapsed"`
 	LatenciesMs []float64     `json:"latencies_ms,omitempty"`
@@ -367,6 +373,32 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 	var a childArgs
 	if err := json.Unmarshal([]byte(spec), &a); err != nil {
 		return err
+	}
+	// FLOE_BENCH_CPUPROFILE=file profiles the child, to see where an end
+	// to end run spends its time.
+	if path := os.Getenv("FLOE_BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path + "." + a.Mode)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	switch a.Mode {
+	case "consume":
+		rate, err := consumeRate(ctx, a.Brokers, a.Topic, int(a.Records))
+		if err != nil {
+			return err
+		}
+		return printResult(out, childResult{Records: a.Records, Elapsed: time.Duration(float64(a.Records) / rate * float64(time.Second))})
+	case "offline":
+		rate, files, err := writeRate(ctx, a.DataDir, int(a.Records))
+		if err != nil {
+			return err
+		}
+		return printResult(out, childResult{Records: a.Records, Files: files, Elapsed: time.Duration(float64(a.Records) / rate * float64(time.Second))})
 	}
 	cfg := config.Default()
 	cfg.Node.DataDir = a.DataDir
@@ -439,13 +471,22 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 	stop()
 	<-nodeErr
 	res.LatenciesMs = lat
-	b, _ := json.Marshal(res)
-	fmt.Fprintln(out, string(b))
-	return nil
+	return printResult(out, res)
+}
+
+func printResult(out io.Writer, res childResult) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, string(b))
+	return err
 }
 
 func newNode(ctx context.Context, cfg config.Config, onCommit func(ingest.CommitEvent)) (*node.Node, error) {
-	return node.New(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	level := slog.LevelWarn
+	_ = level.UnmarshalText([]byte(os.Getenv("FLOE_BENCH_LOG_LEVEL")))
+	return node.New(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		node.WithOnCommit(onCommit))
 }
 

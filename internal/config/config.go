@@ -172,7 +172,7 @@ func Default() Config {
 		Kafka: Kafka{
 			ClientID:      "floe",
 			Group:         "floe",
-			FetchMaxBytes: 64 << 20,
+			FetchMaxBytes: 16 << 20,
 		},
 		Catalog: Catalog{
 			Type: "sql",

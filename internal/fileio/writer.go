@@ -50,7 +50,7 @@ func (o *Options) fill() {
 		o.TargetFileSize = 128 << 20
 	}
 	if o.RowGroupBytes <= 0 {
-		o.RowGroupBytes = 32 << 20
+		o.RowGroupBytes = 16 << 20
 	}
 	if o.RowGroupBytes > o.TargetFileSize {
 		o.RowGroupBytes = o.TargetFileSize
@@ -167,10 +167,10 @@ func (w *Writer) Write(rec arrow.RecordBatch) error {
 	if err := failpoint.Hit("fileio/after-write"); err != nil {
 		return err
 	}
-	if w.cur.fw.RowGroupTotalBytesWritten() >= w.opts.RowGroupBytes {
+	if w.cur.fw.RowGroupTotalCompressedBytes() >= w.opts.RowGroupBytes {
 		w.cur.fw.NewBufferedRowGroup()
 	}
-	if w.cur.cw.n+w.cur.fw.RowGroupTotalBytesWritten() >= w.opts.TargetFileSize {
+	if w.cur.cw.n+w.cur.fw.RowGroupTotalCompressedBytes() >= w.opts.TargetFileSize {
 		return w.roll()
 	}
 	return nil

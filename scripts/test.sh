@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The test command: sets up what the tests need on a fresh machine, then runs
+# every test (unit, fault injection, e2e with a real S3-compatible server and
+# separate floe processes killed with SIGKILL), a short fuzz run of every
+# decoder, and the race detector on the concurrent packages.
+#
+#   scripts/test.sh            everything (what CI runs)
+#   FUZZTIME=60s scripts/test.sh   longer fuzzing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GOBIN="$(go env GOPATH)/bin"
+export PATH="$GOBIN:$PATH"
+
+# A real S3-compatible server for the S3 tests, built once and cached.
+if ! command -v versitygw >/dev/null 2>&1; then
+  echo "== installing versitygw (S3-compatible server for tests; cached in $GOBIN)"
+  (cd /tmp && GOFLAGS= go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)
+fi
+
+# PostgreSQL for the Postgres catalog tests (machine service; start if down).
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null 2>&1; then
+    echo "== starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+go test -count=1 -timeout 20m ./...
+
+echo "== fuzz (${FUZZTIME:-10s} per target)"
+for target in $(grep -ho 'func Fuzz[A-Za-z0-9_]*' --include='*_test.go' -r . | sed 's/func //' | sort -u); do
+  pkg=$(grep -rl "func $target(" --include='*_test.go' . | head -1 | xargs dirname)
+  go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-10s}" "$pkg"
+done
+
+echo "== race detector (concurrent packages)"
+go test -count=1 -race -timeout 15m ./commit/ ./ingest/ ./internal/node/ ./internal/failpoint/
