@@ -230,12 +230,19 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 	}
 	defer adm.Close()
 	kadmCl := kadm.NewClient(adm)
-	parts, hwm, err := listPartitions(ctx, kadmCl, cfg.Topics)
+	parts, hwm, err := listPartitions(ctx, kadmCl, cfg.Topics, func(err error) {
+		p.setHealth(err)
+		p.log.Warn("waiting for topics", "err", err)
+	})
 	if err != nil {
 		return err
 	}
 	p.setHWM(hwm)
-	plan := seekPlan(parts, floors, cfg.Start)
+	starts, err := resolveStart(ctx, kadmCl, cfg.Topics, cfg.Start, hwm)
+	if err != nil {
+		return err
+	}
+	plan := seekPlan(parts, floors, starts)
 	p.log.Info("pipeline starting", "table", cfg.Table, "dead_letter_table", cfg.DeadLetter(),
 		"resume_offsets", floors[tMain].Encode(), "partitions", len(hwm))
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -88,54 +90,106 @@ func startOffset(start string) kgo.Offset {
 // seekPlan decides where each partition starts (DESIGN §4 rules 1 and 4):
 // at the lowest committed offset over the pipeline's tables, or at the
 // configured start when any table has no offset for the partition (that
-// table takes every record from the start).
-func seekPlan(partitions map[string][]int32, floors [2]commit.Offsets, start string) map[string]map[int32]kgo.Offset {
+// table takes every record from the start). starts holds the configured
+// start resolved to an offset per partition (see resolveStart); a partition
+// missing from it starts at the earliest offset.
+func seekPlan(partitions map[string][]int32, floors [2]commit.Offsets, starts map[topicPartition]int64) map[string]map[int32]kgo.Offset {
 	plan := map[string]map[int32]kgo.Offset{}
 	for topic, ps := range partitions {
 		plan[topic] = map[int32]kgo.Offset{}
 		for _, p := range ps {
 			a, okA := floors[0].Get(topic, p)
 			b, okB := floors[1].Get(topic, p)
-			if okA && okB {
+			switch {
+			case okA && okB:
 				plan[topic][p] = kgo.NewOffset().At(min(a, b))
-			} else {
-				plan[topic][p] = startOffset(start)
+			default:
+				if o, ok := starts[topicPartition{topic, p}]; ok {
+					plan[topic][p] = kgo.NewOffset().At(o)
+				} else {
+					plan[topic][p] = kgo.NewOffset().AtStart()
+				}
 			}
 		}
 	}
 	return plan
 }
 
+// resolveStart turns the configured start into concrete offsets now, so the
+// pipeline is positioned when it reports ready, and a record produced after
+// that is never skipped by a "latest" resolved later.
+func resolveStart(ctx context.Context, adm *kadm.Client, topics []string, start string, ends map[topicPartition]int64) (map[topicPartition]int64, error) {
+	out := map[topicPartition]int64{}
+	switch start {
+	case "earliest", "":
+		starts, err := adm.ListStartOffsets(ctx, topics...)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: list start offsets: %w", err)
+		}
+		starts.Each(func(o kadm.ListedOffset) {
+			if o.Err == nil {
+				out[topicPartition{o.Topic, o.Partition}] = o.Offset
+			}
+		})
+	case "latest":
+		for tp, o := range ends {
+			out[tp] = o
+		}
+	default:
+		t, ok := config.StartTime(start)
+		if !ok {
+			return nil, fmt.Errorf("ingest: start %q is not earliest, latest or an RFC 3339 time", start)
+		}
+		after, err := adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topics...)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: list offsets after %s: %w", start, err)
+		}
+		after.Each(func(o kadm.ListedOffset) {
+			if o.Err == nil {
+				out[topicPartition{o.Topic, o.Partition}] = o.Offset
+			}
+		})
+	}
+	return out, nil
+}
+
 // listPartitions returns every partition of the topics and their high
-// watermarks, waiting for topics that do not exist yet.
-func listPartitions(ctx context.Context, adm *kadm.Client, topics []string) (map[string][]int32, map[topicPartition]int64, error) {
+// watermarks. It waits (reporting through wait) for topics that do not exist
+// yet, and fails at once on any other error (authentication, authorization,
+// no broker), which the pipeline surfaces in its health and retries.
+func listPartitions(ctx context.Context, adm *kadm.Client, topics []string, wait func(error)) (map[string][]int32, map[topicPartition]int64, error) {
 	for {
 		ends, err := adm.ListEndOffsets(ctx, topics...)
-		if err == nil {
-			parts := map[string][]int32{}
-			hwm := map[topicPartition]int64{}
-			missing := ""
-			for _, t := range topics {
-				if _, ok := ends[t]; !ok {
-					missing = t
-				}
-			}
-			ends.Each(func(o kadm.ListedOffset) {
-				if o.Err != nil {
-					missing = o.Topic
-					return
-				}
-				parts[o.Topic] = append(parts[o.Topic], o.Partition)
-				hwm[topicPartition{o.Topic, o.Partition}] = o.Offset
-			})
-			if missing == "" {
-				return parts, hwm, nil
-			}
-			err = fmt.Errorf("topic %q is not available yet", missing)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ingest: list partitions of %v: %w", topics, err)
 		}
+		parts := map[string][]int32{}
+		hwm := map[topicPartition]int64{}
+		var missing error
+		for _, t := range topics {
+			if _, ok := ends[t]; !ok {
+				missing = fmt.Errorf("topic %q does not exist yet", t)
+			}
+		}
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Err != nil {
+				if errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+					missing = fmt.Errorf("topic %q does not exist yet", o.Topic)
+				} else if missing == nil {
+					missing = fmt.Errorf("topic %q partition %d: %w", o.Topic, o.Partition, o.Err)
+				}
+				return
+			}
+			parts[o.Topic] = append(parts[o.Topic], o.Partition)
+			hwm[topicPartition{o.Topic, o.Partition}] = o.Offset
+		})
+		if missing == nil {
+			return parts, hwm, nil
+		}
+		wait(missing)
 		select {
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("ingest: list partitions of %v: %w (last: %v)", topics, ctx.Err(), err)
+			return nil, nil, fmt.Errorf("ingest: list partitions of %v: %w (last: %v)", topics, ctx.Err(), missing)
 		case <-time.After(time.Second):
 		}
 	}

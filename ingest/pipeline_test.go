@@ -1,0 +1,251 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/config"
+)
+
+type harness struct {
+	t       *testing.T
+	cluster *kfake.Cluster
+	kafka   config.Kafka
+	cat     *catalog.Catalog
+}
+
+func newHarness(t *testing.T, kopts []kfake.Opt, kafka config.Kafka) *harness {
+	t.Helper()
+	cl, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(3, "events")}, kopts...)...)
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	dir := t.TempDir()
+	cat, err := catalog.Open(context.Background(), config.Catalog{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "c.db")},
+		config.Storage{}, dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cat.Close() })
+	kafka.Brokers = cl.ListenAddrs()
+	if kafka.ClientID == "" {
+		kafka.ClientID = "floe-test"
+	}
+	if kafka.Group == "" {
+		kafka.Group = "floe-test"
+	}
+	kafka.FetchMaxBytes = 16 << 20
+	return &harness{t: t, cluster: cl, kafka: kafka, cat: cat}
+}
+
+func (h *harness) produce(values ...string) {
+	h.t.Helper()
+	opts, err := ingest.ClientOpts(h.kafka)
+	require.NoError(h.t, err)
+	cl, err := kgo.NewClient(opts...)
+	require.NoError(h.t, err)
+	defer cl.Close()
+	for i, v := range values {
+		r := &kgo.Record{Topic: "events", Value: []byte(v), Partition: int32(i % 3)}
+		require.NoError(h.t, cl.ProduceSync(context.Background(), r).FirstErr())
+	}
+}
+
+// run runs a pipeline until it has committed want rows plus dead letters,
+// then stops it gracefully.
+func (h *harness) run(p config.Pipeline, want int64) *ingest.Pipeline {
+	h.t.Helper()
+	if p.Name == "" {
+		p.Name = "events"
+	}
+	if p.Table == "" {
+		p.Table = "ns.events"
+	}
+	p.Topics = []string{"events"}
+	if p.CommitInterval == 0 {
+		p.CommitInterval = config.Duration(200 * time.Millisecond)
+	}
+	if p.Start == "" {
+		p.Start = "earliest"
+	}
+	p.Format, p.TargetFileSize = "json", 128<<20
+	pl, err := ingest.New(ingest.Options{Pipeline: p, Kafka: h.kafka, Catalog: h.cat, OffsetsOnlyEvery: time.Hour})
+	require.NoError(h.t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pl.Run(ctx) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		s := pl.Stats()
+		if s.Committed+s.DeadLettersCommitted >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			h.t.Fatalf("timed out: stats %+v, health %v", s, pl.Healthy())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	require.NoError(h.t, <-done)
+	return pl
+}
+
+func (h *harness) rows(table string) int64 {
+	h.t.Helper()
+	tbl, err := h.cat.LoadTable(context.Background(), catalog.Ident(table))
+	require.NoError(h.t, err)
+	if tbl.CurrentSnapshot() == nil {
+		return 0
+	}
+	at, err := tbl.Scan().ToArrowTable(context.Background())
+	require.NoError(h.t, err)
+	defer at.Release()
+	return at.NumRows()
+}
+
+func TestPipelineInfersSchemaWhenNoneDeclared(t *testing.T) {
+	h := newHarness(t, nil, config.Kafka{})
+	var vals []string
+	for i := 0; i < 60; i++ {
+		vals = append(vals, fmt.Sprintf(`{"id": %d, "name": "n%d", "score": %d.5, "at": "2026-11-22T10:00:%02dZ", "tags": ["a"]}`, i, i, i, i%60))
+	}
+	vals = append(vals, `not json at all`)
+	h.produce(vals...)
+	h.run(config.Pipeline{KafkaMetadata: []string{"offset"}}, 61)
+
+	tbl, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events"))
+	require.NoError(t, err)
+	sch := tbl.Schema()
+	for name, typ := range map[string]iceberg.Type{
+		"id": iceberg.PrimitiveTypes.Int64, "name": iceberg.PrimitiveTypes.String, "score": iceberg.PrimitiveTypes.Float64,
+		"at": iceberg.PrimitiveTypes.TimestampTz, "_kafka_offset": iceberg.PrimitiveTypes.Int64,
+	} {
+		f, ok := sch.FindFieldByName(name)
+		require.True(t, ok, "column %s in %s", name, sch)
+		require.True(t, f.Type.Equals(typ), "column %s is %s, want %s", name, f.Type, typ)
+	}
+	require.EqualValues(t, 60, h.rows("ns.events"))
+	require.EqualValues(t, 1, h.rows("ns.events__dlq"))
+}
+
+func TestPipelineStartLatestSkipsOlderRecords(t *testing.T) {
+	h := newHarness(t, nil, config.Kafka{})
+	h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": 3}`)
+	p := config.Pipeline{Start: "latest", Schema: []config.Column{{Name: "id", Type: "long", Required: true}}}
+	// Produce the later records once the pipeline is positioned: run it in
+	// the background and produce after it reports ready.
+	p.Name, p.Table, p.Topics, p.Format, p.TargetFileSize = "events", "ns.events", []string{"events"}, "json", 128<<20
+	p.CommitInterval = config.Duration(100 * time.Millisecond)
+	pl, err := ingest.New(ingest.Options{Pipeline: p, Kafka: h.kafka, Catalog: h.cat})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pl.Run(ctx) }()
+	// Ready means positioned: "latest" was resolved to offsets at start.
+	require.Eventually(t, func() bool { return pl.Healthy() == nil }, 30*time.Second, 10*time.Millisecond)
+	h.produce(`{"id": 4}`, `{"id": 5}`)
+	require.Eventually(t, func() bool { return pl.Stats().Committed >= 2 }, 30*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	require.EqualValues(t, 2, h.rows("ns.events"))
+}
+
+func TestPipelineSASLAndGroupOffsets(t *testing.T) {
+	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		t.Run(mech, func(t *testing.T) {
+			h := newHarness(t, []kfake.Opt{kfake.EnableSASL(), kfake.Superuser(mech, "floe", "s3cret")},
+				config.Kafka{SASL: config.SASL{Mechanism: mech, Username: "floe", Password: "s3cret"}, Group: "lag-" + mech})
+			h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": "three"}`, `{"id": 4}`)
+			h.run(config.Pipeline{Schema: []config.Column{{Name: "id", Type: "long", Required: true}}}, 4)
+			require.EqualValues(t, 3, h.rows("ns.events"))
+			require.EqualValues(t, 1, h.rows("ns.events__dlq"))
+
+			// Group offsets mirror the committed offsets (monitoring only).
+			opts, err := ingest.ClientOpts(h.kafka)
+			require.NoError(t, err)
+			cl, err := kgo.NewClient(opts...)
+			require.NoError(t, err)
+			defer cl.Close()
+			fetched, err := kadm.NewClient(cl).FetchOffsets(context.Background(), h.kafka.Group)
+			require.NoError(t, err)
+			tbl, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events"))
+			require.NoError(t, err)
+			off, _, found, err := commit.TableOffsets(tbl, "events")
+			require.NoError(t, err)
+			require.True(t, found)
+			var total int64
+			fetched.Each(func(o kadm.OffsetResponse) {
+				want, ok := off.Get(o.Topic, o.Partition)
+				require.True(t, ok)
+				require.Equal(t, want, o.At)
+				total += o.At
+			})
+			require.EqualValues(t, 4, total)
+		})
+	}
+
+	t.Run("wrong password fails clearly", func(t *testing.T) {
+		h := newHarness(t, []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", "floe", "right")},
+			config.Kafka{SASL: config.SASL{Mechanism: "PLAIN", Username: "floe", Password: "wrong"}})
+		pl, err := ingest.New(ingest.Options{Pipeline: config.Pipeline{Name: "e", Table: "ns.e", Topics: []string{"events"},
+			Format: "json", Start: "earliest", CommitInterval: config.Duration(time.Second), TargetFileSize: 128 << 20,
+			Schema: []config.Column{{Name: "id", Type: "long"}}}, Kafka: h.kafka, Catalog: h.cat})
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		go func() { _ = pl.Run(ctx) }()
+		require.Eventually(t, func() bool {
+			err := pl.Healthy()
+			return err != nil && err.Error() != "starting"
+		}, 10*time.Second, 20*time.Millisecond)
+		// kfake drops the connection on a failed SASL handshake (a real
+		// broker answers SASL_AUTHENTICATION_FAILED): either way the
+		// failing step is reported, not a silent hang.
+		require.ErrorContains(t, pl.Healthy(), "list partitions")
+	})
+}
+
+func TestPipelineResumesExactlyAfterRestart(t *testing.T) {
+	h := newHarness(t, nil, config.Kafka{})
+	p := config.Pipeline{Schema: []config.Column{{Name: "id", Type: "long", Required: true}}, KafkaMetadata: []string{"partition", "offset"}}
+	var first []string
+	for i := 0; i < 30; i++ {
+		first = append(first, fmt.Sprintf(`{"id": %d}`, i))
+	}
+	h.produce(first...)
+	h.run(p, 30)
+	var second []string
+	for i := 30; i < 50; i++ {
+		second = append(second, fmt.Sprintf(`{"id": %d}`, i))
+	}
+	second = append(second, `{"id": null}`)
+	h.produce(second...)
+	h.run(p, 21)
+
+	tbl, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events"))
+	require.NoError(t, err)
+	at, err := tbl.Scan().ToArrowTable(context.Background())
+	require.NoError(t, err)
+	defer at.Release()
+	seen := map[int64]bool{}
+	idCol := at.Schema().FieldIndices("id")[0]
+	for _, ch := range at.Column(idCol).Data().Chunks() {
+		for _, v := range ch.(*array.Int64).Int64Values() {
+			require.False(t, seen[v], "id %d twice", v)
+			seen[v] = true
+		}
+	}
+	require.Len(t, seen, 50)
+	require.EqualValues(t, 1, h.rows("ns.events__dlq"))
+}
