@@ -81,6 +81,8 @@ type Pipeline struct {
 	log      *slog.Logger
 	fileOpts fileio.Options
 	stats    stats
+	// groupCommitting is set while a consumer-group offset commit runs.
+	groupCommitting atomic.Bool
 
 	mu struct {
 		sync.Mutex
@@ -513,7 +515,7 @@ func (p *Pipeline) commitLoop(ctx context.Context, seals <-chan seal, committers
 				samples = nil
 			}
 		}
-		p.commitGroupOffsets(ctx, adm, committers)
+		p.commitGroupOffsets(ctx, adm, committers, s.final)
 	}
 	return nil
 }
@@ -548,7 +550,7 @@ func (p *Pipeline) afterCommit(t int, c *commit.Committer, seg *commit.Segment, 
 
 // commitGroupOffsets records progress in the consumer group, for lag
 // monitoring tools only (DESIGN §4 rule 5), and updates the lag gauges.
-func (p *Pipeline) commitGroupOffsets(ctx context.Context, adm *kadm.Client, committers [2]*commit.Committer) {
+func (p *Pipeline) commitGroupOffsets(ctx context.Context, adm *kadm.Client, committers [2]*commit.Committer, wait bool) {
 	a, b := committers[tMain].Offsets(), committers[tDLQ].Offsets()
 	offs := kadm.Offsets{}
 	var lag int64
@@ -571,10 +573,28 @@ func (p *Pipeline) commitGroupOffsets(ctx context.Context, adm *kadm.Client, com
 	if len(offs) == 0 || p.opts.Kafka.Group == "" {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := adm.CommitOffsets(cctx, p.opts.Kafka.Group, offs); err != nil {
-		p.log.Debug("consumer group offset commit failed (monitoring only)", "group", p.opts.Kafka.Group, "err", err)
+	// Monitoring must never slow commits: one group commit in flight at a
+	// time, off the commit goroutine, skipped while one runs (the next seal
+	// carries newer offsets). The final one, at shutdown, waits.
+	if wait {
+		for !p.groupCommitting.CompareAndSwap(false, true) {
+			time.Sleep(time.Millisecond)
+		}
+	} else if !p.groupCommitting.CompareAndSwap(false, true) {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer p.groupCommitting.Store(false)
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := adm.CommitOffsets(cctx, p.opts.Kafka.Group, offs); err != nil {
+			p.log.Debug("consumer group offset commit failed (monitoring only)", "group", p.opts.Kafka.Group, "err", err)
+		}
+	}()
+	if wait {
+		<-done
 	}
 }
 
