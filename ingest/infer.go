@@ -102,16 +102,16 @@ func InferSchema(samples [][]byte, metaColumns []string) (*iceberg.Schema, error
 
 	// Ids are assigned the way Iceberg assigns fresh ids: all fields of a struct first, then the
 	// insides of each, so the top-level columns are 1..n.
-	nextID := 0
-	next := func() int { nextID++; return nextID }
-	fields := root.icebergFields(next)
-	if len(fields) == 0 {
+	if !root.storable() {
 		return nil, errors.New("ingest: the sample records have no fields to infer a schema from")
 	}
+	var meta []iceberg.NestedField
 	for _, name := range metaColumns {
-		fields = append(fields, iceberg.NestedField{ID: next(), Name: name, Type: kafkaMetaColumns[name].typ})
+		meta = append(meta, iceberg.NestedField{Name: name, Type: kafkaMetaColumns[name].typ})
 	}
-	return iceberg.NewSchema(0, fields...), nil
+	nextID := 0
+	next := func() int { nextID++; return nextID }
+	return iceberg.NewSchema(0, root.icebergFields(next, meta...)...), nil
 }
 
 func (t *inferred) field(name string) *inferred {
@@ -204,20 +204,25 @@ func mergeKinds(have, seen inferKind) (inferKind, bool) {
 	return have, false
 }
 
-// icebergFields converts a struct's fields, dropping the ones without a storable type.
-func (t *inferred) icebergFields(next func() int) []iceberg.NestedField {
-	fields := make([]iceberg.NestedField, 0, len(t.fields))
-	ids := make([]int, 0, len(t.fields))
-	kept := make([]*inferField, 0, len(t.fields))
+// icebergFields converts a struct's fields, dropping the ones without a storable type, and
+// appends the primitive fields in extra (which get their ids with the struct's own fields).
+func (t *inferred) icebergFields(next func() int, extra ...iceberg.NestedField) []iceberg.NestedField {
+	var kept []*inferField
 	for _, f := range t.fields {
-		if !f.t.storable() {
-			continue
+		if f.t.storable() {
+			kept = append(kept, f)
 		}
-		ids = append(ids, next())
-		kept = append(kept, f)
+	}
+	fields := make([]iceberg.NestedField, len(kept), len(kept)+len(extra))
+	for i, f := range kept {
+		fields[i] = iceberg.NestedField{ID: next(), Name: f.name}
+	}
+	for _, f := range extra {
+		f.ID = next()
+		fields = append(fields, f)
 	}
 	for i, f := range kept {
-		fields = append(fields, iceberg.NestedField{ID: ids[i], Name: f.name, Type: f.t.icebergType(next)})
+		fields[i].Type = f.t.icebergType(next)
 	}
 	return fields
 }

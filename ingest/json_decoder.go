@@ -43,7 +43,6 @@ type Cell struct {
 	Dec   decimal128.Num // decimal: unscaled value at the column's scale
 }
 
-
 type metaColumn uint8
 
 const (
@@ -530,7 +529,7 @@ func (d *JSONDecoder) container(s *parseSlot, n *jsonNode, v *fastjson.Value, he
 		head.Int = int64(len(n.keys))
 		val := n.children[1]
 		for i, k := range n.keys {
-			if !utf8.Valid(k) {
+			if !d.scan.allASCII() && !utf8.Valid(k) {
 				return fieldErr("map key " + strconv.Quote(string(k)) + " is not valid UTF-8")
 			}
 			s.tape = append(s.tape, Cell{Bytes: k})
@@ -717,7 +716,7 @@ func (d *JSONDecoder) leaf(s *parseSlot, n *jsonNode, v *fastjson.Value, c *Cell
 			return gotErr("a string", v)
 		}
 		b, _ := v.StringBytes()
-		if !utf8.Valid(b) {
+		if !d.scan.allASCII() && !utf8.Valid(b) {
 			return fieldErr("string is not valid UTF-8")
 		}
 		c.Bytes = b
@@ -765,10 +764,21 @@ var base64Strict = base64.StdEncoding.Strict()
 
 // mulAdd returns a*m + b for m > 0 and 0 <= b < m, reporting overflow.
 func mulAdd(a, m, b int64) (int64, bool) {
-	if a > (math.MaxInt64-b)/m || a < math.MinInt64/m {
+	if a >= 0 {
+		if a > (math.MaxInt64-b)/m {
+			return 0, false
+		}
+		return a*m + b, true
+	}
+	// Rewritten as (a+1)*m - (m-b) so that math.MinInt64 itself stays reachable.
+	if a+1 < math.MinInt64/m {
 		return 0, false
 	}
-	return a*m + b, true
+	r := (a + 1) * m
+	if r < math.MinInt64+(m-b) {
+		return 0, false
+	}
+	return r - (m - b), true
 }
 
 // parseJSONInt parses the text of a JSON number as an integer without going through float64.
@@ -1160,6 +1170,9 @@ type jsonScanner struct {
 	// First failure.
 	errAt  int
 	errCtx string // "" means the input ended early
+	// high collects the bytes of string contents; without a byte >= 0x80 every string is ASCII
+	// and needs no UTF-8 check (escapes are decoded to valid UTF-8, surrogates are checked).
+	high uint64
 	// A problem encoding/json lets through but that would make fastjson unescape a string
 	// lossily: an unpaired UTF-16 surrogate. Reported only if the grammar is otherwise fine.
 	surrogateAt int
@@ -1174,7 +1187,7 @@ var strPlain = func() (t [256]bool) {
 }()
 
 func (s *jsonScanner) check(b []byte) *DecodeError {
-	s.b, s.depth, s.surrogateAt = b, 0, -1
+	s.b, s.depth, s.surrogateAt, s.high = b, 0, -1, 0
 	i := s.value(s.skipWS(0))
 	if i >= 0 {
 		if i = s.skipWS(i); i < len(b) {
@@ -1204,6 +1217,9 @@ func (s *jsonScanner) syntaxError() *DecodeError {
 
 const errTooDeep = "\x00too deep"
 
+// allASCII reports whether the strings of the last checked input were pure ASCII.
+func (s *jsonScanner) allASCII() bool { return s.high&swarHigh == 0 }
+
 // quoteChar formats c like encoding/json does in its syntax errors.
 func quoteChar(c byte) string {
 	if c == '\'' {
@@ -1227,6 +1243,14 @@ func (s *jsonScanner) eof() int {
 }
 
 func (s *jsonScanner) skipWS(i int) int {
+	// Compact JSON has no whitespace at all; keep that case inlinable.
+	if i < len(s.b) && s.b[i] > ' ' {
+		return i
+	}
+	return s.skipWSSlow(i)
+}
+
+func (s *jsonScanner) skipWSSlow(i int) int {
 	b := s.b
 	for i < len(b) {
 		switch b[i] {
@@ -1348,18 +1372,24 @@ func (s *jsonScanner) str(i int) int {
 	for {
 		// Strings are most of a record's bytes: test eight at a time for the three kinds of byte
 		// that need a closer look (SWAR; the byte loop below finds which one it was).
-		for i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:])
-			m := swarLess(x, 0x20) | swarZero(x^(swarOnes*'"')) | swarZero(x^(swarOnes*'\\'))
-			if m != 0 {
-				// Borrows only run towards higher bytes, so the lowest flag is exact.
-				i += bits.TrailingZeros64(m) >> 3
+		for {
+			if i+8 > len(b) {
+				for i < len(b) && strPlain[b[i]] {
+					s.high |= uint64(b[i])
+					i++
+				}
 				break
 			}
+			x := binary.LittleEndian.Uint64(b[i:])
+			if m := swarLess(x, 0x20) | swarZero(x^(swarOnes*'"')) | swarZero(x^(swarOnes*'\\')); m != 0 {
+				// Borrows only run towards higher bytes, so the lowest flag is exact.
+				n := bits.TrailingZeros64(m) >> 3
+				s.high |= x & (1<<(n*8) - 1)
+				i += n
+				break
+			}
+			s.high |= x
 			i += 8
-		}
-		for i < len(b) && strPlain[b[i]] {
-			i++
 		}
 		if i >= len(b) {
 			return s.eof()

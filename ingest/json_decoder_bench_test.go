@@ -29,13 +29,13 @@ func clickSchema() *iceberg.Schema {
 func clickRecords(n int) [][]byte {
 	devices := []string{"mobile", "desktop", "tablet"}
 	countries := []string{"DE", "US", "FR", "JP", "BR"}
-	referrers := []string{"https://www.google.com/", "https://t.co/x", "", "https://news.ycombinator.com/"}
+	referrers := []string{"google.com", "t.co", "", "news.ycombinator.com"}
 	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	out := make([][]byte, n)
 	for i := range out {
 		ts := base.Add(time.Duration(i) * 137 * time.Millisecond)
 		out[i] = fmt.Appendf(nil,
-			`{"event_id":"%08x-5b7d-4e21-a3f0-6c8d9e0b%04x","user_id":%d,"session_id":"s-%012x","ts":"%s","url":"https://shop.example.com/p/%d","referrer":"%s","device":"%s","country":"%s","duration_ms":%d,"revenue":%d.%02d}`,
+			`{"event_id":"%08x-5b7d-4e21-a3f0-6c8d9e0b%04x","user_id":%d,"session_id":"%012x","ts":"%s","url":"/p/%d","referrer":"%s","device":"%s","country":"%s","duration_ms":%d,"revenue":%d.%02d}`,
 			i*7919, i%65536, 1000000+i*31, i*104729, ts.Format("2006-01-02T15:04:05.000Z"), i%50000,
 			referrers[i%len(referrers)], devices[i%len(devices)], countries[i%len(countries)], 100+i%5000, i%200, i%100)
 	}

@@ -226,9 +226,14 @@ func parseTimestampSlow(s []byte) (sec, nsec int64, zoned, ok bool) {
 	str := string(b)
 	for _, l := range timestampLayouts {
 		t, err := time.Parse(l.layout, str)
-		if err == nil {
-			return t.Unix(), int64(t.Nanosecond()), l.zoned, true
+		if err != nil {
+			continue
 		}
+		// time.Parse takes offsets up to ±99:59; RFC 3339 stops at ±23:59.
+		if _, off := t.Zone(); off <= -secondsPerDay || off >= secondsPerDay {
+			return 0, 0, false, false
+		}
+		return t.Unix(), int64(t.Nanosecond()), l.zoned, true
 	}
 	return 0, 0, false, false
 }

@@ -6,12 +6,12 @@ import (
 
 	"github.com/apache/iceberg-go/table"
 
+	iceio "github.com/apache/iceberg-go/io"
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/fileio"
 	"github.com/floelake/floe/internal/gen"
 	"github.com/floelake/floe/internal/schema"
-	iceio "github.com/apache/iceberg-go/io"
 )
 
 // BenchmarkWriteOffline measures the decode → route → Parquet path the
