@@ -206,8 +206,7 @@ func NewJSONDecoder(schema *iceberg.Schema) (*JSONDecoder, error) {
 	}
 	d.initStruct(root)
 	d.root = root
-	// A second pass over the types would see the same problems compile already reported; an error
-	// here means iceberg-go grew a mapping this decoder does not know.
+	// compile has refused every type this could fail on.
 	as, err := table.SchemaToArrowSchema(schema, nil, true, false)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: converting schema to Arrow: %w", err)
@@ -1162,8 +1161,10 @@ func bindBuilder(n *jsonNode, b array.Builder, nbs []nodeBuilder) {
 const maxJSONDepth = 256
 
 // jsonScanner checks a record against the JSON grammar (RFC 8259) without allocating. Its
-// messages match encoding/json's, with a 0-based byte offset added, so that dead-letter reasons
-// read the same as the ones people already know from Go tooling.
+// messages are worded like encoding/json's, plus the 0-based offset of the offending byte, so that
+// dead-letter reasons read like what people know from Go tooling. (Where encoding/json blames an
+// imaginary space for input that ends inside a number, literal or escape, this says
+// "unexpected end of JSON input".)
 type jsonScanner struct {
 	b     []byte
 	depth int

@@ -11,8 +11,9 @@ import (
 
 const (
 	secondsPerDay = 86400
-	// Iceberg dates, times and timestamps are counted from the Unix epoch.
-	unixEpochDays = 719468 // days from 0000-03-01 to 1970-01-01 in the proleptic Gregorian calendar
+	// unixEpochDays is the number of days from 0000-03-01 to 1970-01-01 (proleptic Gregorian):
+	// daysFromCivil counts from a March 1st so that leap days fall at the end of its years.
+	unixEpochDays = 719468
 )
 
 var pow10 = [...]int64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
@@ -46,7 +47,7 @@ func daysInMonth(y, m int) int {
 }
 
 // daysFromCivil converts a proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's
-// algorithm: branch-free apart from the era sign, exact for every year).
+// days_from_civil: a handful of integer operations, exact for every year).
 func daysFromCivil(y, m, d int) int64 {
 	if m <= 2 {
 		y--
@@ -64,31 +65,6 @@ func daysFromCivil(y, m, d int) int64 {
 	doy := (153*mp+2)/5 + d - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return int64(era)*146097 + int64(doe) - unixEpochDays
-}
-
-// civilFromDays is the inverse of daysFromCivil.
-func civilFromDays(z int64) (y, m, d int) {
-	z += unixEpochDays
-	era := z
-	if era < 0 {
-		era -= 146096
-	}
-	era /= 146097
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	yy := yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d = int(doy - (153*mp+2)/5 + 1)
-	if mp < 10 {
-		m = int(mp + 3)
-	} else {
-		m = int(mp - 9)
-	}
-	if m <= 2 {
-		yy++
-	}
-	return int(yy), m, d
 }
 
 // parseDate parses exactly "YYYY-MM-DD" into days since the epoch.

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -716,16 +717,20 @@ func (p *Pipeline) inferSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceber
 			break
 		}
 	}
-	var lastErr error
-	// Malformed samples must not decide the schema: drop ones that make
-	// inference fail, one at a time from the end, a bounded number of times.
-	for tries := 0; tries < 10 && len(samples) > 0; tries++ {
-		sch, err := InferSchema(samples, meta)
-		if err == nil {
-			return sch, nil
+	// Malformed records are dead letters, not evidence about the schema.
+	valid := samples[:0]
+	for _, v := range samples {
+		if json.Valid(v) {
+			valid = append(valid, v)
 		}
-		lastErr = err
-		samples = samples[:len(samples)-1]
 	}
+	if len(valid) == 0 {
+		return nil, fmt.Errorf("ingest: pipelines[%s]: no JSON object among the first records to infer a schema from", cfg.Name)
+	}
+	sch, err := InferSchema(valid, meta)
+	if err == nil {
+		return sch, nil
+	}
+	lastErr := err
 	return nil, &configError{fmt.Errorf("pipelines[%s]: cannot infer a schema (declare one under schema:): %w", cfg.Name, lastErr)}
 }
