@@ -113,6 +113,7 @@ func New(opts Options) (*Pipeline, error) {
 		fileOpts: fileio.Options{TargetFileSize: int64(opts.Pipeline.TargetFileSize)},
 	}
 	p.mu.hwm = map[topicPartition]int64{}
+	p.mu.health = errors.New("starting")
 	return p, nil
 }
 
@@ -158,7 +159,6 @@ func (p *Pipeline) setHealth(err error) {
 // consumed again.
 func (p *Pipeline) Run(ctx context.Context) error {
 	backoff := time.Second
-	p.setHealth(errors.New("starting"))
 	for {
 		err := p.runOnce(ctx)
 		if ctx.Err() != nil {
