@@ -3,6 +3,7 @@ package commit
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/apache/iceberg-go/table"
 )
@@ -57,7 +58,11 @@ func Classify(err error) string {
 		return ""
 	case errors.As(err, &gap):
 		return ClassFatal
-	case errors.Is(err, table.ErrCommitFailed):
+	case errors.Is(err, table.ErrCommitFailed),
+		// iceberg-go's SQL catalog reports a failed requirement (the
+		// base snapshot moved) unwrapped; requirements are checked before
+		// anything is written, so it is a definite failure.
+		strings.Contains(err.Error(), "requirement failed"):
 		return ClassConflict
 	default:
 		return ClassUnknown

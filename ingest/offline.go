@@ -21,7 +21,7 @@ func WriteOffline(ctx context.Context, main, dlq fileio.TableInfo, values [][]by
 	floors := [2]commit.Offsets{{}, {}}
 	ws := make([]*worker, workers)
 	for i := range ws {
-		w, err := newWorker(p, [2]fileio.TableInfo{main, dlq}, floors)
+		w, err := newWorker(p, [2]fileio.TableInfo{main, dlq}, floors, nil)
 		if err != nil {
 			return 0, err
 		}

@@ -18,6 +18,7 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -212,7 +213,7 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 	}
 	var committers [2]*commit.Committer
 	var infos [2]fileio.TableInfo
-	var floors [2]commit.Offsets
+	var committed [2]commit.Offsets
 	for t, tbl := range tables {
 		c, err := commit.New(ctx, p.opts.Catalog, commit.Config{
 			Pipeline: cfg.Name, Table: tbl.Identifier(), Logger: p.log,
@@ -221,7 +222,7 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 			return err
 		}
 		committers[t] = c
-		floors[t] = c.Offsets()
+		committed[t] = c.Offsets()
 		if infos[t], err = fileio.InfoFromTable(ctx, c.Table()); err != nil {
 			return err
 		}
@@ -245,16 +246,48 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	plan := seekPlan(parts, floors, starts)
+	// Make the start position durable before consuming anything: a table
+	// with no offsets for a partition gets an empty snapshot recording the
+	// resolved start. Otherwise a crash between the first commits of the two
+	// tables would leave one without offsets, and "latest" resolved again
+	// on restart would skip what the other table's rows were read with.
+	//
+	// Where the other table already has an offset, that is the start: the
+	// pipeline got there with the other table (a crash between the two
+	// start commits, or a dead-letter table recreated by an operator), and
+	// a start resolved now could lie past records neither table holds.
+	for t, c := range committers {
+		missing := commit.Offsets{}
+		for tp, o := range starts {
+			if _, ok := committed[t].Get(tp.topic, tp.partition); ok {
+				continue
+			}
+			if sib, ok := committed[1-t].Get(tp.topic, tp.partition); ok {
+				o = sib
+			}
+			missing.Set(tp.topic, tp.partition, o)
+		}
+		if missing.Len() == 0 {
+			continue
+		}
+		if _, err := c.Commit(ctx, commit.Segment{From: commit.Offsets{}, To: missing}); err != nil {
+			return fmt.Errorf("ingest: record start offsets of %s: %w", strings.Join(c.Table().Identifier(), "."), err)
+		}
+		committed[t] = c.Offsets()
+		p.log.Info("recorded start offsets", "table", strings.Join(c.Table().Identifier(), "."), "offsets", missing.Encode())
+	}
+	plan, floors, pos := seekPlan(parts, committed, starts)
 	p.log.Info("pipeline starting", "table", cfg.Table, "dead_letter_table", cfg.DeadLetter(),
-		"resume_offsets", floors[tMain].Encode(), "partitions", len(hwm))
+		"resume_offsets", committed[tMain].Encode(), "partitions", len(hwm))
 
 	cl, err := kgo.NewClient(append(baseOpts,
 		kgo.ConsumePartitions(plan),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(int32(p.opts.Kafka.FetchMaxBytes)),
 		kgo.FetchMaxPartitionBytes(int32(min(p.opts.Kafka.FetchMaxBytes, 4<<20))),
-		kgo.ConsumeResetOffset(startOffset(cfg.Start)),
+		// An offset Kafka no longer has (retention) must not be skipped
+		// silently: the fetch fails and the pipeline reports it.
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 	)...)
 	if err != nil {
 		return &configError{fmt.Errorf("ingest: kafka consumer: %w", err)}
@@ -270,7 +303,7 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 	}
 	workers := make([]*worker, n)
 	for i := range workers {
-		if workers[i], err = newWorker(p, infos, floors); err != nil {
+		if workers[i], err = newWorker(p, infos, floors, pos); err != nil {
 			return &configError{err}
 		}
 	}
@@ -410,8 +443,12 @@ func (p *Pipeline) poll(ctx context.Context, cl *kgo.Client, workers []*worker) 
 				return
 			}
 			p.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
-			if errors.Is(err, kgo.ErrClientClosed) {
+			switch {
+			case errors.Is(err, kgo.ErrClientClosed):
 				fatal = err
+			case errors.Is(err, kerr.OffsetOutOfRange):
+				fatal = fmt.Errorf("ingest: %s/%d: the next offset to consume is no longer in Kafka (retention deleted records before they were committed); "+
+					"refusing to skip them: %w", topic, partition, err)
 			}
 		})
 		if fatal != nil {
@@ -523,8 +560,12 @@ func (p *Pipeline) commitLoop(ctx context.Context, seals <-chan seal, committers
 
 func (p *Pipeline) afterCommit(t int, c *commit.Committer, seg *commit.Segment, res commit.Result, samples []time.Time) {
 	snap := c.Table().CurrentSnapshot()
+	records := seg.Records
+	if res.AlreadyCommitted {
+		records = 0 // another writer made these rows visible
+	}
 	if t == tMain {
-		p.stats.committed.Add(seg.Records)
+		p.stats.committed.Add(records)
 		if snap != nil {
 			p.stats.lastSnapshot.Store(snap.SnapshotID)
 			if v, err := strconv.ParseInt(snap.Summary.Properties["total-data-files"], 10, 64); err == nil {
@@ -532,7 +573,7 @@ func (p *Pipeline) afterCommit(t int, c *commit.Committer, seg *commit.Segment, 
 			}
 		}
 	} else {
-		p.stats.dlCommitted.Add(seg.Records)
+		p.stats.dlCommitted.Add(records)
 	}
 	p.stats.commits.Add(1)
 	if res.AlreadyCommitted {

@@ -87,32 +87,43 @@ func startOffset(start string) kgo.Offset {
 	return kgo.NewOffset().AtStart()
 }
 
-// seekPlan decides where each partition starts (DESIGN §4 rules 1 and 4):
-// at the lowest committed offset over the pipeline's tables, or at the
-// configured start when any table has no offset for the partition (that
-// table takes every record from the start). starts holds the configured
-// start resolved to an offset per partition (see resolveStart); a partition
-// missing from it starts at the earliest offset.
-func seekPlan(partitions map[string][]int32, floors [2]commit.Offsets, starts map[topicPartition]int64) map[string]map[int32]kgo.Offset {
+// seekPlan decides where each partition starts (DESIGN §4 rules 1 and 4).
+// Every table has a floor per partition: its committed offset, or, for a
+// table with none, the configured start resolved to an offset (starts). The
+// partition is consumed from the lowest floor, and a table takes a record
+// only at or past its own floor. It returns the consumer's plan, the floors,
+// and the seek position of each partition. A partition whose start could not
+// be resolved (missing from starts) is read from the earliest offset with a
+// floor of -1 (take everything) for the tables lacking offsets.
+func seekPlan(partitions map[string][]int32, committed [2]commit.Offsets, starts map[topicPartition]int64) (map[string]map[int32]kgo.Offset, [2]commit.Offsets, map[topicPartition]int64) {
 	plan := map[string]map[int32]kgo.Offset{}
+	floors := [2]commit.Offsets{{}, {}}
+	pos := map[topicPartition]int64{}
 	for topic, ps := range partitions {
 		plan[topic] = map[int32]kgo.Offset{}
 		for _, p := range ps {
-			a, okA := floors[0].Get(topic, p)
-			b, okB := floors[1].Get(topic, p)
-			switch {
-			case okA && okB:
-				plan[topic][p] = kgo.NewOffset().At(min(a, b))
-			default:
-				if o, ok := starts[topicPartition{topic, p}]; ok {
-					plan[topic][p] = kgo.NewOffset().At(o)
-				} else {
-					plan[topic][p] = kgo.NewOffset().AtStart()
+			tp := topicPartition{topic, p}
+			var fs []int64
+			for t := range 2 {
+				f, ok := committed[t].Get(topic, p)
+				if !ok {
+					f, ok = starts[tp]
 				}
+				if ok {
+					floors[t].Set(topic, p, f)
+					fs = append(fs, f)
+				}
+			}
+			if len(fs) == 2 {
+				seek := min(fs[0], fs[1])
+				plan[topic][p] = kgo.NewOffset().At(seek)
+				pos[tp] = seek
+			} else {
+				plan[topic][p] = kgo.NewOffset().AtStart()
 			}
 		}
 	}
-	return plan
+	return plan, floors, pos
 }
 
 // resolveStart turns the configured start into concrete offsets now, so the

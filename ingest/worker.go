@@ -11,6 +11,7 @@ import (
 
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/fileio"
+	"github.com/floelake/floe/internal/metrics"
 )
 
 // Table slots: every pipeline writes a main table and a dead-letter table.
@@ -31,6 +32,8 @@ type tpState struct {
 	floor   [2]int64
 	segFrom [2]int64
 	segTo   [2]int64
+	// pos is the offset consumption was positioned at (-1: unknown).
+	pos int64
 }
 
 // workItem is either a batch of one partition's records or a flush request.
@@ -76,7 +79,10 @@ type worker struct {
 	tables [2]*tableOut
 	tps    map[topicPartition]*tpState
 	floors [2]commit.Offsets
-	mem    memory.Allocator
+	// pos is where consumption of each partition was positioned; a table's
+	// first segment may claim to start at its floor only if pos <= floor.
+	pos map[topicPartition]int64
+	mem memory.Allocator
 
 	// samples are the Kafka timestamps of every sampleEvery-th record in the
 	// open segment, for commit-latency (freshness) measurement.
@@ -90,7 +96,7 @@ type worker struct {
 
 const sampleEvery = 64
 
-func newWorker(p *Pipeline, infos [2]fileio.TableInfo, floors [2]commit.Offsets) (*worker, error) {
+func newWorker(p *Pipeline, infos [2]fileio.TableInfo, floors [2]commit.Offsets, pos map[topicPartition]int64) (*worker, error) {
 	dec, err := NewJSONDecoder(infos[tMain].Schema)
 	if err != nil {
 		return nil, err
@@ -101,7 +107,7 @@ func newWorker(p *Pipeline, infos [2]fileio.TableInfo, floors [2]commit.Offsets)
 	}
 	w := &worker{
 		p: p, in: make(chan workItem, workerQueue), dec: dec, dl: dl,
-		tps: map[topicPartition]*tpState{}, floors: floors, mem: memory.DefaultAllocator,
+		tps: map[topicPartition]*tpState{}, floors: floors, pos: pos, mem: memory.DefaultAllocator,
 	}
 	for i, info := range infos {
 		part, err := newPartitioner(info.Spec, info.Schema)
@@ -134,7 +140,10 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) state(tp topicPartition) *tpState {
 	st := w.tps[tp]
 	if st == nil {
-		st = &tpState{segFrom: [2]int64{-1, -1}}
+		st = &tpState{segFrom: [2]int64{-1, -1}, pos: -1}
+		if p, ok := w.pos[tp]; ok {
+			st.pos = p
+		}
 		for t := range 2 {
 			st.floor[t] = -1
 			if off, ok := w.floors[t].Get(tp.topic, tp.partition); ok {
@@ -176,8 +185,14 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 		for t := range 2 {
 			if want[t] {
 				if st.segFrom[t] < 0 {
+					// The segment starts at the table's floor when the
+					// consumer was positioned at or before it: offsets
+					// between the floor and this record are not in the
+					// log (control records, compaction). Otherwise it
+					// starts at this record, and the committer rejects
+					// the gap instead of hiding it.
 					st.segFrom[t] = o
-					if st.floor[t] >= 0 {
+					if st.floor[t] >= 0 && st.pos >= 0 && st.pos <= st.floor[t] {
 						st.segFrom[t] = st.floor[t]
 					}
 				}
@@ -192,6 +207,10 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 	w.p.stats.recordsIn.Add(good + bad)
 	w.p.stats.deadLetters.Add(bad)
 	w.p.stats.bytesIn.Add(bytes)
+	name := w.p.opts.Pipeline.Name
+	metrics.RecordsIn.WithLabelValues(name).Add(float64(good + bad))
+	metrics.DeadLetters.WithLabelValues(name).Add(float64(bad))
+	metrics.BytesIn.WithLabelValues(name).Add(float64(bytes))
 	return nil
 }
 

@@ -30,6 +30,7 @@ type Node struct {
 	pipelines []*ingest.Pipeline
 	onCommit  func(ingest.CommitEvent)
 	ln        net.Listener
+	srv       *http.Server
 }
 
 // Option customises a node.
@@ -81,8 +82,9 @@ func (n *Node) Addr() string {
 	return n.ln.Addr().String()
 }
 
-// Listen binds the operations endpoint (done separately so callers can
-// print the address before Run blocks).
+// Listen binds and starts serving the operations endpoint, before Run, so
+// callers can print the address and /healthz answers during start-up (and
+// /readyz says why the node is not ready yet). Run stops it on return.
 func (n *Node) Listen() error {
 	if n.cfg.Node.HTTPAddr == "" || n.ln != nil {
 		return nil
@@ -92,6 +94,12 @@ func (n *Node) Listen() error {
 		return fmt.Errorf("node.http_addr %s: %w", n.cfg.Node.HTTPAddr, err)
 	}
 	n.ln = ln
+	n.srv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("operations endpoint failed", "err", err)
+		}
+	}()
 	return nil
 }
 
@@ -113,15 +121,6 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.Listen(); err != nil {
 		return err
 	}
-	var srv *http.Server
-	if n.ln != nil {
-		srv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				n.log.Error("operations endpoint failed", "err", err)
-			}
-		}()
-	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(n.pipelines))
 	runCtx, cancel := context.WithCancel(ctx)
@@ -137,9 +136,9 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	if srv != nil {
+	if n.srv != nil {
 		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = srv.Shutdown(sctx)
+		_ = n.srv.Shutdown(sctx)
 		c()
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/floelake/floe/internal/gen"
+)
+
+// fetchWatch records, from the broker's side, the offset each partition's
+// consumer asked for last. A franz-go consumer sends its next fetch only
+// after the previous response was drained by PollRecords, so a fetch at a
+// partition's end offset means every record before it was handed to floe.
+// The tests that use it have one topic and one consumer.
+type fetchWatch struct {
+	mu   sync.Mutex
+	next map[int32]int64
+}
+
+func watchFetches(c *kfake.Cluster) *fetchWatch {
+	w := &fetchWatch{next: map[int32]int64{}}
+	c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		r := req.(*kmsg.FetchRequest)
+		w.mu.Lock()
+		for _, tp := range r.Topics {
+			for _, p := range tp.Partitions {
+				// Fetch sessions leave out partitions whose offset did
+				// not change, so the last one seen is the current one.
+				w.next[p.Partition] = p.FetchOffset
+			}
+		}
+		w.mu.Unlock()
+		return nil, nil, false // observe only
+	})
+	return w
+}
+
+// reset forgets the positions seen so far (before a new consumer starts).
+func (w *fetchWatch) reset() {
+	w.mu.Lock()
+	w.next = map[int32]int64{}
+	w.mu.Unlock()
+}
+
+func (w *fetchWatch) snapshot() map[int32]int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[int32]int64, len(w.next))
+	for p, o := range w.next {
+		out[p] = o
+	}
+	return out
+}
+
+// TestSIGTERMFinalCommit: with a commit interval far longer than the test,
+// only the commit floe makes on SIGTERM can commit anything. It must cover
+// every record floe consumed, and the process must exit 0.
+func TestSIGTERMFinalCommit(t *testing.T) {
+	const topic, records = "clicks", 30_000
+	broker, addr := startBroker(t, topic, 4)
+	fetches := watchFetches(broker)
+	s := newSetup(t, addr, topic)
+	s.CommitInterval = 10 * time.Minute
+	cfg := s.config(t)
+	cfgPath := s.writeConfig(t)
+	logPath := filepath.Join(s.Dir, "floe.log")
+	showLogOnFailure(t, logPath)
+
+	proc := startFloe(t, floeBinary(t), cfgPath, logPath)
+	var stats gen.ProducerStats
+	if err := produce(context.Background(), newProducer(t, addr), topic, records, 0, 31, &stats); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	want := producedOf(&stats)
+	ends := mustEndOffsets(t, addr, topic)
+
+	// Wait until floe has polled every record.
+	waitFor(t, 2*time.Minute, "floe to consume every record", func() (bool, string) {
+		if proc.exited() {
+			t.Fatalf("floe exited early: %v", proc.err)
+		}
+		got := fetches.snapshot()
+		return reached(got, ends), fmt.Sprintf("fetch positions %s, end offsets %s", fmtOffsets(got), fmtOffsets(ends))
+	})
+	// The poller hands a polled batch to the workers right after
+	// PollRecords returns; give it ample time to.
+	time.Sleep(2 * time.Second)
+
+	// Nothing can be committed yet: the first interval commit is 10
+	// minutes away.
+	cat := openCatalog(t, cfg)
+	off, err := committedOffsets(context.Background(), cat, s.Table, s.Pipeline, topic)
+	if err != nil {
+		t.Fatalf("read offsets: %v", err)
+	}
+	// Only the start offsets (0 on this fresh topic) may be recorded yet.
+	for p, o := range off {
+		if o != 0 {
+			t.Fatalf("the table has offsets %s before SIGTERM (partition %d); the test needs a commit interval no commit happens in", fmtOffsets(off), p)
+		}
+	}
+
+	if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !proc.wait(90 * time.Second) {
+		t.Fatal("floe did not exit within 90s of SIGTERM")
+	}
+	if code := proc.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("floe exited with %s after SIGTERM, want exit status 0", proc.cmd.ProcessState)
+	}
+	checkExactlyOnce(t, cfg, want)
+}

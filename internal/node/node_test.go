@@ -1,0 +1,106 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floelake/floe/internal/config"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestNodeServesOperationsEndpoints(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in"))
+	require.NoError(t, err)
+	defer cluster.Close()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Node.DataDir = dir
+	cfg.Node.HTTPAddr = "127.0.0.1:0"
+	cfg.Catalog.URI = "sqlite://" + filepath.Join(dir, "c.db")
+	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Pipelines = []config.Pipeline{{Name: "in", Topics: []string{"in"}, Table: "ns.in",
+		CommitInterval: config.Duration(100 * time.Millisecond),
+		Schema:         []config.Column{{Name: "id", Type: "long", Required: true}}}}
+	cfg.FillDefaults()
+	require.NoError(t, cfg.Validate())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	require.NoError(t, n.Listen())
+	base := "http://" + n.Addr()
+	code, body := get(t, base+"/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, code, "not ready before Run")
+	require.Contains(t, body, "pipeline in: starting")
+
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	require.Eventually(t, func() bool { c, _ := get(t, base+"/readyz"); return c == http.StatusOK }, 30*time.Second, 20*time.Millisecond)
+	code, _ = get(t, base+"/healthz")
+	require.Equal(t, http.StatusOK, code)
+
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
+	require.NoError(t, err)
+	defer pcl.Close()
+	for _, v := range []string{`{"id":1}`, `{"id":2}`, `oops`} {
+		require.NoError(t, pcl.ProduceSync(ctx, &kgo.Record{Topic: "in", Value: []byte(v)}).FirstErr())
+	}
+	require.Eventually(t, func() bool {
+		_, m := get(t, base+"/metrics")
+		return strings.Contains(m, `floe_commit_records_total{table="ns.in"} 2`) &&
+			strings.Contains(m, `floe_ingest_dead_letters_total{pipeline="in"} 1`)
+	}, 30*time.Second, 50*time.Millisecond)
+	_, m := get(t, base+"/metrics")
+	for _, name := range []string{"floe_commit_duration_seconds_bucket", "floe_ingest_lag_records", "floe_commit_freshness_seconds", "floe_commit_last_snapshot_id"} {
+		require.Contains(t, m, name)
+	}
+	cancel()
+	require.NoError(t, <-done)
+}
+
+func TestNodeStopsOnConfigError(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"))
+	require.NoError(t, err)
+	defer cluster.Close()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Node.DataDir, cfg.Node.HTTPAddr = dir, ""
+	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	// A partition source that is not in the (inferred) schema can only be
+	// found once records arrive: the node must stop with a clear error.
+	cfg.Pipelines = []config.Pipeline{{Name: "in", Topics: []string{"in"}, Table: "ns.in", PartitionBy: []string{"day(nope)"}}}
+	cfg.FillDefaults()
+	require.NoError(t, cfg.Validate())
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
+	require.NoError(t, err)
+	defer pcl.Close()
+	require.NoError(t, pcl.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Value: []byte(`{"id":1}`)}).FirstErr())
+
+	n, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err = n.Run(ctx)
+	require.ErrorContains(t, err, `no column "nope"`)
+	require.NoError(t, ctx.Err(), "stopped by the error, not the timeout")
+}
