@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -33,12 +34,15 @@ func TestNodeServesOperationsEndpoints(t *testing.T) {
 	require.NoError(t, err)
 	defer cluster.Close()
 	dir := t.TempDir()
+	// Metrics are process-wide: a name of its own per run keeps -count=N
+	// runs from adding up.
+	name := fmt.Sprintf("in%d", time.Now().UnixNano())
 	cfg := config.Default()
 	cfg.Node.DataDir = dir
 	cfg.Node.HTTPAddr = "127.0.0.1:0"
 	cfg.Catalog.URI = "sqlite://" + filepath.Join(dir, "c.db")
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
-	cfg.Pipelines = []config.Pipeline{{Name: "in", Topics: []string{"in"}, Table: "ns.in",
+	cfg.Pipelines = []config.Pipeline{{Name: name, Topics: []string{"in"}, Table: "ns." + name,
 		CommitInterval: config.Duration(100 * time.Millisecond),
 		Schema:         []config.Column{{Name: "id", Type: "long", Required: true}}}}
 	cfg.FillDefaults()
@@ -51,7 +55,7 @@ func TestNodeServesOperationsEndpoints(t *testing.T) {
 	base := "http://" + n.Addr()
 	code, body := get(t, base+"/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, code, "not ready before Run")
-	require.Contains(t, body, "pipeline in: starting")
+	require.Contains(t, body, "pipeline "+name+": starting")
 
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
@@ -65,15 +69,23 @@ func TestNodeServesOperationsEndpoints(t *testing.T) {
 	for _, v := range []string{`{"id":1}`, `{"id":2}`, `oops`} {
 		require.NoError(t, pcl.ProduceSync(ctx, &kgo.Record{Topic: "in", Value: []byte(v)}).FirstErr())
 	}
-	require.Eventually(t, func() bool {
-		_, m := get(t, base+"/metrics")
-		return strings.Contains(m, `floe_commit_records_total{table="ns.in"} 2`) &&
-			strings.Contains(m, `floe_ingest_dead_letters_total{pipeline="in"} 1`)
-	}, 30*time.Second, 50*time.Millisecond)
-	_, m := get(t, base+"/metrics")
-	for _, name := range []string{"floe_commit_duration_seconds_bucket", "floe_ingest_lag_records", "floe_commit_freshness_seconds", "floe_commit_last_snapshot_id"} {
-		require.Contains(t, m, name)
+	want := []string{
+		`floe_commit_records_total{table="ns.` + name + `"} 2`,
+		`floe_ingest_dead_letters_total{pipeline="` + name + `"} 1`,
+		`floe_ingest_records_total{pipeline="` + name + `"} 3`,
+		"floe_commit_duration_seconds_bucket", "floe_ingest_lag_records{", "floe_commit_freshness_seconds{", "floe_commit_last_snapshot_id{",
 	}
+	missing := func() []string {
+		_, m := get(t, base+"/metrics")
+		var out []string
+		for _, w := range want {
+			if !strings.Contains(m, w) {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { return len(missing()) == 0 }, 30*time.Second, 50*time.Millisecond, "missing: %v", missing())
 	cancel()
 	require.NoError(t, <-done)
 }
