@@ -26,8 +26,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -61,7 +61,7 @@ type Options struct {
 // DefaultOptions are the figures the README quotes.
 func DefaultOptions() Options {
 	return Options{
-		Records:           2_000_000,
+		Records:           4_000_000,
 		Partitions:        8,
 		FreshnessRate:     50_000,
 		FreshnessDuration: 20 * time.Second,
@@ -317,6 +317,10 @@ type childResult struct {
 	Files       int           `json:"files,omitempty"`
 	Commits     int64         `json:"commits"`
 	Elapsed     time.Duration `json:"elapsed"`
+	// PeakRSS is the child's VmHWM. Not the parent's wait4 rusage: on
+	// Linux a child's ru_maxrss starts from the forking parent's RSS (the
+	// broker's copy of the data), which would be reported as floe's.
+	PeakRSS int64 `json:"peak_rss"`
 	LatenciesMs []float64     `json:"latencies_ms,omitempty"`
 }
 
@@ -360,11 +364,7 @@ func runChildReady(ctx context.Context, exe string, a childArgs, ready chan<- st
 	if parseErr != nil {
 		return childResult{}, 0, parseErr
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss * 1024 // KiB on Linux
-	}
-	return res, rss, nil
+	return res, res.PeakRSS, nil
 }
 
 // Child is the hidden `floe bench child` command: a real floe node with one
@@ -475,6 +475,7 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 }
 
 func printResult(out io.Writer, res childResult) error {
+	res.PeakRSS = peakRSS()
 	b, err := json.Marshal(res)
 	if err != nil {
 		return err
@@ -494,4 +495,22 @@ func localFS() iceio.WriteFileIO { return iceio.LocalFS{} }
 
 func tableArrowSchema(sch *iceberg.Schema) (*arrow.Schema, error) {
 	return table.SchemaToArrowSchema(sch, nil, true, false)
+}
+
+// peakRSS reads this process's peak resident set size (VmHWM) from
+// /proc/self/status; 0 where there is no /proc.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
 }
