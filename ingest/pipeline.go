@@ -706,11 +706,7 @@ func (p *Pipeline) ensureTables(ctx context.Context, baseOpts []kgo.Opt) ([2]*ta
 func (p *Pipeline) declaredOrInferredSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceberg.Schema, error) {
 	cfg := p.opts.Pipeline
 	if len(cfg.Schema) > 0 {
-		cols := make([]schema.Column, len(cfg.Schema))
-		for i, c := range cfg.Schema {
-			cols[i] = schema.Column{Name: c.Name, Type: c.Type, Required: c.Required, Doc: c.Doc}
-		}
-		sch, err := schema.Build(cols, cfg.KafkaMetadata)
+		sch, err := cfg.DeclaredSchema()
 		if err != nil {
 			return nil, &configError{err}
 		}

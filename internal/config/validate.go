@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/iceberg-go"
+
 	"github.com/floelake/floe/internal/schema"
 )
 
@@ -143,11 +145,7 @@ func (c *Config) Validate() error {
 		if !metaOK {
 			continue
 		}
-		cols := make([]schema.Column, len(p.Schema))
-		for j, c := range p.Schema {
-			cols[j] = schema.Column{Name: c.Name, Type: c.Type, Required: c.Required, Doc: c.Doc}
-		}
-		sch, err := schema.Build(cols, p.KafkaMetadata)
+		sch, err := p.DeclaredSchema()
 		if err != nil {
 			bad(f("schema"), "%v", err)
 			continue
@@ -189,4 +187,15 @@ func checkStart(s string) error {
 func StartTime(s string) (time.Time, bool) {
 	t, err := time.Parse(time.RFC3339, s)
 	return t, err == nil
+}
+
+// DeclaredSchema builds the Iceberg schema the pipeline declares (columns
+// plus Kafka metadata columns). With no columns declared it holds only the
+// metadata columns; the table's schema is then inferred.
+func (p Pipeline) DeclaredSchema() (*iceberg.Schema, error) {
+	cols := make([]schema.Column, len(p.Schema))
+	for i, c := range p.Schema {
+		cols[i] = schema.Column{Name: c.Name, Type: c.Type, Required: c.Required, Doc: c.Doc}
+	}
+	return schema.Build(cols, p.KafkaMetadata)
 }
