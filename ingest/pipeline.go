@@ -67,6 +67,8 @@ type Stats struct {
 	LastSnapshot                    int64
 	DataFiles                       int64
 	Commits                         int64
+	// Metadata is the main table's current metadata file.
+	Metadata string
 }
 
 type stats struct {
@@ -74,6 +76,7 @@ type stats struct {
 	committed, dlCommitted          atomic.Int64
 	lag, lastSnapshot, dataFiles    atomic.Int64
 	commits                         atomic.Int64
+	metadata                        atomic.Pointer[string]
 }
 
 // Pipeline consumes a pipeline's topics into its table and dead-letter
@@ -124,8 +127,15 @@ func (p *Pipeline) Stats() Stats {
 		RecordsIn: p.stats.recordsIn.Load(), BytesIn: p.stats.bytesIn.Load(), DeadLetters: p.stats.deadLetters.Load(),
 		Committed: p.stats.committed.Load(), DeadLettersCommitted: p.stats.dlCommitted.Load(),
 		Lag: p.stats.lag.Load(), LastSnapshot: p.stats.lastSnapshot.Load(), DataFiles: p.stats.dataFiles.Load(),
-		Commits: p.stats.commits.Load(),
+		Commits: p.stats.commits.Load(), Metadata: deref(p.stats.metadata.Load()),
 	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Healthy returns nil while the pipeline is consuming and its commits
@@ -566,6 +576,8 @@ func (p *Pipeline) afterCommit(t int, c *commit.Committer, seg *commit.Segment, 
 	}
 	if t == tMain {
 		p.stats.committed.Add(records)
+		loc := c.Table().MetadataLocation()
+		p.stats.metadata.Store(&loc)
 		if snap != nil {
 			p.stats.lastSnapshot.Store(snap.SnapshotID)
 			if v, err := strconv.ParseInt(snap.Summary.Properties["total-data-files"], 10, 64); err == nil {

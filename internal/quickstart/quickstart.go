@@ -243,10 +243,7 @@ func printStatus(out io.Writer, n *node.Node, pstats []*gen.ProducerStats, elaps
 		if i < len(pstats) {
 			produced = pstats[i].Produced.Load()
 		}
-		meta := ""
-		if tbl, err := n.Catalog().LoadTable(context.Background(), catalog.Ident("demo."+string(kinds[i]))); err == nil {
-			meta = tbl.MetadataLocation()
-		}
+		meta := s.Metadata
 		fmt.Fprintf(tw, "\tdemo.%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", kinds[i], produced, s.RecordsIn,
 			s.Committed, s.DeadLettersCommitted, s.Lag, s.DataFiles, s.LastSnapshot, meta)
 	}
