@@ -68,3 +68,28 @@ func Classify(err error) string {
 		return ClassUnknown
 	}
 }
+
+// Ledger sentinels (ledger.go). Every one is a definite failure: the
+// command changed nothing.
+var (
+	// ErrBadCommand means a ledger entry does not decode or is invalid.
+	ErrBadCommand = errors.New("commit: malformed ledger command")
+	// ErrStaleIndex means Apply was given a log index not above the last.
+	ErrStaleIndex = errors.New("commit: ledger log index did not increase")
+	// ErrUnknownMember means a command names a node that is not a member.
+	ErrUnknownMember = errors.New("commit: unknown member")
+	// ErrUnknownSegment means a commit report names a segment that is not
+	// pending for its table.
+	ErrUnknownSegment = errors.New("commit: segment not pending")
+	// ErrNotCovered means a commit report's offsets do not cover a segment
+	// it says it committed.
+	ErrNotCovered = errors.New("commit: reported offsets do not cover the segment")
+	// ErrPartialCommit means a commit report's offsets cover part of a
+	// pending segment: segments are committed whole.
+	ErrPartialCommit = errors.New("commit: reported offsets split a pending segment")
+	// ErrPipelineMismatch means a command names a table another pipeline
+	// feeds.
+	ErrPipelineMismatch = errors.New("commit: table belongs to another pipeline")
+	// ErrBadSnapshot means a ledger snapshot does not decode.
+	ErrBadSnapshot = errors.New("commit: malformed ledger snapshot")
+)

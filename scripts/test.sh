@@ -40,4 +40,4 @@ for target in $(grep -ho 'func Fuzz[A-Za-z0-9_]*' --include='*_test.go' -r . | s
 done
 
 echo "== race detector (concurrent packages)"
-go test -count=1 -race -timeout 15m ./commit/ ./ingest/ ./internal/node/ ./internal/failpoint/
+go test -count=1 -race -timeout 15m ./commit/ ./ingest/ ./internal/node/ ./raftstore/
