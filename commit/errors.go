@@ -52,11 +52,17 @@ const (
 
 // Classify puts a commit error in its class.
 func Classify(err error) string {
-	var gap *OffsetGapError
+	var (
+		gap   *OffsetGapError
+		stale *StaleEpochError
+		owner *NotOwnerError
+	)
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &gap):
+	case errors.As(err, &gap), errors.As(err, &stale), errors.As(err, &owner):
+		// Fenced: this writer's view is out of date; retrying the same
+		// segment can never succeed.
 		return ClassFatal
 	case errors.Is(err, table.ErrCommitFailed),
 		// iceberg-go's SQL catalog reports a failed requirement (the
