@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/floelake/floe/catalog"
@@ -55,6 +56,9 @@ type Options struct {
 	// (a dead-letter table on clean input) commits an empty snapshot that
 	// only moves its offsets, bounding what a restart re-reads.
 	OffsetsOnlyEvery time.Duration
+	// PartitionCheckEvery is how often the topics are checked for new
+	// partitions (default 30s).
+	PartitionCheckEvery time.Duration
 	// OnCommit, if set, is called after every commit, on the commit goroutine.
 	OnCommit func(CommitEvent)
 }
@@ -107,6 +111,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
+	}
+	if opts.PartitionCheckEvery <= 0 {
+		opts.PartitionCheckEvery = 30 * time.Second
 	}
 	if opts.OffsetsOnlyEvery <= 0 {
 		opts.OffsetsOnlyEvery = max(30*time.Second, 10*opts.Pipeline.CommitInterval.D())
@@ -178,6 +185,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
+		if errors.Is(err, errPartitionsChanged) {
+			p.log.Info("topic partitions changed; restarting to consume the new ones", "err", err)
+			continue
+		}
 		var cfgErr *configError
 		if errors.As(err, &cfgErr) {
 			p.setHealth(err)
@@ -194,6 +205,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		backoff = min(backoff*2, 30*time.Second)
 	}
 }
+
+// errPartitionsChanged ends a run when a topic gained partitions: the next
+// run lists them and records their start offsets.
+var errPartitionsChanged = errors.New("ingest: topic partitions changed")
 
 // configError is a failure restarting cannot fix.
 type configError struct{ err error }
@@ -254,6 +269,9 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 	p.setHWM(hwm)
 	starts, err := resolveStart(ctx, kadmCl, cfg.Topics, cfg.Start, hwm)
 	if err != nil {
+		return err
+	}
+	if err := startNewPartitionsAtEarliest(ctx, kadmCl, cfg.Topics, committed, starts); err != nil {
 		return err
 	}
 	// Make the start position durable before consuming anything: a table
@@ -342,6 +360,7 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 		defer close(pollDone)
 		return p.poll(gctx, cl, workers)
 	})
+	g.Go(func() error { return p.watchPartitions(gctx, adm, parts) })
 	g.Go(func() error {
 		defer close(seals)
 		t := time.NewTicker(cfg.CommitInterval.D())
@@ -382,7 +401,16 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 		}
 	case err := <-commitErr:
 		stopIngest()
-		_ = g.Wait()
+		gerr := g.Wait()
+		if err == nil && ctx.Err() == nil {
+			// The commit loop ends cleanly only when the seals stop:
+			// ingestion ended first, and its error is the reason. Never
+			// return nil here, or Run would take it for a clean stop.
+			err = gerr
+			if err == nil {
+				err = errors.New("ingest stopped unexpectedly")
+			}
+		}
 		return err
 	}
 	if ctx.Err() == nil {
@@ -679,6 +707,53 @@ func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
 		}
 	}
 	return out, g.Wait()
+}
+
+// watchPartitions ends the run with errPartitionsChanged when a topic has
+// partitions the run does not consume.
+func (p *Pipeline) watchPartitions(ctx context.Context, cl *kgo.Client, parts map[string][]int32) error {
+	known := map[topicPartition]bool{}
+	for t, ps := range parts {
+		for _, q := range ps {
+			known[topicPartition{t, q}] = true
+		}
+	}
+	t := time.NewTicker(p.opts.PartitionCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		// A metadata request of our own goes to the broker every time;
+		// kadm's helpers answer from the client's cache, which can miss new
+		// partitions for minutes.
+		req := kmsg.NewPtrMetadataRequest()
+		for _, topic := range p.opts.Pipeline.Topics {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(topic)
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			continue // transient; the consumer reports real trouble
+		}
+		var added []string
+		for _, td := range resp.Topics {
+			if td.ErrorCode != 0 || td.Topic == nil {
+				continue
+			}
+			for _, pd := range td.Partitions {
+				if !known[topicPartition{*td.Topic, pd.Partition}] {
+					added = append(added, fmt.Sprintf("%s/%d", *td.Topic, pd.Partition))
+				}
+			}
+		}
+		if len(added) > 0 {
+			return fmt.Errorf("%w: new %v", errPartitionsChanged, added)
+		}
+	}
 }
 
 // ensureTables loads or creates the main and dead-letter tables.

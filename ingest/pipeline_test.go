@@ -249,3 +249,44 @@ func TestPipelineResumesExactlyAfterRestart(t *testing.T) {
 	require.Len(t, seen, 50)
 	require.EqualValues(t, 1, h.rows("ns.events__dlq"))
 }
+
+// TestPipelinePicksUpNewPartitions: partitions added to a topic while the
+// pipeline runs are consumed from their first offset, even with start:
+// latest, and nothing already consumed is duplicated by the restart.
+func TestPipelinePicksUpNewPartitions(t *testing.T) {
+	h := newHarness(t, nil, config.Kafka{})
+	p := config.Pipeline{Name: "events", Table: "ns.events", Topics: []string{"events"}, Format: "json", Start: "latest",
+		TargetFileSize: 128 << 20, CommitInterval: config.Duration(100 * time.Millisecond),
+		Schema: []config.Column{{Name: "id", Type: "long", Required: true}}}
+	pl, err := ingest.New(ingest.Options{Pipeline: p, Kafka: h.kafka, Catalog: h.cat, PartitionCheckEvery: 100 * time.Millisecond})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pl.Run(ctx) }()
+	require.Eventually(t, func() bool { return pl.Healthy() == nil }, 30*time.Second, 10*time.Millisecond)
+	h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": 3}`)
+	require.Eventually(t, func() bool { return h.rows("ns.events") == 3 }, 30*time.Second, 20*time.Millisecond)
+
+	opts, err := ingest.ClientOpts(h.kafka)
+	require.NoError(t, err)
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	require.NoError(t, err)
+	defer cl.Close()
+	_, err = kadm.NewClient(cl).CreatePartitions(context.Background(), 2, "events")
+	require.NoError(t, err)
+	// Produced to the new partitions before floe can have noticed them.
+	for i, part := range []int32{3, 4, 3} {
+		r := &kgo.Record{Topic: "events", Partition: part, Value: []byte(fmt.Sprintf(`{"id": %d}`, 10+i))}
+		require.NoError(t, cl.ProduceSync(context.Background(), r).FirstErr())
+	}
+	require.Eventually(t, func() bool { return h.rows("ns.events") == 6 }, 30*time.Second, 20*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	require.EqualValues(t, 6, h.rows("ns.events"))
+	tbl, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events"))
+	require.NoError(t, err)
+	off, _, _, err := commit.TableOffsets(tbl, "events")
+	require.NoError(t, err)
+	n, _ := off.Get("events", 3)
+	require.EqualValues(t, 2, n)
+}

@@ -164,6 +164,35 @@ func resolveStart(ctx context.Context, adm *kadm.Client, topics []string, start 
 	return out, nil
 }
 
+// startNewPartitionsAtEarliest: a partition that no table has offsets for,
+// of a topic the pipeline already has offsets for, was added to the topic
+// after the pipeline started. Everything in it arrived after that start, so
+// it is read from its first offset whatever the configured start; "latest"
+// would lose what was produced to it before floe noticed it.
+func startNewPartitionsAtEarliest(ctx context.Context, adm *kadm.Client, topics []string, committed [2]commit.Offsets, starts map[topicPartition]int64) error {
+	var fresh []topicPartition
+	for tp := range starts {
+		_, a := committed[0].Get(tp.topic, tp.partition)
+		_, b := committed[1].Get(tp.topic, tp.partition)
+		if !a && !b && (len(committed[0][tp.topic]) > 0 || len(committed[1][tp.topic]) > 0) {
+			fresh = append(fresh, tp)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	first, err := adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("ingest: list start offsets: %w", err)
+	}
+	for _, tp := range fresh {
+		if o, ok := first.Lookup(tp.topic, tp.partition); ok && o.Err == nil {
+			starts[tp] = o.Offset
+		}
+	}
+	return nil
+}
+
 // listPartitions returns every partition of the topics and their high
 // watermarks. It waits (reporting through wait) for topics that do not exist
 // yet, and fails at once on any other error (authentication, authorization,
