@@ -313,15 +313,15 @@ type childArgs struct {
 }
 
 type childResult struct {
-	Records     int64         `json:"records"`
-	Files       int           `json:"files,omitempty"`
-	Commits     int64         `json:"commits"`
-	Elapsed     time.Duration `json:"elapsed"`
+	Records int64         `json:"records"`
+	Files   int           `json:"files,omitempty"`
+	Commits int64         `json:"commits"`
+	Elapsed time.Duration `json:"elapsed"`
 	// PeakRSS is the child's VmHWM. Not the parent's wait4 rusage: on
 	// Linux a child's ru_maxrss starts from the forking parent's RSS (the
 	// broker's copy of the data), which would be reported as floe's.
-	PeakRSS int64 `json:"peak_rss"`
-	LatenciesMs []float64     `json:"latencies_ms,omitempty"`
+	PeakRSS     int64     `json:"peak_rss"`
+	LatenciesMs []float64 `json:"latencies_ms,omitempty"`
 }
 
 func runChild(ctx context.Context, exe string, a childArgs) (childResult, int64, error) {
