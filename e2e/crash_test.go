@@ -220,15 +220,7 @@ func TestCrashRecovery(t *testing.T) {
 		off, err := committedOffsets(ctx, cat, s.Table, s.Pipeline, topic)
 		return err == nil && reached(off, ends), fmt.Sprintf("table offsets %s (err %v), end offsets %s", fmtOffsets(off), err, fmtOffsets(ends))
 	})
-	if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if !proc.wait(90 * time.Second) {
-		t.Fatal("floe did not exit within 90s of SIGTERM")
-	}
-	if code := proc.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("floe exited with %s after SIGTERM, want exit status 0", proc.cmd.ProcessState)
-	}
+	proc.stopGracefully(t)
 	checkExactlyOnce(t, cfg, want)
 }
 

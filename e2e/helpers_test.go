@@ -550,3 +550,18 @@ func readFile(path string) string {
 	b, _ := io.ReadAll(f)
 	return string(b)
 }
+
+// stopGracefully sends SIGTERM and requires a clean exit (status 0) within
+// 90 s: the final commit of what floe held.
+func (p *floeProc) stopGracefully(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !p.wait(90 * time.Second) {
+		t.Fatal("floe did not exit within 90s of SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("floe exited with %s after SIGTERM, want exit status 0", p.cmd.ProcessState)
+	}
+}

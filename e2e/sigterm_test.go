@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,14 +107,6 @@ func TestSIGTERMFinalCommit(t *testing.T) {
 		}
 	}
 
-	if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if !proc.wait(90 * time.Second) {
-		t.Fatal("floe did not exit within 90s of SIGTERM")
-	}
-	if code := proc.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("floe exited with %s after SIGTERM, want exit status 0", proc.cmd.ProcessState)
-	}
+	proc.stopGracefully(t)
 	checkExactlyOnce(t, cfg, want)
 }
