@@ -855,6 +855,5 @@ func (p *Pipeline) inferSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceber
 	if err == nil {
 		return sch, nil
 	}
-	lastErr := err
-	return nil, &configError{fmt.Errorf("pipelines[%s]: cannot infer a schema (declare one under schema:): %w", cfg.Name, lastErr)}
+	return nil, &configError{fmt.Errorf("pipelines[%s]: cannot infer a schema (declare one under schema:): %w", cfg.Name, err)}
 }

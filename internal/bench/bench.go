@@ -188,28 +188,31 @@ func preload(ctx context.Context, brokers []string, n int) error {
 	}, nil)
 }
 
-func consumeRate(ctx context.Context, brokers []string, topic string, n int) (float64, error) {
+// consume fetches at least n records with franz-go, decoding nothing, and
+// returns how many it got and how long it took.
+func consume(ctx context.Context, brokers []string, topic string, n int) (int64, time.Duration, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(16<<20))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer cl.Close()
 	start := time.Now()
-	got := 0
-	for got < n {
+	var got int64
+	for got < int64(n) {
 		f := cl.PollRecords(ctx, 50_000)
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, 0, ctx.Err()
 		}
-		got += f.NumRecords()
+		got += int64(f.NumRecords())
 	}
-	return float64(got) / time.Since(start).Seconds(), nil
+	return got, time.Since(start), nil
 }
 
-// writeRate runs the pipeline's decode → route → write path on the same
-// kind of records, from memory, on as many workers as the pipeline uses.
-func writeRate(ctx context.Context, dir string, n int) (float64, int, error) {
+// writeOffline runs the pipeline's decode → route → write path on the same
+// kind of records, from memory, on as many workers as the pipeline uses, and
+// returns how long it took and how many files it wrote.
+func writeOffline(ctx context.Context, dir string, n int) (time.Duration, int, error) {
 	g, err := gen.New(gen.Clicks, gen.Config{Seed: 1, MalformedRate: -1})
 	if err != nil {
 		return 0, 0, err
@@ -232,7 +235,7 @@ func writeRate(ctx context.Context, dir string, n int) (float64, int, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	return float64(n) / time.Since(start).Seconds(), files, nil
+	return time.Since(start), files, nil
 }
 
 func localInfo(loc string, sch *iceberg.Schema, partitionBy []string) (fileio.TableInfo, error) {
@@ -388,17 +391,17 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 	}
 	switch a.Mode {
 	case "consume":
-		rate, err := consumeRate(ctx, a.Brokers, a.Topic, int(a.Records))
+		got, elapsed, err := consume(ctx, a.Brokers, a.Topic, int(a.Records))
 		if err != nil {
 			return err
 		}
-		return printResult(out, childResult{Records: a.Records, Elapsed: time.Duration(float64(a.Records) / rate * float64(time.Second))})
+		return printResult(out, childResult{Records: got, Elapsed: elapsed})
 	case "offline":
-		rate, files, err := writeRate(ctx, a.DataDir, int(a.Records))
+		elapsed, files, err := writeOffline(ctx, a.DataDir, int(a.Records))
 		if err != nil {
 			return err
 		}
-		return printResult(out, childResult{Records: a.Records, Files: files, Elapsed: time.Duration(float64(a.Records) / rate * float64(time.Second))})
+		return printResult(out, childResult{Records: a.Records, Files: files, Elapsed: elapsed})
 	}
 	cfg := config.Default()
 	cfg.Node.DataDir = a.DataDir

@@ -24,7 +24,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	require.Len(t, cfg.Pipelines, 2)
 	require.Equal(t, time.Second, cfg.Pipelines[0].CommitInterval.D())
 	require.Equal(t, 10*time.Second, cfg.Pipelines[1].CommitInterval.D(), "default applies")
-	require.Equal(t, "demo.clicks__dlq", cfg.Pipelines[0].DeadLetter())
+	require.Equal(t, "lake.clicks__dlq", cfg.Pipelines[0].DeadLetter())
 }
 
 func TestDefaultsFilled(t *testing.T) {
