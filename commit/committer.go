@@ -152,6 +152,9 @@ func New(ctx context.Context, cat table.CatalogIO, cfg Config) (*Committer, erro
 	return c, nil
 }
 
+// Pipeline returns the pipeline whose offsets the committer writes.
+func (c *Committer) Pipeline() string { return c.cfg.Pipeline }
+
 // Offsets returns the offsets committed as of the last load or commit.
 func (c *Committer) Offsets() Offsets { return c.offsets.Clone() }
 

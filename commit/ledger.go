@@ -80,6 +80,9 @@ type SegmentEntry struct {
 	To      Offsets `json:"to"`
 	Records int64   `json:"records"`
 	Files   []byte  `json:"files,omitempty"`
+	// WatermarkMs is the newest Kafka timestamp among the entry's records,
+	// in Unix milliseconds (0: none), for freshness metrics.
+	WatermarkMs int64 `json:"watermark_ms,omitempty"`
 }
 
 // PendingSegment is one table's entry of an accepted, not yet committed
@@ -186,6 +189,8 @@ type Ledger struct {
 	mu struct {
 		sync.RWMutex
 		state
+		// changed is closed, and replaced, whenever the state changes.
+		changed chan struct{}
 	}
 }
 
@@ -246,6 +251,7 @@ func newState() state {
 func NewLedger() *Ledger {
 	l := &Ledger{}
 	l.mu.state = newState()
+	l.mu.changed = make(chan struct{})
 	return l
 }
 
@@ -276,7 +282,21 @@ type ApplyResult struct {
 func (l *Ledger) Apply(index uint64, data []byte) any {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.notifyLocked()
 	return l.mu.apply(index, data)
+}
+
+func (l *Ledger) notifyLocked() {
+	close(l.mu.changed)
+	l.mu.changed = make(chan struct{})
+}
+
+// Changed returns a channel that is closed at the next change of the
+// ledger (an applied entry or a restored snapshot).
+func (l *Ledger) Changed() <-chan struct{} {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.changed
 }
 
 func (s *state) apply(index uint64, data []byte) ApplyResult {

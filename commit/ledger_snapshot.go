@@ -111,6 +111,7 @@ func (l *Ledger) Restore(r io.Reader) error {
 	}
 	l.mu.Lock()
 	l.mu.state = st
+	l.notifyLocked()
 	l.mu.Unlock()
 	return nil
 }

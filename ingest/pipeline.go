@@ -222,57 +222,74 @@ type seal struct {
 	final   bool
 }
 
-func (p *Pipeline) runOnce(ctx context.Context) error {
+// prepared is a pipeline's tables, loaded at their current snapshots, with
+// a start offset recorded in both for every partition of its topics.
+type prepared struct {
+	baseOpts   []kgo.Opt
+	committers [2]*commit.Committer
+	infos      [2]fileio.TableInfo
+	committed  [2]commit.Offsets
+	parts      map[string][]int32
+	starts     map[topicPartition]int64
+	adm        *kgo.Client
+}
+
+// prepare loads or creates the tables and makes the start position durable.
+// The caller closes the returned admin client.
+func (p *Pipeline) prepare(ctx context.Context) (*prepared, error) {
 	cfg := p.opts.Pipeline
 	if err := dialCheck(ctx, p.opts.Kafka.Brokers); err != nil {
-		return err
+		return nil, err
 	}
 	baseOpts, err := ClientOpts(p.opts.Kafka)
 	if err != nil {
-		return &configError{err}
+		return nil, &configError{err}
 	}
 
 	tables, err := p.ensureTables(ctx, baseOpts)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var committers [2]*commit.Committer
-	var infos [2]fileio.TableInfo
-	var committed [2]commit.Offsets
+	pr := &prepared{baseOpts: baseOpts}
 	for t, tbl := range tables {
 		c, err := commit.New(ctx, p.opts.Catalog, commit.Config{
 			Pipeline: cfg.Name, Table: tbl.Identifier(), Logger: p.log,
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		committers[t] = c
-		committed[t] = c.Offsets()
-		if infos[t], err = fileio.InfoFromTable(ctx, c.Table()); err != nil {
-			return err
+		pr.committers[t] = c
+		pr.committed[t] = c.Offsets()
+		if pr.infos[t], err = fileio.InfoFromTable(ctx, c.Table()); err != nil {
+			return nil, err
 		}
 	}
 
 	adm, err := kgo.NewClient(baseOpts...)
 	if err != nil {
-		return &configError{fmt.Errorf("ingest: kafka client: %w", err)}
+		return nil, &configError{fmt.Errorf("ingest: kafka client: %w", err)}
 	}
-	defer adm.Close()
+	ok := false
+	defer func() {
+		if !ok {
+			adm.Close()
+		}
+	}()
 	kadmCl := kadm.NewClient(adm)
 	parts, hwm, err := listPartitions(ctx, kadmCl, cfg.Topics, func(err error) {
 		p.setHealth(err)
 		p.log.Warn("waiting for topics", "err", err)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p.setHWM(hwm)
 	starts, err := resolveStart(ctx, kadmCl, cfg.Topics, cfg.Start, hwm)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := startNewPartitionsAtEarliest(ctx, kadmCl, cfg.Topics, committed, starts); err != nil {
-		return err
+	if err := startNewPartitionsAtEarliest(ctx, kadmCl, cfg.Topics, pr.committed, starts); err != nil {
+		return nil, err
 	}
 	// Make the start position durable before consuming anything: a table
 	// with no offsets for a partition gets an empty snapshot recording the
@@ -284,13 +301,13 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 	// pipeline got there with the other table (a crash between the two
 	// start commits, or a dead-letter table recreated by an operator), and
 	// a start resolved now could lie past records neither table holds.
-	for t, c := range committers {
+	for t, c := range pr.committers {
 		missing := commit.Offsets{}
 		for tp, o := range starts {
-			if _, ok := committed[t].Get(tp.topic, tp.partition); ok {
+			if _, ok := pr.committed[t].Get(tp.topic, tp.partition); ok {
 				continue
 			}
-			if sib, ok := committed[1-t].Get(tp.topic, tp.partition); ok {
+			if sib, ok := pr.committed[1-t].Get(tp.topic, tp.partition); ok {
 				o = sib
 			}
 			missing.Set(tp.topic, tp.partition, o)
@@ -299,17 +316,59 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 			continue
 		}
 		if _, err := c.Commit(ctx, commit.Segment{From: commit.Offsets{}, To: missing}); err != nil {
-			return fmt.Errorf("ingest: record start offsets of %s: %w", strings.Join(c.Table().Identifier(), "."), err)
+			return nil, fmt.Errorf("ingest: record start offsets of %s: %w", strings.Join(c.Table().Identifier(), "."), err)
 		}
-		committed[t] = c.Offsets()
+		pr.committed[t] = c.Offsets()
 		p.log.Info("recorded start offsets", "table", strings.Join(c.Table().Identifier(), "."), "offsets", missing.Encode())
 	}
-	plan, floors, pos := seekPlan(parts, committed, starts)
-	p.log.Info("pipeline starting", "table", cfg.Table, "dead_letter_table", cfg.DeadLetter(),
-		"resume_offsets", committed[tMain].Encode(), "partitions", len(hwm))
+	pr.parts, pr.starts, pr.adm = parts, starts, adm
+	ok = true
+	return pr, nil
+}
 
+func (p *Pipeline) runOnce(ctx context.Context) error {
+	pr, err := p.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	defer pr.adm.Close()
+	kadmCl := kadm.NewClient(pr.adm)
+	plan, floors, pos := seekPlan(pr.parts, pr.committed, pr.starts)
+	p.log.Info("pipeline starting", "table", p.opts.Pipeline.Table, "dead_letter_table", p.opts.Pipeline.DeadLetter(),
+		"resume_offsets", pr.committed[tMain].Encode(), "partitions", len(pos))
+	p.mu.Lock()
+	p.mu.committers = pr.committers
+	p.mu.Unlock()
+	return p.consume(ctx, pr.baseOpts, consumeSpec{
+		infos: pr.infos, plan: plan, floors: floors, pos: pos, parts: pr.parts, adm: pr.adm,
+		deliver: func(ctx context.Context, seals <-chan seal) error {
+			return p.commitLoop(ctx, seals, pr.committers, kadmCl)
+		},
+	})
+}
+
+// consumeSpec is what one run consumes, from where, and what takes its
+// seals.
+type consumeSpec struct {
+	infos  [2]fileio.TableInfo
+	plan   map[string]map[int32]kgo.Offset
+	floors [2]commit.Offsets
+	pos    map[topicPartition]int64
+	// parts, if set, are watched for new partitions through adm.
+	parts map[string][]int32
+	adm   *kgo.Client
+	// deliver takes every seal in order until the channel closes; at the
+	// end of ctx the last seal is final.
+	deliver func(ctx context.Context, seals <-chan seal) error
+}
+
+// consume runs the consumer, the workers and the delivery of their seals
+// until ctx ends (then the final seal is delivered within ShutdownTimeout)
+// or something fails.
+func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consumeSpec) error {
+	cfg := p.opts.Pipeline
 	cl, err := kgo.NewClient(append(baseOpts,
-		kgo.ConsumePartitions(plan),
+		kgo.ConsumePartitions(spec.plan),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(int32(p.opts.Kafka.FetchMaxBytes)),
 		kgo.FetchMaxPartitionBytes(int32(min(p.opts.Kafka.FetchMaxBytes, 4<<20))),
@@ -321,9 +380,6 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 		return &configError{fmt.Errorf("ingest: kafka consumer: %w", err)}
 	}
 	defer cl.Close()
-	p.mu.Lock()
-	p.mu.committers = committers
-	p.mu.Unlock()
 
 	n := cfg.Workers
 	if n <= 0 {
@@ -331,7 +387,7 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 	}
 	workers := make([]*worker, n)
 	for i := range workers {
-		if workers[i], err = newWorker(p, infos, floors, pos); err != nil {
+		if workers[i], err = newWorker(p, spec.infos, spec.floors, spec.pos); err != nil {
 			return &configError{err}
 		}
 	}
@@ -360,7 +416,9 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 		defer close(pollDone)
 		return p.poll(gctx, cl, workers)
 	})
-	g.Go(func() error { return p.watchPartitions(gctx, adm, parts) })
+	if spec.parts != nil {
+		g.Go(func() error { return p.watchPartitions(gctx, spec.adm, spec.parts) })
+	}
 	g.Go(func() error {
 		defer close(seals)
 		t := time.NewTicker(cfg.CommitInterval.D())
@@ -388,7 +446,7 @@ func (p *Pipeline) runOnce(ctx context.Context) error {
 	p.setHealth(nil)
 	commitErr := make(chan error, 1)
 	go func() {
-		commitErr <- p.commitLoop(commitCtx, seals, committers, kadmCl)
+		commitErr <- spec.deliver(commitCtx, seals)
 	}()
 
 	// Shutdown: when ctx ends, the poller stops, the final seal goes to the

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -52,7 +53,22 @@ func (a *hclogAdapter) enabled(level hclog.Level) bool {
 	return a.l.Enabled(context.Background(), toSlogLevel(level))
 }
 
+// transient are raft's error messages about a peer that is down or
+// restarting: expected while a member is away, so logged as warnings.
+var transient = []string{
+	"failed to heartbeat to", "failed to appendEntries to", "failed to decode incoming command",
+	"failed to make requestVote RPC", "failed to pipeline appendEntries",
+}
+
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
+	if level == hclog.Error {
+		for _, t := range transient {
+			if strings.HasPrefix(msg, t) {
+				level = hclog.Warn
+				break
+			}
+		}
+	}
 	if !a.enabled(level) {
 		return
 	}

@@ -350,6 +350,25 @@ func (n *Node) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
+// LastContact is when this node last heard from a leader (zero if never);
+// on the leader it is the current time.
+func (n *Node) LastContact() time.Time {
+	if n.raft.State() == raft.Leader {
+		return time.Now()
+	}
+	return n.raft.LastContact()
+}
+
+// LeadershipTransfer asks the leader to hand leadership to another voter
+// and step down, so a planned shutdown does not wait for an election
+// timeout. Leader only.
+func (n *Node) LeadershipTransfer() error {
+	if err := n.leaderOnly(); err != nil {
+		return err
+	}
+	return n.raft.LeadershipTransfer().Error()
+}
+
 // LeaderCh delivers true when this node becomes the leader and false when it
 // stops being the leader. It is raft's channel, with raft's semantics: there
 // is one channel per node, so have a single consumer; it holds one value and

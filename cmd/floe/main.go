@@ -37,7 +37,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), quickstartCmd(), benchCmd(), versionCmd())
+	root.AddCommand(serveCmd(), quickstartCmd(), benchCmd(), clusterCmd(), versionCmd())
 	return root
 }
 
@@ -63,8 +63,8 @@ func newLogger(level string) *slog.Logger {
 }
 
 func serveCmd() *cobra.Command {
-	var cfgPath, httpAddr, dataDir string
-	var brokers []string
+	var cfgPath, httpAddr, dataDir, nodeID, raftAddr, apiAddr string
+	var brokers, join []string
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "Run the pipelines of a configuration file",
@@ -91,6 +91,14 @@ then these flags.`,
 			if len(brokers) > 0 {
 				cfg.Kafka.Brokers = brokers
 			}
+			if len(join) > 0 {
+				cfg.Cluster.Enabled, cfg.Cluster.Join = true, join
+			}
+			for flag, v := range map[*string]string{&cfg.Cluster.NodeID: nodeID, &cfg.Cluster.RaftAddr: raftAddr, &cfg.Cluster.APIAddr: apiAddr} {
+				if v != "" {
+					*flag = v
+				}
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -105,7 +113,12 @@ then these flags.`,
 			if err := n.Listen(); err != nil {
 				return err
 			}
-			log.Info("floe serving", "version", version, "pipelines", len(cfg.Pipelines), "http", n.Addr())
+			if c := n.Cluster(); c != nil {
+				log.Info("floe serving as a cluster member", "version", version, "node", c.ID(),
+					"raft", c.RaftAddr(), "api", c.APIAddr(), "pipelines", len(cfg.Pipelines), "http", n.Addr())
+			} else {
+				log.Info("floe serving", "version", version, "pipelines", len(cfg.Pipelines), "http", n.Addr())
+			}
 			return n.Run(ctx)
 		},
 	}
@@ -113,6 +126,10 @@ then these flags.`,
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "override node.http_addr")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "override node.data_dir")
 	cmd.Flags().StringSliceVar(&brokers, "kafka-brokers", nil, "override kafka.brokers")
+	cmd.Flags().StringSliceVar(&join, "join", nil, "join the cluster of the member whose API is at ADDR (repeatable; implies cluster.enabled)")
+	cmd.Flags().StringVar(&nodeID, "node-id", "", "override cluster.node_id")
+	cmd.Flags().StringVar(&raftAddr, "raft-addr", "", "override cluster.raft_addr")
+	cmd.Flags().StringVar(&apiAddr, "api-addr", "", "override cluster.api_addr")
 	return cmd
 }
 
@@ -136,6 +153,9 @@ func quickstartCmd() *cobra.Command {
 	f.DurationVar(&o.StatusEvery, "status-every", o.StatusEvery, "how often to print the status line")
 	f.DurationVar(&o.Duration, "duration", o.Duration, "stop after this long (0: until Ctrl-C)")
 	f.Float64Var(&o.MalformedRate, "malformed-rate", o.MalformedRate, "fraction of malformed events")
+	f.IntVar(&o.Nodes, "nodes", o.Nodes, "run a cluster of this many nodes in this process (watch a failover)")
+	f.DurationVar(&o.FailoverEvery, "failover-every", o.FailoverEvery, "with --nodes > 1: stop the leader this often (0: never)")
+	f.DurationVar(&o.RestartAfter, "restart-after", o.RestartAfter, "with --nodes > 1: restart a stopped leader after this long")
 	return cmd
 }
 

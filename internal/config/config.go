@@ -18,6 +18,7 @@ import (
 // by FLOE_* environment variables and then by command-line flags.
 type Config struct {
 	Node      Node       `yaml:"node"`
+	Cluster   Cluster    `yaml:"cluster"`
 	Kafka     Kafka      `yaml:"kafka"`
 	Catalog   Catalog    `yaml:"catalog"`
 	Storage   Storage    `yaml:"storage"`
@@ -35,6 +36,44 @@ type Node struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+}
+
+// Cluster makes the node a member of a raft-replicated floe cluster: the
+// members share the pipelines' partitions, and the raft leader commits every
+// table. When disabled, the node runs its pipelines alone.
+type Cluster struct {
+	Enabled bool `yaml:"enabled"`
+	// NodeID names the node in the cluster; it must never change for a data
+	// directory. Default: the host name.
+	NodeID string `yaml:"node_id"`
+	// RaftAddr is host:port the raft transport listens on;
+	// RaftAdvertiseAddr is what other members dial (default RaftAddr).
+	RaftAddr          string `yaml:"raft_addr"`
+	RaftAdvertiseAddr string `yaml:"raft_advertise_addr"`
+	// APIAddr is host:port the cluster gRPC service listens on (proposals
+	// forwarded to the leader, join, leave, status); APIAdvertiseAddr is
+	// what other members and the CLI dial (default APIAddr).
+	APIAddr          string `yaml:"api_addr"`
+	APIAdvertiseAddr string `yaml:"api_advertise_addr"`
+	// Join lists API addresses of existing members. A node with no raft
+	// state and no join addresses forms a new cluster; with them, it asks to
+	// be added and never forms one of its own.
+	Join []string `yaml:"join"`
+	// HeartbeatInterval is how often a node reports it is alive; a node
+	// not heard from for DeadAfter loses its partitions.
+	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
+	DeadAfter         Duration `yaml:"dead_after"`
+	// TLS secures the raft transport and the cluster API with the same
+	// certificate (mutual TLS when ca_file is set).
+	TLS ServerTLS `yaml:"tls"`
+}
+
+// ServerTLS is a certificate a server presents and, optionally, the CA its
+// peers' certificates must chain to.
+type ServerTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	CAFile   string `yaml:"ca_file"`
 }
 
 // Kafka is the source cluster.
@@ -168,6 +207,12 @@ func Default() Config {
 			HTTPAddr:        "127.0.0.1:8080",
 			ShutdownTimeout: Duration(30 * time.Second),
 			LogLevel:        "info",
+		},
+		Cluster: Cluster{
+			RaftAddr:          "127.0.0.1:7946",
+			APIAddr:           "127.0.0.1:7947",
+			HeartbeatInterval: Duration(time.Second),
+			DeadAfter:         Duration(5 * time.Second),
 		},
 		Kafka: Kafka{
 			ClientID:      "floe",

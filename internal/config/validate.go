@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -35,6 +36,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Node.ShutdownTimeout.D() <= 0 {
 		bad("node.shutdown_timeout", "must be a positive duration, got %s", c.Node.ShutdownTimeout)
+	}
+
+	if c.Cluster.Enabled {
+		c.validateCluster(bad)
 	}
 
 	if len(c.Pipelines) > 0 && len(c.Kafka.Brokers) == 0 {
@@ -198,4 +203,48 @@ func (p Pipeline) DeclaredSchema() (*iceberg.Schema, error) {
 		cols[i] = schema.Column{Name: c.Name, Type: c.Type, Required: c.Required, Doc: c.Doc}
 	}
 	return schema.Build(cols, p.KafkaMetadata)
+}
+
+func (c *Config) validateCluster(bad func(field, format string, args ...any)) {
+	cl := c.Cluster
+	if strings.ContainsAny(cl.NodeID, " \t\n/") {
+		bad("cluster.node_id", "must not contain whitespace or '/', got %q", cl.NodeID)
+	}
+	for field, addr := range map[string]string{
+		"cluster.raft_addr": cl.RaftAddr, "cluster.api_addr": cl.APIAddr,
+	} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(field, "must be host:port, got %q", addr)
+		}
+	}
+	for field, addr := range map[string]string{
+		"cluster.raft_advertise_addr": cl.RaftAdvertiseAddr, "cluster.api_advertise_addr": cl.APIAdvertiseAddr,
+	} {
+		if addr == "" {
+			continue
+		}
+		if h, p, err := net.SplitHostPort(addr); err != nil || h == "" || p == "0" {
+			bad(field, "must be a reachable host:port (no empty host, no port 0), got %q", addr)
+		}
+	}
+	for i, j := range cl.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			bad(fmt.Sprintf("cluster.join[%d]", i), "must be the host:port of a member's api_addr, got %q", j)
+		}
+	}
+	if cl.HeartbeatInterval.D() <= 0 {
+		bad("cluster.heartbeat_interval", "must be a positive duration, got %s", cl.HeartbeatInterval)
+	}
+	if cl.DeadAfter.D() < 2*cl.HeartbeatInterval.D() {
+		bad("cluster.dead_after", "must be at least twice heartbeat_interval (%s), got %s", cl.HeartbeatInterval, cl.DeadAfter)
+	}
+	if (cl.TLS.CertFile == "") != (cl.TLS.KeyFile == "") {
+		bad("cluster.tls", "cert_file and key_file must be given together")
+	}
+	if cl.TLS.CAFile != "" && cl.TLS.CertFile == "" {
+		bad("cluster.tls.ca_file", "needs cert_file and key_file")
+	}
+	if strings.HasPrefix(c.Catalog.URI, "sqlite::memory:") {
+		bad("catalog.uri", "an in-memory catalog cannot be shared by cluster members; use a SQLite file, Postgres or REST")
+	}
 }

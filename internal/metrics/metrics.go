@@ -43,6 +43,21 @@ var (
 	LastSnapshot = gauge("floe_commit_last_snapshot_id", "Id of the last snapshot committed.", "table")
 	// PipelineRestarts counts pipeline restarts after a fatal error.
 	PipelineRestarts = counter("floe_ingest_pipeline_restarts_total", "Pipeline restarts after a fatal error.", "pipeline")
+
+	// ClusterLeader is 1 on the raft leader, 0 elsewhere.
+	ClusterLeader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "floe_cluster_leader", Help: "1 if this node is the raft leader."})
+	// ClusterLeaderChanges counts the times this node gained or lost leadership.
+	ClusterLeaderChanges = prometheus.NewCounter(prometheus.CounterOpts{Name: "floe_cluster_leader_changes_total", Help: "Times this node became or stopped being the leader."})
+	// ClusterMembers is the number of members, by liveness, as the leader sees them.
+	ClusterMembers = gauge("floe_cluster_members", "Cluster members known to the ledger, by liveness (leader only).", "state")
+	// ClusterPartitionsOwned is the number of partitions assigned to this node.
+	ClusterPartitionsOwned = gauge("floe_cluster_partitions_owned", "Source partitions assigned to this node.", "pipeline")
+	// ClusterPendingSegments is the number of accepted, uncommitted segments per table.
+	ClusterPendingSegments = gauge("floe_cluster_pending_segments", "Segments accepted by the ledger and not yet committed.", "table")
+	// ClusterSegments counts this node's segment proposals by outcome.
+	ClusterSegments = counter("floe_cluster_segments_total", "Segments this node proposed, by outcome (accepted, rejected_stale_epoch, rejected_not_owner, rejected_offset_gap, rejected_other, dropped).", "pipeline", "outcome")
+	// ClusterAssignments counts partition moves made by the leader.
+	ClusterAssignments = counter("floe_cluster_partition_moves_total", "Partitions moved to a new owner by the leader.", "pipeline")
 )
 
 func counter(name, help string, labels ...string) *prometheus.CounterVec {
@@ -59,5 +74,7 @@ func init() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		RecordsIn, BytesIn, DeadLetters, RecordsCommitted, FilesCommitted, Commits,
 		CommitFailures, CommitDuration, FileWriteErrors, Lag, Freshness, LastSnapshot, PipelineRestarts,
+		ClusterLeader, ClusterLeaderChanges, ClusterMembers, ClusterPartitionsOwned, ClusterPendingSegments,
+		ClusterSegments, ClusterAssignments,
 	)
 }

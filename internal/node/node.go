@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/cluster"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/metrics"
 )
@@ -28,9 +30,11 @@ type Node struct {
 	log       *slog.Logger
 	cat       *catalog.Catalog
 	pipelines []*ingest.Pipeline
-	onCommit  func(ingest.CommitEvent)
-	ln        net.Listener
-	srv       *http.Server
+	// cluster is set in cluster mode: it runs the pipelines instead.
+	cluster  *cluster.Node
+	onCommit func(ingest.CommitEvent)
+	ln       net.Listener
+	srv      *http.Server
 }
 
 // Option customises a node.
@@ -50,6 +54,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		return nil, err
 	}
 	n.cat = cat
+	if cfg.Cluster.Enabled {
+		cn, err := cluster.Start(cluster.Options{Config: cfg, Catalog: cat, Logger: log, OnCommit: n.onCommit})
+		if err != nil {
+			_ = cat.Close()
+			return nil, err
+		}
+		n.cluster = cn
+		return n, nil
+	}
 	for _, pc := range cfg.Pipelines {
 		p, err := ingest.New(ingest.Options{
 			Pipeline:        pc,
@@ -103,8 +116,15 @@ func (n *Node) Listen() error {
 	return nil
 }
 
-// Ready returns nil when every pipeline is consuming and committing.
+// Cluster returns the cluster member in cluster mode, else nil.
+func (n *Node) Cluster() *cluster.Node { return n.cluster }
+
+// Ready returns nil when every pipeline is consuming and committing (in
+// cluster mode: when the node is a member in touch with a leader).
 func (n *Node) Ready() error {
+	if n.cluster != nil {
+		return n.cluster.Ready()
+	}
 	var errs []error
 	for i, p := range n.pipelines {
 		if err := p.Healthy(); err != nil {
@@ -119,6 +139,11 @@ func (n *Node) Ready() error {
 func (n *Node) Run(ctx context.Context) error {
 	defer n.cat.Close()
 	if err := n.Listen(); err != nil {
+		return err
+	}
+	if n.cluster != nil {
+		err := n.cluster.Run(ctx)
+		n.shutdownHTTP()
 		return err
 	}
 	var wg sync.WaitGroup
@@ -136,12 +161,16 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	n.shutdownHTTP()
+	return errors.Join(errs...)
+}
+
+func (n *Node) shutdownHTTP() {
 	if n.srv != nil {
 		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = n.srv.Shutdown(sctx)
 		c()
 	}
-	return errors.Join(errs...)
 }
 
 func (n *Node) handler() http.Handler {
@@ -157,6 +186,21 @@ func (n *Node) handler() http.Handler {
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("/cluster/status", func(w http.ResponseWriter, r *http.Request) {
+		if n.cluster == nil {
+			http.Error(w, "this node does not run in cluster mode (cluster.enabled is false)", http.StatusNotFound)
+			return
+		}
+		st, err := n.cluster.Status(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(st)
 	})
 	return mux
 }

@@ -46,6 +46,11 @@ type Options struct {
 	Duration       time.Duration
 	MalformedRate  float64
 	Partitions     int
+	// Nodes > 1 runs a cluster of that many members in this process; every
+	// FailoverEvery the leader is stopped and restarted RestartAfter later.
+	Nodes         int
+	FailoverEvery time.Duration
+	RestartAfter  time.Duration
 	// Logger receives floe's logs; default: warnings and errors to stderr.
 	Logger *slog.Logger
 }
@@ -61,6 +66,9 @@ func DefaultOptions() Options {
 		StatusEvery:    5 * time.Second,
 		MalformedRate:  0.01,
 		Partitions:     4,
+		Nodes:          1,
+		FailoverEvery:  30 * time.Second,
+		RestartAfter:   10 * time.Second,
 	}
 }
 
@@ -113,12 +121,22 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			PartitionBy:    []string{gen.PartitionSpecSQL(k)},
 		})
 	}
+	if o.Nodes > 1 {
+		// The members share one catalog and warehouse; each has its own
+		// data dir for raft.
+		cfg.Catalog.URI = "sqlite://" + filepath.Join(dataDir, "catalog.db")
+		cfg.Catalog.Warehouse = "file://" + filepath.Join(dataDir, "warehouse")
+		cfg.Cluster.Enabled = true
+	}
 	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	if err := createTables(ctx, cfg); err != nil {
 		return err
+	}
+	if o.Nodes > 1 {
+		return runCluster(ctx, o, cfg, broker.ListenAddrs()[0], log, out)
 	}
 
 	n, err := node.New(ctx, cfg, log)
@@ -132,27 +150,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 
 	prodCtx, stopProducers := context.WithCancel(ctx)
 	defer stopProducers()
-	producer, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	pstats, pwg, err := startProducers(prodCtx, o, cfg, log)
 	if err != nil {
 		return err
-	}
-	defer producer.Close()
-	pstats := make([]*gen.ProducerStats, len(kinds))
-	var pwg sync.WaitGroup
-	seed := time.Now().UnixNano()
-	for i, k := range kinds {
-		pstats[i] = new(gen.ProducerStats)
-		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			err := gen.Produce(prodCtx, producer, gen.ProducerConfig{
-				Topic: string(k), Kind: k, Rate: o.Rate,
-				Gen: gen.Config{Seed: seed + int64(i), MalformedRate: malformed(o.MalformedRate)},
-			}, pstats[i])
-			if err != nil && prodCtx.Err() == nil {
-				log.Error("event generator stopped", "topic", k, "err", err)
-			}
-		}()
 	}
 
 	nodeDone := make(chan error, 1)
@@ -175,6 +175,93 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			stopProducers()
 		case <-tick.C:
 			printStatus(out, n, pstats, time.Since(start))
+		}
+	}
+}
+
+// startProducers runs the event generators until ctx ends.
+func startProducers(ctx context.Context, o Options, cfg config.Config, log *slog.Logger) ([]*gen.ProducerStats, *sync.WaitGroup, error) {
+	producer, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return nil, nil, err
+	}
+	pstats := make([]*gen.ProducerStats, len(kinds))
+	pwg := &sync.WaitGroup{}
+	seed := time.Now().UnixNano()
+	for i, k := range kinds {
+		pstats[i] = new(gen.ProducerStats)
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			err := gen.Produce(ctx, producer, gen.ProducerConfig{
+				Topic: string(k), Kind: k, Rate: o.Rate,
+				Gen: gen.Config{Seed: seed + int64(i), MalformedRate: malformed(o.MalformedRate)},
+			}, pstats[i])
+			if err != nil && ctx.Err() == nil {
+				log.Error("event generator stopped", "topic", k, "err", err)
+			}
+		}()
+	}
+	go func() { pwg.Wait(); producer.Close() }()
+	return pstats, pwg, nil
+}
+
+// runCluster is Run with Options.Nodes members.
+func runCluster(ctx context.Context, o Options, cfg config.Config, broker string, log *slog.Logger, out io.Writer) error {
+	log = slog.New(quietRaft{log.Handler()})
+	lc := newLocalCluster(cfg, o.Nodes, o.HTTPAddr, log, out)
+	prodCtx, stopProducers := context.WithCancel(ctx)
+	defer stopProducers()
+	runCtx, stopCluster := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCluster()
+	done := make(chan error, 1)
+	go func() { done <- lc.run(runCtx, o.FailoverEvery, o.RestartAfter) }()
+
+	dbPath := filepath.Join(cfg.Node.DataDir, "catalog.db")
+	fmt.Fprintf(out, `floe quickstart: a cluster of %d nodes in this process
+  broker     %s  (topics: clicks, orders; Kafka-compatible, embedded)
+  catalog    sqlite %s
+  warehouse  %s
+  tables     demo.clicks, demo.orders  (+ demo.clicks__dlq, demo.orders__dlq)
+  metrics    http://%s/metrics   cluster status: http://%s/cluster/status
+             (or: floe cluster status --addr <a member's API address>)
+`, o.Nodes, broker, dbPath, cfg.Catalog.Warehouse, o.HTTPAddr, o.HTTPAddr)
+	if o.FailoverEvery > 0 {
+		fmt.Fprintf(out, "Every %s the leader is stopped and restarted %s later: watch the others take over.\n", o.FailoverEvery, o.RestartAfter)
+	}
+	fmt.Fprintln(out, "Ctrl-C stops cleanly after a final commit.")
+
+	pstats, pwg, err := startProducers(prodCtx, o, cfg, log)
+	if err != nil {
+		return err
+	}
+	produced := func() map[string]int64 {
+		m := map[string]int64{}
+		for i, k := range kinds {
+			m[string(k)] = pstats[i].Produced.Load()
+		}
+		return m
+	}
+	tick := time.NewTicker(o.StatusEvery)
+	defer tick.Stop()
+	start := time.Now()
+	for {
+		select {
+		case err := <-done:
+			stopProducers()
+			pwg.Wait()
+			return err
+		case <-ctx.Done():
+			// Producers first, so the final commits cover what they wrote.
+			stopProducers()
+			pwg.Wait()
+			lc.printStatus(out, time.Since(start), produced())
+			stopCluster()
+			err := <-done
+			fmt.Fprintln(out, "floe quickstart stopped; run it again to resume from the committed offsets.")
+			return err
+		case <-tick.C:
+			lc.printStatus(out, time.Since(start), produced())
 		}
 	}
 }

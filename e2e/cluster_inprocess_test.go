@@ -1,0 +1,256 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/cluster"
+	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/internal/gen"
+	"github.com/floelake/floe/raftstore"
+)
+
+// memNet is the in-process stand-in for the network between cluster
+// members: raft's in-memory transports, and direct calls for the cluster
+// API. A node can be cut off from the others (a network partition).
+type memNet struct {
+	mu         sync.Mutex
+	nodes      map[string]*cluster.Node // by API address
+	transports map[string]*raft.InmemTransport
+	cut        map[string]bool // by API address
+}
+
+func (m *memNet) peers(self string) cluster.Peers { return memPeers{m, self} }
+
+type memPeers struct {
+	net  *memNet
+	self string
+}
+
+func (p memPeers) Peer(addr string) (cluster.Service, error) {
+	p.net.mu.Lock()
+	defer p.net.mu.Unlock()
+	if p.net.cut[p.self] || p.net.cut[addr] {
+		return nil, fmt.Errorf("%w: %s is unreachable from %s", cluster.ErrUnreachable, addr, p.self)
+	}
+	n := p.net.nodes[addr]
+	if n == nil {
+		return nil, fmt.Errorf("%w: no node at %s", cluster.ErrUnreachable, addr)
+	}
+	return n, nil
+}
+
+// isolate cuts node id (its API address) off from every other member.
+func (m *memNet) isolate(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cut[id] = true
+	for other, tr := range m.transports {
+		if other == id {
+			tr.DisconnectAll()
+			continue
+		}
+		tr.Disconnect(raft.ServerAddress(id))
+	}
+}
+
+// heal reconnects everything.
+func (m *memNet) heal() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cut = map[string]bool{}
+	var all []*raft.InmemTransport
+	for _, tr := range m.transports {
+		all = append(all, tr)
+	}
+	raftstore.ConnectInMemory(all...)
+}
+
+type memMember struct {
+	id     string
+	node   *cluster.Node
+	raft   *raftstore.Node
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// TestClusterInProcess runs three cluster members in this process, on
+// raft's in-memory transport, against a fake broker, through a member
+// leaving and rejoining (partition moves), a leadership transfer and a
+// network partition of the leader, while a producer writes. The oracle
+// then finds every record exactly once and the offsets at the end.
+func TestClusterInProcess(t *testing.T) {
+	const topic = "clicks"
+	_, broker := startBroker(t, topic, 6)
+	s := newSetup(t, broker, topic)
+	s.CommitInterval = 300 * time.Millisecond
+	cfg := s.config(t)
+	cfg.Cluster = config.Cluster{
+		Enabled: true, HeartbeatInterval: config.Duration(200 * time.Millisecond), DeadAfter: config.Duration(time.Second),
+	}
+	cat := openCatalog(t, cfg)
+
+	net := &memNet{nodes: map[string]*cluster.Node{}, transports: map[string]*raft.InmemTransport{}, cut: map[string]bool{}}
+	ids := []string{"n1", "n2", "n3"}
+	members := map[string]*memMember{}
+	var raftMembers []raftstore.Member
+	for _, id := range ids {
+		ledger := commit.NewLedger()
+		rn, addr, tr := raftstore.OpenInMemory(id, ledger)
+		net.transports[id] = tr
+		raftMembers = append(raftMembers, raftstore.Member{ID: id, Address: string(addr), Suffrage: raftstore.Voter})
+		ncfg := cfg
+		ncfg.Cluster.NodeID = id
+		node, err := cluster.Start(cluster.Options{
+			Config: ncfg, Catalog: cat, Logger: testLogger(t, id),
+			Raft: rn, Ledger: ledger, APIAddr: id, Peers: net.peers(id),
+			PartitionCheckEvery: time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		net.nodes[id] = node
+		members[id] = &memMember{id: id, node: node, raft: rn}
+	}
+	net.heal()
+	if err := members["n1"].raft.Bootstrap(raftMembers...); err != nil {
+		t.Fatal(err)
+	}
+	start := func(m *memMember) {
+		ctx, cancel := context.WithCancel(context.Background())
+		m.cancel, m.done = cancel, make(chan struct{})
+		go func() { defer close(m.done); _ = m.node.Run(ctx) }()
+	}
+	for _, id := range ids {
+		start(members[id])
+	}
+	t.Cleanup(func() {
+		for _, m := range members {
+			m.cancel()
+			<-m.done
+			_ = m.raft.Shutdown()
+		}
+	})
+	leader := func() *memMember {
+		var l *memMember
+		waitFor(t, 10*time.Second, "a leader", func() (bool, string) {
+			for _, m := range members {
+				if m.raft.IsLeader() {
+					l = m
+					return true, ""
+				}
+			}
+			return false, "no leader"
+		})
+		return l
+	}
+	join := func(id string) {
+		waitFor(t, 10*time.Second, "join of "+id, func() (bool, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err := leader().node.Join(ctx, cluster.JoinRequest{NodeID: id, RaftAddr: id, APIAddr: id})
+			return err == nil, fmt.Sprint(err)
+		})
+	}
+	for _, id := range ids {
+		join(id)
+	}
+
+	// Produce while the cluster changes.
+	prod := newProducer(t, broker)
+	var stats gen.ProducerStats
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	prodErr := make(chan error, 1)
+	go func() { prodErr <- produce(ctx, prod, topic, 200_000, 15_000, 7, &stats) }()
+
+	owners := func() map[string]int {
+		out := map[string]int{}
+		for _, o := range leader().node.Ledger().Assignment("clicks") {
+			out[o.Owner]++
+		}
+		return out
+	}
+	waitFor(t, 15*time.Second, "partitions spread over three members", func() (bool, string) {
+		o := owners()
+		return o["n1"] == 2 && o["n2"] == 2 && o["n3"] == 2, fmt.Sprint(o)
+	})
+
+	// 1. A member leaves: its partitions move to the other two.
+	time.Sleep(time.Second)
+	l := leader()
+	var leaving string
+	for _, id := range ids {
+		if id != l.id {
+			leaving = id
+			break
+		}
+	}
+	if err := l.node.Leave(ctx, leaving); err != nil {
+		t.Fatalf("leave %s: %v", leaving, err)
+	}
+	waitFor(t, 10*time.Second, leaving+"'s partitions moved", func() (bool, string) {
+		o := owners()
+		return o[leaving] == 0 && o[""] == 0, fmt.Sprint(o)
+	})
+	// ... and comes back.
+	time.Sleep(time.Second)
+	join(leaving)
+	waitFor(t, 15*time.Second, leaving+" gets work again", func() (bool, string) {
+		o := owners()
+		return o[leaving] == 2, fmt.Sprint(o)
+	})
+
+	// 2. The leader hands over leadership.
+	time.Sleep(time.Second)
+	old := leader()
+	if err := old.raft.LeadershipTransfer(); err != nil {
+		t.Fatalf("leadership transfer: %v", err)
+	}
+	waitFor(t, 10*time.Second, "a new leader", func() (bool, string) {
+		l := leader()
+		return l != old, l.id
+	})
+
+	// 3. The leader is cut off from the others for a while.
+	time.Sleep(time.Second)
+	cutOff := leader()
+	net.isolate(cutOff.id)
+	waitFor(t, 10*time.Second, "a leader on the majority side", func() (bool, string) {
+		for _, m := range members {
+			if m != cutOff && m.raft.IsLeader() {
+				return true, ""
+			}
+		}
+		return false, "none"
+	})
+	time.Sleep(3 * time.Second)
+	net.heal()
+
+	if err := <-prodErr; err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	ends := mustEndOffsets(t, broker, topic)
+	waitFor(t, 60*time.Second, "the tables to reach the end offsets", func() (bool, string) {
+		main, err := committedOffsets(ctx, cat, cfg.Pipelines[0].Table, "clicks", topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		dlq, err := committedOffsets(ctx, cat, cfg.Pipelines[0].DeadLetter(), "clicks", topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		return reached(main, ends) && reached(dlq, ends), "main " + fmtOffsets(main) + " dlq " + fmtOffsets(dlq) + " ends " + fmtOffsets(ends)
+	})
+	for _, m := range members {
+		m.cancel()
+		<-m.done
+	}
+	checkExactlyOnce(t, cfg, producedOf(&stats))
+}

@@ -1,0 +1,140 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/internal/fileio"
+)
+
+// This file is the pipeline as a cluster member runs it (internal/cluster):
+// the raft leader prepares the tables and commits, every member consumes
+// the partitions the ledger assigns it and hands each interval's files to
+// the ledger instead of committing them itself.
+
+// Prepared is a pipeline's tables, loaded at their current snapshots, with
+// a start offset recorded in both for every partition of its topics.
+type Prepared struct {
+	Main, DeadLetter *commit.Committer
+	// Partitions lists every partition of the pipeline's topics.
+	Partitions map[string][]int32
+}
+
+// Prepare loads or creates the pipeline's tables (inferring the schema if
+// none is declared) and records a start offset in both tables for every
+// partition that has none, exactly as a single node does before consuming.
+// It is idempotent: calling it again records only partitions added since.
+func (p *Pipeline) Prepare(ctx context.Context) (Prepared, error) {
+	pr, err := p.prepare(ctx)
+	if err != nil {
+		return Prepared{}, err
+	}
+	pr.adm.Close()
+	return Prepared{Main: pr.committers[tMain], DeadLetter: pr.committers[tDLQ], Partitions: pr.parts}, nil
+}
+
+// Name returns the pipeline's name.
+func (p *Pipeline) Name() string { return p.opts.Pipeline.Name }
+
+// Config returns the pipeline's configuration.
+func (p *Pipeline) Config() config.Pipeline { return p.opts.Pipeline }
+
+// TableNames returns the names of the pipeline's main and dead-letter
+// tables as the ledger knows them.
+func (p *Pipeline) TableNames() (main, deadLetter string) {
+	return p.opts.Pipeline.Table, p.opts.Pipeline.DeadLetter()
+}
+
+// Batch is one commit interval's output of RunAssigned: a segment per table
+// with its files written and closed.
+type Batch struct {
+	Main, DeadLetter commit.Segment
+	// Samples are Kafka timestamps of a sample of the batch's records.
+	Samples []time.Time
+	// Final is set on the batch sealed when the run's context ended.
+	Final bool
+}
+
+// Assignment is what RunAssigned consumes and where its batches go.
+type Assignment struct {
+	// Start holds every partition to consume and the offset to start at.
+	Start commit.Offsets
+	// MainFloor and DeadLetterFloor hold, per partition, the offset from
+	// which each table takes records (where its accepted offsets end):
+	// records below a table's floor are not routed to it.
+	MainFloor, DeadLetterFloor commit.Offsets
+	// Deliver receives every batch in order, on one goroutine. An error
+	// ends the run.
+	Deliver func(ctx context.Context, b Batch) error
+}
+
+// RunAssigned consumes exactly the partitions of a from their start
+// offsets, decodes and writes files as Run does, and hands each commit
+// interval's files to a.Deliver instead of committing them. When ctx ends it
+// seals what it holds and delivers it as the final batch (within
+// ShutdownTimeout), then returns nil; otherwise it returns the first error.
+func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
+	if a.Start.Len() == 0 {
+		return fmt.Errorf("ingest: %s: no partition assigned", p.opts.Pipeline.Name)
+	}
+	baseOpts, err := ClientOpts(p.opts.Kafka)
+	if err != nil {
+		return &configError{err}
+	}
+	var infos [2]fileio.TableInfo
+	main, dlq := p.TableNames()
+	for t, name := range [2]string{main, dlq} {
+		tbl, err := p.opts.Catalog.LoadTable(ctx, catalog.Ident(name))
+		if err != nil {
+			return fmt.Errorf("ingest: load %s: %w", name, err)
+		}
+		if infos[t], err = fileio.InfoFromTable(ctx, tbl); err != nil {
+			return err
+		}
+	}
+	plan := map[string]map[int32]kgo.Offset{}
+	pos := map[topicPartition]int64{}
+	for topic, ps := range a.Start {
+		plan[topic] = map[int32]kgo.Offset{}
+		for part, o := range ps {
+			plan[topic][part] = kgo.NewOffset().At(o)
+			pos[topicPartition{topic, part}] = o
+		}
+	}
+	floors := [2]commit.Offsets{a.MainFloor.Clone(), a.DeadLetterFloor.Clone()}
+	return p.consume(ctx, baseOpts, consumeSpec{
+		infos: infos, plan: plan, floors: floors, pos: pos,
+		deliver: func(ctx context.Context, seals <-chan seal) error {
+			for s := range seals {
+				files, err := closeWriters(ctx, s)
+				if err != nil {
+					return err
+				}
+				b := Batch{Final: s.final}
+				segs := [2]*commit.Segment{&b.Main, &b.DeadLetter}
+				for t, seg := range segs {
+					*seg = commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}, Files: files[t]}
+					for _, r := range s.results {
+						r.seg[t].Files = nil
+						if err := seg.Append(r.seg[t]); err != nil {
+							return err
+						}
+					}
+				}
+				for _, r := range s.results {
+					b.Samples = append(b.Samples, r.samples...)
+				}
+				if err := a.Deliver(ctx, b); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	})
+}

@@ -1,0 +1,447 @@
+// Package cluster runs floe as a member of a raft-replicated cluster
+// (DESIGN §5, docs/cluster.md). Every member replicates the ledger
+// (commit.Ledger) through raft, heartbeats, and consumes the partitions the
+// ledger assigns it, proposing each interval's files as a segment. The raft
+// leader also assigns partitions to live members and runs one committer per
+// table, which commits accepted segments to Iceberg and reports them back to
+// the ledger.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/raftstore"
+)
+
+// Peers reaches other members' cluster service by API address.
+type Peers interface {
+	Peer(apiAddr string) (Service, error)
+}
+
+// Options configure a Node.
+type Options struct {
+	Config  config.Config
+	Catalog *catalog.Catalog
+	Logger  *slog.Logger
+	// Raft and Ledger, when both set, are used as they are (tests run
+	// nodes on raft's in-memory transport); otherwise Start opens raft from
+	// Config.Cluster with its data in Config.Node.DataDir/raft, and serves
+	// the cluster API on Config.Cluster.APIAddr.
+	Raft   *raftstore.Node
+	Ledger *commit.Ledger
+	// APIAddr is the address other members reach this node's Service at
+	// (default Config.Cluster.APIAdvertiseAddr, else APIAddr).
+	APIAddr string
+	// Peers reaches other members; default gRPC clients.
+	Peers Peers
+	// PartitionCheckEvery is how often the leader looks for partitions
+	// added to the topics (default 30s).
+	PartitionCheckEvery time.Duration
+	// OnCommit, if set, is called after every commit this node makes as
+	// the leader.
+	OnCommit func(ingest.CommitEvent)
+}
+
+// Node is one member of a floe cluster. It implements Service.
+type Node struct {
+	opts      Options
+	cfg       config.Cluster
+	id        string
+	apiAddr   string
+	log       *slog.Logger
+	raft      *raftstore.Node
+	ledger    *commit.Ledger
+	peers     Peers
+	pipelines []*ingest.Pipeline
+
+	// owned when Start opened them.
+	grpc     *grpc.Server
+	listener net.Listener
+	pool     *Pool
+
+	ends endOffsets
+	// flushing makes every pending entry due, for the final commits.
+	flushing atomic.Bool
+	// seen is the highest log index this node knows the leader applied for
+	// it (its accepted segments): the local replica must reach it before
+	// the node plans work from it.
+	seen atomic.Uint64
+}
+
+var _ Service = (*Node)(nil)
+
+// Start opens the node's raft member (unless given one) and its API
+// listener. Run does the work.
+func Start(opts Options) (*Node, error) {
+	if opts.Catalog == nil {
+		return nil, errors.New("cluster: no catalog")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.PartitionCheckEvery <= 0 {
+		opts.PartitionCheckEvery = 30 * time.Second
+	}
+	cc := opts.Config.Cluster
+	n := &Node{opts: opts, cfg: cc, peers: opts.Peers, ends: endOffsets{kafka: opts.Config.Kafka}}
+	n.id = cc.NodeID
+	if n.id == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: node_id is empty and the host name is unknown: %w", err)
+		}
+		n.id = h
+	}
+	n.log = opts.Logger.With("node", n.id)
+	for _, pc := range opts.Config.Pipelines {
+		p, err := ingest.New(ingest.Options{
+			Pipeline:        pc,
+			Kafka:           opts.Config.Kafka,
+			Catalog:         opts.Catalog,
+			Logger:          n.log,
+			ShutdownTimeout: opts.Config.Node.ShutdownTimeout.D(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		n.pipelines = append(n.pipelines, p)
+	}
+
+	if opts.Raft != nil && opts.Ledger != nil {
+		n.raft, n.ledger = opts.Raft, opts.Ledger
+		n.apiAddr = opts.APIAddr
+		if n.peers == nil {
+			return nil, errors.New("cluster: a node given its raft needs Peers")
+		}
+		return n, nil
+	}
+	if err := n.open(); err != nil {
+		n.closeOwned()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) open() error {
+	cc := n.cfg
+	tlsCfg, err := serverTLS(cc.TLS)
+	if err != nil {
+		return err
+	}
+	n.ledger = commit.NewLedger()
+	raftNode, err := raftstore.Open(raftstore.Config{
+		NodeID:        n.id,
+		BindAddr:      cc.RaftAddr,
+		AdvertiseAddr: cc.RaftAdvertiseAddr,
+		DataDir:       filepath.Join(n.opts.Config.Node.DataDir, "raft"),
+		// Only a node told of no cluster forms one; a node that lost its
+		// data dir must be given join addresses (docs/cluster.md).
+		Bootstrap: len(cc.Join) == 0,
+		TLS:       tlsCfg,
+		Logger:    n.log,
+	}, n.ledger)
+	if err != nil {
+		return fmt.Errorf("cluster: raft: %w", err)
+	}
+	n.raft = raftNode
+	ln, err := net.Listen("tcp", cc.APIAddr)
+	if err != nil {
+		return fmt.Errorf("cluster: api_addr %s: %w", cc.APIAddr, err)
+	}
+	n.listener = ln
+	n.apiAddr = cc.APIAdvertiseAddr
+	if n.apiAddr == "" {
+		n.apiAddr = ln.Addr().String()
+	}
+	n.grpc = NewServer(n, tlsCfg)
+	go func() { _ = n.grpc.Serve(ln) }()
+	if n.peers == nil {
+		ctls, err := clientTLS(cc.TLS)
+		if err != nil {
+			return err
+		}
+		n.pool = NewPool(ctls)
+		n.peers = poolPeers{n.pool}
+	}
+	return nil
+}
+
+func (n *Node) closeOwned() {
+	if n.grpc != nil {
+		n.grpc.Stop()
+	}
+	if n.pool != nil {
+		n.pool.Close()
+	}
+	if n.raft != nil && n.opts.Raft == nil {
+		_ = n.raft.Shutdown()
+	}
+	n.ends.close()
+}
+
+type poolPeers struct{ pool *Pool }
+
+func (p poolPeers) Peer(addr string) (Service, error) { return p.pool.Get(addr) }
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.id }
+
+// APIAddr returns the address other members reach this node's API at.
+func (n *Node) APIAddr() string { return n.apiAddr }
+
+// RaftAddr returns the node's raft address.
+func (n *Node) RaftAddr() string { return n.raft.Addr() }
+
+// IsLeader reports whether this node is the raft leader.
+func (n *Node) IsLeader() bool { return n.raft.IsLeader() }
+
+// Ledger returns the node's replica of the ledger (read it, never apply to
+// it directly).
+func (n *Node) Ledger() *commit.Ledger { return n.ledger }
+
+// Run works until ctx ends: it joins the cluster if told to, heartbeats,
+// takes on the leader's duties while it leads, and consumes its assigned
+// partitions. On the way out it proposes what it has buffered, and a
+// leader commits what is pending, within the shutdown timeout; then raft
+// stops.
+func (n *Node) Run(ctx context.Context) error {
+	defer n.closeOwned()
+	if len(n.cfg.Join) > 0 {
+		if err := n.joinCluster(ctx); err != nil {
+			return nil // ctx ended while joining
+		}
+	}
+
+	// Leader duties outlive ctx by the final commit pass.
+	leadCtx, stopLead := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLead()
+	leaderDone := make(chan struct{})
+	go func() {
+		defer close(leaderDone)
+		n.leadership(leadCtx)
+	}()
+
+	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHB()
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() { defer bg.Done(); n.heartbeats(hbCtx) }()
+
+	var workers sync.WaitGroup
+	for _, p := range n.pipelines {
+		workers.Add(1)
+		go func() { defer workers.Done(); n.work(ctx, p) }()
+	}
+	<-ctx.Done()
+	workers.Wait()
+	n.log.Info("workers stopped")
+
+	// Whether leading or not, stay until the pending rows are committed:
+	// when the whole cluster stops, the leader needs a quorum for that.
+	n.finalCommits(n.opts.Config.Node.ShutdownTimeout.D())
+	if n.raft.IsLeader() {
+		if err := n.raft.LeadershipTransfer(); err != nil {
+			n.log.Debug("leadership transfer", "err", err)
+		}
+	}
+	stopLead()
+	<-leaderDone
+	stopHB()
+	bg.Wait()
+	return nil
+}
+
+// joinCluster asks the members at the join addresses to add this node,
+// until one does or ctx ends. Joining is idempotent, so a restarted member
+// joins again harmlessly.
+func (n *Node) joinCluster(ctx context.Context) error {
+	req := JoinRequest{NodeID: n.id, RaftAddr: n.raft.Addr(), APIAddr: n.apiAddr}
+	backoff := 200 * time.Millisecond
+	for {
+		for _, addr := range n.cfg.Join {
+			if addr == n.apiAddr {
+				continue
+			}
+			svc, err := n.peers.Peer(addr)
+			if err == nil {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				err = svc.Join(cctx, req)
+				cancel()
+			}
+			if err == nil {
+				n.log.Info("joined the cluster", "via", addr)
+				return nil
+			}
+			n.log.Warn("join failed; retrying", "via", addr, "err", err)
+		}
+		if err := sleepCtx(ctx, backoff); err != nil {
+			return err
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// heartbeats tells the leader this node is alive, every heartbeat
+// interval, while it is a member.
+func (n *Node) heartbeats(ctx context.Context) {
+	t := time.NewTicker(n.cfg.HeartbeatInterval.D())
+	defer t.Stop()
+	for {
+		if n.ledger.IsMember(n.id) {
+			cmd, err := commit.EncodeHeartbeat(commit.Heartbeat{ID: n.id, At: time.Now()})
+			if err == nil {
+				cctx, cancel := context.WithTimeout(ctx, 2*n.cfg.HeartbeatInterval.D())
+				var res commit.ApplyResult
+				res, err = n.applyOnLeader(cctx, cmd)
+				cancel()
+				if err == nil {
+					err = res.Err
+				}
+			}
+			if err != nil && ctx.Err() == nil {
+				n.log.Debug("heartbeat failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Apply implements Service: it applies cmd if this node leads.
+func (n *Node) Apply(ctx context.Context, cmd []byte) (commit.ApplyResult, error) {
+	resp, err := n.raft.Apply(ctx, cmd)
+	if err != nil {
+		return commit.ApplyResult{}, err
+	}
+	res, ok := resp.(commit.ApplyResult)
+	if !ok {
+		return commit.ApplyResult{}, fmt.Errorf("cluster: ledger returned %T", resp)
+	}
+	return res, nil
+}
+
+// applyOnLeader applies cmd on the leader, locally or through its API.
+// Errors are Service.Apply's; with no leader known it is ErrNotLeader.
+func (n *Node) applyOnLeader(ctx context.Context, cmd []byte) (commit.ApplyResult, error) {
+	if n.raft.IsLeader() {
+		return n.Apply(ctx, cmd)
+	}
+	svc, err := n.leaderService()
+	if err != nil {
+		return commit.ApplyResult{}, err
+	}
+	return svc.Apply(ctx, cmd)
+}
+
+// leaderService returns the leader's API, or an error that Is
+// raftstore.ErrNotLeader when no leader is known.
+func (n *Node) leaderService() (Service, error) {
+	id, raftAddr := n.raft.Leader()
+	if id == "" {
+		return nil, &raftstore.NotLeaderError{}
+	}
+	addr := n.memberAPIAddr(id)
+	if addr == "" {
+		return nil, fmt.Errorf("%w: the leader %s (%s) has no API address in the ledger yet", raftstore.ErrNotLeader, id, raftAddr)
+	}
+	return n.peers.Peer(addr)
+}
+
+func (n *Node) memberAPIAddr(id string) string {
+	for _, m := range n.ledger.Members() {
+		if m.ID == id {
+			return m.APIAddr
+		}
+	}
+	return ""
+}
+
+// Join implements Service.
+func (n *Node) Join(ctx context.Context, req JoinRequest) error {
+	if req.NodeID == "" || req.RaftAddr == "" || req.APIAddr == "" {
+		return fmt.Errorf("%w: join needs a node id, a raft address and an API address", ErrInvalidArgument)
+	}
+	if !n.raft.IsLeader() {
+		svc, err := n.leaderService()
+		if err != nil {
+			return err
+		}
+		return svc.Join(ctx, req)
+	}
+	if err := n.raft.AddVoter(ctx, req.NodeID, req.RaftAddr); err != nil {
+		return err
+	}
+	cmd, err := commit.EncodeAddMember(commit.AddMember{ID: req.NodeID, RaftAddr: req.RaftAddr, APIAddr: req.APIAddr, At: time.Now()})
+	if err != nil {
+		return err
+	}
+	res, err := n.Apply(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	n.log.Info("member joined", "member", req.NodeID, "raft_addr", req.RaftAddr, "api_addr", req.APIAddr)
+	return nil
+}
+
+// Leave implements Service: the member's partitions are released first (so
+// it can never propose again), then it leaves the raft configuration.
+func (n *Node) Leave(ctx context.Context, nodeID string) error {
+	if nodeID == "" {
+		return fmt.Errorf("%w: leave needs a node id", ErrInvalidArgument)
+	}
+	if !n.raft.IsLeader() {
+		svc, err := n.leaderService()
+		if err != nil {
+			return err
+		}
+		return svc.Leave(ctx, nodeID)
+	}
+	cmd, err := commit.EncodeRemoveMember(commit.RemoveMember{ID: nodeID})
+	if err != nil {
+		return err
+	}
+	res, err := n.Apply(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	if res.Err != nil && !errors.Is(res.Err, commit.ErrUnknownMember) {
+		return res.Err
+	}
+	if err := n.raft.RemoveServer(ctx, nodeID); err != nil {
+		return err
+	}
+	n.log.Info("member left", "member", nodeID, "partitions_released", len(res.Epochs))
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,332 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/fileio"
+	"github.com/floelake/floe/internal/metrics"
+)
+
+// run is one incarnation of a node's work on a pipeline: the partitions it
+// owned, at which epochs, when the run started. A run ends as soon as any
+// of them changes (a partition taken away, or a new one given).
+type run struct {
+	pipeline string
+	epochs   map[commit.PartitionKey]uint64
+	start    commit.Offsets
+	floors   [2]commit.Offsets
+}
+
+// errReassigned ends a run whose assignment changed.
+var errReassigned = errors.New("cluster: assignment changed")
+
+// errDetached ends a run on a node that is no longer in touch with a leader
+// or no longer a member: its proposals could not be accepted anyway.
+var errDetached = errors.New("cluster: not in touch with the cluster")
+
+// work consumes the node's partitions of p until ctx ends, restarting the
+// consumption whenever the assignment changes.
+func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
+	name := p.Config().Name
+	defer metrics.ClusterPartitionsOwned.DeleteLabelValues(name)
+	for ctx.Err() == nil {
+		n.catchUp(ctx)
+		r, ok := n.nextRun(p)
+		metrics.ClusterPartitionsOwned.WithLabelValues(name).Set(float64(len(r.epochs)))
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-n.ledger.Changed():
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		n.log.Info("consuming", "pipeline", name, "partitions", len(r.epochs), "start", r.start.Encode())
+		runCtx, cancel := context.WithCancelCause(ctx)
+		watchDone := make(chan struct{})
+		go func() { defer close(watchDone); n.watchRun(runCtx, cancel, p, r) }()
+		main, dlq := p.TableNames()
+		err := p.RunAssigned(runCtx, ingest.Assignment{
+			Start: r.start, MainFloor: r.floors[0], DeadLetterFloor: r.floors[1],
+			Deliver: func(dctx context.Context, b ingest.Batch) error {
+				return n.deliver(dctx, r, main, dlq, b)
+			},
+		})
+		cause := context.Cause(runCtx)
+		cancel(nil)
+		<-watchDone
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			var rej *rejectedError
+			if errors.As(err, &rej) {
+				n.log.Warn("segment rejected; reloading the assignment", "pipeline", name, "err", err)
+			} else {
+				metrics.PipelineRestarts.WithLabelValues(name).Inc()
+				n.log.Error("consumption failed; restarting from the ledger's offsets", "pipeline", name, "err", err)
+			}
+			// Let the local ledger catch up (or the failure pass).
+			select {
+			case <-ctx.Done():
+			case <-n.ledger.Changed():
+			case <-time.After(time.Second):
+			}
+		case cause != nil:
+			n.log.Info("assignment changed; restarting consumption", "pipeline", name, "reason", cause)
+		}
+	}
+}
+
+// noteSeen records that the leader applied index for this node.
+func (n *Node) noteSeen(index uint64) {
+	for {
+		cur := n.seen.Load()
+		if index <= cur || n.seen.CompareAndSwap(cur, index) {
+			return
+		}
+	}
+}
+
+// catchUp waits (a while at most) until the local replica has applied every
+// entry the leader applied for this node, so a run planned from it starts
+// after this node's own accepted segments, not inside them.
+func (n *Node) catchUp(ctx context.Context) {
+	want := n.seen.Load()
+	deadline := time.Now().Add(5 * time.Second)
+	for n.ledger.LastIndex() < want && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.ledger.Changed():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// attached reports whether the node may consume: it is a member and in
+// touch with a leader.
+func (n *Node) attached() bool {
+	if !n.ledger.IsMember(n.id) {
+		return false
+	}
+	if n.raft.IsLeader() {
+		return true
+	}
+	id, _ := n.raft.Leader()
+	return id != "" && time.Since(n.raft.LastContact()) < n.cfg.DeadAfter.D()
+}
+
+// Ready returns nil when the node is a member in touch with a leader.
+func (n *Node) Ready() error {
+	switch {
+	case !n.ledger.IsMember(n.id):
+		return errors.New("not a member of the cluster yet")
+	case !n.attached():
+		return errors.New("not in touch with a leader")
+	}
+	return nil
+}
+
+// nextRun reads the node's assignment for p from the local ledger. ok is
+// false when there is nothing to consume.
+func (n *Node) nextRun(p *ingest.Pipeline) (run, bool) {
+	name := p.Config().Name
+	r := run{pipeline: name, epochs: n.ledger.Owned(name, n.id), start: commit.Offsets{}, floors: [2]commit.Offsets{{}, {}}}
+	if len(r.epochs) == 0 || !n.attached() {
+		return r, false
+	}
+	main, dlq := p.TableNames()
+	ends := [2]commit.Offsets{n.ledger.TableEnd(main), n.ledger.TableEnd(dlq)}
+	for k := range r.epochs {
+		next, ok := n.ledger.NextExpected(name, k.Topic, k.Partition)
+		if !ok {
+			// The leader has not recorded where this partition starts.
+			delete(r.epochs, k)
+			continue
+		}
+		r.start.Set(k.Topic, k.Partition, next)
+		for t := range 2 {
+			f, ok := ends[t].Get(k.Topic, k.Partition)
+			if !ok {
+				f = next
+			}
+			r.floors[t].Set(k.Topic, k.Partition, f)
+		}
+	}
+	return r, len(r.epochs) > 0
+}
+
+// watchRun cancels the run when the node's assignment for its pipeline
+// changes or the node loses touch with the cluster.
+func (n *Node) watchRun(ctx context.Context, cancel context.CancelCauseFunc, p *ingest.Pipeline, r run) {
+	detachedSince := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.ledger.Changed():
+		case <-time.After(200 * time.Millisecond):
+		}
+		if !maps.Equal(n.ledger.Owned(r.pipeline, n.id), r.epochs) {
+			cancel(errReassigned)
+			return
+		}
+		if n.attached() {
+			detachedSince = time.Time{}
+			continue
+		}
+		if detachedSince.IsZero() {
+			detachedSince = time.Now()
+		}
+		if time.Since(detachedSince) > n.cfg.HeartbeatInterval.D() {
+			cancel(errDetached)
+			return
+		}
+	}
+}
+
+// rejectedError is a segment the ledger refused: the run must end, and the
+// segment's files are orphans.
+type rejectedError struct{ err error }
+
+func (e *rejectedError) Error() string { return "segment rejected: " + e.err.Error() }
+func (e *rejectedError) Unwrap() error { return e.err }
+
+// deliver proposes a batch as one segment. Proposals whose outcome is
+// unknown are retried: a retry of an accepted proposal is rejected as an
+// overlap ending exactly where the proposal ends, which means accepted.
+func (n *Node) deliver(ctx context.Context, r run, mainTable, dlqTable string, b ingest.Batch) error {
+	prop := commit.ProposeSegment{Pipeline: r.pipeline, Owner: n.id, Epochs: commit.Epochs{}}
+	for _, t := range []struct {
+		name string
+		seg  commit.Segment
+	}{{mainTable, b.Main}, {dlqTable, b.DeadLetter}} {
+		if t.seg.To.Len() == 0 {
+			continue
+		}
+		e := commit.SegmentEntry{Table: t.name, From: t.seg.From, To: t.seg.To, Records: t.seg.Records}
+		if !t.seg.Watermark.IsZero() {
+			e.WatermarkMs = t.seg.Watermark.UnixMilli()
+		}
+		if len(t.seg.Files) > 0 {
+			blob, err := fileio.EncodeDataFiles(t.seg.Files)
+			if err != nil {
+				return err
+			}
+			e.Files = blob
+		}
+		prop.Tables = append(prop.Tables, e)
+		for topic, ps := range t.seg.To {
+			for part := range ps {
+				epoch, ok := r.epochs[commit.PartitionKey{Pipeline: r.pipeline, Topic: topic, Partition: part}]
+				if !ok {
+					return fmt.Errorf("cluster: batch covers %s/%d, which this run does not own", topic, part)
+				}
+				prop.Epochs.Set(topic, part, epoch)
+			}
+		}
+	}
+	if len(prop.Tables) == 0 {
+		return nil
+	}
+	if b.Final && !n.stillOwns(r.pipeline, prop.Epochs) {
+		// A partition it covers moved: the ledger would refuse the segment.
+		outcome(r.pipeline, "dropped")
+		n.log.Info("assignment changed; dropping the last batch (its records are consumed again by their owner)", "pipeline", r.pipeline)
+		return nil
+	}
+	cmd, err := commit.EncodeProposeSegment(prop)
+	if err != nil {
+		return err
+	}
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		res, err := n.applyOnLeader(ctx, cmd)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("cluster: propose segment: %w", ctx.Err())
+			}
+			n.log.Debug("proposal not applied; retrying", "err", err, "attempt", attempt)
+			if sleepCtx(ctx, backoff) != nil {
+				return fmt.Errorf("cluster: propose segment: %w", ctx.Err())
+			}
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		if res.Err == nil {
+			outcome(r.pipeline, "accepted")
+			n.noteSeen(res.SegmentID)
+			return nil
+		}
+		if attempt > 0 && acceptedEarlier(res.Err, prop) {
+			outcome(r.pipeline, "accepted")
+			return nil
+		}
+		outcome(r.pipeline, rejectionKind(res.Err))
+		if b.Final {
+			// The run is ending anyway; the records are consumed again by
+			// whoever owns them now.
+			n.log.Info("last batch rejected; its records are consumed again by their owner", "pipeline", r.pipeline, "reason", res.Err)
+			return nil
+		}
+		return &rejectedError{res.Err}
+	}
+}
+
+// stillOwns reports whether the local ledger still gives this node every
+// partition of epochs, at those epochs.
+func (n *Node) stillOwns(pipeline string, epochs commit.Epochs) bool {
+	owned := n.ledger.Owned(pipeline, n.id)
+	for topic, ps := range epochs {
+		for part, e := range ps {
+			if have, ok := owned[commit.PartitionKey{Pipeline: pipeline, Topic: topic, Partition: part}]; !ok || have != e {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// acceptedEarlier reports whether err is the ledger's answer to a retried
+// proposal that an earlier attempt got accepted: an overlap whose expected
+// offset is exactly where the proposal ends.
+func acceptedEarlier(err error, prop commit.ProposeSegment) bool {
+	var gap *commit.OffsetGapError
+	if !errors.As(err, &gap) || gap.Got >= gap.Want {
+		return false
+	}
+	for _, e := range prop.Tables {
+		if to, ok := e.To.Get(gap.Topic, gap.Partition); ok {
+			return to == gap.Want
+		}
+	}
+	return false
+}
+
+func rejectionKind(err error) string {
+	var (
+		stale *commit.StaleEpochError
+		owner *commit.NotOwnerError
+		gap   *commit.OffsetGapError
+	)
+	switch {
+	case errors.As(err, &stale):
+		return "rejected_stale_epoch"
+	case errors.As(err, &owner):
+		return "rejected_not_owner"
+	case errors.As(err, &gap):
+		return "rejected_offset_gap"
+	default:
+		return "rejected_other"
+	}
+}
+
+func outcome(pipeline, o string) { metrics.ClusterSegments.WithLabelValues(pipeline, o).Inc() }
