@@ -217,4 +217,3 @@ func clusterLeaveCmd() *cobra.Command {
 	cmd.Flags().StringVar(&id, "node-id", "", "id of the node to remove")
 	return cmd
 }
-
