@@ -184,17 +184,20 @@ func TestClusterInProcess(t *testing.T) {
 
 	// 1. A member leaves: its partitions move to the other two.
 	time.Sleep(time.Second)
-	l := leader()
 	var leaving string
 	for _, id := range ids {
-		if id != l.id {
+		if id != leader().id {
 			leaving = id
 			break
 		}
 	}
-	if err := l.node.Leave(ctx, leaving); err != nil {
-		t.Fatalf("leave %s: %v", leaving, err)
-	}
+	// Leave is idempotent; retried across leader changes.
+	waitFor(t, 10*time.Second, "leave of "+leaving, func() (bool, string) {
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		err := leader().node.Leave(lctx, leaving)
+		return err == nil, fmt.Sprint(err)
+	})
 	waitFor(t, 10*time.Second, leaving+"'s partitions moved", func() (bool, string) {
 		o := owners()
 		return o[leaving] == 0 && o[""] == 0, fmt.Sprint(o)

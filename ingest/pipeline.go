@@ -400,6 +400,22 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	defer stopWork()
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCommit()
+	// Whatever the commits are doing when ctx ends (retrying a catalog
+	// that is down, waiting for a leader), they get ShutdownTimeout more.
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-commitCtx.Done():
+			return
+		}
+		t := time.NewTimer(p.opts.ShutdownTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			stopCommit()
+		case <-commitCtx.Done():
+		}
+	}()
 
 	var wg sync.WaitGroup
 	for _, w := range workers {
@@ -410,6 +426,7 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	defer stopWork()
 
 	seals := make(chan seal, 2)
+	deliverDone := make(chan struct{})
 	g, gctx := errgroup.WithContext(ingestCtx)
 	pollDone := make(chan struct{})
 	g.Go(func() error {
@@ -432,7 +449,12 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 				if ctx.Err() != nil {
 					s := sealAll(workers)
 					s.final = true
-					seals <- s
+					select {
+					case seals <- s:
+					case <-deliverDone:
+						// Delivery failed first: nobody takes the seal.
+						abortSeal(s)
+					}
 				}
 				return nil
 			case <-t.C:
@@ -446,7 +468,9 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	p.setHealth(nil)
 	commitErr := make(chan error, 1)
 	go func() {
-		commitErr <- spec.deliver(commitCtx, seals)
+		err := spec.deliver(commitCtx, seals)
+		close(deliverDone)
+		commitErr <- err
 	}()
 
 	// Shutdown: when ctx ends, the poller stops, the final seal goes to the
@@ -460,6 +484,9 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	case err := <-commitErr:
 		stopIngest()
 		gerr := g.Wait()
+		for s := range seals {
+			abortSeal(s) // sealed after delivery failed
+		}
 		if err == nil && ctx.Err() == nil {
 			// The commit loop ends cleanly only when the seals stop:
 			// ingestion ended first, and its error is the reason. Never
@@ -498,6 +525,17 @@ func waitErr(g *errgroup.Group) <-chan error {
 	ch := make(chan error, 1)
 	go func() { ch <- g.Wait() }()
 	return ch
+}
+
+// abortSeal discards a seal's unfinished files.
+func abortSeal(s seal) {
+	for _, r := range s.results {
+		for t := range 2 {
+			for _, w := range r.writers[t] {
+				w.Abort()
+			}
+		}
+	}
 }
 
 func sealAll(workers []*worker) seal {

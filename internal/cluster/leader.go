@@ -214,7 +214,7 @@ func (n *Node) reconcile(ctx context.Context, cs []*commit.Committer, names []st
 // snapshot per interval.
 func (n *Node) commitTable(ctx context.Context, p *ingest.Pipeline, name string, c *commit.Committer) {
 	interval := p.Config().CommitInterval.D()
-	minGap := interval / 4
+	minGap := interval / 2
 	offsetsOnlyEvery := max(30*time.Second, 10*interval)
 	last := time.Now()
 	backoff := 100 * time.Millisecond
