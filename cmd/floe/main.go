@@ -177,7 +177,37 @@ func benchCmd() *cobra.Command {
 	f.DurationVar(&o.FreshnessDuration, "freshness-duration", o.FreshnessDuration, "length of the freshness phase")
 	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "commit interval for the end-to-end and freshness phases")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory (default: a temporary directory, removed after)")
-	cmd.AddCommand(benchChildCmd())
+	cmd.AddCommand(benchClusterCmd(), benchChildCmd())
+	return cmd
+}
+
+func benchClusterCmd() *cobra.Command {
+	o := bench.DefaultClusterOptions()
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Measure cluster mode: throughput of 1 node vs N nodes, and leader failover times",
+		Long: `Measure cluster mode on this machine, every member a floe serve process of
+its own: throughput of one node without cluster mode, of a cluster of one and
+of a cluster of --nodes, each until everything preloaded is committed; then,
+with records streaming in, how long a cluster takes to elect a new leader,
+resume commits and consume the dead leader's partitions again after the
+leader is SIGKILLed (--leader-kills times, heartbeat_interval 1s and
+dead_after 5s: the defaults).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			return bench.RunCluster(ctx, o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Records, "records", o.Records, "records to preload for the throughput runs (each about 200 bytes, 10 columns)")
+	f.IntVar(&o.Partitions, "partitions", o.Partitions, "topic partitions")
+	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "every pipeline's commit interval")
+	f.IntVar(&o.LeaderKills, "leader-kills", o.LeaderKills, "how many times the failover phase SIGKILLs the leader (0 skips the phase)")
+	f.IntVar(&o.Nodes, "nodes", o.Nodes, "members of the larger throughput cluster (the failover cluster has at least 3)")
+	f.IntVar(&o.FailoverRate, "failover-rate", o.FailoverRate, "steady produce rate of the failover phase (records/s)")
+	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory, kept (default: a temporary directory, removed after)")
 	return cmd
 }
 
