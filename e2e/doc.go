@@ -18,23 +18,40 @@
 //     a new node on the same catalog resumes exactly where a stopped one left
 //     off; clean input (no dead letters) still moves the dead-letter table's
 //     offsets.
+//
 //   - TestTwoNodesOneTable: two nodes writing the same table at once (a
 //     zombie beside its replacement) still commit every record once.
+//
 //   - TestCrashRecovery: a floe process SIGKILLed at random moments and at
 //     every durable step of the write path (failpoints: after a file write,
 //     after a file close, before and after the catalog commit) loses and
 //     duplicates nothing across restarts.
+//
 //   - TestS3: the in-process scenario on an S3 warehouse (versitygw; skipped
 //     when it is not installed unless CI is set).
+//
 //   - TestSIGTERMFinalCommit: SIGTERM commits every buffered record and
 //     exits 0.
+//
 //   - TestBadConfigNamesField: an invalid configuration exits non-zero and
 //     names every bad field.
+//
 //   - TestStartLatestResumesFromTableOffsets, TestMetricsCountIngest and
 //     TestStaleBaseCommitIsAConflict pin down bugs found while writing these
 //     tests (silent record loss with start: latest after a crash between the
 //     two tables' first commits; ingest counters never exported; stale-base
 //     rejections counted as unknown outcomes).
+//
+//   - TestClusterInProcess: three cluster members in one process on raft's
+//     in-memory transport, through a member leaving and rejoining, a
+//     leadership transfer and a network partition of the leader.
+//
+//   - TestClusterChaos, TestClusterRecoversFromIcebergAlone,
+//     TestClusterLeaveAndRejoin (cluster_chaos_test.go): cluster members as
+//     separate processes, SIGKILLed again and again while records stream in
+//     (the long version: FLOE_E2E_CHAOS_LONG=1), rebuilt from the tables
+//     after losing every raft data dir, and leaving and rejoining through
+//     the CLI.
 //
 // Run them with
 //

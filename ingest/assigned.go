@@ -31,7 +31,7 @@ type Prepared struct {
 // partition that has none, exactly as a single node does before consuming.
 // It is idempotent: calling it again records only partitions added since.
 func (p *Pipeline) Prepare(ctx context.Context) (Prepared, error) {
-	pr, err := p.prepare(ctx)
+	pr, err := p.prepare(ctx, ctx)
 	if err != nil {
 		return Prepared{}, err
 	}
@@ -87,6 +87,10 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 	if err != nil {
 		return &configError{err}
 	}
+	// Files are uploaded until the final batch is delivered, after ctx
+	// ends; consume bounds that by ShutdownTimeout.
+	fsCtx, cancelFS := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFS()
 	var infos [2]fileio.TableInfo
 	main, dlq := p.TableNames()
 	for t, name := range [2]string{main, dlq} {
@@ -94,7 +98,7 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 		if err != nil {
 			return fmt.Errorf("ingest: load %s: %w", name, err)
 		}
-		if infos[t], err = fileio.InfoFromTable(ctx, tbl); err != nil {
+		if infos[t], err = fileio.InfoFromTable(fsCtx, tbl); err != nil {
 			return err
 		}
 	}

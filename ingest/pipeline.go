@@ -236,7 +236,10 @@ type prepared struct {
 
 // prepare loads or creates the tables and makes the start position durable.
 // The caller closes the returned admin client.
-func (p *Pipeline) prepare(ctx context.Context) (*prepared, error) {
+//
+// The tables' file IO is opened with fsCtx: on an object store, uploads in
+// flight die with it, so it must outlive the final commit.
+func (p *Pipeline) prepare(ctx, fsCtx context.Context) (*prepared, error) {
 	cfg := p.opts.Pipeline
 	if err := dialCheck(ctx, p.opts.Kafka.Brokers); err != nil {
 		return nil, err
@@ -260,7 +263,7 @@ func (p *Pipeline) prepare(ctx context.Context) (*prepared, error) {
 		}
 		pr.committers[t] = c
 		pr.committed[t] = c.Offsets()
-		if pr.infos[t], err = fileio.InfoFromTable(ctx, c.Table()); err != nil {
+		if pr.infos[t], err = fileio.InfoFromTable(fsCtx, c.Table()); err != nil {
 			return nil, err
 		}
 	}
@@ -327,7 +330,11 @@ func (p *Pipeline) prepare(ctx context.Context) (*prepared, error) {
 }
 
 func (p *Pipeline) runOnce(ctx context.Context) error {
-	pr, err := p.prepare(ctx)
+	// Files are uploaded until the final commit, after ctx ends; consume
+	// bounds that by ShutdownTimeout.
+	fsCtx, cancelFS := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFS()
+	pr, err := p.prepare(ctx, fsCtx)
 	if err != nil {
 		return err
 	}

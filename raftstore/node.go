@@ -350,6 +350,10 @@ func (n *Node) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
+// CommitIndex is the index of the last entry this node knows to be
+// committed: on a follower, as the leader last reported it.
+func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
+
 // LastContact is when this node last heard from a leader (zero if never);
 // on the leader it is the current time.
 func (n *Node) LastContact() time.Time {

@@ -86,9 +86,10 @@ func (n *Node) lead(ctx context.Context) {
 			return
 		}
 	}
+	since := time.Now()
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); n.assign(ctx) }()
+	go func() { defer wg.Done(); n.assign(ctx, since) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); n.lagLoop(ctx) }()
 	for _, p := range n.pipelines {
@@ -333,11 +334,11 @@ func (n *Node) commitPending(ctx context.Context, p *ingest.Pipeline, name strin
 // assign keeps the partitions balanced over the live members: every
 // heartbeat interval it moves the partitions of members not heard from
 // within dead_after, and hands out unassigned ones.
-func (n *Node) assign(ctx context.Context) {
+func (n *Node) assign(ctx context.Context, since time.Time) {
 	t := time.NewTicker(n.cfg.HeartbeatInterval.D() / 2)
 	defer t.Stop()
 	for {
-		n.assignOnce(ctx)
+		n.assignOnce(ctx, since)
 		select {
 		case <-ctx.Done():
 			return
@@ -346,10 +347,19 @@ func (n *Node) assign(ctx context.Context) {
 	}
 }
 
-func (n *Node) liveMembers() (live, dead []string) {
+// liveMembers splits the members by liveness as this leader, leading since
+// since, sees it. The leader itself is alive, and every member gets
+// dead_after from the start of the leadership: heartbeats sent while there
+// was no leader went nowhere, and judging by them would move every
+// partition at each election.
+func (n *Node) liveMembers(since time.Time) (live, dead []string) {
 	now := time.Now()
 	for _, m := range n.ledger.Members() {
-		if now.Sub(m.LastHeartbeat) <= n.cfg.DeadAfter.D() {
+		last := m.LastHeartbeat
+		if last.Before(since) {
+			last = since
+		}
+		if m.ID == n.id || now.Sub(last) <= n.cfg.DeadAfter.D() {
 			live = append(live, m.ID)
 		} else {
 			dead = append(dead, m.ID)
@@ -358,8 +368,8 @@ func (n *Node) liveMembers() (live, dead []string) {
 	return live, dead
 }
 
-func (n *Node) assignOnce(ctx context.Context) {
-	live, dead := n.liveMembers()
+func (n *Node) assignOnce(ctx context.Context, since time.Time) {
+	live, dead := n.liveMembers(since)
 	metrics.ClusterMembers.WithLabelValues("alive").Set(float64(len(live)))
 	metrics.ClusterMembers.WithLabelValues("dead").Set(float64(len(dead)))
 	for _, p := range n.pipelines {

@@ -65,6 +65,10 @@ func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 		switch {
 		case ctx.Err() != nil:
 			return
+		case cause != nil:
+			// Ended on purpose: whatever failed on the way out failed
+			// because of the cancellation.
+			n.log.Info("assignment changed; restarting consumption", "pipeline", name, "reason", cause, "last_err", err)
 		case err != nil:
 			var rej *rejectedError
 			if errors.As(err, &rej) {
@@ -79,8 +83,6 @@ func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 			case <-n.ledger.Changed():
 			case <-time.After(time.Second):
 			}
-		case cause != nil:
-			n.log.Info("assignment changed; restarting consumption", "pipeline", name, "reason", cause)
 		}
 	}
 }
@@ -98,8 +100,12 @@ func (n *Node) noteSeen(index uint64) {
 // catchUp waits (a while at most) until the local replica has applied every
 // entry the leader applied for this node, so a run planned from it starts
 // after this node's own accepted segments, not inside them.
+//
+// It also waits for the entries the leader has committed (as this replica
+// last heard), so a member restarted with an old log does not plan runs
+// from the state it is replaying.
 func (n *Node) catchUp(ctx context.Context) {
-	want := n.seen.Load()
+	want := max(n.seen.Load(), n.raft.CommitIndex())
 	deadline := time.Now().Add(5 * time.Second)
 	for n.ledger.LastIndex() < want && time.Now().Before(deadline) {
 		select {
