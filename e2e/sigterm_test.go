@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/floelake/floe/internal/gen"
+	"github.com/floelake/floe/internal/testutil"
 )
 
 // fetchWatch records, from the broker's side, the offset each partition's
@@ -61,13 +62,25 @@ func (w *fetchWatch) snapshot() map[int32]int64 {
 
 // TestSIGTERMFinalCommit: with a commit interval far longer than the test,
 // only the commit floe makes on SIGTERM can commit anything. It must cover
-// every record floe consumed, and the process must exit 0.
+// every record floe consumed, and the process must exit 0, on a local
+// warehouse and on S3 (where the last files are still being uploaded when
+// the signal arrives).
 func TestSIGTERMFinalCommit(t *testing.T) {
+	t.Run("local", func(t *testing.T) { testSIGTERMFinalCommit(t, false) })
+	t.Run("s3", func(t *testing.T) { testSIGTERMFinalCommit(t, true) })
+}
+
+func testSIGTERMFinalCommit(t *testing.T, onS3 bool) {
 	const topic, records = "clicks", 30_000
 	broker, addr := startBroker(t, topic, 4)
 	fetches := watchFetches(broker)
 	s := newSetup(t, addr, topic)
 	s.CommitInterval = 10 * time.Minute
+	if onS3 {
+		srv := testutil.StartS3(t)
+		s.Warehouse = srv.Warehouse("wh")
+		s.S3 = &s3Settings{Endpoint: srv.Endpoint, Region: srv.Region, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey}
+	}
 	cfg := s.config(t)
 	cfgPath := s.writeConfig(t)
 	logPath := filepath.Join(s.Dir, "floe.log")
