@@ -287,7 +287,11 @@ func (n *Node) joinCluster(ctx context.Context) error {
 				n.log.Info("joined the cluster", "via", addr)
 				return nil
 			}
-			n.log.Warn("join failed; retrying", "via", addr, "err", err)
+			level := slog.LevelWarn
+			if errors.Is(err, raftstore.ErrNotLeader) {
+				level = slog.LevelInfo // an election is under way
+			}
+			n.log.Log(ctx, level, "join failed; retrying", "via", addr, "err", err)
 		}
 		if err := sleepCtx(ctx, backoff); err != nil {
 			return err

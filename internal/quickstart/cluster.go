@@ -70,7 +70,7 @@ func (lc *localCluster) onCommit(ev ingest.CommitEvent) {
 // start starts member m. The first start binds free ports, later ones
 // reuse them: the cluster knows a member by its addresses.
 func (lc *localCluster) start(ctx context.Context, m *localMember) error {
-	n, err := node.New(ctx, m.cfg, lc.log.With("node", m.id), node.WithOnCommit(lc.onCommit))
+	n, err := node.New(ctx, m.cfg, lc.log, node.WithOnCommit(lc.onCommit))
 	if err != nil {
 		return err
 	}
