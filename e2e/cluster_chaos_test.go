@@ -80,6 +80,8 @@ type clusterRig struct {
 	heartbeat time.Duration
 	deadAfter time.Duration
 	members   []*member
+	// tls, when set, is every member's cluster.tls (setTLS).
+	tls *config.ServerTLS
 
 	mu sync.Mutex
 }
@@ -186,6 +188,9 @@ func (r *clusterRig) yaml(m *member) string {
 		m.dataDir(), m.httpAddr, s.LogLevel)
 	fmt.Fprintf(&b, "cluster:\n  enabled: true\n  node_id: %s\n  raft_addr: %q\n  api_addr: %q\n  heartbeat_interval: %s\n  dead_after: %s\n",
 		m.id, m.raftAddr, m.apiAddr, r.heartbeat, r.deadAfter)
+	if r.tls != nil {
+		fmt.Fprintf(&b, "  tls:\n    cert_file: %q\n    key_file: %q\n    ca_file: %q\n", r.tls.CertFile, r.tls.KeyFile, r.tls.CAFile)
+	}
 	if len(m.join) > 0 {
 		q := make([]string, len(m.join))
 		for i, j := range m.join {
@@ -204,6 +209,18 @@ func (r *clusterRig) yaml(m *member) string {
 		s.Pipeline, s.Topic, s.Table, s.CommitInterval)
 	b.WriteString(strings.TrimPrefix(clicksSchemaYAML, "\n"))
 	return b.String()
+}
+
+// setTLS secures every member's raft transport and cluster API with mutual
+// TLS, rewriting their configuration files.
+func (r *clusterRig) setTLS(c config.ServerTLS) {
+	r.t.Helper()
+	r.tls = &c
+	for _, m := range r.members {
+		if err := os.WriteFile(m.cfgPath, []byte(r.yaml(m)), 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+	}
 }
 
 // config is n1's configuration as floe parses it (for the oracle and the
