@@ -52,6 +52,7 @@
 //     (the long version: FLOE_E2E_CHAOS_LONG=1), rebuilt from the tables
 //     after losing every raft data dir, and leaving and rejoining through
 //     the CLI.
+//
 //   - TestClusterTLS: two members on mutual TLS (raft transport and cluster
 //     API); the CLI reaches them with the certificate and not without.
 //
