@@ -9,12 +9,14 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -222,9 +224,17 @@ func (n *Node) Ledger() *commit.Ledger { return n.ledger }
 func (n *Node) Run(ctx context.Context) error {
 	defer n.closeOwned()
 	if len(n.cfg.Join) > 0 {
-		if err := n.joinCluster(ctx); err != nil {
+		if err := n.joinCluster(ctx, n.cfg.Join, 0); err != nil {
 			return nil // ctx ended while joining
 		}
+	} else if peers := n.knownPeers(); len(peers) > 0 {
+		// A member restarted from its data dir announces itself through
+		// the members it knows. Raft alone would get there too, but the
+		// leader backs off replicating to a member that was away (up to
+		// ~10 s), and partitions assigned to it would wait that long.
+		// Not required: if nobody answers (the whole cluster restarting),
+		// raft elects as usual.
+		go func() { _ = n.joinCluster(ctx, peers, 5) }()
 	}
 
 	// Leader duties outlive ctx by the final commit pass.
@@ -266,14 +276,67 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
-// joinCluster asks the members at the join addresses to add this node,
-// until one does or ctx ends. Joining is idempotent, so a restarted member
-// joins again harmlessly.
-func (n *Node) joinCluster(ctx context.Context) error {
+// peersFile records the other members' API addresses in the data dir, so a
+// restarted member can announce itself before its log is replayed.
+func (n *Node) peersFile() string {
+	if n.opts.Raft != nil || n.opts.Config.Node.DataDir == "" {
+		return ""
+	}
+	return filepath.Join(n.opts.Config.Node.DataDir, "raft", "peers.json")
+}
+
+// knownPeers returns the API addresses of the other members this node knew
+// when it last ran.
+func (n *Node) knownPeers() []string {
+	path := n.peersFile()
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if json.Unmarshal(b, &out) != nil {
+		return nil
+	}
+	return slices.DeleteFunc(out, func(a string) bool { return a == n.apiAddr || a == "" })
+}
+
+// savePeers records the other members' API addresses when they changed.
+func (n *Node) savePeers(last []string) []string {
+	path := n.peersFile()
+	if path == "" {
+		return last
+	}
+	var addrs []string
+	for _, m := range n.ledger.Members() {
+		if m.ID != n.id && m.APIAddr != "" {
+			addrs = append(addrs, m.APIAddr)
+		}
+	}
+	if len(addrs) == 0 || slices.Equal(addrs, last) {
+		return last
+	}
+	b, _ := json.Marshal(addrs)
+	tmp := path + ".tmp"
+	if os.WriteFile(tmp, b, 0o644) != nil || os.Rename(tmp, path) != nil {
+		return last
+	}
+	return addrs
+}
+
+// joinCluster asks the members at addrs to add this node, until one does,
+// ctx ends, or (rounds > 0) rounds passes over addrs failed. Joining is
+// idempotent, so a restarted member joins again harmlessly.
+func (n *Node) joinCluster(ctx context.Context, addrs []string, rounds int) error {
 	req := JoinRequest{NodeID: n.id, RaftAddr: n.raft.Addr(), APIAddr: n.apiAddr}
 	backoff := 200 * time.Millisecond
-	for {
-		for _, addr := range n.cfg.Join {
+	for round := 1; ; round++ {
+		if rounds > 0 && round > rounds {
+			return errors.New("cluster: no member answered")
+		}
+		for _, addr := range addrs {
 			if addr == n.apiAddr {
 				continue
 			}
@@ -305,7 +368,9 @@ func (n *Node) joinCluster(ctx context.Context) error {
 func (n *Node) heartbeats(ctx context.Context) {
 	t := time.NewTicker(n.cfg.HeartbeatInterval.D())
 	defer t.Stop()
+	var peers []string
 	for {
+		peers = n.savePeers(peers)
 		if n.ledger.IsMember(n.id) {
 			cmd, err := commit.EncodeHeartbeat(commit.Heartbeat{ID: n.id, At: time.Now()})
 			if err == nil {
