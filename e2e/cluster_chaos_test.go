@@ -474,37 +474,11 @@ func (r *clusterRig) stopAll() {
 	}
 }
 
-// startFloeArgs runs the floe binary with args, stdout and stderr appended
-// to logPath; the process is killed when the test ends.
+// startFloeArgs runs the floe binary with args, its output appended to
+// logPath; it is killed when the test ends.
 func startFloeArgs(t testing.TB, bin, logPath string, args ...string) *floeProc {
 	t.Helper()
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fmt.Fprintf(f, "==== %s floe %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
-	cmd := exec.Command(bin, args...)
-	cmd.Env = childEnv()
-	cmd.Stdout = f
-	cmd.Stderr = f
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start floe: %v", err)
-	}
-	p := &floeProc{cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
+	return startProc(t, bin, logPath, nil, args...)
 }
 
 // metricValue reads one sample of m's /metrics ("name{labels}"); absent is 0.

@@ -471,13 +471,20 @@ func childEnv(extra ...string) []string {
 // appended to logPath. The process is killed when the test ends.
 func startFloe(t testing.TB, bin, cfgPath, logPath string, extraEnv ...string) *floeProc {
 	t.Helper()
+	return startProc(t, bin, logPath, extraEnv, "serve", "--config", cfgPath)
+}
+
+// startProc runs the floe binary with args and extra environment, stdout and
+// stderr appended to logPath. The process is killed when the test ends.
+func startProc(t testing.TB, bin, logPath string, extraEnv []string, args ...string) *floeProc {
+	t.Helper()
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	fmt.Fprintf(f, "==== %s floe serve --config %s %s\n", time.Now().Format(time.RFC3339Nano), cfgPath, strings.Join(extraEnv, " "))
-	cmd := exec.Command(bin, "serve", "--config", cfgPath)
+	fmt.Fprintf(f, "==== %s floe %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "), strings.Join(extraEnv, " "))
+	cmd := exec.Command(bin, args...)
 	cmd.Env = childEnv(extraEnv...)
 	cmd.Stdout = f
 	cmd.Stderr = f

@@ -69,6 +69,18 @@ func (f *clusterFlags) dial() (*cluster.Client, error) {
 	return cluster.Dial(addr, ct)
 }
 
+// call dials the member and runs fn within the timeout.
+func (f *clusterFlags) call(fn func(ctx context.Context, cl *cluster.Client) error) error {
+	cl, err := f.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	return fn(ctx, cl)
+}
+
 func clusterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
@@ -85,24 +97,19 @@ func clusterStatusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show the leader, members, partition assignment, lag and pending segments",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := f.dial()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
-			defer cancel()
-			st, err := cl.Status(ctx)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			printStatus(cmd.OutOrStdout(), st)
-			return nil
+			return f.call(func(ctx context.Context, cl *cluster.Client) error {
+				st, err := cl.Status(ctx)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					return enc.Encode(st)
+				}
+				printStatus(cmd.OutOrStdout(), st)
+				return nil
+			})
 		},
 	}
 	f.register(cmd)
@@ -168,18 +175,13 @@ func clusterJoinCmd() *cobra.Command {
 		Use:   "join --addr MEMBER --node-id ID --raft-addr HOST:PORT --node-api-addr HOST:PORT",
 		Short: "Add a running node to the cluster (floe serve --join does this by itself)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := f.dial()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
-			defer cancel()
-			if err := cl.Join(ctx, req); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s joined\n", req.NodeID)
-			return nil
+			return f.call(func(ctx context.Context, cl *cluster.Client) error {
+				if err := cl.Join(ctx, req); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s joined\n", req.NodeID)
+				return nil
+			})
 		},
 	}
 	f.register(cmd)
@@ -199,18 +201,13 @@ func clusterLeaveCmd() *cobra.Command {
 			if id == "" {
 				return fmt.Errorf("--node-id is required")
 			}
-			cl, err := f.dial()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
-			defer cancel()
-			if err := cl.Leave(ctx, id); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s left\n", id)
-			return nil
+			return f.call(func(ctx context.Context, cl *cluster.Client) error {
+				if err := cl.Leave(ctx, id); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s left\n", id)
+				return nil
+			})
 		},
 	}
 	f.register(cmd)

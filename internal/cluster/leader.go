@@ -77,10 +77,7 @@ func (n *Node) lead(ctx context.Context) {
 			return
 		}
 		if err := retry(ctx, n, "add self as member", func() error {
-			res, err := n.Apply(ctx, cmd)
-			if err == nil {
-				err = res.Err
-			}
+			_, err := n.applyHere(ctx, cmd)
 			return err
 		}); err != nil {
 			return
@@ -190,12 +187,9 @@ func (n *Node) reconcile(ctx context.Context, cs []*commit.Committer, names []st
 	if err != nil {
 		return err
 	}
-	res, err := n.Apply(ctx, cmd)
+	res, err := n.applyHere(ctx, cmd)
 	if err != nil {
 		return err
-	}
-	if res.Err != nil {
-		return res.Err
 	}
 	n.log.Info("reconciled the ledger with the tables", "tables", names,
 		"dropped_segments", len(res.Dropped), "conflicts", res.Conflicts, "behind", len(res.Behind))
@@ -398,11 +392,7 @@ func (n *Node) assignOnce(ctx context.Context, since time.Time) {
 			n.log.Error("encode assign", "err", err)
 			return
 		}
-		res, err := n.Apply(ctx, cmd)
-		if err == nil {
-			err = res.Err
-		}
-		if err != nil {
+		if _, err := n.applyHere(ctx, cmd); err != nil {
 			if ctx.Err() == nil {
 				n.log.Warn("assign failed", "err", err)
 			}

@@ -407,6 +407,16 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (commit.ApplyResult, error
 	return res, nil
 }
 
+// applyHere applies cmd on this node (the leader) and returns the ledger's
+// refusal, if any, as the error.
+func (n *Node) applyHere(ctx context.Context, cmd []byte) (commit.ApplyResult, error) {
+	res, err := n.Apply(ctx, cmd)
+	if err == nil {
+		err = res.Err
+	}
+	return res, err
+}
+
 // applyOnLeader applies cmd on the leader, locally or through its API.
 // Errors are Service.Apply's; with no leader known it is ErrNotLeader.
 func (n *Node) applyOnLeader(ctx context.Context, cmd []byte) (commit.ApplyResult, error) {
@@ -462,12 +472,8 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 	if err != nil {
 		return err
 	}
-	res, err := n.Apply(ctx, cmd)
-	if err != nil {
+	if _, err := n.applyHere(ctx, cmd); err != nil {
 		return err
-	}
-	if res.Err != nil {
-		return res.Err
 	}
 	n.log.Info("member joined", "member", req.NodeID, "raft_addr", req.RaftAddr, "api_addr", req.APIAddr)
 	return nil
