@@ -249,6 +249,9 @@ func (n *Node) deliver(ctx context.Context, r run, mainTable, dlqTable string, b
 		n.log.Info("assignment changed; dropping the last batch (its records are consumed again by their owner)", "pipeline", r.pipeline)
 		return nil
 	}
+	if err := n.awaitRoom(ctx, prop); err != nil {
+		return err
+	}
 	cmd, err := commit.EncodeProposeSegment(prop)
 	if err != nil {
 		return err
@@ -284,6 +287,41 @@ func (n *Node) deliver(ctx context.Context, r run, mainTable, dlqTable string, b
 			return nil
 		}
 		return &rejectedError{res.Err}
+	}
+}
+
+// maxPending bounds the accepted, uncommitted segments of a table: while
+// the leader cannot commit (the catalog is down), members stop proposing and
+// so stop consuming, instead of growing the ledger without bound. Kafka keeps
+// the records meanwhile.
+const maxPending = 1000
+
+// awaitRoom waits until every table of prop has fewer than maxPending
+// pending segments, or ctx ends.
+func (n *Node) awaitRoom(ctx context.Context, prop commit.ProposeSegment) error {
+	warned := false
+	for {
+		full := ""
+		for _, t := range n.ledger.Tables() {
+			for _, e := range prop.Tables {
+				if e.Table == t.Table && t.PendingSegments >= maxPending {
+					full = t.Table
+				}
+			}
+		}
+		if full == "" {
+			return nil
+		}
+		if !warned {
+			n.log.Warn("the leader is not committing; holding back until it does", "table", full, "pending_segments", maxPending)
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: propose segment: %w", ctx.Err())
+		case <-n.ledger.Changed():
+		case <-time.After(time.Second):
+		}
 	}
 }
 
