@@ -1,9 +1,12 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -50,4 +53,48 @@ func TestRejectionKind(t *testing.T) {
 	require.Equal(t, "rejected_not_owner", rejectionKind(fmt.Errorf("x: %w", &commit.NotOwnerError{})))
 	require.Equal(t, "rejected_offset_gap", rejectionKind(&commit.OffsetGapError{}))
 	require.Equal(t, "rejected_other", rejectionKind(commit.ErrUnknownMember))
+}
+
+// A member holds back its proposals while a table has maxPending
+// uncommitted segments, and goes on as soon as the leader commits.
+func TestAwaitRoom(t *testing.T) {
+	l := commit.NewLedger()
+	var idx uint64
+	apply := func(cmd []byte, err error) commit.ApplyResult {
+		t.Helper()
+		require.NoError(t, err)
+		idx++
+		res := l.Apply(idx, cmd).(commit.ApplyResult)
+		require.NoError(t, res.Err)
+		return res
+	}
+	key := commit.PartitionKey{Pipeline: "p", Topic: "k", Partition: 0}
+	apply(commit.EncodeAddMember(commit.AddMember{ID: "n1", RaftAddr: "r", APIAddr: "a", At: time.Now()}))
+	apply(commit.EncodeReconcile(commit.Reconcile{Tables: []commit.ReconciledTable{{Table: "t", Pipeline: "p", Offsets: offs("k", 0, 0)}}}))
+	res := apply(commit.EncodeAssign(commit.Assign{Owners: map[commit.PartitionKey]string{key: "n1"}}))
+	epochs := commit.Epochs{}
+	epochs.Set("k", 0, res.Epochs[key])
+	var ids []uint64
+	for i := range int64(maxPending) {
+		r := apply(commit.EncodeProposeSegment(commit.ProposeSegment{Pipeline: "p", Owner: "n1", Epochs: epochs,
+			Tables: []commit.SegmentEntry{{Table: "t", From: offs("k", 0, i), To: offs("k", 0, i+1), Records: 1}}}))
+		ids = append(ids, r.SegmentID)
+	}
+	n := &Node{ledger: l, log: slog.New(slog.DiscardHandler)}
+	prop := commit.ProposeSegment{Tables: []commit.SegmentEntry{{Table: "t"}}}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, n.awaitRoom(ctx, prop), context.DeadlineExceeded, "full: must wait")
+	require.NoError(t, n.awaitRoom(context.Background(), commit.ProposeSegment{Tables: []commit.SegmentEntry{{Table: "other"}}}), "another table is not held back")
+
+	done := make(chan error, 1)
+	go func() { done <- n.awaitRoom(context.Background(), prop) }()
+	apply(commit.EncodeCommitSegments(commit.CommitSegments{Table: "t", SnapshotID: 1, Offsets: offs("k", 0, 10), Segments: ids[:10]}))
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("still held back after the leader committed")
+	}
 }
