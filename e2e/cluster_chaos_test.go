@@ -47,6 +47,7 @@ import (
 	"github.com/floelake/floe/internal/cluster"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
+	"github.com/floelake/floe/internal/node"
 	"github.com/floelake/floe/internal/testutil"
 )
 
@@ -324,25 +325,9 @@ var statusClient = &http.Client{Timeout: 3 * time.Second}
 
 // memberStatus is GET /cluster/status of one member.
 func memberStatus(ctx context.Context, m *member) (cluster.Status, error) {
-	var st cluster.Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.httpAddr+"/cluster/status", nil)
+	st, err := node.FetchClusterStatus(ctx, statusClient, m.httpAddr)
 	if err != nil {
-		return st, err
-	}
-	resp, err := statusClient.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return st, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("%s: /cluster/status: %s: %s", m.id, resp.Status, strings.TrimSpace(string(body)))
-	}
-	if err := json.Unmarshal(body, &st); err != nil {
-		return st, fmt.Errorf("%s: /cluster/status: %w", m.id, err)
+		return st, fmt.Errorf("%s: %w", m.id, err)
 	}
 	return st, nil
 }

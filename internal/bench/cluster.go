@@ -45,6 +45,7 @@ import (
 	"github.com/floelake/floe/internal/cluster"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
+	"github.com/floelake/floe/internal/node"
 	"github.com/floelake/floe/internal/schema"
 )
 
@@ -603,25 +604,9 @@ func ready(ctx context.Context, m *member) bool {
 
 // memberStatus is GET /cluster/status of m.
 func memberStatus(ctx context.Context, m *member) (cluster.Status, error) {
-	var st cluster.Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.cfg.HTTPAddr+"/cluster/status", nil)
+	st, err := node.FetchClusterStatus(ctx, statusClient, m.cfg.HTTPAddr)
 	if err != nil {
-		return st, err
-	}
-	resp, err := statusClient.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return st, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("%s: /cluster/status: %s: %s", m.cfg.ID, resp.Status, strings.TrimSpace(string(body)))
-	}
-	if err := json.Unmarshal(body, &st); err != nil {
-		return st, fmt.Errorf("%s: /cluster/status: %w", m.cfg.ID, err)
+		return st, fmt.Errorf("%s: %w", m.cfg.ID, err)
 	}
 	return st, nil
 }

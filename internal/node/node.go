@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,4 +205,30 @@ func (n *Node) handler() http.Handler {
 		_ = enc.Encode(st)
 	})
 	return mux
+}
+
+// FetchClusterStatus reads GET /cluster/status from the operations port at
+// httpAddr: what `floe cluster status --json` prints, over HTTP.
+func FetchClusterStatus(ctx context.Context, hc *http.Client, httpAddr string) (cluster.Status, error) {
+	var st cluster.Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/cluster/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return st, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("%s: /cluster/status: %s: %s", httpAddr, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return st, fmt.Errorf("%s: /cluster/status: %w", httpAddr, err)
+	}
+	return st, nil
 }

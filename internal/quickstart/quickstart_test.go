@@ -21,13 +21,7 @@ import (
 // table, across both runs.
 func TestQuickstartRunsAndResumes(t *testing.T) {
 	dir := t.TempDir()
-	o := DefaultOptions()
-	o.DataDir = dir
-	o.KafkaPort = 0
-	o.HTTPAddr = "127.0.0.1:0"
-	o.Rate = 500
-	o.StatusEvery = time.Second
-	o.CommitInterval = 300 * time.Millisecond
+	o := testOptions(dir)
 	o.Duration = 3 * time.Second
 
 	var out bytes.Buffer
@@ -48,13 +42,7 @@ func TestQuickstartRunsAndResumes(t *testing.T) {
 // stop.
 func TestQuickstartCluster(t *testing.T) {
 	dir := t.TempDir()
-	o := DefaultOptions()
-	o.DataDir = dir
-	o.KafkaPort = 0
-	o.HTTPAddr = "127.0.0.1:0"
-	o.Rate = 500
-	o.StatusEvery = time.Second
-	o.CommitInterval = 300 * time.Millisecond
+	o := testOptions(dir)
 	o.Duration = 12 * time.Second
 	o.Nodes = 3
 	o.FailoverEvery = 4 * time.Second
@@ -69,6 +57,18 @@ func TestQuickstartCluster(t *testing.T) {
 	require.Contains(t, got, "rejoins")
 	require.Contains(t, got, "floe quickstart stopped")
 	checkTables(t, dir)
+}
+
+// testOptions is a quick quickstart on free ports in dir.
+func testOptions(dir string) Options {
+	o := DefaultOptions()
+	o.DataDir = dir
+	o.KafkaPort = 0
+	o.HTTPAddr = "127.0.0.1:0"
+	o.Rate = 500
+	o.StatusEvery = time.Second
+	o.CommitInterval = 300 * time.Millisecond
+	return o
 }
 
 // checkTables checks that a cleanly stopped quickstart committed both tables
