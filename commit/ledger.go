@@ -117,10 +117,12 @@ type TableCommit struct {
 // Invariants, each checked after every entry of a random log by
 // TestLedgerProperty:
 //
-//  1. A partition's epoch grows by exactly one each time its owner changes,
-//     and never otherwise. Every owner is a member: RemoveMember releases
-//     the member's partitions.
-//  2. Next expected offsets and committed offsets only grow.
+//  1. A partition's epoch grows by exactly one each time its owner changes
+//     or AdoptTable moves its next expected offset, and never otherwise.
+//     Every owner is a member: RemoveMember releases the member's
+//     partitions.
+//  2. Next expected offsets and committed offsets only grow, except
+//     through AdoptTable (see ledger_adopt.go).
 //  3. Per table and partition, the pending entries are contiguous and the
 //     first starts at the committed offset; none ends past the partition's
 //     next expected offset.
@@ -274,8 +276,12 @@ type ApplyResult struct {
 	// with an OffsetGapError an operator must look at.
 	Conflicts []uint64
 	// Behind lists, for Reconcile, reported offsets lower than the ledger's
-	// (ignored: committed offsets never go backwards).
+	// (ignored: Reconcile never moves committed offsets backwards), and for
+	// AdoptTable the offsets it moved backwards.
 	Behind []OffsetRegressionError
+	// Moved lists, for AdoptTable, the partitions whose next expected
+	// offset changed (their epochs were bumped: owners restart there).
+	Moved []PartitionKey
 }
 
 // Apply applies the log entry at index. It always returns an ApplyResult.
@@ -331,6 +337,9 @@ func (s *state) apply(index uint64, data []byte) ApplyResult {
 	case CmdReconcile:
 		var c Reconcile
 		res = decodeThen(env.Payload, &c, func() ApplyResult { return s.reconcile(c) })
+	case CmdAdoptTable:
+		var c AdoptTable
+		res = decodeThen(env.Payload, &c, func() ApplyResult { return s.adoptTable(c) })
 	default:
 		res = ApplyResult{Err: fmt.Errorf("%w: unknown command type %q", ErrBadCommand, env.Type)}
 	}

@@ -18,6 +18,7 @@ const (
 	CmdProposeSegment CommandType = "propose_segment"
 	CmdCommitSegments CommandType = "commit_segments"
 	CmdReconcile      CommandType = "reconcile"
+	CmdAdoptTable     CommandType = "adopt_table"
 )
 
 type envelope struct {
@@ -129,6 +130,9 @@ func EncodeProposeSegment(c ProposeSegment) ([]byte, error) { return encode(CmdP
 
 // EncodeCommitSegments encodes a CommitSegments command.
 func EncodeCommitSegments(c CommitSegments) ([]byte, error) { return encode(CmdCommitSegments, c) }
+
+// EncodeAdoptTable encodes an AdoptTable command.
+func EncodeAdoptTable(c AdoptTable) ([]byte, error) { return encode(CmdAdoptTable, c) }
 
 // EncodeReconcile encodes a Reconcile command.
 func EncodeReconcile(c Reconcile) ([]byte, error) { return encode(CmdReconcile, c) }

@@ -33,6 +33,9 @@ type Prepared struct {
 func (p *Pipeline) Prepare(ctx context.Context) (Prepared, error) {
 	pr, err := p.prepare(ctx, ctx)
 	if err != nil {
+		if ctx.Err() == nil {
+			p.setHealth(err)
+		}
 		return Prepared{}, err
 	}
 	pr.adm.Close()

@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,14 +19,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/fileio"
-	"github.com/floelake/floe/internal/metrics"
 	"github.com/floelake/floe/internal/schema"
 )
 
@@ -52,15 +49,6 @@ type Options struct {
 	Logger   *slog.Logger
 	// ShutdownTimeout bounds the final commit when the context ends.
 	ShutdownTimeout time.Duration
-	// OffsetsOnlyEvery is how often a table whose rows all went elsewhere
-	// (a dead-letter table on clean input) commits an empty snapshot that
-	// only moves its offsets, bounding what a restart re-reads.
-	OffsetsOnlyEvery time.Duration
-	// PartitionCheckEvery is how often the topics are checked for new
-	// partitions (default 30s).
-	PartitionCheckEvery time.Duration
-	// OnCommit, if set, is called after every commit, on the commit goroutine.
-	OnCommit func(CommitEvent)
 }
 
 // Stats are running totals for status lines.
@@ -90,18 +78,15 @@ type Pipeline struct {
 	log      *slog.Logger
 	fileOpts fileio.Options
 	stats    stats
-	// groupCommitting is set while a consumer-group offset commit runs.
-	groupCommitting atomic.Bool
 
 	mu struct {
 		sync.Mutex
-		hwm        map[topicPartition]int64
-		health     error
-		committers [2]*commit.Committer
+		hwm    map[topicPartition]int64
+		health error
 	}
 }
 
-// New validates options; Run does the work.
+// New validates options; RunAssigned does the work.
 func New(opts Options) (*Pipeline, error) {
 	if opts.Catalog == nil {
 		return nil, errors.New("ingest: no catalog")
@@ -112,19 +97,13 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
-	if opts.PartitionCheckEvery <= 0 {
-		opts.PartitionCheckEvery = 30 * time.Second
-	}
-	if opts.OffsetsOnlyEvery <= 0 {
-		opts.OffsetsOnlyEvery = max(30*time.Second, 10*opts.Pipeline.CommitInterval.D())
-	}
 	p := &Pipeline{
 		opts:     opts,
 		log:      opts.Logger.With("pipeline", opts.Pipeline.Name),
 		fileOpts: fileio.Options{TargetFileSize: int64(opts.Pipeline.TargetFileSize)},
 	}
 	p.mu.hwm = map[topicPartition]int64{}
-	p.mu.health = errors.New("starting")
+	p.mu.health = ErrNotConsuming
 	return p, nil
 }
 
@@ -145,23 +124,23 @@ func deref(s *string) string {
 	return *s
 }
 
-// Healthy returns nil while the pipeline is consuming and its commits
-// succeed.
+// ErrNotConsuming is Healthy's answer before the pipeline first consumes.
+var ErrNotConsuming = errors.New("not consuming yet")
+
+// Healthy returns nil while the pipeline consumes without trouble, and
+// ErrNotConsuming before it first does. Commit health is the table
+// writers'.
 func (p *Pipeline) Healthy() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.mu.health != nil {
-		return p.mu.health
-	}
-	for _, c := range p.mu.committers {
-		if c == nil {
-			continue
-		}
-		if ok, err := c.Healthy(); !ok {
-			return fmt.Errorf("commits to %s are failing: %w", strings.Join(c.Table().Identifier(), "."), err)
-		}
-	}
-	return nil
+	return p.mu.health
+}
+
+// IsConfigError reports whether err is a failure that restarting cannot
+// fix (a bad configuration, a schema that cannot be inferred).
+func IsConfigError(err error) bool {
+	var c *configError
+	return errors.As(err, &c)
 }
 
 func (p *Pipeline) setHealth(err error) {
@@ -169,46 +148,6 @@ func (p *Pipeline) setHealth(err error) {
 	p.mu.health = err
 	p.mu.Unlock()
 }
-
-// Run ingests until ctx ends, then commits what it has buffered (within
-// ShutdownTimeout) and returns nil. A fatal error inside (an offset gap, a
-// file that cannot be written) restarts the pipeline from the tables'
-// committed offsets; nothing that was not committed is lost, because it is
-// consumed again.
-func (p *Pipeline) Run(ctx context.Context) error {
-	backoff := time.Second
-	for {
-		err := p.runOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err == nil {
-			return nil
-		}
-		if errors.Is(err, errPartitionsChanged) {
-			p.log.Info("topic partitions changed; restarting to consume the new ones", "err", err)
-			continue
-		}
-		var cfgErr *configError
-		if errors.As(err, &cfgErr) {
-			p.setHealth(err)
-			return err
-		}
-		metrics.PipelineRestarts.WithLabelValues(p.opts.Pipeline.Name).Inc()
-		p.setHealth(err)
-		p.log.Error("pipeline failed; restarting from committed offsets", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
-}
-
-// errPartitionsChanged ends a run when a topic gained partitions: the next
-// run lists them and records their start offsets.
-var errPartitionsChanged = errors.New("ingest: topic partitions changed")
 
 // configError is a failure restarting cannot fix.
 type configError struct{ err error }
@@ -329,31 +268,6 @@ func (p *Pipeline) prepare(ctx, fsCtx context.Context) (*prepared, error) {
 	return pr, nil
 }
 
-func (p *Pipeline) runOnce(ctx context.Context) error {
-	// Files are uploaded until the final commit, after ctx ends; consume
-	// bounds that by ShutdownTimeout.
-	fsCtx, cancelFS := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelFS()
-	pr, err := p.prepare(ctx, fsCtx)
-	if err != nil {
-		return err
-	}
-	defer pr.adm.Close()
-	kadmCl := kadm.NewClient(pr.adm)
-	plan, floors, pos := seekPlan(pr.parts, pr.committed, pr.starts)
-	p.log.Info("pipeline starting", "table", p.opts.Pipeline.Table, "dead_letter_table", p.opts.Pipeline.DeadLetter(),
-		"resume_offsets", pr.committed[tMain].Encode(), "partitions", len(pos))
-	p.mu.Lock()
-	p.mu.committers = pr.committers
-	p.mu.Unlock()
-	return p.consume(ctx, pr.baseOpts, consumeSpec{
-		infos: pr.infos, plan: plan, floors: floors, pos: pos, parts: pr.parts, adm: pr.adm,
-		deliver: func(ctx context.Context, seals <-chan seal) error {
-			return p.commitLoop(ctx, seals, pr.committers, kadmCl)
-		},
-	})
-}
-
 // consumeSpec is what one run consumes, from where, and what takes its
 // seals.
 type consumeSpec struct {
@@ -440,9 +354,6 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 		defer close(pollDone)
 		return p.poll(gctx, cl, workers)
 	})
-	if spec.parts != nil {
-		g.Go(func() error { return p.watchPartitions(gctx, spec.adm, spec.parts) })
-	}
 	g.Go(func() error {
 		defer close(seals)
 		t := time.NewTicker(cfg.CommitInterval.D())
@@ -634,155 +545,6 @@ func (p *Pipeline) setHWM(h map[topicPartition]int64) {
 	p.mu.Unlock()
 }
 
-// commitLoop closes each seal's files and commits both tables, in seal
-// order. Segments a table does not commit yet (nothing but offsets, and not
-// due) are carried into the next seal, so every commit stays contiguous.
-func (p *Pipeline) commitLoop(ctx context.Context, seals <-chan seal, committers [2]*commit.Committer, adm *kadm.Client) error {
-	var pending [2]*commit.Segment
-	var samples []time.Time
-	var lastCommit [2]time.Time
-	for t := range 2 {
-		if committers[t].Offsets().Len() > 0 {
-			lastCommit[t] = time.Now()
-		}
-	}
-	for s := range seals {
-		closeStart := time.Now()
-		files, err := closeWriters(ctx, s)
-		closeDur := time.Since(closeStart)
-		if err != nil {
-			metrics.FileWriteErrors.WithLabelValues(p.opts.Pipeline.Name).Inc()
-			return err
-		}
-		for _, r := range s.results {
-			samples = append(samples, r.samples...)
-		}
-		for t := range 2 {
-			for _, r := range s.results {
-				seg := r.seg[t]
-				if pending[t] == nil {
-					cp := commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}}
-					pending[t] = &cp
-				}
-				if err := pending[t].Append(seg); err != nil {
-					return err
-				}
-			}
-			pending[t].Files = append(pending[t].Files, files[t]...)
-		}
-		for t := range 2 {
-			seg := pending[t]
-			if seg.Empty() && len(seg.Files) == 0 {
-				continue
-			}
-			due := len(seg.Files) > 0 || s.final || lastCommit[t].IsZero() ||
-				time.Since(lastCommit[t]) >= p.opts.OffsetsOnlyEvery
-			if !due {
-				continue
-			}
-			res, err := committers[t].Commit(ctx, *seg)
-			if err != nil {
-				return err
-			}
-			p.log.Debug("committed", "table", strings.Join(committers[t].Table().Identifier(), "."),
-				"snapshot_id", res.SnapshotID, "records", seg.Records, "files", len(seg.Files),
-				"close_ms", closeDur.Milliseconds(), "commit_ms", res.Duration.Milliseconds(), "attempts", res.Attempts)
-			lastCommit[t] = time.Now()
-			pending[t] = nil
-			p.afterCommit(t, committers[t], seg, res, samples)
-			if t == tMain {
-				samples = nil
-			}
-		}
-		p.commitGroupOffsets(ctx, adm, committers, s.final)
-	}
-	return nil
-}
-
-func (p *Pipeline) afterCommit(t int, c *commit.Committer, seg *commit.Segment, res commit.Result, samples []time.Time) {
-	snap := c.Table().CurrentSnapshot()
-	records := seg.Records
-	if res.AlreadyCommitted {
-		records = 0 // another writer made these rows visible
-	}
-	if t == tMain {
-		p.stats.committed.Add(records)
-		loc := c.Table().MetadataLocation()
-		p.stats.metadata.Store(&loc)
-		if snap != nil {
-			p.stats.lastSnapshot.Store(snap.SnapshotID)
-			if v, err := strconv.ParseInt(snap.Summary.Properties["total-data-files"], 10, 64); err == nil {
-				p.stats.dataFiles.Store(v)
-			}
-		}
-	} else {
-		p.stats.dlCommitted.Add(records)
-	}
-	p.stats.commits.Add(1)
-	if res.AlreadyCommitted {
-		p.log.Info("segment was already committed", "table", c.Table().Identifier())
-	}
-	if p.opts.OnCommit != nil {
-		ev := CommitEvent{Records: seg.Records, Files: len(seg.Files), CommitTime: time.Now(), SnapshotID: res.SnapshotID}
-		ev.Table = p.opts.Pipeline.DeadLetter()
-		if t == tMain {
-			ev.Table = p.opts.Pipeline.Table
-			ev.Samples = samples
-		}
-		p.opts.OnCommit(ev)
-	}
-}
-
-// commitGroupOffsets records progress in the consumer group, for lag
-// monitoring tools only (DESIGN §4 rule 5), and updates the lag gauges.
-func (p *Pipeline) commitGroupOffsets(ctx context.Context, adm *kadm.Client, committers [2]*commit.Committer, wait bool) {
-	a, b := committers[tMain].Offsets(), committers[tDLQ].Offsets()
-	offs := kadm.Offsets{}
-	var lag int64
-	p.mu.Lock()
-	for tp, hwm := range p.mu.hwm {
-		o, okA := a.Get(tp.topic, tp.partition)
-		if ob, okB := b.Get(tp.topic, tp.partition); okB && (!okA || ob < o) {
-			o, okA = ob, true
-		}
-		if !okA {
-			continue
-		}
-		offs.Add(kadm.Offset{Topic: tp.topic, Partition: tp.partition, At: o, LeaderEpoch: -1})
-		l := max(hwm-o, 0)
-		lag += l
-		metrics.Lag.WithLabelValues(tp.topic, strconv.Itoa(int(tp.partition))).Set(float64(l))
-	}
-	p.mu.Unlock()
-	p.stats.lag.Store(lag)
-	if len(offs) == 0 || p.opts.Kafka.Group == "" {
-		return
-	}
-	// Monitoring must never slow commits: one group commit in flight at a
-	// time, off the commit goroutine, skipped while one runs (the next seal
-	// carries newer offsets). The final one, at shutdown, waits.
-	if wait {
-		for !p.groupCommitting.CompareAndSwap(false, true) {
-			time.Sleep(time.Millisecond)
-		}
-	} else if !p.groupCommitting.CompareAndSwap(false, true) {
-		return
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer p.groupCommitting.Store(false)
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if _, err := adm.CommitOffsets(cctx, p.opts.Kafka.Group, offs); err != nil {
-			p.log.Debug("consumer group offset commit failed (monitoring only)", "group", p.opts.Kafka.Group, "err", err)
-		}
-	}()
-	if wait {
-		<-done
-	}
-}
-
 // closeWriters finishes every file of a seal, in parallel: on an object
 // store, closing is mostly waiting for uploads.
 func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
@@ -810,53 +572,6 @@ func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
 		}
 	}
 	return out, g.Wait()
-}
-
-// watchPartitions ends the run with errPartitionsChanged when a topic has
-// partitions the run does not consume.
-func (p *Pipeline) watchPartitions(ctx context.Context, cl *kgo.Client, parts map[string][]int32) error {
-	known := map[topicPartition]bool{}
-	for t, ps := range parts {
-		for _, q := range ps {
-			known[topicPartition{t, q}] = true
-		}
-	}
-	t := time.NewTicker(p.opts.PartitionCheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		// A metadata request of our own goes to the broker every time;
-		// kadm's helpers answer from the client's cache, which can miss new
-		// partitions for minutes.
-		req := kmsg.NewPtrMetadataRequest()
-		for _, topic := range p.opts.Pipeline.Topics {
-			rt := kmsg.NewMetadataRequestTopic()
-			rt.Topic = kmsg.StringPtr(topic)
-			req.Topics = append(req.Topics, rt)
-		}
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			continue // transient; the consumer reports real trouble
-		}
-		var added []string
-		for _, td := range resp.Topics {
-			if td.ErrorCode != 0 || td.Topic == nil {
-				continue
-			}
-			for _, pd := range td.Partitions {
-				if !known[topicPartition{*td.Topic, pd.Partition}] {
-					added = append(added, fmt.Sprintf("%s/%d", *td.Topic, pd.Partition))
-				}
-			}
-		}
-		if len(added) > 0 {
-			return fmt.Errorf("%w: new %v", errPartitionsChanged, added)
-		}
-	}
 }
 
 // ensureTables loads or creates the main and dead-letter tables.

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/cluster"
 	"github.com/floelake/floe/internal/config"
 )
 
@@ -61,10 +63,8 @@ func (h *harness) produce(values ...string) {
 	}
 }
 
-// run runs a pipeline until it has committed want rows plus dead letters,
-// then stops it gracefully.
-func (h *harness) run(p config.Pipeline, want int64) *ingest.Pipeline {
-	h.t.Helper()
+// defaults fills what a test pipeline leaves empty.
+func defaults(p config.Pipeline) config.Pipeline {
 	if p.Name == "" {
 		p.Name = "events"
 	}
@@ -79,11 +79,30 @@ func (h *harness) run(p config.Pipeline, want int64) *ingest.Pipeline {
 		p.Start = "earliest"
 	}
 	p.Format, p.TargetFileSize = "json", 128<<20
-	pl, err := ingest.New(ingest.Options{Pipeline: p, Kafka: h.kafka, Catalog: h.cat, OffsetsOnlyEvery: time.Hour})
+	return p
+}
+
+// start runs a pipeline the way a single node does (a cluster of one
+// member) until the returned stop is called; stop returns Run's error.
+func (h *harness) start(p config.Pipeline, partitionCheck time.Duration) (*ingest.Pipeline, func() error) {
+	h.t.Helper()
+	cfg := config.Default()
+	cfg.Kafka, cfg.Pipelines = h.kafka, []config.Pipeline{defaults(p)}
+	cfg.Node.DataDir, cfg.Node.ShutdownTimeout = h.t.TempDir(), config.Duration(30*time.Second)
+	cfg.Cluster.NodeID = "test"
+	n, err := cluster.Start(cluster.Options{Config: cfg, Catalog: h.cat, Local: true, PartitionCheckEvery: partitionCheck})
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- pl.Run(ctx) }()
+	go func() { done <- n.Run(ctx) }()
+	return n.Pipelines()[0], func() error { cancel(); return <-done }
+}
+
+// run runs a pipeline until it has committed want rows plus dead letters,
+// then stops it gracefully.
+func (h *harness) run(p config.Pipeline, want int64) *ingest.Pipeline {
+	h.t.Helper()
+	pl, stop := h.start(p, 0)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		s := pl.Stats()
@@ -91,13 +110,12 @@ func (h *harness) run(p config.Pipeline, want int64) *ingest.Pipeline {
 			break
 		}
 		if time.Now().After(deadline) {
-			cancel()
+			_ = stop()
 			h.t.Fatalf("timed out: stats %+v, health %v", s, pl.Healthy())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	cancel()
-	require.NoError(h.t, <-done)
+	require.NoError(h.t, stop())
 	return pl
 }
 
@@ -142,22 +160,17 @@ func TestPipelineInfersSchemaWhenNoneDeclared(t *testing.T) {
 func TestPipelineStartLatestSkipsOlderRecords(t *testing.T) {
 	h := newHarness(t, nil, config.Kafka{})
 	h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": 3}`)
-	p := config.Pipeline{Start: "latest", Schema: []config.Column{{Name: "id", Type: "long", Required: true}}}
+	p := config.Pipeline{Start: "latest", Schema: []config.Column{{Name: "id", Type: "long", Required: true}},
+		CommitInterval: config.Duration(100 * time.Millisecond)}
 	// Produce the later records once the pipeline is positioned: run it in
-	// the background and produce after it reports ready.
-	p.Name, p.Table, p.Topics, p.Format, p.TargetFileSize = "events", "ns.events", []string{"events"}, "json", 128<<20
-	p.CommitInterval = config.Duration(100 * time.Millisecond)
-	pl, err := ingest.New(ingest.Options{Pipeline: p, Kafka: h.kafka, Catalog: h.cat})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- pl.Run(ctx) }()
-	// Ready means positioned: "latest" was resolved to offsets at start.
+	// the background and produce after it consumes.
+	pl, stop := h.start(p, 0)
+	// Consuming means positioned: "latest" was resolved to offsets and
+	// recorded in the tables before the first fetch.
 	require.Eventually(t, func() bool { return pl.Healthy() == nil }, 30*time.Second, 10*time.Millisecond)
 	h.produce(`{"id": 4}`, `{"id": 5}`)
 	require.Eventually(t, func() bool { return pl.Stats().Committed >= 2 }, 30*time.Second, 10*time.Millisecond)
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 	require.EqualValues(t, 2, h.rows("ns.events"))
 }
 
@@ -177,13 +190,13 @@ func TestPipelineSASLAndGroupOffsets(t *testing.T) {
 			cl, err := kgo.NewClient(opts...)
 			require.NoError(t, err)
 			defer cl.Close()
-			fetched, err := kadm.NewClient(cl).FetchOffsets(context.Background(), h.kafka.Group)
-			require.NoError(t, err)
 			tbl, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events"))
 			require.NoError(t, err)
 			off, _, found, err := commit.TableOffsets(tbl, "events")
 			require.NoError(t, err)
 			require.True(t, found)
+			fetched, err := kadm.NewClient(cl).FetchOffsets(context.Background(), h.kafka.Group)
+			require.NoError(t, err)
 			var total int64
 			fetched.Each(func(o kadm.OffsetResponse) {
 				want, ok := off.Get(o.Topic, o.Partition)
@@ -198,16 +211,12 @@ func TestPipelineSASLAndGroupOffsets(t *testing.T) {
 	t.Run("wrong password fails clearly", func(t *testing.T) {
 		h := newHarness(t, []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", "floe", "right")},
 			config.Kafka{SASL: config.SASL{Mechanism: "PLAIN", Username: "floe", Password: "wrong"}})
-		pl, err := ingest.New(ingest.Options{Pipeline: config.Pipeline{Name: "e", Table: "ns.e", Topics: []string{"events"},
-			Format: "json", Start: "earliest", CommitInterval: config.Duration(time.Second), TargetFileSize: 128 << 20,
-			Schema: []config.Column{{Name: "id", Type: "long"}}}, Kafka: h.kafka, Catalog: h.cat})
-		require.NoError(t, err)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		go func() { _ = pl.Run(ctx) }()
+		pl, stop := h.start(config.Pipeline{Name: "e", Table: "ns.e", CommitInterval: config.Duration(time.Second),
+			Schema: []config.Column{{Name: "id", Type: "long"}}}, 0)
+		defer func() { _ = stop() }()
 		require.Eventually(t, func() bool {
 			err := pl.Healthy()
-			return err != nil && err.Error() != "starting"
+			return err != nil && !errors.Is(err, ingest.ErrNotConsuming)
 		}, 10*time.Second, 20*time.Millisecond)
 		// kfake drops the connection on a failed SASL handshake (a real
 		// broker answers SASL_AUTHENTICATION_FAILED): either way the
@@ -255,14 +264,9 @@ func TestPipelineResumesExactlyAfterRestart(t *testing.T) {
 // latest, and nothing already consumed is duplicated by the restart.
 func TestPipelinePicksUpNewPartitions(t *testing.T) {
 	h := newHarness(t, nil, config.Kafka{})
-	p := config.Pipeline{Name: "events", Table: "ns.events", Topics: []string{"events"}, Format: "json", Start: "latest",
-		TargetFileSize: 128 << 20, CommitInterval: config.Duration(100 * time.Millisecond),
+	p := config.Pipeline{Start: "latest", CommitInterval: config.Duration(100 * time.Millisecond),
 		Schema: []config.Column{{Name: "id", Type: "long", Required: true}}}
-	pl, err := ingest.New(ingest.Options{Pipeline: p, Kafka: h.kafka, Catalog: h.cat, PartitionCheckEvery: 100 * time.Millisecond})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- pl.Run(ctx) }()
+	pl, stop := h.start(p, 100*time.Millisecond)
 	require.Eventually(t, func() bool { return pl.Healthy() == nil }, 30*time.Second, 10*time.Millisecond)
 	h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": 3}`)
 	require.Eventually(t, func() bool { return h.rows("ns.events") == 3 }, 30*time.Second, 20*time.Millisecond)
@@ -280,8 +284,7 @@ func TestPipelinePicksUpNewPartitions(t *testing.T) {
 		require.NoError(t, cl.ProduceSync(context.Background(), r).FirstErr())
 	}
 	require.Eventually(t, func() bool { return h.rows("ns.events") == 6 }, 30*time.Second, 20*time.Millisecond)
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 	require.EqualValues(t, 6, h.rows("ns.events"))
 	tbl, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events"))
 	require.NoError(t, err)

@@ -2,18 +2,14 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
-	"github.com/apache/iceberg-go"
-
-	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
-	"github.com/floelake/floe/internal/fileio"
 	"github.com/floelake/floe/internal/metrics"
 )
 
@@ -89,9 +85,10 @@ func (n *Node) lead(ctx context.Context) {
 	go func() { defer wg.Done(); n.assign(ctx, since) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); n.lagLoop(ctx) }()
+	epoch := n.term()
 	for _, p := range n.pipelines {
 		wg.Add(1)
-		go func() { defer wg.Done(); n.leadPipeline(ctx, p) }()
+		go func() { defer wg.Done(); n.leadPipeline(ctx, p, epoch) }()
 	}
 	wg.Wait()
 }
@@ -116,33 +113,47 @@ func retry(ctx context.Context, n *Node, what string, f func() error) error {
 }
 
 // leadPipeline prepares a pipeline's tables (creating them, recording
-// start offsets), reconciles the ledger with their summaries, and commits
-// both tables until ctx ends. It looks for new partitions now and then.
-func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline) {
+// start offsets), then runs one table writer per table until ctx ends. It
+// looks for new partitions now and then; when there are, the writers sync
+// the ledger with their tables, which records where the new partitions
+// start.
+func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64) {
 	var prep ingest.Prepared
 	if err := retry(ctx, n, "prepare tables", func() (err error) {
 		prep, err = p.Prepare(ctx)
+		if ingest.IsConfigError(err) {
+			n.fail(fmt.Errorf("pipeline %s: %w", p.Name(), err))
+			return nil
+		}
 		return err
-	}); err != nil {
+	}); err != nil || ctx.Err() != nil || prep.Main == nil {
 		return
 	}
 	main, dlq := p.TableNames()
-	if err := retry(ctx, n, "reconcile", func() error {
-		return n.reconcile(ctx, []*commit.Committer{prep.Main, prep.DeadLetter}, []string{main, dlq})
-	}); err != nil {
-		return
+	policy := commit.DefaultWriterPolicy(p.Config().CommitInterval.D())
+	var writers []*commit.TableWriter
+	for _, name := range []string{main, dlq} {
+		w, err := commit.NewWriter(commit.WriterConfig{
+			Table: name, Pipeline: p.Name(), Epoch: epoch, Policy: policy,
+			Catalog: n.opts.Catalog, Ledger: n.ledger, Env: n, Logger: n.log,
+			OnCommit: func(wc commit.WriterCommit) { n.committed(p, wc) },
+		})
+		if err != nil {
+			n.log.Error("table writer", "table", name, "err", err)
+			return
+		}
+		writers = append(writers, w)
 	}
-	known := countPartitions(prep.Partitions)
 	var wg sync.WaitGroup
-	for _, t := range []struct {
-		name string
-		c    *commit.Committer
-	}{{main, prep.Main}, {dlq, prep.DeadLetter}} {
+	for i, w := range writers {
+		name := []string{main, dlq}[i]
+		n.writers.Store(name, w)
 		wg.Add(1)
-		go func() { defer wg.Done(); n.commitTable(ctx, p, t.name, t.c) }()
+		go func() { defer wg.Done(); defer n.writers.Delete(name); w.Run(ctx) }()
 	}
 	defer wg.Wait()
 
+	known := countPartitions(prep.Partitions)
 	tick := time.NewTicker(n.opts.PartitionCheckEvery)
 	defer tick.Stop()
 	for {
@@ -158,11 +169,18 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline) {
 		}
 		if c := countPartitions(again.Partitions); c != known {
 			n.log.Info("topic partitions changed", "pipeline", p.Name(), "was", known, "now", c)
-			if err := n.reconcile(ctx, []*commit.Committer{again.Main, again.DeadLetter}, []string{main, dlq}); err != nil {
-				n.log.Warn("reconcile after new partitions failed", "err", err)
-				continue
+			synced := true
+			for _, w := range writers {
+				// A no-op task: the writer syncs the ledger with the
+				// table after every task.
+				if err := w.Do(ctx, func(context.Context, *commit.Committer) error { return nil }); err != nil {
+					n.log.Warn("sync after new partitions failed", "err", err)
+					synced = false
+				}
 			}
-			known = c
+			if synced {
+				known = c
+			}
 		}
 	}
 }
@@ -175,154 +193,23 @@ func countPartitions(m map[string][]int32) int {
 	return c
 }
 
-// reconcile reports tables' current snapshots and offsets to the ledger.
-func (n *Node) reconcile(ctx context.Context, cs []*commit.Committer, names []string) error {
-	rc := commit.Reconcile{}
-	for i, c := range cs {
-		rc.Tables = append(rc.Tables, commit.ReconciledTable{
-			Table: names[i], Pipeline: c.Pipeline(), SnapshotID: c.LastSnapshot(), Offsets: c.Offsets(),
-		})
-	}
-	cmd, err := commit.EncodeReconcile(rc)
-	if err != nil {
-		return err
-	}
-	res, err := n.applyHere(ctx, cmd)
-	if err != nil {
-		return err
-	}
-	n.log.Info("reconciled the ledger with the tables", "tables", names,
-		"dropped_segments", len(res.Dropped), "conflicts", res.Conflicts, "behind", len(res.Behind))
-	for _, b := range res.Behind {
-		n.log.Warn("a table's offsets are behind the ledger's (rolled back?); not applied", "detail", b.Error())
-	}
-	if len(res.Conflicts) > 0 {
-		n.log.Error("pending segments overlap the tables' offsets; they cannot be committed", "segments", res.Conflicts)
-	}
-	return nil
-}
+// Flushing implements commit.WriterEnv: while the node shuts down, every
+// pending segment is due at once.
+func (n *Node) Flushing() bool { return n.flushing.Load() }
 
-// commitTable commits the table's accepted segments, oldest first, all
-// pending ones in one snapshot, until ctx ends. A table whose pending
-// entries carry no rows (a dead-letter table on clean input) commits only
-// every offsetsOnlyEvery, to bound what a restart re-reads without a
-// snapshot per interval.
-func (n *Node) commitTable(ctx context.Context, p *ingest.Pipeline, name string, c *commit.Committer) {
-	interval := p.Config().CommitInterval.D()
-	minGap := interval / 2
-	offsetsOnlyEvery := max(30*time.Second, 10*interval)
-	last := time.Now()
-	backoff := 100 * time.Millisecond
-	defer metrics.ClusterPendingSegments.DeleteLabelValues(name)
-	for {
-		changed := n.ledger.Changed()
-		pend := n.ledger.Pending(name)
-		metrics.ClusterPendingSegments.WithLabelValues(name).Set(float64(len(pend)))
-		if len(pend) > 0 && (n.flushing.Load() || hasRows(pend) || time.Since(last) >= offsetsOnlyEvery || len(pend) >= 512) {
-			if wait := minGap - time.Since(last); wait > 0 && !n.flushing.Load() {
-				if sleepCtx(ctx, wait) != nil {
-					return
-				}
-				continue
-			}
-			next, err := n.commitPending(ctx, p, name, c, pend)
-			if next != nil {
-				c = next
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				n.log.Error("commit failed", "table", name, "err", err, "backoff", backoff)
-				if sleepCtx(ctx, backoff) != nil {
-					return
-				}
-				backoff = min(backoff*2, 10*time.Second)
-				continue
-			}
-			backoff = 100 * time.Millisecond
-			last = time.Now()
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-		case <-time.After(time.Second):
-		}
+// committed observes one commit of a table writer.
+func (n *Node) committed(p *ingest.Pipeline, wc commit.WriterCommit) {
+	ev := ingest.CommitEvent{
+		Table: wc.Table, SnapshotID: wc.Result.SnapshotID, Records: wc.Records, Files: wc.Files, CommitTime: time.Now(),
 	}
-}
-
-func hasRows(pend []commit.PendingSegment) bool {
-	for _, s := range pend {
-		if s.Records > 0 || len(s.Files) > 0 {
-			return true
-		}
+	if main, _ := p.TableNames(); wc.Table == main {
+		ev.Samples = n.samples.take(wc.Segments)
 	}
-	return false
-}
-
-// commitPending commits pend as one snapshot and reports it to the ledger.
-// When the table has moved under the ledger (a previous leader's commit
-// landed after this one reconciled), it reloads the table, reconciles, and
-// returns the reloaded committer; the caller reads the pending list again.
-func (n *Node) commitPending(ctx context.Context, p *ingest.Pipeline, name string, c *commit.Committer, pend []commit.PendingSegment) (*commit.Committer, error) {
-	spec, sch := c.Table().Spec(), c.Table().Schema()
-	seg := commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}}
-	ids := make([]uint64, 0, len(pend))
-	var watermark int64
-	for _, ps := range pend {
-		var files []iceberg.DataFile
-		if len(ps.Files) > 0 {
-			var err error
-			if files, err = fileio.DecodeDataFiles(ps.Files, spec, sch); err != nil {
-				return nil, fmt.Errorf("cluster: segment %d of %s: %w", ps.ID, name, err)
-			}
-		}
-		if err := seg.Append(commit.Segment{From: ps.From, To: ps.To, Records: ps.Records, Files: files}); err != nil {
-			return nil, fmt.Errorf("cluster: segment %d of %s: %w", ps.ID, name, err)
-		}
-		watermark = max(watermark, ps.WatermarkMs)
-		ids = append(ids, ps.ID)
-	}
-	if watermark > 0 {
-		seg.Watermark = time.UnixMilli(watermark)
-	}
-	res, err := c.Commit(ctx, seg)
-	var gap *commit.OffsetGapError
-	if errors.As(err, &gap) {
-		n.log.Warn("the table moved under the ledger; reloading and reconciling", "table", name, "err", err)
-		fresh, lerr := commit.New(ctx, n.opts.Catalog, commit.Config{Pipeline: p.Config().Name, Table: catalog.Ident(name), Logger: n.log})
-		if lerr != nil {
-			return nil, lerr
-		}
-		return fresh, n.reconcile(ctx, []*commit.Committer{fresh}, []string{name})
-	}
-	if err != nil {
-		return nil, err
-	}
-	cmd, err := commit.EncodeCommitSegments(commit.CommitSegments{Table: name, SnapshotID: res.SnapshotID, Offsets: c.Offsets(), Segments: ids})
-	if err != nil {
-		return nil, err
-	}
-	ar, err := n.Apply(ctx, cmd)
-	if err != nil {
-		// Not the leader any more, or unknown: the next leader reconciles
-		// from the table, which holds the commit.
-		return nil, err
-	}
-	if ar.Err != nil {
-		n.log.Error("the ledger refused a commit report; reconciling", "table", name, "err", ar.Err)
-		return nil, n.reconcile(ctx, []*commit.Committer{c}, []string{name})
-	}
-	n.log.Debug("committed", "table", name, "snapshot_id", res.SnapshotID, "segments", len(ids),
-		"records", seg.Records, "files", len(seg.Files), "attempts", res.Attempts, "commit_ms", res.Duration.Milliseconds())
+	p.NoteCommit(wc.Table, wc.Committer, wc.Result, wc.Records)
+	n.kickLag()
 	if n.opts.OnCommit != nil {
-		n.opts.OnCommit(ingest.CommitEvent{
-			Table: name, SnapshotID: res.SnapshotID, Records: seg.Records, Files: len(seg.Files), CommitTime: time.Now(),
-		})
+		n.opts.OnCommit(ev)
 	}
-	return nil, nil
 }
 
 // assign keeps the partitions balanced over the live members: every
@@ -426,6 +313,9 @@ func (n *Node) finalCommits(timeout time.Duration) {
 	// Members stopping at the same time propose their last batches within
 	// about a heartbeat: a leader waits for them before it goes.
 	settle := time.Now().Add(2 * n.cfg.HeartbeatInterval.D())
+	if len(n.ledger.Members()) <= 1 {
+		settle = time.Now() // nobody else to wait for
+	}
 	for time.Now().Before(deadline) {
 		left := 0
 		if n.raft.IsLeader() && time.Now().Before(settle) {
@@ -448,4 +338,11 @@ func (n *Node) finalCommits(timeout time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	n.log.Warn("pending segments left uncommitted at shutdown; the leader commits them")
+}
+
+// term returns the raft term this node leads in: the epoch its table
+// writers write as floe.epoch.
+func (n *Node) term() int64 {
+	v, _ := strconv.ParseInt(n.raft.Stats()["term"], 10, 64)
+	return v
 }

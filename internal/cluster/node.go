@@ -57,6 +57,13 @@ type Options struct {
 	// OnCommit, if set, is called after every commit this node makes as
 	// the leader.
 	OnCommit func(ingest.CommitEvent)
+	// Local runs the node as a cluster of one member: raft on in-memory
+	// stores and transport, no cluster API, nothing on disk. This is how a
+	// single floe node runs: the same ledger, table writers and workers as
+	// a cluster, so there is one path. Raft state lives only as long as
+	// the process; a restart is a whole-cluster recovery from the tables'
+	// summaries, which is exact (Iceberg holds the truth).
+	Local bool
 }
 
 // Node is one member of a floe cluster. It implements Service.
@@ -83,6 +90,17 @@ type Node struct {
 	// it (its accepted segments): the local replica must reach it before
 	// the node plans work from it.
 	seen atomic.Uint64
+	// lagKick asks the leader's lag loop for a pass.
+	lagKick chan struct{}
+	// fatal takes the first error that must stop the node.
+	fatal chan error
+	// writers are the table writers running while this node leads.
+	writers sync.Map // table name → *commit.TableWriter
+	// localRaft is set when the node runs as a cluster of one.
+	localRaft bool
+	// samples holds freshness samples of this node's accepted segments
+	// until they are committed.
+	samples sampleStore
 }
 
 var _ Service = (*Node)(nil)
@@ -100,7 +118,7 @@ func Start(opts Options) (*Node, error) {
 		opts.PartitionCheckEvery = 30 * time.Second
 	}
 	cc := opts.Config.Cluster
-	n := &Node{opts: opts, cfg: cc, peers: opts.Peers, ends: endOffsets{kafka: opts.Config.Kafka}}
+	n := &Node{opts: opts, cfg: cc, peers: opts.Peers, ends: endOffsets{kafka: opts.Config.Kafka}, fatal: make(chan error, 1), lagKick: make(chan struct{}, 1)}
 	n.id = cc.NodeID
 	if n.id == "" {
 		h, err := os.Hostname()
@@ -124,6 +142,12 @@ func Start(opts Options) (*Node, error) {
 		n.pipelines = append(n.pipelines, p)
 	}
 
+	if opts.Local {
+		if err := n.openLocal(); err != nil {
+			return nil, err
+		}
+		return n, nil
+	}
 	if opts.Raft != nil && opts.Ledger != nil {
 		n.raft, n.ledger = opts.Raft, opts.Ledger
 		n.apiAddr = opts.APIAddr
@@ -183,6 +207,46 @@ func (n *Node) open() error {
 	return nil
 }
 
+// openLocal starts the single member of a cluster of one.
+func (n *Node) openLocal() error {
+	n.ledger = commit.NewLedger()
+	// Raft's own chatter (elections of a single voter) is noise here: only
+	// its errors are logged.
+	quiet := slog.New(levelFloor{n.log.Handler(), slog.LevelError})
+	r, _, _, err := raftstore.OpenInMemoryWithConfig(raftstore.Config{NodeID: n.id, Bootstrap: true, Logger: quiet}, n.ledger)
+	if err != nil {
+		return fmt.Errorf("cluster: local raft: %w", err)
+	}
+	n.raft, n.peers, n.apiAddr = r, noPeers{}, "local"
+	n.localRaft = true
+	return nil
+}
+
+// levelFloor drops records below min.
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFloor{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h levelFloor) WithGroup(name string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(name), h.min}
+}
+
+// noPeers is the peer set of a cluster of one.
+type noPeers struct{}
+
+func (noPeers) Peer(addr string) (Service, error) {
+	return nil, fmt.Errorf("cluster: %s: a single node has no peers", addr)
+}
+
 func (n *Node) closeOwned() {
 	if n.grpc != nil {
 		n.grpc.Stop()
@@ -190,7 +254,7 @@ func (n *Node) closeOwned() {
 	if n.pool != nil {
 		n.pool.Close()
 	}
-	if n.raft != nil && n.opts.Raft == nil {
+	if n.raft != nil && (n.opts.Raft == nil || n.localRaft) {
 		_ = n.raft.Shutdown()
 	}
 	n.ends.close()
@@ -220,9 +284,24 @@ func (n *Node) Ledger() *commit.Ledger { return n.ledger }
 // takes on the leader's duties while it leads, and consumes its assigned
 // partitions. On the way out it proposes what it has buffered, and a
 // leader commits what is pending, within the shutdown timeout; then raft
-// stops.
-func (n *Node) Run(ctx context.Context) error {
+// stops. It returns nil when ctx ended, or the error that stopped it: a
+// pipeline whose configuration cannot work (restarting would not help).
+func (n *Node) Run(parent context.Context) error {
 	defer n.closeOwned()
+	ctx, stop := context.WithCancel(parent)
+	defer stop()
+	var fatal error
+	fatalDone := make(chan struct{})
+	go func() {
+		defer close(fatalDone)
+		select {
+		case fatal = <-n.fatal:
+			n.log.Error("stopping: a pipeline cannot run with this configuration", "err", fatal)
+			stop()
+		case <-ctx.Done():
+		}
+	}()
+	defer func() { stop(); <-fatalDone }()
 	if len(n.cfg.Join) > 0 {
 		if err := n.joinCluster(ctx, n.cfg.Join, 0); err != nil {
 			return nil // ctx ended while joining
@@ -273,13 +352,26 @@ func (n *Node) Run(ctx context.Context) error {
 	<-leaderDone
 	stopHB()
 	bg.Wait()
-	return nil
+	stop()
+	<-fatalDone
+	return fatal
 }
+
+// fail stops the node with err (a configuration error); the first one wins.
+func (n *Node) fail(err error) {
+	select {
+	case n.fatal <- err:
+	default:
+	}
+}
+
+// Pipelines returns the node's pipelines in configuration order.
+func (n *Node) Pipelines() []*ingest.Pipeline { return n.pipelines }
 
 // peersFile records the other members' API addresses in the data dir, so a
 // restarted member can announce itself before its log is replayed.
 func (n *Node) peersFile() string {
-	if n.opts.Raft != nil || n.opts.Config.Node.DataDir == "" {
+	if n.opts.Raft != nil || n.localRaft || n.opts.Config.Node.DataDir == "" {
 		return ""
 	}
 	return filepath.Join(n.opts.Config.Node.DataDir, "raft", "peers.json")

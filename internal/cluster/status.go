@@ -165,43 +165,66 @@ func (e *endOffsets) close() {
 
 // lagLoop, on the leader, publishes each partition's lag (high watermark
 // minus the lowest committed offset over the pipeline's tables) and commits
-// those offsets to the consumer group, for monitoring tools only.
+// those offsets to the consumer group, for monitoring tools only: after
+// every commit (kicked by the table writers, at most one pass at a time)
+// and every 5 s, and once more when leadership ends.
 func (n *Node) lagLoop(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			n.publishLag(fctx)
+			cancel()
 			return
 		case <-t.C:
+		case <-n.lagKick:
 		}
-		st, err := n.Status(ctx)
-		if err != nil {
-			continue
-		}
-		offs := kadm.Offsets{}
-		for _, p := range st.Partitions {
-			if p.Lag >= 0 {
-				metrics.Lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(p.Lag))
-			}
-			if p.Committed >= 0 {
-				offs.Add(kadm.Offset{Topic: p.Topic, Partition: p.Partition, At: p.Committed, LeaderEpoch: -1})
-			}
-		}
-		group := n.opts.Config.Kafka.Group
-		if len(offs) == 0 || group == "" {
-			continue
-		}
-		n.ends.mu.Lock()
-		cl := n.ends.cl
-		n.ends.mu.Unlock()
-		if cl == nil {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if _, err := kadm.NewClient(cl).CommitOffsets(cctx, group, offs); err != nil {
-			n.log.Debug("consumer group offset commit failed (monitoring only)", "group", group, "err", err)
-		}
-		cancel()
+		n.publishLag(ctx)
 	}
+}
+
+// kickLag asks lagLoop for a pass soon (after a commit).
+func (n *Node) kickLag() {
+	select {
+	case n.lagKick <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) publishLag(ctx context.Context) {
+	st, err := n.Status(ctx)
+	if err != nil {
+		return
+	}
+	offs := kadm.Offsets{}
+	lag := map[string]int64{}
+	for _, p := range st.Partitions {
+		if p.Lag >= 0 {
+			lag[p.Pipeline] += p.Lag
+			metrics.Lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(p.Lag))
+		}
+		if p.Committed >= 0 {
+			offs.Add(kadm.Offset{Topic: p.Topic, Partition: p.Partition, At: p.Committed, LeaderEpoch: -1})
+		}
+	}
+	for _, p := range n.pipelines {
+		p.NoteLag(lag[p.Name()])
+	}
+	group := n.opts.Config.Kafka.Group
+	if len(offs) == 0 || group == "" {
+		return
+	}
+	n.ends.mu.Lock()
+	cl := n.ends.cl
+	n.ends.mu.Unlock()
+	if cl == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if _, err := kadm.NewClient(cl).CommitOffsets(cctx, group, offs); err != nil {
+		n.log.Debug("consumer group offset commit failed (monitoring only)", "group", group, "err", err)
+	}
+	cancel()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/failpoint"
 	"github.com/floelake/floe/internal/fileio"
 	"github.com/floelake/floe/internal/metrics"
 )
@@ -71,6 +72,10 @@ func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 			n.log.Info("assignment changed; restarting consumption", "pipeline", name, "reason", cause, "last_err", err)
 		case err != nil:
 			var rej *rejectedError
+			if ingest.IsConfigError(err) {
+				n.fail(fmt.Errorf("pipeline %s: %w", name, err))
+				return
+			}
 			if errors.As(err, &rej) {
 				n.log.Warn("segment rejected; reloading the assignment", "pipeline", name, "err", err)
 			} else {
@@ -130,15 +135,33 @@ func (n *Node) attached() bool {
 	return id != "" && time.Since(n.raft.LastContact()) < n.cfg.DeadAfter.D()
 }
 
-// Ready returns nil when the node is a member in touch with a leader.
+// Ready returns nil when the node is a member in touch with a leader, its
+// pipelines consume without trouble, and (on the leader) every table
+// writer commits.
 func (n *Node) Ready() error {
 	switch {
+	case n.localRaft && !n.attached():
+		return errors.New("starting")
 	case !n.ledger.IsMember(n.id):
 		return errors.New("not a member of the cluster yet")
 	case !n.attached():
 		return errors.New("not in touch with a leader")
 	}
-	return nil
+	var errs []error
+	for _, p := range n.pipelines {
+		// A member may own no partition of a pipeline; a single node owns
+		// them all, so it is not ready until each pipeline consumes.
+		if err := p.Healthy(); err != nil && (n.localRaft || !errors.Is(err, ingest.ErrNotConsuming)) {
+			errs = append(errs, fmt.Errorf("pipeline %s: %w", p.Name(), err))
+		}
+	}
+	n.writers.Range(func(k, v any) bool {
+		if err := v.(*commit.TableWriter).Healthy(); err != nil {
+			errs = append(errs, fmt.Errorf("commits to %s are failing: %w", k, err))
+		}
+		return true
+	})
+	return errors.Join(errs...)
 }
 
 // nextRun reads the node's assignment for p from the local ledger. ok is
@@ -259,6 +282,11 @@ func (n *Node) deliver(ctx context.Context, r run, mainTable, dlqTable string, b
 	backoff := 50 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		res, err := n.applyOnLeader(ctx, cmd)
+		if err == nil {
+			// The proposal is applied; an injected error here is an
+			// answer lost on the way back.
+			err = failpoint.Hit("cluster/after-propose")
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("cluster: propose segment: %w", ctx.Err())
@@ -273,6 +301,7 @@ func (n *Node) deliver(ctx context.Context, r run, mainTable, dlqTable string, b
 		if res.Err == nil {
 			outcome(r.pipeline, "accepted")
 			n.noteSeen(res.SegmentID)
+			n.samples.put(res.SegmentID, b.Samples)
 			return nil
 		}
 		if attempt > 0 && acceptedEarlier(res.Err, prop) {
@@ -290,21 +319,15 @@ func (n *Node) deliver(ctx context.Context, r run, mainTable, dlqTable string, b
 	}
 }
 
-// maxPending bounds the accepted, uncommitted segments of a table: while
-// the leader cannot commit (the catalog is down), members stop proposing and
-// so stop consuming, instead of growing the ledger without bound. Kafka keeps
-// the records meanwhile.
-const maxPending = 1000
-
-// awaitRoom waits until every table of prop has fewer than maxPending
-// pending segments, or ctx ends.
+// awaitRoom waits until every table of prop has fewer than
+// commit.MaxPendingSegments pending segments, or ctx ends.
 func (n *Node) awaitRoom(ctx context.Context, prop commit.ProposeSegment) error {
 	warned := false
 	for {
 		full := ""
 		for _, t := range n.ledger.Tables() {
 			for _, e := range prop.Tables {
-				if e.Table == t.Table && t.PendingSegments >= maxPending {
+				if e.Table == t.Table && t.PendingSegments >= commit.MaxPendingSegments {
 					full = t.Table
 				}
 			}
@@ -313,7 +336,7 @@ func (n *Node) awaitRoom(ctx context.Context, prop commit.ProposeSegment) error 
 			return nil
 		}
 		if !warned {
-			n.log.Warn("the leader is not committing; holding back until it does", "table", full, "pending_segments", maxPending)
+			n.log.Warn("the leader is not committing; holding back until it does", "table", full, "pending_segments", commit.MaxPendingSegments)
 			warned = true
 		}
 		select {

@@ -55,7 +55,7 @@ func TestRejectionKind(t *testing.T) {
 	require.Equal(t, "rejected_other", rejectionKind(commit.ErrUnknownMember))
 }
 
-// A member holds back its proposals while a table has maxPending
+// A member holds back its proposals while a table has commit.MaxPendingSegments
 // uncommitted segments, and goes on as soon as the leader commits.
 func TestAwaitRoom(t *testing.T) {
 	l := commit.NewLedger()
@@ -75,7 +75,7 @@ func TestAwaitRoom(t *testing.T) {
 	epochs := commit.Epochs{}
 	epochs.Set("k", 0, res.Epochs[key])
 	var ids []uint64
-	for i := range int64(maxPending) {
+	for i := range int64(commit.MaxPendingSegments) {
 		r := apply(commit.EncodeProposeSegment(commit.ProposeSegment{Pipeline: "p", Owner: "n1", Epochs: epochs,
 			Tables: []commit.SegmentEntry{{Table: "t", From: offs("k", 0, i), To: offs("k", 0, i+1), Records: 1}}}))
 		ids = append(ids, r.SegmentID)

@@ -16,6 +16,8 @@
 //	fileio/after-close      a data file was completed, not yet committed
 //	commit/before-catalog   a commit is staged (manifests written), not sent
 //	commit/after-catalog    the catalog accepted the commit, floe does not know yet
+//	writer/before-report    a table writer's commit landed, the ledger not told yet
+//	cluster/after-propose   the ledger accepted a segment, its proposer not told yet
 package failpoint
 
 import (
@@ -109,4 +111,16 @@ func Hit(name string) error {
 	default:
 		return fmt.Errorf("%w at %s", ErrInjected, name)
 	}
+}
+
+// Hits returns how often the named failpoint was reached since it was
+// armed (0 when it is not armed), so a test can assert that it fired.
+func Hits(name string) int64 {
+	mu.Lock()
+	p := points[name]
+	mu.Unlock()
+	if p == nil {
+		return 0
+	}
+	return p.hits.Load()
 }

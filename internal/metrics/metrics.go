@@ -58,6 +58,9 @@ var (
 	ClusterSegments = counter("floe_cluster_segments_total", "Segments this node proposed, by outcome (accepted, rejected_stale_epoch, rejected_not_owner, rejected_offset_gap, rejected_other, dropped).", "pipeline", "outcome")
 	// ClusterAssignments counts partition moves made by the leader.
 	ClusterAssignments = counter("floe_cluster_partition_moves_total", "Partitions moved to a new owner by the leader.", "pipeline")
+	// TableAdoptions counts the times the ledger adopted a table's offsets
+	// (the table was rolled back, recreated or written by someone else).
+	TableAdoptions = counter("floe_commit_table_adoptions_total", "Times the table writer made the ledger adopt a table's offsets (rolled back, recreated, or written by another writer).", "table")
 )
 
 func counter(name, help string, labels ...string) *prometheus.CounterVec {
@@ -75,6 +78,6 @@ func init() {
 		RecordsIn, BytesIn, DeadLetters, RecordsCommitted, FilesCommitted, Commits,
 		CommitFailures, CommitDuration, FileWriteErrors, Lag, Freshness, LastSnapshot, PipelineRestarts,
 		ClusterLeader, ClusterLeaderChanges, ClusterMembers, ClusterPartitionsOwned, ClusterPendingSegments,
-		ClusterSegments, ClusterAssignments,
+		ClusterSegments, ClusterAssignments, TableAdoptions,
 	)
 }

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -28,11 +27,11 @@ import (
 
 // Node is a running floe process.
 type Node struct {
-	cfg       config.Config
-	log       *slog.Logger
-	cat       *catalog.Catalog
-	pipelines []*ingest.Pipeline
-	// cluster is set in cluster mode: it runs the pipelines instead.
+	cfg config.Config
+	log *slog.Logger
+	cat *catalog.Catalog
+	// cluster runs the pipelines: a member of a cluster, or a cluster of
+	// one (a single node).
 	cluster  *cluster.Node
 	onCommit func(ingest.CommitEvent)
 	ln       net.Listener
@@ -56,30 +55,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		return nil, err
 	}
 	n.cat = cat
-	if cfg.Cluster.Enabled {
-		cn, err := cluster.Start(cluster.Options{Config: cfg, Catalog: cat, Logger: log, OnCommit: n.onCommit})
-		if err != nil {
-			_ = cat.Close()
-			return nil, err
-		}
-		n.cluster = cn
-		return n, nil
+	// A single node is a cluster of one member (cluster.Options.Local):
+	// the same ledger, table writers and workers, one path.
+	cn, err := cluster.Start(cluster.Options{
+		Config: cfg, Catalog: cat, Logger: log, OnCommit: n.onCommit, Local: !cfg.Cluster.Enabled,
+	})
+	if err != nil {
+		_ = cat.Close()
+		return nil, err
 	}
-	for _, pc := range cfg.Pipelines {
-		p, err := ingest.New(ingest.Options{
-			Pipeline:        pc,
-			Kafka:           cfg.Kafka,
-			Catalog:         cat,
-			Logger:          log,
-			ShutdownTimeout: cfg.Node.ShutdownTimeout.D(),
-			OnCommit:        n.onCommit,
-		})
-		if err != nil {
-			_ = cat.Close()
-			return nil, err
-		}
-		n.pipelines = append(n.pipelines, p)
-	}
+	n.cluster = cn
 	return n, nil
 }
 
@@ -87,7 +72,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 func (n *Node) Catalog() *catalog.Catalog { return n.cat }
 
 // Pipelines returns the pipelines in configuration order.
-func (n *Node) Pipelines() []*ingest.Pipeline { return n.pipelines }
+func (n *Node) Pipelines() []*ingest.Pipeline { return n.cluster.Pipelines() }
 
 // Addr is the address the operations endpoint listens on, once Run started it.
 func (n *Node) Addr() string {
@@ -118,23 +103,18 @@ func (n *Node) Listen() error {
 	return nil
 }
 
-// Cluster returns the cluster member in cluster mode, else nil.
-func (n *Node) Cluster() *cluster.Node { return n.cluster }
-
-// Ready returns nil when every pipeline is consuming and committing (in
-// cluster mode: when the node is a member in touch with a leader).
-func (n *Node) Ready() error {
-	if n.cluster != nil {
-		return n.cluster.Ready()
+// Cluster returns the cluster member in cluster mode, else nil. (A single
+// node runs as a cluster of one, which this does not expose.)
+func (n *Node) Cluster() *cluster.Node {
+	if !n.cfg.Cluster.Enabled {
+		return nil
 	}
-	var errs []error
-	for i, p := range n.pipelines {
-		if err := p.Healthy(); err != nil {
-			errs = append(errs, fmt.Errorf("pipeline %s: %w", n.cfg.Pipelines[i].Name, err))
-		}
-	}
-	return errors.Join(errs...)
+	return n.cluster
 }
+
+// Ready returns nil when the node is a member in touch with a leader, its
+// pipelines consume without trouble and the tables it commits commit.
+func (n *Node) Ready() error { return n.cluster.Ready() }
 
 // Run runs every pipeline until ctx ends, then lets each commit what it
 // holds. It returns the first pipeline error that restarting cannot fix.
@@ -143,28 +123,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.Listen(); err != nil {
 		return err
 	}
-	if n.cluster != nil {
-		err := n.cluster.Run(ctx)
-		n.shutdownHTTP()
-		return err
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(n.pipelines))
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for i, p := range n.pipelines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.Run(runCtx); err != nil {
-				errs[i] = err
-				cancel() // a configuration error stops the node: fail loudly
-			}
-		}()
-	}
-	wg.Wait()
+	err := n.cluster.Run(ctx)
 	n.shutdownHTTP()
-	return errors.Join(errs...)
+	return err
 }
 
 func (n *Node) shutdownHTTP() {
@@ -190,7 +151,7 @@ func (n *Node) handler() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("/cluster/status", func(w http.ResponseWriter, r *http.Request) {
-		if n.cluster == nil {
+		if !n.cfg.Cluster.Enabled {
 			http.Error(w, "this node does not run in cluster mode (cluster.enabled is false)", http.StatusNotFound)
 			return
 		}

@@ -39,7 +39,9 @@ type localMember struct {
 	cfg    config.Config
 	node   *node.Node
 	cancel context.CancelFunc
-	done   chan error
+	// done is closed when Run returned, with its error in err.
+	done chan struct{}
+	err  error
 }
 
 func newLocalCluster(base config.Config, nodes int, httpAddr string, log *slog.Logger, out io.Writer) *localCluster {
@@ -81,8 +83,13 @@ func (lc *localCluster) start(ctx context.Context, m *localMember) error {
 	m.cfg.Cluster.RaftAddr, m.cfg.Cluster.APIAddr = c.RaftAddr(), c.APIAddr()
 	m.cfg.Node.HTTPAddr = n.Addr()
 	rctx, cancel := context.WithCancel(ctx)
-	m.node, m.cancel, m.done = n, cancel, make(chan error, 1)
-	go func() { m.done <- n.Run(rctx) }()
+	m.node, m.cancel, m.done = n, cancel, make(chan struct{})
+	go func() {
+		defer close(m.done)
+		if m.err = n.Run(rctx); m.err != nil {
+			lc.event("%s stopped: %v", m.id, m.err)
+		}
+	}()
 	return nil
 }
 

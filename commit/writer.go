@@ -1,0 +1,473 @@
+package commit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/floelake/floe/internal/failpoint"
+	"github.com/floelake/floe/internal/fileio"
+	"github.com/floelake/floe/internal/metrics"
+)
+
+// The table writer: the one place a floe table is committed.
+//
+// Every change to a floe table goes through its TableWriter, in one order:
+// the segments the ledger accepted, and the work that must sit between two
+// commits of the same table (maintenance, key-index updates, rollback), which
+// callers hand it with Do. It runs on the raft leader; a single node is a
+// cluster of one member, so there is one path, tested once.
+//
+// One loop, one goroutine per table:
+//
+//  1. Start: load the table and bring the ledger in line with it (sync):
+//     Reconcile when the table is at or ahead of the ledger, AdoptTable when
+//     it is behind it (rolled back by another engine, or recreated) or cuts
+//     through pending segments. Iceberg is the truth; the ledger follows.
+//  2. Wait until a commit is due (Policy), serving Do tasks meanwhile.
+//  3. Take every pending segment of the table, oldest first, and commit
+//     them as one snapshot with the Committer (which owns retries and the
+//     unknown-outcome protocol), then report CommitSegments to the ledger.
+//  4. If the table moved under the ledger (an OffsetGapError), go back to
+//     sync. If the ledger refuses the report, sync too: the table holds the
+//     commit and sync makes the ledger agree.
+//
+// Why one loop and not a commit path per mode: everything that changes a
+// table must be ordered with its commits. A compaction planned beside the
+// commit loop loses the deletes committed meanwhile; a rollback beside it
+// has its result overwritten by a commit that was already staged; a key
+// index updated beside it points at rows of a snapshot that never landed.
+// Ordering them in one goroutine makes each of those impossible by
+// construction.
+
+// Writer policies, named in one place. See WriterPolicy.
+const (
+	// MaxPendingSegments is where members hold back: while a table has this
+	// many accepted, uncommitted segments (the leader cannot commit: the
+	// catalog is down), members stop proposing, and so stop consuming,
+	// instead of growing the ledger without bound. Kafka keeps the records.
+	MaxPendingSegments = 1000
+	// DueAtPendingSegments makes a commit due whatever the segments carry,
+	// well before MaxPendingSegments.
+	DueAtPendingSegments = 512
+	// MinOffsetsOnlyEvery is the floor of WriterPolicy.OffsetsOnlyEvery.
+	MinOffsetsOnlyEvery = 30 * time.Second
+	// OffsetsOnlyIntervals is OffsetsOnlyEvery in commit intervals.
+	OffsetsOnlyIntervals = 10
+)
+
+// WriterPolicy decides when a table writer commits and how it backs off.
+type WriterPolicy struct {
+	// MinGap is the least time between two commits of the table (half the
+	// commit interval): segments from several members arriving within one
+	// interval share a snapshot.
+	MinGap time.Duration
+	// OffsetsOnlyEvery is how often a table whose pending segments carry no
+	// rows (a dead-letter table on clean input) commits a snapshot that only
+	// moves its offsets. It bounds what a restart re-reads without filling
+	// the table's history with empty snapshots.
+	OffsetsOnlyEvery time.Duration
+	// DueAt makes a commit due when this many segments are pending.
+	DueAt int
+	// MinBackoff and MaxBackoff bound the wait after a failed round.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// DefaultWriterPolicy is the policy for a pipeline committing every
+// interval.
+func DefaultWriterPolicy(interval time.Duration) WriterPolicy {
+	return WriterPolicy{
+		MinGap:           interval / 2,
+		OffsetsOnlyEvery: max(MinOffsetsOnlyEvery, OffsetsOnlyIntervals*interval),
+		DueAt:            DueAtPendingSegments,
+		MinBackoff:       100 * time.Millisecond,
+		MaxBackoff:       10 * time.Second,
+	}
+}
+
+// Due reports whether pend should be committed now, sinceLast after the
+// previous commit. flushing makes every pending segment due (the host is
+// shutting down). MinGap is applied by the writer on top.
+func (p WriterPolicy) Due(pend []PendingSegment, sinceLast time.Duration, flushing bool) bool {
+	if len(pend) == 0 {
+		return false
+	}
+	return flushing || hasRows(pend) || sinceLast >= p.OffsetsOnlyEvery || len(pend) >= p.DueAt
+}
+
+func hasRows(pend []PendingSegment) bool {
+	for _, s := range pend {
+		if s.Records > 0 || len(s.Files) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// WriterEnv is what a TableWriter needs from the runtime hosting it.
+type WriterEnv interface {
+	// Apply applies a ledger command through raft on this node (the
+	// leader). The error is raft's (not the leader, outcome unknown); the
+	// ledger's refusal is the result's Err.
+	Apply(ctx context.Context, cmd []byte) (ApplyResult, error)
+	// Flushing reports whether the host is shutting down, which makes
+	// every pending segment due at once.
+	Flushing() bool
+}
+
+// WriterCommit describes one commit a TableWriter made, for observers.
+type WriterCommit struct {
+	Table    string
+	Pipeline string
+	Result   Result
+	Records  int64
+	Files    int
+	// Segments are the ledger ids of the committed segments.
+	Segments []uint64
+	// Committer is the writer's committer, as of the commit.
+	Committer *Committer
+}
+
+// WriterConfig configures a TableWriter.
+type WriterConfig struct {
+	// Table is the table's name in the ledger ("namespace.table").
+	Table    string
+	Pipeline string
+	// Epoch is written as floe.epoch: the raft term of the leader.
+	Epoch   int64
+	Policy  WriterPolicy
+	Catalog table.CatalogIO
+	Ledger  *Ledger
+	Env     WriterEnv
+	Logger  *slog.Logger
+	// OnCommit, if set, observes every commit, on the writer's goroutine.
+	OnCommit func(WriterCommit)
+}
+
+// TableWriter owns one table's commits; see the essay above.
+type TableWriter struct {
+	cfg   WriterConfig
+	c     *Committer
+	tasks chan task
+	last  time.Time
+
+	mu struct {
+		sync.Mutex
+		failures int
+		lastErr  error
+	}
+}
+
+// unhealthyAfter is the number of consecutive failed rounds after which
+// Healthy reports the writer unhealthy.
+const unhealthyAfter = 3
+
+// Healthy returns nil while the writer's commits succeed, else the last
+// error once unhealthyAfter rounds in a row failed.
+func (w *TableWriter) Healthy() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.failures >= unhealthyAfter {
+		return w.mu.lastErr
+	}
+	return nil
+}
+
+func (w *TableWriter) noteRound(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		w.mu.failures, w.mu.lastErr = 0, nil
+		return
+	}
+	w.mu.failures++
+	w.mu.lastErr = err
+}
+
+type task struct {
+	f    func(ctx context.Context, c *Committer) error
+	done chan error
+}
+
+// NewWriter returns a writer; Run does the work.
+func NewWriter(cfg WriterConfig) (*TableWriter, error) {
+	switch {
+	case cfg.Table == "" || cfg.Pipeline == "":
+		return nil, errors.New("commit: writer needs a table and a pipeline")
+	case cfg.Catalog == nil || cfg.Ledger == nil || cfg.Env == nil:
+		return nil, errors.New("commit: writer needs a catalog, a ledger and an environment")
+	case cfg.Policy.MinBackoff <= 0 || cfg.Policy.MaxBackoff < cfg.Policy.MinBackoff || cfg.Policy.DueAt <= 0:
+		return nil, fmt.Errorf("commit: writer policy %+v: backoffs must be positive and ordered, DueAt positive", cfg.Policy)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Logger = cfg.Logger.With("table", cfg.Table)
+	return &TableWriter{cfg: cfg, tasks: make(chan task)}, nil
+}
+
+// Do runs f on the writer's goroutine between two commits, with the
+// writer's committer, and returns its error. f may commit to the table
+// through the committer (it must keep floe.offsets, as every Committer
+// commit does); the writer reloads the table and syncs the ledger after f,
+// so whatever f did is what the next commit builds on. Do waits until the
+// writer runs; it returns ctx's error if ctx ends first.
+func (w *TableWriter) Do(ctx context.Context, f func(ctx context.Context, c *Committer) error) error {
+	t := task{f: f, done: make(chan error, 1)}
+	select {
+	case w.tasks <- t:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-t.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run commits the table until ctx ends. It returns only then: every failure
+// is retried with backoff, counted and logged.
+func (w *TableWriter) Run(ctx context.Context) {
+	defer metrics.ClusterPendingSegments.DeleteLabelValues(w.cfg.Table)
+	backoff := w.cfg.Policy.MinBackoff
+	fail := func(what string, err error) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		w.noteRound(err)
+		w.cfg.Logger.Error(what+" failed; retrying", "err", err, "backoff", backoff)
+		if w.wait(ctx, backoff) != nil {
+			return false
+		}
+		backoff = min(backoff*2, w.cfg.Policy.MaxBackoff)
+		return true
+	}
+	for ctx.Err() == nil {
+		if err := w.sync(ctx); err != nil {
+			if !fail("loading the table and syncing the ledger", err) {
+				return
+			}
+			continue
+		}
+		backoff = w.cfg.Policy.MinBackoff
+		break
+	}
+	w.last = time.Now()
+	for ctx.Err() == nil {
+		changed := w.cfg.Ledger.Changed()
+		pend := w.cfg.Ledger.Pending(w.cfg.Table)
+		metrics.ClusterPendingSegments.WithLabelValues(w.cfg.Table).Set(float64(len(pend)))
+		flushing := w.cfg.Env.Flushing()
+		if w.cfg.Policy.Due(pend, time.Since(w.last), flushing) {
+			if gap := w.cfg.Policy.MinGap - time.Since(w.last); gap > 0 && !flushing {
+				if w.wait(ctx, gap) != nil {
+					return
+				}
+				continue
+			}
+			if err := w.commitPending(ctx, pend); err != nil {
+				if !fail("commit", err) {
+					return
+				}
+				continue
+			}
+			backoff = w.cfg.Policy.MinBackoff
+			w.noteRound(nil)
+			w.last = time.Now()
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case t := <-w.tasks:
+			w.runTask(ctx, t)
+		case <-changed:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// wait sleeps for d, serving Do tasks meanwhile.
+func (w *TableWriter) wait(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return nil
+		case t := <-w.tasks:
+			w.runTask(ctx, t)
+		}
+	}
+}
+
+func (w *TableWriter) runTask(ctx context.Context, t task) {
+	if w.c == nil {
+		t.done <- errors.New("commit: the table writer has not loaded its table yet")
+		return
+	}
+	err := t.f(ctx, w.c)
+	// Whatever the task did to the table, the next commit builds on the
+	// table as it is now, and the ledger agrees with it.
+	if serr := w.sync(ctx); serr != nil && err == nil {
+		err = fmt.Errorf("commit: after the task: %w", serr)
+	}
+	t.done <- err
+}
+
+// Committer returns the writer's committer (nil before Run loaded it). Use
+// it only from a Do task or OnCommit.
+func (w *TableWriter) Committer() *Committer { return w.c }
+
+// sync reloads the table and brings the ledger in line with it: Reconcile
+// when the table is at or ahead of the ledger everywhere; AdoptTable when it
+// is behind on some partition, or cuts through a pending segment.
+func (w *TableWriter) sync(ctx context.Context) error {
+	c, err := New(ctx, w.cfg.Catalog, Config{
+		Pipeline: w.cfg.Pipeline, Table: table.Identifier(strings.Split(w.cfg.Table, ".")), Epoch: w.cfg.Epoch, Logger: w.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	w.c = c
+	have := c.Offsets()
+	if lc, ok := w.cfg.Ledger.Committed(w.cfg.Table); ok {
+		for t, ps := range lc.Offsets {
+			for p, v := range ps {
+				if got, ok := have.Get(t, p); ok && got < v {
+					return w.adopt(ctx, fmt.Sprintf("the table's offsets are behind the ledger's on %s/%d (%d < %d): it was rolled back or recreated", t, p, got, v))
+				}
+			}
+		}
+	}
+	cmd, err := EncodeReconcile(Reconcile{Tables: []ReconciledTable{{
+		Table: w.cfg.Table, Pipeline: w.cfg.Pipeline, SnapshotID: c.LastSnapshot(), Offsets: have,
+	}}})
+	if err != nil {
+		return err
+	}
+	res, err := w.apply(ctx, cmd)
+	if err != nil {
+		return fmt.Errorf("commit: reconcile %s: %w", w.cfg.Table, err)
+	}
+	if len(res.Dropped) > 0 {
+		w.cfg.Logger.Info("reconciled the ledger with the table: dropped segments it already holds", "segments", res.Dropped)
+	}
+	if len(res.Conflicts) > 0 || len(res.Behind) > 0 {
+		return w.adopt(ctx, fmt.Sprintf("the table's offsets cut through pending segments %v (another writer committed part of them)", res.Conflicts))
+	}
+	return nil
+}
+
+// adopt makes the ledger take the table's offsets as they are.
+func (w *TableWriter) adopt(ctx context.Context, why string) error {
+	have := w.c.Offsets()
+	cmd, err := EncodeAdoptTable(AdoptTable{Table: w.cfg.Table, Pipeline: w.cfg.Pipeline, SnapshotID: w.c.LastSnapshot(), Offsets: have})
+	if err != nil {
+		return err
+	}
+	res, err := w.apply(ctx, cmd)
+	if err != nil {
+		return fmt.Errorf("commit: adopt the offsets of %s: %w", w.cfg.Table, err)
+	}
+	moved := make([]string, 0, len(res.Behind))
+	for _, b := range res.Behind {
+		moved = append(moved, fmt.Sprintf("%s/%d %d→%d", b.Topic, b.Partition, b.Have, b.Got))
+	}
+	w.cfg.Logger.Warn("adopted the table's offsets: the ledger follows the table, and what lies above them is consumed again",
+		"reason", why, "snapshot_id", w.c.LastSnapshot(), "offsets", have.Encode(), "moved_back", moved,
+		"dropped_segments", len(res.Dropped), "partitions_restarted", len(res.Moved))
+	metrics.TableAdoptions.WithLabelValues(w.cfg.Table).Inc()
+	return nil
+}
+
+// apply applies cmd and returns the ledger's refusal as the error.
+func (w *TableWriter) apply(ctx context.Context, cmd []byte) (ApplyResult, error) {
+	res, err := w.cfg.Env.Apply(ctx, cmd)
+	if err == nil {
+		err = res.Err
+	}
+	return res, err
+}
+
+// commitPending commits pend as one snapshot and reports it to the ledger.
+func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) error {
+	tbl := w.c.Table()
+	seg, ids, err := joinPending(pend, tbl.Spec(), tbl.Schema())
+	if err != nil {
+		return fmt.Errorf("commit: %s: %w", w.cfg.Table, err)
+	}
+	res, err := w.c.Commit(ctx, seg)
+	var gap *OffsetGapError
+	if errors.As(err, &gap) {
+		w.cfg.Logger.Warn("the table moved under the ledger; reloading and syncing", "err", err)
+		return w.sync(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if err := failpoint.Hit("writer/before-report"); err != nil {
+		// The table holds the commit, the ledger does not know: the next
+		// round finds the segments covered and reports them.
+		return err
+	}
+	cmd, err := EncodeCommitSegments(CommitSegments{Table: w.cfg.Table, SnapshotID: res.SnapshotID, Offsets: w.c.Offsets(), Segments: ids})
+	if err != nil {
+		return err
+	}
+	ar, err := w.cfg.Env.Apply(ctx, cmd)
+	if err != nil {
+		// Not the leader any more, or the outcome is unknown: the next
+		// leader syncs from the table, which holds the commit.
+		return err
+	}
+	if ar.Err != nil {
+		w.cfg.Logger.Error("the ledger refused a commit report; syncing it with the table", "err", ar.Err)
+		return w.sync(ctx)
+	}
+	w.cfg.Logger.Debug("committed", "snapshot_id", res.SnapshotID, "segments", len(ids),
+		"records", seg.Records, "files", len(seg.Files), "attempts", res.Attempts, "commit_ms", res.Duration.Milliseconds())
+	if w.cfg.OnCommit != nil {
+		w.cfg.OnCommit(WriterCommit{
+			Table: w.cfg.Table, Pipeline: w.cfg.Pipeline, Result: res, Records: seg.Records,
+			Files: len(seg.Files), Segments: ids, Committer: w.c,
+		})
+	}
+	return nil
+}
+
+// joinPending joins pending segments into one, decoding their files.
+func joinPending(pend []PendingSegment, spec iceberg.PartitionSpec, sch *iceberg.Schema) (Segment, []uint64, error) {
+	seg := Segment{From: Offsets{}, To: Offsets{}}
+	ids := make([]uint64, 0, len(pend))
+	var watermark int64
+	for _, ps := range pend {
+		var files []iceberg.DataFile
+		if len(ps.Files) > 0 {
+			var err error
+			if files, err = fileio.DecodeDataFiles(ps.Files, spec, sch); err != nil {
+				return seg, nil, fmt.Errorf("segment %d: %w", ps.ID, err)
+			}
+		}
+		if err := seg.Append(Segment{From: ps.From, To: ps.To, Records: ps.Records, Files: files}); err != nil {
+			return seg, nil, fmt.Errorf("segment %d: %w", ps.ID, err)
+		}
+		watermark = max(watermark, ps.WatermarkMs)
+		ids = append(ids, ps.ID)
+	}
+	if watermark > 0 {
+		seg.Watermark = time.UnixMilli(watermark)
+	}
+	return seg, ids, nil
+}
