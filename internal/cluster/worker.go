@@ -319,11 +319,18 @@ func (n *Node) deliver(ctx context.Context, r run, mainTable, dlqTable string, b
 	}
 }
 
+// roomRecheck is how often awaitRoom reads the ledger again when no change
+// was notified: a safety net, the notification is what wakes it.
+var roomRecheck = time.Second
+
 // awaitRoom waits until every table of prop has fewer than
 // commit.MaxPendingSegments pending segments, or ctx ends.
 func (n *Node) awaitRoom(ctx context.Context, prop commit.ProposeSegment) error {
 	warned := false
 	for {
+		// Taken before the state is read: a change after the read closes
+		// this channel, so it cannot slip between the read and the wait.
+		changed := n.ledger.Changed()
 		full := ""
 		for _, t := range n.ledger.Tables() {
 			for _, e := range prop.Tables {
@@ -342,8 +349,8 @@ func (n *Node) awaitRoom(ctx context.Context, prop commit.ProposeSegment) error 
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster: propose segment: %w", ctx.Err())
-		case <-n.ledger.Changed():
-		case <-time.After(time.Second):
+		case <-changed:
+		case <-time.After(roomRecheck):
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,9 +56,14 @@ func TestRejectionKind(t *testing.T) {
 	require.Equal(t, "rejected_other", rejectionKind(commit.ErrUnknownMember))
 }
 
-// A member holds back its proposals while a table has commit.MaxPendingSegments
-// uncommitted segments, and goes on as soon as the leader commits.
+// A member holds back its proposals while a table has
+// commit.MaxPendingSegments uncommitted segments, and goes on as soon as the
+// leader commits: woken by the ledger's change notification, not by the
+// periodic recheck, which the test moves out of reach.
 func TestAwaitRoom(t *testing.T) {
+	defer func(d time.Duration) { roomRecheck = d }(roomRecheck)
+	roomRecheck = time.Hour
+
 	l := commit.NewLedger()
 	var idx uint64
 	apply := func(cmd []byte, err error) commit.ApplyResult {
@@ -88,13 +94,52 @@ func TestAwaitRoom(t *testing.T) {
 	require.ErrorIs(t, n.awaitRoom(ctx, prop), context.DeadlineExceeded, "full: must wait")
 	require.NoError(t, n.awaitRoom(context.Background(), commit.ProposeSegment{Tables: []commit.SegmentEntry{{Table: "other"}}}), "another table is not held back")
 
+	// The waiter says it holds back once it has found the table full; from
+	// then on only a change can let it go.
+	holding := make(chan struct{}, 1)
+	waiter := &Node{ledger: l, log: slog.New(signalHandler{msg: "holding back", ch: holding})}
 	done := make(chan error, 1)
-	go func() { done <- n.awaitRoom(context.Background(), prop) }()
+	go func() { done <- waiter.awaitRoom(context.Background(), prop) }()
+	select {
+	case <-holding:
+	case err := <-done:
+		t.Fatalf("returned (%v) while the table was full", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the waiter never found the table full")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("returned (%v) while the table was full", err)
+	default:
+	}
+
 	apply(commit.EncodeCommitSegments(commit.CommitSegments{Table: "t", SnapshotID: 1, Offsets: offs("k", 0, 10), Segments: ids[:10]}))
 	select {
 	case err := <-done:
 		require.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("still held back after the leader committed")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still held back 30s after the leader committed (the recheck is every %v): the change was not notified", roomRecheck)
 	}
 }
+
+// signalHandler is a slog.Handler that signals ch (without blocking) for
+// every record at Warn or above whose message contains msg.
+type signalHandler struct {
+	msg string
+	ch  chan<- struct{}
+}
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn && strings.Contains(r.Message, h.msg) {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h signalHandler) WithGroup(string) slog.Handler      { return h }

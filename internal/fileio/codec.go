@@ -12,15 +12,22 @@ import (
 // The codec turns data files into bytes and back, so a segment accepted by
 // the replicated ledger can carry its files and the committer (perhaps on
 // another node, after a failover) can commit them without reading Parquet
-// footers from the object store. iceberg-go has no public DataFile codec.
+// footers from the object store. (iceberg-go's codec package encodes a file
+// as its manifest entry for one format version; the ledger's entries
+// already use this encoding, so changing to it needs a versioned format.)
 //
-// Everything a manifest entry records for the files floe writes is kept:
-// path, format, content, counts, size, per-column statistics and bounds,
-// split offsets, sort order, equality ids and partition values. Partition
-// values are stored in Iceberg's single-value binary serialization (spec,
-// "Binary single-value serialization") keyed by partition field id, and
-// decoded against the partition spec and schema they were written with.
+// Everything the iceberg.DataFile interface exposes is kept, except the
+// deprecated distinct counts: path, format, content, counts, size,
+// per-column statistics and bounds (absent and empty stay distinct), split
+// offsets, sort order, equality ids, key metadata, first row id, the
+// deletion-vector location and partition values. Partition values are
+// stored in Iceberg's single-value binary serialization (spec, "Binary
+// single-value serialization") keyed by partition field id, and decoded
+// against the partition spec and schema they were written with, to the Go
+// types iceberg-go's transforms produce; a null value is listed by id.
 
+// fileRecord is one data file on the wire. Statistics maps and lists keep
+// the difference between absent (null) and empty, as a manifest does.
 type fileRecord struct {
 	Path         string         `json:"path"`
 	Format       string         `json:"format"`
@@ -30,15 +37,22 @@ type fileRecord struct {
 	SpecID       int32          `json:"spec_id"`
 	Partition    map[int][]byte `json:"partition,omitempty"`
 	NullParts    []int          `json:"null_partition,omitempty"`
-	ColumnSizes  map[int]int64  `json:"column_sizes,omitempty"`
-	ValueCounts  map[int]int64  `json:"value_counts,omitempty"`
-	NullCounts   map[int]int64  `json:"null_counts,omitempty"`
-	NaNCounts    map[int]int64  `json:"nan_counts,omitempty"`
-	Lower        map[int][]byte `json:"lower,omitempty"`
-	Upper        map[int][]byte `json:"upper,omitempty"`
-	SplitOffsets []int64        `json:"split_offsets,omitempty"`
+	ColumnSizes  map[int]int64  `json:"column_sizes"`
+	ValueCounts  map[int]int64  `json:"value_counts"`
+	NullCounts   map[int]int64  `json:"null_counts"`
+	NaNCounts    map[int]int64  `json:"nan_counts"`
+	Lower        map[int][]byte `json:"lower"`
+	Upper        map[int][]byte `json:"upper"`
+	SplitOffsets []int64        `json:"split_offsets"`
 	SortOrderID  *int           `json:"sort_order_id,omitempty"`
-	EqualityIDs  []int          `json:"equality_ids,omitempty"`
+	EqualityIDs  []int          `json:"equality_ids"`
+	KeyMetadata  []byte         `json:"key_metadata"`
+	FirstRowID   *int64         `json:"first_row_id,omitempty"`
+	// ReferencedFile, ContentOffset and ContentSize locate a deletion
+	// vector in its Puffin file.
+	ReferencedFile *string `json:"referenced_data_file,omitempty"`
+	ContentOffset  *int64  `json:"content_offset,omitempty"`
+	ContentSize    *int64  `json:"content_size_in_bytes,omitempty"`
 }
 
 // EncodeDataFiles serialises data files for the ledger.
@@ -51,6 +65,8 @@ func EncodeDataFiles(files []iceberg.DataFile) ([]byte, error) {
 			ColumnSizes: f.ColumnSizes(), ValueCounts: f.ValueCounts(), NullCounts: f.NullValueCounts(),
 			NaNCounts: f.NaNValueCounts(), Lower: f.LowerBoundValues(), Upper: f.UpperBoundValues(),
 			SplitOffsets: f.SplitOffsets(), SortOrderID: f.SortOrderID(), EqualityIDs: f.EqualityFieldIDs(),
+			KeyMetadata: f.KeyMetadata(), FirstRowID: f.FirstRowID(),
+			ReferencedFile: f.ReferencedDataFile(), ContentOffset: f.ContentOffset(), ContentSize: f.ContentSizeInBytes(),
 		}
 		for id, v := range f.Partition() {
 			if v == nil {
@@ -130,14 +146,29 @@ func DecodeDataFiles(data []byte, spec iceberg.PartitionSpec, sch *iceberg.Schem
 		}
 		bld.ColumnSizes(r.ColumnSizes).ValueCounts(r.ValueCounts).NullValueCounts(r.NullCounts).
 			NaNValueCounts(r.NaNCounts).LowerBoundValues(r.Lower).UpperBoundValues(r.Upper)
-		if len(r.SplitOffsets) > 0 {
+		if r.SplitOffsets != nil {
 			bld.SplitOffsets(r.SplitOffsets)
 		}
 		if r.SortOrderID != nil {
 			bld.SortOrderID(*r.SortOrderID)
 		}
-		if len(r.EqualityIDs) > 0 {
+		if r.EqualityIDs != nil {
 			bld.EqualityFieldIDs(r.EqualityIDs)
+		}
+		if r.KeyMetadata != nil {
+			bld.KeyMetadata(r.KeyMetadata)
+		}
+		if r.FirstRowID != nil {
+			bld.FirstRowID(*r.FirstRowID)
+		}
+		if r.ReferencedFile != nil {
+			bld.ReferencedDataFile(*r.ReferencedFile)
+		}
+		if r.ContentOffset != nil {
+			bld.ContentOffset(*r.ContentOffset)
+		}
+		if r.ContentSize != nil {
+			bld.ContentSizeInBytes(*r.ContentSize)
 		}
 		out = append(out, bld.Build())
 	}
@@ -165,6 +196,8 @@ func literalOf(v any) (iceberg.Literal, error) {
 	case iceberg.Time:
 		return iceberg.NewLiteral(x), nil
 	case iceberg.Timestamp:
+		return iceberg.NewLiteral(x), nil
+	case iceberg.TimestampNano:
 		return iceberg.NewLiteral(x), nil
 	case iceberg.Decimal:
 		return iceberg.NewLiteral(x), nil
