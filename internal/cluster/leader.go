@@ -218,8 +218,9 @@ func (n *Node) committed(p *ingest.Pipeline, wc commit.WriterCommit) {
 func (n *Node) assign(ctx context.Context, since time.Time) {
 	t := time.NewTicker(n.cfg.HeartbeatInterval.D() / 2)
 	defer t.Stop()
+	lv := newLiveness(n.id, since, n.cfg.DeadAfter.D())
 	for {
-		n.assignOnce(ctx, since)
+		n.assignOnce(ctx, lv)
 		select {
 		case <-ctx.Done():
 			return
@@ -228,19 +229,42 @@ func (n *Node) assign(ctx context.Context, since time.Time) {
 	}
 }
 
-// liveMembers splits the members by liveness as this leader, leading since
-// since, sees it. The leader itself is alive, and every member gets
-// dead_after from the start of the leadership: heartbeats sent while there
-// was no leader went nowhere, and judging by them would move every
-// partition at each election.
-func (n *Node) liveMembers(since time.Time) (live, dead []string) {
-	now := time.Now()
-	for _, m := range n.ledger.Members() {
-		last := m.LastHeartbeat
-		if last.Before(since) {
-			last = since
+// liveness judges members by when this leader saw their heartbeats arrive,
+// on its own clock. A heartbeat carries the member's clock, which may be
+// skewed against the leader's by any amount; comparing the two would call
+// a member with a slow clock dead and keep a dead member with a fast clock
+// alive. So the stamp is only used to notice that a new heartbeat arrived
+// (it changed), and the leader's clock says when.
+//
+// Every member gets dead_after from the start of the leadership: heartbeats
+// sent while there was no leader went nowhere, and judging by them would
+// move every partition at each election. The leader itself is alive.
+type liveness struct {
+	self      string
+	since     time.Time
+	deadAfter time.Duration
+	stamps    map[string]time.Time // last heartbeat stamp seen, per member
+	heard     map[string]time.Time // when it changed, on the leader's clock
+}
+
+func newLiveness(self string, since time.Time, deadAfter time.Duration) *liveness {
+	return &liveness{self: self, since: since, deadAfter: deadAfter, stamps: map[string]time.Time{}, heard: map[string]time.Time{}}
+}
+
+// judge splits members by liveness at now.
+func (lv *liveness) judge(members []commit.Member, now time.Time) (live, dead []string) {
+	for _, m := range members {
+		if stamp, ok := lv.stamps[m.ID]; !ok || !stamp.Equal(m.LastHeartbeat) {
+			lv.stamps[m.ID] = m.LastHeartbeat
+			if ok {
+				lv.heard[m.ID] = now
+			}
 		}
-		if m.ID == n.id || now.Sub(last) <= n.cfg.DeadAfter.D() {
+		last := lv.heard[m.ID]
+		if last.Before(lv.since) {
+			last = lv.since
+		}
+		if m.ID == lv.self || now.Sub(last) <= lv.deadAfter {
 			live = append(live, m.ID)
 		} else {
 			dead = append(dead, m.ID)
@@ -249,8 +273,8 @@ func (n *Node) liveMembers(since time.Time) (live, dead []string) {
 	return live, dead
 }
 
-func (n *Node) assignOnce(ctx context.Context, since time.Time) {
-	live, dead := n.liveMembers(since)
+func (n *Node) assignOnce(ctx context.Context, lv *liveness) {
+	live, dead := lv.judge(n.ledger.Members(), time.Now())
 	metrics.ClusterMembers.WithLabelValues("alive").Set(float64(len(live)))
 	metrics.ClusterMembers.WithLabelValues("dead").Set(float64(len(dead)))
 	for _, p := range n.pipelines {
