@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/cluster"
 	"github.com/floelake/floe/internal/config"
@@ -96,80 +97,8 @@ func TestClusterInProcess(t *testing.T) {
 	}
 	cat := openCatalog(t, cfg)
 
-	net := &memNet{nodes: map[string]*cluster.Node{}, transports: map[string]*raft.InmemTransport{}, cut: map[string]bool{}}
-	ids := []string{"n1", "n2", "n3"}
-	members := map[string]*memMember{}
-	var raftMembers []raftstore.Member
-	for _, id := range ids {
-		ledger := commit.NewLedger()
-		// Timers as on a real network rather than the in-memory defaults
-		// (100 ms): under the race detector on a busy 2-core machine those
-		// make leadership flap.
-		rn, addr, tr, err := raftstore.OpenInMemoryWithConfig(raftstore.Config{
-			NodeID: id, Logger: testLogger(t, id+"-raft"),
-			HeartbeatTimeout: time.Second, ElectionTimeout: time.Second, LeaderLeaseTimeout: 500 * time.Millisecond,
-		}, ledger)
-		if err != nil {
-			t.Fatal(err)
-		}
-		net.transports[id] = tr
-		raftMembers = append(raftMembers, raftstore.Member{ID: id, Address: string(addr), Suffrage: raftstore.Voter})
-		ncfg := cfg
-		ncfg.Cluster.NodeID = id
-		node, err := cluster.Start(cluster.Options{
-			Config: ncfg, Catalog: cat, Logger: testLogger(t, id),
-			Raft: rn, Ledger: ledger, APIAddr: id, Peers: net.peers(id),
-			PartitionCheckEvery: time.Second,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		net.nodes[id] = node
-		members[id] = &memMember{id: id, node: node, raft: rn}
-	}
-	net.heal()
-	if err := members["n1"].raft.Bootstrap(raftMembers...); err != nil {
-		t.Fatal(err)
-	}
-	start := func(m *memMember) {
-		ctx, cancel := context.WithCancel(context.Background())
-		m.cancel, m.done = cancel, make(chan struct{})
-		go func() { defer close(m.done); _ = m.node.Run(ctx) }()
-	}
-	for _, id := range ids {
-		start(members[id])
-	}
-	t.Cleanup(func() {
-		for _, m := range members {
-			m.cancel()
-			<-m.done
-			_ = m.raft.Shutdown()
-		}
-	})
-	leader := func() *memMember {
-		var l *memMember
-		waitFor(t, 10*time.Second, "a leader", func() (bool, string) {
-			for _, m := range members {
-				if m.raft.IsLeader() {
-					l = m
-					return true, ""
-				}
-			}
-			return false, "no leader"
-		})
-		return l
-	}
-	join := func(id string) {
-		waitFor(t, 10*time.Second, "join of "+id, func() (bool, string) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			err := leader().node.Join(ctx, cluster.JoinRequest{NodeID: id, RaftAddr: id, APIAddr: id})
-			return err == nil, fmt.Sprint(err)
-		})
-	}
-	for _, id := range ids {
-		join(id)
-	}
+	mc := startMemCluster(t, cfg, cat, "n1", "n2", "n3")
+	net, members, ids, leader, join := mc.net, mc.members, mc.ids, mc.leader, mc.join
 
 	// Produce while the cluster changes.
 	prod := newProducer(t, broker)
@@ -266,4 +195,95 @@ func TestClusterInProcess(t *testing.T) {
 		<-m.done
 	}
 	checkExactlyOnce(t, cfg, producedOf(&stats))
+}
+
+// memCluster is cluster members running in this process on raft's
+// in-memory transport.
+type memCluster struct {
+	net     *memNet
+	ids     []string
+	members map[string]*memMember
+	leader  func() *memMember
+	join    func(id string)
+}
+
+// startMemCluster starts the members, forms the cluster and joins them all.
+// The test's cleanup stops them.
+func startMemCluster(t *testing.T, cfg config.Config, cat *catalog.Catalog, ids ...string) *memCluster {
+	t.Helper()
+	net := &memNet{nodes: map[string]*cluster.Node{}, transports: map[string]*raft.InmemTransport{}, cut: map[string]bool{}}
+	members := map[string]*memMember{}
+	var raftMembers []raftstore.Member
+	for _, id := range ids {
+		ledger := commit.NewLedger()
+		// Timers as on a real network rather than the in-memory defaults
+		// (100 ms): under the race detector on a busy 2-core machine those
+		// make leadership flap.
+		rn, addr, tr, err := raftstore.OpenInMemoryWithConfig(raftstore.Config{
+			NodeID: id, Logger: testLogger(t, id+"-raft"),
+			HeartbeatTimeout: time.Second, ElectionTimeout: time.Second, LeaderLeaseTimeout: 500 * time.Millisecond,
+		}, ledger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		net.transports[id] = tr
+		raftMembers = append(raftMembers, raftstore.Member{ID: id, Address: string(addr), Suffrage: raftstore.Voter})
+		ncfg := cfg
+		ncfg.Cluster.NodeID = id
+		node, err := cluster.Start(cluster.Options{
+			Config: ncfg, Catalog: cat, Logger: testLogger(t, id),
+			Raft: rn, Ledger: ledger, APIAddr: id, Peers: net.peers(id),
+			PartitionCheckEvery: time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		net.nodes[id] = node
+		members[id] = &memMember{id: id, node: node, raft: rn}
+	}
+	net.heal()
+	if err := members["n1"].raft.Bootstrap(raftMembers...); err != nil {
+		t.Fatal(err)
+	}
+	start := func(m *memMember) {
+		ctx, cancel := context.WithCancel(context.Background())
+		m.cancel, m.done = cancel, make(chan struct{})
+		go func() { defer close(m.done); _ = m.node.Run(ctx) }()
+	}
+	for _, id := range ids {
+		start(members[id])
+	}
+	t.Cleanup(func() {
+		for _, m := range members {
+			m.cancel()
+			<-m.done
+			_ = m.raft.Shutdown()
+		}
+	})
+	leader := func() *memMember {
+		var l *memMember
+		waitFor(t, 10*time.Second, "a leader", func() (bool, string) {
+			for _, m := range members {
+				if m.raft.IsLeader() {
+					l = m
+					return true, ""
+				}
+			}
+			return false, "no leader"
+		})
+		return l
+	}
+	join := func(id string) {
+		waitFor(t, 10*time.Second, "join of "+id, func() (bool, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err := leader().node.Join(ctx, cluster.JoinRequest{NodeID: id, RaftAddr: id, APIAddr: id})
+			return err == nil, fmt.Sprint(err)
+		})
+	}
+	for _, id := range ids {
+		join(id)
+	}
+
+	return &memCluster{net: net, ids: ids, members: members, leader: leader, join: join}
 }
