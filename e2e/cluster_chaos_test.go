@@ -44,7 +44,7 @@ import (
 	"time"
 
 	"github.com/floelake/floe/catalog"
-	"github.com/floelake/floe/internal/cluster"
+	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
 	"github.com/floelake/floe/internal/node"

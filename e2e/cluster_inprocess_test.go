@@ -11,7 +11,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
-	"github.com/floelake/floe/internal/cluster"
+	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
 	"github.com/floelake/floe/raftstore"

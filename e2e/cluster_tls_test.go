@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/floelake/floe/internal/cluster"
+	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
 )

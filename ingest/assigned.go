@@ -13,7 +13,7 @@ import (
 	"github.com/floelake/floe/internal/fileio"
 )
 
-// This file is the pipeline as a cluster member runs it (internal/cluster):
+// This file is the pipeline as a cluster member runs it (cluster):
 // the raft leader prepares the tables and commits, every member consumes
 // the partitions the ledger assigns it and hands each interval's files to
 // the ledger instead of committing them itself.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/floelake/floe/internal/cluster"
+	"github.com/floelake/floe/cluster"
 )
 
 func TestPrintStatus(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/floelake/floe/internal/cluster"
+	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/internal/config"
 )
 

@@ -20,7 +20,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/ingest"
-	"github.com/floelake/floe/internal/cluster"
+	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/metrics"
 )

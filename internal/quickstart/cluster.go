@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/floelake/floe/ingest"
-	"github.com/floelake/floe/internal/cluster"
+	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/node"
 )

@@ -1,10 +1,3 @@
-// Package cluster runs floe as a member of a raft-replicated cluster
-// (DESIGN §5, docs/cluster.md). Every member replicates the ledger
-// (commit.Ledger) through raft, heartbeats, and consumes the partitions the
-// ledger assigns it, proposing each interval's files as a segment. The raft
-// leader also assigns partitions to live members and runs one committer per
-// table, which commits accepted segments to Iceberg and reports them back to
-// the ledger.
 package cluster
 
 import (
