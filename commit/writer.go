@@ -269,7 +269,8 @@ func (w *TableWriter) Run(ctx context.Context) {
 		flushing := w.cfg.Env.Flushing()
 		if w.cfg.Policy.Due(pend, time.Since(w.last), flushing) {
 			if gap := w.cfg.Policy.MinGap - time.Since(w.last); gap > 0 && !flushing {
-				if w.wait(ctx, gap) != nil {
+				// Shutdown makes the gap moot: wait in steps that notice it.
+				if w.wait(ctx, min(gap, flushCheckEvery)) != nil {
 					return
 				}
 				continue
@@ -295,6 +296,10 @@ func (w *TableWriter) Run(ctx context.Context) {
 		}
 	}
 }
+
+// flushCheckEvery bounds how long a writer waiting out MinGap takes to
+// notice that its host is shutting down.
+const flushCheckEvery = 100 * time.Millisecond
 
 // wait sleeps for d, serving Do tasks meanwhile.
 func (w *TableWriter) wait(ctx context.Context, d time.Duration) error {
@@ -366,6 +371,18 @@ func (w *TableWriter) sync(ctx context.Context) error {
 	}
 	if len(res.Conflicts) > 0 || len(res.Behind) > 0 {
 		return w.adopt(ctx, fmt.Sprintf("the table's offsets cut through pending segments %v (another writer committed part of them)", res.Conflicts))
+	}
+	// Reconcile only raises where partitions are read from. A table that
+	// ends below that (the other table of the pipeline was reconciled
+	// first, after a crash between the two tables' commits) could never
+	// take another segment: every one would start past its end.
+	end := w.cfg.Ledger.TableEnd(w.cfg.Table)
+	for t, ps := range end {
+		for p, e := range ps {
+			if next, ok := w.cfg.Ledger.NextExpected(w.cfg.Pipeline, t, p); ok && e < next {
+				return w.adopt(ctx, fmt.Sprintf("the table ends at %d on %s/%d, below where the partition is read from (%d)", e, t, p, next))
+			}
+		}
 	}
 	return nil
 }

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
 
+	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/failpoint"
 	"github.com/floelake/floe/internal/fileio"
@@ -297,4 +299,41 @@ func TestWriterPolicy(t *testing.T) {
 	} {
 		require.Equal(t, c.want, p.Due(c.pend, c.sinceLast, c.flushing), c.name)
 	}
+}
+
+// After a crash between the two tables' commits the main table is ahead of
+// the dead-letter table. On a fresh ledger the main table's writer syncs
+// first and partitions are read from its end; the dead-letter table's
+// writer must bring that back to its own end, or no segment could ever
+// start where the dead-letter table ends.
+func TestWriterSyncLowersReadPositionForALaggingSibling(t *testing.T) {
+	r := newWriterRig(t)
+	ctx := context.Background()
+	dlqIdent := table.Identifier{"db", "t__dlq"}
+	_, _, err := catalog.EnsureTable(ctx, r.cat, dlqIdent, testSchema, *iceberg.UnpartitionedSpec, nil)
+	require.NoError(t, err)
+	main := r.committer(r.cat)
+	_, err = main.Commit(ctx, r.segment(0, 20))
+	require.NoError(t, err)
+	dlq, err := commit.New(ctx, r.cat, commit.Config{Pipeline: "p", Table: dlqIdent})
+	require.NoError(t, err)
+	_, err = dlq.Commit(ctx, commit.Segment{From: commit.Offsets{"tp": {0: 0}}, To: commit.Offsets{"tp": {0: 10}}})
+	require.NoError(t, err)
+
+	mw := r.writer(r.cat, 1, nil)
+	dw, err := commit.NewWriter(commit.WriterConfig{
+		Table: "db.t__dlq", Pipeline: "p", Epoch: 1, Policy: commit.DefaultWriterPolicy(time.Second),
+		Catalog: r.cat, Ledger: r.env.l, Env: r.env,
+	})
+	require.NoError(t, err)
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Add(1)
+	go func() { defer wg.Done(); mw.Run(wctx) }()
+	require.Eventually(t, func() bool { n, _ := r.env.l.NextExpected("p", "tp", 0); return n == 20 }, 30*time.Second, 5*time.Millisecond)
+	wg.Add(1)
+	go func() { defer wg.Done(); dw.Run(wctx) }()
+	require.Eventually(t, func() bool { n, _ := r.env.l.NextExpected("p", "tp", 0); return n == 10 }, 30*time.Second, 5*time.Millisecond,
+		"the read position falls back to the dead-letter table's end")
 }
