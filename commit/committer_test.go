@@ -45,8 +45,7 @@ func (f fault) String() string {
 }
 
 // faultyCatalog wraps a real catalog and misbehaves on chosen CommitTable
-// calls (1-based), the way DESIGN §11 asks: fail, conflict or time out at
-// the k-th write.
+// calls (1-based): fail, conflict or time out at the k-th write.
 type faultyCatalog struct {
 	inner  *catalog.Catalog
 	mu     sync.Mutex
@@ -54,6 +53,9 @@ type faultyCatalog struct {
 	faults map[int]fault
 	// onConcurrent commits as another writer would.
 	onConcurrent func(ctx context.Context) error
+	// onCall, if set, runs at the start of every CommitTable call with its
+	// number.
+	onCall func(n int)
 }
 
 func (f *faultyCatalog) LoadTable(ctx context.Context, ident table.Identifier) (*table.Table, error) {
@@ -63,8 +65,11 @@ func (f *faultyCatalog) LoadTable(ctx context.Context, ident table.Identifier) (
 func (f *faultyCatalog) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, upd []table.Update) (table.Metadata, string, error) {
 	f.mu.Lock()
 	f.calls++
-	ft := f.faults[f.calls]
+	n, ft := f.calls, f.faults[f.calls]
 	f.mu.Unlock()
+	if f.onCall != nil {
+		f.onCall(n)
+	}
 	switch ft {
 	case conflictBefore:
 		return nil, "", fmt.Errorf("%w: injected stale base", table.ErrCommitFailed)
@@ -333,18 +338,14 @@ func TestCommitGivesUpOnlyWhenContextEnds(t *testing.T) {
 	fc := &faultyCatalog{inner: f.cat, faults: faults}
 	c := f.committer(fc)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for {
-			fc.mu.Lock()
-			n := fc.calls
-			fc.mu.Unlock()
-			if n >= 5 {
-				cancel()
-				return
-			}
-			time.Sleep(time.Millisecond)
+	// The context ends during the fifth attempt, which then fails as
+	// injected: cancelling from elsewhere could land during a reload and
+	// make that failure the last one.
+	fc.onCall = func(n int) {
+		if n == 5 {
+			cancel()
 		}
-	}()
+	}
 	_, err := c.Commit(ctx, f.segment(0, 10))
 	require.ErrorIs(t, err, context.Canceled)
 	require.Contains(t, err.Error(), "connection reset", "the last failure is reported")
