@@ -102,7 +102,7 @@ type Result struct {
 // Committer commits segments of one table, exactly once. It is the only
 // writer of the table's floe.offsets; it is not safe for concurrent use.
 //
-// The protocol (DESIGN §4):
+// The protocol:
 //
 //  1. A segment may be committed only on top of a snapshot whose offsets
 //     end exactly where the segment starts. Anything else is an
@@ -113,12 +113,14 @@ type Result struct {
 //     (AssertRefSnapshotID on main), carries a fresh floe.commit-id, and
 //     copies the full offsets map forward.
 //  3. After any failed attempt, whatever its class, the committer reloads the
-//     table and looks for every commit id it has used for this segment
-//     before doing anything else. Found means the "failed" attempt landed
-//     (an unknown outcome that was in fact a success). Not found, the base
-//     assertion guarantees that no earlier attempt can land later: they all
-//     asserted a base that is no longer current, or the current base, which
-//     the next attempt asserts too, so at most one of them wins.
+//     table and looks for every commit id it has used for this segment in
+//     main's ancestry before doing anything else. Found means the "failed"
+//     attempt landed (an unknown outcome that was in fact a success). A
+//     snapshot main no longer descends from does not count: its records are
+//     not in the table. Not found, the base assertion guarantees that no
+//     earlier attempt can land later: they all asserted a base that is no
+//     longer current, or the current base, which the next attempt asserts
+//     too, so at most one of them wins.
 //  4. It then re-checks rule 1 against the reloaded offsets and retries the
 //     same files on the new base, with capped exponential backoff, until the
 //     context ends. Failures are counted and logged by class, never dropped.

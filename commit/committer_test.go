@@ -38,10 +38,14 @@ const (
 	// concurrentWriter lets another writer commit first, so this one's
 	// base is stale and the real catalog rejects it.
 	concurrentWriter
+	// rolledBackAfter lets the commit land, rolls main back to the
+	// snapshot before it (another engine's rollback), then reports an
+	// error: an unknown outcome whose snapshot is no longer in the table.
+	rolledBackAfter
 )
 
 func (f fault) String() string {
-	return [...]string{"pass", "conflict-before", "error-before", "error-after", "concurrent-writer"}[f]
+	return [...]string{"pass", "conflict-before", "error-before", "error-after", "concurrent-writer", "rolled-back-after"}[f]
 }
 
 // faultyCatalog wraps a real catalog and misbehaves on chosen CommitTable
@@ -84,8 +88,27 @@ func (f *faultyCatalog) CommitTable(ctx context.Context, ident table.Identifier,
 		if err := f.onConcurrent(ctx); err != nil {
 			return nil, "", err
 		}
+	case rolledBackAfter:
+		meta, _, err := f.inner.CommitTable(ctx, ident, reqs, upd)
+		if err != nil {
+			return nil, "", err
+		}
+		head := meta.CurrentSnapshot()
+		if err := setMain(ctx, f.inner, ident, head.SnapshotID, *head.ParentSnapshotID); err != nil {
+			return nil, "", err
+		}
+		return nil, "", errors.New("injected: context deadline exceeded after the write")
 	}
 	return f.inner.CommitTable(ctx, ident, reqs, upd)
+}
+
+// setMain moves main from snapshot from to snapshot to, as another engine's
+// rollback does.
+func setMain(ctx context.Context, cat table.CatalogIO, ident table.Identifier, from, to int64) error {
+	_, _, err := cat.CommitTable(ctx, ident,
+		[]table.Requirement{table.AssertRefSnapshotID(table.MainBranch, &from)},
+		[]table.Update{table.NewSetSnapshotRefUpdate(table.MainBranch, to, table.BranchRef, 0, 0, 0)})
+	return err
 }
 
 type fixture struct {
@@ -170,6 +193,13 @@ func (f *fixture) ids() map[int64]int {
 		}
 	}
 	return out
+}
+
+func (f *fixture) load() *table.Table {
+	f.t.Helper()
+	tbl, err := f.cat.LoadTable(context.Background(), f.ident)
+	require.NoError(f.t, err)
+	return tbl
 }
 
 func (f *fixture) requireExactly(n int64) {
@@ -362,4 +392,22 @@ func TestSegmentAppend(t *testing.T) {
 	require.Equal(t, commit.Offsets{"t": {0: 20, 1: 7}}, a.To)
 	require.EqualValues(t, 22, a.Records)
 	require.Error(t, a.Append(commit.Segment{From: commit.Offsets{"t": {0: 21}}, To: commit.Offsets{"t": {0: 30}}}))
+}
+
+// TestCommitUnknownOutcomeRolledBack: an attempt lands, the caller sees an
+// error, and another engine rolls main back past it before the committer
+// reloads. Its commit id is still in the metadata, in a snapshot main no
+// longer descends from: that is not "landed", and the segment must be
+// committed again.
+func TestCommitUnknownOutcomeRolledBack(t *testing.T) {
+	f := newFixture(t)
+	fc := &faultyCatalog{inner: f.cat, faults: map[int]fault{2: rolledBackAfter}}
+	c := f.committer(fc)
+	_, err := c.Commit(context.Background(), f.segment(0, 10))
+	require.NoError(t, err)
+	res, err := c.Commit(context.Background(), f.segment(10, 10))
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Attempts, "the rolled-back attempt is not taken for landed")
+	require.Equal(t, res.SnapshotID, f.load().CurrentSnapshot().SnapshotID)
+	f.requireExactly(20)
 }

@@ -21,7 +21,7 @@
 //     offsets end exactly where it starts (OffsetGapError otherwise).
 //  2. At most one attempt per segment lands: every attempt asserts its base
 //     snapshot, and after any failure the committer reloads and looks for all
-//     of its commit ids before trying again.
+//     of its commit ids in main's ancestry before trying again.
 //  3. A segment already covered by the table's offsets is dropped, never
 //     re-committed: that is how a restarted process treats work its crashed
 //     predecessor committed.

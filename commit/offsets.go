@@ -171,12 +171,20 @@ func TableOffsets(tbl *table.Table, pipeline string) (off Offsets, snapshotID in
 }
 
 // FindCommit returns the id of the snapshot whose summary carries commitID,
-// searching every snapshot in the table's metadata.
+// searching the main branch's ancestry only. A snapshot main no longer
+// descends from (rolled back, or committed to a side branch) does not count:
+// its records are not in the table, so the attempt must be treated as not
+// landed and retried.
 func FindCommit(tbl *table.Table, commitID string) (int64, bool) {
-	for _, s := range tbl.Metadata().Snapshots() {
+	meta := tbl.Metadata()
+	for s := meta.CurrentSnapshot(); s != nil; {
 		if s.Summary != nil && s.Summary.Properties[PropCommitID] == commitID {
 			return s.SnapshotID, true
 		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = meta.SnapshotByID(*s.ParentSnapshotID)
 	}
 	return 0, false
 }

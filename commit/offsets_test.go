@@ -66,3 +66,31 @@ func TestTableOffsetsWalksAncestry(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, found)
 }
+
+// TestFindCommitOnlyOnMainAncestry: a commit id in a snapshot main no
+// longer descends from (rolled back) is not found; one on main is.
+func TestFindCommitOnlyOnMainAncestry(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.committer(f.cat)
+	var snaps []int64
+	var ids []string
+	for i := int64(0); i < 2; i++ {
+		res, err := c.Commit(ctx, f.segment(i*10, 10))
+		require.NoError(t, err)
+		snaps = append(snaps, res.SnapshotID)
+		ids = append(ids, f.load().CurrentSnapshot().Summary.Properties[commit.PropCommitID])
+	}
+	snap, ok := commit.FindCommit(f.load(), ids[1])
+	require.True(t, ok)
+	require.Equal(t, snaps[1], snap)
+
+	require.NoError(t, setMain(ctx, f.cat, f.ident, snaps[1], snaps[0]))
+	tbl := f.load()
+	require.NotNil(t, tbl.Metadata().SnapshotByID(snaps[1]), "still in the metadata")
+	_, ok = commit.FindCommit(tbl, ids[1])
+	require.False(t, ok, "rolled back: not on main")
+	snap, ok = commit.FindCommit(tbl, ids[0])
+	require.True(t, ok)
+	require.Equal(t, snaps[0], snap)
+}
