@@ -108,7 +108,10 @@ type Result struct {
 //     end exactly where the segment starts. Anything else is an
 //     OffsetGapError (fatal; the pipeline restarts from the table), except a
 //     table that already covers the segment, which is a no-op: a previous
-//     incarnation committed it.
+//     incarnation committed it. A partition with no start offset in the
+//     segment is accepted only if the table has no offset for it either
+//     (ErrMissingFrom otherwise): an offset the table has is never
+//     overwritten, only extended.
 //  2. Every attempt is one transaction that asserts the base snapshot
 //     (AssertRefSnapshotID on main), carries a fresh floe.commit-id, and
 //     copies the full offsets map forward.
@@ -124,6 +127,12 @@ type Result struct {
 //  4. It then re-checks rule 1 against the reloaded offsets and retries the
 //     same files on the new base, with capped exponential backoff, until the
 //     context ends. Failures are counted and logged by class, never dropped.
+//
+// Start offsets (where a new pipeline begins reading a partition) follow the
+// same steps through RecordStart, except that rule 1 becomes "fill only the
+// partitions the table has no offset for", re-applied after every reload:
+// two processes starting one pipeline at once must not lower one partition
+// (duplicates) and raise another (loss) in each other's record.
 //
 // Why not let iceberg-go retry: its refresh-and-replay rewrites the base
 // assertion and cannot know that a timed-out attempt may have landed, so it
@@ -205,6 +214,16 @@ func (c *Committer) setSnapshot(t *table.Table) {
 
 // check applies rule 1: covered (no-op), contiguous (commit) or a gap.
 func (c *Committer) check(seg Segment) (covered bool, err error) {
+	for t, ps := range seg.To {
+		for p := range ps {
+			if _, ok := seg.From.Get(t, p); ok {
+				continue
+			}
+			if have, ok := c.offsets.Get(t, p); ok {
+				return false, fmt.Errorf("%w: %s/%d on %s (the table's next offset is %d)", ErrMissingFrom, t, p, c.ident, have)
+			}
+		}
+	}
 	if c.offsets.Covers(seg.To) {
 		return true, nil
 	}
@@ -229,24 +248,63 @@ func (c *Committer) check(seg Segment) (covered bool, err error) {
 // error, or when ctx ends. A segment with no files but new offsets commits
 // an empty snapshot that only moves the offsets.
 func (c *Committer) Commit(ctx context.Context, seg Segment) (Result, error) {
+	return c.settle(ctx, func() (Segment, bool, error) {
+		covered, err := c.check(seg)
+		return seg, covered, err
+	})
+}
+
+// RecordStart records offs as the start offsets of the partitions the table
+// has no offset for, as one empty snapshot. Partitions the table already has
+// are dropped, on the first attempt and again after every reload: whoever
+// recorded a start first (another process starting the same pipeline) wins,
+// and its offsets are never moved. When no partition is left, nothing is
+// committed and the result says AlreadyCommitted. Unknown outcomes are
+// resolved as for Commit. Offsets then returns the table's offsets, which
+// are where the pipeline must start.
+func (c *Committer) RecordStart(ctx context.Context, offs Offsets) (Result, error) {
+	return c.settle(ctx, func() (Segment, bool, error) {
+		missing := Offsets{}
+		for t, ps := range offs {
+			for p, o := range ps {
+				if _, ok := c.offsets.Get(t, p); !ok {
+					missing.Set(t, p, o)
+				}
+			}
+		}
+		return Segment{From: Offsets{}, To: missing}, missing.Len() == 0, nil
+	})
+}
+
+// settle runs the protocol: next derives the segment to commit from the
+// committer's current view of the table (done when there is nothing left to
+// commit), and is called again after every reload.
+func (c *Committer) settle(ctx context.Context, next func() (seg Segment, done bool, err error)) (Result, error) {
 	start := time.Now()
 	res := Result{}
-	covered, err := c.check(seg)
-	if err != nil {
-		c.fail(ClassFatal, err)
-		return res, err
-	}
-	if covered {
-		res.AlreadyCommitted = true
-		return res, nil
-	}
-
+	// tried maps every commit id used to the segment its attempt carried.
+	tried := map[string]Segment{}
 	var ids []string
 	backoff := c.cfg.MinBackoff
 	for {
+		seg, done, err := next()
+		if err != nil {
+			c.fail(ClassFatal, err)
+			return res, err
+		}
+		if done {
+			res.AlreadyCommitted = true
+			if res.Attempts > 0 {
+				res.Duration = time.Since(start)
+				c.succeeded()
+			}
+			return res, nil
+		}
+
 		res.Attempts++
 		id := uuid.NewString()
 		ids = append(ids, id)
+		tried[id] = seg
 		tbl, err := c.attempt(ctx, seg, id)
 		if err == nil {
 			c.committed(tbl, seg, start)
@@ -259,8 +317,8 @@ func (c *Committer) Commit(ctx context.Context, seg Segment) (Result, error) {
 		c.cfg.Logger.Warn("commit attempt failed", "table", c.ident, "class", class,
 			"attempt", res.Attempts, "commit_id", id, "err", err)
 
-		// Reload, then resolve: did any attempt land? Is the segment
-		// still contiguous with the table?
+		// Reload, then resolve: did any attempt land? Is there still
+		// something to commit, and may it be?
 		for {
 			if err := sleep(ctx, backoff); err != nil {
 				return res, fmt.Errorf("commit: %s: gave up after %d attempts: %w (last: %v)", c.ident, res.Attempts, err, c.lastErr())
@@ -276,20 +334,10 @@ func (c *Committer) Commit(ctx context.Context, seg Segment) (Result, error) {
 		for _, prev := range ids {
 			if snap, ok := FindCommit(c.tbl, prev); ok {
 				c.cfg.Logger.Info("commit outcome resolved: it had landed", "table", c.ident, "commit_id", prev, "snapshot_id", snap)
-				c.committed(c.tbl, seg, start)
+				c.committed(c.tbl, tried[prev], start)
 				res.SnapshotID, res.Duration = snap, time.Since(start)
 				return res, nil
 			}
-		}
-		covered, err := c.check(seg)
-		if err != nil {
-			c.fail(ClassFatal, err)
-			return res, err
-		}
-		if covered {
-			res.AlreadyCommitted, res.Duration = true, time.Since(start)
-			c.succeeded()
-			return res, nil
 		}
 	}
 }

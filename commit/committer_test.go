@@ -202,6 +202,15 @@ func (f *fixture) load() *table.Table {
 	return tbl
 }
 
+// offsets returns the table's offsets for pipeline "p", requiring some.
+func (f *fixture) offsets() commit.Offsets {
+	f.t.Helper()
+	off, _, found, err := commit.TableOffsets(f.load(), "p")
+	require.NoError(f.t, err)
+	require.True(f.t, found)
+	return off
+}
+
 func (f *fixture) requireExactly(n int64) {
 	f.t.Helper()
 	ids := f.ids()
@@ -410,4 +419,146 @@ func TestCommitUnknownOutcomeRolledBack(t *testing.T) {
 	require.Equal(t, 2, res.Attempts, "the rolled-back attempt is not taken for landed")
 	require.Equal(t, res.SnapshotID, f.load().CurrentSnapshot().SnapshotID)
 	f.requireExactly(20)
+}
+
+// TestRecordStartKeepsFirstWriter: two processes record start offsets for
+// one pipeline on one table. Whoever lands first keeps its offsets for every
+// partition; the other only adds the partitions the first did not know.
+func TestRecordStartKeepsFirstWriter(t *testing.T) {
+	first := commit.Offsets{"tp": {0: 10, 1: 20}}
+	second := commit.Offsets{"tp": {0: 50, 1: 5, 2: 70}}
+	want := commit.Offsets{"tp": {0: 10, 1: 20, 2: 70}}
+	ctx := context.Background()
+
+	t.Run("after the first landed", func(t *testing.T) {
+		f := newFixture(t)
+		_, err := f.committer(f.cat).RecordStart(ctx, first)
+		require.NoError(t, err)
+		b := f.committer(f.cat)
+		res, err := b.RecordStart(ctx, second)
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Attempts)
+		require.False(t, res.AlreadyCommitted)
+		require.Equal(t, want, f.offsets())
+		require.Equal(t, want, b.Offsets(), "the committer reports where the pipeline must start")
+	})
+
+	t.Run("nothing left to record", func(t *testing.T) {
+		f := newFixture(t)
+		_, err := f.committer(f.cat).RecordStart(ctx, first)
+		require.NoError(t, err)
+		head := f.load().CurrentSnapshot().SnapshotID
+		b := f.committer(f.cat)
+		res, err := b.RecordStart(ctx, commit.Offsets{"tp": {0: 99, 1: 0}})
+		require.NoError(t, err)
+		require.True(t, res.AlreadyCommitted)
+		require.Equal(t, 0, res.Attempts)
+		require.Equal(t, head, f.load().CurrentSnapshot().SnapshotID, "no snapshot committed")
+		require.Equal(t, first, b.Offsets())
+	})
+
+	t.Run("stale base, reload, retry", func(t *testing.T) {
+		f := newFixture(t)
+		b := f.committer(f.cat) // loaded before the first start landed
+		_, err := f.committer(f.cat).RecordStart(ctx, first)
+		require.NoError(t, err)
+		res, err := b.RecordStart(ctx, second)
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Attempts, "the stale attempt failed, the retry filled partition 2 only")
+		require.Equal(t, want, f.offsets())
+		require.Equal(t, want, b.Offsets())
+	})
+
+	t.Run("first lands during the second's commit", func(t *testing.T) {
+		f := newFixture(t)
+		fc := &faultyCatalog{inner: f.cat, faults: map[int]fault{1: concurrentWriter}}
+		a := f.committer(f.cat)
+		fc.onConcurrent = func(ctx context.Context) error {
+			_, err := a.RecordStart(ctx, first)
+			return err
+		}
+		b := f.committer(fc)
+		res, err := b.RecordStart(ctx, second)
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Attempts)
+		require.Equal(t, want, f.offsets())
+	})
+
+	t.Run("unknown outcome that landed", func(t *testing.T) {
+		f := newFixture(t)
+		fc := &faultyCatalog{inner: f.cat, faults: map[int]fault{1: errorAfter}}
+		b := f.committer(fc)
+		res, err := b.RecordStart(ctx, second)
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Attempts, "resolved by finding the commit id")
+		require.Equal(t, 1, fc.calls)
+		require.Equal(t, second, f.offsets())
+	})
+
+	t.Run("concurrently", func(t *testing.T) {
+		f := newFixture(t)
+		a, b := f.committer(f.cat), f.committer(f.cat)
+		offs := []commit.Offsets{{"tp": {0: 10, 1: 20, 2: 30}}, {"tp": {0: 50, 1: 5, 3: 40}}}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, c := range []*commit.Committer{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = c.RecordStart(ctx, offs[i])
+			}()
+		}
+		wg.Wait()
+		require.NoError(t, errs[0])
+		require.NoError(t, errs[1])
+
+		// The oldest snapshot carrying offsets is the one that landed
+		// first: its offsets must have survived the other's.
+		tbl := f.load()
+		var oldest commit.Offsets
+		meta := tbl.Metadata()
+		for s := meta.CurrentSnapshot(); s != nil; {
+			if v, ok := s.Summary.Properties[commit.PropOffsets]; ok {
+				oldest, _ = commit.ParseOffsets(v)
+			}
+			if s.ParentSnapshotID == nil {
+				break
+			}
+			s = meta.SnapshotByID(*s.ParentSnapshotID)
+		}
+		require.NotNil(t, oldest)
+		got := f.offsets()
+		for p := range oldest["tp"] {
+			require.Equal(t, oldest["tp"][p], got["tp"][p], "partition %d keeps the first value", p)
+		}
+		require.EqualValues(t, 30, got["tp"][2])
+		require.EqualValues(t, 40, got["tp"][3])
+		require.Equal(t, 4, got.Len())
+		// The winner knows its own offsets; the other reloaded and knows
+		// the table's.
+		require.ElementsMatch(t, []commit.Offsets{oldest, got}, []commit.Offsets{a.Offsets(), b.Offsets()})
+	})
+}
+
+// TestCommitRefusesSegmentWithoutFrom: a segment that names a partition
+// without a start offset cannot overwrite the table's offset for it, whether
+// it would lower it, raise it, or is covered by it.
+func TestCommitRefusesSegmentWithoutFrom(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.committer(f.cat)
+	_, err := c.RecordStart(ctx, commit.Offsets{"tp": {0: 10}})
+	require.NoError(t, err)
+	for _, to := range []int64{5, 10, 50} {
+		_, err := c.Commit(ctx, commit.Segment{From: commit.Offsets{}, To: commit.Offsets{"tp": {0: to}}})
+		require.ErrorIs(t, err, commit.ErrMissingFrom, "to %d", to)
+		require.Equal(t, commit.ClassFatal, commit.Classify(err))
+	}
+	require.Equal(t, commit.Offsets{"tp": {0: 10}}, f.offsets())
+
+	// A partition the table has no offset for may still start unrecorded,
+	// next to one that continues.
+	_, err = c.Commit(ctx, commit.Segment{From: commit.Offsets{"tp": {0: 10}}, To: commit.Offsets{"tp": {0: 12, 1: 3}}})
+	require.NoError(t, err)
+	require.Equal(t, commit.Offsets{"tp": {0: 12, 1: 3}}, f.offsets())
 }

@@ -25,6 +25,9 @@
 //  3. A segment already covered by the table's offsets is dropped, never
 //     re-committed: that is how a restarted process treats work its crashed
 //     predecessor committed.
+//  4. A recorded start offset is never moved: RecordStart only fills the
+//     partitions the table has none for, and a segment without a start
+//     offset for a partition the table has is refused (ErrMissingFrom).
 //
 // Errors fall in two classes, never guessed: definitely failed (a conflict,
 // or an offset gap) and outcome unknown (timeouts, 5xx). Both are resolved

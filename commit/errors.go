@@ -13,6 +13,12 @@ var (
 	ErrBadOffsets = errors.New("commit: malformed floe.offsets")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("commit: committer is closed")
+	// ErrMissingFrom means a segment names a partition in To but not in
+	// From while the table already has an offset for it: without a start
+	// offset the segment cannot be checked for contiguity, and committing it
+	// would overwrite the table's offset. Start offsets are recorded with
+	// Committer.RecordStart, which only fills partitions the table lacks.
+	ErrMissingFrom = errors.New("commit: segment has no start offset for a partition the table already has")
 )
 
 // OffsetGapError means a segment does not start where the table's committed
@@ -60,9 +66,11 @@ func Classify(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &gap), errors.As(err, &stale), errors.As(err, &owner):
-		// Fenced: this writer's view is out of date; retrying the same
-		// segment can never succeed.
+	case errors.As(err, &gap), errors.As(err, &stale), errors.As(err, &owner),
+		errors.Is(err, ErrMissingFrom):
+		// Fenced: this writer's view is out of date, or the segment
+		// cannot be committed as it is; retrying the same segment can
+		// never succeed.
 		return ClassFatal
 	case errors.Is(err, table.ErrCommitFailed),
 		// iceberg-go's SQL catalog reports a failed requirement (the
