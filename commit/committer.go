@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,8 +115,10 @@ type Result struct {
 //     (ErrMissingFrom otherwise): an offset the table has is never
 //     overwritten, only extended.
 //  2. Every attempt is one transaction that asserts the base snapshot
-//     (AssertRefSnapshotID on main), carries a fresh floe.commit-id, and
-//     copies the full offsets map forward.
+//     (AssertRefSnapshotID on main), carries a fresh floe.commit-id, copies
+//     the full offsets map forward, and moves the pipeline's tag (TagName)
+//     to the snapshot it creates, so that snapshot expiry keeps the last
+//     snapshot carrying the pipeline's offsets.
 //  3. After any failed attempt, whatever its class, the committer reloads the
 //     table and looks for every commit id it has used for this segment in
 //     main's ancestry before doing anything else. Found means the "failed"
@@ -137,6 +141,14 @@ type Result struct {
 // Why not let iceberg-go retry: its refresh-and-replay rewrites the base
 // assertion and cannot know that a timed-out attempt may have landed, so it
 // could commit the same files twice.
+//
+// Why the tag moves in the same transaction: iceberg-go's Transaction has no
+// public way to stage a ref update next to a snapshot, but the commit goes
+// through the table's CatalogIO, so the committer routes it through a thin
+// wrapper (pinningCatalog) that appends the tag update to the same
+// CommitTable request. A tag moved by a second commit would lag one commit
+// behind after a crash between the two, and a reader would have to guess
+// whether it did.
 type Committer struct {
 	cfg   Config
 	cat   table.CatalogIO
@@ -193,8 +205,8 @@ func (c *Committer) reload(ctx context.Context) error {
 	}
 	// Route this table's commits through our CatalogIO, so wrappers (fault
 	// injection, instrumentation) see them.
-	t = table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), t.FS, c.cat)
-	off, _, _, err := TableOffsets(t, c.cfg.Pipeline)
+	t = bind(t, c.cat)
+	off, _, _, err := tableOffsets(t, c.cfg.Pipeline, c.cfg.Logger)
 	if err != nil {
 		return err
 	}
@@ -325,6 +337,12 @@ func (c *Committer) settle(ctx context.Context, next func() (seg Segment, done b
 			}
 			backoff = min(backoff*2, c.cfg.MaxBackoff)
 			if err := c.reload(ctx); err != nil {
+				if Classify(err) == ClassFatal {
+					// The table itself cannot be committed to (its
+					// history lost the offsets); retrying cannot help.
+					c.fail(ClassFatal, err)
+					return res, err
+				}
 				c.fail(ClassReload, err)
 				c.cfg.Logger.Warn("reload after failed commit failed", "table", c.ident, "err", err)
 				continue
@@ -343,7 +361,8 @@ func (c *Committer) settle(ctx context.Context, next func() (seg Segment, done b
 }
 
 func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string) (*table.Table, error) {
-	tx := c.tbl.NewTransaction()
+	pin := &pinningCatalog{CatalogIO: c.cat, tag: TagName(c.cfg.Pipeline)}
+	tx := bind(c.tbl, pin).NewTransaction()
 	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
 		return nil, err
 	}
@@ -365,6 +384,9 @@ func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string) (
 	if err != nil {
 		return nil, fmt.Errorf("commit: stage %s: %w", c.ident, err)
 	}
+	if err := pin.follow(tx, c.tbl); err != nil {
+		return nil, fmt.Errorf("commit: stage %s: %w", c.ident, err)
+	}
 	if err := failpoint.Hit("commit/before-catalog"); err != nil {
 		return nil, err
 	}
@@ -382,7 +404,7 @@ func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string) (
 }
 
 func (c *Committer) committed(t *table.Table, seg Segment, start time.Time) {
-	off, _, _, err := TableOffsets(t, c.cfg.Pipeline)
+	off, _, _, err := tableOffsets(t, c.cfg.Pipeline, c.cfg.Logger)
 	if err != nil || !off.Covers(seg.To) {
 		// Cannot happen for a snapshot we just wrote; keep the local view
 		// consistent anyway.
@@ -418,6 +440,44 @@ func (c *Committer) lastErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.mu.lastErr
+}
+
+// bind returns t with its commits routed through cat.
+func bind(t *table.Table, cat table.CatalogIO) *table.Table {
+	return table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), t.FS, cat)
+}
+
+// pinningCatalog adds one update to the commit it carries: the tag set to
+// the snapshot the transaction makes main's head (see rule 2).
+type pinningCatalog struct {
+	table.CatalogIO
+	tag        string
+	snapshotID int64
+	staged     bool
+}
+
+// follow records the snapshot tx makes main's head; base is the table tx
+// started from.
+func (p *pinningCatalog) follow(tx *table.Transaction, base *table.Table) error {
+	staged, err := tx.StagedTable()
+	if err != nil {
+		return err
+	}
+	head := staged.CurrentSnapshot()
+	if head == nil || (base.CurrentSnapshot() != nil && head.SnapshotID == base.CurrentSnapshot().SnapshotID) {
+		return errors.New("transaction staged no new snapshot to tag")
+	}
+	p.snapshotID, p.staged = head.SnapshotID, true
+	return nil
+}
+
+func (p *pinningCatalog) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, upd []table.Update) (table.Metadata, string, error) {
+	if p.staged {
+		// The tag never expires by age (the longest max-ref-age there
+		// is), whatever the table's history.expire.max-ref-age-ms says.
+		upd = append(slices.Clip(upd), table.NewSetSnapshotRefUpdate(p.tag, p.snapshotID, table.TagRef, math.MaxInt64, 0, 0))
+	}
+	return p.CatalogIO.CommitTable(ctx, ident, reqs, upd)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

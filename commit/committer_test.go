@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -209,6 +210,30 @@ func (f *fixture) offsets() commit.Offsets {
 	require.NoError(f.t, err)
 	require.True(f.t, found)
 	return off
+}
+
+// foreign commits a snapshot the way another engine does: one row, no
+// floe properties. It returns the new snapshot's id.
+func (f *fixture) foreign(id int64) int64 {
+	f.t.Helper()
+	ctx := context.Background()
+	tx := f.load().NewTransaction()
+	require.NoError(f.t, tx.AddDataFiles(ctx, f.segment(id, 1).Files, nil))
+	tbl, err := tx.Commit(ctx)
+	require.NoError(f.t, err)
+	return tbl.CurrentSnapshot().SnapshotID
+}
+
+// tagged returns the snapshot the pipeline's tag references (0 if none).
+func (f *fixture) tagged(tbl *table.Table) int64 {
+	f.t.Helper()
+	for name, ref := range tbl.Metadata().Refs() {
+		if name == commit.TagName("p") {
+			require.Equal(f.t, table.TagRef, ref.SnapshotRefType)
+			return ref.SnapshotID
+		}
+	}
+	return 0
 }
 
 func (f *fixture) requireExactly(n int64) {
@@ -419,6 +444,41 @@ func TestCommitUnknownOutcomeRolledBack(t *testing.T) {
 	require.Equal(t, 2, res.Attempts, "the rolled-back attempt is not taken for landed")
 	require.Equal(t, res.SnapshotID, f.load().CurrentSnapshot().SnapshotID)
 	f.requireExactly(20)
+}
+
+// TestCommitMovesTag: every commit, start records included, moves the
+// pipeline's tag to the snapshot it creates, in the same catalog commit, and
+// the tag never expires by age.
+func TestCommitMovesTag(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	fc := &faultyCatalog{inner: f.cat, faults: map[int]fault{}}
+	c := f.committer(fc)
+	_, err := c.RecordStart(ctx, commit.Offsets{"tp": {0: 0}})
+	require.NoError(t, err)
+	require.Equal(t, 1, fc.calls, "one catalog commit carries the snapshot and the tag")
+	tbl := f.load()
+	require.Equal(t, tbl.CurrentSnapshot().SnapshotID, f.tagged(tbl))
+	for i := int64(0); i < 3; i++ {
+		before := fc.calls
+		res, err := c.Commit(ctx, f.segment(i*10, 10))
+		require.NoError(t, err)
+		require.Equal(t, before+1, fc.calls)
+		tbl := f.load()
+		require.Equal(t, res.SnapshotID, tbl.CurrentSnapshot().SnapshotID)
+		require.Equal(t, res.SnapshotID, f.tagged(tbl), "commit %d", i)
+	}
+	for name, ref := range f.load().Metadata().Refs() {
+		if name == commit.TagName("p") {
+			require.NotNil(t, ref.MaxRefAgeMs)
+			require.Equal(t, int64(math.MaxInt64), *ref.MaxRefAgeMs)
+		}
+	}
+	// Another engine's commit leaves the tag where floe left it.
+	f.foreign(1_000_000)
+	tbl = f.load()
+	require.NotEqual(t, tbl.CurrentSnapshot().SnapshotID, f.tagged(tbl))
+	require.Equal(t, *tbl.CurrentSnapshot().ParentSnapshotID, f.tagged(tbl))
 }
 
 // TestRecordStartKeepsFirstWriter: two processes record start offsets for
