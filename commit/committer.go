@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,30 +104,51 @@ type Result struct {
 // Committer commits segments of one table, exactly once. It is the only
 // writer of the table's floe.offsets; it is not safe for concurrent use.
 //
-// The protocol (DESIGN §4):
+// The protocol:
 //
 //  1. A segment may be committed only on top of a snapshot whose offsets
 //     end exactly where the segment starts. Anything else is an
 //     OffsetGapError (fatal; the pipeline restarts from the table), except a
 //     table that already covers the segment, which is a no-op: a previous
-//     incarnation committed it.
+//     incarnation committed it. A partition with no start offset in the
+//     segment is accepted only if the table has no offset for it either
+//     (ErrMissingFrom otherwise): an offset the table has is never
+//     overwritten, only extended.
 //  2. Every attempt is one transaction that asserts the base snapshot
-//     (AssertRefSnapshotID on main), carries a fresh floe.commit-id, and
-//     copies the full offsets map forward.
+//     (AssertRefSnapshotID on main), carries a fresh floe.commit-id, copies
+//     the full offsets map forward, and moves the pipeline's tag (TagName)
+//     to the snapshot it creates, so that snapshot expiry keeps the last
+//     snapshot carrying the pipeline's offsets.
 //  3. After any failed attempt, whatever its class, the committer reloads the
-//     table and looks for every commit id it has used for this segment
-//     before doing anything else. Found means the "failed" attempt landed
-//     (an unknown outcome that was in fact a success). Not found, the base
-//     assertion guarantees that no earlier attempt can land later: they all
-//     asserted a base that is no longer current, or the current base, which
-//     the next attempt asserts too, so at most one of them wins.
+//     table and looks for every commit id it has used for this segment in
+//     main's ancestry before doing anything else. Found means the "failed"
+//     attempt landed (an unknown outcome that was in fact a success). A
+//     snapshot main no longer descends from does not count: its records are
+//     not in the table. Not found, the base assertion guarantees that no
+//     earlier attempt can land later: they all asserted a base that is no
+//     longer current, or the current base, which the next attempt asserts
+//     too, so at most one of them wins.
 //  4. It then re-checks rule 1 against the reloaded offsets and retries the
 //     same files on the new base, with capped exponential backoff, until the
 //     context ends. Failures are counted and logged by class, never dropped.
 //
+// Start offsets (where a new pipeline begins reading a partition) follow the
+// same steps through RecordStart, except that rule 1 becomes "fill only the
+// partitions the table has no offset for", re-applied after every reload:
+// two processes starting one pipeline at once must not lower one partition
+// (duplicates) and raise another (loss) in each other's record.
+//
 // Why not let iceberg-go retry: its refresh-and-replay rewrites the base
 // assertion and cannot know that a timed-out attempt may have landed, so it
 // could commit the same files twice.
+//
+// Why the tag moves in the same transaction: iceberg-go's Transaction has no
+// public way to stage a ref update next to a snapshot, but the commit goes
+// through the table's CatalogIO, so the committer routes it through a thin
+// wrapper (pinningCatalog) that appends the tag update to the same
+// CommitTable request. A tag moved by a second commit would lag one commit
+// behind after a crash between the two, and a reader would have to guess
+// whether it did.
 type Committer struct {
 	cfg   Config
 	cat   table.CatalogIO
@@ -182,8 +205,8 @@ func (c *Committer) reload(ctx context.Context) error {
 	}
 	// Route this table's commits through our CatalogIO, so wrappers (fault
 	// injection, instrumentation) see them.
-	t = table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), t.FS, c.cat)
-	off, _, _, err := TableOffsets(t, c.cfg.Pipeline)
+	t = bind(t, c.cat)
+	off, _, _, err := tableOffsets(t, c.cfg.Pipeline, c.cfg.Logger)
 	if err != nil {
 		return err
 	}
@@ -203,6 +226,16 @@ func (c *Committer) setSnapshot(t *table.Table) {
 
 // check applies rule 1: covered (no-op), contiguous (commit) or a gap.
 func (c *Committer) check(seg Segment) (covered bool, err error) {
+	for t, ps := range seg.To {
+		for p := range ps {
+			if _, ok := seg.From.Get(t, p); ok {
+				continue
+			}
+			if have, ok := c.offsets.Get(t, p); ok {
+				return false, fmt.Errorf("%w: %s/%d on %s (the table's next offset is %d)", ErrMissingFrom, t, p, c.ident, have)
+			}
+		}
+	}
 	if c.offsets.Covers(seg.To) {
 		return true, nil
 	}
@@ -227,24 +260,63 @@ func (c *Committer) check(seg Segment) (covered bool, err error) {
 // error, or when ctx ends. A segment with no files but new offsets commits
 // an empty snapshot that only moves the offsets.
 func (c *Committer) Commit(ctx context.Context, seg Segment) (Result, error) {
+	return c.settle(ctx, func() (Segment, bool, error) {
+		covered, err := c.check(seg)
+		return seg, covered, err
+	})
+}
+
+// RecordStart records offs as the start offsets of the partitions the table
+// has no offset for, as one empty snapshot. Partitions the table already has
+// are dropped, on the first attempt and again after every reload: whoever
+// recorded a start first (another process starting the same pipeline) wins,
+// and its offsets are never moved. When no partition is left, nothing is
+// committed and the result says AlreadyCommitted. Unknown outcomes are
+// resolved as for Commit. Offsets then returns the table's offsets, which
+// are where the pipeline must start.
+func (c *Committer) RecordStart(ctx context.Context, offs Offsets) (Result, error) {
+	return c.settle(ctx, func() (Segment, bool, error) {
+		missing := Offsets{}
+		for t, ps := range offs {
+			for p, o := range ps {
+				if _, ok := c.offsets.Get(t, p); !ok {
+					missing.Set(t, p, o)
+				}
+			}
+		}
+		return Segment{From: Offsets{}, To: missing}, missing.Len() == 0, nil
+	})
+}
+
+// settle runs the protocol: next derives the segment to commit from the
+// committer's current view of the table (done when there is nothing left to
+// commit), and is called again after every reload.
+func (c *Committer) settle(ctx context.Context, next func() (seg Segment, done bool, err error)) (Result, error) {
 	start := time.Now()
 	res := Result{}
-	covered, err := c.check(seg)
-	if err != nil {
-		c.fail(ClassFatal, err)
-		return res, err
-	}
-	if covered {
-		res.AlreadyCommitted = true
-		return res, nil
-	}
-
+	// tried maps every commit id used to the segment its attempt carried.
+	tried := map[string]Segment{}
 	var ids []string
 	backoff := c.cfg.MinBackoff
 	for {
+		seg, done, err := next()
+		if err != nil {
+			c.fail(ClassFatal, err)
+			return res, err
+		}
+		if done {
+			res.AlreadyCommitted = true
+			if res.Attempts > 0 {
+				res.Duration = time.Since(start)
+				c.succeeded()
+			}
+			return res, nil
+		}
+
 		res.Attempts++
 		id := uuid.NewString()
 		ids = append(ids, id)
+		tried[id] = seg
 		tbl, err := c.attempt(ctx, seg, id)
 		if err == nil {
 			c.committed(tbl, seg, start)
@@ -257,14 +329,20 @@ func (c *Committer) Commit(ctx context.Context, seg Segment) (Result, error) {
 		c.cfg.Logger.Warn("commit attempt failed", "table", c.ident, "class", class,
 			"attempt", res.Attempts, "commit_id", id, "err", err)
 
-		// Reload, then resolve: did any attempt land? Is the segment
-		// still contiguous with the table?
+		// Reload, then resolve: did any attempt land? Is there still
+		// something to commit, and may it be?
 		for {
 			if err := sleep(ctx, backoff); err != nil {
 				return res, fmt.Errorf("commit: %s: gave up after %d attempts: %w (last: %v)", c.ident, res.Attempts, err, c.lastErr())
 			}
 			backoff = min(backoff*2, c.cfg.MaxBackoff)
 			if err := c.reload(ctx); err != nil {
+				if Classify(err) == ClassFatal {
+					// The table itself cannot be committed to (its
+					// history lost the offsets); retrying cannot help.
+					c.fail(ClassFatal, err)
+					return res, err
+				}
 				c.fail(ClassReload, err)
 				c.cfg.Logger.Warn("reload after failed commit failed", "table", c.ident, "err", err)
 				continue
@@ -274,26 +352,17 @@ func (c *Committer) Commit(ctx context.Context, seg Segment) (Result, error) {
 		for _, prev := range ids {
 			if snap, ok := FindCommit(c.tbl, prev); ok {
 				c.cfg.Logger.Info("commit outcome resolved: it had landed", "table", c.ident, "commit_id", prev, "snapshot_id", snap)
-				c.committed(c.tbl, seg, start)
+				c.committed(c.tbl, tried[prev], start)
 				res.SnapshotID, res.Duration = snap, time.Since(start)
 				return res, nil
 			}
-		}
-		covered, err := c.check(seg)
-		if err != nil {
-			c.fail(ClassFatal, err)
-			return res, err
-		}
-		if covered {
-			res.AlreadyCommitted, res.Duration = true, time.Since(start)
-			c.succeeded()
-			return res, nil
 		}
 	}
 }
 
 func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string) (*table.Table, error) {
-	tx := c.tbl.NewTransaction()
+	pin := &pinningCatalog{CatalogIO: c.cat, tag: TagName(c.cfg.Pipeline)}
+	tx := bind(c.tbl, pin).NewTransaction()
 	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
 		return nil, err
 	}
@@ -315,6 +384,9 @@ func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string) (
 	if err != nil {
 		return nil, fmt.Errorf("commit: stage %s: %w", c.ident, err)
 	}
+	if err := pin.follow(tx, c.tbl); err != nil {
+		return nil, fmt.Errorf("commit: stage %s: %w", c.ident, err)
+	}
 	if err := failpoint.Hit("commit/before-catalog"); err != nil {
 		return nil, err
 	}
@@ -332,7 +404,7 @@ func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string) (
 }
 
 func (c *Committer) committed(t *table.Table, seg Segment, start time.Time) {
-	off, _, _, err := TableOffsets(t, c.cfg.Pipeline)
+	off, _, _, err := tableOffsets(t, c.cfg.Pipeline, c.cfg.Logger)
 	if err != nil || !off.Covers(seg.To) {
 		// Cannot happen for a snapshot we just wrote; keep the local view
 		// consistent anyway.
@@ -368,6 +440,44 @@ func (c *Committer) lastErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.mu.lastErr
+}
+
+// bind returns t with its commits routed through cat.
+func bind(t *table.Table, cat table.CatalogIO) *table.Table {
+	return table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), t.FS, cat)
+}
+
+// pinningCatalog adds one update to the commit it carries: the tag set to
+// the snapshot the transaction makes main's head (see rule 2).
+type pinningCatalog struct {
+	table.CatalogIO
+	tag        string
+	snapshotID int64
+	staged     bool
+}
+
+// follow records the snapshot tx makes main's head; base is the table tx
+// started from.
+func (p *pinningCatalog) follow(tx *table.Transaction, base *table.Table) error {
+	staged, err := tx.StagedTable()
+	if err != nil {
+		return err
+	}
+	head := staged.CurrentSnapshot()
+	if head == nil || (base.CurrentSnapshot() != nil && head.SnapshotID == base.CurrentSnapshot().SnapshotID) {
+		return errors.New("transaction staged no new snapshot to tag")
+	}
+	p.snapshotID, p.staged = head.SnapshotID, true
+	return nil
+}
+
+func (p *pinningCatalog) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, upd []table.Update) (table.Metadata, string, error) {
+	if p.staged {
+		// The tag never expires by age (the longest max-ref-age there
+		// is), whatever the table's history.expire.max-ref-age-ms says.
+		upd = append(slices.Clip(upd), table.NewSetSnapshotRefUpdate(p.tag, p.snapshotID, table.TagRef, math.MaxInt64, 0, 0))
+	}
+	return p.CatalogIO.CommitTable(ctx, ident, reqs, upd)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

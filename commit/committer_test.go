@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -38,10 +39,14 @@ const (
 	// concurrentWriter lets another writer commit first, so this one's
 	// base is stale and the real catalog rejects it.
 	concurrentWriter
+	// rolledBackAfter lets the commit land, rolls main back to the
+	// snapshot before it (another engine's rollback), then reports an
+	// error: an unknown outcome whose snapshot is no longer in the table.
+	rolledBackAfter
 )
 
 func (f fault) String() string {
-	return [...]string{"pass", "conflict-before", "error-before", "error-after", "concurrent-writer"}[f]
+	return [...]string{"pass", "conflict-before", "error-before", "error-after", "concurrent-writer", "rolled-back-after"}[f]
 }
 
 // faultyCatalog wraps a real catalog and misbehaves on chosen CommitTable
@@ -58,6 +63,9 @@ type faultyCatalog struct {
 	fired map[fault]int
 	// onConcurrent commits as another writer would.
 	onConcurrent func(ctx context.Context) error
+	// onCall, if set, runs at the start of every CommitTable call with its
+	// number.
+	onCall func(n int)
 }
 
 func (f *faultyCatalog) fire(ft fault) {
@@ -90,8 +98,11 @@ func (f *faultyCatalog) LoadTable(ctx context.Context, ident table.Identifier) (
 func (f *faultyCatalog) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, upd []table.Update) (table.Metadata, string, error) {
 	f.mu.Lock()
 	f.calls++
-	ft := f.faults[f.calls]
+	n, ft := f.calls, f.faults[f.calls]
 	f.mu.Unlock()
+	if f.onCall != nil {
+		f.onCall(n)
+	}
 	switch ft {
 	case conflictBefore:
 		f.fire(ft)
@@ -116,8 +127,28 @@ func (f *faultyCatalog) CommitTable(ctx context.Context, ident table.Identifier,
 			f.fire(ft)
 		}
 		return meta, loc, err
+	case rolledBackAfter:
+		meta, _, err := f.inner.CommitTable(ctx, ident, reqs, upd)
+		if err != nil {
+			return nil, "", err
+		}
+		head := meta.CurrentSnapshot()
+		if err := setMain(ctx, f.inner, ident, head.SnapshotID, *head.ParentSnapshotID); err != nil {
+			return nil, "", err
+		}
+		f.fire(ft)
+		return nil, "", errors.New("injected: context deadline exceeded after the write")
 	}
 	return f.inner.CommitTable(ctx, ident, reqs, upd)
+}
+
+// setMain moves main from snapshot from to snapshot to, as another engine's
+// rollback does.
+func setMain(ctx context.Context, cat table.CatalogIO, ident table.Identifier, from, to int64) error {
+	_, _, err := cat.CommitTable(ctx, ident,
+		[]table.Requirement{table.AssertRefSnapshotID(table.MainBranch, &from)},
+		[]table.Update{table.NewSetSnapshotRefUpdate(table.MainBranch, to, table.BranchRef, 0, 0, 0)})
+	return err
 }
 
 type fixture struct {
@@ -202,6 +233,46 @@ func (f *fixture) ids() map[int64]int {
 		}
 	}
 	return out
+}
+
+func (f *fixture) load() *table.Table {
+	f.t.Helper()
+	tbl, err := f.cat.LoadTable(context.Background(), f.ident)
+	require.NoError(f.t, err)
+	return tbl
+}
+
+// offsets returns the table's offsets for pipeline "p", requiring some.
+func (f *fixture) offsets() commit.Offsets {
+	f.t.Helper()
+	off, _, found, err := commit.TableOffsets(f.load(), "p")
+	require.NoError(f.t, err)
+	require.True(f.t, found)
+	return off
+}
+
+// foreign commits a snapshot the way another engine does: one row, no
+// floe properties. It returns the new snapshot's id.
+func (f *fixture) foreign(id int64) int64 {
+	f.t.Helper()
+	ctx := context.Background()
+	tx := f.load().NewTransaction()
+	require.NoError(f.t, tx.AddDataFiles(ctx, f.segment(id, 1).Files, nil))
+	tbl, err := tx.Commit(ctx)
+	require.NoError(f.t, err)
+	return tbl.CurrentSnapshot().SnapshotID
+}
+
+// tagged returns the snapshot the pipeline's tag references (0 if none).
+func (f *fixture) tagged(tbl *table.Table) int64 {
+	f.t.Helper()
+	for name, ref := range tbl.Metadata().Refs() {
+		if name == commit.TagName("p") {
+			require.Equal(f.t, table.TagRef, ref.SnapshotRefType)
+			return ref.SnapshotID
+		}
+	}
+	return 0
 }
 
 func (f *fixture) requireExactly(n int64) {
@@ -375,15 +446,14 @@ func TestCommitGivesUpOnlyWhenContextEnds(t *testing.T) {
 	fc := &faultyCatalog{inner: f.cat, faults: faults}
 	c := f.committer(fc)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for {
-			if fc.callCount() >= 5 {
-				cancel()
-				return
-			}
-			time.Sleep(time.Millisecond)
+	// The context ends during the fifth attempt, which then fails as
+	// injected: cancelling from elsewhere could land during a reload and
+	// make that failure the last one.
+	fc.onCall = func(n int) {
+		if n == 5 {
+			cancel()
 		}
-	}()
+	}
 	_, err := c.Commit(ctx, f.segment(0, 10))
 	require.ErrorIs(t, err, context.Canceled)
 	require.Contains(t, err.Error(), "connection reset", "the last failure is reported")
@@ -402,4 +472,199 @@ func TestSegmentAppend(t *testing.T) {
 	require.Equal(t, commit.Offsets{"t": {0: 20, 1: 7}}, a.To)
 	require.EqualValues(t, 22, a.Records)
 	require.Error(t, a.Append(commit.Segment{From: commit.Offsets{"t": {0: 21}}, To: commit.Offsets{"t": {0: 30}}}))
+}
+
+// TestCommitUnknownOutcomeRolledBack: an attempt lands, the caller sees an
+// error, and another engine rolls main back past it before the committer
+// reloads. Its commit id is still in the metadata, in a snapshot main no
+// longer descends from: that is not "landed", and the segment must be
+// committed again.
+func TestCommitUnknownOutcomeRolledBack(t *testing.T) {
+	f := newFixture(t)
+	fc := &faultyCatalog{inner: f.cat, faults: map[int]fault{2: rolledBackAfter}}
+	c := f.committer(fc)
+	_, err := c.Commit(context.Background(), f.segment(0, 10))
+	require.NoError(t, err)
+	res, err := c.Commit(context.Background(), f.segment(10, 10))
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Attempts, "the rolled-back attempt is not taken for landed")
+	require.Equal(t, res.SnapshotID, f.load().CurrentSnapshot().SnapshotID)
+	f.requireExactly(20)
+}
+
+// TestCommitMovesTag: every commit, start records included, moves the
+// pipeline's tag to the snapshot it creates, in the same catalog commit, and
+// the tag never expires by age.
+func TestCommitMovesTag(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	fc := &faultyCatalog{inner: f.cat, faults: map[int]fault{}}
+	c := f.committer(fc)
+	_, err := c.RecordStart(ctx, commit.Offsets{"tp": {0: 0}})
+	require.NoError(t, err)
+	require.Equal(t, 1, fc.calls, "one catalog commit carries the snapshot and the tag")
+	tbl := f.load()
+	require.Equal(t, tbl.CurrentSnapshot().SnapshotID, f.tagged(tbl))
+	for i := int64(0); i < 3; i++ {
+		before := fc.calls
+		res, err := c.Commit(ctx, f.segment(i*10, 10))
+		require.NoError(t, err)
+		require.Equal(t, before+1, fc.calls)
+		tbl := f.load()
+		require.Equal(t, res.SnapshotID, tbl.CurrentSnapshot().SnapshotID)
+		require.Equal(t, res.SnapshotID, f.tagged(tbl), "commit %d", i)
+	}
+	for name, ref := range f.load().Metadata().Refs() {
+		if name == commit.TagName("p") {
+			require.NotNil(t, ref.MaxRefAgeMs)
+			require.Equal(t, int64(math.MaxInt64), *ref.MaxRefAgeMs)
+		}
+	}
+	// Another engine's commit leaves the tag where floe left it.
+	f.foreign(1_000_000)
+	tbl = f.load()
+	require.NotEqual(t, tbl.CurrentSnapshot().SnapshotID, f.tagged(tbl))
+	require.Equal(t, *tbl.CurrentSnapshot().ParentSnapshotID, f.tagged(tbl))
+}
+
+// TestRecordStartKeepsFirstWriter: two processes record start offsets for
+// one pipeline on one table. Whoever lands first keeps its offsets for every
+// partition; the other only adds the partitions the first did not know.
+func TestRecordStartKeepsFirstWriter(t *testing.T) {
+	first := commit.Offsets{"tp": {0: 10, 1: 20}}
+	second := commit.Offsets{"tp": {0: 50, 1: 5, 2: 70}}
+	want := commit.Offsets{"tp": {0: 10, 1: 20, 2: 70}}
+	ctx := context.Background()
+
+	t.Run("after the first landed", func(t *testing.T) {
+		f := newFixture(t)
+		_, err := f.committer(f.cat).RecordStart(ctx, first)
+		require.NoError(t, err)
+		b := f.committer(f.cat)
+		res, err := b.RecordStart(ctx, second)
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Attempts)
+		require.False(t, res.AlreadyCommitted)
+		require.Equal(t, want, f.offsets())
+		require.Equal(t, want, b.Offsets(), "the committer reports where the pipeline must start")
+	})
+
+	t.Run("nothing left to record", func(t *testing.T) {
+		f := newFixture(t)
+		_, err := f.committer(f.cat).RecordStart(ctx, first)
+		require.NoError(t, err)
+		head := f.load().CurrentSnapshot().SnapshotID
+		b := f.committer(f.cat)
+		res, err := b.RecordStart(ctx, commit.Offsets{"tp": {0: 99, 1: 0}})
+		require.NoError(t, err)
+		require.True(t, res.AlreadyCommitted)
+		require.Equal(t, 0, res.Attempts)
+		require.Equal(t, head, f.load().CurrentSnapshot().SnapshotID, "no snapshot committed")
+		require.Equal(t, first, b.Offsets())
+	})
+
+	t.Run("stale base, reload, retry", func(t *testing.T) {
+		f := newFixture(t)
+		b := f.committer(f.cat) // loaded before the first start landed
+		_, err := f.committer(f.cat).RecordStart(ctx, first)
+		require.NoError(t, err)
+		res, err := b.RecordStart(ctx, second)
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Attempts, "the stale attempt failed, the retry filled partition 2 only")
+		require.Equal(t, want, f.offsets())
+		require.Equal(t, want, b.Offsets())
+	})
+
+	t.Run("first lands during the second's commit", func(t *testing.T) {
+		f := newFixture(t)
+		fc := &faultyCatalog{inner: f.cat, faults: map[int]fault{1: concurrentWriter}}
+		a := f.committer(f.cat)
+		fc.onConcurrent = func(ctx context.Context) error {
+			_, err := a.RecordStart(ctx, first)
+			return err
+		}
+		b := f.committer(fc)
+		res, err := b.RecordStart(ctx, second)
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Attempts)
+		require.Equal(t, want, f.offsets())
+	})
+
+	t.Run("unknown outcome that landed", func(t *testing.T) {
+		f := newFixture(t)
+		fc := &faultyCatalog{inner: f.cat, faults: map[int]fault{1: errorAfter}}
+		b := f.committer(fc)
+		res, err := b.RecordStart(ctx, second)
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Attempts, "resolved by finding the commit id")
+		require.Equal(t, 1, fc.calls)
+		require.Equal(t, second, f.offsets())
+	})
+
+	t.Run("concurrently", func(t *testing.T) {
+		f := newFixture(t)
+		a, b := f.committer(f.cat), f.committer(f.cat)
+		offs := []commit.Offsets{{"tp": {0: 10, 1: 20, 2: 30}}, {"tp": {0: 50, 1: 5, 3: 40}}}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, c := range []*commit.Committer{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = c.RecordStart(ctx, offs[i])
+			}()
+		}
+		wg.Wait()
+		require.NoError(t, errs[0])
+		require.NoError(t, errs[1])
+
+		// The oldest snapshot carrying offsets is the one that landed
+		// first: its offsets must have survived the other's.
+		tbl := f.load()
+		var oldest commit.Offsets
+		meta := tbl.Metadata()
+		for s := meta.CurrentSnapshot(); s != nil; {
+			if v, ok := s.Summary.Properties[commit.PropOffsets]; ok {
+				oldest, _ = commit.ParseOffsets(v)
+			}
+			if s.ParentSnapshotID == nil {
+				break
+			}
+			s = meta.SnapshotByID(*s.ParentSnapshotID)
+		}
+		require.NotNil(t, oldest)
+		got := f.offsets()
+		for p := range oldest["tp"] {
+			require.Equal(t, oldest["tp"][p], got["tp"][p], "partition %d keeps the first value", p)
+		}
+		require.EqualValues(t, 30, got["tp"][2])
+		require.EqualValues(t, 40, got["tp"][3])
+		require.Equal(t, 4, got.Len())
+		// The winner knows its own offsets; the other reloaded and knows
+		// the table's.
+		require.ElementsMatch(t, []commit.Offsets{oldest, got}, []commit.Offsets{a.Offsets(), b.Offsets()})
+	})
+}
+
+// TestCommitRefusesSegmentWithoutFrom: a segment that names a partition
+// without a start offset cannot overwrite the table's offset for it, whether
+// it would lower it, raise it, or is covered by it.
+func TestCommitRefusesSegmentWithoutFrom(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.committer(f.cat)
+	_, err := c.RecordStart(ctx, commit.Offsets{"tp": {0: 10}})
+	require.NoError(t, err)
+	for _, to := range []int64{5, 10, 50} {
+		_, err := c.Commit(ctx, commit.Segment{From: commit.Offsets{}, To: commit.Offsets{"tp": {0: to}}})
+		require.ErrorIs(t, err, commit.ErrMissingFrom, "to %d", to)
+		require.Equal(t, commit.ClassFatal, commit.Classify(err))
+	}
+	require.Equal(t, commit.Offsets{"tp": {0: 10}}, f.offsets())
+
+	// A partition the table has no offset for may still start unrecorded,
+	// next to one that continues.
+	_, err = c.Commit(ctx, commit.Segment{From: commit.Offsets{"tp": {0: 10}}, To: commit.Offsets{"tp": {0: 12, 1: 3}}})
+	require.NoError(t, err)
+	require.Equal(t, commit.Offsets{"tp": {0: 12, 1: 3}}, f.offsets())
 }

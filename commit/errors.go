@@ -13,7 +13,46 @@ var (
 	ErrBadOffsets = errors.New("commit: malformed floe.offsets")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("commit: committer is closed")
+	// ErrMissingFrom means a segment names a partition in To but not in
+	// From while the table already has an offset for it: without a start
+	// offset the segment cannot be checked for contiguity, and committing it
+	// would overwrite the table's offset. Start offsets are recorded with
+	// Committer.RecordStart, which only fills partitions the table lacks.
+	ErrMissingFrom = errors.New("commit: segment has no start offset for a partition the table already has")
+	// ErrAncestryCut is matched (errors.Is) by every AncestryCutError.
+	ErrAncestryCut = errors.New("commit: snapshot ancestry cut before the pipeline's offsets")
 )
+
+// AncestryCutError means the main branch's history was cut (the parent of
+// SnapshotID was expired from the table's metadata) before any snapshot
+// carrying floe.offsets for Pipeline, and the pipeline's tag could not stand
+// in for it. The table no longer says where the pipeline stopped, and any
+// guess (the configured start) would duplicate or lose records, so floe
+// refuses to start the pipeline until an operator says where to resume.
+type AncestryCutError struct {
+	Table    string
+	Pipeline string
+	// SnapshotID is the oldest snapshot of main's history still in the
+	// metadata; MissingParent is its parent, which is not.
+	SnapshotID    int64
+	MissingParent int64
+	// Reason says why the pipeline's tag (TagName) could not be used.
+	Reason string
+}
+
+func (e *AncestryCutError) Error() string {
+	return fmt.Sprintf("commit: cannot find where pipeline %q stopped on %s: main's history ends at snapshot %d, "+
+		"whose parent %d was expired, before any snapshot carrying %s for the pipeline, and %s. "+
+		"floe will not guess (its configured start would duplicate or lose records). "+
+		"To resume, commit to the table a snapshot whose summary carries %s=%s and %s=%s for the records the table holds "+
+		"(%s starts every partition at the configured start), or point tag %q at the last snapshot floe committed "+
+		"if it is still in the table and the current data descends from it (see docs/decisions.md)",
+		e.Pipeline, e.Table, e.SnapshotID, e.MissingParent, PropOffsets, e.Reason,
+		PropPipeline, e.Pipeline, PropOffsets, `{"<topic>":{"<partition>":<next offset>}}`, "{}", TagName(e.Pipeline))
+}
+
+// Is makes errors.Is(err, ErrAncestryCut) hold.
+func (e *AncestryCutError) Is(target error) bool { return target == ErrAncestryCut }
 
 // OffsetGapError means a segment does not start where the table's committed
 // offsets end: either records would be skipped (Got > Want) or committed
@@ -60,8 +99,10 @@ func Classify(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &gap), errors.As(err, &stale), errors.As(err, &owner):
-		// Fenced: this writer's view is out of date; retrying the same
+	case errors.As(err, &gap), errors.As(err, &stale), errors.As(err, &owner),
+		errors.Is(err, ErrMissingFrom), errors.Is(err, ErrAncestryCut):
+		// Fenced: this writer's view is out of date, or the segment or
+		// the table cannot be committed to as they are; retrying the same
 		// segment can never succeed.
 		return ClassFatal
 	case errors.Is(err, table.ErrCommitFailed),

@@ -3,8 +3,10 @@ package commit
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/apache/iceberg-go/table"
 )
@@ -144,39 +146,154 @@ func ParseOffsets(s string) (Offsets, error) {
 	return o, nil
 }
 
+// TagName is the tag that pins the last snapshot a pipeline committed to a
+// table: every floe commit moves it to the snapshot it creates, so snapshot
+// expiry (which keeps every snapshot a tag references) cannot remove the
+// pipeline's last offsets.
+func TagName(pipeline string) string { return "floe-" + pipeline }
+
 // TableOffsets returns the offsets of the newest snapshot in the main
-// branch's ancestry that carries floe.offsets for pipeline (DESIGN §4 rule 1).
-// found is false when no snapshot does: the pipeline starts from its
-// configured start position.
+// branch's ancestry that carries floe.offsets for pipeline. found is false
+// when no snapshot does and the ancestry is whole (a new table, or one floe
+// never wrote for this pipeline): the pipeline starts from its configured
+// start position.
+//
+// When the walk reaches a snapshot whose parent is no longer in the metadata
+// (another engine expired it) before finding floe offsets, the table cannot
+// say where the pipeline stopped, and the configured start would duplicate
+// or lose records. The pipeline's tag (TagName) then stands in: it references
+// the last snapshot the pipeline committed, T, which expiry keeps.
+//
+// Resuming from T's offsets is right exactly when the current data descends
+// from T. Every record below T's offsets was committed at or before T; only
+// this pipeline commits its records, and each of its commits moves the tag,
+// so nothing after T holds records past them. What other engines did since
+// (a rewrite_data_files keeps the rows; their own appends and deletes are the
+// table's business, as they are without a cut) does not change where the
+// pipeline stopped. It is wrong when main was moved back past T (a rollback
+// or a restore by another engine): the data then lacks T's records, and
+// resuming from T's offsets would lose them.
+//
+// Descent cannot be proven across the cut, but it can be disproven. T is not
+// in what remains of main's history (the walk would have stopped at it), so
+// if it were an ancestor of the current snapshot it would be an ancestor of
+// the missing parent, hence older than the oldest snapshot that remains, X:
+// a lower sequence number (format v1 tables have none; there, a timestamp no
+// later than X's). A tag at or past X means main was moved off the pipeline's
+// last commit, and TableOffsets refuses. What it cannot see is a rollback to
+// before T followed by more commits and an expiry that removed the point
+// where main left T's line. An operator who rolls a table back past floe's
+// last commit with another engine deletes the tag as well: until the history
+// is cut, floe finds the offsets of the snapshot rolled back to by the walk
+// (and its next commit tags again); after a cut, it refuses and says how to
+// resume.
+//
+// Where the tag is missing, carries no offsets for the pipeline, or fails the
+// check, TableOffsets returns an AncestryCutError (errors.Is ErrAncestryCut).
 func TableOffsets(tbl *table.Table, pipeline string) (off Offsets, snapshotID int64, found bool, err error) {
+	return tableOffsets(tbl, pipeline, slog.Default())
+}
+
+func tableOffsets(tbl *table.Table, pipeline string, log *slog.Logger) (Offsets, int64, bool, error) {
 	meta := tbl.Metadata()
 	snap := meta.CurrentSnapshot()
 	for snap != nil {
-		if snap.Summary != nil {
-			props := snap.Summary.Properties
-			if v, ok := props[PropOffsets]; ok && props[PropPipeline] == pipeline {
-				off, err := ParseOffsets(v)
-				if err != nil {
-					return nil, 0, false, fmt.Errorf("snapshot %d: %w", snap.SnapshotID, err)
-				}
-				return off, snap.SnapshotID, true, nil
-			}
+		if off, ok, err := snapshotOffsets(snap, pipeline); ok || err != nil {
+			return off, snap.SnapshotID, ok, err
 		}
 		if snap.ParentSnapshotID == nil {
 			break
 		}
-		snap = meta.SnapshotByID(*snap.ParentSnapshotID)
+		parent := meta.SnapshotByID(*snap.ParentSnapshotID)
+		if parent == nil {
+			return offsetsFromTag(tbl, pipeline, snap, log)
+		}
+		snap = parent
 	}
 	return Offsets{}, 0, false, nil
 }
 
+// offsetsFromTag reads the pipeline's offsets from its tag when main's
+// history is cut at oldest (see TableOffsets).
+func offsetsFromTag(tbl *table.Table, pipeline string, oldest *table.Snapshot, log *slog.Logger) (Offsets, int64, bool, error) {
+	meta := tbl.Metadata()
+	tag := TagName(pipeline)
+	cut := &AncestryCutError{
+		Table: strings.Join(tbl.Identifier(), "."), Pipeline: pipeline,
+		SnapshotID: oldest.SnapshotID, MissingParent: *oldest.ParentSnapshotID,
+	}
+	var tagged *table.Snapshot
+	for name, ref := range meta.Refs() {
+		if name == tag && ref.SnapshotRefType == table.TagRef {
+			tagged = meta.SnapshotByID(ref.SnapshotID)
+		}
+	}
+	if tagged == nil {
+		cut.Reason = fmt.Sprintf("there is no tag %q pinning the pipeline's last commit", tag)
+		return nil, 0, false, cut
+	}
+	off, ok, err := snapshotOffsets(tagged, pipeline)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if !ok {
+		cut.Reason = fmt.Sprintf("tag %q references snapshot %d, which carries no %s for the pipeline", tag, tagged.SnapshotID, PropOffsets)
+		return nil, 0, false, cut
+	}
+	if !olderThan(tagged, oldest) {
+		cut.Reason = fmt.Sprintf("tag %q references snapshot %d, which is not older than snapshot %d: main was moved off the pipeline's last commit (a rollback or restore), so the current data may not hold the records that commit covered",
+			tag, tagged.SnapshotID, oldest.SnapshotID)
+		return nil, 0, false, cut
+	}
+	log.Warn("snapshot history cut before the pipeline's last commit; resuming from the offsets its tag pins",
+		"table", cut.Table, "pipeline", pipeline, "tag", tag, "snapshot_id", tagged.SnapshotID,
+		"oldest_snapshot_id", oldest.SnapshotID, "missing_parent_id", cut.MissingParent)
+	return off, tagged.SnapshotID, true, nil
+}
+
+// olderThan reports whether a could be an ancestor of b: a lower sequence
+// number (format v2 on), or, where neither has one (format v1), an earlier
+// or equal timestamp.
+func olderThan(a, b *table.Snapshot) bool {
+	if a.SequenceNumber > 0 || b.SequenceNumber > 0 {
+		return a.SequenceNumber < b.SequenceNumber
+	}
+	return a.TimestampMs <= b.TimestampMs
+}
+
+// snapshotOffsets returns the floe.offsets of snap if it carries them for
+// pipeline.
+func snapshotOffsets(snap *table.Snapshot, pipeline string) (Offsets, bool, error) {
+	if snap.Summary == nil {
+		return nil, false, nil
+	}
+	props := snap.Summary.Properties
+	v, ok := props[PropOffsets]
+	if !ok || props[PropPipeline] != pipeline {
+		return nil, false, nil
+	}
+	off, err := ParseOffsets(v)
+	if err != nil {
+		return nil, false, fmt.Errorf("snapshot %d: %w", snap.SnapshotID, err)
+	}
+	return off, true, nil
+}
+
 // FindCommit returns the id of the snapshot whose summary carries commitID,
-// searching every snapshot in the table's metadata.
+// searching the main branch's ancestry only. A snapshot main no longer
+// descends from (rolled back, or committed to a side branch) does not count:
+// its records are not in the table, so the attempt must be treated as not
+// landed and retried.
 func FindCommit(tbl *table.Table, commitID string) (int64, bool) {
-	for _, s := range tbl.Metadata().Snapshots() {
+	meta := tbl.Metadata()
+	for s := meta.CurrentSnapshot(); s != nil; {
 		if s.Summary != nil && s.Summary.Properties[PropCommitID] == commitID {
 			return s.SnapshotID, true
 		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = meta.SnapshotByID(*s.ParentSnapshotID)
 	}
 	return 0, false
 }

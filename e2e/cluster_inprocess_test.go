@@ -10,8 +10,8 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/floelake/floe/catalog"
-	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/cluster"
+	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
 	"github.com/floelake/floe/raftstore"

@@ -257,7 +257,7 @@ func (p *Pipeline) prepare(ctx, fsCtx context.Context) (*prepared, error) {
 		if missing.Len() == 0 {
 			continue
 		}
-		if _, err := c.Commit(ctx, commit.Segment{From: commit.Offsets{}, To: missing}); err != nil {
+		if _, err := c.RecordStart(ctx, missing); err != nil {
 			return nil, fmt.Errorf("ingest: record start offsets of %s: %w", strings.Join(c.Table().Identifier(), "."), err)
 		}
 		pr.committed[t] = c.Offsets()

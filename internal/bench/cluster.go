@@ -41,8 +41,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/catalog"
-	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/cluster"
+	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
 	"github.com/floelake/floe/internal/node"

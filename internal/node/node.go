@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/floelake/floe/catalog"
-	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/cluster"
+	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/metrics"
 )

@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/cluster"
+	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/node"
 )
