@@ -287,11 +287,15 @@ func (p *Pipeline) prepare(ctx, fsCtx context.Context) (*prepared, error) {
 		return nil, err
 	}
 	p.setHWM(hwm)
-	starts, err := resolveStart(ctx, kadmCl, cfg.Topics, cfg.Start, hwm)
+	waitOffsets := func(err error) {
+		p.setHealth(err)
+		p.log.Warn("waiting for start offsets", "err", err)
+	}
+	starts, err := resolveStart(ctx, kadmCl, cfg.Topics, cfg.Start, hwm, waitOffsets)
 	if err != nil {
 		return nil, err
 	}
-	if err := startNewPartitionsAtEarliest(ctx, kadmCl, cfg.Topics, pr.committed, starts); err != nil {
+	if err := startNewPartitionsAtEarliest(ctx, kadmCl, pr.committed, starts, waitOffsets); err != nil {
 		return nil, err
 	}
 	// Make the start position durable before consuming anything: a table

@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,9 +94,10 @@ func startOffset(start string) kgo.Offset {
 // table with none, the configured start resolved to an offset (starts). The
 // partition is consumed from the lowest floor, and a table takes a record
 // only at or past its own floor. It returns the consumer's plan, the floors,
-// and the seek position of each partition. A partition whose start could not
-// be resolved (missing from starts) is read from the earliest offset with a
-// floor of -1 (take everything) for the tables lacking offsets.
+// and the seek position of each partition. prepare resolves a start for
+// every partition (resolveStart retries until it has them all); a partition
+// missing from starts anyway is read from the earliest offset with a floor
+// of -1 (take everything) for the tables lacking offsets.
 func seekPlan(partitions map[string][]int32, committed [2]commit.Offsets, starts map[topicPartition]int64) (map[string]map[int32]kgo.Offset, [2]commit.Offsets, map[topicPartition]int64) {
 	plan := map[string]map[int32]kgo.Offset{}
 	floors := [2]commit.Offsets{{}, {}}
@@ -128,48 +131,89 @@ func seekPlan(partitions map[string][]int32, committed [2]commit.Offsets, starts
 
 // resolveStart turns the configured start into concrete offsets now, so the
 // pipeline is positioned when it reports ready, and a record produced after
-// that is never skipped by a "latest" resolved later.
-func resolveStart(ctx context.Context, adm *kadm.Client, topics []string, start string, ends map[topicPartition]int64) (map[topicPartition]int64, error) {
-	out := map[topicPartition]int64{}
+// that is never skipped by a "latest" resolved later. Every partition in ends
+// gets an offset: lookups that fail are retried (see listEvery).
+func resolveStart(ctx context.Context, adm *kadm.Client, topics []string, start string, ends map[topicPartition]int64, wait func(error)) (map[topicPartition]int64, error) {
 	switch start {
 	case "earliest", "":
-		starts, err := adm.ListStartOffsets(ctx, topics...)
-		if err != nil {
-			return nil, fmt.Errorf("ingest: list start offsets: %w", err)
-		}
-		starts.Each(func(o kadm.ListedOffset) {
-			if o.Err == nil {
-				out[topicPartition{o.Topic, o.Partition}] = o.Offset
-			}
-		})
+		return listEvery(ctx, slices.Collect(maps.Keys(ends)), "start offsets", adm.ListStartOffsets, wait)
 	case "latest":
-		for tp, o := range ends {
-			out[tp] = o
-		}
-	default:
-		t, ok := config.StartTime(start)
-		if !ok {
-			return nil, fmt.Errorf("ingest: start %q is not earliest, latest or an RFC 3339 time", start)
-		}
-		after, err := adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topics...)
-		if err != nil {
-			return nil, fmt.Errorf("ingest: list offsets after %s: %w", start, err)
-		}
-		after.Each(func(o kadm.ListedOffset) {
-			if o.Err == nil {
-				out[topicPartition{o.Topic, o.Partition}] = o.Offset
-			}
-		})
+		return maps.Clone(ends), nil
 	}
-	return out, nil
+	t, ok := config.StartTime(start)
+	if !ok {
+		return nil, fmt.Errorf("ingest: start %q is not earliest, latest or an RFC 3339 time", start)
+	}
+	after := func(ctx context.Context, topics ...string) (kadm.ListedOffsets, error) {
+		return adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topics...)
+	}
+	return listEvery(ctx, slices.Collect(maps.Keys(ends)), "offsets after "+start, after, wait)
 }
+
+// listEvery lists one offset for every partition in want, retrying the
+// partitions whose lookup failed (a per-partition error: no leader yet, a
+// leader moving, a broker restarting) with backoff until all are known or
+// ctx ends. It never guesses: a partition left without a start would be
+// read from wherever the consumer lands on a single node, and never
+// assigned in a cluster. An error of the whole request is returned at once.
+func listEvery(ctx context.Context, want []topicPartition, what string,
+	list func(ctx context.Context, topics ...string) (kadm.ListedOffsets, error), wait func(error)) (map[topicPartition]int64, error) {
+	out := make(map[topicPartition]int64, len(want))
+	backoff := listRetryMin
+	for {
+		missing := map[string][]int32{}
+		for _, tp := range want {
+			if _, ok := out[tp]; !ok {
+				missing[tp.topic] = append(missing[tp.topic], tp.partition)
+			}
+		}
+		if len(missing) == 0 {
+			return out, nil
+		}
+		listed, err := list(ctx, slices.Sorted(maps.Keys(missing))...)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: list %s: %w", what, err)
+		}
+		var failed []error
+		for topic, ps := range missing {
+			for _, p := range ps {
+				o, ok := listed.Lookup(topic, p)
+				switch {
+				case !ok:
+					failed = append(failed, fmt.Errorf("topic %q partition %d: not in the answer", topic, p))
+				case o.Err != nil:
+					failed = append(failed, fmt.Errorf("topic %q partition %d: %w", topic, p, o.Err))
+				default:
+					out[topicPartition{topic, p}] = o.Offset
+				}
+			}
+		}
+		if len(failed) == 0 {
+			return out, nil
+		}
+		err = fmt.Errorf("ingest: list %s: retrying in %s: %w", what, backoff, errors.Join(failed...))
+		wait(err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ingest: list %s: %w (last: %v)", what, ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, listRetryMax)
+	}
+}
+
+// Backoff between retries of offset lookups.
+const (
+	listRetryMin = 100 * time.Millisecond
+	listRetryMax = 5 * time.Second
+)
 
 // startNewPartitionsAtEarliest: a partition that no table has offsets for,
 // of a topic the pipeline already has offsets for, was added to the topic
 // after the pipeline started. Everything in it arrived after that start, so
 // it is read from its first offset whatever the configured start; "latest"
 // would lose what was produced to it before floe noticed it.
-func startNewPartitionsAtEarliest(ctx context.Context, adm *kadm.Client, topics []string, committed [2]commit.Offsets, starts map[topicPartition]int64) error {
+func startNewPartitionsAtEarliest(ctx context.Context, adm *kadm.Client, committed [2]commit.Offsets, starts map[topicPartition]int64, wait func(error)) error {
 	var fresh []topicPartition
 	for tp := range starts {
 		_, a := committed[0].Get(tp.topic, tp.partition)
@@ -181,15 +225,11 @@ func startNewPartitionsAtEarliest(ctx context.Context, adm *kadm.Client, topics 
 	if len(fresh) == 0 {
 		return nil
 	}
-	first, err := adm.ListStartOffsets(ctx, topics...)
+	first, err := listEvery(ctx, fresh, "start offsets of new partitions", adm.ListStartOffsets, wait)
 	if err != nil {
-		return fmt.Errorf("ingest: list start offsets: %w", err)
+		return err
 	}
-	for _, tp := range fresh {
-		if o, ok := first.Lookup(tp.topic, tp.partition); ok && o.Err == nil {
-			starts[tp] = o.Offset
-		}
-	}
+	maps.Copy(starts, first)
 	return nil
 }
 
