@@ -92,6 +92,9 @@ type Pipeline struct {
 	stats    stats
 	// groupCommitting is set while a consumer-group offset commit runs.
 	groupCommitting atomic.Bool
+	// sealed, if set (tests only), sees every seal as soon as it is made,
+	// before it is handed to the delivery.
+	sealed func(seal)
 
 	mu struct {
 		sync.Mutex
@@ -447,6 +450,34 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	if spec.parts != nil {
 		g.Go(func() error { return p.watchPartitions(gctx, spec.adm, spec.parts) })
 	}
+	// The sealer hands every seal over or aborts its files; it never drops
+	// one. A dropped seal would leak its writers, and the next seal would
+	// start past its offsets: the final commit would fail with a gap.
+	//
+	// The race it must survive: the ticker fires, the seal is made, and ctx
+	// ends before the commit loop takes it (the channel is full while a
+	// commit runs). Cancellation must not win that select: the seal holds
+	// consumed records and is delivered like the final one. Only when the
+	// run failed (ingestion stopped with ctx still live: nothing more will
+	// be committed) or delivery stopped is a made seal aborted, and then no
+	// later seal is sent, so what is delivered stays contiguous.
+	send := func(s seal) bool {
+		select {
+		case seals <- s:
+			return true
+		case <-deliverDone:
+		case <-gctx.Done():
+			if ctx.Err() != nil { // shutdown: this seal goes too
+				select {
+				case seals <- s:
+					return true
+				case <-deliverDone:
+				}
+			}
+		}
+		abortSeal(s)
+		return false
+	}
 	g.Go(func() error {
 		defer close(seals)
 		t := time.NewTicker(cfg.CommitInterval.D())
@@ -460,18 +491,15 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 				if ctx.Err() != nil {
 					s := sealAll(workers)
 					s.final = true
-					select {
-					case seals <- s:
-					case <-deliverDone:
-						// Delivery failed first: nobody takes the seal.
-						abortSeal(s)
-					}
+					p.afterSeal(s)
+					send(s)
 				}
 				return nil
 			case <-t.C:
-				select {
-				case seals <- sealAll(workers):
-				case <-gctx.Done():
+				s := sealAll(workers)
+				p.afterSeal(s)
+				if !send(s) {
+					return nil
 				}
 			}
 		}
@@ -482,6 +510,14 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 		err := spec.deliver(commitCtx, seals)
 		close(deliverDone)
 		commitErr <- err
+	}()
+	// Seals the delivery did not take (it failed, or was stopped at the
+	// shutdown deadline) are aborted once the sealer is done, on every
+	// return path below.
+	defer func() {
+		for s := range seals {
+			abortSeal(s)
+		}
 	}()
 
 	// Shutdown: when ctx ends, the poller stops, the final seal goes to the
@@ -495,9 +531,6 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	case err := <-commitErr:
 		stopIngest()
 		gerr := g.Wait()
-		for s := range seals {
-			abortSeal(s) // sealed after delivery failed
-		}
 		if err == nil && ctx.Err() == nil {
 			// The commit loop ends cleanly only when the seals stop:
 			// ingestion ended first, and its error is the reason. Never
@@ -538,7 +571,8 @@ func waitErr(g *errgroup.Group) <-chan error {
 	return ch
 }
 
-// abortSeal discards a seal's unfinished files.
+// abortSeal discards a seal's unfinished files: every writer it holds is
+// aborted (aborting a writer that was closed already is harmless).
 func abortSeal(s seal) {
 	for _, r := range s.results {
 		for t := range 2 {
@@ -546,6 +580,12 @@ func abortSeal(s seal) {
 				w.Abort()
 			}
 		}
+	}
+}
+
+func (p *Pipeline) afterSeal(s seal) {
+	if p.sealed != nil {
+		p.sealed(s)
 	}
 }
 
@@ -788,21 +828,32 @@ func (p *Pipeline) commitGroupOffsets(ctx context.Context, adm *kadm.Client, com
 }
 
 // closeWriters finishes every file of a seal, in parallel: on an object
-// store, closing is mostly waiting for uploads.
+// store, closing is mostly waiting for uploads. Every writer ends closed or
+// aborted: when a worker's share carries an error, nothing is closed and all
+// are aborted; when a close fails, the writers not closed yet are aborted
+// (and the failed one too, which drops what it had written).
 func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
 	var out [2][]iceberg.DataFile
+	for _, r := range s.results {
+		if r.err != nil {
+			abortSeal(s)
+			return out, r.err
+		}
+	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, r := range s.results {
-		if r.err != nil {
-			return out, r.err
-		}
 		for t := range 2 {
 			for _, w := range r.writers[t] {
 				g.Go(func() error {
+					if gctx.Err() != nil {
+						w.Abort()
+						return gctx.Err()
+					}
 					files, err := w.Close(gctx)
 					if err != nil {
+						w.Abort()
 						return err
 					}
 					mu.Lock()
@@ -813,7 +864,12 @@ func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
 			}
 		}
 	}
-	return out, g.Wait()
+	if err := g.Wait(); err != nil {
+		// Files closed before the failure are complete but never
+		// committed: orphans, like those of a crash.
+		return [2][]iceberg.DataFile{}, err
+	}
+	return out, nil
 }
 
 // watchPartitions ends the run with errPartitionsChanged when a topic has

@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/commit"
@@ -44,12 +45,21 @@ type workItem struct {
 }
 
 // flushResult is a worker's share of a seal: the writers holding its rows
-// (to be closed off the worker's goroutine) and its offset ranges.
+// (to be closed off the worker's goroutine) and its offset ranges. Whoever
+// holds a flushResult owns its writers: it closes or aborts every one.
 type flushResult struct {
-	writers [2][]*fileio.Writer
+	writers [2][]segmentWriter
 	seg     [2]commit.Segment
 	samples []time.Time
 	err     error
+}
+
+// segmentWriter is what a seal holds of a fileio.Writer.
+type segmentWriter interface {
+	// Close finishes the writer's files and returns them.
+	Close(ctx context.Context) ([]iceberg.DataFile, error)
+	// Abort discards the writer's unfinished file.
+	Abort()
 }
 
 // partBuf accumulates the rows of one table partition until they are worth
@@ -273,23 +283,31 @@ func (w *worker) writeBatch(pb *partBuf) error {
 }
 
 // flush seals the open segment: it writes buffered rows, hands over every
-// writer, and reports the offset range each table's rows cover.
+// writer, and reports the offset range each table's rows cover. A worker
+// that failed hands its writers over with its error (for the pipeline to
+// abort) and stays failed: its later segments could not be contiguous.
 func (w *worker) flush() flushResult {
 	res := flushResult{}
-	if w.err != nil {
-		res.err = w.err
-		return res
+	for _, out := range w.tables {
+		for _, pb := range out.parts {
+			if w.err != nil {
+				break
+			}
+			w.err = w.writeBatch(pb)
+		}
 	}
 	for t, out := range w.tables {
 		for key, pb := range out.parts {
-			if err := w.writeBatch(pb); err != nil {
-				res.err = err
-				return res
-			}
 			res.writers[t] = append(res.writers[t], pb.w)
 			pb.rb.Release()
 			delete(out.parts, key)
 		}
+	}
+	if w.err != nil {
+		res.err = w.err
+		return res
+	}
+	for t := range w.tables {
 		res.seg[t] = commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}, Records: w.rows[t], Watermark: w.wm[t]}
 		w.rows[t], w.wm[t] = 0, time.Time{}
 	}
