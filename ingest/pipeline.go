@@ -18,7 +18,6 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
@@ -381,6 +380,7 @@ type consumeSpec struct {
 // or something fails.
 func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consumeSpec) error {
 	cfg := p.opts.Pipeline
+	fs := newFetchState(spec.pos)
 	cl, err := kgo.NewClient(append(baseOpts,
 		kgo.ConsumePartitions(spec.plan),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -389,6 +389,10 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 		// An offset Kafka no longer has (retention) must not be skipped
 		// silently: the fetch fails and the pipeline reports it.
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		// Every fetch error reaches poll, which counts it (the client
+		// still retries the transient ones) and notices a deleted topic.
+		kgo.KeepRetryableFetchErrors(),
+		kgo.WithHooks(fs.watch),
 	)...)
 	if err != nil {
 		return &configError{fmt.Errorf("ingest: kafka consumer: %w", err)}
@@ -445,7 +449,7 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	pollDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(pollDone)
-		return p.poll(gctx, cl, workers)
+		return p.poll(gctx, cl, workers, fs)
 	})
 	if spec.parts != nil {
 		g.Go(func() error { return p.watchPartitions(gctx, spec.adm, spec.parts) })
@@ -616,50 +620,170 @@ const (
 	workerQueue   = 8
 )
 
-func (p *Pipeline) poll(ctx context.Context, cl *kgo.Client, workers []*worker) error {
+// poll reads records and hands each partition's to its worker, in order.
+// It deals with every error the consumer reports (see classifyFetchErr):
+// each is counted in floe_ingest_consumer_errors_total; transient ones are
+// retried by the client (poll backs off while they are all it gets); the
+// others end the run with a ConsumerError that is the pipeline's health
+// until it restarts. Lost records (a retention gap, a truncated log) follow
+// the pipeline's on_data_loss policy (onLogGap).
+func (p *Pipeline) poll(ctx context.Context, cl *kgo.Client, workers []*worker, fs *fetchState) error {
+	adm := kadm.NewClient(cl)
+	name := p.opts.Pipeline.Name
+	backoff := time.Duration(0)
 	for {
-		fetches := cl.PollRecords(ctx, 20000)
+		pctx, done := fs.watch.pollContext(ctx)
+		fetches := cl.PollRecords(pctx, 20000)
+		done()
 		if ctx.Err() != nil {
 			return nil
 		}
+		if err := fs.watch.failure(); err != nil {
+			metrics.ConsumerErrors.WithLabelValues(name, kindAuthentication).Inc()
+			return p.consumerFailed(consumerError(kindAuthentication, "", -1, err, p.opts.Kafka.Group))
+		}
 		var fatal error
+		transient := false
 		fetches.EachError(func(topic string, partition int32, err error) {
-			if errors.Is(err, context.Canceled) {
+			if fatal != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return
 			}
-			p.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
-			switch {
-			case errors.Is(err, kgo.ErrClientClosed):
+			if errors.Is(err, kgo.ErrClientClosed) {
 				fatal = err
-			case errors.Is(err, kerr.OffsetOutOfRange):
-				fatal = fmt.Errorf("ingest: %s/%d: the next offset to consume is no longer in Kafka (retention deleted records before they were committed); "+
-					"refusing to skip them: %w", topic, partition, err)
+				return
+			}
+			tp := topicPartition{topic, partition}
+			kind := classifyFetchErr(err)
+			metrics.ConsumerErrors.WithLabelValues(name, kind).Inc()
+			switch kind {
+			case kindTransient:
+				transient = true
+				p.log.Warn("fetch error; retrying", "topic", topic, "partition", partition, "kind", kind, "err", err)
+			case kindUnknownTopic:
+				since, ok := fs.unknownSince[tp]
+				if !ok {
+					fs.unknownSince[tp] = time.Now()
+				}
+				if !ok || time.Since(since) < unknownTopicGrace {
+					transient = true
+					p.log.Warn("fetch error; retrying", "topic", topic, "partition", partition, "kind", kind, "err", err)
+					return
+				}
+				fatal = consumerError(kind, topic, partition, err, p.opts.Kafka.Group)
+			case kindOutOfRange, kindDataLoss:
+				fatal = p.onLogGap(ctx, adm, cl, tp, err, fs, workers)
+			default:
+				fatal = consumerError(kind, topic, partition, err, p.opts.Kafka.Group)
 			}
 		})
 		if fatal != nil {
+			var ce *ConsumerError
+			if errors.As(fatal, &ce) {
+				return p.consumerFailed(ce)
+			}
 			return fatal
 		}
+		n := 0
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			tp := topicPartition{fp.Topic, fp.Partition}
 			p.noteHWM(tp, fp.HighWatermark)
+			if fp.Err == nil {
+				delete(fs.unknownSince, tp)
+			}
 			if len(fp.Records) == 0 {
 				return
 			}
+			n += len(fp.Records)
 			w := workers[workerFor(tp, len(workers))]
 			// Small work items keep a flush request, queued behind them,
 			// close to the head of the queue: seal latency is the queue's
 			// depth in work.
 			for recs := fp.Records; len(recs) > 0; {
-				n := min(len(recs), dispatchChunk)
+				k := min(len(recs), dispatchChunk)
 				select {
-				case w.in <- workItem{tp: tp, records: recs[:n:n]}:
+				case w.in <- workItem{tp: tp, records: recs[:k:k]}:
 				case <-ctx.Done():
 					return
 				}
-				recs = recs[n:]
+				recs = recs[k:]
 			}
+			fs.pos[tp] = fp.Records[len(fp.Records)-1].Offset + 1
 		})
+		// A broker answering every fetch with an error at once must not
+		// make this a busy loop.
+		if transient && n == 0 {
+			backoff = min(max(2*backoff, 50*time.Millisecond), 2*time.Second)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+		} else {
+			backoff = 0
+		}
 	}
+}
+
+// consumerFailed makes a consumer error the pipeline's health and ends the
+// run with it.
+func (p *Pipeline) consumerFailed(err *ConsumerError) error {
+	p.setHealth(err)
+	return err
+}
+
+// onLogGap deals with records Kafka no longer has at tp's position: an
+// offset out of range (retention deleted records floe had not committed, or
+// the log is shorter than what floe read) or data loss franz-go detected
+// (an unclean leader election truncated the log below what floe read).
+func (p *Pipeline) onLogGap(ctx context.Context, adm *kadm.Client, cl *kgo.Client, tp topicPartition, err error, fs *fetchState, workers []*worker) error {
+	e := &ConsumerError{Kind: classifyFetchErr(err), Topic: tp.topic, Partition: tp.partition, Err: err,
+		Hint: "on_data_loss is fail, so the pipeline stops rather than commit past lost records; restore them, " +
+			"or set on_data_loss: skip to resume at the first offset Kafka has (the skipped offsets are counted in " +
+			"floe_ingest_skipped_records_total and listed in the snapshot summary as floe.skipped)"}
+	var loss *kgo.ErrDataLoss
+	if errors.As(err, &loss) {
+		e.What = fmt.Sprintf("Kafka lost records floe had read: the log was cut back from offset %d to %d (an unclean leader election)",
+			loss.ConsumedTo, loss.ResetTo)
+		return e
+	}
+	pos, known := fs.pos[tp]
+	start, end, lerr := logBounds(ctx, adm, tp)
+	switch {
+	case !known || lerr != nil:
+		e.What = "the offset to read next is no longer in Kafka"
+	case pos < start:
+		e.What = fmt.Sprintf("offsets %d to %d are no longer in Kafka (retention deleted them before they were committed); the log starts at %d",
+			pos, start-1, start)
+	case pos > end:
+		e.What = fmt.Sprintf("offset %d is past the end of the log (%d): Kafka lost records floe had read (an unclean leader election, or the topic was recreated)",
+			pos, end)
+	default:
+		e.What = fmt.Sprintf("offset %d is out of range (the log spans %d to %d)", pos, start, end)
+	}
+	return e
+}
+
+// logBounds lists a partition's log start and end offsets.
+func logBounds(ctx context.Context, adm *kadm.Client, tp topicPartition) (start, end int64, err error) {
+	starts, err := adm.ListStartOffsets(ctx, tp.topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	ends, err := adm.ListEndOffsets(ctx, tp.topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	s, ok1 := starts.Lookup(tp.topic, tp.partition)
+	e, ok2 := ends.Lookup(tp.topic, tp.partition)
+	switch {
+	case !ok1 || !ok2:
+		return 0, 0, fmt.Errorf("ingest: %s/%d: no offsets listed", tp.topic, tp.partition)
+	case s.Err != nil:
+		return 0, 0, s.Err
+	case e.Err != nil:
+		return 0, 0, e.Err
+	}
+	return s.Offset, e.Offset, nil
 }
 
 func (p *Pipeline) noteHWM(tp topicPartition, hwm int64) {
@@ -832,12 +956,16 @@ func (p *Pipeline) commitGroupOffsets(ctx context.Context, adm *kadm.Client, com
 // aborted: when a worker's share carries an error, nothing is closed and all
 // are aborted; when a close fails, the writers not closed yet are aborted
 // (and the failed one too, which drops what it had written).
+//
+// A file floe cannot produce from its rows (fileio.ErrInvalidFile) fails the
+// same way on every attempt, so that error is returned as fatal: the
+// pipeline stops and says so rather than restarting forever.
 func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
 	var out [2][]iceberg.DataFile
 	for _, r := range s.results {
 		if r.err != nil {
 			abortSeal(s)
-			return out, r.err
+			return out, fatalIfInvalid(r.err)
 		}
 	}
 	var mu sync.Mutex
@@ -867,9 +995,17 @@ func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
 	if err := g.Wait(); err != nil {
 		// Files closed before the failure are complete but never
 		// committed: orphans, like those of a crash.
-		return [2][]iceberg.DataFile{}, err
+		return [2][]iceberg.DataFile{}, fatalIfInvalid(err)
 	}
 	return out, nil
+}
+
+// fatalIfInvalid turns an invalid-file error into one Run does not retry.
+func fatalIfInvalid(err error) error {
+	if errors.Is(err, fileio.ErrInvalidFile) {
+		return &configError{err}
+	}
+	return err
 }
 
 // watchPartitions ends the run with errPartitionsChanged when a topic has

@@ -18,6 +18,7 @@ import (
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/internal/fileio"
 )
 
 // fakeWriter counts what a seal's owner does with it.
@@ -82,9 +83,36 @@ func TestCloseWritersAbortsWhatItDoesNotClose(t *testing.T) {
 	}}
 	_, err := closeWriters(context.Background(), s)
 	require.ErrorContains(t, err, "upload failed")
+	var cfgErr *configError
+	require.False(t, errors.As(err, &cfgErr), "a storage error is retried")
 	require.EqualValues(t, 1, w[7].aborted.Load())
 	for i, fw := range w {
 		require.True(t, fw.closed.Load()+fw.aborted.Load() >= 1, "writer %d neither closed nor aborted", i)
+	}
+}
+
+// TestCloseWritersInvalidFileIsFatal: a file that cannot be produced from its
+// rows fails the same way on every attempt, so the pipeline stops instead of
+// restarting forever.
+func TestCloseWritersInvalidFileIsFatal(t *testing.T) {
+	for name, s := range map[string]func(*fakeWriter) seal{
+		"close": func(w *fakeWriter) seal {
+			w.closeErr = fmt.Errorf("fileio: close x.parquet: %w: bad stats", fileio.ErrInvalidFile)
+			return seal{results: []flushResult{{writers: [2][]segmentWriter{writers(w), nil}}}}
+		},
+		"worker": func(w *fakeWriter) seal {
+			return seal{results: []flushResult{{writers: [2][]segmentWriter{writers(w), nil},
+				err: fmt.Errorf("ingest: fileio: write x.parquet: %w: schema mismatch", fileio.ErrInvalidFile)}}}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := &fakeWriter{}
+			_, err := closeWriters(context.Background(), s(w))
+			var cfgErr *configError
+			require.ErrorAs(t, err, &cfgErr)
+			require.ErrorIs(t, err, fileio.ErrInvalidFile)
+			require.EqualValues(t, 1, w.aborted.Load())
+		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -288,4 +289,173 @@ func dialCheck(ctx context.Context, brokers []string) error {
 		last = err
 	}
 	return fmt.Errorf("ingest: no Kafka broker reachable at %v: %w", brokers, last)
+}
+
+// Kinds of consumer errors, the kind label of
+// floe_ingest_consumer_errors_total.
+const (
+	kindAuthorization  = "authorization"
+	kindAuthentication = "authentication"
+	kindUnknownTopic   = "unknown_topic"
+	kindOutOfRange     = "offset_out_of_range"
+	kindDataLoss       = "data_loss"
+	kindTransient      = "transient"
+	kindOther          = "other"
+)
+
+// ConsumerError is a failure consuming from Kafka that retrying in place
+// cannot fix: it ends the run (the pipeline restarts from its tables'
+// offsets after a backoff) and is the pipeline's health meanwhile, so
+// /readyz says what is wrong.
+type ConsumerError struct {
+	// Kind is one of authorization, authentication, unknown_topic,
+	// offset_out_of_range, data_loss, other.
+	Kind string
+	// Topic and Partition name the partition ("" and -1: the whole
+	// connection).
+	Topic     string
+	Partition int32
+	// What happened, and what the operator can do about it.
+	What, Hint string
+	Err        error
+}
+
+func (e *ConsumerError) Error() string {
+	msg := "ingest: "
+	if e.Topic != "" {
+		msg += fmt.Sprintf("topic %q partition %d: ", e.Topic, e.Partition)
+	}
+	msg += e.What
+	if e.Err != nil {
+		msg += " (" + e.Err.Error() + ")"
+	}
+	if e.Hint != "" {
+		msg += "; " + e.Hint
+	}
+	return msg
+}
+
+func (e *ConsumerError) Unwrap() error { return e.Err }
+
+// classifyFetchErr puts an error the consumer reported in its kind.
+func classifyFetchErr(err error) string {
+	switch {
+	case errors.As(err, new(*kgo.ErrDataLoss)):
+		return kindDataLoss
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		return kindOutOfRange
+	case errors.Is(err, kerr.TopicAuthorizationFailed), errors.Is(err, kerr.GroupAuthorizationFailed),
+		errors.Is(err, kerr.ClusterAuthorizationFailed):
+		return kindAuthorization
+	case isAuthenticationErr(err):
+		return kindAuthentication
+	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+		return kindUnknownTopic
+	case kerr.IsRetriable(err):
+		return kindTransient
+	}
+	return kindOther
+}
+
+// isAuthenticationErr reports a connection Kafka refused during its set-up:
+// a SASL failure, or a broker closing the connection at once, which franz-go
+// reports as ErrFirstReadEOF with its guess (SASL or TLS expected).
+func isAuthenticationErr(err error) bool {
+	return errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, kerr.IllegalSaslState) ||
+		errors.Is(err, kerr.UnsupportedSaslMechanism) || errors.As(err, new(*kgo.ErrFirstReadEOF))
+}
+
+// consumerError describes a fatal fetch error of kind for the operator.
+func consumerError(kind, topic string, partition int32, err error, group string) *ConsumerError {
+	e := &ConsumerError{Kind: kind, Topic: topic, Partition: partition, Err: err}
+	switch kind {
+	case kindAuthorization:
+		e.What = "Kafka refuses floe's principal"
+		e.Hint = "grant it Describe and Read on the pipeline's topics"
+		if group != "" {
+			e.Hint += fmt.Sprintf(" (and Read on consumer group %q, where lag is reported)", group)
+		}
+	case kindAuthentication:
+		e.What = "Kafka refused the connection's authentication"
+		e.Hint = "check kafka.sasl (mechanism, username, password) and kafka.tls against the brokers' listeners"
+	case kindUnknownTopic:
+		e.What = "the partition no longer exists (the topic was deleted, or lost)"
+		e.Hint = "recreate the topic or remove it from the pipeline's topics; the pipeline waits for its topics when it restarts"
+	default:
+		e.What = "the consumer failed"
+		e.Hint = "the pipeline restarts from its tables' offsets"
+	}
+	return e
+}
+
+// unknownTopicGrace is how long a partition may be reported unknown before
+// the run ends: right after a topic is created (or a leader moves), brokers
+// briefly answer that they do not know it.
+const unknownTopicGrace = 5 * time.Second
+
+// fetchState is the poll loop's view of its partitions: where each one is
+// read from next, and since when it has been reported unknown.
+type fetchState struct {
+	pos          map[topicPartition]int64
+	unknownSince map[topicPartition]time.Time
+	watch        *connWatch
+}
+
+func newFetchState(pos map[topicPartition]int64) *fetchState {
+	return &fetchState{pos: maps.Clone(pos), unknownSince: map[topicPartition]time.Time{}, watch: &connWatch{}}
+}
+
+// connWatch is a franz-go hook that notices connections Kafka refuses for
+// their authentication. The client retries those on its own and reports
+// nothing to the poll loop: without the hook, a pipeline whose credentials
+// were revoked while it ran would wait forever and look ready.
+type connWatch struct {
+	mu struct {
+		sync.Mutex
+		err  error
+		wake context.CancelFunc
+	}
+}
+
+var _ kgo.HookBrokerConnect = (*connWatch)(nil)
+
+// OnBrokerConnect records an authentication failure and wakes the poll.
+func (w *connWatch) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err == nil || !isAuthenticationErr(err) {
+		return
+	}
+	w.mu.Lock()
+	if w.mu.err == nil {
+		w.mu.err = fmt.Errorf("broker %s:%d: %w", meta.Host, meta.Port, err)
+	}
+	wake := w.mu.wake
+	w.mu.Unlock()
+	if wake != nil {
+		wake()
+	}
+}
+
+// pollContext is ctx, cancelled early when a connection is refused.
+func (w *connWatch) pollContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	pctx, cancel := context.WithCancel(ctx)
+	w.mu.Lock()
+	w.mu.wake = cancel
+	failed := w.mu.err != nil
+	w.mu.Unlock()
+	if failed {
+		cancel()
+	}
+	return pctx, func() {
+		w.mu.Lock()
+		w.mu.wake = nil
+		w.mu.Unlock()
+		cancel()
+	}
+}
+
+// failure returns the authentication failure seen, if any.
+func (w *connWatch) failure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.err
 }
