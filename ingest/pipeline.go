@@ -480,6 +480,8 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 			}
 		}
 		abortSeal(s)
+		p.log.Warn("a seal was not delivered (the run failed or its delivery stopped); its files are aborted and its records will be consumed again",
+			"final", s.final)
 		return false
 	}
 	g.Go(func() error {
@@ -672,6 +674,7 @@ func (p *Pipeline) poll(ctx context.Context, cl *kgo.Client, workers []*worker, 
 				fatal = consumerError(kind, topic, partition, err, p.opts.Kafka.Group)
 			case kindOutOfRange, kindDataLoss:
 				fatal = p.onLogGap(ctx, adm, cl, tp, err, fs, workers)
+				transient = true // skipped, or retried: a fetch from the new position follows
 			default:
 				fatal = consumerError(kind, topic, partition, err, p.opts.Kafka.Group)
 			}
@@ -735,32 +738,68 @@ func (p *Pipeline) consumerFailed(err *ConsumerError) error {
 // offset out of range (retention deleted records floe had not committed, or
 // the log is shorter than what floe read) or data loss franz-go detected
 // (an unclean leader election truncated the log below what floe read).
+//
+// With on_data_loss: fail (the default) it returns a ConsumerError: the run
+// ends, nothing is committed past the loss, and every restart stops at the
+// same place until the operator acts. With skip, it moves the consumer to
+// where Kafka's log resumes and queues a logGap for the partition's worker,
+// ahead of any record read from there: the worker covers the missing
+// offsets without records and the segment lists them (floe.skipped).
 func (p *Pipeline) onLogGap(ctx context.Context, adm *kadm.Client, cl *kgo.Client, tp topicPartition, err error, fs *fetchState, workers []*worker) error {
+	skip := p.opts.Pipeline.OnDataLoss == config.OnDataLossSkip
 	e := &ConsumerError{Kind: classifyFetchErr(err), Topic: tp.topic, Partition: tp.partition, Err: err,
 		Hint: "on_data_loss is fail, so the pipeline stops rather than commit past lost records; restore them, " +
 			"or set on_data_loss: skip to resume at the first offset Kafka has (the skipped offsets are counted in " +
 			"floe_ingest_skipped_records_total and listed in the snapshot summary as floe.skipped)"}
+	var gap logGap
 	var loss *kgo.ErrDataLoss
 	if errors.As(err, &loss) {
 		e.What = fmt.Sprintf("Kafka lost records floe had read: the log was cut back from offset %d to %d (an unclean leader election)",
 			loss.ConsumedTo, loss.ResetTo)
-		return e
+		if !skip {
+			return e
+		}
+		// The client already moved the consumer to ResetTo.
+		gap = logGap{resume: loss.ResetTo, truncated: true, reason: err}
+	} else {
+		pos, known := fs.pos[tp]
+		start, end, lerr := logBounds(ctx, adm, tp)
+		switch {
+		case lerr != nil:
+			e.What = "the offset to read next is no longer in Kafka (listing the log's bounds failed: " + lerr.Error() + ")"
+			if skip {
+				// The consumer reports the partition again on its
+				// next fetch; try then.
+				p.log.Warn("offset out of range; listing the log's bounds failed, retrying", "topic", tp.topic, "partition", tp.partition, "err", lerr)
+				return nil
+			}
+			return e
+		case !known:
+			e.What = fmt.Sprintf("the offset to read next is no longer in Kafka (the log spans %d to %d)", start, end)
+			gap = logGap{resume: start, reason: err}
+		case pos < start:
+			e.What = fmt.Sprintf("offsets %d to %d are no longer in Kafka (retention deleted them before they were committed); the log starts at %d",
+				pos, start-1, start)
+			gap = logGap{resume: start, reason: err}
+		case pos > end:
+			e.What = fmt.Sprintf("offset %d is past the end of the log (%d): Kafka lost records floe had read (an unclean leader election, or the topic was recreated)",
+				pos, end)
+			gap = logGap{resume: end, truncated: true, reason: err}
+		default:
+			e.What = fmt.Sprintf("offset %d is out of range (the log spans %d to %d)", pos, start, end)
+			gap = logGap{resume: pos, reason: err}
+		}
+		if !skip {
+			return e
+		}
+		cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{tp.topic: {tp.partition: {Epoch: -1, Offset: gap.resume}}})
 	}
-	pos, known := fs.pos[tp]
-	start, end, lerr := logBounds(ctx, adm, tp)
-	switch {
-	case !known || lerr != nil:
-		e.What = "the offset to read next is no longer in Kafka"
-	case pos < start:
-		e.What = fmt.Sprintf("offsets %d to %d are no longer in Kafka (retention deleted them before they were committed); the log starts at %d",
-			pos, start-1, start)
-	case pos > end:
-		e.What = fmt.Sprintf("offset %d is past the end of the log (%d): Kafka lost records floe had read (an unclean leader election, or the topic was recreated)",
-			pos, end)
-	default:
-		e.What = fmt.Sprintf("offset %d is out of range (the log spans %d to %d)", pos, start, end)
+	fs.pos[tp] = gap.resume
+	select {
+	case workers[workerFor(tp, len(workers))].in <- workItem{tp: tp, gap: &gap}:
+	case <-ctx.Done():
 	}
-	return e
+	return nil
 }
 
 // logBounds lists a partition's log start and end offsets.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ type running struct {
 	pl     *ingest.Pipeline
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
 }
 
 func (h *harness) start(p config.Pipeline) *running {
@@ -50,12 +52,14 @@ func (h *harness) start(p config.Pipeline) *running {
 }
 
 func (r *running) stop() {
-	r.cancel()
-	select {
-	case <-r.done:
-	case <-time.After(2 * time.Minute):
-		r.t.Fatal("pipeline did not stop")
-	}
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case <-r.done:
+		case <-time.After(2 * time.Minute):
+			r.t.Error("pipeline did not stop")
+		}
+	})
 }
 
 // unhealthy waits until the pipeline reports a ConsumerError and returns it.

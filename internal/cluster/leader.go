@@ -279,7 +279,7 @@ func (n *Node) commitPending(ctx context.Context, p *ingest.Pipeline, name strin
 				return nil, fmt.Errorf("cluster: segment %d of %s: %w", ps.ID, name, err)
 			}
 		}
-		if err := seg.Append(commit.Segment{From: ps.From, To: ps.To, Records: ps.Records, Files: files}); err != nil {
+		if err := seg.Append(commit.Segment{From: ps.From, To: ps.To, Records: ps.Records, Files: files, Skipped: ps.Skipped}); err != nil {
 			return nil, fmt.Errorf("cluster: segment %d of %s: %w", ps.ID, name, err)
 		}
 		watermark = max(watermark, ps.WatermarkMs)
