@@ -761,6 +761,10 @@ func (p *Pipeline) onLogGap(ctx context.Context, adm *kadm.Client, cl *kgo.Clien
 		}
 		// The client already moved the consumer to ResetTo.
 		gap = logGap{resume: loss.ResetTo, truncated: true, reason: err}
+		if loss.ResetTo >= loss.ConsumedTo {
+			p.log.Error("Kafka reports lost records below where floe resumes; it cannot tell which, so nothing is listed as skipped (on_data_loss: skip)",
+				"topic", tp.topic, "partition", tp.partition, "offset", loss.ConsumedTo, "err", err)
+		}
 	} else {
 		pos, known := fs.pos[tp]
 		start, end, lerr := logBounds(ctx, adm, tp)
