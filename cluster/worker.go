@@ -241,7 +241,7 @@ func (n *Node) deliver(ctx context.Context, r run, mainTable, dlqTable string, b
 		if t.seg.To.Len() == 0 {
 			continue
 		}
-		e := commit.SegmentEntry{Table: t.name, From: t.seg.From, To: t.seg.To, Records: t.seg.Records}
+		e := commit.SegmentEntry{Table: t.name, From: t.seg.From, To: t.seg.To, Records: t.seg.Records, Skipped: t.seg.Skipped}
 		if !t.seg.Watermark.IsZero() {
 			e.WatermarkMs = t.seg.Watermark.UnixMilli()
 		}

@@ -30,6 +30,10 @@ type Segment struct {
 	Records int64
 	// Watermark is the newest Kafka record timestamp covered (zero if none).
 	Watermark time.Time
+	// Skipped are offsets the segment covers without their records, because
+	// Kafka no longer had them (on_data_loss: skip). The commit writes them
+	// as PropSkipped.
+	Skipped Skipped
 }
 
 // Append extends s by next, which must start where s ends.
@@ -49,6 +53,16 @@ func (s *Segment) Append(next Segment) error {
 	s.Records += next.Records
 	if next.Watermark.After(s.Watermark) {
 		s.Watermark = next.Watermark
+	}
+	for t, ps := range next.Skipped {
+		for p, rs := range ps {
+			for _, r := range rs {
+				if s.Skipped == nil {
+					s.Skipped = Skipped{}
+				}
+				s.Skipped.Add(t, p, r[0], r[1])
+			}
+		}
 	}
 	return nil
 }
@@ -374,6 +388,9 @@ func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string) (
 	}
 	if !seg.Watermark.IsZero() {
 		props[PropWatermark] = strconv.FormatInt(seg.Watermark.UnixMilli(), 10)
+	}
+	if seg.Skipped.Len() > 0 {
+		props[PropSkipped] = seg.Skipped.Encode()
 	}
 	var err error
 	if len(seg.Files) == 0 {

@@ -668,3 +668,46 @@ func TestCommitRefusesSegmentWithoutFrom(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, commit.Offsets{"tp": {0: 12, 1: 3}}, f.offsets())
 }
+
+// TestCommitWritesSkipped: a segment that moved past offsets Kafka no longer
+// had says so in its snapshot's summary, and only in that snapshot.
+func TestCommitWritesSkipped(t *testing.T) {
+	f := newFixture(t)
+	c := f.committer(f.cat)
+	_, err := c.Commit(context.Background(), f.segment(0, 10))
+	require.NoError(t, err)
+	require.NotContains(t, c.Table().CurrentSnapshot().Summary.Properties, commit.PropSkipped)
+
+	// Offsets 10..15 were deleted by retention; 15..25 hold rows.
+	seg := f.segment(15, 10)
+	seg.From = commit.Offsets{"tp": {0: 10}}
+	seg.Skipped = commit.Skipped{}
+	seg.Skipped.Add("tp", 0, 10, 15)
+	_, err = c.Commit(context.Background(), seg)
+	require.NoError(t, err)
+	props := c.Table().CurrentSnapshot().Summary.Properties
+	require.Equal(t, `{"tp":{"0":[[10,15]]}}`, props[commit.PropSkipped])
+	require.Equal(t, `{"tp":{"0":25}}`, props[commit.PropOffsets])
+
+	_, err = c.Commit(context.Background(), commit.Segment{From: commit.Offsets{"tp": {0: 25}}, To: commit.Offsets{"tp": {0: 30}}})
+	require.NoError(t, err)
+	require.NotContains(t, c.Table().CurrentSnapshot().Summary.Properties, commit.PropSkipped, "not copied forward")
+}
+
+func TestSegmentAppendMergesSkipped(t *testing.T) {
+	a := commit.Segment{From: commit.Offsets{"t": {0: 0}}, To: commit.Offsets{"t": {0: 10}}, Skipped: commit.Skipped{"t": {0: {{2, 4}}}}}
+	require.NoError(t, a.Append(commit.Segment{From: commit.Offsets{"t": {0: 10, 1: 0}}, To: commit.Offsets{"t": {0: 20, 1: 9}},
+		Skipped: commit.Skipped{"t": {0: {{10, 12}}, 1: {{0, 9}}}}}))
+	require.NoError(t, a.Append(commit.Segment{From: commit.Offsets{"t": {0: 20}}, To: commit.Offsets{"t": {0: 30}},
+		Skipped: commit.Skipped{"t": {0: {{20, 25}}}}}))
+	require.Equal(t, commit.Skipped{"t": {0: {{2, 4}, {10, 12}, {20, 25}}, 1: {{0, 9}}}}, a.Skipped)
+	require.EqualValues(t, 2+2+5+9, a.Skipped.Records())
+	require.Equal(t, `{"t":{"0":[[2,4],[10,12],[20,25]],"1":[[0,9]]}}`, a.Skipped.Encode())
+
+	// Touching ranges merge.
+	s := commit.Skipped{}
+	s.Add("t", 0, 5, 8)
+	s.Add("t", 0, 8, 11)
+	s.Add("t", 0, 3, 3)
+	require.Equal(t, commit.Skipped{"t": {0: {{5, 11}}}}, s)
+}

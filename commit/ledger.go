@@ -83,6 +83,9 @@ type SegmentEntry struct {
 	// WatermarkMs is the newest Kafka timestamp among the entry's records,
 	// in Unix milliseconds (0: none), for freshness metrics.
 	WatermarkMs int64 `json:"watermark_ms,omitempty"`
+	// Skipped are offsets the entry covers without records, because Kafka
+	// no longer had them (commit.Segment.Skipped).
+	Skipped Skipped `json:"skipped,omitempty"`
 }
 
 // PendingSegment is one table's entry of an accepted, not yet committed
@@ -815,7 +818,7 @@ func (l *Ledger) Pending(table string) []PendingSegment {
 	for _, id := range ts.pending {
 		seg := l.mu.segments[id]
 		e, _ := seg.entry(table)
-		e.From, e.To, e.Files = e.From.Clone(), e.To.Clone(), slices.Clone(e.Files)
+		e.From, e.To, e.Files, e.Skipped = e.From.Clone(), e.To.Clone(), slices.Clone(e.Files), e.Skipped.Clone()
 		out = append(out, PendingSegment{ID: id, Pipeline: seg.pipeline, Owner: seg.owner, Epochs: seg.epochs.clone(), SegmentEntry: e})
 	}
 	return out

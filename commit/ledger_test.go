@@ -305,6 +305,27 @@ func TestLedgerProposeAccepts(t *testing.T) {
 	require.Equal(t, commit.TableCommit{Pipeline: "p", Offsets: commit.Offsets{}}, c)
 }
 
+// TestLedgerCarriesSkipped: the offsets a segment skipped (Kafka no longer
+// had them) reach the leader's committer through the ledger, its snapshots
+// included.
+func TestLedgerCarriesSkipped(t *testing.T) {
+	h := proposeFixture(t)
+	e := entry("A", rng{"t", 0, 10, 25})
+	e.Records = 5
+	e.Skipped = commit.Skipped{"t": {0: {{10, 20}}}}
+	h.ok(commit.EncodeProposeSegment(proposal("p", "a", 1, e, entry("B", rng{"t", 0, 10, 25}))))
+	pending := h.l.Pending("A")
+	require.Equal(t, e, pending[1].SegmentEntry)
+	require.Empty(t, h.l.Pending("B")[1].Skipped)
+
+	pending[1].Skipped["t"][0][0][0] = 999 // Pending returns a copy
+	require.Equal(t, e.Skipped, h.l.Pending("A")[1].Skipped)
+
+	restored := commit.NewLedger()
+	require.NoError(t, restored.Restore(bytes.NewReader(persist(t, h.l))))
+	require.Equal(t, e, restored.Pending("A")[1].SegmentEntry)
+}
+
 func TestLedgerProposeRejections(t *testing.T) {
 	enc := commit.EncodeProposeSegment
 	cases := []struct {

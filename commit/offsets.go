@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +22,12 @@ const (
 	// PropWatermark is the newest Kafka record timestamp (epoch millis) the
 	// snapshot covers, for freshness measurement by readers.
 	PropWatermark = "floe.watermark-ms"
+	// PropSkipped lists the offsets the snapshot's offsets move past
+	// without their records, because Kafka no longer had them when floe
+	// got there (on_data_loss: skip): {"topic":{"partition":[[from,to],...]}},
+	// from inclusive, to exclusive. Only the snapshot whose commit covers
+	// them carries it; it is not copied forward.
+	PropSkipped = "floe.skipped"
 )
 
 // Offsets maps topic → partition → the next offset to consume (one past the
@@ -122,6 +129,79 @@ func (o Offsets) Encode() string {
 	}
 	buf = append(buf, '}')
 	return string(buf)
+}
+
+// Skipped maps topic → partition → offset ranges [from, to), in the order
+// they were skipped, that floe moved past without reading their records: retention had
+// deleted them, or an unclean leader election had replaced them, before floe
+// got there. A segment carries the ranges it skipped so that the snapshot
+// committing it says so (PropSkipped).
+type Skipped map[string]map[int32][][2]int64
+
+// Add records [from, to) for a topic-partition, merging it with the last
+// range when they touch. Empty ranges are ignored.
+func (s Skipped) Add(topic string, partition int32, from, to int64) {
+	if to <= from {
+		return
+	}
+	ps := s[topic]
+	if ps == nil {
+		ps = map[int32][][2]int64{}
+		s[topic] = ps
+	}
+	rs := ps[partition]
+	if n := len(rs); n > 0 && from <= rs[n-1][1] && to >= rs[n-1][0] {
+		rs[n-1] = [2]int64{min(from, rs[n-1][0]), max(to, rs[n-1][1])}
+		return
+	}
+	ps[partition] = append(rs, [2]int64{from, to})
+}
+
+// Clone returns a deep copy (nil for nil).
+func (s Skipped) Clone() Skipped {
+	if s == nil {
+		return nil
+	}
+	c := make(Skipped, len(s))
+	for t, ps := range s {
+		m := make(map[int32][][2]int64, len(ps))
+		for p, rs := range ps {
+			m[p] = slices.Clone(rs)
+		}
+		c[t] = m
+	}
+	return c
+}
+
+// Len is the number of ranges.
+func (s Skipped) Len() int {
+	n := 0
+	for _, ps := range s {
+		for _, rs := range ps {
+			n += len(rs)
+		}
+	}
+	return n
+}
+
+// Records is the number of offsets the ranges span.
+func (s Skipped) Records() int64 {
+	var n int64
+	for _, ps := range s {
+		for _, rs := range ps {
+			for _, r := range rs {
+				n += r[1] - r[0]
+			}
+		}
+	}
+	return n
+}
+
+// Encode renders the floe.skipped JSON with sorted keys, so equal values
+// encode to equal strings.
+func (s Skipped) Encode() string {
+	b, _ := json.Marshal(map[string]map[int32][][2]int64(s)) // map keys are sorted
+	return string(b)
 }
 
 // ParseOffsets decodes a floe.offsets value.

@@ -477,7 +477,7 @@ func joinPending(pend []PendingSegment, spec iceberg.PartitionSpec, sch *iceberg
 				return seg, nil, fmt.Errorf("segment %d: %w", ps.ID, err)
 			}
 		}
-		if err := seg.Append(Segment{From: ps.From, To: ps.To, Records: ps.Records, Files: files}); err != nil {
+		if err := seg.Append(Segment{From: ps.From, To: ps.To, Records: ps.Records, Files: files, Skipped: ps.Skipped}); err != nil {
 			return seg, nil, fmt.Errorf("segment %d: %w", ps.ID, err)
 		}
 		watermark = max(watermark, ps.WatermarkMs)

@@ -30,6 +30,9 @@
 // into the Arrow builder of the partition the row's values select.
 //
 // Any failure inside a pipeline (a file that cannot be written, an offset
-// gap) restarts it from the tables' committed offsets: uncommitted work is
-// consumed again, never half-kept.
+// gap, a consumer error such as a refused authorization) restarts it from the
+// tables' committed offsets: uncommitted work is consumed again, never
+// half-kept. Failures a restart cannot fix (a configuration error, a data
+// file that cannot be produced from its rows) stop it. Records Kafka lost
+// before they were committed follow the pipeline's on_data_loss policy.
 package ingest

@@ -17,7 +17,6 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/fileio"
+	"github.com/floelake/floe/internal/metrics"
 	"github.com/floelake/floe/internal/schema"
 )
 
@@ -78,6 +78,9 @@ type Pipeline struct {
 	log      *slog.Logger
 	fileOpts fileio.Options
 	stats    stats
+	// sealed, if set (tests only), sees every seal as soon as it is made,
+	// before it is handed to the delivery.
+	sealed func(seal)
 
 	mu struct {
 		sync.Mutex
@@ -226,11 +229,15 @@ func (p *Pipeline) prepare(ctx, fsCtx context.Context) (*prepared, error) {
 		return nil, err
 	}
 	p.setHWM(hwm)
-	starts, err := resolveStart(ctx, kadmCl, cfg.Topics, cfg.Start, hwm)
+	waitOffsets := func(err error) {
+		p.setHealth(err)
+		p.log.Warn("waiting for start offsets", "err", err)
+	}
+	starts, err := resolveStart(ctx, kadmCl, cfg.Topics, cfg.Start, hwm, waitOffsets)
 	if err != nil {
 		return nil, err
 	}
-	if err := startNewPartitionsAtEarliest(ctx, kadmCl, cfg.Topics, pr.committed, starts); err != nil {
+	if err := startNewPartitionsAtEarliest(ctx, kadmCl, pr.committed, starts, waitOffsets); err != nil {
 		return nil, err
 	}
 	// Make the start position durable before consuming anything: a table
@@ -288,6 +295,7 @@ type consumeSpec struct {
 // or something fails.
 func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consumeSpec) error {
 	cfg := p.opts.Pipeline
+	fs := newFetchState(spec.pos)
 	cl, err := kgo.NewClient(append(baseOpts,
 		kgo.ConsumePartitions(spec.plan),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -296,6 +304,10 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 		// An offset Kafka no longer has (retention) must not be skipped
 		// silently: the fetch fails and the pipeline reports it.
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		// Every fetch error reaches poll, which counts it (the client
+		// still retries the transient ones) and notices a deleted topic.
+		kgo.KeepRetryableFetchErrors(),
+		kgo.WithHooks(fs.watch),
 	)...)
 	if err != nil {
 		return &configError{fmt.Errorf("ingest: kafka consumer: %w", err)}
@@ -352,8 +364,38 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	pollDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(pollDone)
-		return p.poll(gctx, cl, workers)
+		return p.poll(gctx, cl, workers, fs)
 	})
+	// The sealer hands every seal over or aborts its files; it never drops
+	// one. A dropped seal would leak its writers, and the next seal would
+	// start past its offsets: the final commit would fail with a gap.
+	//
+	// The race it must survive: the ticker fires, the seal is made, and ctx
+	// ends before the commit loop takes it (the channel is full while a
+	// commit runs). Cancellation must not win that select: the seal holds
+	// consumed records and is delivered like the final one. Only when the
+	// run failed (ingestion stopped with ctx still live: nothing more will
+	// be committed) or delivery stopped is a made seal aborted, and then no
+	// later seal is sent, so what is delivered stays contiguous.
+	send := func(s seal) bool {
+		select {
+		case seals <- s:
+			return true
+		case <-deliverDone:
+		case <-gctx.Done():
+			if ctx.Err() != nil { // shutdown: this seal goes too
+				select {
+				case seals <- s:
+					return true
+				case <-deliverDone:
+				}
+			}
+		}
+		abortSeal(s)
+		p.log.Warn("a seal was not delivered (the run failed or its delivery stopped); its files are aborted and its records will be consumed again",
+			"final", s.final)
+		return false
+	}
 	g.Go(func() error {
 		defer close(seals)
 		t := time.NewTicker(cfg.CommitInterval.D())
@@ -367,18 +409,15 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 				if ctx.Err() != nil {
 					s := sealAll(workers)
 					s.final = true
-					select {
-					case seals <- s:
-					case <-deliverDone:
-						// Delivery failed first: nobody takes the seal.
-						abortSeal(s)
-					}
+					p.afterSeal(s)
+					send(s)
 				}
 				return nil
 			case <-t.C:
-				select {
-				case seals <- sealAll(workers):
-				case <-gctx.Done():
+				s := sealAll(workers)
+				p.afterSeal(s)
+				if !send(s) {
+					return nil
 				}
 			}
 		}
@@ -389,6 +428,14 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 		err := spec.deliver(commitCtx, seals)
 		close(deliverDone)
 		commitErr <- err
+	}()
+	// Seals the delivery did not take (it failed, or was stopped at the
+	// shutdown deadline) are aborted once the sealer is done, on every
+	// return path below.
+	defer func() {
+		for s := range seals {
+			abortSeal(s)
+		}
 	}()
 
 	// Shutdown: when ctx ends, the poller stops, the final seal goes to the
@@ -402,9 +449,6 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	case err := <-commitErr:
 		stopIngest()
 		gerr := g.Wait()
-		for s := range seals {
-			abortSeal(s) // sealed after delivery failed
-		}
 		if err == nil && ctx.Err() == nil {
 			// The commit loop ends cleanly only when the seals stop:
 			// ingestion ended first, and its error is the reason. Never
@@ -445,7 +489,8 @@ func waitErr(g *errgroup.Group) <-chan error {
 	return ch
 }
 
-// abortSeal discards a seal's unfinished files.
+// abortSeal discards a seal's unfinished files: every writer it holds is
+// aborted (aborting a writer that was closed already is harmless).
 func abortSeal(s seal) {
 	for _, r := range s.results {
 		for t := range 2 {
@@ -453,6 +498,12 @@ func abortSeal(s seal) {
 				w.Abort()
 			}
 		}
+	}
+}
+
+func (p *Pipeline) afterSeal(s seal) {
+	if p.sealed != nil {
+		p.sealed(s)
 	}
 }
 
@@ -483,50 +534,211 @@ const (
 	workerQueue   = 8
 )
 
-func (p *Pipeline) poll(ctx context.Context, cl *kgo.Client, workers []*worker) error {
+// poll reads records and hands each partition's to its worker, in order.
+// It deals with every error the consumer reports (see classifyFetchErr):
+// each is counted in floe_ingest_consumer_errors_total; transient ones are
+// retried by the client (poll backs off while they are all it gets); the
+// others end the run with a ConsumerError that is the pipeline's health
+// until it restarts. Lost records (a retention gap, a truncated log) follow
+// the pipeline's on_data_loss policy (onLogGap).
+func (p *Pipeline) poll(ctx context.Context, cl *kgo.Client, workers []*worker, fs *fetchState) error {
+	adm := kadm.NewClient(cl)
+	name := p.opts.Pipeline.Name
+	backoff := time.Duration(0)
 	for {
-		fetches := cl.PollRecords(ctx, 20000)
+		pctx, done := fs.watch.pollContext(ctx)
+		fetches := cl.PollRecords(pctx, 20000)
+		done()
 		if ctx.Err() != nil {
 			return nil
 		}
+		if err := fs.watch.failure(); err != nil {
+			metrics.ConsumerErrors.WithLabelValues(name, kindAuthentication).Inc()
+			return p.consumerFailed(consumerError(kindAuthentication, "", -1, err, p.opts.Kafka.Group))
+		}
 		var fatal error
+		transient := false
 		fetches.EachError(func(topic string, partition int32, err error) {
-			if errors.Is(err, context.Canceled) {
+			if fatal != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return
 			}
-			p.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
-			switch {
-			case errors.Is(err, kgo.ErrClientClosed):
+			if errors.Is(err, kgo.ErrClientClosed) {
 				fatal = err
-			case errors.Is(err, kerr.OffsetOutOfRange):
-				fatal = fmt.Errorf("ingest: %s/%d: the next offset to consume is no longer in Kafka (retention deleted records before they were committed); "+
-					"refusing to skip them: %w", topic, partition, err)
+				return
+			}
+			tp := topicPartition{topic, partition}
+			kind := classifyFetchErr(err)
+			metrics.ConsumerErrors.WithLabelValues(name, kind).Inc()
+			switch kind {
+			case kindTransient:
+				transient = true
+				p.log.Warn("fetch error; retrying", "topic", topic, "partition", partition, "kind", kind, "err", err)
+			case kindUnknownTopic:
+				since, ok := fs.unknownSince[tp]
+				if !ok {
+					fs.unknownSince[tp] = time.Now()
+				}
+				if !ok || time.Since(since) < unknownTopicGrace {
+					transient = true
+					p.log.Warn("fetch error; retrying", "topic", topic, "partition", partition, "kind", kind, "err", err)
+					return
+				}
+				fatal = consumerError(kind, topic, partition, err, p.opts.Kafka.Group)
+			case kindOutOfRange, kindDataLoss:
+				fatal = p.onLogGap(ctx, adm, cl, tp, err, fs, workers)
+				transient = true // skipped, or retried: a fetch from the new position follows
+			default:
+				fatal = consumerError(kind, topic, partition, err, p.opts.Kafka.Group)
 			}
 		})
 		if fatal != nil {
+			var ce *ConsumerError
+			if errors.As(fatal, &ce) {
+				return p.consumerFailed(ce)
+			}
 			return fatal
 		}
+		n := 0
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			tp := topicPartition{fp.Topic, fp.Partition}
 			p.noteHWM(tp, fp.HighWatermark)
+			if fp.Err == nil {
+				delete(fs.unknownSince, tp)
+			}
 			if len(fp.Records) == 0 {
 				return
 			}
+			n += len(fp.Records)
 			w := workers[workerFor(tp, len(workers))]
 			// Small work items keep a flush request, queued behind them,
 			// close to the head of the queue: seal latency is the queue's
 			// depth in work.
 			for recs := fp.Records; len(recs) > 0; {
-				n := min(len(recs), dispatchChunk)
+				k := min(len(recs), dispatchChunk)
 				select {
-				case w.in <- workItem{tp: tp, records: recs[:n:n]}:
+				case w.in <- workItem{tp: tp, records: recs[:k:k]}:
 				case <-ctx.Done():
 					return
 				}
-				recs = recs[n:]
+				recs = recs[k:]
 			}
+			fs.pos[tp] = fp.Records[len(fp.Records)-1].Offset + 1
 		})
+		// A broker answering every fetch with an error at once must not
+		// make this a busy loop.
+		if transient && n == 0 {
+			backoff = min(max(2*backoff, 50*time.Millisecond), 2*time.Second)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+		} else {
+			backoff = 0
+		}
 	}
+}
+
+// consumerFailed makes a consumer error the pipeline's health and ends the
+// run with it.
+func (p *Pipeline) consumerFailed(err *ConsumerError) error {
+	p.setHealth(err)
+	return err
+}
+
+// onLogGap deals with records Kafka no longer has at tp's position: an
+// offset out of range (retention deleted records floe had not committed, or
+// the log is shorter than what floe read) or data loss franz-go detected
+// (an unclean leader election truncated the log below what floe read).
+//
+// With on_data_loss: fail (the default) it returns a ConsumerError: the run
+// ends, nothing is committed past the loss, and every restart stops at the
+// same place until the operator acts. With skip, it moves the consumer to
+// where Kafka's log resumes and queues a logGap for the partition's worker,
+// ahead of any record read from there: the worker covers the missing
+// offsets without records and the segment lists them (floe.skipped).
+func (p *Pipeline) onLogGap(ctx context.Context, adm *kadm.Client, cl *kgo.Client, tp topicPartition, err error, fs *fetchState, workers []*worker) error {
+	skip := p.opts.Pipeline.OnDataLoss == config.OnDataLossSkip
+	e := &ConsumerError{Kind: classifyFetchErr(err), Topic: tp.topic, Partition: tp.partition, Err: err,
+		Hint: "on_data_loss is fail, so the pipeline stops rather than commit past lost records; restore them, " +
+			"or set on_data_loss: skip to resume at the first offset Kafka has (the skipped offsets are counted in " +
+			"floe_ingest_skipped_records_total and listed in the snapshot summary as floe.skipped)"}
+	var gap logGap
+	var loss *kgo.ErrDataLoss
+	if errors.As(err, &loss) {
+		e.What = fmt.Sprintf("Kafka lost records floe had read: the log was cut back from offset %d to %d (an unclean leader election)",
+			loss.ConsumedTo, loss.ResetTo)
+		if !skip {
+			return e
+		}
+		// The client already moved the consumer to ResetTo.
+		gap = logGap{resume: loss.ResetTo, truncated: true, reason: err}
+		if loss.ResetTo >= loss.ConsumedTo {
+			p.log.Error("Kafka reports lost records below where floe resumes; it cannot tell which, so nothing is listed as skipped (on_data_loss: skip)",
+				"topic", tp.topic, "partition", tp.partition, "offset", loss.ConsumedTo, "err", err)
+		}
+	} else {
+		pos, known := fs.pos[tp]
+		start, end, lerr := logBounds(ctx, adm, tp)
+		switch {
+		case lerr != nil:
+			e.What = "the offset to read next is no longer in Kafka (listing the log's bounds failed: " + lerr.Error() + ")"
+			if skip {
+				// The consumer reports the partition again on its
+				// next fetch; try then.
+				p.log.Warn("offset out of range; listing the log's bounds failed, retrying", "topic", tp.topic, "partition", tp.partition, "err", lerr)
+				return nil
+			}
+			return e
+		case !known:
+			e.What = fmt.Sprintf("the offset to read next is no longer in Kafka (the log spans %d to %d)", start, end)
+			gap = logGap{resume: start, reason: err}
+		case pos < start:
+			e.What = fmt.Sprintf("offsets %d to %d are no longer in Kafka (retention deleted them before they were committed); the log starts at %d",
+				pos, start-1, start)
+			gap = logGap{resume: start, reason: err}
+		case pos > end:
+			e.What = fmt.Sprintf("offset %d is past the end of the log (%d): Kafka lost records floe had read (an unclean leader election, or the topic was recreated)",
+				pos, end)
+			gap = logGap{resume: end, truncated: true, reason: err}
+		default:
+			e.What = fmt.Sprintf("offset %d is out of range (the log spans %d to %d)", pos, start, end)
+			gap = logGap{resume: pos, reason: err}
+		}
+		if !skip {
+			return e
+		}
+		cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{tp.topic: {tp.partition: {Epoch: -1, Offset: gap.resume}}})
+	}
+	fs.pos[tp] = gap.resume
+	select {
+	case workers[workerFor(tp, len(workers))].in <- workItem{tp: tp, gap: &gap}:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// logBounds lists a partition's log start and end offsets.
+func logBounds(ctx context.Context, adm *kadm.Client, tp topicPartition) (start, end int64, err error) {
+	starts, err := adm.ListStartOffsets(ctx, tp.topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	ends, err := adm.ListEndOffsets(ctx, tp.topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	s, ok1 := starts.Lookup(tp.topic, tp.partition)
+	e, ok2 := ends.Lookup(tp.topic, tp.partition)
+	switch {
+	case !ok1 || !ok2:
+		return 0, 0, fmt.Errorf("ingest: %s/%d: no offsets listed", tp.topic, tp.partition)
+	case s.Err != nil:
+		return 0, 0, s.Err
+	case e.Err != nil:
+		return 0, 0, e.Err
+	}
+	return s.Offset, e.Offset, nil
 }
 
 func (p *Pipeline) noteHWM(tp topicPartition, hwm int64) {
@@ -546,21 +758,36 @@ func (p *Pipeline) setHWM(h map[topicPartition]int64) {
 }
 
 // closeWriters finishes every file of a seal, in parallel: on an object
-// store, closing is mostly waiting for uploads.
+// store, closing is mostly waiting for uploads. Every writer ends closed or
+// aborted: when a worker's share carries an error, nothing is closed and all
+// are aborted; when a close fails, the writers not closed yet are aborted
+// (and the failed one too, which drops what it had written).
+//
+// A file floe cannot produce from its rows (fileio.ErrInvalidFile) fails the
+// same way on every attempt, so that error is returned as fatal: the
+// pipeline stops and says so rather than restarting forever.
 func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
 	var out [2][]iceberg.DataFile
+	for _, r := range s.results {
+		if r.err != nil {
+			abortSeal(s)
+			return out, fatalIfInvalid(r.err)
+		}
+	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, r := range s.results {
-		if r.err != nil {
-			return out, r.err
-		}
 		for t := range 2 {
 			for _, w := range r.writers[t] {
 				g.Go(func() error {
+					if gctx.Err() != nil {
+						w.Abort()
+						return gctx.Err()
+					}
 					files, err := w.Close(gctx)
 					if err != nil {
+						w.Abort()
 						return err
 					}
 					mu.Lock()
@@ -571,7 +798,20 @@ func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
 			}
 		}
 	}
-	return out, g.Wait()
+	if err := g.Wait(); err != nil {
+		// Files closed before the failure are complete but never
+		// committed: orphans, like those of a crash.
+		return [2][]iceberg.DataFile{}, fatalIfInvalid(err)
+	}
+	return out, nil
+}
+
+// fatalIfInvalid turns an invalid-file error into one Run does not retry.
+func fatalIfInvalid(err error) error {
+	if errors.Is(err, fileio.ErrInvalidFile) {
+		return &configError{err}
+	}
+	return err
 }
 
 // ensureTables loads or creates the main and dead-letter tables.

@@ -3,10 +3,12 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/commit"
@@ -34,22 +36,59 @@ type tpState struct {
 	segTo   [2]int64
 	// pos is the offset consumption was positioned at (-1: unknown).
 	pos int64
+	// skipped are the ranges [from, to) a table moved past without their
+	// records (on_data_loss: skip), for the next segment that covers the
+	// partition.
+	skipped [2][][2]int64
 }
 
-// workItem is either a batch of one partition's records or a flush request.
+// next is the offset table t takes next: records below it are its already
+// (or, after a truncated log, were replaced), -1 if it takes everything.
+func (st *tpState) next(t int) int64 {
+	if st.segFrom[t] >= 0 {
+		return st.segTo[t]
+	}
+	return st.floor[t]
+}
+
+// workItem is a batch of one partition's records, a flush request, or a
+// gap in a partition's log.
 type workItem struct {
 	tp      topicPartition
 	records []*kgo.Record
 	flush   chan<- flushResult
+	gap     *logGap
+}
+
+// logGap says that the consumer of a partition now reads from resume,
+// because Kafka no longer has what floe expected there (on_data_loss: skip).
+// It is queued in the partition's order: the records after it come from
+// resume.
+type logGap struct {
+	resume int64
+	// truncated: the log was cut below what floe had read (an unclean leader
+	// election), so the records now at offsets floe had taken are not the
+	// ones it took. Otherwise retention deleted offsets floe had not read.
+	truncated bool
+	reason    error
 }
 
 // flushResult is a worker's share of a seal: the writers holding its rows
-// (to be closed off the worker's goroutine) and its offset ranges.
+// (to be closed off the worker's goroutine) and its offset ranges. Whoever
+// holds a flushResult owns its writers: it closes or aborts every one.
 type flushResult struct {
-	writers [2][]*fileio.Writer
+	writers [2][]segmentWriter
 	seg     [2]commit.Segment
 	samples []time.Time
 	err     error
+}
+
+// segmentWriter is what a seal holds of a fileio.Writer.
+type segmentWriter interface {
+	// Close finishes the writer's files and returns them.
+	Close(ctx context.Context) ([]iceberg.DataFile, error)
+	// Abort discards the writer's unfinished file.
+	Abort()
 }
 
 // partBuf accumulates the rows of one table partition until they are worth
@@ -130,9 +169,14 @@ func (w *worker) run(ctx context.Context) {
 				it.flush <- w.flush()
 				continue
 			}
-			if w.err == nil {
-				w.err = w.process(it.tp, it.records)
+			if w.err != nil {
+				continue
 			}
+			if it.gap != nil {
+				w.skip(it.tp, *it.gap)
+				continue
+			}
+			w.err = w.process(it.tp, it.records)
 		}
 	}
 }
@@ -161,9 +205,10 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 	var good, bad, bytes int64
 	for _, r := range recs {
 		o := r.Offset
-		want := [2]bool{st.floor[tMain] < 0 || o >= st.floor[tMain], st.floor[tDLQ] < 0 || o >= st.floor[tDLQ]}
+		nextMain, nextDLQ := st.next(tMain), st.next(tDLQ)
+		want := [2]bool{nextMain < 0 || o >= nextMain, nextDLQ < 0 || o >= nextDLQ}
 		if !want[tMain] && !want[tDLQ] {
-			continue // committed to both tables already
+			continue // taken by both tables already
 		}
 		bytes += int64(len(r.Value) + len(r.Key))
 		meta := RecordMeta{Topic: tp.topic, Partition: tp.partition, Offset: o, Timestamp: r.Timestamp, Key: r.Key}
@@ -212,6 +257,58 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 	metrics.DeadLetters.WithLabelValues(name).Add(float64(bad))
 	metrics.BytesIn.WithLabelValues(name).Add(float64(bytes))
 	return nil
+}
+
+// skip moves a partition past offsets Kafka no longer has, per table, and
+// records what each table skipped so its next segment says so:
+//
+//   - retention deleted [next, resume) before floe read it: the table's
+//     segment covers those offsets with no records, so its offsets stay
+//     contiguous;
+//   - the log was truncated to resume below the table's next offset: the
+//     records Kafka now has at [resume, next) are not the ones the table
+//     took there, and cannot be taken (their offsets are taken): they are
+//     dropped as they arrive (process takes nothing below next).
+//
+// The skipped offsets are counted in floe_ingest_skipped_records_total and
+// logged at error level.
+func (w *worker) skip(tp topicPartition, g logGap) {
+	st := w.state(tp)
+	lo, hi := int64(-1), int64(-1)
+	for t := range 2 {
+		next := st.next(t)
+		var from, to int64
+		switch {
+		case next < 0:
+			continue // the table takes whatever comes
+		case !g.truncated && next < g.resume:
+			from, to = next, g.resume
+			if st.segFrom[t] < 0 {
+				st.segFrom[t] = next
+			}
+			st.segTo[t] = g.resume
+		case g.truncated && next > g.resume:
+			from, to = g.resume, next
+		default:
+			continue
+		}
+		st.skipped[t] = append(st.skipped[t], [2]int64{from, to})
+		if lo < 0 || from < lo {
+			lo = from
+		}
+		hi = max(hi, to)
+	}
+	st.pos = g.resume
+	if lo < 0 {
+		return
+	}
+	metrics.SkippedRecords.WithLabelValues(tp.topic, strconv.Itoa(int(tp.partition))).Add(float64(hi - lo))
+	what := "deleted by retention before they were committed"
+	if g.truncated {
+		what = "replaced after an unclean leader election truncated the log"
+	}
+	w.p.log.Error("skipping offsets Kafka no longer has (on_data_loss: skip); the commit covering them lists them as floe.skipped",
+		"topic", tp.topic, "partition", tp.partition, "from", lo, "to", hi, "records", what, "resume", g.resume, "err", g.reason)
 }
 
 func (w *worker) note(t int, ts time.Time) {
@@ -273,23 +370,31 @@ func (w *worker) writeBatch(pb *partBuf) error {
 }
 
 // flush seals the open segment: it writes buffered rows, hands over every
-// writer, and reports the offset range each table's rows cover.
+// writer, and reports the offset range each table's rows cover. A worker
+// that failed hands its writers over with its error (for the pipeline to
+// abort) and stays failed: its later segments could not be contiguous.
 func (w *worker) flush() flushResult {
 	res := flushResult{}
-	if w.err != nil {
-		res.err = w.err
-		return res
+	for _, out := range w.tables {
+		for _, pb := range out.parts {
+			if w.err != nil {
+				break
+			}
+			w.err = w.writeBatch(pb)
+		}
 	}
 	for t, out := range w.tables {
 		for key, pb := range out.parts {
-			if err := w.writeBatch(pb); err != nil {
-				res.err = err
-				return res
-			}
 			res.writers[t] = append(res.writers[t], pb.w)
 			pb.rb.Release()
 			delete(out.parts, key)
 		}
+	}
+	if w.err != nil {
+		res.err = w.err
+		return res
+	}
+	for t := range w.tables {
 		res.seg[t] = commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}, Records: w.rows[t], Watermark: w.wm[t]}
 		w.rows[t], w.wm[t] = 0, time.Time{}
 	}
@@ -301,6 +406,13 @@ func (w *worker) flush() flushResult {
 			res.seg[t].From.Set(tp.topic, tp.partition, st.segFrom[t])
 			res.seg[t].To.Set(tp.topic, tp.partition, st.segTo[t])
 			st.floor[t], st.segFrom[t] = st.segTo[t], -1
+			for _, r := range st.skipped[t] {
+				if res.seg[t].Skipped == nil {
+					res.seg[t].Skipped = commit.Skipped{}
+				}
+				res.seg[t].Skipped.Add(tp.topic, tp.partition, r[0], r[1])
+			}
+			st.skipped[t] = nil
 		}
 	}
 	res.samples, w.samples = w.samples, nil

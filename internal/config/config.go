@@ -148,6 +148,7 @@ type Defaults struct {
 	CommitInterval Duration `yaml:"commit_interval"`
 	TargetFileSize ByteSize `yaml:"target_file_size"`
 	Start          string   `yaml:"start"`
+	OnDataLoss     string   `yaml:"on_data_loss"`
 }
 
 // Column declares one column of a table schema.
@@ -189,7 +190,19 @@ type Pipeline struct {
 	TableProperties map[string]string `yaml:"table_properties"`
 	// Workers is the number of decode/write goroutines; default GOMAXPROCS.
 	Workers int `yaml:"workers"`
+	// OnDataLoss is what to do when Kafka no longer has records the tables
+	// have not committed (retention deleted them, or an unclean leader
+	// election replaced them): fail (stop and say so) or skip (resume at
+	// the first offset Kafka has and record the skipped offsets in the
+	// snapshot summary as floe.skipped).
+	OnDataLoss string `yaml:"on_data_loss"`
 }
+
+// Data-loss policies (Pipeline.OnDataLoss).
+const (
+	OnDataLossFail = "fail"
+	OnDataLossSkip = "skip"
+)
 
 // DeadLetter returns the dead-letter table name.
 func (p Pipeline) DeadLetter() string {
@@ -227,6 +240,7 @@ func Default() Config {
 			CommitInterval: Duration(10 * time.Second),
 			TargetFileSize: 128 << 20,
 			Start:          "earliest",
+			OnDataLoss:     OnDataLossFail,
 		},
 	}
 }
@@ -271,6 +285,9 @@ func (c *Config) FillDefaults() {
 		}
 		if p.Start == "" {
 			p.Start = c.Defaults.Start
+		}
+		if p.OnDataLoss == "" {
+			p.OnDataLoss = c.Defaults.OnDataLoss
 		}
 		if p.Format == "" {
 			p.Format = "json"

@@ -36,7 +36,28 @@ func TestDefaultsFilled(t *testing.T) {
 	require.Equal(t, "earliest", p.Start)
 	require.Equal(t, ByteSize(128<<20), p.TargetFileSize)
 	require.Equal(t, 10*time.Second, p.CommitInterval.D())
+	require.Equal(t, "fail", p.OnDataLoss)
 	require.Equal(t, "sql", cfg.Catalog.Type)
+}
+
+func TestOnDataLoss(t *testing.T) {
+	cfg, err := Parse([]byte(`
+kafka: {brokers: [a:1]}
+defaults: {on_data_loss: skip}
+pipelines:
+  - {topics: [t], table: a.b}
+  - {topics: [u], table: a.c, on_data_loss: fail}
+`), nil)
+	require.NoError(t, err)
+	require.Equal(t, "skip", cfg.Pipelines[0].OnDataLoss, "from defaults")
+	require.Equal(t, "fail", cfg.Pipelines[1].OnDataLoss)
+
+	cfg, err = Parse([]byte(minimal), []string{"FLOE_PIPELINES_0_ON_DATA_LOSS=skip"})
+	require.NoError(t, err)
+	require.Equal(t, "skip", cfg.Pipelines[0].OnDataLoss)
+
+	_, err = Parse([]byte("defaults: {on_data_loss: drop}\n"), nil)
+	requireField(t, err, "defaults.on_data_loss", `must be fail or skip, got "drop"`)
 }
 
 func TestEnvOverrides(t *testing.T) {
@@ -113,6 +134,7 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"partition transform", "{topics: [t], table: a.b, schema: [{name: x, type: string}], partition_by: ['day(x)']}", "pipelines[0].partition_by", "cannot apply"},
 		{"metadata", "{topics: [t], table: a.b, kafka_metadata: [headers]}", "pipelines[0].kafka_metadata[0]", "allowed are topic, partition, offset, timestamp, key"},
 		{"dlq same", "{topics: [t], table: a.b, dead_letter_table: a.b}", "pipelines[0].dead_letter_table", "must differ"},
+		{"on data loss", "{topics: [t], table: a.b, on_data_loss: ignore}", "pipelines[0].on_data_loss", `must be fail or skip, got "ignore"`},
 	}
 	for _, c := range pipelineCases {
 		t.Run(c.name, func(t *testing.T) {

@@ -98,6 +98,9 @@ func (c *Config) Validate() error {
 	if c.Defaults.CommitInterval.D() < 100*time.Millisecond {
 		bad("defaults.commit_interval", "must be at least 100ms, got %s", c.Defaults.CommitInterval)
 	}
+	if err := checkOnDataLoss(c.Defaults.OnDataLoss); err != nil {
+		bad("defaults.on_data_loss", "%v", err)
+	}
 
 	names := map[string]bool{}
 	tables := map[string]string{}
@@ -136,6 +139,9 @@ func (c *Config) Validate() error {
 		}
 		if p.TargetFileSize < 1<<20 {
 			bad(f("target_file_size"), "must be at least 1MiB, got %d", p.TargetFileSize)
+		}
+		if err := checkOnDataLoss(p.OnDataLoss); err != nil {
+			bad(f("on_data_loss"), "%v", err)
 		}
 		if p.Workers < 0 || p.Workers > 256 {
 			bad(f("workers"), "must be 0 (one per CPU) to 256, got %d", p.Workers)
@@ -186,6 +192,14 @@ func checkStart(s string) error {
 		return fmt.Errorf("must be earliest, latest or an RFC 3339 timestamp, got %q", s)
 	}
 	return nil
+}
+
+func checkOnDataLoss(s string) error {
+	switch s {
+	case OnDataLossFail, OnDataLossSkip:
+		return nil
+	}
+	return fmt.Errorf("must be %s or %s, got %q", OnDataLossFail, OnDataLossSkip, s)
 }
 
 // StartTime returns the timestamp of a timestamp start, if it is one.

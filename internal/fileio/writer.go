@@ -162,7 +162,7 @@ func (w *Writer) Write(rec arrow.RecordBatch) error {
 		}
 	}
 	if err := w.cur.fw.WriteBuffered(rec); err != nil {
-		return fmt.Errorf("fileio: write %s: %w", w.cur.path, err)
+		return fmt.Errorf("fileio: write %s: %w", w.cur.path, invalid(w.cur.cw, err))
 	}
 	if err := failpoint.Hit("fileio/after-write"); err != nil {
 		return err
@@ -223,7 +223,7 @@ func (w *Writer) open(first arrow.RecordBatch) error {
 		pqarrow.NewArrowWriterProperties())
 	if err != nil {
 		_ = out.Close()
-		return fmt.Errorf("fileio: open parquet writer %s: %w", path, err)
+		return fmt.Errorf("fileio: open parquet writer %s: %w", path, invalid(cw, err))
 	}
 	w.cur = &openFile{path: path, out: out, cw: cw, fw: fw}
 	return nil
@@ -237,11 +237,11 @@ func (w *Writer) roll() error {
 	w.cur = nil
 	// pqarrow closes the sink it was given; countingWriter forwards Close.
 	if err := f.fw.Close(); err != nil {
-		return fmt.Errorf("fileio: close %s: %w", f.path, err)
+		return fmt.Errorf("fileio: close %s: %w", f.path, invalid(f.cw, err))
 	}
 	meta, err := f.fw.FileMetadata()
 	if err != nil {
-		return fmt.Errorf("fileio: metadata of %s: %w", f.path, err)
+		return fmt.Errorf("fileio: metadata of %s: %w", f.path, invalid(nil, err))
 	}
 	df, err := table.DataFileFromMetadata(table.DataFileArgs{
 		Schema:          w.info.Schema,
@@ -257,24 +257,46 @@ func (w *Writer) roll() error {
 		FormatVersion:   w.info.FormatVersion,
 	})
 	if err != nil {
-		return fmt.Errorf("fileio: data file %s: %w", f.path, err)
+		return fmt.Errorf("fileio: data file %s: %w", f.path, invalid(nil, err))
 	}
 	w.written = append(w.written, df)
 	return failpoint.Hit("fileio/after-close")
 }
 
+// countingWriter counts the bytes written to a file and remembers whether
+// the store failed, which tells an invalid file from a storage error.
 type countingWriter struct {
-	w iceio.FileWriter
-	n int64
+	w   iceio.FileWriter
+	n   int64
+	err error
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }
 
-func (c *countingWriter) Close() error { return c.w.Close() }
+func (c *countingWriter) Close() error {
+	err := c.w.Close()
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return err
+}
+
+// invalid marks err as ErrInvalidFile unless the file's store failed (cw is
+// nil where no store was involved): a storage error may pass, rows that
+// cannot be encoded fail the same way every time.
+func invalid(cw *countingWriter, err error) error {
+	if cw != nil && cw.err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidFile, err)
+}
 
 var _ io.WriteCloser = (*countingWriter)(nil)
 

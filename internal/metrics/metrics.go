@@ -41,6 +41,13 @@ var (
 	Freshness = gauge("floe_commit_freshness_seconds", "Age of the newest record in the last committed snapshot.", "table")
 	// LastSnapshot is the id of the last snapshot floe committed.
 	LastSnapshot = gauge("floe_commit_last_snapshot_id", "Id of the last snapshot committed.", "table")
+	// ConsumerErrors counts errors consuming from Kafka by kind:
+	// authorization, authentication, unknown_topic, offset_out_of_range,
+	// data_loss, transient (retried by the client) or other.
+	ConsumerErrors = counter("floe_ingest_consumer_errors_total", "Errors consuming from Kafka, by kind (authorization, authentication, unknown_topic, offset_out_of_range, data_loss, transient, other).", "pipeline", "kind")
+	// SkippedRecords counts offsets skipped because Kafka no longer had
+	// them (on_data_loss: skip).
+	SkippedRecords = counter("floe_ingest_skipped_records_total", "Offsets moved past without their records because Kafka no longer had them (on_data_loss: skip).", "topic", "partition")
 	// PipelineRestarts counts pipeline restarts after a fatal error.
 	PipelineRestarts = counter("floe_ingest_pipeline_restarts_total", "Pipeline restarts after a fatal error.", "pipeline")
 
@@ -77,6 +84,7 @@ func init() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		RecordsIn, BytesIn, DeadLetters, RecordsCommitted, FilesCommitted, Commits,
 		CommitFailures, CommitDuration, FileWriteErrors, Lag, Freshness, LastSnapshot, PipelineRestarts,
+		ConsumerErrors, SkippedRecords,
 		ClusterLeader, ClusterLeaderChanges, ClusterMembers, ClusterPartitionsOwned, ClusterPendingSegments,
 		ClusterSegments, ClusterAssignments, TableAdoptions,
 	)
