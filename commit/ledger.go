@@ -107,8 +107,8 @@ type TableCommit struct {
 	SnapshotID int64
 }
 
-// Ledger is the state machine raft replicates on every floe node (DESIGN
-// §5). It is deterministic and knows nothing of raft: Apply takes the log
+// Ledger is the state machine raft replicates on every floe node (see
+// package cluster). It is deterministic and knows nothing of raft: Apply takes the log
 // index and the entry's bytes, Snapshot/Restore move the whole state.
 //
 // What it stores. The members of the cluster; for every source partition
@@ -133,7 +133,7 @@ type TableCommit struct {
 //     starts at the next expected offset and each of its entries where its
 //     table's accepted offsets ended.
 //
-// The fencing rules (DESIGN §4 rule 6). A ProposeSegment is accepted only
+// The fencing rules (docs/exactly-once.md, rule 6). A ProposeSegment is accepted only
 // if, for every partition it covers,
 //
 //  1. its epoch is the partition's current epoch (StaleEpochError),

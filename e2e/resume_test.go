@@ -12,7 +12,7 @@ import (
 )
 
 // TestStartLatestResumesFromTableOffsets: `start: latest` applies only to a
-// partition no table has offsets for (DESIGN §4 rule 1). floe records the
+// partition no table has offsets for (docs/exactly-once.md, rule 1). floe records the
 // resolved start in both tables before consuming; here the process is killed
 // right after the first of those two commits (commit/after-catalog=crash@1),
 // so the table has offsets and the dead-letter table has none. The next

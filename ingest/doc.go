@@ -16,7 +16,7 @@
 // offset boundary. A flush never waits for the catalog: the writers it hands
 // over are closed and committed while the worker goes on with new files.
 //
-// Exactly-once (DESIGN §4): each table (the main table and its dead-letter
+// Exactly-once (docs/exactly-once.md): each table (the main table and its dead-letter
 // table) keeps its own offsets. On start the pipeline seeks every partition to
 // the lowest offset over its tables, or to the configured start if any table
 // has none, and routes a record to a table only at or past that table's
