@@ -10,6 +10,7 @@ import (
 
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/internal/metrics"
 )
 
@@ -105,7 +106,7 @@ func retry(ctx context.Context, n *Node, what string, f func() error) error {
 			return ctx.Err()
 		}
 		n.log.Warn(what+" failed; retrying", "err", err, "backoff", backoff)
-		if err := sleepCtx(ctx, backoff); err != nil {
+		if err := clock.Sleep(ctx, backoff); err != nil {
 			return err
 		}
 		backoff = min(backoff*2, 10*time.Second)

@@ -19,6 +19,7 @@ import (
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/raftstore"
 )
@@ -441,7 +442,7 @@ func (n *Node) joinCluster(ctx context.Context, addrs []string, rounds int) erro
 			}
 			n.log.Log(ctx, level, "join failed; retrying", "via", addr, "err", err)
 		}
-		if err := sleepCtx(ctx, backoff); err != nil {
+		if err := clock.Sleep(ctx, backoff); err != nil {
 			return err
 		}
 		backoff = min(backoff*2, 5*time.Second)
@@ -593,15 +594,4 @@ func (n *Node) Leave(ctx context.Context, nodeID string) error {
 	}
 	n.log.Info("member left", "member", nodeID, "partitions_released", len(res.Epochs))
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/internal/failpoint"
 	"github.com/floelake/floe/internal/fileio"
 	"github.com/floelake/floe/internal/metrics"
@@ -292,7 +293,7 @@ func (n *Node) deliver(ctx context.Context, r run, mainTable, dlqTable string, b
 				return fmt.Errorf("cluster: propose segment: %w", ctx.Err())
 			}
 			n.log.Debug("proposal not applied; retrying", "err", err, "attempt", attempt)
-			if sleepCtx(ctx, backoff) != nil {
+			if clock.Sleep(ctx, backoff) != nil {
 				return fmt.Errorf("cluster: propose segment: %w", ctx.Err())
 			}
 			backoff = min(backoff*2, time.Second)

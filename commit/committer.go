@@ -16,6 +16,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
 
+	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/internal/failpoint"
 	"github.com/floelake/floe/internal/metrics"
 )
@@ -346,7 +347,7 @@ func (c *Committer) settle(ctx context.Context, next func() (seg Segment, done b
 		// Reload, then resolve: did any attempt land? Is there still
 		// something to commit, and may it be?
 		for {
-			if err := sleep(ctx, backoff); err != nil {
+			if err := clock.Sleep(ctx, backoff); err != nil {
 				return res, fmt.Errorf("commit: %s: gave up after %d attempts: %w (last: %v)", c.ident, res.Attempts, err, c.lastErr())
 			}
 			backoff = min(backoff*2, c.cfg.MaxBackoff)
@@ -495,15 +496,4 @@ func (p *pinningCatalog) CommitTable(ctx context.Context, ident table.Identifier
 		upd = append(slices.Clip(upd), table.NewSetSnapshotRefUpdate(p.tag, p.snapshotID, table.TagRef, math.MaxInt64, 0, 0))
 	}
 	return p.CatalogIO.CommitTable(ctx, ident, reqs, upd)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

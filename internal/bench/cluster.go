@@ -43,6 +43,7 @@ import (
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
 	"github.com/floelake/floe/internal/node"
@@ -675,20 +676,9 @@ func (r *rig) waitEvery(ctx context.Context, every, timeout time.Duration, what 
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %s waiting for %s; last state: %s", timeout, what, state)
 		}
-		if err := sleepCtx(ctx, every); err != nil {
+		if err := clock.Sleep(ctx, every); err != nil {
 			return err
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
@@ -1124,7 +1114,7 @@ func (r *rig) killLeader(ctx context.Context) (killResult, error) {
 				}
 			}
 		}
-		if err := sleepCtx(ctx, pollEvery); err != nil {
+		if err := clock.Sleep(ctx, pollEvery); err != nil {
 			return k, err
 		}
 	}
