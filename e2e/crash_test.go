@@ -175,21 +175,28 @@ func TestCrashRecovery(t *testing.T) {
 		t.Logf("incarnation %2d: %-36s %s; committed offsets %d -> %d, dead-letter %d -> %d, %d new snapshots; %d produced so far",
 			i, step.failpoint, crashDesc(step), main0, main1, dlq0, dlq1, snaps1-snaps0, stats.Produced.Load())
 		// A crash before the catalog call leaves hit-1 commits; one after
-		// it, hit commits: the catalog accepted the last one. (Unless an
-		// attempt failed and was retried, which the log would show.)
+		// it, hit commits: the catalog accepted the last one. The two
+		// tables' writers commit concurrently, so the other table's attempt
+		// may be in flight when the process dies: before the catalog call
+		// (its hit counted, nothing landed) or after it (landed, its hit
+		// not counted yet). (Unless an attempt failed and was retried,
+		// which the log would show.)
 		retried := strings.Contains(readFile(logPath), "commit attempt failed")
 		if retried {
 			t.Logf("incarnation %d: some commit attempts failed and were retried; not counting snapshots", i)
 			step.failpoint = ""
 		}
+		added := snaps1 - snaps0
 		switch step.failpoint {
 		case "commit/before-catalog":
-			if snaps1-snaps0 != step.hit-1 {
-				t.Errorf("incarnation %d: crashed before its commit attempt #%d, yet %d snapshots were added (want %d)", i, step.hit, snaps1-snaps0, step.hit-1)
+			if added > step.hit-1 || added < step.hit-2 {
+				t.Errorf("incarnation %d: crashed before its commit attempt #%d, yet %d snapshots were added (want %d, or %d with the other table's attempt in flight)",
+					i, step.hit, added, step.hit-1, step.hit-2)
 			}
 		case "commit/after-catalog":
-			if snaps1-snaps0 != step.hit {
-				t.Errorf("incarnation %d: crashed after the catalog accepted commit attempt #%d, yet %d snapshots were added (want %d)", i, step.hit, snaps1-snaps0, step.hit)
+			if added < step.hit || added > step.hit+1 {
+				t.Errorf("incarnation %d: crashed after the catalog accepted commit attempt #%d, yet %d snapshots were added (want %d, or %d with the other table's attempt in flight)",
+					i, step.hit, added, step.hit, step.hit+1)
 			}
 		}
 	}
