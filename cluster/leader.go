@@ -127,13 +127,15 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 			return nil
 		}
 		return err
-	}); err != nil || ctx.Err() != nil || prep.Main == nil {
+	}); err != nil || ctx.Err() != nil || prep.Partitions == nil {
 		return
 	}
-	main, dlq := p.TableNames()
 	policy := commit.DefaultWriterPolicy(p.Config().CommitInterval.D())
 	var writers []*commit.TableWriter
-	for _, name := range []string{main, dlq} {
+	var names []string
+	for _, o := range p.Outputs() {
+		name := o.Table
+		names = append(names, name)
 		w, err := commit.NewWriter(commit.WriterConfig{
 			Table: name, Pipeline: p.Name(), Epoch: epoch, Policy: policy,
 			Catalog: n.opts.Catalog, Ledger: n.ledger, Env: n, Logger: n.log,
@@ -147,7 +149,7 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 	}
 	var wg sync.WaitGroup
 	for i, w := range writers {
-		name := []string{main, dlq}[i]
+		name := names[i]
 		n.writers.Store(name, w)
 		wg.Add(1)
 		go func() { defer wg.Done(); defer n.writers.Delete(name); w.Run(ctx) }()
@@ -203,7 +205,7 @@ func (n *Node) committed(p *ingest.Pipeline, wc commit.WriterCommit) {
 	ev := ingest.CommitEvent{
 		Table: wc.Table, SnapshotID: wc.Result.SnapshotID, Records: wc.Records, Files: wc.Files, CommitTime: time.Now(),
 	}
-	if main, _ := p.TableNames(); wc.Table == main {
+	if wc.Table == p.Outputs()[0].Table { // the main table
 		ev.Samples = n.samples.take(wc.Segments)
 	}
 	p.NoteCommit(wc.Table, wc.Committer, wc.Result, wc.Records)

@@ -22,7 +22,7 @@ type run struct {
 	pipeline string
 	epochs   map[commit.PartitionKey]uint64
 	start    commit.Offsets
-	floors   [2]commit.Offsets
+	floors   []commit.Offsets // per output, in the pipeline's Outputs order
 }
 
 // errReassigned ends a run whose assignment changed.
@@ -54,11 +54,11 @@ func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 		runCtx, cancel := context.WithCancelCause(ctx)
 		watchDone := make(chan struct{})
 		go func() { defer close(watchDone); n.watchRun(runCtx, cancel, p, r) }()
-		main, dlq := p.TableNames()
+		outs := p.Outputs()
 		err := p.RunAssigned(runCtx, ingest.Assignment{
-			Start: r.start, MainFloor: r.floors[0], DeadLetterFloor: r.floors[1],
+			Start: r.start, Floors: r.floors,
 			Deliver: func(dctx context.Context, b ingest.Batch) error {
-				return n.deliver(dctx, r, main, dlq, b)
+				return n.deliver(dctx, r, outs, b)
 			},
 		})
 		cause := context.Cause(runCtx)
@@ -169,12 +169,15 @@ func (n *Node) Ready() error {
 // false when there is nothing to consume.
 func (n *Node) nextRun(p *ingest.Pipeline) (run, bool) {
 	name := p.Config().Name
-	r := run{pipeline: name, epochs: n.ledger.Owned(name, n.id), start: commit.Offsets{}, floors: [2]commit.Offsets{{}, {}}}
+	r := run{pipeline: name, epochs: n.ledger.Owned(name, n.id), start: commit.Offsets{}}
 	if len(r.epochs) == 0 || !n.attached() {
 		return r, false
 	}
-	main, dlq := p.TableNames()
-	ends := [2]commit.Offsets{n.ledger.TableEnd(main), n.ledger.TableEnd(dlq)}
+	var ends []commit.Offsets
+	for _, o := range p.Outputs() {
+		ends = append(ends, n.ledger.TableEnd(o.Table))
+		r.floors = append(r.floors, commit.Offsets{})
+	}
 	for k := range r.epochs {
 		next, ok := n.ledger.NextExpected(name, k.Topic, k.Partition)
 		if !ok {
@@ -183,7 +186,7 @@ func (n *Node) nextRun(p *ingest.Pipeline) (run, bool) {
 			continue
 		}
 		r.start.Set(k.Topic, k.Partition, next)
-		for t := range 2 {
+		for t := range ends {
 			f, ok := ends[t].Get(k.Topic, k.Partition)
 			if !ok {
 				f = next
@@ -233,28 +236,25 @@ func (e *rejectedError) Unwrap() error { return e.err }
 // deliver proposes a batch as one segment. Proposals whose outcome is
 // unknown are retried: a retry of an accepted proposal is rejected as an
 // overlap ending exactly where the proposal ends, which means accepted.
-func (n *Node) deliver(ctx context.Context, r run, mainTable, dlqTable string, b ingest.Batch) error {
+func (n *Node) deliver(ctx context.Context, r run, outs []ingest.Output, b ingest.Batch) error {
 	prop := commit.ProposeSegment{Pipeline: r.pipeline, Owner: n.id, Epochs: commit.Epochs{}}
-	for _, t := range []struct {
-		name string
-		seg  commit.Segment
-	}{{mainTable, b.Main}, {dlqTable, b.DeadLetter}} {
-		if t.seg.To.Len() == 0 {
+	for i, seg := range b.Segments {
+		if seg.To.Len() == 0 {
 			continue
 		}
-		e := commit.SegmentEntry{Table: t.name, From: t.seg.From, To: t.seg.To, Records: t.seg.Records, Skipped: t.seg.Skipped}
-		if !t.seg.Watermark.IsZero() {
-			e.WatermarkMs = t.seg.Watermark.UnixMilli()
+		e := commit.SegmentEntry{Table: outs[i].Table, From: seg.From, To: seg.To, Records: seg.Records, Skipped: seg.Skipped}
+		if !seg.Watermark.IsZero() {
+			e.WatermarkMs = seg.Watermark.UnixMilli()
 		}
-		if len(t.seg.Files) > 0 {
-			blob, err := fileio.EncodeDataFiles(t.seg.Files)
+		if len(seg.Files) > 0 {
+			blob, err := fileio.EncodeDataFiles(seg.Files)
 			if err != nil {
 				return err
 			}
 			e.Files = blob
 		}
 		prop.Tables = append(prop.Tables, e)
-		for topic, ps := range t.seg.To {
+		for topic, ps := range seg.To {
 			for part := range ps {
 				epoch, ok := r.epochs[commit.PartitionKey{Pipeline: r.pipeline, Topic: topic, Partition: part}]
 				if !ok {

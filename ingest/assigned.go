@@ -18,10 +18,37 @@ import (
 // the partitions the ledger assigns it and hands each interval's files to
 // the ledger instead of committing them itself.
 
+// Output is one table a pipeline writes to, with offsets of its own: the
+// main table and the dead-letter table today; delete files and window
+// tables next. Everything that handles a pipeline's tables (the ledger's
+// segments, the table writers, the floors) goes over the list, in order.
+type Output struct {
+	// Role says what the output holds: RoleMain or RoleDeadLetter.
+	Role string
+	// Table is the table's name as the catalog and the ledger know it
+	// ("namespace.table").
+	Table string
+}
+
+// Output roles.
+const (
+	RoleMain       = "main"
+	RoleDeadLetter = "dead_letter"
+)
+
+// Outputs returns the pipeline's outputs, the main table first.
+func (p *Pipeline) Outputs() []Output {
+	return []Output{
+		{Role: RoleMain, Table: p.opts.Pipeline.Table},
+		{Role: RoleDeadLetter, Table: p.opts.Pipeline.DeadLetter()},
+	}
+}
+
 // Prepared is a pipeline's tables, loaded at their current snapshots, with
-// a start offset recorded in both for every partition of its topics.
+// a start offset recorded in each for every partition of its topics.
 type Prepared struct {
-	Main, DeadLetter *commit.Committer
+	// Committers holds a committer per output, in Outputs order.
+	Committers []*commit.Committer
 	// Partitions lists every partition of the pipeline's topics.
 	Partitions map[string][]int32
 }
@@ -39,7 +66,7 @@ func (p *Pipeline) Prepare(ctx context.Context) (Prepared, error) {
 		return Prepared{}, err
 	}
 	pr.adm.Close()
-	return Prepared{Main: pr.committers[tMain], DeadLetter: pr.committers[tDLQ], Partitions: pr.parts}, nil
+	return Prepared{Committers: pr.committers[:], Partitions: pr.parts}, nil
 }
 
 // Name returns the pipeline's name.
@@ -48,16 +75,11 @@ func (p *Pipeline) Name() string { return p.opts.Pipeline.Name }
 // Config returns the pipeline's configuration.
 func (p *Pipeline) Config() config.Pipeline { return p.opts.Pipeline }
 
-// TableNames returns the names of the pipeline's main and dead-letter
-// tables as the ledger knows them.
-func (p *Pipeline) TableNames() (main, deadLetter string) {
-	return p.opts.Pipeline.Table, p.opts.Pipeline.DeadLetter()
-}
-
-// Batch is one commit interval's output of RunAssigned: a segment per table
-// with its files written and closed.
+// Batch is one commit interval's output of RunAssigned: a segment per
+// output with its files written and closed.
 type Batch struct {
-	Main, DeadLetter commit.Segment
+	// Segments holds a segment per output, in Outputs order.
+	Segments []commit.Segment
 	// Samples are Kafka timestamps of a sample of the batch's records.
 	Samples []time.Time
 	// Final is set on the batch sealed when the run's context ended.
@@ -68,10 +90,11 @@ type Batch struct {
 type Assignment struct {
 	// Start holds every partition to consume and the offset to start at.
 	Start commit.Offsets
-	// MainFloor and DeadLetterFloor hold, per partition, the offset from
-	// which each table takes records (where its accepted offsets end):
-	// records below a table's floor are not routed to it.
-	MainFloor, DeadLetterFloor commit.Offsets
+	// Floors holds, per output in Outputs order and per partition, the
+	// offset from which the output's table takes records (where its
+	// accepted offsets end): records below a table's floor are not routed
+	// to it.
+	Floors []commit.Offsets
 	// Deliver receives every batch in order, on one goroutine. An error
 	// ends the run.
 	Deliver func(ctx context.Context, b Batch) error
@@ -94,12 +117,15 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 	// ends; consume bounds that by ShutdownTimeout.
 	fsCtx, cancelFS := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFS()
+	outs := p.Outputs()
+	if len(a.Floors) != len(outs) {
+		return fmt.Errorf("ingest: %s: %d floors for %d outputs", p.opts.Pipeline.Name, len(a.Floors), len(outs))
+	}
 	var infos [2]fileio.TableInfo
-	main, dlq := p.TableNames()
-	for t, name := range [2]string{main, dlq} {
-		tbl, err := p.opts.Catalog.LoadTable(ctx, catalog.Ident(name))
+	for t, o := range outs {
+		tbl, err := p.opts.Catalog.LoadTable(ctx, catalog.Ident(o.Table))
 		if err != nil {
-			return fmt.Errorf("ingest: load %s: %w", name, err)
+			return fmt.Errorf("ingest: load %s: %w", o.Table, err)
 		}
 		if infos[t], err = fileio.InfoFromTable(fsCtx, tbl); err != nil {
 			return err
@@ -114,7 +140,10 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 			pos[topicPartition{topic, part}] = o
 		}
 	}
-	floors := [2]commit.Offsets{a.MainFloor.Clone(), a.DeadLetterFloor.Clone()}
+	var floors [2]commit.Offsets
+	for t := range outs {
+		floors[t] = a.Floors[t].Clone()
+	}
 	return p.consume(ctx, baseOpts, consumeSpec{
 		infos: infos, plan: plan, floors: floors, pos: pos,
 		deliver: func(ctx context.Context, seals <-chan seal) error {
@@ -123,9 +152,9 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 				if err != nil {
 					return err
 				}
-				b := Batch{Final: s.final}
-				segs := [2]*commit.Segment{&b.Main, &b.DeadLetter}
-				for t, seg := range segs {
+				b := Batch{Final: s.final, Segments: make([]commit.Segment, len(outs))}
+				for t := range outs {
+					seg := &b.Segments[t]
 					*seg = commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}, Files: files[t]}
 					for _, r := range s.results {
 						r.seg[t].Files = nil

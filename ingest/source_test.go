@@ -139,8 +139,8 @@ func TestStartOffsetLookupsAreRetried(t *testing.T) {
 			pr := h.prepare(tc.start)
 			require.True(t, fired.Load(), "the lookup failed once")
 			exp := commit.Offsets{"events": want}
-			require.Equal(t, exp, pr.Main.Offsets())
-			require.Equal(t, exp, pr.DeadLetter.Offsets())
+			require.Equal(t, exp, pr.Committers[0].Offsets())
+			require.Equal(t, exp, pr.Committers[1].Offsets())
 		})
 	}
 
@@ -151,7 +151,7 @@ func TestStartOffsetLookupsAreRetried(t *testing.T) {
 		}
 		pr := h.prepare("latest")
 		first := commit.Offsets{"events": {0: 1, 1: 1, 2: 1}}
-		require.Equal(t, first, pr.Main.Offsets())
+		require.Equal(t, first, pr.Committers[0].Offsets())
 
 		_, err := h.admin().CreatePartitions(context.Background(), 2, "events")
 		require.NoError(t, err)
@@ -163,7 +163,7 @@ func TestStartOffsetLookupsAreRetried(t *testing.T) {
 		pr = h.prepare("latest")
 		require.True(t, fired.Load(), "the lookup failed once")
 		exp := commit.Offsets{"events": {0: 1, 1: 1, 2: 1, 3: 0, 4: 2}}
-		require.Equal(t, exp, pr.Main.Offsets())
-		require.Equal(t, exp, pr.DeadLetter.Offsets())
+		require.Equal(t, exp, pr.Committers[0].Offsets())
+		require.Equal(t, exp, pr.Committers[1].Offsets())
 	})
 }
