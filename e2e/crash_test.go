@@ -112,6 +112,10 @@ func TestCrashRecovery(t *testing.T) {
 		{"commit/after-catalog", 1 + rng.IntN(4)},
 		{"fileio/after-close", 1 + rng.IntN(6)},
 		{"commit/after-catalog", 1}, // the very first commit of an incarnation
+		// The table holds the commit, the ledger was not told.
+		{"writer/before-report", 1 + rng.IntN(4)},
+		// The ledger accepted a segment, its proposer never heard back.
+		{"cluster/after-propose", 1 + rng.IntN(4)},
 	}
 	for _, fp := range fps {
 		steps = append(steps, crashStep{}, crashStep{}, fp)
