@@ -24,7 +24,7 @@
 // input) is carried forward and committed as an empty snapshot at most every
 // OffsetsOnlyEvery, which bounds what a restart re-reads.
 //
-// Decoding (json_decoder.go) is two-phase: Parse validates and converts a
+// Decoding (package decode) is two-phase: Parse validates and converts a
 // record into a scratch row, so a bad record appends nothing and goes to the
 // dead-letter table with the decoder's message; Append then copies the row
 // into the Arrow builder of the partition the row's values select.

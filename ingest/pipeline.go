@@ -22,6 +22,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest/decode"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/fileio"
 	"github.com/floelake/floe/internal/metrics"
@@ -909,7 +910,7 @@ func (p *Pipeline) inferSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceber
 	if len(valid) == 0 {
 		return nil, fmt.Errorf("ingest: pipelines[%s]: no JSON object among the first records to infer a schema from", cfg.Name)
 	}
-	sch, err := InferSchema(valid, meta)
+	sch, err := decode.InferSchema(valid, meta)
 	if err == nil {
 		return sch, nil
 	}
