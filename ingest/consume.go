@@ -40,6 +40,48 @@ type consumeSpec struct {
 // consume runs the consumer, the workers and the delivery of their seals
 // until ctx ends (then the final seal is delivered within ShutdownTimeout)
 // or something fails.
+//
+// Goroutines: the poller (poll) and the sealer (the ticker loop) run in an
+// errgroup; each worker runs w.run; the delivery runs spec.deliver; a
+// watchdog bounds the commits after shutdown.
+//
+// Contexts, and what each one bounds:
+//
+//   - ctx is the caller's. Its end is a shutdown: consumption stops, and
+//     what was consumed is sealed and delivered as the final seal.
+//   - ingestCtx (from ctx) bounds consumption. The errgroup's gctx derives
+//     from it, so it also ends when the poller or the sealer fails, and
+//     consume cancels it itself when the delivery returns first.
+//   - workCtx is detached from ctx: workers must still answer the final
+//     flush after ctx has ended. It ends only when consume returns, after
+//     which consume waits for every worker.
+//   - commitCtx is detached from ctx too: the commits in flight at shutdown
+//     (a catalog being retried, a leader awaited) get ShutdownTimeout more,
+//     then the watchdog cancels it. consume also cancels it when ingestion
+//     failed with ctx still live, since nothing more will be committed.
+//
+// Channels, and who closes them:
+//
+//   - seals (buffered, 2) carries seals from the sealer to the delivery. The
+//     sealer closes it when it returns; on every return path consume drains
+//     it and aborts the seals the delivery did not take.
+//   - pollDone is closed by the poller when it returns. The sealer waits for
+//     it before the final seal, so nothing is dispatched after the final
+//     flush.
+//   - deliverDone is closed by the delivery goroutine when spec.deliver
+//     returns: from then on no seal is taken, and the sealer must not block
+//     on seals.
+//   - commitErr (buffered, 1) receives the delivery's result, once.
+//
+// The race the seal sender must survive: the ticker fires, the workers hand
+// over their writers, and ctx ends before the delivery takes the seal (seals
+// is full while a commit runs). A select on seals and gctx.Done would then
+// drop a seal that holds consumed records: its writers would leak, and the
+// final seal would start past its offsets, so the final commit would fail
+// with a gap. send therefore delivers such a seal like the final one, and
+// aborts a seal only when the run failed (gctx ended with ctx still live) or
+// the delivery stopped; after an abort the sealer sends nothing more, so
+// what is delivered stays contiguous.
 func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consumeSpec) error {
 	cfg := p.opts.Pipeline
 	fs := newFetchState(spec.pos)
