@@ -90,7 +90,7 @@ func startOffset(start string) kgo.Offset {
 	return kgo.NewOffset().AtStart()
 }
 
-// seekPlan decides where each partition starts (DESIGN §4 rules 1 and 4).
+// seekPlan decides where each partition starts.
 // Every table has a floor per partition: its committed offset, or, for a
 // table with none, the configured start resolved to an offset (starts). The
 // partition is consumed from the lowest floor, and a table takes a record
