@@ -101,7 +101,7 @@ type Assignment struct {
 }
 
 // RunAssigned consumes exactly the partitions of a from their start
-// offsets, decodes and writes files as Run does, and hands each commit
+// offsets, decodes records and writes files, and hands each commit
 // interval's files to a.Deliver instead of committing them. When ctx ends it
 // seals what it holds and delivers it as the final batch (within
 // ShutdownTimeout), then returns nil; otherwise it returns the first error.

@@ -7,6 +7,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
+
+	"github.com/floelake/floe/ingest/decode"
 )
 
 // DeadLetterSchema is the schema of every dead-letter table: the record as it
@@ -45,7 +47,7 @@ func newDeadLetterRow(sc *arrow.Schema) (*deadLetterRow, error) {
 	return d, nil
 }
 
-func (d *deadLetterRow) append(b *array.RecordBuilder, m RecordMeta, value []byte, reason string, now time.Time) {
+func (d *deadLetterRow) append(b *array.RecordBuilder, m decode.RecordMeta, value []byte, reason string, now time.Time) {
 	b.Field(d.cols[0]).(*array.StringBuilder).Append(m.Topic)
 	b.Field(d.cols[1]).(*array.Int32Builder).Append(m.Partition)
 	b.Field(d.cols[2]).(*array.Int64Builder).Append(m.Offset)

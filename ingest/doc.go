@@ -1,6 +1,6 @@
 // Package ingest consumes Kafka partitions into Iceberg tables.
 //
-// Data flow of one pipeline (pipeline.go):
+// Data flow of one pipeline (consume.go, poll.go, worker.go):
 //
 //	poller ──records of partition p──▶ worker[hash(p)] ──decode──▶ row ──▶ partition buffer ──▶ Parquet writer
 //	   │                                   │ bad record                                         (fileio)
@@ -16,15 +16,24 @@
 // offset boundary. A flush never waits for the catalog: the writers it hands
 // over are closed and committed while the worker goes on with new files.
 //
-// Exactly-once (docs/exactly-once.md): each table (the main table and its dead-letter
-// table) keeps its own offsets. On start the pipeline seeks every partition to
+// Exactly-once (docs/exactly-once.md): each table (the main table and its
+// dead-letter table) keeps its own offsets. On start the pipeline seeks every partition to
 // the lowest offset over its tables, or to the configured start if any table
 // has none, and routes a record to a table only at or past that table's
 // offset. A segment that only moves offsets (a dead-letter table on clean
 // input) is carried forward and committed as an empty snapshot at most every
 // OffsetsOnlyEvery, which bounds what a restart re-reads.
 //
-// Decoding (json_decoder.go) is two-phase: Parse validates and converts a
+// Layout: pipeline.go holds the Pipeline type, its options, health and
+// stats; prepare.go loads or creates the tables and records the start
+// offsets; consume.go runs the consumer, the workers and the delivery of
+// their seals; poll.go the poll loop, the dispatch to workers and consumer
+// errors; worker.go decodes and writes a worker's partitions, routing rows
+// with partitioner.go and bad records to deadletter.go's rows; source.go
+// sets up the Kafka client and plans where each partition starts;
+// assigned.go runs a pipeline on the partitions assigned to this node.
+//
+// Decoding (package decode) is two-phase: Parse validates and converts a
 // record into a scratch row, so a bad record appends nothing and goes to the
 // dead-letter table with the decoder's message; Append then copies the row
 // into the Arrow builder of the partition the row's values select.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/google/uuid"
+
+	"github.com/floelake/floe/ingest/decode"
 )
 
 // partitioner computes, per decoded row, a compact key naming the row's
@@ -111,7 +113,7 @@ func newPartitioner(spec iceberg.PartitionSpec, sch *iceberg.Schema) (*partition
 }
 
 // cells is what the partitioner reads from a decoded row.
-type cells interface{ Cell(i int) Cell }
+type cells interface{ Cell(i int) decode.Cell }
 
 // keyOf returns the partition key of the last parsed row. The slice is
 // reused by the next call.
@@ -194,7 +196,7 @@ func timeKey(kind partKind, src iceberg.Type, v int64) int64 {
 	return years*12 + int64(t.Month()) - 1
 }
 
-func appendIdentity(k []byte, t iceberg.Type, c Cell) []byte {
+func appendIdentity(k []byte, t iceberg.Type, c decode.Cell) []byte {
 	switch t.(type) {
 	case iceberg.Float32Type, iceberg.Float64Type:
 		return binary.LittleEndian.AppendUint64(k, math.Float64bits(c.Float))
@@ -232,7 +234,7 @@ func appendAny(k []byte, v any) []byte {
 
 // cellValue converts a cell to the Go value iceberg-go's transforms and
 // partition records use for the type.
-func cellValue(c Cell, t iceberg.Type) any {
+func cellValue(c decode.Cell, t iceberg.Type) any {
 	if c.Null {
 		return nil
 	}

@@ -10,12 +10,13 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/floelake/floe/ingest/decode"
 	"github.com/floelake/floe/internal/schema"
 )
 
-type fakeRow []Cell
+type fakeRow []decode.Cell
 
-func (r fakeRow) Cell(i int) Cell { return r[i] }
+func (r fakeRow) Cell(i int) decode.Cell { return r[i] }
 
 // TestPartitionKeysAgreeWithIceberg checks the fast per-row keys against
 // iceberg-go's transforms: two rows share a key exactly when their partition
@@ -48,7 +49,7 @@ func TestPartitionKeysAgreeWithIceberg(t *testing.T) {
 					{Int: rng.Int63n(100) - 50},
 				}
 				if rng.Intn(20) == 0 {
-					row[rng.Intn(4)] = Cell{Null: true}
+					row[rng.Intn(4)] = decode.Cell{Null: true}
 				}
 				key := string(p.keyOf(row))
 				vals := p.values(row)

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest/decode"
 	"github.com/floelake/floe/internal/fileio"
 	"github.com/floelake/floe/internal/metrics"
 )
@@ -113,7 +114,7 @@ type tableOut struct {
 type worker struct {
 	p      *Pipeline
 	in     chan workItem
-	dec    *JSONDecoder
+	dec    *decode.JSONDecoder
 	dl     *deadLetterRow
 	tables [2]*tableOut
 	tps    map[topicPartition]*tpState
@@ -136,7 +137,7 @@ type worker struct {
 const sampleEvery = 64
 
 func newWorker(p *Pipeline, infos [2]fileio.TableInfo, floors [2]commit.Offsets, pos map[topicPartition]int64) (*worker, error) {
-	dec, err := NewJSONDecoder(infos[tMain].Schema)
+	dec, err := decode.NewJSONDecoder(infos[tMain].Schema)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +212,7 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 			continue // taken by both tables already
 		}
 		bytes += int64(len(r.Value) + len(r.Key))
-		meta := RecordMeta{Topic: tp.topic, Partition: tp.partition, Offset: o, Timestamp: r.Timestamp, Key: r.Key}
+		meta := decode.RecordMeta{Topic: tp.topic, Partition: tp.partition, Offset: o, Timestamp: r.Timestamp, Key: r.Key}
 		if err := w.dec.Parse(r.Value, meta); err == nil {
 			if want[tMain] {
 				if err := w.appendMain(); err != nil {
@@ -346,7 +347,7 @@ func (w *worker) appendMain() error {
 	return nil
 }
 
-func (w *worker) appendDLQ(m RecordMeta, value []byte, reason string, now time.Time) error {
+func (w *worker) appendDLQ(m decode.RecordMeta, value []byte, reason string, now time.Time) error {
 	pb := w.buf(tDLQ, nil, func() map[int]any { return nil })
 	w.dl.append(pb.rb, m, value, reason, now)
 	pb.rows++

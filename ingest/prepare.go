@@ -1,0 +1,235 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest/decode"
+	"github.com/floelake/floe/internal/fileio"
+	"github.com/floelake/floe/internal/schema"
+)
+
+// prepared is a pipeline's tables, loaded at their current snapshots, with
+// a start offset recorded in both for every partition of its topics.
+type prepared struct {
+	baseOpts   []kgo.Opt
+	committers [2]*commit.Committer
+	infos      [2]fileio.TableInfo
+	committed  [2]commit.Offsets
+	parts      map[string][]int32
+	starts     map[topicPartition]int64
+	adm        *kgo.Client
+}
+
+// prepare loads or creates the tables and makes the start position durable.
+// The caller closes the returned admin client.
+//
+// The tables' file IO is opened with fsCtx: on an object store, uploads in
+// flight die with it, so it must outlive the final commit.
+func (p *Pipeline) prepare(ctx, fsCtx context.Context) (*prepared, error) {
+	cfg := p.opts.Pipeline
+	if err := dialCheck(ctx, p.opts.Kafka.Brokers); err != nil {
+		return nil, err
+	}
+	baseOpts, err := ClientOpts(p.opts.Kafka)
+	if err != nil {
+		return nil, &configError{err}
+	}
+
+	tables, err := p.ensureTables(ctx, baseOpts)
+	if err != nil {
+		return nil, err
+	}
+	pr := &prepared{baseOpts: baseOpts}
+	for t, tbl := range tables {
+		c, err := commit.New(ctx, p.opts.Catalog, commit.Config{
+			Pipeline: cfg.Name, Table: tbl.Identifier(), Logger: p.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		pr.committers[t] = c
+		pr.committed[t] = c.Offsets()
+		if pr.infos[t], err = fileio.InfoFromTable(fsCtx, c.Table()); err != nil {
+			return nil, err
+		}
+	}
+
+	adm, err := kgo.NewClient(baseOpts...)
+	if err != nil {
+		return nil, &configError{fmt.Errorf("ingest: kafka client: %w", err)}
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			adm.Close()
+		}
+	}()
+	kadmCl := kadm.NewClient(adm)
+	parts, hwm, err := listPartitions(ctx, kadmCl, cfg.Topics, func(err error) {
+		p.setHealth(err)
+		p.log.Warn("waiting for topics", "err", err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.setHWM(hwm)
+	waitOffsets := func(err error) {
+		p.setHealth(err)
+		p.log.Warn("waiting for start offsets", "err", err)
+	}
+	starts, err := resolveStart(ctx, kadmCl, cfg.Topics, cfg.Start, hwm, waitOffsets)
+	if err != nil {
+		return nil, err
+	}
+	if err := startNewPartitionsAtEarliest(ctx, kadmCl, pr.committed, starts, waitOffsets); err != nil {
+		return nil, err
+	}
+	// Make the start position durable before consuming anything: a table
+	// with no offsets for a partition gets an empty snapshot recording the
+	// resolved start. Otherwise a crash between the first commits of the two
+	// tables would leave one without offsets, and "latest" resolved again
+	// on restart would skip what the other table's rows were read with.
+	//
+	// Where the other table already has an offset, that is the start: the
+	// pipeline got there with the other table (a crash between the two
+	// start commits, or a dead-letter table recreated by an operator), and
+	// a start resolved now could lie past records neither table holds.
+	for t, c := range pr.committers {
+		missing := commit.Offsets{}
+		for tp, o := range starts {
+			if _, ok := pr.committed[t].Get(tp.topic, tp.partition); ok {
+				continue
+			}
+			if sib, ok := pr.committed[1-t].Get(tp.topic, tp.partition); ok {
+				o = sib
+			}
+			missing.Set(tp.topic, tp.partition, o)
+		}
+		if missing.Len() == 0 {
+			continue
+		}
+		if _, err := c.RecordStart(ctx, missing); err != nil {
+			return nil, fmt.Errorf("ingest: record start offsets of %s: %w", strings.Join(c.Table().Identifier(), "."), err)
+		}
+		pr.committed[t] = c.Offsets()
+		p.log.Info("recorded start offsets", "table", strings.Join(c.Table().Identifier(), "."), "offsets", missing.Encode())
+	}
+	pr.parts, pr.starts, pr.adm = parts, starts, adm
+	ok = true
+	return pr, nil
+}
+
+// ensureTables loads or creates the main and dead-letter tables.
+func (p *Pipeline) ensureTables(ctx context.Context, baseOpts []kgo.Opt) ([2]*table.Table, error) {
+	var out [2]*table.Table
+	cfg := p.opts.Pipeline
+	ident := catalog.Ident(cfg.Table)
+	tbl, err := p.opts.Catalog.LoadTable(ctx, ident)
+	switch {
+	case err == nil:
+		out[tMain] = tbl
+	case errors.Is(err, icecat.ErrNoSuchTable):
+		sch, err := p.declaredOrInferredSchema(ctx, baseOpts)
+		if err != nil {
+			return out, err
+		}
+		spec, err := schema.Partition(cfg.PartitionBy, sch)
+		if err != nil {
+			return out, &configError{fmt.Errorf("pipelines[%s].partition_by: %w", cfg.Name, err)}
+		}
+		out[tMain], _, err = catalog.EnsureTable(ctx, p.opts.Catalog, ident, sch, spec, cfg.TableProperties)
+		if err != nil {
+			return out, err
+		}
+		p.log.Info("created table", "table", cfg.Table, "schema", sch.String(), "partition_spec", spec.String())
+	default:
+		return out, fmt.Errorf("ingest: load %s: %w", cfg.Table, err)
+	}
+	out[tDLQ], _, err = catalog.EnsureTable(ctx, p.opts.Catalog, catalog.Ident(cfg.DeadLetter()),
+		DeadLetterSchema(), *iceberg.UnpartitionedSpec, nil)
+	if err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func (p *Pipeline) declaredOrInferredSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceberg.Schema, error) {
+	cfg := p.opts.Pipeline
+	if len(cfg.Schema) > 0 {
+		sch, err := cfg.DeclaredSchema()
+		if err != nil {
+			return nil, &configError{err}
+		}
+		return sch, nil
+	}
+	return p.inferSchema(ctx, baseOpts)
+}
+
+// inferSchema reads the first records of the topics (from the configured
+// start) and infers a schema from those that are JSON objects.
+func (p *Pipeline) inferSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceberg.Schema, error) {
+	cfg := p.opts.Pipeline
+	cl, err := kgo.NewClient(append(baseOpts, kgo.ConsumeTopics(cfg.Topics...), kgo.ConsumeResetOffset(startOffset(cfg.Start)))...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	var meta []string
+	for _, m := range cfg.KafkaMetadata {
+		name, err := schema.MetaColumnName(m)
+		if err != nil {
+			return nil, &configError{err}
+		}
+		meta = append(meta, name)
+	}
+	var samples [][]byte
+	var firstAt time.Time
+	p.log.Info("no schema declared: inferring it from the first records", "topics", cfg.Topics)
+	for len(samples) < 1000 {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := cl.PollRecords(pctx, 1000)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if len(r.Value) > 0 && r.Value[0] == '{' {
+				samples = append(samples, append([]byte(nil), r.Value...))
+			}
+		})
+		if len(samples) > 0 && firstAt.IsZero() {
+			firstAt = time.Now()
+		}
+		if !firstAt.IsZero() && time.Since(firstAt) > 3*time.Second {
+			break
+		}
+	}
+	// Malformed records are dead letters, not evidence about the schema.
+	valid := samples[:0]
+	for _, v := range samples {
+		if json.Valid(v) {
+			valid = append(valid, v)
+		}
+	}
+	if len(valid) == 0 {
+		return nil, fmt.Errorf("ingest: pipelines[%s]: no JSON object among the first records to infer a schema from", cfg.Name)
+	}
+	sch, err := decode.InferSchema(valid, meta)
+	if err == nil {
+		return sch, nil
+	}
+	return nil, &configError{fmt.Errorf("pipelines[%s]: cannot infer a schema (declare one under schema:): %w", cfg.Name, err)}
+}
