@@ -72,10 +72,12 @@ func DefaultOptions() Options {
 // Result holds the measured figures.
 type Result struct {
 	ConsumeRate, WriteRate, EndToEndRate float64
-	FreshP50, FreshP99                   time.Duration
-	FreshSamples                         int
-	PeakRSS                              int64
-	Files                                int
+	// SteadyRate is (c) between its first and last commit.
+	SteadyRate         float64
+	FreshP50, FreshP99 time.Duration
+	FreshSamples       int
+	PeakRSS            int64
+	Files              int
 }
 
 // Targets of the first release; printed beside the figures.
@@ -147,6 +149,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	res.EndToEndRate = float64(e2e.Records) / e2e.Elapsed.Seconds()
 	fmt.Fprintf(out, "(c) floe end to end, committed %10.0f records/s  (%d records, %d snapshots, commit interval %s)\n",
 		res.EndToEndRate, e2e.Records, e2e.Commits, o.CommitInterval)
+	if e2e.Steady > 0 {
+		res.SteadyRate = float64(e2e.SteadyRecords) / e2e.Steady.Seconds()
+		fmt.Fprintf(out, "    steady state, first to last commit %10.0f records/s  (%d records in %s)\n",
+			res.SteadyRate, e2e.SteadyRecords, e2e.Steady.Round(time.Millisecond))
+	}
 
 	fresh, rss2, err := freshness(ctx, exe, brokers, dir, o)
 	if err != nil {
@@ -320,6 +327,12 @@ type childResult struct {
 	Files   int           `json:"files,omitempty"`
 	Commits int64         `json:"commits"`
 	Elapsed time.Duration `json:"elapsed"`
+	// Steady is the time between the first and the last commit that made
+	// rows visible, and SteadyRecords what the commits after the first made
+	// visible: the rate the pipeline sustains, without the start-up and
+	// the wait for the last commit interval.
+	Steady        time.Duration `json:"steady,omitempty"`
+	SteadyRecords int64         `json:"steady_records,omitempty"`
 	// PeakRSS is the child's VmHWM. Not the parent's wait4 rusage: on
 	// Linux a child's ru_maxrss starts from the forking parent's RSS (the
 	// broker's copy of the data), which would be reported as floe's.
@@ -436,7 +449,11 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var res childResult
-	committed := make(chan int64, 1024)
+	type commitAt struct {
+		records int64
+		at      time.Time
+	}
+	committed := make(chan commitAt, 1024)
 	var lat []float64
 	n, err := newNode(runCtx, cfg, func(ev ingest.CommitEvent) {
 		if ev.Table != cfg.Pipelines[0].Table {
@@ -446,7 +463,7 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 		for _, ts := range ev.Samples {
 			lat = append(lat, float64(ev.CommitTime.Sub(ts))/float64(time.Millisecond))
 		}
-		committed <- ev.Records
+		committed <- commitAt{ev.Records, ev.CommitTime}
 	})
 	if err != nil {
 		return err
@@ -460,10 +477,19 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 		}
 		fmt.Fprintln(out, "ready")
 	}()
+	var first, last time.Time
 	for res.Records < a.Records {
 		select {
-		case r := <-committed:
-			res.Records += r
+		case c := <-committed:
+			res.Records += c.records
+			if c.records > 0 {
+				if first.IsZero() {
+					first = c.at
+				} else {
+					res.SteadyRecords += c.records
+				}
+				last = c.at
+			}
 		case err := <-nodeErr:
 			return fmt.Errorf("node stopped early: %v", err)
 		case <-ctx.Done():
@@ -471,6 +497,7 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 		}
 	}
 	res.Elapsed = time.Since(begin)
+	res.Steady = last.Sub(first)
 	stop()
 	<-nodeErr
 	res.LatenciesMs = lat
