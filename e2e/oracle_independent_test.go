@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/metrics"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floelake/floe/commit"
@@ -103,11 +106,11 @@ func checkPrunedScans(ctx context.Context, tbl *table.Table, rows []scanRow) ([]
 	if len(rows) == 0 {
 		return nil, nil, nil
 	}
-	allFiles, err := tbl.Scan().PlanFiles(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("plan the unfiltered scan: %w", err)
-	}
 	cases := pruneCases(rows)
+	total := "?"
+	if snap := tbl.CurrentSnapshot(); snap != nil && snap.Summary != nil {
+		total = snap.Summary.Properties["total-data-files"]
+	}
 	var problems []string
 	for i := range cases {
 		c := &cases[i]
@@ -118,11 +121,11 @@ func checkPrunedScans(ctx context.Context, tbl *table.Table, rows []scanRow) ([]
 			}
 		}
 		c.want = int64(len(want))
-		scan := tbl.Scan(table.WithRowFilter(c.expr), table.WithSelectedFields(scanRowColumns[:2]...))
-		files, err := scan.PlanFiles(ctx)
-		if err != nil {
-			return nil, nil, fmt.Errorf("plan the scan %s: %w", c.desc, err)
-		}
+		// Small files on S3 make the scans wait on requests more than on
+		// the CPU: more of them in flight than the default of one per core.
+		var plan planReport
+		scan := tbl.Scan(table.WithRowFilter(c.expr), table.WithSelectedFields(scanRowColumns[:2]...),
+			table.WithMaxConcurrency(8), table.WithReporter(&plan))
 		ft, err := scan.ToArrowTable(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("scan %s: %w", c.desc, err)
@@ -140,12 +143,54 @@ func checkPrunedScans(ctx context.Context, tbl *table.Table, rows []scanRow) ([]
 			return nil, nil, err
 		}
 		if missing, extra := sortedDiff(want, got); len(missing) > 0 || len(extra) > 0 {
-			problems = append(problems, fmt.Sprintf("the scan %s returned %d rows from %d of %d data files; the unfiltered scan has %d such rows: %d missing (partition/offset %s), %d unexpected (%s)",
-				c.desc, len(got), len(files), len(allFiles), c.want, len(missing), fmtKeys(missing), len(extra), fmtKeys(extra)))
+			problems = append(problems, fmt.Sprintf("the scan %s returned %d rows from %s; the unfiltered scan has %d such rows: %d missing (partition/offset %s), %d unexpected (%s)",
+				c.desc, len(got), plan.String(), c.want, len(missing), fmtKeys(missing), len(extra), fmtKeys(extra)))
 		}
-		c.desc = fmt.Sprintf("%s (%d rows, %d of %d files planned)", c.desc, c.want, len(files), len(allFiles))
+		c.desc = fmt.Sprintf("%s (%d rows; %s of %s)", c.desc, c.want, plan.String(), total)
 	}
 	return cases, problems, nil
+}
+
+// planReport takes the data file and manifest counts from a scan's
+// planning report.
+type planReport struct {
+	mu                                sync.Mutex
+	files, manifests, skippedManifest int64
+	reported                          bool
+}
+
+func (r *planReport) Report(_ context.Context, m metrics.MetricsReport) {
+	var sr metrics.ScanReport
+	switch v := m.(type) {
+	case metrics.ScanReport:
+		sr = v
+	case *metrics.ScanReport:
+		sr = *v
+	default:
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reported = true
+	for _, c := range []struct {
+		dst *int64
+		src *metrics.CounterResult
+	}{{&r.files, sr.Metrics.ResultDataFiles}, {&r.manifests, sr.Metrics.TotalDataManifests}, {&r.skippedManifest, sr.Metrics.SkippedDataManifests}} {
+		if c.src != nil {
+			*c.dst += c.src.Value
+		}
+	}
+}
+
+func (r *planReport) Close() error { return nil }
+
+func (r *planReport) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.reported {
+		return "no planning report"
+	}
+	return fmt.Sprintf("%d of %d manifests skipped, %d data files planned", r.skippedManifest, r.manifests, r.files)
 }
 
 // expectDayPartitionedTS makes sure the table is partitioned the way the
@@ -312,80 +357,161 @@ type chTable struct {
 	floeRows        int64  // what iceberg-go read
 
 	// Statement indexes.
-	count, sumUTF8 int
-	utf8Cols       []string
-	snap           int64
-	snapOff        map[int32]int64
-	snapCount      int // -1: no snapshot with the pipeline's offsets
-	snapRows       int
+	count, rows int
+	snap        int64
+	snapOff     map[int32]int64
+	snapCount   int // -1: no snapshot with the pipeline's offsets
+	snapRows    int
 	// (partition, offset) keys of its current rows, as ClickHouse read them.
 	final []int64
+	// Rows with invalid UTF-8, per string column, and the first of them.
+	badUTF8     map[string]int
+	badUTF8Rows []string
 }
 
-// checkWithClickHouse reads both tables with ClickHouse in one session and
-// returns a summary of what it read and the violations of:
+// utf8Flags is a ClickHouse expression naming, space-separated, the string
+// columns of tbl that are not valid UTF-8 in a row ("" when all are).
+func utf8Flags(tbl *table.Table) string {
+	var parts []string
+	for _, f := range tbl.Schema().Fields() {
+		if f.Type.Equals(iceberg.PrimitiveTypes.String) {
+			parts = append(parts, fmt.Sprintf("if(ifNull(isValidUTF8(`%s`), 1), '', %s)", f.Name, sqlQuote(" "+f.Name)))
+		}
+	}
+	if len(parts) == 0 {
+		return "''"
+	}
+	return "concat(" + strings.Join(append(parts, "''"), ", ") + ")"
+}
+
+// noteUTF8 tallies a row's utf8Flags field.
+func (t *chTable) noteUTF8(flags, partition, offset string) {
+	for _, col := range strings.Fields(flags) {
+		if t.badUTF8 == nil {
+			t.badUTF8 = map[string]int{}
+		}
+		t.badUTF8[col]++
+		if len(t.badUTF8Rows) < 5 {
+			t.badUTF8Rows = append(t.badUTF8Rows, partition+"/"+offset)
+		}
+	}
+}
+
+// checkWithClickHouse reads pairs of tables (a table and its dead-letter
+// table) with ClickHouse, all in one session, and returns for each pair a
+// summary of what it read and the violations of:
 //
 //   - every (partition, offset) in [0, end) is in exactly one of the two
 //     tables, exactly once, and nothing else is; a table row has the event
 //     id of the record at its offset, a dead-letter row its topic and exact
 //     value bytes;
-//   - each table's sum(1) equals iceberg-go's row count and its count(),
-//     which ClickHouse answers from the current snapshot's summary;
+//   - each table's rows, as many as iceberg-go read, are as many as its
+//     count(), which ClickHouse answers from the current snapshot's summary;
 //   - every string column is valid UTF-8;
 //   - at a snapshot in the middle of each table's history, count() equals
 //     the rows read and those are exactly the current rows below that
 //     snapshot's floe.offsets (offsets and data committed together);
 //   - each pruning case matches as many rows as in Go, through ClickHouse's
 //     own partition and min/max pruning.
-func checkWithClickHouse(ctx context.Context, chdbDir string, in independentRead) (summary string, problems []string, err error) {
-	main := &chTable{name: "floe_main", tbl: in.main, partCol: "_kafka_partition", offCol: "_kafka_offset", floeRows: in.mainRows}
-	dlq := &chTable{name: "floe_dlq", tbl: in.dlq, partCol: "partition", offCol: "offset", floeRows: in.dlqRows}
+func checkWithClickHouse(ctx context.Context, chdbDir string, ins ...independentRead) (summaries []string, problems [][]string, err error) {
 	var stmts []string
 	add := func(s string) int { stmts = append(stmts, s); return len(stmts) - 1 }
-	for _, t := range []*chTable{main, dlq} {
+	for _, in := range ins {
+		if strings.HasPrefix(in.main.Location(), "s3://") {
+			// Many small files on S3: more requests in flight than the
+			// default of one thread per core.
+			add("SET max_threads = 8")
+			break
+		}
+	}
+	checks := make([]*chCheck, len(ins))
+	for i, in := range ins {
+		if checks[i], err = newCHCheck(in, i, add); err != nil {
+			return nil, nil, err
+		}
+	}
+	start := time.Now()
+	res, err := clickHouse(ctx, chdbDir, stmts)
+	if err != nil {
+		return nil, nil, err
+	}
+	took := time.Since(start)
+	prevEvents := map[string]int64{}
+	for _, c := range checks {
+		summary, ps := c.evaluate(res, stmts, prevEvents)
+		if len(ins) == 1 {
+			summary += fmt.Sprintf(" (%s in all)", took.Round(time.Millisecond))
+		}
+		summaries = append(summaries, summary)
+		problems = append(problems, ps)
+	}
+	return summaries, problems, nil
+}
+
+// chCheck is the ClickHouse check of one pair of tables: statements to run,
+// then the evaluation of their results.
+type chCheck struct {
+	in          independentRead
+	main, dlq   *chTable
+	pruned      []int
+	events      int
+	first, last int // its statements
+}
+
+// newCHCheck adds the statements of the check to a session; n numbers the
+// check's tables there.
+func newCHCheck(in independentRead, n int, add func(string) int) (*chCheck, error) {
+	c := &chCheck{
+		in:   in,
+		main: &chTable{name: fmt.Sprintf("floe_main_%d", n), tbl: in.main, partCol: "_kafka_partition", offCol: "_kafka_offset", floeRows: in.mainRows},
+		dlq:  &chTable{name: fmt.Sprintf("floe_dlq_%d", n), tbl: in.dlq, partCol: "partition", offCol: "offset", floeRows: in.dlqRows},
+	}
+	c.first = -1
+	addc := func(s string) int {
+		i := add(s)
+		if c.first < 0 {
+			c.first = i
+		}
+		c.last = i
+		return i
+	}
+	for _, t := range []*chTable{c.main, c.dlq} {
 		engine, err := icebergEngine(t.tbl, in.storage)
 		if err != nil {
-			return "", nil, err
+			return nil, err
 		}
-		add(fmt.Sprintf("CREATE TABLE %s %s", t.name, engine))
-		// Alone in its query, count() comes from the snapshot summary.
-		t.count = add("SELECT count() FROM " + t.name)
-		sel := []string{"sum(1)"}
-		for _, f := range t.tbl.Schema().Fields() {
-			if f.Type.Equals(iceberg.PrimitiveTypes.String) {
-				t.utf8Cols = append(t.utf8Cols, f.Name)
-				sel = append(sel, fmt.Sprintf("countIf(NOT isValidUTF8(`%s`))", f.Name))
-			}
-		}
-		t.sumUTF8 = add(fmt.Sprintf("SELECT %s FROM %s", strings.Join(sel, ", "), t.name))
+		addc(fmt.Sprintf("CREATE TABLE %s %s", t.name, engine))
+		// Alone in its query, count() comes from the snapshot summary; the
+		// rows below come from the data files.
+		t.count = addc("SELECT count() FROM " + t.name)
 		id, off, ok, err := midSnapshot(t.tbl, in.pipeline)
 		if err != nil {
-			return "", nil, err
+			return nil, err
 		}
 		t.snapCount = -1
 		if ok {
 			// The id goes into the SQL as its exact decimal string.
 			at := " SETTINGS iceberg_snapshot_id=" + strconv.FormatInt(id, 10)
 			t.snap, t.snapOff = id, off[in.topic]
-			t.snapCount = add("SELECT count() FROM " + t.name + at)
-			t.snapRows = add(fmt.Sprintf("SELECT `%s`, `%s` FROM %s%s", t.partCol, t.offCol, t.name, at))
+			t.snapCount = addc("SELECT count() FROM " + t.name + at)
+			t.snapRows = addc(fmt.Sprintf("SELECT `%s`, `%s` FROM %s%s", t.partCol, t.offCol, t.name, at))
 		}
 	}
-	mainRows := add("SELECT _kafka_partition, _kafka_offset, event_id FROM floe_main")
-	dlqRows := add("SELECT topic, partition, offset, hex(value), value IS NULL FROM floe_dlq")
-	pruned := make([]int, len(in.cases))
-	for i, c := range in.cases {
-		pruned[i] = add(fmt.Sprintf("SELECT sum(1) FROM floe_main WHERE %s SETTINGS use_iceberg_partition_pruning=1", c.sql))
+	// One pass over each table's files for the rows and the UTF-8 check.
+	c.main.rows = addc(fmt.Sprintf("SELECT _kafka_partition, _kafka_offset, event_id, %s FROM %s", utf8Flags(c.main.tbl), c.main.name))
+	c.dlq.rows = addc(fmt.Sprintf("SELECT topic, partition, offset, hex(value), value IS NULL, %s FROM %s", utf8Flags(c.dlq.tbl), c.dlq.name))
+	for _, pc := range in.cases {
+		c.pruned = append(c.pruned, addc(fmt.Sprintf("SELECT sum(1) FROM %s WHERE %s SETTINGS use_iceberg_partition_pruning=1", c.main.name, pc.sql)))
 	}
-	events := add("SELECT event, value FROM system.events WHERE event LIKE 'Iceberg%Pruned%' ORDER BY event")
+	// Counters of the whole session: evaluate subtracts the previous check's.
+	c.events = addc("SELECT event, value FROM system.events WHERE event LIKE 'Iceberg%Pruned%' ORDER BY event")
+	return c, nil
+}
 
-	start := time.Now()
-	res, err := clickHouse(ctx, chdbDir, stmts)
-	if err != nil {
-		return "", nil, err
-	}
-	took := time.Since(start)
-
+// evaluate checks the results of the check's statements. prevEvents holds
+// the session's pruning counters before the check and is updated.
+func (c *chCheck) evaluate(res []chResult, stmts []string, prevEvents map[string]int64) (summary string, problems []string) {
+	in, main, dlq := c.in, c.main, c.dlq
 	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	// ints reads the integers of a statement's single row.
 	ints := func(i, n int) []int64 {
@@ -404,7 +530,6 @@ func checkWithClickHouse(ctx context.Context, chdbDir string, in independentRead
 		}
 		return vs
 	}
-
 	// Exactly once, row by row.
 	type count struct{ main, dlq int }
 	seen := map[int32][]count{}
@@ -432,12 +557,13 @@ func checkWithClickHouse(ctx context.Context, chdbDir string, in independentRead
 			mismatched = append(mismatched, fmt.Sprintf(format, args...))
 		}
 	}
-	for _, r := range res[mainRows].Rows {
-		if len(r) != 3 {
-			fail("table row %q: want 3 fields", r)
+	for _, r := range res[main.rows].Rows {
+		if len(r) != 4 {
+			fail("table row %q: want 4 fields", r)
 			continue
 		}
 		p, o, c := note("table", r[0], r[1])
+		main.noteUTF8(r[3], r[0], r[1])
 		if c == nil {
 			continue
 		}
@@ -447,12 +573,13 @@ func checkWithClickHouse(ctx context.Context, chdbDir string, in independentRead
 			mismatch("table row at partition %d offset %d has event_id %q, the record there has %q", p, o, r[2], want)
 		}
 	}
-	for _, r := range res[dlqRows].Rows {
-		if len(r) != 5 {
-			fail("dead-letter row %q: want 5 fields", r)
+	for _, r := range res[dlq.rows].Rows {
+		if len(r) != 6 {
+			fail("dead-letter row %q: want 6 fields", r)
 			continue
 		}
 		p, o, c := note("dead-letter", r[1], r[2])
+		dlq.noteUTF8(r[5], r[1], r[2])
 		if c == nil {
 			continue
 		}
@@ -495,18 +622,15 @@ func checkWithClickHouse(ctx context.Context, chdbDir string, in independentRead
 	// Counts, summaries, UTF-8 and a snapshot in the middle of each table.
 	for _, t := range []*chTable{main, dlq} {
 		name := strings.Join(t.tbl.Identifier(), ".")
-		cnt := ints(t.count, 1)[0]
-		su := ints(t.sumUTF8, 1+len(t.utf8Cols))
-		if su[0] != t.floeRows {
-			fail("%s: ClickHouse reads %d rows (sum(1)), iceberg-go %d", name, su[0], t.floeRows)
+		cnt, read := ints(t.count, 1)[0], int64(len(res[t.rows].Rows))
+		if read != t.floeRows {
+			fail("%s: ClickHouse reads %d rows, iceberg-go %d", name, read, t.floeRows)
 		}
-		if cnt != su[0] {
-			fail("%s: count() = %d (the current snapshot's summary) but the data files hold %d rows (sum(1))", name, cnt, su[0])
+		if cnt != read {
+			fail("%s: count() = %d (the current snapshot's summary) but the data files hold %d rows", name, cnt, read)
 		}
-		for i, col := range t.utf8Cols {
-			if su[1+i] != 0 {
-				fail("%s: %d rows have invalid UTF-8 in the string column %s", name, su[1+i], col)
-			}
+		for _, col := range slices.Sorted(maps.Keys(t.badUTF8)) {
+			fail("%s: %d rows have invalid UTF-8 in the string column %s (partition/offset of the first: %v)", name, t.badUTF8[col], col, t.badUTF8Rows)
 		}
 		if t.snapCount < 0 {
 			continue
@@ -541,31 +665,37 @@ func checkWithClickHouse(ctx context.Context, chdbDir string, in independentRead
 	}
 
 	// The pruning cases, through ClickHouse's own pruning.
-	for i, c := range in.cases {
-		if got := ints(pruned[i], 1)[0]; got != c.want {
-			fail("WHERE %s: %d rows, the unfiltered scan filtered in Go has %d", c.sql, got, c.want)
+	for i, pc := range in.cases {
+		if got := ints(c.pruned[i], 1)[0]; got != pc.want {
+			fail("WHERE %s: %d rows, the unfiltered scan filtered in Go has %d", pc.sql, got, pc.want)
 		}
 	}
 
-	slowest := 0
-	for i := range res {
+	slowest := c.first
+	var took time.Duration
+	for i := c.first; i <= c.last; i++ {
+		took += res[i].Took
 		if res[i].Took > res[slowest].Took {
 			slowest = i
 		}
 	}
 	var ev, snaps []string
-	for _, r := range res[events].Rows {
-		ev = append(ev, strings.Join(r, "="))
+	for _, r := range res[c.events].Rows {
+		if len(r) == 2 {
+			v, _ := strconv.ParseInt(r[1], 10, 64)
+			ev = append(ev, fmt.Sprintf("%s=%d", r[0], v-prevEvents[r[0]]))
+			prevEvents[r[0]] = v
+		}
 	}
 	for _, t := range []*chTable{main, dlq} {
 		if t.snapCount >= 0 {
 			snaps = append(snaps, fmt.Sprintf("%d rows at %s snapshot %d", len(res[t.snapRows].Rows), t.name, t.snap))
 		}
 	}
-	summary = fmt.Sprintf("ClickHouse read %d table and %d dead-letter rows, %s, and ran %d pruned queries in %s; slowest: %.60s (%s); pruning events: %s",
-		len(res[mainRows].Rows), len(res[dlqRows].Rows), strings.Join(snaps, ", "), len(in.cases),
+	summary = fmt.Sprintf("ClickHouse read %d table and %d dead-letter rows, %s, and ran %d pruned queries: %s of queries, the slowest %.60s (%s); pruning events: %s",
+		len(res[main.rows].Rows), len(res[dlq.rows].Rows), strings.Join(snaps, ", "), len(in.cases),
 		took.Round(time.Millisecond), stmts[slowest], res[slowest].Took, strings.Join(ev, ", "))
-	return summary, problems, nil
+	return summary, problems
 }
 
 // midSnapshot returns the snapshot in the middle of the table's current

@@ -208,50 +208,61 @@ func TestIndependentChecksCatchTampering(t *testing.T) {
 		},
 	}
 
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			tbl, _, err := catalog.EnsureTable(ctx, cat, catalog.Ident("e2e.tampered_"+tc.name), sch, spec, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tbl.Schema().Equals(sch) || !tbl.Spec().Equals(spec) {
-				t.Fatalf("precondition: the copy's schema or spec differs from the table's:\n%s %s\n%s %s", tbl.Schema(), tbl.Spec(), sch, spec)
-			}
-			for i, fs := range tc.commits(tbl) {
-				var props iceberg.Properties
-				if i < len(tc.props) {
-					props = tc.props[i]
+	// The copies, and what the oracle does with iceberg-go on them.
+	reads := make([]independentRead, len(cases))
+	t.Run("iceberg-go", func(t *testing.T) {
+		for i, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				tbl, _, err := catalog.EnsureTable(ctx, cat, catalog.Ident("e2e.tampered_"+tc.name), sch, spec, nil)
+				if err != nil {
+					t.Fatal(err)
 				}
-				tx := tbl.NewTransaction()
-				if err := tx.AddDataFiles(ctx, fs, props, table.WithoutDuplicateCheck()); err != nil {
-					t.Fatalf("commit %d: %v", i+1, err)
+				if !tbl.Schema().Equals(sch) || !tbl.Spec().Equals(spec) {
+					t.Fatalf("precondition: the copy's schema or spec differs from the table's:\n%s %s\n%s %s", tbl.Schema(), tbl.Spec(), sch, spec)
 				}
-				if tbl, err = tx.Commit(ctx); err != nil {
-					t.Fatalf("commit %d: %v", i+1, err)
+				for j, fs := range tc.commits(tbl) {
+					var props iceberg.Properties
+					if j < len(tc.props) {
+						props = tc.props[j]
+					}
+					tx := tbl.NewTransaction()
+					if err := tx.AddDataFiles(ctx, fs, props, table.WithoutDuplicateCheck()); err != nil {
+						t.Fatalf("commit %d: %v", j+1, err)
+					}
+					if tbl, err = tx.Commit(ctx); err != nil {
+						t.Fatalf("commit %d: %v", j+1, err)
+					}
 				}
-			}
-
-			// What the oracle does, on the copy.
-			rows := scanRows(t, tbl)
-			cases, pruned, err := checkPrunedScans(ctx, tbl, rows)
-			if err != nil {
-				t.Fatal(err)
-			}
-			expectProblems(t, "pruned scans", pruned, tc.wantPruned)
-			if chdbDir == "" {
-				return
-			}
-			summary, ch, err := checkWithClickHouse(ctx, chdbDir, independentRead{
-				pipeline: pc.Name, topic: topic, main: tbl, dlq: dlq, storage: cfg.Storage,
-				ends: ends, src: src, mainRows: int64(len(rows)), dlqRows: dlqRows, cases: cases,
+				rows := scanRows(t, tbl)
+				pcs, pruned, err := checkPrunedScans(ctx, tbl, rows)
+				if err != nil {
+					t.Fatal(err)
+				}
+				expectProblems(t, "pruned scans", pruned, tc.wantPruned)
+				reads[i] = independentRead{
+					pipeline: pc.Name, topic: topic, main: tbl, dlq: dlq, storage: cfg.Storage,
+					ends: ends, src: src, mainRows: int64(len(rows)), dlqRows: dlqRows, cases: pcs,
+				}
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Log(summary)
-			expectProblems(t, "ClickHouse", ch, tc.wantCH)
-		})
+		}
+	})
+	if t.Failed() || chdbDir == "" {
+		return
 	}
+
+	// All copies in one ClickHouse session.
+	summaries, problems, err := checkWithClickHouse(ctx, chdbDir, reads...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("clickhouse", func(t *testing.T) {
+		for i, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Log(summaries[i])
+				expectProblems(t, "ClickHouse", problems[i], tc.wantCH)
+			})
+		}
+	})
 }
 
 // expectProblems requires every wanted text in one of the problems, or no
