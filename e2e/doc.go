@@ -11,6 +11,12 @@
 // dead-letter table, exactly once; the table holds exactly the valid records
 // (unique event ids), the dead-letter table exactly the malformed ones, and
 // the floe.offsets of both tables' current snapshots equal the end offsets.
+// Scans filtered on the partition column and on bounded columns must return
+// exactly the matching rows of the unfiltered scan (wrong partition values or
+// column bounds make them skip files). Then ClickHouse, embedded in Node
+// through the npm package chdb (chdb_test.go; FLOE_CHDB_DIR, installed by
+// scripts/test.sh), reads both tables again with its own Parquet, Avro and
+// Iceberg code and checks the same (oracle_independent_test.go).
 //
 // What they prove:
 //
@@ -55,6 +61,11 @@
 //
 //   - TestClusterTLS: two members on mutual TLS (raft transport and cluster
 //     API); the CLI reaches them with the certificate and not without.
+//
+//   - TestIndependentChecksCatchTampering: the pruned scans and ClickHouse
+//     checks fail on copies of a table committed with one fault each (a
+//     file's upper bound or partition value, its record count, a file left
+//     out or committed twice, offsets ahead of the data, invalid UTF-8).
 //
 // Run them with
 //

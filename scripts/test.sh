@@ -18,6 +18,19 @@ if ! command -v versitygw >/dev/null 2>&1; then
   (cd /tmp && GOFLAGS= go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)
 fi
 
+# ClickHouse, embedded in Node through the npm package chdb (~550 MB), reads
+# the e2e tables back independently of floe and iceberg-go. Installed once
+# into a cache outside the repository (never node_modules in the tree).
+CHDB_VERSION=3.4.0
+export FLOE_CHDB_DIR="${FLOE_CHDB_DIR:-$(go env GOPATH)/floe-test-tools/chdb-$CHDB_VERSION}"
+if [ ! -f "$FLOE_CHDB_DIR/.installed" ]; then
+  command -v npm >/dev/null 2>&1 || { echo "scripts/test.sh: npm (Node.js 18+) is needed for the ClickHouse checks" >&2; exit 1; }
+  echo "== installing chdb $CHDB_VERSION (ClickHouse for the e2e oracle; cached in $FLOE_CHDB_DIR)"
+  mkdir -p "$FLOE_CHDB_DIR"
+  (cd "$FLOE_CHDB_DIR" && npm install --prefix "$FLOE_CHDB_DIR" --save-exact --no-audit --no-fund "chdb@$CHDB_VERSION")
+  touch "$FLOE_CHDB_DIR/.installed"
+fi
+
 # PostgreSQL for the Postgres catalog tests (machine service; start if down).
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if command -v pg_ctlcluster >/dev/null 2>&1; then
