@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -66,7 +68,10 @@ func (d *deadLetterRow) append(b *array.RecordBuilder, m decode.RecordMeta, valu
 	} else {
 		b.Field(d.cols[5]).(*array.BinaryBuilder).Append(value)
 	}
-	b.Field(d.cols[6]).(*array.StringBuilder).Append(reason)
+	// Iceberg strings are UTF-8, and readers refuse a file that breaks
+	// that: a reason that quotes the record's bytes escapes what is not
+	// valid. The raw bytes stay in the binary value column.
+	b.Field(d.cols[6]).(*array.StringBuilder).Append(validUTF8(reason))
 	b.Field(d.cols[7]).(*array.TimestampBuilder).Append(arrow.Timestamp(now.UnixMicro()))
 	// Columns added to the table later are null for floe's rows.
 	for i := 0; i < b.Schema().NumFields(); i++ {
@@ -74,4 +79,23 @@ func (d *deadLetterRow) append(b *array.RecordBuilder, m decode.RecordMeta, valu
 			b.Field(i).AppendNull()
 		}
 	}
+}
+
+// validUTF8 returns s with every byte that is not part of valid UTF-8
+// written as a \xNN escape.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
