@@ -223,11 +223,16 @@ func (n *Node) assign(ctx context.Context, since time.Time) {
 	defer t.Stop()
 	lv := newLiveness(n.id, since, n.cfg.DeadAfter.D())
 	for {
+		// Take the change channel first, so no change is missed between
+		// the read and the wait: partitions whose start a table writer
+		// just recorded are handed out at once, not a tick later.
+		changed := n.ledger.Changed()
 		n.assignOnce(ctx, lv)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-changed:
 		}
 	}
 }
