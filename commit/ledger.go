@@ -746,6 +746,20 @@ func (s *state) reconcile(c Reconcile) ApplyResult {
 
 	// A restarted pipeline seeks each partition to the lowest end over
 	// the tables it feeds; the next expected offset must be at least there.
+	lowest := s.lowestEnds(pipelines)
+	for _, pk := range sortedKeys(lowest) {
+		ps := s.partitions[pk]
+		if !ps.hasNext || lowest[pk] > ps.next {
+			ps.next, ps.hasNext = lowest[pk], true
+			s.partitions[pk] = ps
+		}
+	}
+	return res
+}
+
+// lowestEnds returns, for every partition of the given pipelines, the
+// lowest end over the tables they feed: where a restarted pipeline seeks.
+func (s *state) lowestEnds(pipelines map[string]bool) map[PartitionKey]int64 {
 	lowest := map[PartitionKey]int64{}
 	for _, name := range slices.Sorted(maps.Keys(s.tables)) {
 		ts := s.tables[name]
@@ -760,14 +774,7 @@ func (s *state) reconcile(c Reconcile) ApplyResult {
 			}
 		}
 	}
-	for _, pk := range sortedKeys(lowest) {
-		ps := s.partitions[pk]
-		if !ps.hasNext || lowest[pk] > ps.next {
-			ps.next, ps.hasNext = lowest[pk], true
-			s.partitions[pk] = ps
-		}
-	}
-	return res
+	return lowest
 }
 
 func sortedKeys[V any](m map[PartitionKey]V) []PartitionKey {

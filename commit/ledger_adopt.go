@@ -73,22 +73,13 @@ func (s *state) adoptTable(c AdoptTable) ApplyResult {
 			delete(s.segments, id)
 		}
 	}
-	lowest := map[PartitionKey]int64{}
 	for _, name := range slices.Sorted(maps.Keys(s.tables)) {
-		t := s.tables[name]
-		if t.pipeline != c.Pipeline {
-			continue
-		}
-		t.pending, t.end = nil, t.committed.Clone()
-		s.tables[name] = t
-		for _, k := range offsetKeys(t.committed) {
-			pk := PartitionKey{c.Pipeline, k.topic, k.partition}
-			v, _ := t.committed.Get(k.topic, k.partition)
-			if low, ok := lowest[pk]; !ok || v < low {
-				lowest[pk] = v
-			}
+		if t := s.tables[name]; t.pipeline == c.Pipeline {
+			t.pending, t.end = nil, t.committed.Clone()
+			s.tables[name] = t
 		}
 	}
+	lowest := s.lowestEnds(map[string]bool{c.Pipeline: true})
 	for _, pk := range sortedKeys(lowest) {
 		ps := s.partitions[pk]
 		if ps.hasNext && ps.next == lowest[pk] {
