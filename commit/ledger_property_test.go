@@ -375,6 +375,89 @@ func (m *model) reconcile(c commit.Reconcile) commit.ApplyResult {
 	return res
 }
 
+// adopt is AdoptTable: the table's offsets exactly, every pending entry of
+// the pipeline dropped, and every partition of the pipeline read again from
+// the lowest committed offset over its tables (epoch + 1 where that moved).
+func (m *model) adopt(c commit.AdoptTable) commit.ApplyResult {
+	res := commit.ApplyResult{Type: commit.CmdAdoptTable}
+	t := m.tables[c.Table]
+	if t != nil && t.pipeline != c.Pipeline {
+		res.Err = commit.ErrPipelineMismatch
+		return res
+	}
+	if t == nil {
+		t = &mTable{pipeline: c.Pipeline, committed: commit.Offsets{}}
+		m.tables[c.Table] = t
+	}
+	for _, k := range keysOf(c.Offsets) {
+		got, _ := get(c.Offsets, k)
+		if have, ok := get(t.committed, k); ok && got < have {
+			res.Behind = append(res.Behind, commit.OffsetRegressionError{Table: c.Table, Topic: k.topic, Partition: k.p, Have: have, Got: got})
+		}
+		set(t.committed, k, got)
+	}
+	t.snapshot = c.SnapshotID
+	low := map[commit.PartitionKey]int64{}
+	for _, tt := range m.tables {
+		if tt.pipeline != c.Pipeline {
+			continue
+		}
+		for _, e := range tt.pending {
+			res.Dropped = append(res.Dropped, e.id)
+		}
+		tt.pending = nil
+		for _, k := range keysOf(tt.committed) {
+			v, _ := get(tt.committed, k)
+			key := commit.PartitionKey{Pipeline: c.Pipeline, Topic: k.topic, Partition: k.p}
+			if l, ok := low[key]; !ok || v < l {
+				low[key] = v
+			}
+		}
+	}
+	slices.Sort(res.Dropped)
+	res.Dropped = slices.Compact(res.Dropped)
+	for key, l := range low {
+		p := m.parts[key]
+		if p.known && p.next == l {
+			continue
+		}
+		if p.known {
+			p.epoch++
+		}
+		p.next, p.known = l, true
+		m.parts[key] = p
+	}
+	return res
+}
+
+// adopt draws an AdoptTable: a table rolled back by someone else (some
+// offsets lower than the ledger's), or written by another writer (higher).
+func (g *generator) adopt() ([]byte, string) {
+	pipeline := g.pipeline()
+	name := g.pick(propPipelines[pipeline])
+	t := g.m.tables[name]
+	if t == nil {
+		return nil, ""
+	}
+	off := copyOffsets(t.committed)
+	what := "adopt a rolled-back table"
+	for _, k := range keysOf(off) {
+		v, _ := get(off, k)
+		switch g.r.IntN(3) {
+		case 0:
+			set(off, k, max(0, v-int64(g.r.IntN(20))))
+		case 1:
+			set(off, k, v+int64(g.r.IntN(20)))
+			what = "adopt a table another writer moved"
+		}
+	}
+	if g.r.IntN(30) == 0 {
+		pipeline = "other"
+		what = "adopt another pipeline's table"
+	}
+	return must(commit.EncodeAdoptTable(commit.AdoptTable{Table: name, Pipeline: pipeline, SnapshotID: g.r.Int64(), Offsets: off})), what
+}
+
 // The universe the generator draws from: p1 reads t1 (3 partitions) and
 // t2 (2) into A, and t1 also into B (fan-out); p2 reads t3 (2) into C.
 var (
@@ -434,8 +517,10 @@ func (g *generator) next() ([]byte, string) {
 			b, what = g.propose()
 		case n < 63:
 			b, what = g.commit()
-		case n < 70:
+		case n < 68:
 			b, what = g.reconcile()
+		case n < 70:
+			b, what = g.adopt()
 		case n < 85:
 			b, what = g.assign()
 		default:
@@ -804,6 +889,10 @@ func (m *model) apply(index uint64, b []byte) commit.ApplyResult {
 		var c commit.Reconcile
 		mustUnmarshal(env.Payload, &c)
 		return m.reconcile(c)
+	case commit.CmdAdoptTable:
+		var c commit.AdoptTable
+		mustUnmarshal(env.Payload, &c)
+		return m.adopt(c)
 	}
 	panic("unknown command " + env.Type)
 }
@@ -851,15 +940,29 @@ func (o observation) end(table string, k tpk) (int64, bool) {
 
 // checkInvariants compares two consecutive observations; accepted is the
 // proposal accepted in between, if any.
-func checkInvariants(t *testing.T, before, after observation, accepted *commit.ProposeSegment, hw map[string]int64) {
+func checkInvariants(t *testing.T, before, after observation, accepted *commit.ProposeSegment, adopted bool, hw map[string]int64) {
 	t.Helper()
 	for k, a := range after.assignment {
 		b := before.assignment[k]
 		bump := uint64(0)
-		if a.Owner != b.Owner {
+		if a.Owner != b.Owner || (adopted && after.next[k] != before.next[k]) {
 			bump = 1
 		}
-		require.Equal(t, b.Epoch+bump, a.Epoch, "%v: epochs move by one exactly when the owner changes (%q → %q)", k, b.Owner, a.Owner)
+		require.Equal(t, b.Epoch+bump, a.Epoch, "%v: epochs move by one exactly when the owner changes (%q → %q) or an adoption moves the partition", k, b.Owner, a.Owner)
+	}
+	if adopted {
+		// AdoptTable may move offsets back: what the table no longer
+		// holds is accepted again, from its committed offsets on.
+		for table, off := range after.committed {
+			for _, k := range keysOf(off) {
+				v, _ := get(off, k)
+				hw[fmt.Sprintf("%s/%s/%d", table, k.topic, k.p)] = v
+			}
+		}
+		for key, n := range after.next {
+			hw[key.String()] = n
+		}
+		before = observation{}
 	}
 	for k, n := range before.next {
 		require.GreaterOrEqual(t, after.next[k], n, "%v: next expected offset only grows", k)
@@ -1066,7 +1169,7 @@ func propertyRun(t *testing.T, seed uint64, steps int, count func(outcome string
 			mustUnmarshal(env.Payload, accepted)
 			g.accepted = append(g.accepted, cmd)
 		}
-		checkInvariants(t, before, after, accepted, hw)
+		checkInvariants(t, before, after, accepted, got.Type == commit.CmdAdoptTable && got.Err == nil, hw)
 		checkModel(t, l, after, g.m)
 		if got.Err != nil {
 			require.Equal(t, state, quickState(t, l), "%s: rejected (%v) but changed the state", what, got.Err)
