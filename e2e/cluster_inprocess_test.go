@@ -88,15 +88,7 @@ type memMember struct {
 // then finds every record exactly once and the offsets at the end.
 func TestClusterInProcess(t *testing.T) {
 	const topic = "clicks"
-	_, broker := startBroker(t, topic, 6)
-	s := newSetup(t, broker, topic)
-	s.CommitInterval = 300 * time.Millisecond
-	cfg := s.config(t)
-	cfg.Cluster = config.Cluster{
-		Enabled: true, HeartbeatInterval: config.Duration(300 * time.Millisecond), DeadAfter: config.Duration(3 * time.Second),
-	}
-	cat := openCatalog(t, cfg)
-
+	broker, cfg, cat := memClusterConfig(t, topic)
 	mc := startMemCluster(t, cfg, cat, "n1", "n2", "n3")
 	net, members, ids, leader, join := mc.net, mc.members, mc.ids, mc.leader, mc.join
 
@@ -108,17 +100,8 @@ func TestClusterInProcess(t *testing.T) {
 	prodErr := make(chan error, 1)
 	go func() { prodErr <- produce(ctx, prod, topic, 200_000, 15_000, 7, &stats) }()
 
-	owners := func() map[string]int {
-		out := map[string]int{}
-		for _, o := range leader().node.Ledger().Assignment("clicks") {
-			out[o.Owner]++
-		}
-		return out
-	}
-	waitFor(t, 15*time.Second, "partitions spread over three members", func() (bool, string) {
-		o := owners()
-		return o["n1"] == 2 && o["n2"] == 2 && o["n3"] == 2, fmt.Sprint(o)
-	})
+	owners := func() map[string]int { return mc.owners("clicks") }
+	mc.waitSpread(t, "clicks")
 
 	// 1. A member leaves: its partitions move to the other two.
 	time.Sleep(time.Second)
@@ -286,4 +269,38 @@ func startMemCluster(t *testing.T, cfg config.Config, cat *catalog.Catalog, ids 
 	}
 
 	return &memCluster{net: net, ids: ids, members: members, leader: leader, join: join}
+}
+
+// memClusterConfig starts a broker with a 6-partition topic and returns its
+// address, a cluster configuration for in-process members (short heartbeats)
+// and the catalog.
+func memClusterConfig(t *testing.T, topic string) (string, config.Config, *catalog.Catalog) {
+	t.Helper()
+	_, broker := startBroker(t, topic, 6)
+	s := newSetup(t, broker, topic)
+	s.CommitInterval = 300 * time.Millisecond
+	cfg := s.config(t)
+	cfg.Cluster = config.Cluster{
+		Enabled: true, HeartbeatInterval: config.Duration(300 * time.Millisecond), DeadAfter: config.Duration(3 * time.Second),
+	}
+	return broker, cfg, openCatalog(t, cfg)
+}
+
+// owners counts the pipeline's partitions per owner, as the leader has them.
+func (mc *memCluster) owners(pipeline string) map[string]int {
+	out := map[string]int{}
+	for _, o := range mc.leader().node.Ledger().Assignment(pipeline) {
+		out[o.Owner]++
+	}
+	return out
+}
+
+// waitSpread waits until the pipeline's six partitions are spread two per
+// member.
+func (mc *memCluster) waitSpread(t *testing.T, pipeline string) {
+	t.Helper()
+	waitFor(t, 15*time.Second, "partitions spread over three members", func() (bool, string) {
+		o := mc.owners(pipeline)
+		return o["n1"] == 2 && o["n2"] == 2 && o["n3"] == 2, fmt.Sprint(o)
+	})
 }

@@ -34,22 +34,9 @@ func TestRollbackByAnotherEngineSingleNode(t *testing.T) {
 
 func TestRollbackByAnotherEngineCluster(t *testing.T) {
 	const topic = "clicks"
-	_, broker := startBroker(t, topic, 6)
-	s := newSetup(t, broker, topic)
-	s.CommitInterval = 300 * time.Millisecond
-	cfg := s.config(t)
-	cfg.Cluster = config.Cluster{
-		Enabled: true, HeartbeatInterval: config.Duration(300 * time.Millisecond), DeadAfter: config.Duration(3 * time.Second),
-	}
-	cat := openCatalog(t, cfg)
+	broker, cfg, cat := memClusterConfig(t, topic)
 	mc := startMemCluster(t, cfg, cat, "n1", "n2", "n3")
-	waitFor(t, 15*time.Second, "partitions spread over three members", func() (bool, string) {
-		owners := map[string]int{}
-		for _, o := range mc.leader().node.Ledger().Assignment(cfg.Pipelines[0].Name) {
-			owners[o.Owner]++
-		}
-		return owners["n1"] == 2 && owners["n2"] == 2 && owners["n3"] == 2, fmt.Sprint(owners)
-	})
+	mc.waitSpread(t, cfg.Pipelines[0].Name)
 	rollbackWhileIngesting(t, cfg, cat, broker, topic, func() {
 		for _, m := range mc.members {
 			m.cancel()
