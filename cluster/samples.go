@@ -6,11 +6,11 @@ import (
 	"time"
 )
 
-// sampleStore keeps the Kafka timestamps sampled from this node's accepted
-// segments until the leader commits them, so a commit made on the same node
-// (always, in a cluster of one) reports how fresh its records were. Samples
-// of segments committed on another node are never taken; the store forgets
-// the oldest beyond maxSampledSegments.
+// sampleStore keeps the Kafka timestamps sampled from the leader's own
+// accepted segments until it commits them, so a commit reports how fresh its
+// records were (always, in a cluster of one). A leadership lost before the
+// commit leaves samples nobody takes: the store forgets the oldest beyond
+// maxSampledSegments.
 type sampleStore struct {
 	mu   sync.Mutex
 	byID map[uint64][]time.Time

@@ -302,7 +302,10 @@ func (n *Node) deliver(ctx context.Context, r run, outs []ingest.Output, b inges
 		if res.Err == nil {
 			outcome(r.pipeline, "accepted")
 			n.noteSeen(res.SegmentID)
-			n.samples.put(res.SegmentID, b.Samples)
+			if n.raft.IsLeader() {
+				// Only this node's own commits can take them.
+				n.samples.put(res.SegmentID, b.Samples)
+			}
 			return nil
 		}
 		if attempt > 0 && acceptedEarlier(res.Err, prop) {

@@ -331,10 +331,6 @@ func (w *TableWriter) runTask(ctx context.Context, t task) {
 	t.done <- err
 }
 
-// Committer returns the writer's committer (nil before Run loaded it). Use
-// it only from a Do task or OnCommit.
-func (w *TableWriter) Committer() *Committer { return w.c }
-
 // sync reloads the table and brings the ledger in line with it: Reconcile
 // when the table is at or ahead of the ledger everywhere; AdoptTable when it
 // is behind on some partition, or cuts through a pending segment.
