@@ -19,8 +19,6 @@ import (
 	"github.com/apache/iceberg-go/table"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/uptrace/bun/driver/sqliteshim"
-
-	"github.com/floelake/floe/internal/config"
 )
 
 // Catalog is an opened Iceberg catalog plus the properties its tables'
@@ -43,7 +41,7 @@ func (c *Catalog) Close() error {
 }
 
 // IOProps turns the storage section into iceberg-go io properties.
-func IOProps(st config.Storage) iceberg.Properties {
+func IOProps(st StorageConfig) iceberg.Properties {
 	p := iceberg.Properties{}
 	s3 := st.S3
 	if s3.Endpoint != "" {
@@ -67,7 +65,7 @@ func IOProps(st config.Storage) iceberg.Properties {
 
 // Open opens the catalog described by cfg. dataDir is the node's data
 // directory; the default embedded catalog and warehouse live under it.
-func Open(ctx context.Context, cfg config.Catalog, st config.Storage, dataDir string) (*Catalog, error) {
+func Open(ctx context.Context, cfg Config, st StorageConfig, dataDir string) (*Catalog, error) {
 	ioProps := IOProps(st)
 	warehouse := cfg.Warehouse
 	if warehouse == "" {

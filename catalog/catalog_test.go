@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floelake/floe/catalog"
-	"github.com/floelake/floe/internal/config"
 )
 
 var sch = iceberg.NewSchema(0,
@@ -44,13 +43,13 @@ func postgresURI(t *testing.T) string {
 }
 
 func TestCatalogs(t *testing.T) {
-	cases := map[string]func(t *testing.T) config.Catalog{
-		"sqlite": func(t *testing.T) config.Catalog {
-			return config.Catalog{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(t.TempDir(), "c.db")}
+	cases := map[string]func(t *testing.T) catalog.Config{
+		"sqlite": func(t *testing.T) catalog.Config {
+			return catalog.Config{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(t.TempDir(), "c.db")}
 		},
-		"postgres": func(t *testing.T) config.Catalog {
+		"postgres": func(t *testing.T) catalog.Config {
 			// A catalog name of its own keeps runs apart in a shared database.
-			return config.Catalog{Type: "sql", Name: fmt.Sprintf("floe_test_%d", time.Now().UnixNano()), URI: postgresURI(t)}
+			return catalog.Config{Type: "sql", Name: fmt.Sprintf("floe_test_%d", time.Now().UnixNano()), URI: postgresURI(t)}
 		},
 	}
 	for name, mk := range cases {
@@ -58,7 +57,7 @@ func TestCatalogs(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
 			cfg := mk(t)
-			cat, err := catalog.Open(ctx, cfg, config.Storage{}, dir)
+			cat, err := catalog.Open(ctx, cfg, catalog.StorageConfig{}, dir)
 			require.NoError(t, err)
 			defer cat.Close()
 			require.Equal(t, "file://"+filepath.Join(dir, "warehouse"), cat.Warehouse)
@@ -80,7 +79,7 @@ func TestCatalogs(t *testing.T) {
 			require.Equal(t, tbl.MetadataLocation(), again.MetadataLocation())
 
 			// A second catalog handle (another process) sees it.
-			cat2, err := catalog.Open(ctx, cfg, config.Storage{}, dir)
+			cat2, err := catalog.Open(ctx, cfg, catalog.StorageConfig{}, dir)
 			require.NoError(t, err)
 			defer cat2.Close()
 			loaded, err := cat2.LoadTable(ctx, ident)
@@ -99,7 +98,7 @@ func TestPostgresJdbcLayout(t *testing.T) {
 	uri := postgresURI(t)
 	ctx := context.Background()
 	name := fmt.Sprintf("floe_layout_%d", time.Now().UnixNano())
-	cat, err := catalog.Open(ctx, config.Catalog{Type: "sql", Name: name, URI: uri}, config.Storage{}, t.TempDir())
+	cat, err := catalog.Open(ctx, catalog.Config{Type: "sql", Name: name, URI: uri}, catalog.StorageConfig{}, t.TempDir())
 	require.NoError(t, err)
 	defer cat.Close()
 	_, _, err = catalog.EnsureTable(ctx, cat, table.Identifier{"jdbc", "t"}, sch, *iceberg.UnpartitionedSpec, nil)
@@ -120,18 +119,18 @@ func TestPostgresJdbcLayout(t *testing.T) {
 }
 
 func TestIOPropsPathStyle(t *testing.T) {
-	p := catalog.IOProps(config.Storage{S3: config.S3{Endpoint: "http://127.0.0.1:7070", Region: "us-east-1", PathStyle: true, AccessKeyID: "a", SecretAccessKey: "b"}})
+	p := catalog.IOProps(catalog.StorageConfig{S3: catalog.S3Config{Endpoint: "http://127.0.0.1:7070", Region: "us-east-1", PathStyle: true, AccessKeyID: "a", SecretAccessKey: "b"}})
 	require.Equal(t, "false", p["s3.force-virtual-addressing"])
 	require.Equal(t, "http://127.0.0.1:7070", p["s3.endpoint"])
 	require.Equal(t, "a", p["s3.access-key-id"])
-	aws := catalog.IOProps(config.Storage{S3: config.S3{Region: "eu-west-1"}})
+	aws := catalog.IOProps(catalog.StorageConfig{S3: catalog.S3Config{Region: "eu-west-1"}})
 	require.Equal(t, "true", aws["s3.force-virtual-addressing"])
 	require.NotContains(t, aws, "s3.access-key-id", "default credential chain")
 }
 
 func TestOpenErrors(t *testing.T) {
-	_, err := catalog.Open(context.Background(), config.Catalog{Type: "sql", Name: "x", URI: "mysql://nope"}, config.Storage{}, t.TempDir())
+	_, err := catalog.Open(context.Background(), catalog.Config{Type: "sql", Name: "x", URI: "mysql://nope"}, catalog.StorageConfig{}, t.TempDir())
 	require.ErrorContains(t, err, "want sqlite:///path or postgres://")
-	_, err = catalog.Open(context.Background(), config.Catalog{Type: "hive", Name: "x"}, config.Storage{}, t.TempDir())
+	_, err = catalog.Open(context.Background(), catalog.Config{Type: "hive", Name: "x"}, catalog.StorageConfig{}, t.TempDir())
 	require.ErrorContains(t, err, "unknown type")
 }

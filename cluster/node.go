@@ -20,7 +20,6 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/clock"
-	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/raftstore"
 )
 
@@ -31,17 +30,26 @@ type Peers interface {
 
 // Options configure a Node.
 type Options struct {
-	Config  config.Config
-	Catalog *catalog.Catalog
-	Logger  *slog.Logger
+	// Cluster is the membership configuration; zero durations take
+	// DefaultConfig's.
+	Cluster Config
+	// Kafka is the source cluster of the Pipelines the members share.
+	Kafka     ingest.KafkaConfig
+	Pipelines []ingest.PipelineConfig
+	// DataDir is the node's data directory (raft state in DataDir/raft).
+	DataDir string
+	// ShutdownTimeout bounds the final commits (default 30s).
+	ShutdownTimeout time.Duration
+	Catalog         *catalog.Catalog
+	Logger          *slog.Logger
 	// Raft and Ledger, when both set, are used as they are (tests run
 	// nodes on raft's in-memory transport); otherwise Start opens raft from
-	// Config.Cluster with its data in Config.Node.DataDir/raft, and serves
-	// the cluster API on Config.Cluster.APIAddr.
+	// Cluster with its data in DataDir/raft, and serves the cluster API on
+	// Cluster.APIAddr.
 	Raft   *raftstore.Node
 	Ledger *commit.Ledger
 	// APIAddr is the address other members reach this node's Service at
-	// (default Config.Cluster.APIAdvertiseAddr, else APIAddr).
+	// (default Cluster.APIAdvertiseAddr, else APIAddr).
 	APIAddr string
 	// Peers reaches other members; default gRPC clients.
 	Peers Peers
@@ -63,7 +71,7 @@ type Options struct {
 // Node is one member of a floe cluster. It implements Service.
 type Node struct {
 	opts      Options
-	cfg       config.Cluster
+	cfg       Config
 	id        string
 	apiAddr   string
 	log       *slog.Logger
@@ -111,8 +119,17 @@ func Start(opts Options) (*Node, error) {
 	if opts.PartitionCheckEvery <= 0 {
 		opts.PartitionCheckEvery = 30 * time.Second
 	}
-	cc := opts.Config.Cluster
-	n := &Node{opts: opts, cfg: cc, peers: opts.Peers, ends: endOffsets{kafka: opts.Config.Kafka}, fatal: make(chan error, 1), lagKick: make(chan struct{}, 1)}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	if opts.Cluster.HeartbeatInterval <= 0 {
+		opts.Cluster.HeartbeatInterval = DefaultConfig().HeartbeatInterval
+	}
+	if opts.Cluster.DeadAfter <= 0 {
+		opts.Cluster.DeadAfter = DefaultConfig().DeadAfter
+	}
+	cc := opts.Cluster
+	n := &Node{opts: opts, cfg: cc, peers: opts.Peers, ends: endOffsets{kafka: opts.Kafka}, fatal: make(chan error, 1), lagKick: make(chan struct{}, 1)}
 	n.id = cc.NodeID
 	if n.id == "" {
 		h, err := os.Hostname()
@@ -122,13 +139,13 @@ func Start(opts Options) (*Node, error) {
 		n.id = h
 	}
 	n.log = opts.Logger.With("node", n.id)
-	for _, pc := range opts.Config.Pipelines {
+	for _, pc := range opts.Pipelines {
 		p, err := ingest.New(ingest.Options{
 			Pipeline:        pc,
-			Kafka:           opts.Config.Kafka,
+			Kafka:           opts.Kafka,
 			Catalog:         opts.Catalog,
 			Logger:          n.log,
-			ShutdownTimeout: opts.Config.Node.ShutdownTimeout.D(),
+			ShutdownTimeout: opts.ShutdownTimeout,
 		})
 		if err != nil {
 			return nil, err
@@ -168,7 +185,7 @@ func (n *Node) open() error {
 		NodeID:        n.id,
 		BindAddr:      cc.RaftAddr,
 		AdvertiseAddr: cc.RaftAdvertiseAddr,
-		DataDir:       filepath.Join(n.opts.Config.Node.DataDir, "raft"),
+		DataDir:       filepath.Join(n.opts.DataDir, "raft"),
 		// Only a node told of no cluster forms one; a node that lost its
 		// data dir must be given join addresses (docs/cluster.md).
 		Bootstrap: len(cc.Join) == 0,
@@ -336,7 +353,7 @@ func (n *Node) Run(parent context.Context) error {
 
 	// Whether leading or not, stay until the pending rows are committed:
 	// when the whole cluster stops, the leader needs a quorum for that.
-	n.finalCommits(n.opts.Config.Node.ShutdownTimeout.D())
+	n.finalCommits(n.opts.ShutdownTimeout)
 	if n.raft.IsLeader() {
 		if err := n.raft.LeadershipTransfer(); err != nil {
 			n.log.Debug("leadership transfer", "err", err)
@@ -365,10 +382,10 @@ func (n *Node) Pipelines() []*ingest.Pipeline { return n.pipelines }
 // peersFile records the other members' API addresses in the data dir, so a
 // restarted member can announce itself before its log is replayed.
 func (n *Node) peersFile() string {
-	if n.opts.Raft != nil || n.localRaft || n.opts.Config.Node.DataDir == "" {
+	if n.opts.Raft != nil || n.localRaft || n.opts.DataDir == "" {
 		return ""
 	}
-	return filepath.Join(n.opts.Config.Node.DataDir, "raft", "peers.json")
+	return filepath.Join(n.opts.DataDir, "raft", "peers.json")
 }
 
 // knownPeers returns the API addresses of the other members this node knew

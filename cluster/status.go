@@ -12,7 +12,6 @@ import (
 
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
-	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/metrics"
 )
 
@@ -116,7 +115,7 @@ type topicPart struct {
 // endOffsets lists partitions' high watermarks through a lazily created
 // Kafka client, caching the answer for a second.
 type endOffsets struct {
-	kafka config.Kafka
+	kafka ingest.KafkaConfig
 	mu    sync.Mutex
 	cl    *kgo.Client
 	at    time.Time
@@ -212,7 +211,7 @@ func (n *Node) publishLag(ctx context.Context) {
 	for _, p := range n.pipelines {
 		p.NoteLag(lag[p.Name()])
 	}
-	group := n.opts.Config.Kafka.Group
+	group := n.opts.Kafka.Group
 	if len(offs) == 0 || group == "" {
 		return
 	}

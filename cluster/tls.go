@@ -5,15 +5,13 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-
-	"github.com/floelake/floe/internal/config"
 )
 
 // serverTLS builds the TLS config of the raft transport and the API server
 // from cluster.tls: nil when no certificate is configured. With a CA, peers
 // must present a certificate it signed (mutual TLS), and it verifies the
 // peers this node dials.
-func serverTLS(c config.ServerTLS) (*tls.Config, error) {
+func serverTLS(c TLSConfig) (*tls.Config, error) {
 	if c.CertFile == "" {
 		return nil, nil
 	}
@@ -34,7 +32,7 @@ func serverTLS(c config.ServerTLS) (*tls.Config, error) {
 
 // clientTLS is the config this node dials other members' APIs with: the
 // server config's certificate (presented for mutual TLS) and CA.
-func clientTLS(c config.ServerTLS) (*tls.Config, error) {
+func clientTLS(c TLSConfig) (*tls.Config, error) {
 	cfg, err := serverTLS(c)
 	if err != nil || cfg == nil {
 		return cfg, err
@@ -45,7 +43,7 @@ func clientTLS(c config.ServerTLS) (*tls.Config, error) {
 
 // ClientTLS is the TLS config the CLI dials a member's API with; nil when
 // the cluster does not use TLS.
-func ClientTLS(c config.ServerTLS) (*tls.Config, error) { return clientTLS(c) }
+func ClientTLS(c TLSConfig) (*tls.Config, error) { return clientTLS(c) }
 
 // LoadCA reads a PEM file of CA certificates.
 func LoadCA(path string) (*x509.CertPool, error) {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
-	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -168,8 +167,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, config.Catalog{Type: "sql", Name: "test", URI: "sqlite://" + filepath.Join(dir, "c.db")},
-		config.Storage{}, dir)
+	cat, err := catalog.Open(ctx, catalog.Config{Type: "sql", Name: "test", URI: "sqlite://" + filepath.Join(dir, "c.db")},
+		catalog.StorageConfig{}, dir)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cat.Close() })
 	ident := table.Identifier{"db", "t"}

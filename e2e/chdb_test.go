@@ -56,7 +56,6 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floelake/floe/catalog"
-	"github.com/floelake/floe/internal/config"
 )
 
 // chdbVersion is the chdb release scripts/test.sh installs (ClickHouse
@@ -221,7 +220,7 @@ func sqlQuote(s string) string {
 // ClickHouse table over tbl at exactly the metadata file the catalog points
 // at. A local table is read from its directory; an S3 table through the
 // storage section's endpoint (path style) and credentials.
-func icebergEngine(tbl *table.Table, st config.Storage) (string, error) {
+func icebergEngine(tbl *table.Table, st catalog.StorageConfig) (string, error) {
 	loc := strings.TrimSuffix(tbl.Location(), "/")
 	meta := tbl.MetadataLocation()
 	if dir, ok := catalog.LocalPath(loc); ok {

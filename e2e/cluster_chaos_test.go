@@ -82,7 +82,7 @@ type clusterRig struct {
 	deadAfter time.Duration
 	members   []*member
 	// tls, when set, is every member's cluster.tls (setTLS).
-	tls *config.ServerTLS
+	tls *cluster.TLSConfig
 
 	mu sync.Mutex
 }
@@ -214,7 +214,7 @@ func (r *clusterRig) yaml(m *member) string {
 
 // setTLS secures every member's raft transport and cluster API with mutual
 // TLS, rewriting their configuration files.
-func (r *clusterRig) setTLS(c config.ServerTLS) {
+func (r *clusterRig) setTLS(c cluster.TLSConfig) {
 	r.t.Helper()
 	r.tls = &c
 	for _, m := range r.members {

@@ -12,6 +12,7 @@ import (
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
 	"github.com/floelake/floe/raftstore"
@@ -211,10 +212,12 @@ func startMemCluster(t *testing.T, cfg config.Config, cat *catalog.Catalog, ids 
 		}
 		net.transports[id] = tr
 		raftMembers = append(raftMembers, raftstore.Member{ID: id, Address: string(addr), Suffrage: raftstore.Voter})
-		ncfg := cfg
-		ncfg.Cluster.NodeID = id
+		cc := cfg.Cluster
+		cc.NodeID = id
 		node, err := cluster.Start(cluster.Options{
-			Config: ncfg, Catalog: cat, Logger: testLogger(t, id),
+			Cluster: cc, Kafka: cfg.Kafka, Pipelines: cfg.Pipelines,
+			DataDir: cfg.Node.DataDir, ShutdownTimeout: cfg.Node.ShutdownTimeout.D(),
+			Catalog: cat, Logger: testLogger(t, id),
 			Raft: rn, Ledger: ledger, APIAddr: id, Peers: net.peers(id),
 			PartitionCheckEvery: time.Second,
 		})
@@ -280,8 +283,8 @@ func memClusterConfig(t *testing.T, topic string) (string, config.Config, *catal
 	s := newSetup(t, broker, topic)
 	s.CommitInterval = 300 * time.Millisecond
 	cfg := s.config(t)
-	cfg.Cluster = config.Cluster{
-		Enabled: true, HeartbeatInterval: config.Duration(300 * time.Millisecond), DeadAfter: config.Duration(3 * time.Second),
+	cfg.Cluster = cluster.Config{
+		Enabled: true, HeartbeatInterval: conf.Duration(300 * time.Millisecond), DeadAfter: conf.Duration(3 * time.Second),
 	}
 	return broker, cfg, openCatalog(t, cfg)
 }

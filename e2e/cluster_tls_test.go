@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/floelake/floe/cluster"
-	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
 )
 
@@ -69,7 +68,7 @@ func TestClusterTLS(t *testing.T) {
 
 // writeTestPKI writes a CA and one certificate for 127.0.0.1 signed by it
 // (members share the certificate: it is valid as server and client).
-func writeTestPKI(t *testing.T, dir string) config.ServerTLS {
+func writeTestPKI(t *testing.T, dir string) cluster.TLSConfig {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -108,7 +107,7 @@ func writeTestPKI(t *testing.T, dir string) config.ServerTLS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := config.ServerTLS{
+	out := cluster.TLSConfig{
 		CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "member.pem"), KeyFile: filepath.Join(dir, "member-key.pem"),
 	}
 	for path, block := range map[string]*pem.Block{

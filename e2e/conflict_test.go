@@ -11,7 +11,6 @@ import (
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
-	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/metrics"
 )
 
@@ -26,8 +25,8 @@ func TestStaleBaseCommitIsAConflict(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, config.Catalog{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "catalog.db")},
-		config.Storage{}, filepath.Join(dir, "data"))
+	cat, err := catalog.Open(ctx, catalog.Config{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "catalog.db")},
+		catalog.StorageConfig{}, filepath.Join(dir, "data"))
 	if err != nil {
 		t.Fatal(err)
 	}

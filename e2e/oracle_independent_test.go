@@ -17,8 +17,8 @@ import (
 	"github.com/apache/iceberg-go/metrics"
 	"github.com/apache/iceberg-go/table"
 
+	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
-	"github.com/floelake/floe/internal/config"
 )
 
 // The oracle's checks that do not take floe's (and iceberg-go's) unfiltered
@@ -342,7 +342,7 @@ func fmtKeys(ks []int64) string {
 type independentRead struct {
 	pipeline, topic   string
 	main, dlq         *table.Table
-	storage           config.Storage
+	storage           catalog.StorageConfig
 	ends              map[int32]int64
 	src               map[int32][]srcRecord
 	mainRows, dlqRows int64 // what iceberg-go read

@@ -9,7 +9,6 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
-	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -73,7 +72,7 @@ func (p *Pipeline) Prepare(ctx context.Context) (Prepared, error) {
 func (p *Pipeline) Name() string { return p.opts.Pipeline.Name }
 
 // Config returns the pipeline's configuration.
-func (p *Pipeline) Config() config.Pipeline { return p.opts.Pipeline }
+func (p *Pipeline) Config() PipelineConfig { return p.opts.Pipeline }
 
 // Batch is one commit interval's output of RunAssigned: a segment per
 // output with its files written and closed.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
-	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/ingest"
 )
 
 // TestOnDataLoss: retention deletes records of partition 1 before floe read
@@ -18,20 +18,20 @@ import (
 // resumes at the first offset Kafka has, and the gap is counted and listed
 // in the summary of the snapshot that covers it.
 func TestOnDataLoss(t *testing.T) {
-	h := newHarness(t, nil, config.Kafka{})
-	schema := []config.Column{{Name: "id", Type: "long", Required: true}}
+	h := newHarness(t, nil, ingest.KafkaConfig{})
+	schema := []ingest.Column{{Name: "id", Type: "long", Required: true}}
 	meta := []string{"partition", "offset"}
 	for p := range int32(3) {
 		h.produceTo(p, 5, nil)
 	}
-	h.run(config.Pipeline{Schema: schema, KafkaMetadata: meta}, 15)
+	h.run(ingest.PipelineConfig{Schema: schema, KafkaMetadata: meta}, 15)
 	for p := range int32(3) {
 		h.produceTo(p, 5, nil) // offsets 5..9
 	}
 	h.deleteBelow(1, 8) // 5, 6, 7 were never read
 
 	t.Run("fail", func(t *testing.T) {
-		r := h.startRunning(config.Pipeline{Schema: schema, KafkaMetadata: meta, OnDataLoss: "fail"})
+		r := h.startRunning(ingest.PipelineConfig{Schema: schema, KafkaMetadata: meta, OnDataLoss: "fail"})
 		ce := r.unhealthy()
 		r.stop()
 		require.Equal(t, "offset_out_of_range", ce.Kind)
@@ -50,7 +50,7 @@ func TestOnDataLoss(t *testing.T) {
 			return counter("floe_ingest_skipped_records_total", map[string]string{"topic": "events", "partition": "1"})
 		}
 		before := skipped()
-		h.run(config.Pipeline{Schema: schema, KafkaMetadata: meta, OnDataLoss: "skip"}, 5+5+2)
+		h.run(ingest.PipelineConfig{Schema: schema, KafkaMetadata: meta, OnDataLoss: "skip"}, 5+5+2)
 		require.EqualValues(t, 3, skipped()-before)
 		for _, table := range []string{"ns.events", "ns.events__dlq"} {
 			require.Equal(t, commit.Offsets{"events": {0: 10, 1: 10, 2: 10}}, h.offsets(table), table)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/floelake/floe/catalog"
-	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -27,8 +26,8 @@ type CommitEvent struct {
 
 // Options configure a Pipeline.
 type Options struct {
-	Pipeline config.Pipeline
-	Kafka    config.Kafka
+	Pipeline PipelineConfig
+	Kafka    KafkaConfig
 	Catalog  *catalog.Catalog
 	Logger   *slog.Logger
 	// ShutdownTimeout bounds the final commit when the context ends.

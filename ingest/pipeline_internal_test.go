@@ -17,7 +17,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
-	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -122,7 +122,7 @@ type env struct {
 	t       *testing.T
 	cluster *kfake.Cluster
 	cat     *catalog.Catalog
-	kafka   config.Kafka
+	kafka   KafkaConfig
 }
 
 func newEnv(t *testing.T) *env {
@@ -131,12 +131,12 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	t.Cleanup(cl.Close)
 	dir := t.TempDir()
-	cat, err := catalog.Open(context.Background(), config.Catalog{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "c.db")},
-		config.Storage{}, dir)
+	cat, err := catalog.Open(context.Background(), catalog.Config{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "c.db")},
+		catalog.StorageConfig{}, dir)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cat.Close() })
 	return &env{t: t, cluster: cl, cat: cat,
-		kafka: config.Kafka{Brokers: cl.ListenAddrs(), ClientID: "floe-test", Group: "floe-test", FetchMaxBytes: 16 << 20}}
+		kafka: KafkaConfig{Brokers: cl.ListenAddrs(), ClientID: "floe-test", Group: "floe-test", FetchMaxBytes: 16 << 20}}
 }
 
 func (e *env) produce(n int) {
@@ -154,9 +154,9 @@ func (e *env) produce(n int) {
 
 func (e *env) pipeline(interval time.Duration) *Pipeline {
 	e.t.Helper()
-	p, err := New(Options{Pipeline: config.Pipeline{Name: "events", Table: "ns.events", Topics: []string{"events"},
-		Format: "json", Start: "earliest", CommitInterval: config.Duration(interval), TargetFileSize: 128 << 20, Workers: 2,
-		Schema: []config.Column{{Name: "id", Type: "long", Required: true}}}, Kafka: e.kafka, Catalog: e.cat,
+	p, err := New(Options{Pipeline: PipelineConfig{Name: "events", Table: "ns.events", Topics: []string{"events"},
+		Format: "json", Start: "earliest", CommitInterval: conf.Duration(interval), TargetFileSize: 128 << 20, Workers: 2,
+		Schema: []Column{{Name: "id", Type: "long", Required: true}}}, Kafka: e.kafka, Catalog: e.cat,
 		ShutdownTimeout: time.Minute})
 	require.NoError(e.t, err)
 	return p

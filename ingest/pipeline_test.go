@@ -19,24 +19,24 @@ import (
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
-	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/internal/conf"
 )
 
 type harness struct {
 	t       *testing.T
 	cluster *kfake.Cluster
-	kafka   config.Kafka
+	kafka   ingest.KafkaConfig
 	cat     *catalog.Catalog
 }
 
-func newHarness(t *testing.T, kopts []kfake.Opt, kafka config.Kafka) *harness {
+func newHarness(t *testing.T, kopts []kfake.Opt, kafka ingest.KafkaConfig) *harness {
 	t.Helper()
 	cl, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(3, "events")}, kopts...)...)
 	require.NoError(t, err)
 	t.Cleanup(cl.Close)
 	dir := t.TempDir()
-	cat, err := catalog.Open(context.Background(), config.Catalog{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "c.db")},
-		config.Storage{}, dir)
+	cat, err := catalog.Open(context.Background(), catalog.Config{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "c.db")},
+		catalog.StorageConfig{}, dir)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cat.Close() })
 	kafka.Brokers = cl.ListenAddrs()
@@ -64,7 +64,7 @@ func (h *harness) produce(values ...string) {
 }
 
 // defaults fills what a test pipeline leaves empty.
-func defaults(p config.Pipeline) config.Pipeline {
+func defaults(p ingest.PipelineConfig) ingest.PipelineConfig {
 	if p.Name == "" {
 		p.Name = "events"
 	}
@@ -73,7 +73,7 @@ func defaults(p config.Pipeline) config.Pipeline {
 	}
 	p.Topics = []string{"events"}
 	if p.CommitInterval == 0 {
-		p.CommitInterval = config.Duration(200 * time.Millisecond)
+		p.CommitInterval = conf.Duration(200 * time.Millisecond)
 	}
 	if p.Start == "" {
 		p.Start = "earliest"
@@ -84,13 +84,12 @@ func defaults(p config.Pipeline) config.Pipeline {
 
 // start runs a pipeline the way a single node does (a cluster of one
 // member) until the returned stop is called; stop returns Run's error.
-func (h *harness) start(p config.Pipeline, partitionCheck time.Duration) (*ingest.Pipeline, func() error) {
+func (h *harness) start(p ingest.PipelineConfig, partitionCheck time.Duration) (*ingest.Pipeline, func() error) {
 	h.t.Helper()
-	cfg := config.Default()
-	cfg.Kafka, cfg.Pipelines = h.kafka, []config.Pipeline{defaults(p)}
-	cfg.Node.DataDir, cfg.Node.ShutdownTimeout = h.t.TempDir(), config.Duration(30*time.Second)
-	cfg.Cluster.NodeID = "test"
-	n, err := cluster.Start(cluster.Options{Config: cfg, Catalog: h.cat, Local: true, PartitionCheckEvery: partitionCheck})
+	cc := cluster.DefaultConfig()
+	cc.NodeID = "test"
+	n, err := cluster.Start(cluster.Options{Cluster: cc, Kafka: h.kafka, Pipelines: []ingest.PipelineConfig{defaults(p)},
+		DataDir: h.t.TempDir(), ShutdownTimeout: 30 * time.Second, Catalog: h.cat, Local: true, PartitionCheckEvery: partitionCheck})
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -100,7 +99,7 @@ func (h *harness) start(p config.Pipeline, partitionCheck time.Duration) (*inges
 
 // run runs a pipeline until it has committed want rows plus dead letters,
 // then stops it gracefully.
-func (h *harness) run(p config.Pipeline, want int64) *ingest.Pipeline {
+func (h *harness) run(p ingest.PipelineConfig, want int64) *ingest.Pipeline {
 	h.t.Helper()
 	pl, stop := h.start(p, 0)
 	deadline := time.Now().Add(60 * time.Second)
@@ -133,14 +132,14 @@ func (h *harness) rows(table string) int64 {
 }
 
 func TestPipelineInfersSchemaWhenNoneDeclared(t *testing.T) {
-	h := newHarness(t, nil, config.Kafka{})
+	h := newHarness(t, nil, ingest.KafkaConfig{})
 	var vals []string
 	for i := 0; i < 60; i++ {
 		vals = append(vals, fmt.Sprintf(`{"id": %d, "name": "n%d", "score": %d.5, "at": "2026-11-22T10:00:%02dZ", "tags": ["a"]}`, i, i, i, i%60))
 	}
 	vals = append(vals, `not json at all`)
 	h.produce(vals...)
-	h.run(config.Pipeline{KafkaMetadata: []string{"offset"}}, 61)
+	h.run(ingest.PipelineConfig{KafkaMetadata: []string{"offset"}}, 61)
 
 	tbl, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events"))
 	require.NoError(t, err)
@@ -158,10 +157,10 @@ func TestPipelineInfersSchemaWhenNoneDeclared(t *testing.T) {
 }
 
 func TestPipelineStartLatestSkipsOlderRecords(t *testing.T) {
-	h := newHarness(t, nil, config.Kafka{})
+	h := newHarness(t, nil, ingest.KafkaConfig{})
 	h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": 3}`)
-	p := config.Pipeline{Start: "latest", Schema: []config.Column{{Name: "id", Type: "long", Required: true}},
-		CommitInterval: config.Duration(100 * time.Millisecond)}
+	p := ingest.PipelineConfig{Start: "latest", Schema: []ingest.Column{{Name: "id", Type: "long", Required: true}},
+		CommitInterval: conf.Duration(100 * time.Millisecond)}
 	// Produce the later records once the pipeline is positioned: run it in
 	// the background and produce after it consumes.
 	pl, stop := h.start(p, 0)
@@ -178,9 +177,9 @@ func TestPipelineSASLAndGroupOffsets(t *testing.T) {
 	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
 		t.Run(mech, func(t *testing.T) {
 			h := newHarness(t, []kfake.Opt{kfake.EnableSASL(), kfake.Superuser(mech, "floe", "s3cret")},
-				config.Kafka{SASL: config.SASL{Mechanism: mech, Username: "floe", Password: "s3cret"}, Group: "lag-" + mech})
+				ingest.KafkaConfig{SASL: ingest.SASLConfig{Mechanism: mech, Username: "floe", Password: "s3cret"}, Group: "lag-" + mech})
 			h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": "three"}`, `{"id": 4}`)
-			h.run(config.Pipeline{Schema: []config.Column{{Name: "id", Type: "long", Required: true}}}, 4)
+			h.run(ingest.PipelineConfig{Schema: []ingest.Column{{Name: "id", Type: "long", Required: true}}}, 4)
 			require.EqualValues(t, 3, h.rows("ns.events"))
 			require.EqualValues(t, 1, h.rows("ns.events__dlq"))
 
@@ -210,9 +209,9 @@ func TestPipelineSASLAndGroupOffsets(t *testing.T) {
 
 	t.Run("wrong password fails clearly", func(t *testing.T) {
 		h := newHarness(t, []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", "floe", "right")},
-			config.Kafka{SASL: config.SASL{Mechanism: "PLAIN", Username: "floe", Password: "wrong"}})
-		pl, stop := h.start(config.Pipeline{Name: "e", Table: "ns.e", CommitInterval: config.Duration(time.Second),
-			Schema: []config.Column{{Name: "id", Type: "long"}}}, 0)
+			ingest.KafkaConfig{SASL: ingest.SASLConfig{Mechanism: "PLAIN", Username: "floe", Password: "wrong"}})
+		pl, stop := h.start(ingest.PipelineConfig{Name: "e", Table: "ns.e", CommitInterval: conf.Duration(time.Second),
+			Schema: []ingest.Column{{Name: "id", Type: "long"}}}, 0)
 		defer func() { _ = stop() }()
 		require.Eventually(t, func() bool {
 			err := pl.Healthy()
@@ -226,8 +225,8 @@ func TestPipelineSASLAndGroupOffsets(t *testing.T) {
 }
 
 func TestPipelineResumesExactlyAfterRestart(t *testing.T) {
-	h := newHarness(t, nil, config.Kafka{})
-	p := config.Pipeline{Schema: []config.Column{{Name: "id", Type: "long", Required: true}}, KafkaMetadata: []string{"partition", "offset"}}
+	h := newHarness(t, nil, ingest.KafkaConfig{})
+	p := ingest.PipelineConfig{Schema: []ingest.Column{{Name: "id", Type: "long", Required: true}}, KafkaMetadata: []string{"partition", "offset"}}
 	var first []string
 	for i := 0; i < 30; i++ {
 		first = append(first, fmt.Sprintf(`{"id": %d}`, i))
@@ -263,9 +262,9 @@ func TestPipelineResumesExactlyAfterRestart(t *testing.T) {
 // pipeline runs are consumed from their first offset, even with start:
 // latest, and nothing already consumed is duplicated by the restart.
 func TestPipelinePicksUpNewPartitions(t *testing.T) {
-	h := newHarness(t, nil, config.Kafka{})
-	p := config.Pipeline{Start: "latest", CommitInterval: config.Duration(100 * time.Millisecond),
-		Schema: []config.Column{{Name: "id", Type: "long", Required: true}}}
+	h := newHarness(t, nil, ingest.KafkaConfig{})
+	p := ingest.PipelineConfig{Start: "latest", CommitInterval: conf.Duration(100 * time.Millisecond),
+		Schema: []ingest.Column{{Name: "id", Type: "long", Required: true}}}
 	pl, stop := h.start(p, 100*time.Millisecond)
 	require.Eventually(t, func() bool { return pl.Healthy() == nil }, 30*time.Second, 10*time.Millisecond)
 	h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": 3}`)

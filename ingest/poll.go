@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/metrics"
 )
 
@@ -152,7 +151,7 @@ func (p *Pipeline) consumerFailed(err *ConsumerError) error {
 // ahead of any record read from there: the worker covers the missing
 // offsets without records and the segment lists them (floe.skipped).
 func (p *Pipeline) onLogGap(ctx context.Context, adm *kadm.Client, cl *kgo.Client, tp topicPartition, err error, fs *fetchState, workers []*worker) error {
-	skip := p.opts.Pipeline.OnDataLoss == config.OnDataLossSkip
+	skip := p.opts.Pipeline.OnDataLoss == OnDataLossSkip
 	e := &ConsumerError{Kind: classifyFetchErr(err), Topic: tp.topic, Partition: tp.partition, Err: err,
 		Hint: "on_data_loss is fail, so the pipeline stops rather than commit past lost records; restore them, " +
 			"or set on_data_loss: skip to resume at the first offset Kafka has (the skipped offsets are counted in " +

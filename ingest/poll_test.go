@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/floelake/floe/ingest"
-	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/metrics"
 )
 
@@ -26,13 +26,13 @@ type running struct {
 	once  sync.Once
 }
 
-func (h *harness) startRunning(p config.Pipeline) *running {
+func (h *harness) startRunning(p ingest.PipelineConfig) *running {
 	h.t.Helper()
 	if p.CommitInterval == 0 {
-		p.CommitInterval = config.Duration(100 * time.Millisecond)
+		p.CommitInterval = conf.Duration(100 * time.Millisecond)
 	}
 	if len(p.Schema) == 0 {
-		p.Schema = []config.Column{{Name: "id", Type: "long", Required: true}}
+		p.Schema = []ingest.Column{{Name: "id", Type: "long", Required: true}}
 	}
 	pl, stop := h.start(p, 0)
 	r := &running{t: h.t, pl: pl, stopF: stop}
@@ -104,11 +104,11 @@ func TestConsumerErrorsTurnReadinessRed(t *testing.T) {
 		{"unknown_topic", kerr.UnknownTopicOrPartition, []string{`topic "events" partition 1`, "no longer exists", "recreate the topic"}},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
-			h := newHarness(t, nil, config.Kafka{})
+			h := newHarness(t, nil, ingest.KafkaConfig{})
 			h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": 3}`)
 			h.cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Topic: "events", Partitions: []int32{1}, Err: tc.err, Count: -1})
 			before := consumerErrors(tc.kind)
-			r := h.startRunning(config.Pipeline{})
+			r := h.startRunning(ingest.PipelineConfig{})
 			ce := r.unhealthy()
 			require.Equal(t, tc.kind, ce.Kind)
 			require.ErrorIs(t, ce, tc.err)
@@ -123,7 +123,7 @@ func TestConsumerErrorsTurnReadinessRed(t *testing.T) {
 // TestTransientFetchErrorsAreCountedAndRetried: an error the client retries
 // shows in the metric and costs nothing else.
 func TestTransientFetchErrorsAreCountedAndRetried(t *testing.T) {
-	h := newHarness(t, nil, config.Kafka{})
+	h := newHarness(t, nil, ingest.KafkaConfig{})
 	var vals []string
 	for i := range 9 {
 		vals = append(vals, fmt.Sprintf(`{"id": %d}`, i))
@@ -131,7 +131,7 @@ func TestTransientFetchErrorsAreCountedAndRetried(t *testing.T) {
 	h.produce(vals...)
 	h.cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Topic: "events", Partitions: []int32{2}, Err: kerr.NotLeaderForPartition, Count: 3})
 	before := consumerErrors("transient")
-	h.run(config.Pipeline{Schema: []config.Column{{Name: "id", Type: "long", Required: true}}}, 9)
+	h.run(ingest.PipelineConfig{Schema: []ingest.Column{{Name: "id", Type: "long", Required: true}}}, 9)
 	require.EqualValues(t, 9, h.rows("ns.events"))
 	require.GreaterOrEqual(t, consumerErrors("transient")-before, float64(1))
 }
@@ -142,10 +142,10 @@ func TestTransientFetchErrorsAreCountedAndRetried(t *testing.T) {
 func TestRevokedCredentialsTurnReadinessRed(t *testing.T) {
 	h := newHarness(t, []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", "floe", "s3cret"),
 		kfake.BrokerConfigs(map[string]string{"connections.max.reauth.ms": "1000"})},
-		config.Kafka{SASL: config.SASL{Mechanism: "PLAIN", Username: "floe", Password: "s3cret"}})
+		ingest.KafkaConfig{SASL: ingest.SASLConfig{Mechanism: "PLAIN", Username: "floe", Password: "s3cret"}})
 	h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": 3}`)
 	before := consumerErrors("authentication")
-	r := h.startRunning(config.Pipeline{})
+	r := h.startRunning(ingest.PipelineConfig{})
 	require.Eventually(t, func() bool { return r.pl.Stats().Committed == 3 }, 60*time.Second, 10*time.Millisecond)
 	h.cluster.ControlKey(int16(kmsg.SASLAuthenticate), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		h.cluster.KeepControl()

@@ -21,12 +21,11 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/floelake/floe/commit"
-	"github.com/floelake/floe/internal/config"
 )
 
 // ClientOpts turns the kafka section into franz-go options shared by every
 // client floe makes (consumers, admin, the quickstart producer).
-func ClientOpts(k config.Kafka) ([]kgo.Opt, error) {
+func ClientOpts(k KafkaConfig) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID(k.ClientID),
@@ -52,7 +51,7 @@ func ClientOpts(k config.Kafka) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-func tlsConfig(t config.TLS) (*tls.Config, error) {
+func tlsConfig(t TLSConfig) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in by the operator
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
@@ -84,7 +83,7 @@ func startOffset(start string) kgo.Offset {
 	case "earliest", "":
 		return kgo.NewOffset().AtStart()
 	}
-	if t, ok := config.StartTime(start); ok {
+	if t, ok := startTime(start); ok {
 		return kgo.NewOffset().AfterMilli(t.UnixMilli())
 	}
 	return kgo.NewOffset().AtStart()
@@ -141,7 +140,7 @@ func resolveStart(ctx context.Context, adm *kadm.Client, topics []string, start 
 	case "latest":
 		return maps.Clone(ends), nil
 	}
-	t, ok := config.StartTime(start)
+	t, ok := startTime(start)
 	if !ok {
 		return nil, fmt.Errorf("ingest: start %q is not earliest, latest or an RFC 3339 time", start)
 	}

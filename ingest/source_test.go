@@ -15,7 +15,7 @@ import (
 
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
-	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/internal/conf"
 )
 
 // failListOnce makes the broker answer the first ListOffsets request that
@@ -100,9 +100,9 @@ func (h *harness) deleteBelow(part int32, offset int64) {
 
 func (h *harness) prepare(start string) ingest.Prepared {
 	h.t.Helper()
-	pl, err := ingest.New(ingest.Options{Pipeline: config.Pipeline{Name: "events", Table: "ns.events", Topics: []string{"events"},
-		Format: "json", Start: start, CommitInterval: config.Duration(time.Second), TargetFileSize: 128 << 20,
-		Schema: []config.Column{{Name: "id", Type: "long"}}}, Kafka: h.kafka, Catalog: h.cat})
+	pl, err := ingest.New(ingest.Options{Pipeline: ingest.PipelineConfig{Name: "events", Table: "ns.events", Topics: []string{"events"},
+		Format: "json", Start: start, CommitInterval: conf.Duration(time.Second), TargetFileSize: 128 << 20,
+		Schema: []ingest.Column{{Name: "id", Type: "long"}}}, Kafka: h.kafka, Catalog: h.cat})
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -128,7 +128,7 @@ func TestStartOffsetLookupsAreRetried(t *testing.T) {
 		{"time", base.Add(time.Second).UTC().Format(time.RFC3339), base.Add(time.Second).UnixMilli()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, nil, config.Kafka{})
+			h := newHarness(t, nil, ingest.KafkaConfig{})
 			for p := range int32(3) {
 				h.produceTo(p, 6, func(i int) time.Time { return base.Add(time.Duration(i-int(p)) * time.Second) })
 				if tc.start == "earliest" {
@@ -145,7 +145,7 @@ func TestStartOffsetLookupsAreRetried(t *testing.T) {
 	}
 
 	t.Run("new partitions", func(t *testing.T) {
-		h := newHarness(t, nil, config.Kafka{})
+		h := newHarness(t, nil, ingest.KafkaConfig{})
 		for p := range int32(3) {
 			h.produceTo(p, 1, nil)
 		}

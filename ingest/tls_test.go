@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/ingest"
 )
 
 // selfSigned writes a CA certificate for 127.0.0.1 and returns the server
@@ -53,8 +53,8 @@ func selfSigned(t *testing.T) (*tls.Config, string) {
 
 func TestPipelineOverTLS(t *testing.T) {
 	srv, ca := selfSigned(t)
-	h := newHarness(t, []kfake.Opt{kfake.TLS(srv)}, config.Kafka{TLS: config.TLS{Enabled: true, CAFile: ca}})
+	h := newHarness(t, []kfake.Opt{kfake.TLS(srv)}, ingest.KafkaConfig{TLS: ingest.TLSConfig{Enabled: true, CAFile: ca}})
 	h.produce(`{"id": 1}`, `{"id": 2}`)
-	h.run(config.Pipeline{Schema: []config.Column{{Name: "id", Type: "long", Required: true}}}, 2)
+	h.run(ingest.PipelineConfig{Schema: []ingest.Column{{Name: "id", Type: "long", Required: true}}}, 2)
 	require.EqualValues(t, 2, h.rows("ns.events"))
 }

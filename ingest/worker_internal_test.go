@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/commit"
-	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/metrics"
 )
 
@@ -109,13 +108,13 @@ func TestWorkerSkipsLogGaps(t *testing.T) {
 func TestOnLogGapDataLoss(t *testing.T) {
 	tp := topicPartition{"events", 2}
 	loss := &kgo.ErrDataLoss{Topic: "events", Partition: 2, ConsumedTo: 15, ResetTo: 12}
-	for _, policy := range []string{config.OnDataLossFail, config.OnDataLossSkip} {
+	for _, policy := range []string{OnDataLossFail, OnDataLossSkip} {
 		t.Run(policy, func(t *testing.T) {
-			p := &Pipeline{opts: Options{Pipeline: config.Pipeline{Name: "events", OnDataLoss: policy}}, log: slog.Default()}
+			p := &Pipeline{opts: Options{Pipeline: PipelineConfig{Name: "events", OnDataLoss: policy}}, log: slog.Default()}
 			w := &worker{in: make(chan workItem, 1)}
 			fs := newFetchState(map[topicPartition]int64{tp: 15})
 			err := p.onLogGap(context.Background(), nil, nil, tp, loss, fs, []*worker{w})
-			if policy == config.OnDataLossFail {
+			if policy == OnDataLossFail {
 				var ce *ConsumerError
 				require.ErrorAs(t, err, &ce)
 				require.Equal(t, kindDataLoss, ce.Kind)

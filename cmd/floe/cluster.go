@@ -31,7 +31,7 @@ func (f *clusterFlags) register(cmd *cobra.Command) {
 }
 
 func (f *clusterFlags) dial() (*cluster.Client, error) {
-	tlsCfg := config.ServerTLS{CertFile: f.cert, KeyFile: f.key, CAFile: f.ca}
+	tlsCfg := cluster.TLSConfig{CertFile: f.cert, KeyFile: f.key, CAFile: f.ca}
 	addr := f.addr
 	if f.cfgPath != "" {
 		cfg, err := config.Load(f.cfgPath)

@@ -39,6 +39,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/fileio"
 	"github.com/floelake/floe/internal/gen"
@@ -424,9 +425,9 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 	// The freshness topic is empty when the child starts, so "earliest"
 	// loses nothing whenever the producer begins.
 	start := "earliest"
-	cfg.Pipelines = []config.Pipeline{{
+	cfg.Pipelines = []ingest.PipelineConfig{{
 		Name: a.Topic, Topics: []string{a.Topic}, Table: "bench." + a.Topic, Start: start,
-		CommitInterval: config.Duration(a.CommitInterval), PartitionBy: []string{gen.PartitionSpecSQL(gen.Clicks)},
+		CommitInterval: conf.Duration(a.CommitInterval), PartitionBy: []string{gen.PartitionSpecSQL(gen.Clicks)},
 	}}
 	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -326,7 +326,7 @@ type rig struct {
 	dir     string
 	members []*member
 	cat     *catalog.Catalog
-	catCfg  config.Catalog
+	catCfg  catalog.Config
 }
 
 var statusClient = &http.Client{Timeout: 2 * time.Second}
@@ -338,7 +338,7 @@ func (e benchEnv) newRig(ctx context.Context, dir string, n int, clusterMode boo
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	r := &rig{env: e, dir: dir, catCfg: config.Catalog{
+	r := &rig{env: e, dir: dir, catCfg: catalog.Config{
 		Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "catalog.db"),
 		Warehouse: "file://" + filepath.Join(dir, "warehouse"),
 	}}
@@ -375,7 +375,7 @@ func (e benchEnv) newRig(ctx context.Context, dir string, n int, clusterMode boo
 		}
 		r.members = append(r.members, m)
 	}
-	cat, err := catalog.Open(ctx, r.catCfg, config.Storage{}, dir)
+	cat, err := catalog.Open(ctx, r.catCfg, catalog.StorageConfig{}, dir)
 	if err != nil {
 		return nil, err
 	}

@@ -12,18 +12,25 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/cluster"
+	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/conf"
 )
 
 // Config is the whole of a floe node's configuration: one file, overridable
-// by FLOE_* environment variables and then by command-line flags.
+// by FLOE_* environment variables and then by command-line flags. Each
+// section but node and defaults is the configuration type of the component
+// it configures.
 type Config struct {
-	Node      Node       `yaml:"node"`
-	Cluster   Cluster    `yaml:"cluster"`
-	Kafka     Kafka      `yaml:"kafka"`
-	Catalog   Catalog    `yaml:"catalog"`
-	Storage   Storage    `yaml:"storage"`
-	Defaults  Defaults   `yaml:"defaults"`
-	Pipelines []Pipeline `yaml:"pipelines"`
+	Node      Node                    `yaml:"node"`
+	Cluster   cluster.Config          `yaml:"cluster"`
+	Kafka     ingest.KafkaConfig      `yaml:"kafka"`
+	Catalog   catalog.Config          `yaml:"catalog"`
+	Storage   catalog.StorageConfig   `yaml:"storage"`
+	Defaults  Defaults                `yaml:"defaults"`
+	Pipelines []ingest.PipelineConfig `yaml:"pipelines"`
 }
 
 // Node holds process-level settings.
@@ -33,183 +40,17 @@ type Node struct {
 	// HTTPAddr serves /metrics, /healthz and /readyz. Empty disables it.
 	HTTPAddr string `yaml:"http_addr"`
 	// ShutdownTimeout bounds the final commit on SIGTERM.
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	ShutdownTimeout conf.Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 }
 
-// Cluster makes the node a member of a raft-replicated floe cluster: the
-// members share the pipelines' partitions, and the raft leader commits every
-// table. When disabled, the node runs its pipelines alone.
-type Cluster struct {
-	Enabled bool `yaml:"enabled"`
-	// NodeID names the node in the cluster; it must never change for a data
-	// directory. Default: the host name.
-	NodeID string `yaml:"node_id"`
-	// RaftAddr is host:port the raft transport listens on;
-	// RaftAdvertiseAddr is what other members dial (default RaftAddr).
-	RaftAddr          string `yaml:"raft_addr"`
-	RaftAdvertiseAddr string `yaml:"raft_advertise_addr"`
-	// APIAddr is host:port the cluster gRPC service listens on (proposals
-	// forwarded to the leader, join, leave, status); APIAdvertiseAddr is
-	// what other members and the CLI dial (default APIAddr).
-	APIAddr          string `yaml:"api_addr"`
-	APIAdvertiseAddr string `yaml:"api_advertise_addr"`
-	// Join lists API addresses of existing members. A node with no raft
-	// state and no join addresses forms a new cluster; with them, it asks to
-	// be added and never forms one of its own.
-	Join []string `yaml:"join"`
-	// HeartbeatInterval is how often a node reports it is alive; a node
-	// not heard from for DeadAfter loses its partitions.
-	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
-	DeadAfter         Duration `yaml:"dead_after"`
-	// TLS secures the raft transport and the cluster API with the same
-	// certificate (mutual TLS when ca_file is set).
-	TLS ServerTLS `yaml:"tls"`
-}
-
-// ServerTLS is a certificate a server presents and, optionally, the CA its
-// peers' certificates must chain to.
-type ServerTLS struct {
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	CAFile   string `yaml:"ca_file"`
-}
-
-// Kafka is the source cluster.
-type Kafka struct {
-	Brokers  []string `yaml:"brokers"`
-	ClientID string   `yaml:"client_id"`
-	// Group is the consumer group floe commits offsets to after each Iceberg
-	// commit. It is for lag monitoring only: progress lives in Iceberg.
-	Group string `yaml:"group"`
-	TLS   TLS    `yaml:"tls"`
-	SASL  SASL   `yaml:"sasl"`
-	// FetchMaxBytes caps one fetch response.
-	FetchMaxBytes ByteSize `yaml:"fetch_max_bytes"`
-}
-
-// TLS configures a TLS client connection.
-type TLS struct {
-	Enabled            bool   `yaml:"enabled"`
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-}
-
-// SASL configures Kafka authentication.
-type SASL struct {
-	// Mechanism is empty (no SASL), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-	Mechanism string `yaml:"mechanism"`
-	Username  string `yaml:"username"`
-	Password  string `yaml:"password"`
-}
-
-// Catalog selects the Iceberg catalog.
-type Catalog struct {
-	// Type is sql or rest.
-	Type string `yaml:"type"`
-	// Name is the catalog name recorded in the SQL catalog tables.
-	Name string `yaml:"name"`
-	// URI is, for sql, sqlite:///path/to/file.db (or sqlite::memory:) or a
-	// postgres://... DSN; for rest, the catalog's base URL.
-	URI string `yaml:"uri"`
-	// Warehouse is the root location of new tables: a local path,
-	// file:///path or s3://bucket/prefix.
-	Warehouse string `yaml:"warehouse"`
-	// Token is a bearer token for the REST catalog.
-	Token string `yaml:"token"`
-	// Credential is an OAuth2 client credential (id:secret) for the REST catalog.
-	Credential string `yaml:"credential"`
-	// Properties are passed to the catalog verbatim.
-	Properties map[string]string `yaml:"properties"`
-}
-
-// Storage configures the object store data files are written to.
-type Storage struct {
-	S3 S3 `yaml:"s3"`
-}
-
-// S3 configures an S3 or S3-compatible object store. Credentials left empty
-// come from the AWS default chain (environment, shared config, instance role).
-type S3 struct {
-	Endpoint        string `yaml:"endpoint"`
-	Region          string `yaml:"region"`
-	PathStyle       bool   `yaml:"path_style"`
-	AccessKeyID     string `yaml:"access_key_id"`
-	SecretAccessKey string `yaml:"secret_access_key"`
-	SessionToken    string `yaml:"session_token"`
-}
-
 // Defaults apply to every pipeline that does not set its own value.
 type Defaults struct {
-	CommitInterval Duration `yaml:"commit_interval"`
-	TargetFileSize ByteSize `yaml:"target_file_size"`
-	Start          string   `yaml:"start"`
-	OnDataLoss     string   `yaml:"on_data_loss"`
-}
-
-// Column declares one column of a table schema.
-type Column struct {
-	Name string `yaml:"name"`
-	// Type is an Iceberg type: boolean, int, long, float, double,
-	// decimal(P,S), date, time, timestamp, timestamptz, string, uuid,
-	// binary, fixed[L], struct<name:type,...>, list<type>, map<string,type>.
-	Type     string `yaml:"type"`
-	Required bool   `yaml:"required"`
-	Doc      string `yaml:"doc"`
-}
-
-// Pipeline consumes topics into one table (and its dead-letter table).
-type Pipeline struct {
-	Name   string   `yaml:"name"`
-	Topics []string `yaml:"topics"`
-	// Table is namespace.table (namespaces may be dotted: a.b.table).
-	Table string `yaml:"table"`
-	// DeadLetterTable receives records that do not decode; default <table>__dlq.
-	DeadLetterTable string `yaml:"dead_letter_table"`
-	// Format of record values: json.
-	Format string `yaml:"format"`
-	// Start is where to begin when the table has no committed offsets:
-	// earliest, latest, or an RFC 3339 timestamp.
-	Start          string   `yaml:"start"`
-	CommitInterval Duration `yaml:"commit_interval"`
-	TargetFileSize ByteSize `yaml:"target_file_size"`
-	// Schema declares the columns; when empty, floe infers it from the first
-	// records when it creates the table.
-	Schema []Column `yaml:"schema"`
-	// PartitionBy lists partition transforms: col, identity(col), year(col),
-	// month(col), day(col), hour(col), bucket(N, col), truncate(W, col).
-	PartitionBy []string `yaml:"partition_by"`
-	// KafkaMetadata adds _kafka_<name> columns: topic, partition, offset,
-	// timestamp, key.
-	KafkaMetadata []string `yaml:"kafka_metadata"`
-	// TableProperties are set on tables floe creates.
-	TableProperties map[string]string `yaml:"table_properties"`
-	// Workers is the number of decode/write goroutines; default GOMAXPROCS.
-	Workers int `yaml:"workers"`
-	// OnDataLoss is what to do when Kafka no longer has records the tables
-	// have not committed (retention deleted them, or an unclean leader
-	// election replaced them): fail (stop and say so) or skip (resume at
-	// the first offset Kafka has and record the skipped offsets in the
-	// snapshot summary as floe.skipped).
-	OnDataLoss string `yaml:"on_data_loss"`
-}
-
-// Data-loss policies (Pipeline.OnDataLoss).
-const (
-	OnDataLossFail = "fail"
-	OnDataLossSkip = "skip"
-)
-
-// DeadLetter returns the dead-letter table name.
-func (p Pipeline) DeadLetter() string {
-	if p.DeadLetterTable != "" {
-		return p.DeadLetterTable
-	}
-	return p.Table + "__dlq"
+	CommitInterval conf.Duration `yaml:"commit_interval"`
+	TargetFileSize conf.ByteSize `yaml:"target_file_size"`
+	Start          string        `yaml:"start"`
+	OnDataLoss     string        `yaml:"on_data_loss"`
 }
 
 // Default returns a configuration with every default filled in.
@@ -218,29 +59,17 @@ func Default() Config {
 		Node: Node{
 			DataDir:         "./floe-data",
 			HTTPAddr:        "127.0.0.1:8080",
-			ShutdownTimeout: Duration(30 * time.Second),
+			ShutdownTimeout: conf.Duration(30 * time.Second),
 			LogLevel:        "info",
 		},
-		Cluster: Cluster{
-			RaftAddr:          "127.0.0.1:7946",
-			APIAddr:           "127.0.0.1:7947",
-			HeartbeatInterval: Duration(time.Second),
-			DeadAfter:         Duration(5 * time.Second),
-		},
-		Kafka: Kafka{
-			ClientID:      "floe",
-			Group:         "floe",
-			FetchMaxBytes: 16 << 20,
-		},
-		Catalog: Catalog{
-			Type: "sql",
-			Name: "floe",
-		},
+		Cluster: cluster.DefaultConfig(),
+		Kafka:   ingest.DefaultKafkaConfig(),
+		Catalog: catalog.DefaultConfig(),
 		Defaults: Defaults{
-			CommitInterval: Duration(10 * time.Second),
+			CommitInterval: conf.Duration(10 * time.Second),
 			TargetFileSize: 128 << 20,
 			Start:          "earliest",
-			OnDataLoss:     OnDataLossFail,
+			OnDataLoss:     ingest.OnDataLossFail,
 		},
 	}
 }
@@ -314,7 +143,7 @@ func ApplyEnv(cfg *Config, environ []string) error {
 				// Unrelated FLOE_ variables (e.g. FLOE_TEST_*) are not config.
 				continue
 			}
-			return &FieldError{Field: k, Reason: err.Error()}
+			return &conf.FieldError{Field: k, Reason: err.Error()}
 		}
 	}
 	return nil
@@ -389,68 +218,4 @@ func setScalar(f reflect.Value, val string) error {
 		return errNoField
 	}
 	return nil
-}
-
-// Duration is a time.Duration that reads "10s" or "1m30s" from YAML.
-type Duration time.Duration
-
-// D returns the duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-func (d Duration) String() string { return time.Duration(d).String() }
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("want a duration such as 500ms, 10s or 1m, got %q", b)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText formats a duration.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
-
-// ByteSize reads "128MiB", "64MB", "1GiB" or a plain number of bytes.
-type ByteSize int64
-
-// UnmarshalText parses a size with an optional unit.
-func (s *ByteSize) UnmarshalText(b []byte) error {
-	v, err := ParseByteSize(string(b))
-	if err != nil {
-		return err
-	}
-	*s = ByteSize(v)
-	return nil
-}
-
-// MarshalText formats the size in bytes.
-func (s ByteSize) MarshalText() ([]byte, error) { return []byte(strconv.FormatInt(int64(s), 10)), nil }
-
-// ParseByteSize parses "128MiB", "64MB", "512k" or "1048576".
-func ParseByteSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{
-		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
-		{"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000},
-		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1},
-	}
-	lower := strings.ToLower(t)
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(lower, u.suffix) {
-			mult = u.mult
-			lower = strings.TrimSpace(strings.TrimSuffix(lower, u.suffix))
-			break
-		}
-	}
-	n, err := strconv.ParseInt(lower, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("want a size such as 128MiB, 64MB or 1048576, got %q", s)
-	}
-	return n * mult, nil
 }

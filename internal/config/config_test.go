@@ -1,13 +1,14 @@
 package config
 
 import (
-	"errors"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/floelake/floe/internal/conf"
+	"github.com/floelake/floe/internal/conf/conftest"
 )
 
 const minimal = `
@@ -34,7 +35,7 @@ func TestDefaultsFilled(t *testing.T) {
 	require.Equal(t, "demo.clicks", p.Name)
 	require.Equal(t, "json", p.Format)
 	require.Equal(t, "earliest", p.Start)
-	require.Equal(t, ByteSize(128<<20), p.TargetFileSize)
+	require.Equal(t, conf.ByteSize(128<<20), p.TargetFileSize)
 	require.Equal(t, 10*time.Second, p.CommitInterval.D())
 	require.Equal(t, "fail", p.OnDataLoss)
 	require.Equal(t, "sql", cfg.Catalog.Type)
@@ -57,7 +58,7 @@ pipelines:
 	require.Equal(t, "skip", cfg.Pipelines[0].OnDataLoss)
 
 	_, err = Parse([]byte("defaults: {on_data_loss: drop}\n"), nil)
-	requireField(t, err, "defaults.on_data_loss", `must be fail or skip, got "drop"`)
+	conftest.RequireField(t, err, "defaults.on_data_loss", `must be fail or skip, got "drop"`)
 }
 
 func TestEnvOverrides(t *testing.T) {
@@ -70,6 +71,13 @@ func TestEnvOverrides(t *testing.T) {
 		"FLOE_PIPELINES_0_COMMIT_INTERVAL=2s",
 		"FLOE_NODE_SHUTDOWN_TIMEOUT=5s",
 		"FLOE_DEFAULTS_TARGET_FILE_SIZE=64MiB",
+		"FLOE_CLUSTER_HEARTBEAT_INTERVAL=2s",
+		"FLOE_CLUSTER_TLS_CA_FILE=/etc/floe/ca.pem",
+		"FLOE_CLUSTER_JOIN=h1:7947,h2:7947",
+		"FLOE_STORAGE_S3_PATH_STYLE=true",
+		"FLOE_STORAGE_S3_ENDPOINT=http://127.0.0.1:7070",
+		"FLOE_KAFKA_FETCH_MAX_BYTES=8MiB",
+		"FLOE_PIPELINES_0_WORKERS=3",
 		"FLOE_UNRELATED_THING=1",
 		"PATH=/bin",
 	})
@@ -80,12 +88,19 @@ func TestEnvOverrides(t *testing.T) {
 	require.True(t, cfg.Kafka.TLS.Enabled)
 	require.Equal(t, 2*time.Second, cfg.Pipelines[0].CommitInterval.D())
 	require.Equal(t, 5*time.Second, cfg.Node.ShutdownTimeout.D())
-	require.Equal(t, ByteSize(64<<20), cfg.Pipelines[0].TargetFileSize)
+	require.Equal(t, conf.ByteSize(64<<20), cfg.Pipelines[0].TargetFileSize)
+	require.Equal(t, 2*time.Second, cfg.Cluster.HeartbeatInterval.D())
+	require.Equal(t, "/etc/floe/ca.pem", cfg.Cluster.TLS.CAFile)
+	require.Equal(t, []string{"h1:7947", "h2:7947"}, cfg.Cluster.Join)
+	require.True(t, cfg.Storage.S3.PathStyle)
+	require.Equal(t, "http://127.0.0.1:7070", cfg.Storage.S3.Endpoint)
+	require.Equal(t, conf.ByteSize(8<<20), cfg.Kafka.FetchMaxBytes)
+	require.Equal(t, 3, cfg.Pipelines[0].Workers)
 }
 
 func TestEnvOverrideBadValueNamesVariable(t *testing.T) {
 	_, err := Parse([]byte(minimal), []string{"FLOE_PIPELINES_0_COMMIT_INTERVAL=soon"})
-	var fe *FieldError
+	var fe *conf.FieldError
 	require.ErrorAs(t, err, &fe)
 	require.Equal(t, "FLOE_PIPELINES_0_COMMIT_INTERVAL", fe.Field)
 	require.Contains(t, fe.Reason, "duration")
@@ -100,54 +115,77 @@ func TestUnknownFieldRejected(t *testing.T) {
 	require.ErrorContains(t, err, "commit_intervall")
 }
 
+// TestValidateNamesEveryBadField checks that each section's problems are
+// reported under the section's path; the components' own tests cover their
+// rules field by field.
 func TestValidateNamesEveryBadField(t *testing.T) {
 	cases := []struct {
 		name, yaml, field, reason string
 	}{
 		{"catalog type", "catalog: {type: hive}", "catalog.type", "must be sql or rest"},
 		{"rest uri", "catalog: {type: rest, uri: 'ftp://x'}", "catalog.uri", "http(s) URL"},
-		{"sql uri", "catalog: {uri: 'mysql://x'}", "catalog.uri", "sqlite: or postgres://"},
 		{"warehouse", "catalog: {warehouse: 'gs://b/x'}", "catalog.warehouse", "file:// or s3://"},
 		{"sasl", "kafka: {brokers: [a:1], sasl: {mechanism: GSSAPI}}", "kafka.sasl.mechanism", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"},
 		{"sasl user", "kafka: {brokers: [a:1], sasl: {mechanism: PLAIN}}", "kafka.sasl.username", "required"},
 		{"broker", "kafka: {brokers: [nohostport]}", "kafka.brokers[0]", "host:port"},
-		{"log level", "node: {log_level: loud}", "node.log_level", "debug, info, warn, error"},
 		{"tls pair", "kafka: {brokers: [a:1], tls: {cert_file: x}}", "kafka.tls", "together"},
+		{"fetch", "kafka: {fetch_max_bytes: 1KiB}", "kafka.fetch_max_bytes", "at least 1MiB"},
+		{"log level", "node: {log_level: loud}", "node.log_level", "debug, info, warn, error"},
+		{"shutdown", "node: {shutdown_timeout: 0s}", "node.shutdown_timeout", "positive duration"},
+		{"defaults interval", "defaults: {commit_interval: 10ms}", "defaults.commit_interval", "at least 100ms, got 10ms"},
+		{"cluster join", "cluster: {enabled: true, join: [nope]}", "cluster.join[0]", "api_addr"},
+		{"cluster ca", "cluster: {enabled: true, tls: {ca_file: ca.pem}}", "cluster.tls.ca_file", "needs cert_file"},
+		{"cluster memory catalog", "cluster: {enabled: true}\ncatalog: {uri: 'sqlite::memory:'}", "catalog.uri", "cannot be shared by cluster members"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(c.yaml), nil)
-			requireField(t, err, c.field, c.reason)
+			conftest.RequireField(t, err, c.field, c.reason)
 		})
 	}
 	pipelineCases := []struct {
 		name, pipeline, field, reason string
 	}{
 		{"no topics", "{table: a.b}", "pipelines[0].topics", "at least one topic"},
-		{"table name", "{topics: [t], table: nodot}", "pipelines[0].table", "namespace.table"},
-		{"format", "{topics: [t], table: a.b, format: avro}", "pipelines[0].format", "must be json"},
-		{"start", "{topics: [t], table: a.b, start: yesterday}", "pipelines[0].start", "earliest, latest or an RFC 3339"},
 		{"interval", "{topics: [t], table: a.b, commit_interval: 1ms}", "pipelines[0].commit_interval", "at least 100ms"},
-		{"file size", "{topics: [t], table: a.b, target_file_size: 10KiB}", "pipelines[0].target_file_size", "at least 1MiB"},
-		{"type", "{topics: [t], table: a.b, schema: [{name: x, type: varchar}]}", "pipelines[0].schema", "unknown type \"varchar\""},
 		{"partition col", "{topics: [t], table: a.b, schema: [{name: x, type: long}], partition_by: ['day(y)']}", "pipelines[0].partition_by", "no column \"y\""},
-		{"partition transform", "{topics: [t], table: a.b, schema: [{name: x, type: string}], partition_by: ['day(x)']}", "pipelines[0].partition_by", "cannot apply"},
 		{"metadata", "{topics: [t], table: a.b, kafka_metadata: [headers]}", "pipelines[0].kafka_metadata[0]", "allowed are topic, partition, offset, timestamp, key"},
-		{"dlq same", "{topics: [t], table: a.b, dead_letter_table: a.b}", "pipelines[0].dead_letter_table", "must differ"},
 		{"on data loss", "{topics: [t], table: a.b, on_data_loss: ignore}", "pipelines[0].on_data_loss", `must be fail or skip, got "ignore"`},
 	}
 	for _, c := range pipelineCases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte("kafka: {brokers: [a:1]}\npipelines:\n  - "+c.pipeline+"\n"), nil)
-			requireField(t, err, c.field, c.reason)
+			conftest.RequireField(t, err, c.field, c.reason)
 		})
 	}
 }
 
+func TestDisabledClusterNotValidated(t *testing.T) {
+	_, err := Parse([]byte("cluster: {join: [nope], raft_addr: nohostport}\n"), nil)
+	require.NoError(t, err)
+}
+
+func TestBrokersRequiredWithPipelines(t *testing.T) {
+	_, err := Parse([]byte("pipelines:\n  - {topics: [t], table: a.b}\n"), nil)
+	conftest.RequireField(t, err, "kafka.brokers", "must list at least one host:port")
+	_, err = Parse([]byte("node: {log_level: debug}\n"), nil)
+	require.NoError(t, err, "no pipelines, no brokers needed")
+}
+
 func TestValidateReportsAllProblemsAtOnce(t *testing.T) {
-	_, err := Parse([]byte("catalog: {type: hive}\nnode: {log_level: loud}\n"), nil)
-	requireField(t, err, "catalog.type", "")
-	requireField(t, err, "node.log_level", "")
+	_, err := Parse([]byte(`
+catalog: {type: hive}
+node: {log_level: loud}
+cluster: {enabled: true, dead_after: 1s}
+kafka: {brokers: [a:1], group: ""}
+pipelines:
+  - {name: p, topics: [t], table: a.b, commit_interval: 1ms}
+  - {name: p, topics: [u], table: a.b, format: avro}
+`), nil)
+	for _, f := range []string{"catalog.type", "node.log_level", "cluster.dead_after", "kafka.group",
+		"pipelines[0].commit_interval", "pipelines[1].name", "pipelines[1].format", "pipelines[1].table"} {
+		conftest.RequireField(t, err, f, "")
+	}
 }
 
 func TestDuplicateTablesRejected(t *testing.T) {
@@ -157,45 +195,7 @@ pipelines:
   - {name: one, topics: [t], table: a.b}
   - {name: two, topics: [u], table: a.b}
 `), nil)
-	requireField(t, err, "pipelines[1].table", "one writer")
-}
-
-func requireField(t *testing.T, err error, field, reason string) {
-	t.Helper()
-	require.Error(t, err)
-	var found []string
-	for _, e := range flatten(err) {
-		var fe *FieldError
-		if errors.As(e, &fe) {
-			found = append(found, fe.Field+": "+fe.Reason)
-			if fe.Field == field && strings.Contains(fe.Reason, reason) {
-				require.Contains(t, err.Error(), "config: "+field+": ")
-				return
-			}
-		}
-	}
-	t.Fatalf("no error for field %q containing %q; got %q", field, reason, found)
-}
-
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
-}
-
-func TestByteSize(t *testing.T) {
-	for in, want := range map[string]int64{"128MiB": 128 << 20, "64MB": 64e6, "1g": 1 << 30, "1048576": 1 << 20, "512k": 512 << 10} {
-		got, err := ParseByteSize(in)
-		require.NoError(t, err, in)
-		require.Equal(t, want, got, in)
-	}
-	_, err := ParseByteSize("lots")
-	require.ErrorContains(t, err, "want a size")
+	conftest.RequireField(t, err, "pipelines[1].table", "one writer")
 }
 
 func TestLoadMissingFile(t *testing.T) {

@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floelake/floe/catalog"
-	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/fileio"
 	"github.com/floelake/floe/internal/schema"
 )
@@ -30,7 +29,7 @@ import (
 func TestDataFileCodecRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, config.Catalog{Type: "sql", Name: "t", URI: "sqlite://" + filepath.Join(dir, "c.db")}, config.Storage{}, dir)
+	cat, err := catalog.Open(ctx, catalog.Config{Type: "sql", Name: "t", URI: "sqlite://" + filepath.Join(dir, "c.db")}, catalog.StorageConfig{}, dir)
 	require.NoError(t, err)
 	defer cat.Close()
 	sch, err := schema.Build([]schema.Column{{Name: "id", Type: "long", Required: true}, {Name: "ts", Type: "timestamptz"}, {Name: "country", Type: "string"}}, nil)

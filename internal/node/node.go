@@ -58,7 +58,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	// A single node is a cluster of one member (cluster.Options.Local):
 	// the same ledger, table writers and workers, one path.
 	cn, err := cluster.Start(cluster.Options{
-		Config: cfg, Catalog: cat, Logger: log, OnCommit: n.onCommit, Local: !cfg.Cluster.Enabled,
+		Cluster: cfg.Cluster, Kafka: cfg.Kafka, Pipelines: cfg.Pipelines,
+		DataDir: cfg.Node.DataDir, ShutdownTimeout: cfg.Node.ShutdownTimeout.D(),
+		Catalog: cat, Logger: log, OnCommit: n.onCommit, Local: !cfg.Cluster.Enabled,
 	})
 	if err != nil {
 		_ = cat.Close()

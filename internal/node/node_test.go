@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/config"
 )
 
@@ -42,9 +44,9 @@ func TestNodeServesOperationsEndpoints(t *testing.T) {
 	cfg.Node.HTTPAddr = "127.0.0.1:0"
 	cfg.Catalog.URI = "sqlite://" + filepath.Join(dir, "c.db")
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
-	cfg.Pipelines = []config.Pipeline{{Name: name, Topics: []string{"in"}, Table: "ns." + name,
-		CommitInterval: config.Duration(100 * time.Millisecond),
-		Schema:         []config.Column{{Name: "id", Type: "long", Required: true}}}}
+	cfg.Pipelines = []ingest.PipelineConfig{{Name: name, Topics: []string{"in"}, Table: "ns." + name,
+		CommitInterval: conf.Duration(100 * time.Millisecond),
+		Schema:         []ingest.Column{{Name: "id", Type: "long", Required: true}}}}
 	cfg.FillDefaults()
 	require.NoError(t, cfg.Validate())
 
@@ -100,7 +102,7 @@ func TestNodeStopsOnConfigError(t *testing.T) {
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
 	// A partition source that is not in the (inferred) schema can only be
 	// found once records arrive: the node must stop with a clear error.
-	cfg.Pipelines = []config.Pipeline{{Name: "in", Topics: []string{"in"}, Table: "ns.in", PartitionBy: []string{"day(nope)"}}}
+	cfg.Pipelines = []ingest.PipelineConfig{{Name: "in", Topics: []string{"in"}, Table: "ns.in", PartitionBy: []string{"day(nope)"}}}
 	cfg.FillDefaults()
 	require.NoError(t, cfg.Validate())
 	pcl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))

@@ -29,6 +29,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
 	"github.com/floelake/floe/internal/node"
@@ -108,16 +110,16 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	cfg := config.Default()
 	cfg.Node.DataDir = dataDir
 	cfg.Node.HTTPAddr = o.HTTPAddr
-	cfg.Node.ShutdownTimeout = config.Duration(15 * time.Second)
+	cfg.Node.ShutdownTimeout = conf.Duration(15 * time.Second)
 	cfg.Kafka.Brokers = broker.ListenAddrs()
 	cfg.Kafka.Group = "floe-quickstart"
 	for _, k := range kinds {
-		cfg.Pipelines = append(cfg.Pipelines, config.Pipeline{
+		cfg.Pipelines = append(cfg.Pipelines, ingest.PipelineConfig{
 			Name:           string(k),
 			Topics:         []string{string(k)},
 			Table:          "demo." + string(k),
 			Start:          "earliest",
-			CommitInterval: config.Duration(o.CommitInterval),
+			CommitInterval: conf.Duration(o.CommitInterval),
 			PartitionBy:    []string{gen.PartitionSpecSQL(k)},
 		})
 	}

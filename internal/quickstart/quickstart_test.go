@@ -12,7 +12,6 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
-	"github.com/floelake/floe/internal/config"
 )
 
 // TestQuickstartRunsAndResumes runs the quickstart twice on one data
@@ -76,7 +75,7 @@ func testOptions(dir string) Options {
 // to the records below them.
 func checkTables(t *testing.T, dir string) {
 	t.Helper()
-	cat, err := catalog.Open(context.Background(), config.Catalog{Type: "sql", Name: "floe"}, config.Storage{}, dir)
+	cat, err := catalog.Open(context.Background(), catalog.Config{Type: "sql", Name: "floe"}, catalog.StorageConfig{}, dir)
 	require.NoError(t, err)
 	defer cat.Close()
 	for _, k := range []string{"clicks", "orders"} {

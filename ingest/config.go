@@ -1,0 +1,256 @@
+package ingest
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/iceberg-go"
+
+	"github.com/floelake/floe/internal/conf"
+	"github.com/floelake/floe/internal/schema"
+)
+
+// KafkaConfig is the source cluster (the kafka section).
+type KafkaConfig struct {
+	Brokers  []string `yaml:"brokers"`
+	ClientID string   `yaml:"client_id"`
+	// Group is the consumer group floe commits offsets to after each Iceberg
+	// commit. It is for lag monitoring only: progress lives in Iceberg.
+	Group string     `yaml:"group"`
+	TLS   TLSConfig  `yaml:"tls"`
+	SASL  SASLConfig `yaml:"sasl"`
+	// FetchMaxBytes caps one fetch response.
+	FetchMaxBytes conf.ByteSize `yaml:"fetch_max_bytes"`
+}
+
+// TLSConfig configures a TLS client connection.
+type TLSConfig struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// SASLConfig configures Kafka authentication.
+type SASLConfig struct {
+	// Mechanism is empty (no SASL), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+}
+
+// DefaultKafkaConfig names the client and the lag-monitoring group floe and
+// fetches up to 16MiB at a time. Brokers have no default.
+func DefaultKafkaConfig() KafkaConfig {
+	return KafkaConfig{ClientID: "floe", Group: "floe", FetchMaxBytes: 16 << 20}
+}
+
+// Validate reports every bad field, named relative to the kafka section.
+// Brokers may be empty: a node without pipelines reads no Kafka, so whoever
+// composes the configuration requires them when there are pipelines.
+func (k KafkaConfig) Validate() error {
+	var p conf.Problems
+	for i, b := range k.Brokers {
+		if !strings.Contains(b, ":") {
+			p.Addf(fmt.Sprintf("brokers[%d]", i), "must be host:port, got %q", b)
+		}
+	}
+	if k.Group == "" {
+		p.Addf("group", "must not be empty (offsets are committed there for lag monitoring)")
+	}
+	switch strings.ToUpper(k.SASL.Mechanism) {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if k.SASL.Username == "" {
+			p.Addf("sasl.username", "is required with mechanism %s", k.SASL.Mechanism)
+		}
+	default:
+		p.Addf("sasl.mechanism", "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", k.SASL.Mechanism)
+	}
+	if (k.TLS.CertFile == "") != (k.TLS.KeyFile == "") {
+		p.Addf("tls", "cert_file and key_file must be given together")
+	}
+	if k.FetchMaxBytes < 1<<20 {
+		p.Addf("fetch_max_bytes", "must be at least 1MiB, got %d", k.FetchMaxBytes)
+	}
+	return p.Err()
+}
+
+// Column declares one column of a table schema.
+type Column struct {
+	Name string `yaml:"name"`
+	// Type is an Iceberg type: boolean, int, long, float, double,
+	// decimal(P,S), date, time, timestamp, timestamptz, string, uuid,
+	// binary, fixed[L], struct<name:type,...>, list<type>, map<string,type>.
+	Type     string `yaml:"type"`
+	Required bool   `yaml:"required"`
+	Doc      string `yaml:"doc"`
+}
+
+// PipelineConfig consumes topics into one table (and its dead-letter table):
+// one element of the pipelines section.
+type PipelineConfig struct {
+	Name   string   `yaml:"name"`
+	Topics []string `yaml:"topics"`
+	// Table is namespace.table (namespaces may be dotted: a.b.table).
+	Table string `yaml:"table"`
+	// DeadLetterTable receives records that do not decode; default <table>__dlq.
+	DeadLetterTable string `yaml:"dead_letter_table"`
+	// Format of record values: json.
+	Format string `yaml:"format"`
+	// Start is where to begin when the table has no committed offsets:
+	// earliest, latest, or an RFC 3339 timestamp.
+	Start          string        `yaml:"start"`
+	CommitInterval conf.Duration `yaml:"commit_interval"`
+	TargetFileSize conf.ByteSize `yaml:"target_file_size"`
+	// Schema declares the columns; when empty, floe infers it from the first
+	// records when it creates the table.
+	Schema []Column `yaml:"schema"`
+	// PartitionBy lists partition transforms: col, identity(col), year(col),
+	// month(col), day(col), hour(col), bucket(N, col), truncate(W, col).
+	PartitionBy []string `yaml:"partition_by"`
+	// KafkaMetadata adds _kafka_<name> columns: topic, partition, offset,
+	// timestamp, key.
+	KafkaMetadata []string `yaml:"kafka_metadata"`
+	// TableProperties are set on tables floe creates.
+	TableProperties map[string]string `yaml:"table_properties"`
+	// Workers is the number of decode/write goroutines; default GOMAXPROCS.
+	Workers int `yaml:"workers"`
+	// OnDataLoss is what to do when Kafka no longer has records the tables
+	// have not committed (retention deleted them, or an unclean leader
+	// election replaced them): fail (stop and say so) or skip (resume at
+	// the first offset Kafka has and record the skipped offsets in the
+	// snapshot summary as floe.skipped).
+	OnDataLoss string `yaml:"on_data_loss"`
+}
+
+// Data-loss policies (PipelineConfig.OnDataLoss).
+const (
+	OnDataLossFail = "fail"
+	OnDataLossSkip = "skip"
+)
+
+// MinCommitInterval is the shortest commit interval a pipeline may have.
+const MinCommitInterval = 100 * time.Millisecond
+
+// minTargetFileSize is the smallest target size of a data file.
+const minTargetFileSize = 1 << 20
+
+// DeadLetter returns the dead-letter table name.
+func (p PipelineConfig) DeadLetter() string {
+	if p.DeadLetterTable != "" {
+		return p.DeadLetterTable
+	}
+	return p.Table + "__dlq"
+}
+
+// DeclaredSchema builds the Iceberg schema the pipeline declares (columns
+// plus Kafka metadata columns). With no columns declared it holds only the
+// metadata columns; the table's schema is then inferred.
+func (p PipelineConfig) DeclaredSchema() (*iceberg.Schema, error) {
+	cols := make([]schema.Column, len(p.Schema))
+	for i, c := range p.Schema {
+		cols[i] = schema.Column{Name: c.Name, Type: c.Type, Required: c.Required, Doc: c.Doc}
+	}
+	return schema.Build(cols, p.KafkaMetadata)
+}
+
+// Validate reports every bad field of a pipeline whose defaults are filled
+// in, named relative to the pipeline. Rules across pipelines (unique names,
+// one writer per table) are the composer's.
+func (p PipelineConfig) Validate() error {
+	var pr conf.Problems
+	if len(p.Topics) == 0 {
+		pr.Addf("topics", "must list at least one topic")
+	}
+	if err := checkTableName(p.Table); err != nil {
+		pr.Addf("table", "%v", err)
+	}
+	if err := checkTableName(p.DeadLetter()); err != nil {
+		pr.Addf("dead_letter_table", "%v", err)
+	}
+	if p.DeadLetter() == p.Table {
+		pr.Addf("dead_letter_table", "must differ from the table")
+	}
+	if p.Format != "json" {
+		pr.Addf("format", "must be json, got %q", p.Format)
+	}
+	if err := checkStart(p.Start); err != nil {
+		pr.Addf("start", "%v", err)
+	}
+	if p.CommitInterval.D() < MinCommitInterval {
+		pr.Addf("commit_interval", "must be at least %s, got %s", MinCommitInterval, p.CommitInterval)
+	}
+	if p.TargetFileSize < minTargetFileSize {
+		pr.Addf("target_file_size", "must be at least 1MiB, got %d", p.TargetFileSize)
+	}
+	if err := CheckOnDataLoss(p.OnDataLoss); err != nil {
+		pr.Addf("on_data_loss", "%v", err)
+	}
+	if p.Workers < 0 || p.Workers > 256 {
+		pr.Addf("workers", "must be 0 (one per CPU) to 256, got %d", p.Workers)
+	}
+	metaOK := true
+	for j, m := range p.KafkaMetadata {
+		if _, err := schema.MetaColumnName(m); err != nil {
+			pr.Addf(fmt.Sprintf("kafka_metadata[%d]", j), "%v", err)
+			metaOK = false
+		}
+	}
+	if !metaOK {
+		return pr.Err()
+	}
+	sch, err := p.DeclaredSchema()
+	if err != nil {
+		pr.Addf("schema", "%v", err)
+		return pr.Err()
+	}
+	if len(p.Schema) > 0 {
+		if _, err := schema.Partition(p.PartitionBy, sch); err != nil {
+			pr.Addf("partition_by", "%v", err)
+		}
+	}
+	return pr.Err()
+}
+
+// CheckOnDataLoss says what is wrong with a data-loss policy, if anything.
+func CheckOnDataLoss(s string) error {
+	switch s {
+	case OnDataLossFail, OnDataLossSkip:
+		return nil
+	}
+	return fmt.Errorf("must be %s or %s, got %q", OnDataLossFail, OnDataLossSkip, s)
+}
+
+func checkTableName(t string) error {
+	parts := strings.Split(t, ".")
+	if len(parts) < 2 {
+		return fmt.Errorf("must be namespace.table, got %q", t)
+	}
+	for _, p := range parts {
+		if p == "" {
+			return fmt.Errorf("must be namespace.table with no empty part, got %q", t)
+		}
+	}
+	return nil
+}
+
+func checkStart(s string) error {
+	switch s {
+	case "earliest", "latest":
+		return nil
+	}
+	if _, ok := startTime(s); !ok {
+		return fmt.Errorf("must be earliest, latest or an RFC 3339 timestamp, got %q", s)
+	}
+	return nil
+}
+
+// startTime returns the timestamp of a timestamp start, if it is one.
+func startTime(s string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, s)
+	return t, err == nil
+}

@@ -1,0 +1,104 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// FieldError names a configuration field and says what is allowed there.
+//
+// Field is the field's path in the YAML document: keys joined with dots and
+// list indexes in brackets (kafka.sasl.mechanism, pipelines[0].schema,
+// kafka.brokers[1]). A component reports paths relative to its own section;
+// Nest prefixes them as the component is composed, copying the error, so
+// that whatever else an error carries about its field survives nesting, and
+// whoever holds the document can resolve the path to a position in it.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return "config: " + e.Field + ": " + e.Reason }
+
+// Join returns the path of field inside the section at prefix: "kafka" and
+// "brokers[0]" give kafka.brokers[0], "pipelines[0]" and "[1]" give
+// pipelines[0][1]. An empty side leaves the other as it is.
+func Join(prefix, field string) string {
+	switch {
+	case prefix == "":
+		return field
+	case field == "":
+		return prefix
+	case strings.HasPrefix(field, "["):
+		return prefix + field
+	}
+	return prefix + "." + field
+}
+
+// Fields returns the field errors in err, however joined or wrapped, in
+// order. An error that is not a FieldError (nor wraps one) is left out.
+func Fields(err error) []*FieldError {
+	var out []*FieldError
+	for _, e := range flatten(err) {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			out = append(out, fe)
+		}
+	}
+	return out
+}
+
+// flatten lists the leaves of a tree of joined errors.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// Nest returns err with every field path moved under prefix (see
+// Problems.Nest); nil for nil.
+func Nest(prefix string, err error) error {
+	var p Problems
+	p.Nest(prefix, err)
+	return p.Err()
+}
+
+// Problems collects a configuration's problems so that Validate reports
+// them all at once. The zero value is ready to use.
+type Problems struct {
+	errs []error
+}
+
+// Addf records a problem with field: the reason is format and args.
+func (p *Problems) Addf(field, format string, args ...any) {
+	p.errs = append(p.errs, &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+// Nest records the problems err holds (a component's Validate result)
+// under prefix, the component's path: a FieldError's field is joined to
+// prefix; any other error becomes a problem of prefix itself. nil adds
+// nothing.
+func (p *Problems) Nest(prefix string, err error) {
+	for _, e := range flatten(err) {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			p.errs = append(p.errs, &FieldError{Field: prefix, Reason: e.Error()})
+			continue
+		}
+		nested := *fe
+		nested.Field = Join(prefix, fe.Field)
+		p.errs = append(p.errs, &nested)
+	}
+}
+
+// Err returns every recorded problem joined (errors.Join), or nil.
+func (p *Problems) Err() error { return errors.Join(p.errs...) }
