@@ -21,7 +21,7 @@ import (
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
-	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/failpoint"
 )
 
@@ -118,7 +118,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 type leaderRig struct {
 	t     *testing.T
-	kafka config.Kafka
+	kafka ingest.KafkaConfig
 	cat   *catalog.Catalog
 	node  *cluster.Node
 	stop  func() error
@@ -131,25 +131,25 @@ func newLeaderRig(t *testing.T, wrap func(*catalog.Catalog) *catalog.Catalog) *l
 	require.NoError(t, err)
 	t.Cleanup(kc.Close)
 	dir := t.TempDir()
-	cat, err := catalog.Open(context.Background(), config.Catalog{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "c.db")},
-		config.Storage{}, dir)
+	cat, err := catalog.Open(context.Background(), catalog.Config{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "c.db")},
+		catalog.StorageConfig{}, dir)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cat.Close() })
 
-	cfg := config.Default()
-	cfg.Kafka.Brokers, cfg.Kafka.ClientID, cfg.Kafka.Group = kc.ListenAddrs(), "floe-test", "floe-test"
-	cfg.Node.DataDir = t.TempDir()
-	cfg.Cluster.NodeID = "n1"
-	cfg.Pipelines = []config.Pipeline{{
+	kafka := ingest.DefaultKafkaConfig()
+	kafka.Brokers, kafka.ClientID, kafka.Group = kc.ListenAddrs(), "floe-test", "floe-test"
+	pc := ingest.PipelineConfig{
 		Name: topic, Topics: []string{topic}, Table: mainTable, Format: "json", Start: "earliest",
-		CommitInterval: config.Duration(100 * time.Millisecond), TargetFileSize: 128 << 20,
-		KafkaMetadata: []string{"partition", "offset"},
-	}}
-	cfg.FillDefaults()
-	require.NoError(t, cfg.Validate())
+		CommitInterval: conf.Duration(100 * time.Millisecond), TargetFileSize: 128 << 20,
+		KafkaMetadata: []string{"partition", "offset"}, OnDataLoss: ingest.OnDataLossFail,
+	}
+	require.NoError(t, pc.Validate())
 
-	r := &leaderRig{t: t, kafka: cfg.Kafka, cat: cat}
-	n, err := cluster.Start(cluster.Options{Config: cfg, Catalog: wrap(cat), Local: true, Logger: quietLogger(t)})
+	r := &leaderRig{t: t, kafka: kafka, cat: cat}
+	n, err := cluster.Start(cluster.Options{
+		Cluster: cluster.Config{NodeID: "n1"}, Kafka: kafka, Pipelines: []ingest.PipelineConfig{pc},
+		DataDir: t.TempDir(), Catalog: wrap(cat), Local: true, Logger: quietLogger(t),
+	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
