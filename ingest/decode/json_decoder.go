@@ -350,7 +350,7 @@ func (d *JSONDecoder) parseInto(s *parseSlot, value []byte, meta RecordMeta) err
 		jv := root.vals[i]
 		if jv == nil || jv.Type() == fastjson.TypeNull {
 			if n.required {
-				return &DecodeError{Field: n.name, Reason: "required field is missing"}
+				return &DecodeError{Field: n.name, Reason: requiredReason(jv)}
 			}
 			*c = Cell{Null: true}
 			continue
@@ -495,7 +495,7 @@ func (d *JSONDecoder) container(s *parseSlot, n *jsonNode, v *fastjson.Value, he
 			return &DecodeError{Field: n.children[n.dup].name, Reason: "duplicate key in JSON object"}
 		}
 		for i, c := range n.children {
-			if err := d.nested(s, c, n.vals[i], "required field is missing"); err != nil {
+			if err := d.nested(s, c, n.vals[i], requiredReason(n.vals[i])); err != nil {
 				return withParent(err, c.name)
 			}
 		}
@@ -571,6 +571,15 @@ func (d *JSONDecoder) number(v *fastjson.Value) ([]byte, bool) {
 	}
 	d.numBuf = v.MarshalTo(d.numBuf[:0])
 	return d.numBuf, true
+}
+
+// requiredReason says why a required field has no value: absent from its
+// object, or present as null.
+func requiredReason(v *fastjson.Value) string {
+	if v == nil {
+		return "required field is missing"
+	}
+	return "required field is null"
 }
 
 // leaf converts a non-null primitive value into c.
