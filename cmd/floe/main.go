@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,19 +42,41 @@ func rootCmd() *cobra.Command {
 	return root
 }
 
-// signalContext ends on SIGINT or SIGTERM; a second signal exits at once.
+// signalRepeatWindow is how long after the first SIGINT or SIGTERM a
+// repeat counts as the same request: GNU timeout, some supervisors and a
+// terminal's process group deliver one stop twice within milliseconds.
+const signalRepeatWindow = time.Second
+
+// signalContext ends on SIGINT or SIGTERM, which starts a graceful stop
+// (final commits). A later signal, one that comes more than
+// signalRepeatWindow after the first, is an operator's "exit now": the
+// process exits without the final commit.
 func signalContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
+	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ch
-		cancel()
-		<-ch
+	go watchSignals(ch, cancel, time.Now, func() {
 		fmt.Fprintln(os.Stderr, "floe: second signal, exiting without the final commit")
 		os.Exit(130)
-	}()
+	})
 	return ctx, cancel
+}
+
+// watchSignals calls stop on the first signal and exit on the first one
+// after that which arrives more than signalRepeatWindow later; repeats
+// inside the window are the same stop delivered twice.
+func watchSignals(ch <-chan os.Signal, stop func(), now func() time.Time, exit func()) {
+	if _, ok := <-ch; !ok {
+		return
+	}
+	first := now()
+	stop()
+	for range ch {
+		if now().Sub(first) > signalRepeatWindow {
+			exit()
+			return
+		}
+	}
 }
 
 func newLogger(level string) *slog.Logger {
@@ -114,10 +137,10 @@ then these flags.`,
 				return err
 			}
 			if c := n.Cluster(); c != nil {
-				log.Info("floe serving as a cluster member", "version", version, "node", c.ID(),
+				log.Info("floe serving as a cluster member", "version", buildVersion(), "node", c.ID(),
 					"raft", c.RaftAddr(), "api", c.APIAddr(), "pipelines", len(cfg.Pipelines), "http", n.Addr())
 			} else {
-				log.Info("floe serving", "version", version, "pipelines", len(cfg.Pipelines), "http", n.Addr())
+				log.Info("floe serving", "version", buildVersion(), "pipelines", len(cfg.Pipelines), "http", n.Addr())
 			}
 			return n.Run(ctx)
 		},
@@ -216,13 +239,55 @@ func versionCmd() *cobra.Command {
 		Use:   "version",
 		Short: "Print the version",
 		Run: func(cmd *cobra.Command, _ []string) {
-			v := version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-				v = bi.Main.Version
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "floe %s\n", v)
+			fmt.Fprintln(cmd.OutOrStdout(), "floe", buildVersion())
 		},
 	}
+}
+
+// buildVersion describes this binary's build (see versionString).
+func buildVersion() string {
+	bi, _ := debug.ReadBuildInfo()
+	return versionString(version, bi)
+}
+
+// versionString describes the build: the version set at link time, else
+// the module version; then the VCS revision (marked when the tree had
+// local changes), the commit time and the Go version, as far as the build
+// recorded them.
+func versionString(linked string, bi *debug.BuildInfo) string {
+	v := linked
+	if bi == nil {
+		return v
+	}
+	if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+modified"
+			}
+		}
+	}
+	if rev != "" {
+		v += " (revision " + rev + dirty
+		if at != "" {
+			v += ", " + at
+		}
+		v += ")"
+	} else {
+		v += " (revision unknown: built without VCS stamping)"
+	}
+	if bi.GoVersion != "" {
+		v += " " + bi.GoVersion
+	}
+	return v
 }
 
 func benchChildCmd() *cobra.Command {
