@@ -191,7 +191,7 @@ func (lc *localCluster) event(format string, args ...any) {
 
 // printStatus prints the members, who leads and owns what, and each
 // table's committed rows and lag, then any events since the last call.
-func (lc *localCluster) printStatus(out io.Writer, elapsed time.Duration, produced map[string]int64) {
+func (lc *localCluster) printStatus(out io.Writer, label string, produced map[string]int64) {
 	var st cluster.Status
 	var ok bool
 	members := lc.members
@@ -222,9 +222,9 @@ func (lc *localCluster) printStatus(out io.Writer, elapsed time.Duration, produc
 			}
 			ms = append(ms, s)
 		}
-		fmt.Fprintf(tw, "[%s]\tleader %s\tmembers (partitions) %s\n", elapsed.Truncate(time.Second), st.LeaderID, strings.Join(ms, " "))
+		fmt.Fprintf(tw, "%s\tleader %s\tmembers (partitions) %s\n", label, st.LeaderID, strings.Join(ms, " "))
 	} else {
-		fmt.Fprintf(tw, "[%s]\tno leader yet\n", elapsed.Truncate(time.Second))
+		fmt.Fprintf(tw, "%s\tno leader yet\n", label)
 	}
 	lag := map[string]int64{}
 	for _, p := range st.Partitions {

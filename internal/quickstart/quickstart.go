@@ -168,7 +168,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		case err := <-nodeDone:
 			stopProducers()
 			pwg.Wait()
-			printStatus(out, n, pstats, time.Since(start))
+			printStatus(out, n, pstats, statusLabel(time.Since(start), true))
 			fmt.Fprintln(out, "floe quickstart stopped; run it again to resume from the committed offsets.")
 			return err
 		case <-ctx.Done():
@@ -176,7 +176,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			// everything produced.
 			stopProducers()
 		case <-tick.C:
-			printStatus(out, n, pstats, time.Since(start))
+			printStatus(out, n, pstats, statusLabel(time.Since(start), false))
 		}
 	}
 }
@@ -257,13 +257,13 @@ func runCluster(ctx context.Context, o Options, cfg config.Config, broker string
 			// Producers first, so the final commits cover what they wrote.
 			stopProducers()
 			pwg.Wait()
-			lc.printStatus(out, time.Since(start), produced())
+			lc.printStatus(out, statusLabel(time.Since(start), true), produced())
 			stopCluster()
 			err := <-done
 			fmt.Fprintln(out, "floe quickstart stopped; run it again to resume from the committed offsets.")
 			return err
 		case <-tick.C:
-			lc.printStatus(out, time.Since(start), produced())
+			lc.printStatus(out, statusLabel(time.Since(start), false), produced())
 		}
 	}
 }
@@ -323,9 +323,19 @@ Ctrl-C stops cleanly after a final commit.
 `, broker, dbPath, wh, n.Addr(), dbPath, wh, dbPath, wh, strings.TrimSuffix(wh, "/"))
 }
 
-func printStatus(out io.Writer, n *node.Node, pstats []*gen.ProducerStats, elapsed time.Duration) {
+// statusLabel heads a status line: the time since the start, whole seconds
+// on the ticks; the last line, printed after the final commit and often
+// within a second of a tick, says so and carries tenths.
+func statusLabel(elapsed time.Duration, final bool) string {
+	if final {
+		return "[" + elapsed.Truncate(100*time.Millisecond).String() + ", final]"
+	}
+	return "[" + elapsed.Truncate(time.Second).String() + "]"
+}
+
+func printStatus(out io.Writer, n *node.Node, pstats []*gen.ProducerStats, label string) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "[%s]\ttable\tproduced\tin\tcommitted\tdead-lettered\tlag\tfiles\tsnapshot\tmetadata\n", elapsed.Truncate(time.Second))
+	fmt.Fprintf(tw, "%s\ttable\tproduced\tconsumed\tcommitted\tdead-lettered\tlag\tfiles\tsnapshot\tmetadata\n", label)
 	for i, p := range n.Pipelines() {
 		s := p.Stats()
 		var produced int64

@@ -29,6 +29,8 @@ func TestQuickstartRunsAndResumes(t *testing.T) {
 	require.Contains(t, first, "demo.clicks")
 	require.Contains(t, first, "SqlCatalog(\"floe\"")
 	require.Contains(t, first, "floe quickstart stopped")
+	require.Contains(t, first, "produced  consumed  committed", "the header names the columns as the README does")
+	require.Equal(t, 1, strings.Count(first, ", final]"), "one final status line:\n%s", first)
 
 	out.Reset()
 	require.NoError(t, Run(context.Background(), o, &out))
@@ -55,6 +57,7 @@ func TestQuickstartCluster(t *testing.T) {
 	require.Contains(t, got, "leads after")
 	require.Contains(t, got, "rejoins")
 	require.Contains(t, got, "floe quickstart stopped")
+	require.Equal(t, 1, strings.Count(got, ", final]"), "one final status line:\n%s", got)
 	checkTables(t, dir)
 }
 
