@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,7 +30,11 @@ type Catalog struct {
 	IOProps iceberg.Properties
 	// Warehouse is the root location of tables floe creates.
 	Warehouse string
-	closeFn   func() error
+	// URI says where the catalog is (credentials redacted), for logs.
+	URI string
+	// Created reports a SQLite catalog file that Open created.
+	Created bool
+	closeFn func() error
 }
 
 // Close releases the catalog's connections.
@@ -90,11 +95,11 @@ func Open(ctx context.Context, cfg Config, st StorageConfig, dataDir string) (*C
 
 	switch cfg.Type {
 	case "sql":
-		uri := cfg.URI
-		if uri == "" {
+		uri, embedded := cfg.URI, cfg.URI == ""
+		if embedded {
 			uri = "sqlite://" + filepath.Join(dataDir, "catalog.db")
 		}
-		db, dialect, err := openSQL(uri, dataDir)
+		db, dialect, created, err := openSQL(uri, embedded)
 		if err != nil {
 			return nil, err
 		}
@@ -104,7 +109,7 @@ func Open(ctx context.Context, cfg Config, st StorageConfig, dataDir string) (*C
 			_ = db.Close()
 			return nil, fmt.Errorf("catalog: open sql catalog %s: %w", redact(uri), err)
 		}
-		return &Catalog{Catalog: cat, IOProps: ioProps, Warehouse: warehouse, closeFn: db.Close}, nil
+		return &Catalog{Catalog: cat, IOProps: ioProps, Warehouse: warehouse, URI: redact(uri), Created: created, closeFn: db.Close}, nil
 	case "rest":
 		opts := []rest.Option{rest.WithWarehouseLocation(warehouse), rest.WithAdditionalProps(props)}
 		if cfg.Token != "" {
@@ -117,42 +122,76 @@ func Open(ctx context.Context, cfg Config, st StorageConfig, dataDir string) (*C
 		if err != nil {
 			return nil, fmt.Errorf("catalog: open rest catalog %s: %w", cfg.URI, err)
 		}
-		return &Catalog{Catalog: cat, IOProps: ioProps, Warehouse: warehouse}, nil
+		return &Catalog{Catalog: cat, IOProps: ioProps, Warehouse: warehouse, URI: cfg.URI}, nil
 	default:
 		return nil, fmt.Errorf("catalog: unknown type %q (want sql or rest)", cfg.Type)
 	}
 }
 
-func openSQL(uri, dataDir string) (*sql.DB, sqlcat.SupportedDialect, error) {
+// openSQL opens a SQL catalog's database. created reports a SQLite file
+// that did not exist before. Only the embedded catalog (in the data
+// directory) may create its directory: a catalog path in a directory that
+// does not exist is far more often a typo than a wish, and a new, empty
+// catalog would start every pipeline again from its start offsets in a
+// catalog nobody reads.
+func openSQL(uri string, embedded bool) (_ *sql.DB, _ sqlcat.SupportedDialect, created bool, _ error) {
 	switch {
 	case strings.HasPrefix(uri, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(uri, "sqlite:"), "//")
+		path := SQLitePath(uri)
 		dsn := ":memory:"
 		if path != ":memory:" {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				return nil, "", fmt.Errorf("catalog: %w", err)
+			dir := filepath.Dir(path)
+			if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+				if !embedded {
+					return nil, "", false, fmt.Errorf("catalog: uri %s: directory %s does not exist; create it, or correct catalog.uri (a new catalog starts every pipeline from its start offsets)", uri, dir)
+				}
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return nil, "", false, fmt.Errorf("catalog: %w", err)
+				}
+			}
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				created = true
 			}
 			// WAL and a busy timeout let readers (floe's own API, a user's
 			// DuckDB) share the file with the committer.
-			dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+			dsn = "file:" + sqliteEscape(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 		}
 		db, err := sql.Open(sqliteshim.ShimName, dsn)
 		if err != nil {
-			return nil, "", fmt.Errorf("catalog: open sqlite %s: %w", path, err)
+			return nil, "", false, fmt.Errorf("catalog: open sqlite %s: %w", path, err)
 		}
 		if path == ":memory:" {
 			db.SetMaxOpenConns(1)
 		}
-		return db, sqlcat.SQLite, nil
+		return db, sqlcat.SQLite, created, nil
 	case strings.HasPrefix(uri, "postgres://"), strings.HasPrefix(uri, "postgresql://"):
 		db, err := sql.Open("pgx", uri)
 		if err != nil {
-			return nil, "", fmt.Errorf("catalog: open postgres %s: %w", redact(uri), err)
+			return nil, "", false, fmt.Errorf("catalog: open postgres %s: %w", redact(uri), err)
 		}
-		return db, sqlcat.Postgres, nil
+		return db, sqlcat.Postgres, false, nil
 	default:
-		return nil, "", fmt.Errorf("catalog: uri %q: want sqlite:///path or postgres://", uri)
+		return nil, "", false, fmt.Errorf("catalog: uri %q: want sqlite:///path or postgres://", uri)
 	}
+}
+
+// SQLitePath returns the file a sqlite: URI names (or ":memory:"). An
+// absolute path may be written with three slashes (sqlite:///abs/c.db) or
+// with four, as SQLAlchemy and PyIceberg write it (sqlite:////abs/c.db);
+// both name /abs/c.db. sqlite:rel/c.db and sqlite://rel/c.db name a path
+// relative to the working directory.
+func SQLitePath(uri string) string {
+	rest := strings.TrimPrefix(strings.TrimPrefix(uri, "sqlite:"), "//")
+	if strings.HasPrefix(rest, "/") {
+		rest = "/" + strings.TrimLeft(rest, "/")
+	}
+	return rest
+}
+
+// sqliteEscape makes a path safe inside a SQLite file: URI, where ? and #
+// end the path and % starts an escape.
+func sqliteEscape(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }
 
 func redact(uri string) string {

@@ -134,3 +134,54 @@ func TestOpenErrors(t *testing.T) {
 	_, err = catalog.Open(context.Background(), catalog.Config{Type: "hive", Name: "x"}, catalog.StorageConfig{}, t.TempDir())
 	require.ErrorContains(t, err, "unknown type")
 }
+
+func TestSQLitePath(t *testing.T) {
+	for uri, want := range map[string]string{
+		"sqlite:///abs/c.db":            "/abs/c.db",
+		"sqlite:////abs/c.db":           "/abs/c.db", // SQLAlchemy's and PyIceberg's spelling
+		"sqlite://rel/c.db":             "rel/c.db",
+		"sqlite:rel/c.db":               "rel/c.db",
+		"sqlite::memory:":               ":memory:",
+		"sqlite:///dir with space/c.db": "/dir with space/c.db",
+	} {
+		require.Equal(t, want, catalog.SQLitePath(uri), uri)
+	}
+}
+
+// Both spellings of an absolute path open the same catalog file.
+func TestOpenSQLiteFourSlashes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	three, err := catalog.Open(ctx, catalog.Config{Type: "sql", Name: "floe", URI: "sqlite://" + path}, catalog.StorageConfig{}, t.TempDir())
+	require.NoError(t, err)
+	require.True(t, three.Created)
+	require.NoError(t, three.CreateNamespace(ctx, catalog.Ident("ns"), nil))
+	require.NoError(t, three.Close())
+
+	four, err := catalog.Open(ctx, catalog.Config{Type: "sql", Name: "floe", URI: "sqlite:///" + path}, catalog.StorageConfig{}, t.TempDir())
+	require.NoError(t, err)
+	defer four.Close()
+	require.False(t, four.Created, "the file exists")
+	ok, err := four.CheckNamespaceExists(ctx, catalog.Ident("ns"))
+	require.NoError(t, err)
+	require.True(t, ok)
+}
+
+// A catalog in a directory that does not exist is a typo far more often
+// than a wish: Open refuses it and names the directory. Only the embedded
+// catalog creates its directory.
+func TestOpenSQLiteMissingDirectory(t *testing.T) {
+	ctx := context.Background()
+	missing := filepath.Join(t.TempDir(), "no-such-dir")
+	_, err := catalog.Open(ctx, catalog.Config{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(missing, "c.db")}, catalog.StorageConfig{}, t.TempDir())
+	require.ErrorContains(t, err, "directory "+missing+" does not exist")
+	_, statErr := os.Stat(missing)
+	require.ErrorIs(t, statErr, os.ErrNotExist, "nothing was created")
+
+	dataDir := filepath.Join(t.TempDir(), "fresh")
+	c, err := catalog.Open(ctx, catalog.DefaultConfig(), catalog.StorageConfig{}, dataDir)
+	require.NoError(t, err)
+	defer c.Close()
+	require.True(t, c.Created)
+	require.Equal(t, "sqlite://"+filepath.Join(dataDir, "catalog.db"), c.URI)
+}

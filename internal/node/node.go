@@ -55,6 +55,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		return nil, err
 	}
 	n.cat = cat
+	log.Info("floe sources and destination", "brokers", strings.Join(cfg.Kafka.Brokers, ","),
+		"catalog_type", cfg.Catalog.Type, "catalog", cat.URI, "warehouse", cat.Warehouse)
+	if cat.Created {
+		log.Info("created a new, empty catalog; pipelines start at their configured start", "catalog", cat.URI)
+	}
 	// A single node is a cluster of one member (cluster.Options.Local):
 	// the same ledger, table writers and workers, one path.
 	cn, err := cluster.Start(cluster.Options{
