@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -135,7 +136,11 @@ func testResumeOnNewNode(t *testing.T) {
 	ends := mustEndOffsets(t, addr, topic)
 
 	// A new node (new catalog handle, new consumer) on the same catalog.
-	b := startNode(t, cfg, testLogger(t, "node B"))
+	// The replacement runs elsewhere: a data directory of its own (one
+	// node per data directory; the catalog and the table are shared).
+	cfgB := cfg
+	cfgB.Node.DataDir = filepath.Join(s.Dir, "data-b")
+	b := startNode(t, cfgB, testLogger(t, "node B"))
 	pb := b.n.Pipelines()[0]
 	waitFor(t, 3*time.Minute, "node B to commit every record", func() (bool, string) {
 		st := pb.Stats()
@@ -186,7 +191,11 @@ func TestTwoNodesOneTable(t *testing.T) {
 		st := pa.Stats()
 		return st.Committed > 0, fmt.Sprintf("stats %+v", st)
 	})
-	b := startNode(t, cfg, testLogger(t, "node B"))
+	// The replacement runs elsewhere: a data directory of its own (one
+	// node per data directory; the catalog and the table are shared).
+	cfgB := cfg
+	cfgB.Node.DataDir = filepath.Join(s.Dir, "data-b")
+	b := startNode(t, cfgB, testLogger(t, "node B"))
 	if err := produce(context.Background(), cl, topic, records, 8_000, 72, &stats); err != nil {
 		t.Fatalf("produce: %v", err)
 	}

@@ -30,6 +30,8 @@ type Node struct {
 	cfg config.Config
 	log *slog.Logger
 	cat *catalog.Catalog
+	// lock keeps other nodes off the data directory until Run returns.
+	lock *dirLock
 	// cluster runs the pipelines: a member of a cluster, or a cluster of
 	// one (a single node).
 	cluster  *cluster.Node
@@ -50,10 +52,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	for _, o := range opts {
 		o(n)
 	}
-	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Storage, cfg.Node.DataDir)
+	lock, err := lockDataDir(cfg.Node.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Storage, cfg.Node.DataDir)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	n.lock = lock
 	n.cat = cat
 	log.Info("floe sources and destination", "brokers", strings.Join(cfg.Kafka.Brokers, ","),
 		"catalog_type", cfg.Catalog.Type, "catalog", cat.URI, "warehouse", cat.Warehouse)
@@ -69,6 +77,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	})
 	if err != nil {
 		_ = cat.Close()
+		lock.release()
 		return nil, err
 	}
 	n.cluster = cn
@@ -126,6 +135,7 @@ func (n *Node) Ready() error { return n.cluster.Ready() }
 // Run runs every pipeline until ctx ends, then lets each commit what it
 // holds. It returns the first pipeline error that restarting cannot fix.
 func (n *Node) Run(ctx context.Context) error {
+	defer n.lock.release()
 	defer n.cat.Close()
 	if err := n.Listen(); err != nil {
 		return err

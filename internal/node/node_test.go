@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,4 +118,32 @@ func TestNodeStopsOnConfigError(t *testing.T) {
 	err = n.Run(ctx)
 	require.ErrorContains(t, err, `no column "nope"`)
 	require.NoError(t, ctx.Err(), "stopped by the error, not the timeout")
+}
+
+// Two nodes on one data directory would share raft state, the embedded
+// catalog and staged files: the second is refused with the holder named,
+// and the directory is free again once the first stops.
+func TestDataDirIsLocked(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"))
+	require.NoError(t, err)
+	defer kc.Close()
+	cfg := config.Default()
+	cfg.Node.DataDir, cfg.Node.HTTPAddr = t.TempDir(), ""
+	cfg.Kafka.Brokers = kc.ListenAddrs()
+	cfg.Pipelines = []ingest.PipelineConfig{{Name: "in", Topics: []string{"in"}, Table: "ns.in"}}
+	cfg.FillDefaults()
+	require.NoError(t, cfg.Validate())
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	first, err := New(context.Background(), cfg, quiet)
+	require.NoError(t, err)
+	_, err = New(context.Background(), cfg, quiet)
+	require.ErrorContains(t, err, "node.data_dir "+cfg.Node.DataDir+" is in use by another floe node (pid "+fmt.Sprint(os.Getpid()))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, first.Run(ctx))
+	second, err := New(context.Background(), cfg, quiet)
+	require.NoError(t, err, "the lock is released when Run returns")
+	require.NoError(t, second.Run(ctx))
 }
