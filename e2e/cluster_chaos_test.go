@@ -87,6 +87,16 @@ func newClusterRig(t *testing.T, s setup, catName, catURI string, n int) *cluste
 	return &clusterRig{Rig: pr, t: t}
 }
 
+// newLocalClusterRig starts a broker with the topic and prepares n members
+// on a SQLite catalog and a warehouse in the test's directory.
+func newLocalClusterRig(t *testing.T, topic string, partitions int32, n int) (broker string, s setup, r *clusterRig) {
+	t.Helper()
+	_, broker = startBroker(t, topic, partitions)
+	s = newSetup(t, broker, topic)
+	s.Warehouse = "file://" + filepath.Join(s.Dir, "warehouse")
+	return broker, s, newClusterRig(t, s, "floe", "sqlite://"+filepath.Join(s.Dir, "catalog.db"), n)
+}
+
 // keepLog copies m's log into $FLOE_E2E_LOGS, when set, as the test ends:
 // a long run's logs are too long to print.
 func keepLog(t *testing.T, m *member) {
@@ -762,10 +772,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // summaries say, losing and duplicating nothing.
 func TestClusterRecoversFromIcebergAlone(t *testing.T) {
 	const topic = "clicks"
-	_, broker := startBroker(t, topic, 6)
-	s := newSetup(t, broker, topic)
-	s.Warehouse = "file://" + filepath.Join(s.Dir, "warehouse")
-	r := newClusterRig(t, s, "floe", "sqlite://"+filepath.Join(s.Dir, "catalog.db"), 3)
+	broker, s, r := newLocalClusterRig(t, topic, 6, 3)
 	cfg := r.config()
 	cat := openCatalog(t, cfg)
 
@@ -824,10 +831,7 @@ func TestClusterRecoversFromIcebergAlone(t *testing.T) {
 // again. Every record is committed exactly once.
 func TestClusterLeaveAndRejoin(t *testing.T) {
 	const topic = "clicks"
-	_, broker := startBroker(t, topic, 6)
-	s := newSetup(t, broker, topic)
-	s.Warehouse = "file://" + filepath.Join(s.Dir, "warehouse")
-	r := newClusterRig(t, s, "floe", "sqlite://"+filepath.Join(s.Dir, "catalog.db"), 3)
+	broker, s, r := newLocalClusterRig(t, topic, 6, 3)
 	cfg := r.config()
 	cat := openCatalog(t, cfg)
 	n1, n2, n3 := r.member("n1"), r.member("n2"), r.member("n3")

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -19,10 +18,7 @@ import (
 // Then the oracle checks every record exactly once.
 func TestClusterFailpoints(t *testing.T) {
 	const topic = "clicks"
-	_, broker := startBroker(t, topic, 6)
-	s := newSetup(t, broker, topic)
-	s.Warehouse = "file://" + filepath.Join(s.Dir, "warehouse")
-	r := newClusterRig(t, s, "floe", "sqlite://"+filepath.Join(s.Dir, "catalog.db"), 3)
+	broker, _, r := newLocalClusterRig(t, topic, 6, 3)
 	cfg := r.config()
 	cat := openCatalog(t, cfg)
 

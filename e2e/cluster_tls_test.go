@@ -30,10 +30,7 @@ import (
 // without one.
 func TestClusterTLS(t *testing.T) {
 	const topic = "clicks"
-	_, broker := startBroker(t, topic, 4)
-	s := newSetup(t, broker, topic)
-	s.Warehouse = "file://" + filepath.Join(s.Dir, "warehouse")
-	r := newClusterRig(t, s, "floe", "sqlite://"+filepath.Join(s.Dir, "catalog.db"), 2)
+	broker, s, r := newLocalClusterRig(t, topic, 4, 2)
 	r.setTLS(writeTestPKI(t, s.Dir))
 	cfg := r.config()
 	cat := openCatalog(t, cfg)

@@ -365,6 +365,18 @@ func tail(s string, n int) string {
 	return fmt.Sprintf("[... %d lines cut ...]\n", len(lines)-n) + strings.Join(lines[len(lines)-n:], "")
 }
 
+// nodeConfig starts a broker with the topic's partitions and returns its
+// address, a single node's configuration (committing every 300 ms) and the
+// catalog.
+func nodeConfig(t *testing.T, topic string, partitions int32) (string, config.Config, *catalog.Catalog) {
+	t.Helper()
+	_, broker := startBroker(t, topic, partitions)
+	s := newSetup(t, broker, topic)
+	s.CommitInterval = 300 * time.Millisecond
+	cfg := s.config(t)
+	return broker, cfg, openCatalog(t, cfg)
+}
+
 // runningNode is a node.Node running in a goroutine.
 type runningNode struct {
 	n      *node.Node
