@@ -146,6 +146,8 @@ type Result struct {
 //  4. It then re-checks rule 1 against the reloaded offsets and retries the
 //     same files on the new base, with capped exponential backoff, until the
 //     context ends. Failures are counted and logged by class, never dropped.
+//     A reload that finds the table gone, or another table under its name
+//     (ErrTableReplaced), ends the commit: its offsets were the old table's.
 //
 // Start offsets (where a new pipeline begins reading a partition) follow the
 // same steps through RecordStart, except that rule 1 becomes "fill only the
@@ -217,6 +219,9 @@ func (c *Committer) reload(ctx context.Context) error {
 	t, err := c.cat.LoadTable(ctx, c.cfg.Table)
 	if err != nil {
 		return fmt.Errorf("commit: load %s: %w", c.ident, err)
+	}
+	if c.tbl != nil && t.Metadata().TableUUID() != c.tbl.Metadata().TableUUID() {
+		return fmt.Errorf("%w: %s is table %s, was %s", ErrTableReplaced, c.ident, t.Metadata().TableUUID(), c.tbl.Metadata().TableUUID())
 	}
 	// Route this table's commits through our CatalogIO, so wrappers (fault
 	// injection, instrumentation) see them.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 )
 
@@ -19,6 +20,11 @@ var (
 	// would overwrite the table's offset. Start offsets are recorded with
 	// Committer.RecordStart, which only fills partitions the table lacks.
 	ErrMissingFrom = errors.New("commit: segment has no start offset for a partition the table already has")
+	// ErrTableReplaced means the catalog's table of the committer's name is
+	// not the one it loaded (another table UUID): the table was renamed or
+	// dropped and another created under the name. The committer's view of
+	// the offsets belongs to the old table; its owner must load the new one.
+	ErrTableReplaced = errors.New("commit: the table was replaced by another of the same name")
 	// ErrAncestryCut is matched (errors.Is) by every AncestryCutError.
 	ErrAncestryCut = errors.New("commit: snapshot ancestry cut before the pipeline's offsets")
 )
@@ -100,10 +106,11 @@ func Classify(err error) string {
 	case err == nil:
 		return ""
 	case errors.As(err, &gap), errors.As(err, &stale), errors.As(err, &owner),
-		errors.Is(err, ErrMissingFrom), errors.Is(err, ErrAncestryCut):
+		errors.Is(err, ErrMissingFrom), errors.Is(err, ErrAncestryCut), errors.Is(err, ErrTableReplaced), errors.Is(err, icecat.ErrNoSuchTable):
 		// Fenced: this writer's view is out of date, or the segment or
-		// the table cannot be committed to as they are; retrying the same
-		// segment can never succeed.
+		// the table cannot be committed to as they are (or at all: it is
+		// gone from the catalog); retrying the same segment can never
+		// succeed.
 		return ClassFatal
 	case errors.Is(err, table.ErrCommitFailed),
 		// iceberg-go's SQL catalog reports a failed requirement (the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floelake/floe/internal/failpoint"
@@ -37,7 +38,8 @@ import (
 //     unknown-outcome protocol), then report CommitSegments to the ledger.
 //  4. If the table moved under the ledger (an OffsetGapError), go back to
 //     sync. If the ledger refuses the report, sync too: the table holds the
-//     commit and sync makes the ledger agree.
+//     commit and sync makes the ledger agree. If the table is gone (renamed
+//     or dropped in the catalog), sync creates it again (replaced).
 //
 // Why one loop and not a commit path per mode: everything that changes a
 // table must be ordered with its commits. A compaction planned beside the
@@ -333,15 +335,26 @@ func (w *TableWriter) runTask(ctx context.Context, t task) {
 
 // sync reloads the table and brings the ledger in line with it: Reconcile
 // when the table is at or ahead of the ledger everywhere; AdoptTable when it
-// is behind on some partition, or cuts through a pending segment.
+// is behind on some partition, or cuts through a pending segment. A table
+// that is gone, or lacks offsets the ledger has, was replaced: see replaced.
 func (w *TableWriter) sync(ctx context.Context) error {
-	c, err := New(ctx, w.cfg.Catalog, Config{
+	cfg := Config{
 		Pipeline: w.cfg.Pipeline, Table: table.Identifier(strings.Split(w.cfg.Table, ".")), Epoch: w.cfg.Epoch, Logger: w.cfg.Logger,
-	})
+	}
+	c, err := New(ctx, w.cfg.Catalog, cfg)
+	if errors.Is(err, icecat.ErrNoSuchTable) && w.c != nil {
+		if err := w.create(ctx, w.c.Table()); err != nil {
+			return err
+		}
+		c, err = New(ctx, w.cfg.Catalog, cfg)
+	}
 	if err != nil {
 		return err
 	}
 	w.c = c
+	if err := w.replaced(ctx); err != nil {
+		return err
+	}
 	have := c.Offsets()
 	if lc, ok := w.cfg.Ledger.Committed(w.cfg.Table); ok {
 		for t, ps := range lc.Offsets {
@@ -380,6 +393,78 @@ func (w *TableWriter) sync(ctx context.Context) error {
 			}
 		}
 	}
+	return nil
+}
+
+// A table can be replaced under a running writer: an operator renames or
+// drops it (the dead-letter table, typically), and it is created again
+// under its name, by create below or by the pipeline's next check of its
+// tables. The new table has no offsets, or only those a pipeline recorded
+// as its start. Where the ledger has committed offsets for a partition that
+// the table lacks, floe got that far with the old table, and the segments
+// accepted since start there: replaced records those offsets as the new
+// table's start, and the pending segments are committed to it as usual.
+// Every record is then in exactly one of the two tables. (A start recorded
+// first by the pipeline's check, the other table's offsets as on a
+// restart, stands: the records between the two ends are then in neither
+// table, or in both.)
+//
+// Without a ledger that remembers the old table (a single node starting,
+// or a cluster whose raft state is gone) nothing is known of it, and the
+// pipeline starts the new table at the other table's offsets.
+
+// create creates the table again, empty, with the schema, partition spec
+// and properties of tmpl (the table as the writer last loaded it), when the
+// catalog can create tables; a table created meanwhile by someone else is
+// as good.
+func (w *TableWriter) create(ctx context.Context, tmpl *table.Table) error {
+	cat, ok := w.cfg.Catalog.(tableCreator)
+	if !ok {
+		return fmt.Errorf("commit: %s is gone and this catalog cannot create it", w.cfg.Table)
+	}
+	spec := tmpl.Spec()
+	_, err := cat.CreateTable(ctx, table.Identifier(strings.Split(w.cfg.Table, ".")), tmpl.Schema(),
+		icecat.WithPartitionSpec(&spec), icecat.WithProperties(tmpl.Properties()))
+	switch {
+	case errors.Is(err, icecat.ErrTableAlreadyExists):
+		w.cfg.Logger.Warn("the table was gone from the catalog (renamed or dropped) and is back")
+	case err != nil:
+		return fmt.Errorf("commit: create %s again: %w", w.cfg.Table, err)
+	default:
+		w.cfg.Logger.Warn("the table is gone from the catalog (renamed or dropped): created it again, empty, with the same schema, partition spec and properties")
+	}
+	return nil
+}
+
+// tableCreator is the part of an Iceberg catalog that creates tables.
+type tableCreator interface {
+	CreateTable(ctx context.Context, ident table.Identifier, sc *iceberg.Schema, opts ...icecat.CreateTableOpt) (*table.Table, error)
+}
+
+// replaced records, as the start of a table that lacks offsets the ledger
+// has committed for it, the ledger's offsets (see create).
+func (w *TableWriter) replaced(ctx context.Context) error {
+	lc, ok := w.cfg.Ledger.Committed(w.cfg.Table)
+	if !ok {
+		return nil
+	}
+	have := w.c.Offsets()
+	missing := Offsets{}
+	for t, ps := range lc.Offsets {
+		for p, v := range ps {
+			if _, ok := have.Get(t, p); !ok {
+				missing.Set(t, p, v)
+			}
+		}
+	}
+	if missing.Len() == 0 {
+		return nil
+	}
+	if _, err := w.c.RecordStart(ctx, missing); err != nil {
+		return fmt.Errorf("commit: record the start of the replaced table %s: %w", w.cfg.Table, err)
+	}
+	w.cfg.Logger.Warn("the table lacks offsets the ledger committed to it: it was replaced; it starts where the ledger has the old one end",
+		"start", missing.Encode(), "offsets", w.c.Offsets().Encode())
 	return nil
 }
 
@@ -425,6 +510,10 @@ func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) 
 	var gap *OffsetGapError
 	if errors.As(err, &gap) {
 		w.cfg.Logger.Warn("the table moved under the ledger; reloading and syncing", "err", err)
+		return w.sync(ctx)
+	}
+	if errors.Is(err, icecat.ErrNoSuchTable) || errors.Is(err, ErrTableReplaced) {
+		w.cfg.Logger.Warn("the table is gone from the catalog or replaced; syncing", "err", err)
 		return w.sync(ctx)
 	}
 	if err != nil {

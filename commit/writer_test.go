@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
@@ -104,13 +105,18 @@ func (r *writerRig) writer(cat table.CatalogIO, epoch int64, onCommit func(commi
 	return w
 }
 
-// run runs w until the ledger has committed the table to want.
-func (r *writerRig) run(w *commit.TableWriter, want int64) {
-	r.t.Helper()
+// start runs w until the returned stop is called.
+func (r *writerRig) start(w *commit.TableWriter) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	return func() { cancel(); <-done }
+}
+
+// run runs w until the ledger has committed the table to want.
+func (r *writerRig) run(w *commit.TableWriter, want int64) {
+	r.t.Helper()
+	defer r.start(w)()
 	r.waitCommitted(want)
 }
 
@@ -195,11 +201,7 @@ func TestWriterReportLost(t *testing.T) {
 func TestWriterAdoptsRolledBackTable(t *testing.T) {
 	r := newWriterRig(t)
 	ctx := context.Background()
-	w := r.writer(r.cat, 1, nil)
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(wctx) }()
-	defer func() { cancel(); <-done }()
+	defer r.start(r.writer(r.cat, 1, nil))()
 	for i := int64(0); i < 4; i++ {
 		require.NoError(t, r.propose(i*10, 10).Err)
 		r.waitCommitted((i + 1) * 10)
@@ -336,4 +338,97 @@ func TestWriterSyncLowersReadPositionForALaggingSibling(t *testing.T) {
 	go func() { defer wg.Done(); dw.Run(wctx) }()
 	require.Eventually(t, func() bool { n, _ := r.env.l.NextExpected("p", "tp", 0); return n == 10 }, 30*time.Second, 5*time.Millisecond,
 		"the read position falls back to the dead-letter table's end")
+}
+
+// idsOf reads a table's ids and the floe.offsets of its first floe
+// snapshot (where floe started it) and of its current state.
+func (r *writerRig) idsOf(ident table.Identifier) (ids map[int64]int, first, last commit.Offsets) {
+	r.t.Helper()
+	ctx := context.Background()
+	tbl, err := r.cat.LoadTable(ctx, ident)
+	require.NoError(r.t, err)
+	ids = map[int64]int{}
+	at, err := tbl.Scan().ToArrowTable(ctx)
+	require.NoError(r.t, err)
+	defer at.Release()
+	for _, ch := range at.Column(0).Data().Chunks() {
+		for _, v := range ch.(*array.Int64).Int64Values() {
+			ids[v]++
+		}
+	}
+	seq := int64(-1)
+	for _, s := range tbl.Metadata().Snapshots() {
+		if v := s.Summary.Properties[commit.PropOffsets]; v != "" && (seq < 0 || s.SequenceNumber < seq) {
+			seq = s.SequenceNumber
+			first, err = commit.ParseOffsets(v)
+			require.NoError(r.t, err)
+		}
+	}
+	last, _, _, err = commit.TableOffsets(tbl, "p")
+	require.NoError(r.t, err)
+	return ids, first, last
+}
+
+func rangeIDs(from, to int64) map[int64]int {
+	out := map[int64]int{}
+	for i := from; i < to; i++ {
+		out[i] = 1
+	}
+	return out
+}
+
+// A table renamed in the catalog while its writer runs: the writer creates
+// it again and starts it where the ledger has the old one end, so the
+// segments accepted meanwhile land in the new table and every row is in
+// exactly one of the two. Before, the writer's commit retried reloading a
+// table that was not there until the pipeline's next check of its tables
+// created it at the other table's offsets, and the segments in between
+// were lost.
+func TestWriterRecreatesARenamedTable(t *testing.T) {
+	r := newWriterRig(t)
+	ctx := context.Background()
+	defer r.start(r.writer(r.cat, 1, nil))()
+	for i := int64(0); i < 2; i++ {
+		require.NoError(t, r.propose(i*10, 10).Err)
+		r.waitCommitted((i + 1) * 10)
+	}
+
+	renamed := table.Identifier{"db", "t_renamed"}
+	_, err := r.cat.RenameTable(ctx, r.ident, renamed)
+	require.NoError(t, err)
+	require.NoError(t, r.propose(20, 10).Err)
+	require.NoError(t, r.propose(30, 10).Err)
+	r.waitCommitted(40)
+
+	ids, _, last := r.idsOf(renamed)
+	require.Equal(t, rangeIDs(0, 20), ids, "the renamed table is as the writer left it")
+	require.Equal(t, commit.Offsets{"tp": {0: 20}}, last)
+	ids, first, last := r.idsOf(r.ident)
+	require.Equal(t, rangeIDs(20, 40), ids, "the new table holds what came after, once")
+	require.Equal(t, commit.Offsets{"tp": {0: 20}}, first, "the new table starts where the old one ends")
+	require.Equal(t, commit.Offsets{"tp": {0: 40}}, last)
+	require.Equal(t, testSchema.Fields(), r.load().Schema().Fields())
+}
+
+// A table replaced by an empty one of the same name while its writer runs
+// (dropped and created again, the pipeline's check of its tables getting
+// there first): the writer records the ledger's offsets as its start before
+// it commits the pending segments to it.
+func TestWriterStartsAReplacedTableWhereTheLedgerEnds(t *testing.T) {
+	r := newWriterRig(t)
+	ctx := context.Background()
+	defer r.start(r.writer(r.cat, 1, nil))()
+	require.NoError(t, r.propose(0, 10).Err)
+	r.waitCommitted(10)
+
+	require.NoError(t, r.cat.DropTable(ctx, r.ident))
+	_, _, err := catalog.EnsureTable(ctx, r.cat, r.ident, testSchema, *iceberg.UnpartitionedSpec, nil)
+	require.NoError(t, err)
+	require.NoError(t, r.propose(10, 10).Err)
+	r.waitCommitted(20)
+
+	ids, first, last := r.idsOf(r.ident)
+	require.Equal(t, rangeIDs(10, 20), ids)
+	require.Equal(t, commit.Offsets{"tp": {0: 10}}, first, "the replaced table starts where the ledger has the old one end")
+	require.Equal(t, commit.Offsets{"tp": {0: 20}}, last)
 }

@@ -20,17 +20,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +34,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +41,7 @@ import (
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
-	"github.com/floelake/floe/internal/node"
+	"github.com/floelake/floe/internal/procrig"
 	"github.com/floelake/floe/internal/testutil"
 )
 
@@ -55,37 +49,21 @@ import (
 // A cluster of floe processes
 
 // member is one cluster member: its addresses, files and current process.
-type member struct {
-	id                          string
-	dir                         string // data_dir, config and log live under it
-	raftAddr, apiAddr, httpAddr string
-	join                        []string
-	cfgPath, logPath            string
-
-	// Guarded by clusterRig.mu.
-	proc   *floeProc
-	down   bool // deliberately stopped or killed, not restarted yet
-	starts int
-}
-
-func (m *member) dataDir() string { return filepath.Join(m.dir, "data") }
+type member = procrig.Member
 
 // clusterRig runs the members of one cluster as `floe serve` processes on
-// 127.0.0.1, all sharing one catalog and one warehouse.
+// 127.0.0.1, all sharing one catalog and one warehouse (a procrig.Rig
+// whose errors fail the test). Every process is killed when the test ends.
 type clusterRig struct {
-	t         *testing.T
-	bin       string
-	s         setup // broker, topic, pipeline, table, commit interval, warehouse, S3
-	catName   string
-	catURI    string
-	heartbeat time.Duration
-	deadAfter time.Duration
-	members   []*member
-	// tls, when set, is every member's cluster.tls (setTLS).
-	tls *cluster.TLSConfig
-
-	mu sync.Mutex
+	*procrig.Rig
+	t *testing.T
 }
+
+// Time limits of the rig's steps.
+const (
+	rigStopTimeout = 90 * time.Second // a graceful stop: the final commit
+	rigPollEvery   = 100 * time.Millisecond
+)
 
 // newClusterRig prepares n members: n1 forms the cluster, the others join
 // through n1's API. s.Warehouse must be set: members share it.
@@ -94,33 +72,29 @@ func newClusterRig(t *testing.T, s setup, catName, catURI string, n int) *cluste
 	if s.Warehouse == "" {
 		t.Fatal("clusterRig: the members need a shared warehouse")
 	}
-	r := &clusterRig{
-		t: t, bin: floeBinary(t), s: s, catName: catName, catURI: catURI,
-		heartbeat: 300 * time.Millisecond, deadAfter: 2 * time.Second,
+	mc := s.memberConfig()
+	mc.Catalog.Name, mc.Catalog.URI = catName, catURI
+	mc.HeartbeatInterval, mc.DeadAfter = 300*time.Millisecond, 2*time.Second
+	pr, err := procrig.New(procrig.Options{Bin: floeBinary(t), Dir: s.Dir, Members: n, Cluster: true, Member: mc})
+	if err != nil {
+		t.Fatal(err)
 	}
-	addrs := freeAddrs(t, 3*n)
-	for i := range n {
-		m := &member{
-			id:       fmt.Sprintf("n%d", i+1),
-			raftAddr: addrs[3*i], apiAddr: addrs[3*i+1], httpAddr: addrs[3*i+2],
-		}
-		m.dir = filepath.Join(s.Dir, m.id)
-		if err := os.MkdirAll(m.dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if i > 0 {
-			m.join = []string{addrs[1]}
-		}
-		m.cfgPath = filepath.Join(m.dir, "floe.yaml")
-		m.logPath = filepath.Join(m.dir, "floe.log")
-		if err := os.WriteFile(m.cfgPath, []byte(r.yaml(m)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		showLogOnFailure(t, m.logPath)
+	for _, m := range pr.Members() {
+		showLogOnFailure(t, m.LogPath)
 		keepLog(t, m)
-		r.members = append(r.members, m)
 	}
-	return r
+	t.Cleanup(func() { pr.Close(0) }) // first: the logs are complete when shown
+	return &clusterRig{Rig: pr, t: t}
+}
+
+// newLocalClusterRig starts a broker with the topic and prepares n members
+// on a SQLite catalog and a warehouse in the test's directory.
+func newLocalClusterRig(t *testing.T, topic string, partitions int32, n int) (broker string, s setup, r *clusterRig) {
+	t.Helper()
+	_, broker = startBroker(t, topic, partitions)
+	s = newSetup(t, broker, topic)
+	s.Warehouse = "file://" + filepath.Join(s.Dir, "warehouse")
+	return broker, s, newClusterRig(t, s, "floe", "sqlite://"+filepath.Join(s.Dir, "catalog.db"), n)
 }
 
 // keepLog copies m's log into $FLOE_E2E_LOGS, when set, as the test ends:
@@ -131,96 +105,25 @@ func keepLog(t *testing.T, m *member) {
 		return
 	}
 	t.Cleanup(func() {
-		b, err := os.ReadFile(m.logPath)
+		b, err := os.ReadFile(m.LogPath)
 		if err == nil {
 			err = os.MkdirAll(dir, 0o755)
 		}
 		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, t.Name()+"-"+m.id+".log"), b, 0o644)
+			err = os.WriteFile(filepath.Join(dir, t.Name()+"-"+m.ID+".log"), b, 0o644)
 		}
 		if err != nil {
-			t.Logf("keep %s's log: %v", m.id, err)
+			t.Logf("keep %s's log: %v", m.ID, err)
 		}
 	})
-}
-
-// freeAddrs returns n distinct free 127.0.0.1 addresses. A member keeps its
-// addresses across restarts (its raft address is in the cluster's
-// configuration), so they are taken below the kernel's ephemeral port
-// range: no outgoing connection can be given a dead member's port before
-// it restarts.
-func freeAddrs(t testing.TB, n int) []string {
-	t.Helper()
-	lo, hi := 15000, 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil && v > lo+1000 {
-				hi = v
-			}
-		}
-	}
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			_ = ln.Close()
-		}
-	}()
-	var out []string
-	for tries := 0; len(out) < n; tries++ {
-		addr := "127.0.0.1:" + strconv.Itoa(lo+rand.IntN(hi-lo))
-		if tries > 1000 {
-			addr = "127.0.0.1:0" // the range is crowded: any free port
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
-	}
-	return out
-}
-
-// yaml renders a member's configuration file.
-func (r *clusterRig) yaml(m *member) string {
-	s := r.s
-	var b strings.Builder
-	fmt.Fprintf(&b, "node:\n  data_dir: %q\n  http_addr: %q\n  shutdown_timeout: 60s\n  log_level: %s\n",
-		m.dataDir(), m.httpAddr, s.LogLevel)
-	fmt.Fprintf(&b, "cluster:\n  enabled: true\n  node_id: %s\n  raft_addr: %q\n  api_addr: %q\n  heartbeat_interval: %s\n  dead_after: %s\n",
-		m.id, m.raftAddr, m.apiAddr, r.heartbeat, r.deadAfter)
-	if r.tls != nil {
-		fmt.Fprintf(&b, "  tls:\n    cert_file: %q\n    key_file: %q\n    ca_file: %q\n", r.tls.CertFile, r.tls.KeyFile, r.tls.CAFile)
-	}
-	if len(m.join) > 0 {
-		q := make([]string, len(m.join))
-		for i, j := range m.join {
-			q[i] = strconv.Quote(j)
-		}
-		fmt.Fprintf(&b, "  join: [%s]\n", strings.Join(q, ", "))
-	}
-	fmt.Fprintf(&b, "kafka:\n  brokers: [%q]\n  client_id: floe-e2e\n  group: floe-e2e\n", s.Broker)
-	fmt.Fprintf(&b, "catalog:\n  type: sql\n  name: %s\n  uri: %q\n  warehouse: %q\n", r.catName, r.catURI, s.Warehouse)
-	if s.S3 != nil {
-		fmt.Fprintf(&b, "storage:\n  s3:\n    endpoint: %q\n    region: %q\n    path_style: true\n    access_key_id: %q\n    secret_access_key: %q\n",
-			s.S3.Endpoint, s.S3.Region, s.S3.AccessKey, s.S3.SecretKey)
-	}
-	fmt.Fprintf(&b, "defaults:\n  start: %q\n", s.Start)
-	fmt.Fprintf(&b, "pipelines:\n  - name: %s\n    topics: [%s]\n    table: %s\n    format: json\n    commit_interval: %s\n",
-		s.Pipeline, s.Topic, s.Table, s.CommitInterval)
-	b.WriteString(strings.TrimPrefix(clicksSchemaYAML, "\n"))
-	return b.String()
 }
 
 // setTLS secures every member's raft transport and cluster API with mutual
 // TLS, rewriting their configuration files.
 func (r *clusterRig) setTLS(c cluster.TLSConfig) {
 	r.t.Helper()
-	r.tls = &c
-	for _, m := range r.members {
-		if err := os.WriteFile(m.cfgPath, []byte(r.yaml(m)), 0o644); err != nil {
-			r.t.Fatal(err)
-		}
+	if err := r.Update(func(mc *procrig.MemberConfig) { mc.TLS = &c }); err != nil {
+		r.t.Fatal(err)
 	}
 }
 
@@ -228,157 +131,100 @@ func (r *clusterRig) setTLS(c cluster.TLSConfig) {
 // catalog reads: every member has the same catalog, warehouse and pipeline).
 func (r *clusterRig) config() config.Config {
 	r.t.Helper()
-	cfg, err := config.Parse([]byte(r.yaml(r.members[0])), nil)
+	cfg, err := r.Members()[0].Config().Parse()
 	if err != nil {
-		r.t.Fatalf("config: %v\n%s", err, r.yaml(r.members[0]))
+		r.t.Fatal(err)
 	}
 	return cfg
 }
 
 func (r *clusterRig) member(id string) *member {
-	for _, m := range r.members {
-		if m.id == id {
-			return m
-		}
+	r.t.Helper()
+	m := r.Member(id)
+	if m == nil {
+		r.t.Fatalf("no member %q", id)
 	}
-	r.t.Fatalf("no member %q", id)
-	return nil
+	return m
 }
 
 // start runs `floe serve --config <m's file> [args]`, its output appended
 // to m's log.
 func (r *clusterRig) start(m *member, args ...string) {
 	r.t.Helper()
-	p := startFloeArgs(r.t, r.bin, m.logPath, append([]string{"serve", "--config", m.cfgPath}, args...)...)
-	r.mu.Lock()
-	m.proc, m.down = p, false
-	m.starts++
-	r.mu.Unlock()
+	if err := r.Start(m, args...); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// startWith runs m with extra environment variables.
+func (r *clusterRig) startWith(m *member, env []string) {
+	r.t.Helper()
+	if err := r.StartEnv(m, env); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 // startAll starts n1, then the others.
 func (r *clusterRig) startAll() {
-	for _, m := range r.members {
-		r.start(m)
+	r.t.Helper()
+	if err := r.StartAll(); err != nil {
+		r.t.Fatal(err)
 	}
 }
 
 // kill SIGKILLs m and waits for it to be gone.
 func (r *clusterRig) kill(m *member) {
 	r.t.Helper()
-	r.mu.Lock()
-	p := m.proc
-	m.down = true
-	r.mu.Unlock()
-	if p.exited() {
-		r.t.Fatalf("%s exited by itself before its kill: %v", m.id, p.err)
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if _, err := r.Kill(m); err != nil {
 		r.t.Fatal(err)
-	}
-	if !p.wait(30 * time.Second) {
-		r.t.Fatalf("%s still running 30s after SIGKILL", m.id)
-	}
-	if !p.killedBySIGKILL() {
-		r.t.Fatalf("%s exited with %s, want killed by SIGKILL", m.id, p.cmd.ProcessState)
 	}
 }
 
 // stop sends m SIGTERM and requires a clean exit.
 func (r *clusterRig) stop(m *member) {
 	r.t.Helper()
-	r.mu.Lock()
-	p := m.proc
-	m.down = true
-	r.mu.Unlock()
 	start := time.Now()
-	p.stopGracefully(r.t)
-	r.t.Logf("%s stopped gracefully in %s", m.id, time.Since(start).Round(time.Millisecond))
+	if err := r.Stop(m, rigStopTimeout); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Logf("%s stopped gracefully in %s", m.ID, time.Since(start).Round(time.Millisecond))
 }
 
-// live returns the members running and not being stopped.
-func (r *clusterRig) live() []*member {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []*member
-	for _, m := range r.members {
-		if m.proc != nil && !m.down && !m.proc.exited() {
-			out = append(out, m)
-		}
+// stopAll stops every running member gracefully.
+func (r *clusterRig) stopAll() {
+	r.t.Helper()
+	for _, m := range r.Live() {
+		r.stop(m)
 	}
-	return out
 }
 
 // checkAlive fails the test if a member that should be running exited.
 func (r *clusterRig) checkAlive() {
 	r.t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, m := range r.members {
-		if m.proc != nil && !m.down && m.proc.exited() {
-			r.t.Fatalf("%s exited by itself: %v (%s)", m.id, m.proc.err, m.proc.cmd.ProcessState)
-		}
+	if err := r.CheckAlive(); err != nil {
+		r.t.Fatal(err)
 	}
 }
 
-var statusClient = &http.Client{Timeout: 3 * time.Second}
-
-// memberStatus is GET /cluster/status of one member.
-func memberStatus(ctx context.Context, m *member) (cluster.Status, error) {
-	st, err := node.FetchClusterStatus(ctx, statusClient, m.httpAddr)
-	if err != nil {
-		return st, fmt.Errorf("%s: %w", m.id, err)
+// waitFor polls cond until it holds, failing the test after timeout or
+// when a member exits by itself.
+func (r *clusterRig) waitFor(timeout time.Duration, what string, cond func() (bool, string)) {
+	r.t.Helper()
+	if err := r.WaitFor(context.Background(), rigPollEvery, timeout, what, cond); err != nil {
+		r.t.Fatal(err)
 	}
-	return st, nil
-}
-
-// status is the freshest view of the live members (the highest applied
-// ledger index; a member restarted a moment ago may still be replaying its
-// log), preferring one that knows a leader.
-func (r *clusterRig) status(ctx context.Context) (cluster.Status, error) {
-	var errs []error
-	var best *cluster.Status
-	for _, m := range r.live() {
-		st, err := memberStatus(ctx, m)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		switch {
-		case best == nil,
-			(st.LeaderID != "") != (best.LeaderID != "") && st.LeaderID != "",
-			(st.LeaderID != "") == (best.LeaderID != "") && st.AppliedIndex > best.AppliedIndex:
-			best = &st
-		}
-	}
-	if best != nil {
-		return *best, nil
-	}
-	if len(errs) == 0 {
-		return cluster.Status{}, errors.New("no live member")
-	}
-	return cluster.Status{}, errors.Join(errs...)
 }
 
 // leader returns the current leader, as a live member that knows it sees it.
 func (r *clusterRig) leader() *member {
 	r.t.Helper()
 	var l *member
-	waitFor(r.t, time.Minute, "a leader", func() (bool, string) {
-		r.checkAlive()
+	r.waitFor(time.Minute, "a leader", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		st, err := r.status(ctx)
-		if err != nil || st.LeaderID == "" {
-			return false, fmt.Sprintf("leader %q, err %v", st.LeaderID, err)
-		}
-		for _, m := range r.live() {
-			if m.id == st.LeaderID {
-				l = m
-				return true, ""
-			}
-		}
-		return false, "the leader " + st.LeaderID + " is not a live member"
+		var err error
+		l, err = r.Leader(ctx)
+		return err == nil, fmt.Sprint(err)
 	})
 	return l
 }
@@ -396,11 +242,10 @@ func ownersOf(st cluster.Status) map[string]int {
 // given members owns at least one.
 func (r *clusterRig) waitSpread(timeout time.Duration, ids ...string) {
 	r.t.Helper()
-	waitFor(r.t, timeout, fmt.Sprintf("the partitions spread over %v", ids), func() (bool, string) {
-		r.checkAlive()
+	r.waitFor(timeout, fmt.Sprintf("the partitions spread over %v", ids), func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		st, err := r.status(ctx)
+		st, err := r.Status(ctx)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -417,71 +262,29 @@ func (r *clusterRig) waitSpread(timeout time.Duration, ids ...string) {
 // leader).
 func (r *clusterRig) waitReady(m *member, timeout time.Duration) {
 	r.t.Helper()
-	waitFor(r.t, timeout, m.id+" to be ready", func() (bool, string) {
-		r.checkAlive()
-		resp, err := statusClient.Get("http://" + m.httpAddr + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode == http.StatusOK, fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	r.waitFor(timeout, m.ID+" to be ready", func() (bool, string) {
+		return procrig.Ready(context.Background(), m)
 	})
 }
 
 // waitCommitted waits until both tables' offsets reach the end offsets.
 func (r *clusterRig) waitCommitted(cat *catalog.Catalog, ends map[int32]int64, timeout time.Duration) {
 	r.t.Helper()
-	cfg := r.s
-	dlq := cfg.Table + "__dlq"
-	waitFor(r.t, timeout, "both tables to reach the end offsets", func() (bool, string) {
-		r.checkAlive()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		main, err := committedOffsets(ctx, cat, cfg.Table, cfg.Pipeline, cfg.Topic)
-		if err != nil {
-			return false, err.Error()
-		}
-		d, err := committedOffsets(ctx, cat, dlq, cfg.Pipeline, cfg.Topic)
-		if err != nil {
-			return false, err.Error()
-		}
-		return reached(main, ends) && reached(d, ends),
-			fmt.Sprintf("table %s, dead-letter %s, end %s", fmtOffsets(main), fmtOffsets(d), fmtOffsets(ends))
+	r.waitFor(timeout, "both tables to reach the end offsets", func() (bool, string) {
+		return tablesReached(cat, r.config().Pipelines[0], ends)
 	})
 }
 
-// stopAll stops every running member gracefully.
-func (r *clusterRig) stopAll() {
-	r.t.Helper()
-	for _, m := range r.live() {
-		r.stop(m)
-	}
-}
-
-// startFloeArgs runs the floe binary with args, its output appended to
-// logPath; it is killed when the test ends.
-func startFloeArgs(t testing.TB, bin, logPath string, args ...string) *floeProc {
-	t.Helper()
-	return startProc(t, bin, logPath, nil, args...)
+// memberStatus is GET /cluster/status of one member.
+func memberStatus(ctx context.Context, m *member) (cluster.Status, error) {
+	return procrig.MemberStatus(ctx, m)
 }
 
 // metricValue reads one sample of m's /metrics ("name{labels}"); absent is 0.
 func metricValue(m *member, sample string) (float64, error) {
-	resp, err := statusClient.Get("http://" + m.httpAddr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(rest), 64)
-		}
-	}
-	return 0, sc.Err()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return procrig.MetricValue(ctx, m, sample)
 }
 
 // producer produces chunks of records (each with a generator seed of its
@@ -690,7 +493,7 @@ func TestClusterChaos(t *testing.T) {
 		for watchCtx.Err() == nil {
 			ctx, cancel := context.WithTimeout(watchCtx, 3*time.Second)
 			at := time.Now()
-			st, err := r.status(ctx)
+			st, err := r.Status(ctx)
 			cancel()
 			if err == nil {
 				o := ownersSeen{at: at, owners: map[int32]string{}, next: map[int32]int64{}}
@@ -722,7 +525,7 @@ func TestClusterChaos(t *testing.T) {
 		l := r.leader()
 		victim := l
 		if i%2 == 1 {
-			victim = r.members[rng.IntN(len(r.members))]
+			victim = r.Members()[rng.IntN(len(r.Members()))]
 		}
 		// Mostly down for longer than dead_after, so its partitions move;
 		// now and then back before anyone notices.
@@ -730,7 +533,7 @@ func TestClusterChaos(t *testing.T) {
 		if rng.IntN(3) == 0 {
 			down = time.Duration(500+rng.IntN(1000)) * time.Millisecond
 		}
-		k := &chaosKill{n: i + 1, victim: victim.id, leader: victim == l, down: down, at: time.Now()}
+		k := &chaosKill{n: i + 1, victim: victim.ID, leader: victim == l, down: down, at: time.Now()}
 		r.kill(victim)
 
 		// Right after the kill: the table version and where the victim's
@@ -742,13 +545,13 @@ func TestClusterChaos(t *testing.T) {
 		}
 		k.locAtKill = loc
 		waitFor(t, 30*time.Second, "a survivor's status", func() (bool, string) {
-			st, err := r.status(ctx)
+			st, err := r.Status(ctx)
 			if err != nil {
 				return false, err.Error()
 			}
 			k.next = map[int32]int64{}
 			for _, p := range st.Partitions {
-				if p.Owner == victim.id {
+				if p.Owner == victim.ID {
 					k.next[p.Partition] = p.NextExpected
 				}
 			}
@@ -760,7 +563,7 @@ func TestClusterChaos(t *testing.T) {
 			role = "leader"
 		}
 		t.Logf("kill %2d at +%s: SIGKILL %s (%s, owned %d partitions); %d produced so far; restart after %s",
-			k.n, k.at.Sub(began).Round(time.Millisecond), victim.id, role, len(k.next), prod.stats.Produced.Load(), down.Round(time.Millisecond))
+			k.n, k.at.Sub(began).Round(time.Millisecond), victim.ID, role, len(k.next), prod.stats.Produced.Load(), down.Round(time.Millisecond))
 		if len(history) > 0 {
 			history[len(history)-1].until = k.at
 		}
@@ -969,10 +772,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // summaries say, losing and duplicating nothing.
 func TestClusterRecoversFromIcebergAlone(t *testing.T) {
 	const topic = "clicks"
-	_, broker := startBroker(t, topic, 6)
-	s := newSetup(t, broker, topic)
-	s.Warehouse = "file://" + filepath.Join(s.Dir, "warehouse")
-	r := newClusterRig(t, s, "floe", "sqlite://"+filepath.Join(s.Dir, "catalog.db"), 3)
+	broker, s, r := newLocalClusterRig(t, topic, 6, 3)
 	cfg := r.config()
 	cat := openCatalog(t, cfg)
 
@@ -993,18 +793,18 @@ func TestClusterRecoversFromIcebergAlone(t *testing.T) {
 		atKill = off
 		return err == nil && sum(off) >= 20_000, fmt.Sprintf("table offsets %s (err %v)", fmtOffsets(off), err)
 	})
-	for _, m := range r.members {
+	for _, m := range r.Members() {
 		r.kill(m)
 	}
 	t.Logf("killed every member with %d records produced, table offsets about %s", stats.Produced.Load(), fmtOffsets(atKill))
 	if err := <-first; err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	for _, m := range r.members {
-		if _, err := os.Stat(filepath.Join(m.dataDir(), "raft")); err != nil {
-			t.Fatalf("%s has no raft state to delete: %v", m.id, err)
+	for _, m := range r.Members() {
+		if _, err := os.Stat(filepath.Join(m.DataDir(), "raft")); err != nil {
+			t.Fatalf("%s has no raft state to delete: %v", m.ID, err)
 		}
-		if err := os.RemoveAll(m.dataDir()); err != nil {
+		if err := os.RemoveAll(m.DataDir()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1031,10 +831,7 @@ func TestClusterRecoversFromIcebergAlone(t *testing.T) {
 // again. Every record is committed exactly once.
 func TestClusterLeaveAndRejoin(t *testing.T) {
 	const topic = "clicks"
-	_, broker := startBroker(t, topic, 6)
-	s := newSetup(t, broker, topic)
-	s.Warehouse = "file://" + filepath.Join(s.Dir, "warehouse")
-	r := newClusterRig(t, s, "floe", "sqlite://"+filepath.Join(s.Dir, "catalog.db"), 3)
+	broker, s, r := newLocalClusterRig(t, topic, 6, 3)
 	cfg := r.config()
 	cat := openCatalog(t, cfg)
 	n1, n2, n3 := r.member("n1"), r.member("n2"), r.member("n3")
@@ -1068,7 +865,7 @@ func TestClusterLeaveAndRejoin(t *testing.T) {
 	}
 
 	// n3 leaves, asked through n2 (forwarded to the leader if n2 is not it).
-	out, err := exec.Command(r.bin, "cluster", "leave", "--addr", n2.apiAddr, "--node-id", "n3").CombinedOutput()
+	out, err := exec.Command(r.Bin(), "cluster", "leave", "--addr", n2.APIAddr(), "--node-id", "n3").CombinedOutput()
 	if err != nil {
 		t.Fatalf("floe cluster leave: %v\n%s", err, out)
 	}
@@ -1128,8 +925,8 @@ func TestClusterLeaveAndRejoin(t *testing.T) {
 	if v1 != v0 {
 		t.Errorf("n3 left the cluster but consumed %v records since", v1-v0)
 	}
-	if n3.proc.exited() {
-		t.Fatalf("n3 exited after leaving: %v", n3.proc.err)
+	if n3.Proc().Exited() {
+		t.Fatalf("n3 exited after leaving: %v", n3.Proc().Err())
 	}
 	if st, err := memberStatus(context.Background(), n3); err == nil {
 		t.Logf("n3's own view after leaving: leader %q, members %d, owners %v", st.LeaderID, len(st.Members), ownersOf(st))
@@ -1139,7 +936,7 @@ func TestClusterLeaveAndRejoin(t *testing.T) {
 
 	// n3 comes back with --join.
 	r.stop(n3)
-	r.start(n3, "--join", n1.apiAddr)
+	r.start(n3, "--join", n1.APIAddr())
 	r.waitReady(n3, time.Minute)
 	r.waitSpread(time.Minute, "n1", "n2", "n3")
 	base, err := metricValue(n3, consumedSample)
@@ -1152,7 +949,7 @@ func TestClusterLeaveAndRejoin(t *testing.T) {
 		return err == nil && v > base, fmt.Sprintf("%s = %v (err %v)", consumedSample, v, err)
 	})
 	// The CLI's view of the cluster.
-	out, err = exec.Command(r.bin, "cluster", "status", "--addr", n3.apiAddr, "--json").Output()
+	out, err = exec.Command(r.Bin(), "cluster", "status", "--addr", n3.APIAddr(), "--json").Output()
 	if err != nil {
 		t.Fatalf("floe cluster status: %v", err)
 	}

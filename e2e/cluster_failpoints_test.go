@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -19,10 +18,7 @@ import (
 // Then the oracle checks every record exactly once.
 func TestClusterFailpoints(t *testing.T) {
 	const topic = "clicks"
-	_, broker := startBroker(t, topic, 6)
-	s := newSetup(t, broker, topic)
-	s.Warehouse = "file://" + filepath.Join(s.Dir, "warehouse")
-	r := newClusterRig(t, s, "floe", "sqlite://"+filepath.Join(s.Dir, "catalog.db"), 3)
+	broker, _, r := newLocalClusterRig(t, topic, 6, 3)
 	cfg := r.config()
 	cat := openCatalog(t, cfg)
 
@@ -41,7 +37,7 @@ func TestClusterFailpoints(t *testing.T) {
 	r.waitSpread(time.Minute, "n1", "n2", "n3")
 	var follower *member
 	if l := r.leader(); l != nil {
-		for _, m := range r.members {
+		for _, m := range r.Members() {
 			if m != l {
 				follower = m
 				break
@@ -53,7 +49,7 @@ func TestClusterFailpoints(t *testing.T) {
 	}
 	r.stop(follower)
 	r.startWith(follower, []string{"FLOE_FAILPOINTS=cluster/after-propose=crash@3"})
-	armed[follower.id] = true
+	armed[follower.ID] = true
 	if r.restartCrashed(t, armed, 2*time.Minute, "cluster/after-propose") != 1 {
 		t.Fatal("the follower did not crash at cluster/after-propose: the failpoint never fired")
 	}
@@ -65,16 +61,6 @@ func TestClusterFailpoints(t *testing.T) {
 	checkExactlyOnce(t, cfg, want)
 }
 
-// startWith runs m with extra environment variables.
-func (r *clusterRig) startWith(m *member, env []string) {
-	r.t.Helper()
-	p := startProc(r.t, r.bin, m.logPath, env, "serve", "--config", m.cfgPath)
-	r.mu.Lock()
-	m.proc, m.down = p, false
-	m.starts++
-	r.mu.Unlock()
-}
-
 // restartCrashed waits until an armed member was killed by its failpoint
 // (or the time is up), restarts every such member unarmed, and returns how
 // many there were.
@@ -82,19 +68,17 @@ func (r *clusterRig) restartCrashed(t *testing.T, armed map[string]bool, within 
 	t.Helper()
 	crashed := 0
 	for deadline := time.Now().Add(within); crashed == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		for _, m := range r.members {
-			r.mu.Lock()
-			p := m.proc
-			r.mu.Unlock()
-			if !armed[m.id] || p == nil || !p.exited() {
+		for _, m := range r.Members() {
+			p := m.Proc()
+			if !armed[m.ID] || p == nil || !p.Exited() {
 				continue
 			}
-			if !p.killedBySIGKILL() {
-				t.Fatalf("%s exited with %s, want killed by its failpoint %s", m.id, p.cmd.ProcessState, what)
+			if !p.KilledBySIGKILL() {
+				t.Fatalf("%s exited with %s, want killed by its failpoint %s", m.ID, p.State(), what)
 			}
 			crashed++
-			delete(armed, m.id)
-			t.Logf("%s crashed at %s; restarting it unarmed", m.id, what)
+			delete(armed, m.ID)
+			t.Logf("%s crashed at %s; restarting it unarmed", m.ID, what)
 			r.start(m)
 			r.waitReady(m, 2*time.Minute)
 		}

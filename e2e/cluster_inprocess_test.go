@@ -162,22 +162,8 @@ func TestClusterInProcess(t *testing.T) {
 	if err := <-prodErr; err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	ends := mustEndOffsets(t, broker, topic)
-	waitFor(t, 60*time.Second, "the tables to reach the end offsets", func() (bool, string) {
-		main, err := committedOffsets(ctx, cat, cfg.Pipelines[0].Table, "clicks", topic)
-		if err != nil {
-			return false, err.Error()
-		}
-		dlq, err := committedOffsets(ctx, cat, cfg.Pipelines[0].DeadLetter(), "clicks", topic)
-		if err != nil {
-			return false, err.Error()
-		}
-		return reached(main, ends) && reached(dlq, ends), "main " + fmtOffsets(main) + " dlq " + fmtOffsets(dlq) + " ends " + fmtOffsets(ends)
-	})
-	for _, m := range members {
-		m.cancel()
-		<-m.done
-	}
+	waitTablesReach(t, cfg, mustEndOffsets(t, broker, topic), 60*time.Second)
+	mc.stop()
 	checkExactlyOnce(t, cfg, producedOf(&stats))
 }
 
@@ -274,19 +260,24 @@ func startMemCluster(t *testing.T, cfg config.Config, cat *catalog.Catalog, ids 
 	return &memCluster{net: net, ids: ids, members: members, leader: leader, join: join}
 }
 
+// stop stops every member (a graceful stop: each commits what it holds).
+func (mc *memCluster) stop() {
+	for _, m := range mc.members {
+		m.cancel()
+		<-m.done
+	}
+}
+
 // memClusterConfig starts a broker with a 6-partition topic and returns its
 // address, a cluster configuration for in-process members (short heartbeats)
 // and the catalog.
 func memClusterConfig(t *testing.T, topic string) (string, config.Config, *catalog.Catalog) {
 	t.Helper()
-	_, broker := startBroker(t, topic, 6)
-	s := newSetup(t, broker, topic)
-	s.CommitInterval = 300 * time.Millisecond
-	cfg := s.config(t)
+	broker, cfg, cat := nodeConfig(t, topic, 6)
 	cfg.Cluster = cluster.Config{
 		Enabled: true, HeartbeatInterval: conf.Duration(300 * time.Millisecond), DeadAfter: conf.Duration(3 * time.Second),
 	}
-	return broker, cfg, openCatalog(t, cfg)
+	return broker, cfg, cat
 }
 
 // owners counts the pipeline's partitions per owner, as the leader has them.

@@ -29,10 +29,7 @@ import (
 // without one.
 func TestClusterTLS(t *testing.T) {
 	const topic = "clicks"
-	_, broker := startBroker(t, topic, 4)
-	s := newSetup(t, broker, topic)
-	s.Warehouse = "file://" + filepath.Join(s.Dir, "warehouse")
-	r := newClusterRig(t, s, "floe", "sqlite://"+filepath.Join(s.Dir, "catalog.db"), 2)
+	broker, s, r := newLocalClusterRig(t, topic, 4, 2)
 	r.setTLS(writeTestPKI(t, s.Dir))
 	cfg := r.config()
 	cat := openCatalog(t, cfg)
@@ -46,7 +43,7 @@ func TestClusterTLS(t *testing.T) {
 	r.waitCommitted(cat, mustEndOffsets(t, broker, topic), 2*time.Minute)
 
 	n2 := r.member("n2")
-	out, err := exec.Command(r.bin, "cluster", "status", "--config", n2.cfgPath, "--json").CombinedOutput()
+	out, err := exec.Command(r.Bin(), "cluster", "status", "--config", n2.ConfigPath, "--json").CombinedOutput()
 	if err != nil {
 		t.Fatalf("floe cluster status over TLS: %v\n%s", err, out)
 	}
@@ -58,7 +55,7 @@ func TestClusterTLS(t *testing.T) {
 		t.Fatalf("status over TLS: want 2 members and a leader, got %+v", st)
 	}
 	// Without a certificate the API refuses the connection.
-	out, err = exec.Command(r.bin, "cluster", "status", "--addr", n2.apiAddr, "--timeout", "3s").CombinedOutput()
+	out, err = exec.Command(r.Bin(), "cluster", "status", "--addr", n2.APIAddr(), "--timeout", "3s").CombinedOutput()
 	if err == nil || !bytes.Contains(out, []byte("unreachable")) {
 		t.Fatalf("status without TLS should fail as unreachable; err %v, output:\n%s", err, out)
 	}

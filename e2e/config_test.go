@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/floelake/floe/internal/procrig"
 )
 
 // TestBadConfigNamesField: `floe serve` with several invalid settings must
@@ -38,7 +40,7 @@ pipelines:
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, floeBinary(t), "serve", "--config", path)
-	cmd.Env = childEnv()
+	cmd.Env = procrig.Env()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

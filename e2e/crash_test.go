@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -133,11 +132,11 @@ func TestCrashRecovery(t *testing.T) {
 		proc := startFloe(t, bin, cfgPath, logPath, env...)
 
 		if step.failpoint != "" {
-			if !proc.wait(2 * time.Minute) {
+			if !proc.Wait(2 * time.Minute) {
 				t.Fatalf("incarnation %d: failpoint %s=crash@%d did not fire within 2 minutes", i, step.failpoint, step.hit)
 			}
-			if !proc.killedBySIGKILL() {
-				t.Fatalf("incarnation %d: floe exited with %v (%s), want it killed by its failpoint %s", i, proc.err, proc.cmd.ProcessState, step.failpoint)
+			if !proc.KilledBySIGKILL() {
+				t.Fatalf("incarnation %d: floe exited with %s, want it killed by its failpoint %s", i, proc.State(), step.failpoint)
 			}
 			if want := "failpoint " + step.failpoint + ": crashing"; !strings.Contains(readFile(logPath), want) {
 				t.Fatalf("incarnation %d: died of SIGKILL but its log lacks %q", i, want)
@@ -150,8 +149,8 @@ func TestCrashRecovery(t *testing.T) {
 				time.Sleep(d)
 			} else {
 				waitFor(t, 2*time.Minute, fmt.Sprintf("incarnation %d to commit something", i), func() (bool, string) {
-					if proc.exited() {
-						t.Fatalf("incarnation %d exited by itself: %v", i, proc.err)
+					if proc.Exited() {
+						t.Fatalf("incarnation %d exited by itself: %v", i, proc.Err())
 					}
 					m, d, _ := progress()
 					return m > main0 || d > dlq0, fmt.Sprintf("committed offsets %d + %d dead-letter, %d + %d before", m, d, main0, dlq0)
@@ -160,17 +159,8 @@ func TestCrashRecovery(t *testing.T) {
 				how = "once it committed, plus " + d.String()
 				time.Sleep(d)
 			}
-			if proc.exited() {
-				t.Fatalf("incarnation %d exited by itself: %v", i, proc.err)
-			}
-			if err := proc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			if !proc.wait(30 * time.Second) {
-				t.Fatalf("incarnation %d: still running 30s after SIGKILL", i)
-			}
-			if !proc.killedBySIGKILL() {
-				t.Fatalf("incarnation %d: exited with %s, want killed by SIGKILL", i, proc.cmd.ProcessState)
+			if err := proc.Kill(); err != nil {
+				t.Fatalf("incarnation %d: %v", i, err)
 			}
 			step.failpoint = "SIGKILL " + how
 		}
@@ -223,15 +213,15 @@ func TestCrashRecovery(t *testing.T) {
 	ends := mustEndOffsets(t, addr, topic)
 	t.Logf("produced %d records (%d malformed); end offsets %s", want.Records, want.Malformed, fmtOffsets(ends))
 	waitFor(t, 3*time.Minute, "the last incarnation to commit every record", func() (bool, string) {
-		if proc.exited() {
-			t.Fatalf("the last incarnation exited by itself: %v", proc.err)
+		if proc.Exited() {
+			t.Fatalf("the last incarnation exited by itself: %v", proc.Err())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		off, err := committedOffsets(ctx, cat, s.Table, s.Pipeline, topic)
 		return err == nil && reached(off, ends), fmt.Sprintf("table offsets %s (err %v), end offsets %s", fmtOffsets(off), err, fmtOffsets(ends))
 	})
-	proc.stopGracefully(t)
+	stopGracefully(t, proc)
 	checkExactlyOnce(t, cfg, want)
 }
 

@@ -62,6 +62,12 @@
 //   - TestClusterTLS: two members on mutual TLS (raft transport and cluster
 //     API); the CLI reaches them with the certificate and not without.
 //
+//   - TestRenamedDeadLetterTable* (deadletter_rename_test.go): the
+//     dead-letter table renamed in the catalog while floe is down (stopped,
+//     or SIGKILLed with the raft state kept) and while it runs, on a single
+//     node and a cluster: floe keeps committing into a new dead-letter table,
+//     and the oracle reads the renamed and the new one together.
+//
 //   - TestIndependentChecksCatchTampering: the pruned scans and ClickHouse
 //     checks fail on copies of a table committed with one fault each (a
 //     file's upper bound or partition value, its record count, a file left

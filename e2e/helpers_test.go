@@ -13,11 +13,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -26,6 +24,7 @@ import (
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
 	"github.com/floelake/floe/internal/node"
+	"github.com/floelake/floe/internal/procrig"
 )
 
 // binDir holds the floe binary built once for the whole package.
@@ -132,33 +131,7 @@ func produceClean(ctx context.Context, cl *kgo.Client, topic string, limit int64
 // endOffsets returns every partition's end offset (the next offset to be
 // written).
 func endOffsets(ctx context.Context, addr, topic string) (map[int32]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]int64{}
-	var lerr error
-	listed.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			lerr = fmt.Errorf("end offset of %s/%d: %w", o.Topic, o.Partition, o.Err)
-			return
-		}
-		if o.Topic == topic {
-			out[o.Partition] = o.Offset
-		}
-	})
-	if lerr != nil {
-		return nil, lerr
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("topic %q has no partitions", topic)
-	}
-	return out, nil
+	return procrig.EndOffsets(ctx, addr, topic)
 }
 
 func mustEndOffsets(t testing.TB, addr, topic string) map[int32]int64 {
@@ -237,26 +210,25 @@ func newSetup(t testing.TB, broker, topic string) setup {
 func (s setup) dataDir() string    { return filepath.Join(s.Dir, "data") }
 func (s setup) catalogURI() string { return "sqlite://" + filepath.Join(s.Dir, "catalog.db") }
 
-// yaml renders the configuration file.
-func (s setup) yaml() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "node:\n  data_dir: %q\n  http_addr: %q\n  shutdown_timeout: 60s\n  log_level: %s\n",
-		s.dataDir(), s.HTTPAddr, s.LogLevel)
-	fmt.Fprintf(&b, "kafka:\n  brokers: [%q]\n  client_id: floe-e2e\n  group: floe-e2e\n", s.Broker)
-	fmt.Fprintf(&b, "catalog:\n  type: sql\n  name: floe\n  uri: %q\n", s.catalogURI())
-	if s.Warehouse != "" {
-		fmt.Fprintf(&b, "  warehouse: %q\n", s.Warehouse)
+// memberConfig is the setup as one floe process's configuration.
+func (s setup) memberConfig() procrig.MemberConfig {
+	c := procrig.MemberConfig{
+		DataDir: s.dataDir(), HTTPAddr: s.HTTPAddr, LogLevel: s.LogLevel, ShutdownTimeout: 60 * time.Second,
+		Brokers: []string{s.Broker}, ClientID: "floe-e2e",
+		Catalog: catalog.Config{Type: "sql", Name: "floe", URI: s.catalogURI(), Warehouse: s.Warehouse},
+		Pipeline: procrig.Pipeline{
+			Name: s.Pipeline, Topic: s.Topic, Table: s.Table, Start: s.Start, CommitInterval: s.CommitInterval,
+			Extra: clicksSchemaYAML,
+		},
 	}
 	if s.S3 != nil {
-		fmt.Fprintf(&b, "storage:\n  s3:\n    endpoint: %q\n    region: %q\n    path_style: true\n    access_key_id: %q\n    secret_access_key: %q\n",
-			s.S3.Endpoint, s.S3.Region, s.S3.AccessKey, s.S3.SecretKey)
+		c.S3 = &catalog.S3Config{Endpoint: s.S3.Endpoint, Region: s.S3.Region, AccessKeyID: s.S3.AccessKey, SecretAccessKey: s.S3.SecretKey}
 	}
-	fmt.Fprintf(&b, "defaults:\n  start: %q\n", s.Start)
-	fmt.Fprintf(&b, "pipelines:\n  - name: %s\n    topics: [%s]\n    table: %s\n    format: json\n    commit_interval: %s\n",
-		s.Pipeline, s.Topic, s.Table, s.CommitInterval)
-	b.WriteString(strings.TrimPrefix(clicksSchemaYAML, "\n"))
-	return b.String()
+	return c
 }
+
+// yaml renders the configuration file.
+func (s setup) yaml() string { return s.memberConfig().YAML() }
 
 // config parses the rendered file exactly as `floe serve` would (without
 // the process environment).
@@ -311,14 +283,7 @@ func committedOffsets(ctx context.Context, cat *catalog.Catalog, tableName, pipe
 }
 
 // reached reports whether offs covers ends on every partition.
-func reached(offs, ends map[int32]int64) bool {
-	for p, e := range ends {
-		if e > 0 && offs[p] < e {
-			return false
-		}
-	}
-	return true
-}
+func reached(offs, ends map[int32]int64) bool { return procrig.Reached(offs, ends) }
 
 func fmtOffsets(m map[int32]int64) string {
 	ps := make([]int, 0, len(m))
@@ -400,6 +365,18 @@ func tail(s string, n int) string {
 	return fmt.Sprintf("[... %d lines cut ...]\n", len(lines)-n) + strings.Join(lines[len(lines)-n:], "")
 }
 
+// nodeConfig starts a broker with the topic's partitions and returns its
+// address, a single node's configuration (committing every 300 ms) and the
+// catalog.
+func nodeConfig(t *testing.T, topic string, partitions int32) (string, config.Config, *catalog.Catalog) {
+	t.Helper()
+	_, broker := startBroker(t, topic, partitions)
+	s := newSetup(t, broker, topic)
+	s.CommitInterval = 300 * time.Millisecond
+	cfg := s.config(t)
+	return broker, cfg, openCatalog(t, cfg)
+}
+
 // runningNode is a node.Node running in a goroutine.
 type runningNode struct {
 	n      *node.Node
@@ -447,89 +424,37 @@ func (r *runningNode) stop(t testing.TB) {
 // ---------------------------------------------------------------------------
 // floe processes
 
-// floeProc is one `floe serve` process.
-type floeProc struct {
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error // cmd.Wait's result, valid once done is closed
-}
-
-// childEnv is the test's environment without FLOE_* variables, which would
-// reconfigure the child, plus extra.
-func childEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FLOE_") {
-			env = append(env, kv)
-		}
+// freeAddr returns a free 127.0.0.1 address.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	addrs, err := procrig.FreeAddrs(1)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return append(env, extra...)
+	return addrs[0]
 }
 
 // startFloe runs `floe serve --config cfgPath` with stdout and stderr
 // appended to logPath. The process is killed when the test ends.
-func startFloe(t testing.TB, bin, cfgPath, logPath string, extraEnv ...string) *floeProc {
+func startFloe(t testing.TB, bin, cfgPath, logPath string, extraEnv ...string) *procrig.Proc {
 	t.Helper()
 	return startProc(t, bin, logPath, extraEnv, "serve", "--config", cfgPath)
 }
 
 // startProc runs the floe binary with args and extra environment, stdout and
 // stderr appended to logPath. The process is killed when the test ends.
-func startProc(t testing.TB, bin, logPath string, extraEnv []string, args ...string) *floeProc {
+func startProc(t testing.TB, bin, logPath string, extraEnv []string, args ...string) *procrig.Proc {
 	t.Helper()
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p, err := procrig.Start(bin, logPath, extraEnv, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	fmt.Fprintf(f, "==== %s floe %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "), strings.Join(extraEnv, " "))
-	cmd := exec.Command(bin, args...)
-	cmd.Env = childEnv(extraEnv...)
-	cmd.Stdout = f
-	cmd.Stderr = f
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start floe: %v", err)
-	}
-	p := &floeProc{cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
+		if !p.Exited() {
+			_ = p.Kill()
 		}
 	})
 	return p
-}
-
-// wait waits up to timeout for the process to exit.
-func (p *floeProc) wait(timeout time.Duration) bool {
-	select {
-	case <-p.done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
-}
-
-func (p *floeProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// killedBySIGKILL reports whether the exited process died of SIGKILL.
-func (p *floeProc) killedBySIGKILL() bool {
-	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
 // showLogOnFailure prints a process log file if the test fails.
@@ -560,15 +485,9 @@ func readFile(path string) string {
 
 // stopGracefully sends SIGTERM and requires a clean exit (status 0) within
 // 90 s: the final commit of what floe held.
-func (p *floeProc) stopGracefully(t testing.TB) {
+func stopGracefully(t testing.TB, p *procrig.Proc) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if !p.wait(90 * time.Second) {
-		t.Fatal("floe did not exit within 90s of SIGTERM")
-	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("floe exited with %s after SIGTERM, want exit status 0", p.cmd.ProcessState)
+	if err := p.Stop(90 * time.Second); err != nil {
+		t.Fatalf("floe: %v", err)
 	}
 }

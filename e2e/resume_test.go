@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,8 +41,8 @@ func TestStartLatestResumesFromTableOffsets(t *testing.T) {
 	log1 := filepath.Join(s.Dir, "floe-1.log")
 	showLogOnFailure(t, log1)
 	p1 := startFloe(t, bin, cfgPath, log1, "FLOE_FAILPOINTS=commit/after-catalog=crash@1")
-	if !p1.wait(2*time.Minute) || !p1.killedBySIGKILL() {
-		t.Fatalf("incarnation 1 was not killed by its failpoint (exited: %v, %v)", p1.exited(), p1.err)
+	if !p1.Wait(2*time.Minute) || !p1.KilledBySIGKILL() {
+		t.Fatalf("incarnation 1 was not killed by its failpoint (exited: %v %s)", p1.Exited(), p1.State())
 	}
 	mainOff, err := committedOffsets(ctx, cat, s.Table, s.Pipeline, topic)
 	if err != nil {
@@ -82,17 +81,14 @@ func TestStartLatestResumesFromTableOffsets(t *testing.T) {
 	want := producedOf(&stats)
 	ends := mustEndOffsets(t, addr, topic)
 	waitFor(t, 2*time.Minute, "incarnation 2 to commit up to the end", func() (bool, string) {
-		if p2.exited() {
-			t.Fatalf("incarnation 2 exited by itself: %v", p2.err)
+		if p2.Exited() {
+			t.Fatalf("incarnation 2 exited by itself: %v", p2.Err())
 		}
 		off, err := committedOffsets(ctx, cat, s.Table, s.Pipeline, topic)
 		return err == nil && reached(off, ends), fmt.Sprintf("table offsets %s (err %v), end offsets %s", fmtOffsets(off), err, fmtOffsets(ends))
 	})
-	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if !p2.wait(90*time.Second) || p2.cmd.ProcessState.ExitCode() != 0 {
-		t.Fatalf("incarnation 2 did not exit 0 after SIGTERM: %v", p2.err)
+	if err := p2.Stop(90 * time.Second); err != nil {
+		t.Fatalf("incarnation 2: %v", err)
 	}
 	checkExactlyOnce(t, cfg, want)
 }

@@ -23,11 +23,7 @@ import (
 // on the offset gap for good.
 func TestRollbackByAnotherEngineSingleNode(t *testing.T) {
 	const topic = "clicks"
-	_, broker := startBroker(t, topic, 4)
-	s := newSetup(t, broker, topic)
-	s.CommitInterval = 300 * time.Millisecond
-	cfg := s.config(t)
-	cat := openCatalog(t, cfg)
+	broker, cfg, cat := nodeConfig(t, topic, 4)
 	n := startNode(t, cfg, testLogger(t, "node"))
 	rollbackWhileIngesting(t, cfg, cat, broker, topic, func() { n.stop(t) })
 }
@@ -37,12 +33,7 @@ func TestRollbackByAnotherEngineCluster(t *testing.T) {
 	broker, cfg, cat := memClusterConfig(t, topic)
 	mc := startMemCluster(t, cfg, cat, "n1", "n2", "n3")
 	mc.waitSpread(t, cfg.Pipelines[0].Name)
-	rollbackWhileIngesting(t, cfg, cat, broker, topic, func() {
-		for _, m := range mc.members {
-			m.cancel()
-			<-m.done
-		}
-	})
+	rollbackWhileIngesting(t, cfg, cat, broker, topic, mc.stop)
 }
 
 // rollbackWhileIngesting produces, rolls the main table back three
@@ -70,31 +61,32 @@ func rollbackWhileIngesting(t *testing.T, cfg config.Config, cat *catalog.Catalo
 		}
 		return len(ancestryWithRows(tbl)) >= 6, fmt.Sprintf("%d", len(ancestryWithRows(tbl)))
 	})
-	// Three snapshots back along main's ancestry.
-	chain := ancestryWithRows(tbl)
-	target := chain[3]
-	if _, _, err := cat.CommitTable(ctx, ident, nil, []table.Update{
-		table.NewSetSnapshotRefUpdate(table.MainBranch, target, table.BranchRef, -1, -1, -1),
-	}); err != nil {
-		t.Fatalf("roll main back to %d: %v", target, err)
-	}
-	t.Logf("rolled main back from %d to %d", chain[0], target)
+	// Three snapshots back along main's ancestry; a floe commit landing
+	// meanwhile makes the catalog refuse it, and it is tried again on the
+	// table as it is then.
+	var chain []int64
+	waitFor(t, 30*time.Second, "the rollback to be committed", func() (bool, string) {
+		chain = ancestryWithRows(tbl)
+		_, _, err := cat.CommitTable(ctx, ident, nil, []table.Update{
+			table.NewSetSnapshotRefUpdate(table.MainBranch, chain[3], table.BranchRef, -1, -1, -1),
+		})
+		if err == nil {
+			return true, ""
+		}
+		state := fmt.Sprintf("roll main back to %d: %v", chain[3], err)
+		if again, err := cat.LoadTable(ctx, ident); err == nil {
+			tbl = again
+		} else {
+			state += "; reload: " + err.Error()
+		}
+		return false, state
+	})
+	t.Logf("rolled main back from %d to %d", chain[0], chain[3])
 
 	if err := <-prodErr; err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	ends := mustEndOffsets(t, broker, topic)
-	waitFor(t, 2*time.Minute, "the tables to reach the end offsets after the rollback", func() (bool, string) {
-		main, err := committedOffsets(ctx, cat, cfg.Pipelines[0].Table, cfg.Pipelines[0].Name, topic)
-		if err != nil {
-			return false, err.Error()
-		}
-		dlq, err := committedOffsets(ctx, cat, cfg.Pipelines[0].DeadLetter(), cfg.Pipelines[0].Name, topic)
-		if err != nil {
-			return false, err.Error()
-		}
-		return reached(main, ends) && reached(dlq, ends), "main " + fmtOffsets(main) + " dlq " + fmtOffsets(dlq) + " ends " + fmtOffsets(ends)
-	})
+	waitTablesReach(t, cfg, mustEndOffsets(t, broker, topic), 2*time.Minute)
 	stop()
 	if adoptions() <= adoptedBefore {
 		t.Fatalf("the rollback was never adopted (floe_commit_table_adoptions_total did not move): the test did not test it")

@@ -75,7 +75,7 @@ func testSIGTERMFinalCommit(t *testing.T, onS3 bool) {
 	_, addr := startBroker(t, topic, 4)
 	s := newSetup(t, addr, topic)
 	s.CommitInterval = 10 * time.Minute
-	s.HTTPAddr = freeAddrs(t, 1)[0]
+	s.HTTPAddr = freeAddr(t)
 	if onS3 {
 		srv := testutil.StartS3(t)
 		s.Warehouse = srv.Warehouse("wh")
@@ -100,8 +100,8 @@ func testSIGTERMFinalCommit(t *testing.T, onS3 bool) {
 	metricsURL := "http://" + s.HTTPAddr + "/metrics"
 	series := fmt.Sprintf("floe_ingest_records_total{pipeline=%q}", s.Pipeline)
 	waitFor(t, 2*time.Minute, "floe's workers to hold every record", func() (bool, string) {
-		if proc.exited() {
-			t.Fatalf("floe exited early: %v", proc.err)
+		if proc.Exited() {
+			t.Fatalf("floe exited early: %v", proc.Err())
 		}
 		m, err := readMetrics(metricsURL)
 		if err != nil {
@@ -125,7 +125,7 @@ func testSIGTERMFinalCommit(t *testing.T, onS3 bool) {
 		}
 	}
 
-	proc.stopGracefully(t)
+	stopGracefully(t, proc)
 	waitTablesReach(t, cfg, ends, time.Minute)
 	checkExactlyOnce(t, cfg, want)
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/config"
 )
 
@@ -24,28 +26,31 @@ func waitTablesReach(t *testing.T, cfg config.Config, ends map[int32]int64, time
 	if len(pc.Topics) != 1 {
 		t.Fatalf("waitTablesReach: want one topic, pipeline has %v", pc.Topics)
 	}
-	topic := pc.Topics[0]
-	tables := []string{pc.Table, pc.DeadLetter()}
 	cat := openCatalog(t, cfg)
-	what := fmt.Sprintf("the offsets of %s to reach the end offsets %s", strings.Join(tables, " and "), fmtOffsets(ends))
-	waitFor(t, timeout, what, func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		all := true
-		var state []string
-		for _, name := range tables {
-			off, err := committedOffsets(ctx, cat, name, pc.Name, topic)
-			if err != nil || !reached(off, ends) {
-				all = false
-			}
-			s := name + " " + fmtOffsets(off)
-			if err != nil {
-				s += fmt.Sprintf(" (%v)", err)
-			}
-			state = append(state, s)
+	what := fmt.Sprintf("the offsets of %s and %s to reach the end offsets %s", pc.Table, pc.DeadLetter(), fmtOffsets(ends))
+	waitFor(t, timeout, what, func() (bool, string) { return tablesReached(cat, pc, ends) })
+}
+
+// tablesReached reports whether the floe.offsets of the pipeline's table
+// and of its dead-letter table (of its one topic) both reach ends on every
+// partition, and what they are.
+func tablesReached(cat *catalog.Catalog, pc ingest.PipelineConfig, ends map[int32]int64) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	all := true
+	var state []string
+	for _, name := range []string{pc.Table, pc.DeadLetter()} {
+		off, err := committedOffsets(ctx, cat, name, pc.Name, pc.Topics[0])
+		if err != nil || !reached(off, ends) {
+			all = false
 		}
-		return all, strings.Join(state, "; ")
-	})
+		s := name + " " + fmtOffsets(off)
+		if err != nil {
+			s += fmt.Sprintf(" (%v)", err)
+		}
+		state = append(state, s)
+	}
+	return all, strings.Join(state, "; ")
 }
 
 // readMetrics reads a Prometheus text exposition into series → value.

@@ -16,27 +16,19 @@ package bench
 // broker (kfake) and the producer run in the benchmark process.
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	icecat "github.com/apache/iceberg-go/catalog"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -46,7 +38,7 @@ import (
 	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
-	"github.com/floelake/floe/internal/node"
+	"github.com/floelake/floe/internal/procrig"
 	"github.com/floelake/floe/internal/schema"
 )
 
@@ -220,166 +212,44 @@ func preloadClicks(ctx context.Context, broker, topic string, n int) error {
 	}, nil)
 }
 
-// topicEnds lists every partition's end offset (the next offset written).
-func topicEnds(ctx context.Context, broker, topic string) (map[int32]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	listed, err := kadm.NewClient(cl).ListEndOffsets(cctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]int64{}
-	var lerr error
-	listed.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			lerr = fmt.Errorf("end offset of %s/%d: %w", o.Topic, o.Partition, o.Err)
-			return
-		}
-		if o.Topic == topic {
-			out[o.Partition] = o.Offset
-		}
-	})
-	if lerr != nil {
-		return nil, lerr
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("topic %q has no partitions", topic)
-	}
-	return out, nil
-}
-
-// ---------------------------------------------------------------------------
-// Member configuration
-
-// memberConfig is one `floe serve` process's configuration file.
-type memberConfig struct {
-	ID       string
-	DataDir  string
-	HTTPAddr string
-	LogLevel string
-	// Cluster mode; the rest of the cluster section only when set.
-	Cluster                      bool
-	RaftAddr, APIAddr            string
-	Join                         []string
-	HeartbeatInterval, DeadAfter time.Duration
-
-	Broker                 string
-	CatalogURI, Warehouse  string
-	Pipeline, Topic, Table string
-	CommitInterval         time.Duration
-}
-
-// yaml renders the configuration file. The table exists before the member
-// starts (the benchmark creates it), so it declares no schema.
-func (c memberConfig) yaml() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "node:\n  data_dir: %s\n  http_addr: %s\n  log_level: %s\n", yq(c.DataDir), yq(c.HTTPAddr), c.LogLevel)
-	if c.Cluster {
-		fmt.Fprintf(&b, "cluster:\n  enabled: true\n  node_id: %s\n  raft_addr: %s\n  api_addr: %s\n  heartbeat_interval: %s\n  dead_after: %s\n",
-			yq(c.ID), yq(c.RaftAddr), yq(c.APIAddr), c.HeartbeatInterval, c.DeadAfter)
-		if len(c.Join) > 0 {
-			q := make([]string, len(c.Join))
-			for i, j := range c.Join {
-				q[i] = yq(j)
-			}
-			fmt.Fprintf(&b, "  join: [%s]\n", strings.Join(q, ", "))
-		}
-	}
-	fmt.Fprintf(&b, "kafka:\n  brokers: [%s]\n  client_id: floe-bench\n  group: floe-bench\n", yq(c.Broker))
-	fmt.Fprintf(&b, "catalog:\n  type: sql\n  name: floe\n  uri: %s\n  warehouse: %s\n", yq(c.CatalogURI), yq(c.Warehouse))
-	fmt.Fprintf(&b, "pipelines:\n  - name: %s\n    topics: [%s]\n    table: %s\n    format: json\n    start: earliest\n    commit_interval: %s\n    partition_by: [%s]\n",
-		yq(c.Pipeline), yq(c.Topic), yq(c.Table), c.CommitInterval, yq(gen.PartitionSpecSQL(gen.Clicks)))
-	return b.String()
-}
-
-// yq quotes a string for YAML (a JSON string is a YAML double-quoted one).
-func yq(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
-// ---------------------------------------------------------------------------
-// Members as processes
-
-// member is one `floe serve` process and the files it keeps across restarts.
-type member struct {
-	cfg              memberConfig
-	cfgPath, logPath string
-
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when cmd exited
-	err     error         // cmd.Wait's result, once done is closed
-	started time.Time
-	down    bool // deliberately stopped or killed
-	peakRSS int64
-}
-
-// rig runs the members of one phase, sharing one catalog and warehouse.
+// rig runs the members of one phase, sharing one catalog and warehouse,
+// which it reads too.
 type rig struct {
-	env     benchEnv
-	dir     string
-	members []*member
-	cat     *catalog.Catalog
-	catCfg  catalog.Config
+	*procrig.Rig
+	cat *catalog.Catalog
 }
-
-var statusClient = &http.Client{Timeout: 2 * time.Second}
 
 // newRig writes the members' configurations (the first forms the cluster,
 // the others join through its API), creates the table and opens the
 // catalog for the benchmark's reads.
 func (e benchEnv) newRig(ctx context.Context, dir string, n int, clusterMode bool, topic string) (*rig, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	r := &rig{env: e, dir: dir, catCfg: catalog.Config{
-		Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "catalog.db"),
-		Warehouse: "file://" + filepath.Join(dir, "warehouse"),
-	}}
-	addrs, err := freeAddrs(3 * n)
-	if err != nil {
-		return nil, err
-	}
 	level := os.Getenv("FLOE_BENCH_LOG_LEVEL")
 	if level == "" {
 		level = "info"
 	}
-	for i := range n {
-		id := fmt.Sprintf("n%d", i+1)
-		mdir := filepath.Join(dir, id)
-		if err := os.MkdirAll(mdir, 0o755); err != nil {
-			return nil, err
-		}
-		c := memberConfig{
-			ID: id, DataDir: filepath.Join(mdir, "data"), HTTPAddr: addrs[3*i+2], LogLevel: level,
-			Cluster: clusterMode, RaftAddr: addrs[3*i], APIAddr: addrs[3*i+1],
-			HeartbeatInterval: e.o.HeartbeatInterval, DeadAfter: e.o.DeadAfter,
-			Broker: e.broker, CatalogURI: r.catCfg.URI, Warehouse: r.catCfg.Warehouse,
-			Pipeline: benchPipeline, Topic: topic, Table: benchTable, CommitInterval: e.o.CommitInterval,
-		}
-		if i > 0 {
-			c.Join = []string{addrs[1]}
-		}
-		m := &member{cfg: c, cfgPath: filepath.Join(mdir, "floe.yaml"), logPath: filepath.Join(mdir, "floe.log")}
-		if _, err := config.Parse([]byte(c.yaml()), nil); err != nil {
-			return nil, fmt.Errorf("member configuration: %w", err)
-		}
-		if err := os.WriteFile(m.cfgPath, []byte(c.yaml()), 0o644); err != nil {
-			return nil, err
-		}
-		r.members = append(r.members, m)
+	catCfg := catalog.Config{
+		Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "catalog.db"),
+		Warehouse: "file://" + filepath.Join(dir, "warehouse"),
 	}
-	cat, err := catalog.Open(ctx, r.catCfg, catalog.StorageConfig{}, dir)
+	pr, err := procrig.New(procrig.Options{
+		Bin: e.exe, Dir: dir, Members: n, Cluster: clusterMode,
+		Member: procrig.MemberConfig{
+			LogLevel: level, HeartbeatInterval: e.o.HeartbeatInterval, DeadAfter: e.o.DeadAfter,
+			Brokers: []string{e.broker}, ClientID: "floe-bench", Catalog: catCfg,
+			Pipeline: procrig.Pipeline{
+				Name: benchPipeline, Topic: topic, Table: benchTable, Start: "earliest",
+				CommitInterval: e.o.CommitInterval, PartitionBy: []string{gen.PartitionSpecSQL(gen.Clicks)},
+			},
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	r.cat = cat
+	cat, err := catalog.Open(ctx, catCfg, catalog.StorageConfig{}, dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &rig{Rig: pr, cat: cat}
 	sch := gen.Schema(gen.Clicks)
 	spec, err := schema.Partition([]string{gen.PartitionSpecSQL(gen.Clicks)}, sch)
 	if err != nil {
@@ -393,293 +263,24 @@ func (e benchEnv) newRig(ctx context.Context, dir string, n int, clusterMode boo
 	return r, nil
 }
 
-// freeAddrs returns n distinct free 127.0.0.1 addresses.
-func freeAddrs(n int) ([]string, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			_ = ln.Close()
-		}
-	}()
-	out := make([]string, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
-	}
-	return out, nil
-}
-
-// memberEnv is this process's environment without FLOE_* variables, which
-// would reconfigure the member.
-func memberEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FLOE_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// start runs `floe serve --config <m's file>`, output appended to m's log.
-func (r *rig) start(m *member) error {
-	f, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	fmt.Fprintf(f, "==== %s floe serve --config %s\n", time.Now().Format(time.RFC3339Nano), m.cfgPath)
-	cmd := exec.Command(r.env.exe, "serve", "--config", m.cfgPath)
-	cmd.Env = memberEnv()
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", m.cfg.ID, err)
-	}
-	done := make(chan struct{})
-	m.mu.Lock()
-	m.cmd, m.done, m.err, m.started, m.down = cmd, done, nil, time.Now(), false
-	m.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		m.mu.Lock()
-		m.err = err
-		m.mu.Unlock()
-		close(done)
-	}()
-	return nil
-}
-
-func (m *member) exited() bool {
-	m.mu.Lock()
-	done := m.done
-	m.mu.Unlock()
-	if done == nil {
-		return true
-	}
-	select {
-	case <-done:
-		return true
-	default:
-		return false
-	}
-}
-
-// live reports whether m runs and is meant to.
-func (m *member) live() bool {
-	m.mu.Lock()
-	down := m.down
-	m.mu.Unlock()
-	return !down && !m.exited()
-}
-
-// sampleRSS folds the running process's peak RSS (VmHWM, which only grows)
-// into m's peak. Called before every stop and kill.
-func (m *member) sampleRSS() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cmd == nil || m.cmd.Process == nil {
-		return
-	}
-	if v := procPeakRSS(m.cmd.Process.Pid); v > m.peakRSS {
-		m.peakRSS = v
-	}
-}
-
-// kill SIGKILLs m and waits until it is gone; it returns when it sent the
-// signal.
-func (m *member) kill() (time.Time, error) {
-	m.sampleRSS()
-	m.mu.Lock()
-	cmd, done := m.cmd, m.done
-	m.down = true
-	m.mu.Unlock()
-	at := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		return at, fmt.Errorf("kill %s: %w", m.cfg.ID, err)
-	}
-	select {
-	case <-done:
-		return at, nil
-	case <-time.After(30 * time.Second):
-		return at, fmt.Errorf("%s still running 30s after SIGKILL", m.cfg.ID)
-	}
-}
-
-// stop sends SIGTERM (the final commit) and SIGKILL if m is still running
-// after timeout.
-func (m *member) stop(timeout time.Duration) {
-	if m.exited() {
-		return
-	}
-	m.sampleRSS()
-	m.mu.Lock()
-	cmd, done := m.cmd, m.done
-	m.down = true
-	m.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+// topicEnds lists every partition's end offset (the next offset written).
+func topicEnds(ctx context.Context, broker, topic string) (map[int32]int64, error) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return procrig.EndOffsets(cctx, broker, topic)
 }
 
 // close stops every member still running (gracefully, then not) and the
 // catalog handle.
 func (r *rig) close() {
-	var wg sync.WaitGroup
-	for _, m := range r.members {
-		wg.Add(1)
-		go func() { defer wg.Done(); m.stop(90 * time.Second) }()
-	}
-	wg.Wait()
-	if r.cat != nil {
-		_ = r.cat.Close()
-	}
-}
-
-// checkAlive returns an error naming a member that exited by itself.
-func (r *rig) checkAlive() error {
-	for _, m := range r.members {
-		m.mu.Lock()
-		down, err, cmd := m.down, m.err, m.cmd
-		m.mu.Unlock()
-		if cmd != nil && !down && m.exited() {
-			return fmt.Errorf("%s exited by itself (%v); its log: %s", m.cfg.ID, err, m.logPath)
-		}
-	}
-	return nil
-}
-
-// logTails writes the end of every member's log, for a failed run.
-func (r *rig) logTails(w io.Writer, lines int) {
-	for _, m := range r.members {
-		b, err := os.ReadFile(m.logPath)
-		if err != nil {
-			continue
-		}
-		all := strings.SplitAfter(string(b), "\n")
-		fmt.Fprintf(w, "---- %s (%s), last %d lines ----\n%s", m.cfg.ID, m.logPath, lines, strings.Join(all[max(0, len(all)-lines):], ""))
-	}
-}
-
-func (r *rig) peakRSS() int64 {
-	var p int64
-	for _, m := range r.members {
-		m.sampleRSS()
-		m.mu.Lock()
-		p = max(p, m.peakRSS)
-		m.mu.Unlock()
-	}
-	return p
-}
-
-func (r *rig) member(id string) *member {
-	for _, m := range r.members {
-		if m.cfg.ID == id {
-			return m
-		}
-	}
-	return nil
-}
-
-// ready reports whether m's /readyz answers 200.
-func ready(ctx context.Context, m *member) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.cfg.HTTPAddr+"/readyz", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := statusClient.Do(req)
-	if err != nil {
-		return false
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// memberStatus is GET /cluster/status of m.
-func memberStatus(ctx context.Context, m *member) (cluster.Status, error) {
-	st, err := node.FetchClusterStatus(ctx, statusClient, m.cfg.HTTPAddr)
-	if err != nil {
-		return st, fmt.Errorf("%s: %w", m.cfg.ID, err)
-	}
-	return st, nil
-}
-
-// leaderStatus is the status of the leader as seen by itself, when a live
-// member names a live leader; ok is false otherwise.
-func (r *rig) leaderStatus(ctx context.Context) (cluster.Status, bool) {
-	for _, m := range r.members {
-		if !m.live() {
-			continue
-		}
-		st, err := memberStatus(ctx, m)
-		if err != nil || st.LeaderID == "" {
-			continue
-		}
-		if st.LeaderID == m.cfg.ID {
-			return st, true
-		}
-		if l := r.member(st.LeaderID); l != nil && l.live() {
-			if lst, err := memberStatus(ctx, l); err == nil && lst.LeaderID == l.cfg.ID {
-				return lst, true
-			}
-		}
-	}
-	return cluster.Status{}, false
-}
-
-// startCluster starts the first member, waits until it is ready (it
-// formed the cluster, or rejoined it), then starts the others at once.
-func (r *rig) startCluster(ctx context.Context) error {
-	if err := r.start(r.members[0]); err != nil {
-		return err
-	}
-	if len(r.members) == 1 {
-		return nil
-	}
-	if err := r.waitFor(ctx, time.Minute, "n1 to be ready", func() (bool, string) {
-		return ready(ctx, r.members[0]), "/readyz is not 200"
-	}); err != nil {
-		return err
-	}
-	for _, m := range r.members[1:] {
-		if err := r.start(m); err != nil {
-			return err
-		}
-	}
-	return nil
+	r.Close(90 * time.Second)
+	_ = r.cat.Close()
 }
 
 // waitFor polls cond until it holds, a member exits by itself, ctx ends
 // or timeout passes.
 func (r *rig) waitFor(ctx context.Context, timeout time.Duration, what string, cond func() (bool, string)) error {
-	return r.waitEvery(ctx, pollEvery, timeout, what, cond)
-}
-
-func (r *rig) waitEvery(ctx context.Context, every, timeout time.Duration, what string, cond func() (bool, string)) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if err := r.checkAlive(); err != nil {
-			return err
-		}
-		ok, state := cond()
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s waiting for %s; last state: %s", timeout, what, state)
-		}
-		if err := clock.Sleep(ctx, every); err != nil {
-			return err
-		}
-	}
+	return r.WaitFor(ctx, pollEvery, timeout, what, cond)
 }
 
 // tableState is what the catalog says of one table: the pipeline's
@@ -714,16 +315,6 @@ func (r *rig) tableState(ctx context.Context, name, topic string) (tableState, e
 		s.offsets = off[topic]
 	}
 	return s, nil
-}
-
-// reached reports whether offs covers ends on every partition.
-func reached(offs, ends map[int32]int64) bool {
-	for p, e := range ends {
-		if e > 0 && offs[p] < e {
-			return false
-		}
-	}
-	return true
 }
 
 // ---------------------------------------------------------------------------
@@ -764,17 +355,17 @@ func (e benchEnv) throughput(ctx context.Context, label, dir string, n int, clus
 	}
 	defer func() {
 		if err != nil {
-			r.logTails(e.log, 30)
+			r.LogTails(e.log, 30)
 		}
 		r.close()
 	}()
 	res = tputResult{label: label, members: n, cluster: clusterMode, records: sumOffsets(ends)}
 	start := time.Now()
-	if err := r.startCluster(ctx); err != nil {
+	if err := r.StartCluster(ctx, time.Minute); err != nil {
 		return res, err
 	}
 	var main tableState
-	err = r.waitEvery(ctx, tputPollEvery, throughputWait, "both tables to reach the end offsets", func() (bool, string) {
+	err = r.WaitFor(ctx, tputPollEvery, throughputWait, "both tables to reach the end offsets", func() (bool, string) {
 		var err error
 		if main, err = r.tableState(ctx, benchTable, benchTopic); err != nil {
 			return false, err.Error()
@@ -783,7 +374,7 @@ func (e benchEnv) throughput(ctx context.Context, label, dir string, n int, clus
 			res.firstCommit = time.Since(start)
 		}
 		if clusterMode && n > 1 && res.spread == 0 {
-			if st, ok := r.leaderStatus(ctx); ok && spreadOver(st, n) {
+			if st, ok := r.LeaderStatus(ctx); ok && spreadOver(st, n) {
 				res.spread = time.Since(start)
 			}
 		}
@@ -791,7 +382,7 @@ func (e benchEnv) throughput(ctx context.Context, label, dir string, n int, clus
 		if err != nil {
 			return false, err.Error()
 		}
-		if reached(main.offsets, ends) && reached(dlq.offsets, ends) {
+		if procrig.Reached(main.offsets, ends) && procrig.Reached(dlq.offsets, ends) {
 			res.elapsed = time.Since(start)
 			return true, ""
 		}
@@ -801,7 +392,7 @@ func (e benchEnv) throughput(ctx context.Context, label, dir string, n int, clus
 		return res, err
 	}
 	res.snapshots = main.snapshots
-	res.peakRSS = r.peakRSS()
+	res.peakRSS = r.PeakRSS()
 	return res, nil
 }
 
@@ -943,12 +534,12 @@ func (e benchEnv) failover(ctx context.Context, dir string, n int, out io.Writer
 	}
 	defer func() {
 		if err != nil {
-			r.logTails(e.log, 40)
+			r.LogTails(e.log, 40)
 		}
 		r.close()
 	}()
 	res.members = n
-	if err := r.startCluster(ctx); err != nil {
+	if err := r.StartCluster(ctx, time.Minute); err != nil {
 		return res, err
 	}
 	if err := r.waitHealthy(ctx); err != nil {
@@ -996,14 +587,14 @@ func (e benchEnv) failover(ctx context.Context, dir string, n int, out io.Writer
 	err = r.waitFor(ctx, failoverWait, "everything committed", func() (bool, string) {
 		main, err1 := r.tableState(ctx, benchTable, failoverTopic)
 		dlq, err2 := r.tableState(ctx, benchTable+"__dlq", failoverTopic)
-		if err1 == nil && err2 == nil && reached(main.offsets, ends) && reached(dlq.offsets, ends) {
+		if err1 == nil && err2 == nil && procrig.Reached(main.offsets, ends) && procrig.Reached(dlq.offsets, ends) {
 			res.drained = time.Since(start)
 			return true, ""
 		}
 		last = fmt.Sprintf("table %v, dead-letter table %v, end %v (%v %v)", main.offsets, dlq.offsets, ends, err1, err2)
 		return false, last
 	})
-	if res.drained < 0 && (ctx.Err() != nil || r.checkAlive() != nil) {
+	if res.drained < 0 && (ctx.Err() != nil || r.CheckAlive() != nil) {
 		return res, err
 	}
 	if res.drained < 0 {
@@ -1011,7 +602,7 @@ func (e benchEnv) failover(ctx context.Context, dir string, n int, out io.Writer
 	} else {
 		fmt.Fprintf(out, "  all %d records produced during the phase committed %s after the producer stopped\n", res.produced, res.drained.Round(10*time.Millisecond))
 	}
-	res.peakRSS = r.peakRSS()
+	res.peakRSS = r.PeakRSS()
 	return res, nil
 }
 
@@ -1025,15 +616,13 @@ func orNone(s string) string {
 // waitHealthy waits until the cluster is at full strength (see healthy).
 func (r *rig) waitHealthy(ctx context.Context) error {
 	return r.waitFor(ctx, healthyWait, "the cluster to be healthy", func() (bool, string) {
-		st, ok := r.leaderStatus(ctx)
+		st, ok := r.LeaderStatus(ctx)
 		if !ok {
 			return false, "no live member names a live leader"
 		}
 		started := map[string]time.Time{}
-		for _, m := range r.members {
-			m.mu.Lock()
-			started[m.cfg.ID] = m.started
-			m.mu.Unlock()
+		for _, m := range r.Members() {
+			started[m.ID] = m.Started()
 		}
 		return healthy(st, started)
 	})
@@ -1067,16 +656,16 @@ func (r *rig) killLeader(ctx context.Context) (killResult, error) {
 	if _, err := r.waitCommit(ctx, snap.snapshot, failoverTopic); err != nil {
 		return k, err
 	}
-	st, ok := r.leaderStatus(ctx)
+	st, ok := r.LeaderStatus(ctx)
 	if !ok {
 		return k, errors.New("no leader right after the cluster was healthy")
 	}
-	victim := r.member(st.LeaderID)
-	k.victim = victim.cfg.ID
+	victim := r.Member(st.LeaderID)
+	k.victim = victim.ID
 	moves := newMoveTracker(k.victim, st)
 	k.partitions = moves.partitions()
 
-	killedAt, err := victim.kill()
+	killedAt, err := r.Kill(victim)
 	if err != nil {
 		return k, err
 	}
@@ -1088,7 +677,7 @@ func (r *rig) killLeader(ctx context.Context) (killResult, error) {
 	}
 	deadline := killedAt.Add(failoverWait)
 	for time.Now().Before(deadline) && (k.toLeader < 0 || k.toCommit < 0 || k.toConsumed < 0) {
-		if err := r.checkAlive(); err != nil {
+		if err := r.CheckAlive(); err != nil {
 			return k, err
 		}
 		if k.toCommit < 0 {
@@ -1097,11 +686,11 @@ func (r *rig) killLeader(ctx context.Context) (killResult, error) {
 			}
 		}
 		if k.toLeader < 0 || k.toConsumed < 0 {
-			for _, m := range r.members {
-				if !m.live() {
+			for _, m := range r.Members() {
+				if !m.Live() {
 					continue
 				}
-				st, err := memberStatus(ctx, m)
+				st, err := procrig.MemberStatus(ctx, m)
 				if err != nil || st.LeaderID == "" || st.LeaderID == k.victim {
 					continue
 				}
@@ -1109,7 +698,7 @@ func (r *rig) killLeader(ctx context.Context) (killResult, error) {
 					k.toLeader, k.newLeader = time.Since(killedAt), st.LeaderID
 				}
 				// The partition view of the leader itself.
-				if st.LeaderID == m.cfg.ID && k.toConsumed < 0 && k.partitions > 0 && moves.observe(st) {
+				if st.LeaderID == m.ID && k.toConsumed < 0 && k.partitions > 0 && moves.observe(st) {
 					k.toConsumed = time.Since(killedAt)
 				}
 			}
@@ -1118,7 +707,7 @@ func (r *rig) killLeader(ctx context.Context) (killResult, error) {
 			return k, err
 		}
 	}
-	if err := r.start(victim); err != nil {
+	if err := r.Start(victim); err != nil {
 		return k, err
 	}
 	restarted := time.Now()
@@ -1254,26 +843,6 @@ func human(v float64) string {
 		return strconv.FormatFloat(v/1e3, 'f', 0, 64) + "k"
 	}
 	return strconv.FormatFloat(v, 'f', 0, 64)
-}
-
-// procPeakRSS reads a process's peak resident set size (VmHWM) from
-// /proc/<pid>/status; 0 where there is no /proc or the process is gone.
-func procPeakRSS(pid int) int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err == nil {
-				return kb * 1024
-			}
-		}
-	}
-	return 0
 }
 
 // loadAvg is the 1, 5 and 15 minute load average, or "unknown".

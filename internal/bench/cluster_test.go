@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/floelake/floe/cluster"
-	"github.com/floelake/floe/internal/config"
 )
 
 func TestSpreadOf(t *testing.T) {
@@ -39,46 +38,6 @@ func TestSpreadOf(t *testing.T) {
 	}
 	if got := spreadOf([]time.Duration{time.Second, -1}).String(); !strings.Contains(got, "1 not within") {
 		t.Errorf("spread with a miss prints %q", got)
-	}
-}
-
-func TestMemberConfigParses(t *testing.T) {
-	c := memberConfig{
-		ID: "n2", DataDir: "/tmp/x y/n2/data", HTTPAddr: "127.0.0.1:1", LogLevel: "info",
-		Cluster: true, RaftAddr: "127.0.0.1:2", APIAddr: "127.0.0.1:3", Join: []string{"127.0.0.1:4"},
-		HeartbeatInterval: time.Second, DeadAfter: 5 * time.Second,
-		Broker: "127.0.0.1:5", CatalogURI: "sqlite:///tmp/x y/catalog.db", Warehouse: "file:///tmp/x y/warehouse",
-		Pipeline: "clicks", Topic: "clicks", Table: "bench.clicks", CommitInterval: 1500 * time.Millisecond,
-	}
-	cfg, err := config.Parse([]byte(c.yaml()), nil)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, c.yaml())
-	}
-	cc := cfg.Cluster
-	if !cc.Enabled || cc.NodeID != "n2" || cc.RaftAddr != c.RaftAddr || cc.APIAddr != c.APIAddr ||
-		len(cc.Join) != 1 || cc.Join[0] != "127.0.0.1:4" || cc.HeartbeatInterval.D() != time.Second || cc.DeadAfter.D() != 5*time.Second {
-		t.Errorf("cluster section: %+v", cc)
-	}
-	if cfg.Node.DataDir != c.DataDir || cfg.Node.HTTPAddr != c.HTTPAddr || cfg.Catalog.URI != c.CatalogURI ||
-		cfg.Catalog.Warehouse != c.Warehouse || len(cfg.Kafka.Brokers) != 1 || cfg.Kafka.Brokers[0] != c.Broker {
-		t.Errorf("node, catalog or kafka section: %+v %+v %+v", cfg.Node, cfg.Catalog, cfg.Kafka)
-	}
-	if len(cfg.Pipelines) != 1 {
-		t.Fatalf("pipelines: %+v", cfg.Pipelines)
-	}
-	p := cfg.Pipelines[0]
-	if p.Table != "bench.clicks" || p.DeadLetter() != "bench.clicks__dlq" || p.CommitInterval.D() != 1500*time.Millisecond ||
-		p.Start != "earliest" || len(p.PartitionBy) != 1 || p.PartitionBy[0] != "day(ts)" {
-		t.Errorf("pipeline: %+v", p)
-	}
-
-	c.Cluster, c.Join = false, nil
-	cfg, err = config.Parse([]byte(c.yaml()), nil)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, c.yaml())
-	}
-	if cfg.Cluster.Enabled {
-		t.Error("a single node's configuration enables cluster mode")
 	}
 }
 
