@@ -351,9 +351,15 @@ func (w *TableWriter) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	prev := w.c
 	w.c = c
-	if err := w.replaced(ctx); err != nil {
-		return err
+	// Only a table this writer saw change identity was replaced: a table
+	// that lacks offsets the ledger has but is the one the writer knew was
+	// rolled back, and what the rollback removed is read again (adopt).
+	if prev != nil && prev.Table().Metadata().TableUUID() != c.Table().Metadata().TableUUID() {
+		if err := w.replaced(ctx); err != nil {
+			return err
+		}
 	}
 	have := c.Offsets()
 	if lc, ok := w.cfg.Ledger.Committed(w.cfg.Table); ok {
