@@ -20,6 +20,7 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/conf"
+	"github.com/floelake/floe/internal/metrics"
 )
 
 type harness struct {
@@ -27,6 +28,8 @@ type harness struct {
 	cluster *kfake.Cluster
 	kafka   ingest.KafkaConfig
 	cat     *catalog.Catalog
+	// metrics are what the harness's nodes report to.
+	metrics *metrics.Set
 }
 
 func newHarness(t *testing.T, kopts []kfake.Opt, kafka ingest.KafkaConfig) *harness {
@@ -47,7 +50,7 @@ func newHarness(t *testing.T, kopts []kfake.Opt, kafka ingest.KafkaConfig) *harn
 		kafka.Group = "floe-test"
 	}
 	kafka.FetchMaxBytes = 16 << 20
-	return &harness{t: t, cluster: cl, kafka: kafka, cat: cat}
+	return &harness{t: t, cluster: cl, kafka: kafka, cat: cat, metrics: metrics.New()}
 }
 
 func (h *harness) produce(values ...string) {
@@ -89,7 +92,8 @@ func (h *harness) start(p ingest.PipelineConfig, partitionCheck time.Duration) (
 	cc := cluster.DefaultConfig()
 	cc.NodeID = "test"
 	n, err := cluster.Start(cluster.Options{Cluster: cc, Kafka: h.kafka, Pipelines: []ingest.PipelineConfig{defaults(p)},
-		DataDir: h.t.TempDir(), ShutdownTimeout: 30 * time.Second, Catalog: h.cat, Local: true, PartitionCheckEvery: partitionCheck})
+		DataDir: h.t.TempDir(), ShutdownTimeout: 30 * time.Second, Catalog: h.cat, Local: true, PartitionCheckEvery: partitionCheck,
+		Metrics: h.metrics})
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
