@@ -22,6 +22,9 @@ type Metrics interface {
 	// without their records, because Kafka no longer has them
 	// (on_data_loss: skip).
 	OffsetsSkipped(topic string, partition int32, n int64)
+	// FileWriteFailed is called when a seal's data files could not be
+	// written out.
+	FileWriteFailed(pipeline string)
 }
 
 // NopMetrics reports nothing. It stands in for a nil Options.Metrics.
@@ -32,3 +35,4 @@ var _ Metrics = NopMetrics{}
 func (NopMetrics) RecordsConsumed(string, int64, int64, int64) {}
 func (NopMetrics) ConsumerError(string, string)                {}
 func (NopMetrics) OffsetsSkipped(string, int32, int64)         {}
+func (NopMetrics) FileWriteFailed(string)                      {}

@@ -20,6 +20,7 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/conf"
+	"github.com/floelake/floe/internal/failpoint"
 	"github.com/floelake/floe/internal/metrics"
 )
 
@@ -260,6 +261,26 @@ func TestPipelineResumesExactlyAfterRestart(t *testing.T) {
 	}
 	require.Len(t, seen, 50)
 	require.EqualValues(t, 1, h.rows("ns.events__dlq"))
+}
+
+// TestFileWriteFailuresAreCounted: data files that cannot be completed
+// (the object store fails the upload) end the run; the failure is counted,
+// the pipeline restarts from the committed offsets and commits everything
+// once.
+func TestFileWriteFailuresAreCounted(t *testing.T) {
+	h := newHarness(t, nil, ingest.KafkaConfig{})
+	var vals []string
+	for i := range 9 {
+		vals = append(vals, fmt.Sprintf(`{"id": %d}`, i))
+	}
+	h.produce(vals...)
+	require.NoError(t, failpoint.Set("fileio/after-close=error@1"))
+	t.Cleanup(func() { _ = failpoint.Set("") })
+	h.run(ingest.PipelineConfig{Schema: []ingest.Column{{Name: "id", Type: "long", Required: true}}}, 9)
+	require.GreaterOrEqual(t, failpoint.Hits("fileio/after-close"), int64(2), "fired at the first file, passed after the restart")
+	require.EqualValues(t, 1, h.metrics.Sum("floe_ingest_file_write_errors_total", "pipeline", "events"))
+	require.EqualValues(t, 1, h.metrics.Sum("floe_ingest_pipeline_restarts_total", "pipeline", "events"))
+	require.EqualValues(t, 9, h.rows("ns.events"))
 }
 
 // TestPipelinePicksUpNewPartitions: partitions added to a topic while the

@@ -13,8 +13,9 @@
 //   - commit.Metrics: snapshots committed, failed commit attempts, a
 //     table's current snapshot, its pending segments, offsets adopted from
 //     the table;
-//   - ingest.Metrics: records consumed, consumer errors, offsets skipped
-//     (and commit.Metrics, for the committers a pipeline runs);
+//   - ingest.Metrics: records consumed, consumer errors, offsets skipped,
+//     data files that could not be written (and commit.Metrics, for the
+//     committers a pipeline runs);
 //   - cluster.Metrics: leadership, members, partitions owned and moved,
 //     segment proposals, pipeline restarts, lag (and ingest.Metrics and
 //     commit.Metrics, for the pipelines and table writers a member runs).
@@ -235,6 +236,11 @@ func (s *Set) ConsumerError(pipeline, kind string) {
 // records.
 func (s *Set) OffsetsSkipped(topic string, partition int32, n int64) {
 	s.skippedRecords.WithLabelValues(topic, partition32(partition)).Add(float64(n))
+}
+
+// FileWriteFailed counts a failure writing pipeline's data files.
+func (s *Set) FileWriteFailed(pipeline string) {
+	s.fileWriteErrors.WithLabelValues(pipeline).Inc()
 }
 
 // ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ func touch(s *metrics.Set) {
 	s.RecordsConsumed("p", 12, 2, 1200)
 	s.ConsumerError("p", "transient")
 	s.OffsetsSkipped("events", 1, 5)
+	s.FileWriteFailed("p")
 	s.LeadershipChanged(true)
 	s.Members(3, 0)
 	s.PartitionsOwned("p", 2)
@@ -81,7 +82,7 @@ func TestExposition(t *testing.T) {
 	body := scrape(t, s)
 	want := []string{
 		"floe_ingest_records_total", "floe_ingest_bytes_total", "floe_ingest_dead_letters_total",
-		"floe_ingest_lag_records", "floe_ingest_consumer_errors_total",
+		"floe_ingest_file_write_errors_total", "floe_ingest_lag_records", "floe_ingest_consumer_errors_total",
 		"floe_ingest_skipped_records_total", "floe_ingest_pipeline_restarts_total",
 		"floe_commit_records_total", "floe_commit_files_total", "floe_commit_snapshots_total",
 		"floe_commit_failures_total", "floe_commit_duration_seconds", "floe_commit_freshness_seconds",
