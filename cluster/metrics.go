@@ -13,7 +13,9 @@ import "github.com/floelake/floe/ingest"
 type Metrics interface {
 	ingest.Metrics
 	// LeadershipChanged is called when the member becomes the leader
-	// (leading) and when it stops being it.
+	// (leading) and when it stops being it, once its leader's duties have
+	// stopped: what it reported as the leader (Members, PartitionLag, its
+	// table writers' reports) is no longer its to report.
 	LeadershipChanged(leading bool)
 	// Members is called by the leader, every assignment round, with the
 	// number of members it judges alive and dead.

@@ -247,7 +247,10 @@ func (s *Set) FileWriteFailed(pipeline string) {
 // cluster.Metrics
 
 // LeadershipChanged records that the node became (leading) or stopped
-// being the leader.
+// being the leader. A node that stops leading drops the gauges only the
+// leader keeps current (members, lag, the tables' last snapshot and
+// freshness): left at their last values they would read as current, and a
+// sum over the members would count them twice.
 func (s *Set) LeadershipChanged(leading bool) {
 	v := 0.0
 	if leading {
@@ -255,6 +258,12 @@ func (s *Set) LeadershipChanged(leading bool) {
 	}
 	s.leader.Set(v)
 	s.leaderChanges.Inc()
+	if !leading {
+		s.members.Reset()
+		s.lag.Reset()
+		s.lastSnapshot.Reset()
+		s.freshness.Reset()
+	}
 }
 
 // Members sets the number of live and dead members.

@@ -130,6 +130,30 @@ func TestExposition(t *testing.T) {
 	}
 }
 
+// TestSteppingDownDropsTheLeadersGauges: a member that stops leading no
+// longer serves the gauges only the leader keeps current; its counters and
+// its own gauges stay.
+func TestSteppingDownDropsTheLeadersGauges(t *testing.T) {
+	s := metrics.New()
+	s.LeadershipChanged(true)
+	touch(s)
+	s.LeadershipChanged(false)
+	body := scrape(t, s)
+	for _, gone := range []string{"floe_cluster_members{", "floe_ingest_lag_records{", "floe_commit_last_snapshot_id{", "floe_commit_freshness_seconds{"} {
+		if strings.Contains(body, gone) {
+			t.Errorf("%s is still served after the member stopped leading", gone)
+		}
+	}
+	for _, kept := range []string{
+		"floe_cluster_leader 0\n", `floe_commit_snapshots_total{table="ns.t"} 1` + "\n",
+		`floe_cluster_partitions_owned{pipeline="p"} 2` + "\n", `floe_ingest_records_total{pipeline="p"} 12` + "\n",
+	} {
+		if !strings.Contains(body, kept) {
+			t.Errorf("/metrics lost %q when the member stopped leading", kept)
+		}
+	}
+}
+
 func scrape(t *testing.T, s *metrics.Set) string {
 	t.Helper()
 	srv := httptest.NewServer(s.Handler())
