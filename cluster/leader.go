@@ -11,7 +11,6 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/clock"
-	"github.com/floelake/floe/internal/metrics"
 )
 
 // leadership runs the leader's duties whenever this node leads, until ctx
@@ -23,8 +22,7 @@ func (n *Node) leadership(ctx context.Context) {
 			term.cancel()
 			<-term.done
 			term = nil
-			metrics.ClusterLeader.Set(0)
-			metrics.ClusterLeaderChanges.Inc()
+			n.metrics().LeadershipChanged(false)
 			n.log.Info("stopped leading")
 		}
 	}
@@ -45,8 +43,7 @@ func (n *Node) leadership(ctx context.Context) {
 		case leading && term == nil:
 			lctx, cancel := context.WithCancel(ctx)
 			term = &leaderTerm{cancel: cancel, done: make(chan struct{})}
-			metrics.ClusterLeader.Set(1)
-			metrics.ClusterLeaderChanges.Inc()
+			n.metrics().LeadershipChanged(true)
 			n.log.Info("leading the cluster")
 			go func(done chan struct{}) { defer close(done); n.lead(lctx) }(term.done)
 		case !leading && term != nil:
@@ -138,7 +135,7 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 		names = append(names, name)
 		w, err := commit.NewWriter(commit.WriterConfig{
 			Table: name, Pipeline: p.Name(), Epoch: epoch, Policy: policy,
-			Catalog: n.opts.Catalog, Ledger: n.ledger, Env: n, Logger: n.log,
+			Catalog: n.opts.Catalog, Ledger: n.ledger, Env: n, Logger: n.log, Metrics: n.metrics(),
 			OnCommit: func(wc commit.WriterCommit) { n.committed(p, wc) },
 		})
 		if err != nil {
@@ -283,8 +280,7 @@ func (lv *liveness) judge(members []commit.Member, now time.Time) (live, dead []
 
 func (n *Node) assignOnce(ctx context.Context, lv *liveness) {
 	live, dead := lv.judge(n.ledger.Members(), time.Now())
-	metrics.ClusterMembers.WithLabelValues("alive").Set(float64(len(live)))
-	metrics.ClusterMembers.WithLabelValues("dead").Set(float64(len(dead)))
+	n.metrics().Members(len(live), len(dead))
 	for _, p := range n.pipelines {
 		asg := n.ledger.Assignment(p.Config().Name)
 		if len(asg) == 0 {
@@ -317,7 +313,7 @@ func (n *Node) assignOnce(ctx context.Context, lv *liveness) {
 			}
 			return
 		}
-		metrics.ClusterAssignments.WithLabelValues(p.Config().Name).Add(float64(len(moves.Owners)))
+		n.metrics().PartitionsMoved(p.Config().Name, len(moves.Owners))
 		keys := make([]string, 0, len(moves.Owners))
 		for k, o := range moves.Owners {
 			keys = append(keys, fmt.Sprintf("%s/%d→%s", k.Topic, k.Partition, orNobody(o)))

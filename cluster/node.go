@@ -66,6 +66,9 @@ type Options struct {
 	// the process; a restart is a whole-cluster recovery from the tables'
 	// summaries, which is exact (Iceberg holds the truth).
 	Local bool
+	// Metrics observes this member, its pipelines and its table writers;
+	// nil reports nothing. Members in one process need one each.
+	Metrics Metrics
 }
 
 // Node is one member of a floe cluster. It implements Service.
@@ -146,6 +149,7 @@ func Start(opts Options) (*Node, error) {
 			Catalog:         opts.Catalog,
 			Logger:          n.log,
 			ShutdownTimeout: opts.ShutdownTimeout,
+			Metrics:         n.metrics(),
 		})
 		if err != nil {
 			return nil, err
@@ -274,6 +278,14 @@ func (n *Node) closeOwned() {
 type poolPeers struct{ pool *Pool }
 
 func (p poolPeers) Peer(addr string) (Service, error) { return p.pool.Get(addr) }
+
+// metrics returns what observes the node (NopMetrics if nothing does).
+func (n *Node) metrics() Metrics {
+	if n.opts.Metrics == nil {
+		return NopMetrics{}
+	}
+	return n.opts.Metrics
+}
 
 // ID returns the node's id.
 func (n *Node) ID() string { return n.id }

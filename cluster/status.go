@@ -12,7 +12,6 @@ import (
 
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
-	"github.com/floelake/floe/internal/metrics"
 )
 
 // Status implements Service: this node's view of raft and the ledger, with
@@ -202,7 +201,7 @@ func (n *Node) publishLag(ctx context.Context) {
 	for _, p := range st.Partitions {
 		if p.Lag >= 0 {
 			lag[p.Pipeline] += p.Lag
-			metrics.Lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(p.Lag))
+			n.metrics().PartitionLag(p.Topic, p.Partition, p.Lag)
 		}
 		if p.Committed >= 0 {
 			offs.Add(kadm.Offset{Topic: p.Topic, Partition: p.Partition, At: p.Committed, LeaderEpoch: -1})

@@ -12,7 +12,6 @@ import (
 	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/internal/failpoint"
 	"github.com/floelake/floe/internal/fileio"
-	"github.com/floelake/floe/internal/metrics"
 )
 
 // run is one incarnation of a node's work on a pipeline: the partitions it
@@ -36,11 +35,11 @@ var errDetached = errors.New("cluster: not in touch with the cluster")
 // consumption whenever the assignment changes.
 func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 	name := p.Config().Name
-	defer metrics.ClusterPartitionsOwned.DeleteLabelValues(name)
+	defer n.metrics().PipelineStopped(name)
 	for ctx.Err() == nil {
 		n.catchUp(ctx)
 		r, ok := n.nextRun(p)
-		metrics.ClusterPartitionsOwned.WithLabelValues(name).Set(float64(len(r.epochs)))
+		n.metrics().PartitionsOwned(name, len(r.epochs))
 		if !ok {
 			select {
 			case <-ctx.Done():
@@ -80,7 +79,7 @@ func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 			if errors.As(err, &rej) {
 				n.log.Warn("segment rejected; reloading the assignment", "pipeline", name, "err", err)
 			} else {
-				metrics.PipelineRestarts.WithLabelValues(name).Inc()
+				n.metrics().PipelineRestarted(name)
 				n.log.Error("consumption failed; restarting from the ledger's offsets", "pipeline", name, "err", err)
 			}
 			// Let the local ledger catch up (or the failure pass).
@@ -269,7 +268,7 @@ func (n *Node) deliver(ctx context.Context, r run, outs []ingest.Output, b inges
 	}
 	if b.Final && !n.stillOwns(r.pipeline, prop.Epochs) {
 		// A partition it covers moved: the ledger would refuse the segment.
-		outcome(r.pipeline, "dropped")
+		n.metrics().SegmentProposed(r.pipeline, "dropped")
 		n.log.Info("assignment changed; dropping the last batch (its records are consumed again by their owner)", "pipeline", r.pipeline)
 		return nil
 	}
@@ -300,7 +299,7 @@ func (n *Node) deliver(ctx context.Context, r run, outs []ingest.Output, b inges
 			continue
 		}
 		if res.Err == nil {
-			outcome(r.pipeline, "accepted")
+			n.metrics().SegmentProposed(r.pipeline, "accepted")
 			n.noteSeen(res.SegmentID)
 			if n.raft.IsLeader() {
 				// Only this node's own commits can take them.
@@ -309,10 +308,10 @@ func (n *Node) deliver(ctx context.Context, r run, outs []ingest.Output, b inges
 			return nil
 		}
 		if attempt > 0 && acceptedEarlier(res.Err, prop) {
-			outcome(r.pipeline, "accepted")
+			n.metrics().SegmentProposed(r.pipeline, "accepted")
 			return nil
 		}
-		outcome(r.pipeline, rejectionKind(res.Err))
+		n.metrics().SegmentProposed(r.pipeline, rejectionKind(res.Err))
 		if b.Final {
 			// The run is ending anyway; the records are consumed again by
 			// whoever owns them now.
@@ -406,5 +405,3 @@ func rejectionKind(err error) string {
 		return "rejected_other"
 	}
 }
-
-func outcome(pipeline, o string) { metrics.ClusterSegments.WithLabelValues(pipeline, o).Inc() }

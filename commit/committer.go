@@ -18,7 +18,6 @@ import (
 
 	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/internal/failpoint"
-	"github.com/floelake/floe/internal/metrics"
 )
 
 // Segment is a contiguous run of consumed offsets and the files holding the
@@ -85,6 +84,8 @@ type Config struct {
 	// which Healthy reports false.
 	UnhealthyAfter int
 	Logger         *slog.Logger
+	// Metrics observes the commits; nil reports nothing.
+	Metrics Metrics
 }
 
 func (c *Config) fill() {
@@ -99,6 +100,9 @@ func (c *Config) fill() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = NopMetrics{}
 	}
 }
 
@@ -240,7 +244,7 @@ func (c *Committer) setSnapshot(t *table.Table) {
 		c.mu.Lock()
 		c.mu.lastSnapshot = s.SnapshotID
 		c.mu.Unlock()
-		metrics.LastSnapshot.WithLabelValues(c.ident).Set(float64(s.SnapshotID))
+		c.cfg.Metrics.LastSnapshot(c.ident, s.SnapshotID)
 	}
 }
 
@@ -436,13 +440,7 @@ func (c *Committer) committed(t *table.Table, seg Segment, start time.Time) {
 	c.tbl, c.offsets = t, off
 	c.setSnapshot(t)
 	c.succeeded()
-	metrics.Commits.WithLabelValues(c.ident).Inc()
-	metrics.RecordsCommitted.WithLabelValues(c.ident).Add(float64(seg.Records))
-	metrics.FilesCommitted.WithLabelValues(c.ident).Add(float64(len(seg.Files)))
-	metrics.CommitDuration.WithLabelValues(c.ident).Observe(time.Since(start).Seconds())
-	if !seg.Watermark.IsZero() {
-		metrics.Freshness.WithLabelValues(c.ident).Set(time.Since(seg.Watermark).Seconds())
-	}
+	c.cfg.Metrics.SnapshotCommitted(c.ident, seg.Records, len(seg.Files), time.Since(start), seg.Watermark)
 }
 
 func (c *Committer) succeeded() {
@@ -452,7 +450,7 @@ func (c *Committer) succeeded() {
 }
 
 func (c *Committer) fail(class string, err error) {
-	metrics.CommitFailures.WithLabelValues(c.ident, class).Inc()
+	c.cfg.Metrics.CommitFailed(c.ident, class)
 	c.mu.Lock()
 	c.mu.consecutiveFailures++
 	c.mu.lastErr = fmt.Errorf("%s: %w", class, err)

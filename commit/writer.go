@@ -15,7 +15,6 @@ import (
 
 	"github.com/floelake/floe/internal/failpoint"
 	"github.com/floelake/floe/internal/fileio"
-	"github.com/floelake/floe/internal/metrics"
 )
 
 // The table writer: the one place a floe table is committed.
@@ -149,6 +148,8 @@ type WriterConfig struct {
 	Ledger  *Ledger
 	Env     WriterEnv
 	Logger  *slog.Logger
+	// Metrics observes the writer and its commits; nil reports nothing.
+	Metrics Metrics
 	// OnCommit, if set, observes every commit, on the writer's goroutine.
 	OnCommit func(WriterCommit)
 }
@@ -212,6 +213,9 @@ func NewWriter(cfg WriterConfig) (*TableWriter, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Logger = cfg.Logger.With("table", cfg.Table)
+	if cfg.Metrics == nil {
+		cfg.Metrics = NopMetrics{}
+	}
 	return &TableWriter{cfg: cfg, tasks: make(chan task)}, nil
 }
 
@@ -239,7 +243,7 @@ func (w *TableWriter) Do(ctx context.Context, f func(ctx context.Context, c *Com
 // Run commits the table until ctx ends. It returns only then: every failure
 // is retried with backoff, counted and logged.
 func (w *TableWriter) Run(ctx context.Context) {
-	defer metrics.ClusterPendingSegments.DeleteLabelValues(w.cfg.Table)
+	defer w.cfg.Metrics.WriterStopped(w.cfg.Table)
 	backoff := w.cfg.Policy.MinBackoff
 	fail := func(what string, err error) bool {
 		if ctx.Err() != nil {
@@ -267,7 +271,7 @@ func (w *TableWriter) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		changed := w.cfg.Ledger.Changed()
 		pend := w.cfg.Ledger.Pending(w.cfg.Table)
-		metrics.ClusterPendingSegments.WithLabelValues(w.cfg.Table).Set(float64(len(pend)))
+		w.cfg.Metrics.PendingSegments(w.cfg.Table, len(pend))
 		flushing := w.cfg.Env.Flushing()
 		if w.cfg.Policy.Due(pend, time.Since(w.last), flushing) {
 			if gap := w.cfg.Policy.MinGap - time.Since(w.last); gap > 0 && !flushing {
@@ -339,7 +343,8 @@ func (w *TableWriter) runTask(ctx context.Context, t task) {
 // that is gone, or lacks offsets the ledger has, was replaced: see replaced.
 func (w *TableWriter) sync(ctx context.Context) error {
 	cfg := Config{
-		Pipeline: w.cfg.Pipeline, Table: table.Identifier(strings.Split(w.cfg.Table, ".")), Epoch: w.cfg.Epoch, Logger: w.cfg.Logger,
+		Pipeline: w.cfg.Pipeline, Table: table.Identifier(strings.Split(w.cfg.Table, ".")), Epoch: w.cfg.Epoch,
+		Logger: w.cfg.Logger, Metrics: w.cfg.Metrics,
 	}
 	c, err := New(ctx, w.cfg.Catalog, cfg)
 	if errors.Is(err, icecat.ErrNoSuchTable) && w.c != nil {
@@ -492,7 +497,7 @@ func (w *TableWriter) adopt(ctx context.Context, why string) error {
 	w.cfg.Logger.Warn("adopted the table's offsets: the ledger follows the table, and what lies above them is consumed again",
 		"reason", why, "snapshot_id", w.c.LastSnapshot(), "offsets", have.Encode(), "moved_back", moved,
 		"dropped_segments", len(res.Dropped), "partitions_restarted", len(res.Moved))
-	metrics.TableAdoptions.WithLabelValues(w.cfg.Table).Inc()
+	w.cfg.Metrics.TableAdopted(w.cfg.Table)
 	return nil
 }
 

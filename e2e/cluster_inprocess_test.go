@@ -15,6 +15,7 @@ import (
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
+	"github.com/floelake/floe/internal/metrics"
 	"github.com/floelake/floe/raftstore"
 )
 
@@ -75,11 +76,13 @@ func (m *memNet) heal() {
 }
 
 type memMember struct {
-	id     string
-	node   *cluster.Node
-	raft   *raftstore.Node
-	cancel context.CancelFunc
-	done   chan struct{}
+	id   string
+	node *cluster.Node
+	raft *raftstore.Node
+	// metrics are the member's own, as a node's /metrics serves them.
+	metrics *metrics.Set
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // TestClusterInProcess runs three cluster members in this process, on
@@ -200,18 +203,19 @@ func startMemCluster(t *testing.T, cfg config.Config, cat *catalog.Catalog, ids 
 		raftMembers = append(raftMembers, raftstore.Member{ID: id, Address: string(addr), Suffrage: raftstore.Voter})
 		cc := cfg.Cluster
 		cc.NodeID = id
+		m := metrics.New()
 		node, err := cluster.Start(cluster.Options{
 			Cluster: cc, Kafka: cfg.Kafka, Pipelines: cfg.Pipelines,
 			DataDir: cfg.Node.DataDir, ShutdownTimeout: cfg.Node.ShutdownTimeout.D(),
 			Catalog: cat, Logger: testLogger(t, id),
 			Raft: rn, Ledger: ledger, APIAddr: id, Peers: net.peers(id),
-			PartitionCheckEvery: time.Second,
+			PartitionCheckEvery: time.Second, Metrics: m,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		net.nodes[id] = node
-		members[id] = &memMember{id: id, node: node, raft: rn}
+		members[id] = &memMember{id: id, node: node, raft: rn, metrics: m}
 	}
 	net.heal()
 	if err := members["n1"].raft.Bootstrap(raftMembers...); err != nil {
@@ -278,6 +282,15 @@ func memClusterConfig(t *testing.T, topic string) (string, config.Config, *catal
 		Enabled: true, HeartbeatInterval: conf.Duration(300 * time.Millisecond), DeadAfter: conf.Duration(3 * time.Second),
 	}
 	return broker, cfg, cat
+}
+
+// metrics returns every member's metrics.
+func (mc *memCluster) metrics() []*metrics.Set {
+	var out []*metrics.Set
+	for _, id := range mc.ids {
+		out = append(out, mc.members[id].metrics)
+	}
+	return out
 }
 
 // owners counts the pipeline's partitions per owner, as the leader has them.

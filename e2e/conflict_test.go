@@ -36,8 +36,9 @@ func TestStaleBaseCommitIsAConflict(t *testing.T) {
 	if _, _, err := catalog.EnsureTable(ctx, cat, ident, ingest.DeadLetterSchema(), *iceberg.UnpartitionedSpec, nil); err != nil {
 		t.Fatal(err)
 	}
+	m := metrics.New()
 	cfg := commit.Config{Pipeline: "p", Table: ident, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
-		Logger: testLogger(t, "committers")}
+		Logger: testLogger(t, "committers"), Metrics: m}
 	seg := func(from, to int64) commit.Segment {
 		s := commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}}
 		s.From.Set("t", 0, from)
@@ -61,8 +62,9 @@ func TestStaleBaseCommitIsAConflict(t *testing.T) {
 		t.Fatalf("second commit: %v", err)
 	}
 
-	conflicts := func() float64 { return commitFailures(t, name, commit.ClassConflict) }
-	unknowns := func() float64 { return commitFailures(t, name, commit.ClassUnknown) }
+	failures := func(class string) float64 { return m.Sum("floe_commit_failures_total", "table", name, "class", class) }
+	conflicts := func() float64 { return failures(commit.ClassConflict) }
+	unknowns := func() float64 { return failures(commit.ClassUnknown) }
 	c0, u0 := conflicts(), unknowns()
 
 	// The zombie still holds the base before that commit; its segment
@@ -87,29 +89,4 @@ func TestStaleBaseCommitIsAConflict(t *testing.T) {
 		t.Errorf("the rejected stale-base attempt was counted as floe_commit_failures_total{class=%q} +%v and {class=%q} +%v; want conflict +1, unknown +0",
 			commit.ClassConflict, dc, commit.ClassUnknown, du)
 	}
-}
-
-// commitFailures reads floe_commit_failures_total{table, class} from the
-// process's registry (0 when the series does not exist).
-func commitFailures(t testing.TB, table, class string) float64 {
-	t.Helper()
-	fams, err := metrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != "floe_commit_failures_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["table"] == table && labels["class"] == class {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
 }

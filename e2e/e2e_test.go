@@ -171,13 +171,14 @@ func TestTwoNodesOneTable(t *testing.T) {
 	_, addr := startBroker(t, topic, 4)
 	s := newSetup(t, addr, topic)
 	cfg := s.config(t)
-	// The nodes run in this process and share its metrics registry, which
-	// outlives a test: count the conflicts this test adds.
-	conflicts := func() float64 {
-		return commitFailures(t, s.Table, commit.ClassConflict) +
-			commitFailures(t, cfg.Pipelines[0].DeadLetter(), commit.ClassConflict)
+	// Each node counts the conflicts of its own commits, on both tables.
+	conflicts := func(nodes ...*runningNode) float64 {
+		total := 0.0
+		for _, n := range nodes {
+			total += n.n.Metrics().Sum("floe_commit_failures_total", "class", commit.ClassConflict)
+		}
+		return total
 	}
-	conflictsBefore := conflicts()
 	var stats gen.ProducerStats
 	cl := newProducer(t, addr)
 	// Create the tables with one node first: two nodes racing to create a
@@ -209,7 +210,7 @@ func TestTwoNodesOneTable(t *testing.T) {
 	a.stop(t)
 	b.stop(t)
 	stA, stB := pa.Stats(), b.n.Pipelines()[0].Stats()
-	raced := conflicts() - conflictsBefore
+	raced := conflicts(a, b)
 	t.Logf("node A committed %d+%d in %d commits, node B %d+%d in %d commits; %v commits rejected for a stale base",
 		stA.Committed, stA.DeadLettersCommitted, stA.Commits, stB.Committed, stB.DeadLettersCommitted, stB.Commits, raced)
 	if raced == 0 {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,15 +11,12 @@ import (
 
 // TestMetricsCountIngest: once a node has committed every record, its
 // /metrics must account for them: records consumed, dead letters, and rows
-// committed per table. (The metrics are process-wide, so the pipeline and
-// tables get names no other test uses.)
+// committed per table. The metrics are the node's own (not the process's),
+// so they count exactly this node's work, run after run (go test -count=N).
 func TestMetricsCountIngest(t *testing.T) {
 	const topic, records = "clicks", 20_000
 	_, addr := startBroker(t, topic, 4)
 	s := newSetup(t, addr, topic)
-	// Unique per run: the registry outlives a test (go test -count=N).
-	s.Pipeline = fmt.Sprintf("metrics_probe_%d", metricsRun.Add(1))
-	s.Table = "e2e." + s.Pipeline
 	s.HTTPAddr = "127.0.0.1:0"
 	cfg := s.config(t)
 
@@ -66,8 +62,6 @@ func TestMetricsCountIngest(t *testing.T) {
 	n.stop(t)
 	checkExactlyOnce(t, cfg, want)
 }
-
-var metricsRun atomic.Int64
 
 // scrape reads a Prometheus text exposition into series → value, failing
 // the test if it cannot.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go/table"
-	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/internal/config"
@@ -25,7 +24,7 @@ func TestRollbackByAnotherEngineSingleNode(t *testing.T) {
 	const topic = "clicks"
 	broker, cfg, cat := nodeConfig(t, topic, 4)
 	n := startNode(t, cfg, testLogger(t, "node"))
-	rollbackWhileIngesting(t, cfg, cat, broker, topic, func() { n.stop(t) })
+	rollbackWhileIngesting(t, cfg, cat, broker, topic, []*metrics.Set{n.n.Metrics()}, func() { n.stop(t) })
 }
 
 func TestRollbackByAnotherEngineCluster(t *testing.T) {
@@ -33,13 +32,14 @@ func TestRollbackByAnotherEngineCluster(t *testing.T) {
 	broker, cfg, cat := memClusterConfig(t, topic)
 	mc := startMemCluster(t, cfg, cat, "n1", "n2", "n3")
 	mc.waitSpread(t, cfg.Pipelines[0].Name)
-	rollbackWhileIngesting(t, cfg, cat, broker, topic, mc.stop)
+	rollbackWhileIngesting(t, cfg, cat, broker, topic, mc.metrics(), mc.stop)
 }
 
 // rollbackWhileIngesting produces, rolls the main table back three
 // snapshots once it has enough history, keeps producing, waits for both
-// tables to reach the end offsets, stops floe and runs the oracle.
-func rollbackWhileIngesting(t *testing.T, cfg config.Config, cat *catalog.Catalog, broker, topic string, stop func()) {
+// tables to reach the end offsets, stops floe and runs the oracle. sets are
+// the metrics of every node floe runs on, where the adoption is counted.
+func rollbackWhileIngesting(t *testing.T, cfg config.Config, cat *catalog.Catalog, broker, topic string, sets []*metrics.Set, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -50,7 +50,11 @@ func rollbackWhileIngesting(t *testing.T, cfg config.Config, cat *catalog.Catalo
 
 	ident := catalog.Ident(cfg.Pipelines[0].Table)
 	adoptions := func() float64 {
-		return promtest.ToFloat64(metrics.TableAdoptions.WithLabelValues(cfg.Pipelines[0].Table))
+		total := 0.0
+		for _, m := range sets {
+			total += m.Sum("floe_commit_table_adoptions_total", "table", cfg.Pipelines[0].Table)
+		}
+		return total
 	}
 	adoptedBefore := adoptions()
 	var tbl *table.Table

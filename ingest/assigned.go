@@ -149,6 +149,9 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 			for s := range seals {
 				files, err := closeWriters(ctx, s)
 				if err != nil {
+					if ctx.Err() == nil {
+						p.metrics().FileWriteFailed(p.opts.Pipeline.Name)
+					}
 					return err
 				}
 				b := Batch{Final: s.final, Segments: make([]commit.Segment, len(outs))}

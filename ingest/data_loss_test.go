@@ -47,7 +47,7 @@ func TestOnDataLoss(t *testing.T) {
 
 	t.Run("skip", func(t *testing.T) {
 		skipped := func() float64 {
-			return counter("floe_ingest_skipped_records_total", map[string]string{"topic": "events", "partition": "1"})
+			return h.metrics.Sum("floe_ingest_skipped_records_total", "topic", "events", "partition", "1")
 		}
 		before := skipped()
 		h.run(ingest.PipelineConfig{Schema: schema, KafkaMetadata: meta, OnDataLoss: "skip"}, 5+5+2)

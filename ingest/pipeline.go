@@ -32,6 +32,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// ShutdownTimeout bounds the final commit when the context ends.
 	ShutdownTimeout time.Duration
+	// Metrics observes the pipeline and its committers; nil reports
+	// nothing.
+	Metrics Metrics
 }
 
 // Stats are running totals for status lines.
@@ -101,6 +104,14 @@ func (p *Pipeline) Stats() Stats {
 		Lag: p.stats.lag.Load(), LastSnapshot: p.stats.lastSnapshot.Load(), DataFiles: p.stats.dataFiles.Load(),
 		Commits: p.stats.commits.Load(), Metadata: deref(p.stats.metadata.Load()),
 	}
+}
+
+// metrics returns what observes the pipeline (NopMetrics if nothing does).
+func (p *Pipeline) metrics() Metrics {
+	if p.opts.Metrics == nil {
+		return NopMetrics{}
+	}
+	return p.opts.Metrics
 }
 
 func deref(s *string) string {

@@ -20,6 +20,8 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/conf"
+	"github.com/floelake/floe/internal/failpoint"
+	"github.com/floelake/floe/internal/metrics"
 )
 
 type harness struct {
@@ -27,6 +29,8 @@ type harness struct {
 	cluster *kfake.Cluster
 	kafka   ingest.KafkaConfig
 	cat     *catalog.Catalog
+	// metrics are what the harness's nodes report to.
+	metrics *metrics.Set
 }
 
 func newHarness(t *testing.T, kopts []kfake.Opt, kafka ingest.KafkaConfig) *harness {
@@ -47,7 +51,7 @@ func newHarness(t *testing.T, kopts []kfake.Opt, kafka ingest.KafkaConfig) *harn
 		kafka.Group = "floe-test"
 	}
 	kafka.FetchMaxBytes = 16 << 20
-	return &harness{t: t, cluster: cl, kafka: kafka, cat: cat}
+	return &harness{t: t, cluster: cl, kafka: kafka, cat: cat, metrics: metrics.New()}
 }
 
 func (h *harness) produce(values ...string) {
@@ -89,7 +93,8 @@ func (h *harness) start(p ingest.PipelineConfig, partitionCheck time.Duration) (
 	cc := cluster.DefaultConfig()
 	cc.NodeID = "test"
 	n, err := cluster.Start(cluster.Options{Cluster: cc, Kafka: h.kafka, Pipelines: []ingest.PipelineConfig{defaults(p)},
-		DataDir: h.t.TempDir(), ShutdownTimeout: 30 * time.Second, Catalog: h.cat, Local: true, PartitionCheckEvery: partitionCheck})
+		DataDir: h.t.TempDir(), ShutdownTimeout: 30 * time.Second, Catalog: h.cat, Local: true, PartitionCheckEvery: partitionCheck,
+		Metrics: h.metrics})
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -256,6 +261,26 @@ func TestPipelineResumesExactlyAfterRestart(t *testing.T) {
 	}
 	require.Len(t, seen, 50)
 	require.EqualValues(t, 1, h.rows("ns.events__dlq"))
+}
+
+// TestFileWriteFailuresAreCounted: data files that cannot be completed
+// (the object store fails the upload) end the run; the failure is counted,
+// the pipeline restarts from the committed offsets and commits everything
+// once.
+func TestFileWriteFailuresAreCounted(t *testing.T) {
+	h := newHarness(t, nil, ingest.KafkaConfig{})
+	var vals []string
+	for i := range 9 {
+		vals = append(vals, fmt.Sprintf(`{"id": %d}`, i))
+	}
+	h.produce(vals...)
+	require.NoError(t, failpoint.Set("fileio/after-close=error@1"))
+	t.Cleanup(func() { _ = failpoint.Set("") })
+	h.run(ingest.PipelineConfig{Schema: []ingest.Column{{Name: "id", Type: "long", Required: true}}}, 9)
+	require.GreaterOrEqual(t, failpoint.Hits("fileio/after-close"), int64(2), "fired at the first file, passed after the restart")
+	require.EqualValues(t, 1, h.metrics.Sum("floe_ingest_file_write_errors_total", "pipeline", "events"))
+	require.EqualValues(t, 1, h.metrics.Sum("floe_ingest_pipeline_restarts_total", "pipeline", "events"))
+	require.EqualValues(t, 9, h.rows("ns.events"))
 }
 
 // TestPipelinePicksUpNewPartitions: partitions added to a topic while the

@@ -9,8 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/floelake/floe/internal/metrics"
 )
 
 // dispatchChunk bounds one work item; with workerQueue it bounds the
@@ -46,7 +44,7 @@ func (p *Pipeline) poll(ctx context.Context, cl *kgo.Client, workers []*worker, 
 			return nil
 		}
 		if err := fs.watch.failure(); err != nil {
-			metrics.ConsumerErrors.WithLabelValues(name, kindAuthentication).Inc()
+			p.metrics().ConsumerError(name, kindAuthentication)
 			return p.consumerFailed(consumerError(kindAuthentication, "", -1, err, p.opts.Kafka.Group))
 		}
 		var fatal error
@@ -61,7 +59,7 @@ func (p *Pipeline) poll(ctx context.Context, cl *kgo.Client, workers []*worker, 
 			}
 			tp := topicPartition{topic, partition}
 			kind := classifyFetchErr(err)
-			metrics.ConsumerErrors.WithLabelValues(name, kind).Inc()
+			p.metrics().ConsumerError(name, kind)
 			switch kind {
 			case kindTransient:
 				transient = true

@@ -14,7 +14,6 @@ import (
 
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/conf"
-	"github.com/floelake/floe/internal/metrics"
 )
 
 // running is a pipeline running in the background, as a single node runs
@@ -64,31 +63,8 @@ func (r *running) unhealthy() *ingest.ConsumerError {
 	return ce
 }
 
-func consumerErrors(kind string) float64 {
-	return counter("floe_ingest_consumer_errors_total", map[string]string{"pipeline": "events", "kind": kind})
-}
-
-// counter reads a counter from the registry /metrics serves (0 if absent).
-func counter(name string, labels map[string]string) float64 {
-	mfs, err := metrics.Registry.Gather()
-	if err != nil {
-		panic(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+func (h *harness) consumerErrors(kind string) float64 {
+	return h.metrics.Sum("floe_ingest_consumer_errors_total", "pipeline", "events", "kind", kind)
 }
 
 // TestConsumerErrorsTurnReadinessRed: fetch errors that retrying in place
@@ -107,7 +83,7 @@ func TestConsumerErrorsTurnReadinessRed(t *testing.T) {
 			h := newHarness(t, nil, ingest.KafkaConfig{})
 			h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": 3}`)
 			h.cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Topic: "events", Partitions: []int32{1}, Err: tc.err, Count: -1})
-			before := consumerErrors(tc.kind)
+			before := h.consumerErrors(tc.kind)
 			r := h.startRunning(ingest.PipelineConfig{})
 			ce := r.unhealthy()
 			require.Equal(t, tc.kind, ce.Kind)
@@ -115,7 +91,7 @@ func TestConsumerErrorsTurnReadinessRed(t *testing.T) {
 			for _, s := range tc.says {
 				require.Contains(t, ce.Error(), s)
 			}
-			require.Greater(t, consumerErrors(tc.kind), before)
+			require.Greater(t, h.consumerErrors(tc.kind), before)
 		})
 	}
 }
@@ -130,10 +106,10 @@ func TestTransientFetchErrorsAreCountedAndRetried(t *testing.T) {
 	}
 	h.produce(vals...)
 	h.cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Topic: "events", Partitions: []int32{2}, Err: kerr.NotLeaderForPartition, Count: 3})
-	before := consumerErrors("transient")
+	before := h.consumerErrors("transient")
 	h.run(ingest.PipelineConfig{Schema: []ingest.Column{{Name: "id", Type: "long", Required: true}}}, 9)
 	require.EqualValues(t, 9, h.rows("ns.events"))
-	require.GreaterOrEqual(t, consumerErrors("transient")-before, float64(1))
+	require.GreaterOrEqual(t, h.consumerErrors("transient")-before, float64(1))
 }
 
 // TestRevokedCredentialsTurnReadinessRed: credentials Kafka stops accepting
@@ -144,7 +120,7 @@ func TestRevokedCredentialsTurnReadinessRed(t *testing.T) {
 		kfake.BrokerConfigs(map[string]string{"connections.max.reauth.ms": "1000"})},
 		ingest.KafkaConfig{SASL: ingest.SASLConfig{Mechanism: "PLAIN", Username: "floe", Password: "s3cret"}})
 	h.produce(`{"id": 1}`, `{"id": 2}`, `{"id": 3}`)
-	before := consumerErrors("authentication")
+	before := h.consumerErrors("authentication")
 	r := h.startRunning(ingest.PipelineConfig{})
 	require.Eventually(t, func() bool { return r.pl.Stats().Committed == 3 }, 60*time.Second, 10*time.Millisecond)
 	h.cluster.ControlKey(int16(kmsg.SASLAuthenticate), func(req kmsg.Request) (kmsg.Response, error, bool) {
@@ -158,5 +134,5 @@ func TestRevokedCredentialsTurnReadinessRed(t *testing.T) {
 	ce := r.unhealthy()
 	require.Equal(t, "authentication", ce.Kind)
 	require.Contains(t, ce.Error(), "check kafka.sasl")
-	require.Greater(t, consumerErrors("authentication"), before)
+	require.Greater(t, h.consumerErrors("authentication"), before)
 }

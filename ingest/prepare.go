@@ -55,7 +55,7 @@ func (p *Pipeline) prepare(ctx, fsCtx context.Context) (*prepared, error) {
 	pr := &prepared{baseOpts: baseOpts}
 	for t, tbl := range tables {
 		c, err := commit.New(ctx, p.opts.Catalog, commit.Config{
-			Pipeline: cfg.Name, Table: tbl.Identifier(), Logger: p.log,
+			Pipeline: cfg.Name, Table: tbl.Identifier(), Logger: p.log, Metrics: p.metrics(),
 		})
 		if err != nil {
 			return nil, err

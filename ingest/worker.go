@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -14,7 +13,6 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest/decode"
 	"github.com/floelake/floe/internal/fileio"
-	"github.com/floelake/floe/internal/metrics"
 )
 
 // Table slots: every pipeline writes a main table and a dead-letter table.
@@ -253,10 +251,7 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 	w.p.stats.recordsIn.Add(good + bad)
 	w.p.stats.deadLetters.Add(bad)
 	w.p.stats.bytesIn.Add(bytes)
-	name := w.p.opts.Pipeline.Name
-	metrics.RecordsIn.WithLabelValues(name).Add(float64(good + bad))
-	metrics.DeadLetters.WithLabelValues(name).Add(float64(bad))
-	metrics.BytesIn.WithLabelValues(name).Add(float64(bytes))
+	w.p.metrics().RecordsConsumed(w.p.opts.Pipeline.Name, good+bad, bad, bytes)
 	return nil
 }
 
@@ -303,7 +298,7 @@ func (w *worker) skip(tp topicPartition, g logGap) {
 	if lo < 0 {
 		return
 	}
-	metrics.SkippedRecords.WithLabelValues(tp.topic, strconv.Itoa(int(tp.partition))).Add(float64(hi - lo))
+	w.p.metrics().OffsetsSkipped(tp.topic, tp.partition, hi-lo)
 	what := "deleted by retention before they were committed"
 	if g.truncated {
 		what = "replaced after an unclean leader election truncated the log"

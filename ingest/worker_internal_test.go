@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"testing"
 	"time"
 
@@ -23,34 +22,15 @@ func records(from, to int64) []*kgo.Record {
 	return out
 }
 
-// skippedCount reads floe_ingest_skipped_records_total for a partition.
-func skippedCount(t *testing.T, topic string, partition int32) float64 {
-	t.Helper()
-	mfs, err := metrics.Registry.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != "floe_ingest_skipped_records_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["topic"] == topic && labels["partition"] == strconv.Itoa(int(partition)) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
-}
-
 // TestWorkerSkipsLogGaps: a worker told that a partition's log resumes
 // elsewhere keeps each table's offsets contiguous and lists what it skipped
 // in the segment that covers the partition.
 func TestWorkerSkipsLogGaps(t *testing.T) {
 	e := newEnv(t)
 	p := e.pipeline(time.Second)
+	m := metrics.New()
+	p.opts.Metrics = m
+	skippedCount := func() float64 { return m.Sum("floe_ingest_skipped_records_total", "topic", "events", "partition", "0") }
 	pr, err := p.prepare(context.Background(), context.Background())
 	require.NoError(t, err)
 	pr.adm.Close()
@@ -77,7 +57,7 @@ func TestWorkerSkipsLogGaps(t *testing.T) {
 			w, err := newWorker(p, pr.infos, floors, map[topicPartition]int64{tp: 10})
 			require.NoError(t, err)
 			require.NoError(t, w.process(tp, records(10, 15)))
-			before := skippedCount(t, "events", 0)
+			before := skippedCount()
 			w.skip(tp, tc.gap)
 			require.NoError(t, w.process(tp, tc.after))
 			res := w.flush()
@@ -90,7 +70,7 @@ func TestWorkerSkipsLogGaps(t *testing.T) {
 				require.Equal(t, commit.Skipped{"events": {0: tc.skipped}}, seg.Skipped)
 			}
 			require.Equal(t, tc.records, res.seg[tMain].Records)
-			require.Equal(t, tc.skipCount, skippedCount(t, "events", 0)-before)
+			require.Equal(t, tc.skipCount, skippedCount()-before)
 
 			// The next segment starts where this one ended and skips nothing.
 			require.NoError(t, w.process(tp, records(tc.wantTo, tc.wantTo+1)))

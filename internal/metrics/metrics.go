@@ -2,73 +2,120 @@
 // floe_<subsystem>_<name>_<unit>; counters end in _total. Every collector is
 // labelled by table (namespace.table) or by topic and partition, so one
 // process can run many pipelines.
+//
+// # Hooks
+//
+// The packages that do the work do not know Prometheus. Each declares a
+// small interface named for what it observes, with plain parameters
+// (strings, numbers, durations and times), and calls it where the thing
+// happens:
+//
+//   - commit.Metrics: snapshots committed, failed commit attempts, a
+//     table's current snapshot, its pending segments, offsets adopted from
+//     the table;
+//   - ingest.Metrics: records consumed, consumer errors, offsets skipped,
+//     data files that could not be written (and commit.Metrics, for the
+//     committers a pipeline runs);
+//   - cluster.Metrics: leadership, members, partitions owned and moved,
+//     segment proposals, pipeline restarts, lag (and ingest.Metrics and
+//     commit.Metrics, for the pipelines and table writers a member runs).
+//
+// Each package falls back to a no-op implementation when given none, so
+// code and tests that do not care about metrics pass nothing.
+//
+// A Set implements every one of those interfaces (structurally: this package
+// imports none of them) over collectors of its own, registered on a registry
+// of its own with the Go runtime and process collectors. internal/node makes
+// one Set per node, hands it down through the cluster, ingest and commit
+// options, and serves it on /metrics; several nodes in one process (the
+// quickstart's cluster, in-process tests) therefore never share a value.
 package metrics
 
 import (
+	"net/http"
+	"strconv"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Registry is the registry /metrics serves.
-var Registry = prometheus.NewRegistry()
+// Set is one node's collectors and the registry they are registered on.
+// Its methods are safe for concurrent use.
+type Set struct {
+	reg *prometheus.Registry
 
-var (
-	// RecordsIn counts records consumed from Kafka, by pipeline.
-	RecordsIn = counter("floe_ingest_records_total", "Records consumed from Kafka.", "pipeline")
-	// BytesIn counts record value and key bytes consumed.
-	BytesIn = counter("floe_ingest_bytes_total", "Record key and value bytes consumed from Kafka.", "pipeline")
-	// DeadLetters counts records routed to the dead-letter table.
-	DeadLetters = counter("floe_ingest_dead_letters_total", "Records written to the dead-letter table.", "pipeline")
-	// RecordsCommitted counts rows made visible by Iceberg commits, by table.
-	RecordsCommitted = counter("floe_commit_records_total", "Rows made visible by committed snapshots.", "table")
-	// FilesCommitted counts data files committed.
-	FilesCommitted = counter("floe_commit_files_total", "Data files committed.", "table")
-	// Commits counts successful snapshot commits.
-	Commits = counter("floe_commit_snapshots_total", "Snapshots committed.", "table")
-	// CommitFailures counts failed commit attempts by class (conflict, unknown, reload, fatal).
-	CommitFailures = counter("floe_commit_failures_total", "Failed commit attempts by class.", "table", "class")
-	// CommitDuration is the time from the first attempt to a settled commit.
-	CommitDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "floe_commit_duration_seconds",
-		Help:    "Time to commit one snapshot, retries included.",
-		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-	}, []string{"table"})
-	// FileWriteErrors counts failures writing data files.
-	FileWriteErrors = counter("floe_ingest_file_write_errors_total", "Failures writing data files.", "pipeline")
-	// Lag is the number of records between a partition's end and the committed offset.
-	Lag = gauge("floe_ingest_lag_records", "Records between the partition's high watermark and the committed offset.", "topic", "partition")
-	// Freshness is the age of the newest committed record (now - its Kafka timestamp).
-	Freshness = gauge("floe_commit_freshness_seconds", "Age of the newest record in the last committed snapshot.", "table")
-	// LastSnapshot is the id of the last snapshot floe committed.
-	LastSnapshot = gauge("floe_commit_last_snapshot_id", "Id of the last snapshot committed.", "table")
-	// ConsumerErrors counts errors consuming from Kafka by kind:
-	// authorization, authentication, unknown_topic, offset_out_of_range,
-	// data_loss, transient (retried by the client) or other.
-	ConsumerErrors = counter("floe_ingest_consumer_errors_total", "Errors consuming from Kafka, by kind (authorization, authentication, unknown_topic, offset_out_of_range, data_loss, transient, other).", "pipeline", "kind")
-	// SkippedRecords counts offsets skipped because Kafka no longer had
-	// them (on_data_loss: skip).
-	SkippedRecords = counter("floe_ingest_skipped_records_total", "Offsets moved past without their records because Kafka no longer had them (on_data_loss: skip).", "topic", "partition")
-	// PipelineRestarts counts pipeline restarts after a fatal error.
-	PipelineRestarts = counter("floe_ingest_pipeline_restarts_total", "Pipeline restarts after a fatal error.", "pipeline")
+	// floe_ingest_*
+	recordsIn, bytesIn, deadLetters *prometheus.CounterVec
+	fileWriteErrors                 *prometheus.CounterVec
+	lag                             *prometheus.GaugeVec
+	consumerErrors                  *prometheus.CounterVec
+	skippedRecords                  *prometheus.CounterVec
+	pipelineRestarts                *prometheus.CounterVec
 
-	// ClusterLeader is 1 on the raft leader, 0 elsewhere.
-	ClusterLeader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "floe_cluster_leader", Help: "1 if this node is the raft leader."})
-	// ClusterLeaderChanges counts the times this node gained or lost leadership.
-	ClusterLeaderChanges = prometheus.NewCounter(prometheus.CounterOpts{Name: "floe_cluster_leader_changes_total", Help: "Times this node became or stopped being the leader."})
-	// ClusterMembers is the number of members, by liveness, as the leader sees them.
-	ClusterMembers = gauge("floe_cluster_members", "Cluster members known to the ledger, by liveness (leader only).", "state")
-	// ClusterPartitionsOwned is the number of partitions assigned to this node.
-	ClusterPartitionsOwned = gauge("floe_cluster_partitions_owned", "Source partitions assigned to this node.", "pipeline")
-	// ClusterPendingSegments is the number of accepted, uncommitted segments per table.
-	ClusterPendingSegments = gauge("floe_cluster_pending_segments", "Segments accepted by the ledger and not yet committed.", "table")
-	// ClusterSegments counts this node's segment proposals by outcome.
-	ClusterSegments = counter("floe_cluster_segments_total", "Segments this node proposed, by outcome (accepted, rejected_stale_epoch, rejected_not_owner, rejected_offset_gap, rejected_other, dropped).", "pipeline", "outcome")
-	// ClusterAssignments counts partition moves made by the leader.
-	ClusterAssignments = counter("floe_cluster_partition_moves_total", "Partitions moved to a new owner by the leader.", "pipeline")
-	// TableAdoptions counts the times the ledger adopted a table's offsets
-	// (the table was rolled back, recreated or written by someone else).
-	TableAdoptions = counter("floe_commit_table_adoptions_total", "Times the table writer made the ledger adopt a table's offsets (rolled back, recreated, or written by another writer).", "table")
-)
+	// floe_commit_*
+	recordsCommitted, filesCommitted, commits *prometheus.CounterVec
+	commitFailures                            *prometheus.CounterVec
+	commitDuration                            *prometheus.HistogramVec
+	freshness, lastSnapshot                   *prometheus.GaugeVec
+	tableAdoptions                            *prometheus.CounterVec
+
+	// floe_cluster_*
+	leader          prometheus.Gauge
+	leaderChanges   prometheus.Counter
+	members         *prometheus.GaugeVec
+	partitionsOwned *prometheus.GaugeVec
+	pendingSegments *prometheus.GaugeVec
+	segments        *prometheus.CounterVec
+	partitionMoves  *prometheus.CounterVec
+}
+
+// New returns a Set with every collector at zero, on a fresh registry.
+func New() *Set {
+	s := &Set{
+		reg: prometheus.NewRegistry(),
+
+		recordsIn:        counter("floe_ingest_records_total", "Records consumed from Kafka.", "pipeline"),
+		bytesIn:          counter("floe_ingest_bytes_total", "Record key and value bytes consumed from Kafka.", "pipeline"),
+		deadLetters:      counter("floe_ingest_dead_letters_total", "Records written to the dead-letter table.", "pipeline"),
+		recordsCommitted: counter("floe_commit_records_total", "Rows made visible by committed snapshots.", "table"),
+		filesCommitted:   counter("floe_commit_files_total", "Data files committed.", "table"),
+		commits:          counter("floe_commit_snapshots_total", "Snapshots committed.", "table"),
+		commitFailures:   counter("floe_commit_failures_total", "Failed commit attempts by class.", "table", "class"),
+		commitDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "floe_commit_duration_seconds",
+			Help:    "Time to commit one snapshot, retries included.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"table"}),
+		fileWriteErrors:  counter("floe_ingest_file_write_errors_total", "Failures writing data files.", "pipeline"),
+		lag:              gauge("floe_ingest_lag_records", "Records between the partition's high watermark and the committed offset.", "topic", "partition"),
+		freshness:        gauge("floe_commit_freshness_seconds", "Age of the newest record in the last committed snapshot.", "table"),
+		lastSnapshot:     gauge("floe_commit_last_snapshot_id", "Id of the last snapshot committed.", "table"),
+		consumerErrors:   counter("floe_ingest_consumer_errors_total", "Errors consuming from Kafka, by kind (authorization, authentication, unknown_topic, offset_out_of_range, data_loss, transient, other).", "pipeline", "kind"),
+		skippedRecords:   counter("floe_ingest_skipped_records_total", "Offsets moved past without their records because Kafka no longer had them (on_data_loss: skip).", "topic", "partition"),
+		pipelineRestarts: counter("floe_ingest_pipeline_restarts_total", "Pipeline restarts after a fatal error.", "pipeline"),
+
+		leader:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "floe_cluster_leader", Help: "1 if this node is the raft leader."}),
+		leaderChanges:   prometheus.NewCounter(prometheus.CounterOpts{Name: "floe_cluster_leader_changes_total", Help: "Times this node became or stopped being the leader."}),
+		members:         gauge("floe_cluster_members", "Cluster members known to the ledger, by liveness (leader only).", "state"),
+		partitionsOwned: gauge("floe_cluster_partitions_owned", "Source partitions assigned to this node.", "pipeline"),
+		pendingSegments: gauge("floe_cluster_pending_segments", "Segments accepted by the ledger and not yet committed.", "table"),
+		segments:        counter("floe_cluster_segments_total", "Segments this node proposed, by outcome (accepted, rejected_stale_epoch, rejected_not_owner, rejected_offset_gap, rejected_other, dropped).", "pipeline", "outcome"),
+		partitionMoves:  counter("floe_cluster_partition_moves_total", "Partitions moved to a new owner by the leader.", "pipeline"),
+		tableAdoptions:  counter("floe_commit_table_adoptions_total", "Times the table writer made the ledger adopt a table's offsets (rolled back, recreated, or written by another writer).", "table"),
+	}
+	s.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		s.recordsIn, s.bytesIn, s.deadLetters, s.recordsCommitted, s.filesCommitted, s.commits,
+		s.commitFailures, s.commitDuration, s.fileWriteErrors, s.lag, s.freshness, s.lastSnapshot, s.pipelineRestarts,
+		s.consumerErrors, s.skippedRecords,
+		s.leader, s.leaderChanges, s.members, s.partitionsOwned, s.pendingSegments,
+		s.segments, s.partitionMoves, s.tableAdoptions,
+	)
+	return s
+}
 
 func counter(name, help string, labels ...string) *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
@@ -78,14 +125,181 @@ func gauge(name, help string, labels ...string) *prometheus.GaugeVec {
 	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 }
 
-func init() {
-	Registry.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		RecordsIn, BytesIn, DeadLetters, RecordsCommitted, FilesCommitted, Commits,
-		CommitFailures, CommitDuration, FileWriteErrors, Lag, Freshness, LastSnapshot, PipelineRestarts,
-		ConsumerErrors, SkippedRecords,
-		ClusterLeader, ClusterLeaderChanges, ClusterMembers, ClusterPartitionsOwned, ClusterPendingSegments,
-		ClusterSegments, ClusterAssignments, TableAdoptions,
-	)
+// Registry returns the registry the Set's collectors are registered on.
+func (s *Set) Registry() *prometheus.Registry { return s.reg }
+
+// Handler serves the Set in the Prometheus exposition formats (/metrics).
+func (s *Set) Handler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 }
+
+// Sum returns the sum of the named counter's or gauge's series whose labels
+// include labels, given as name, value pairs (0 when there is none): one
+// series' value when the pairs name it, the total over the others.
+func (s *Set) Sum(name string, labels ...string) float64 {
+	if len(labels)%2 != 0 {
+		panic("metrics: Sum takes labels as name, value pairs")
+	}
+	// Gather returns what it could gather along with any error; a
+	// family that failed is absent, which is what Sum says of it.
+	mfs, _ := s.reg.Gather()
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+						found = true
+						break
+					}
+				}
+				if !found {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				total += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				total += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+// ---------------------------------------------------------------------------
+// commit.Metrics
+
+// SnapshotCommitted counts a snapshot committed to table: its records and
+// files, the time its commit took, retries included, and the age of its
+// newest record (newest is that record's Kafka timestamp; zero: unknown,
+// and the freshness gauge is left as it is).
+func (s *Set) SnapshotCommitted(table string, records int64, files int, took time.Duration, newest time.Time) {
+	s.commits.WithLabelValues(table).Inc()
+	s.recordsCommitted.WithLabelValues(table).Add(float64(records))
+	s.filesCommitted.WithLabelValues(table).Add(float64(files))
+	s.commitDuration.WithLabelValues(table).Observe(took.Seconds())
+	if !newest.IsZero() {
+		s.freshness.WithLabelValues(table).Set(time.Since(newest).Seconds())
+	}
+}
+
+// CommitFailed counts a failed commit attempt on table, by class.
+func (s *Set) CommitFailed(table, class string) {
+	s.commitFailures.WithLabelValues(table, class).Inc()
+}
+
+// LastSnapshot sets the id of table's current snapshot.
+func (s *Set) LastSnapshot(table string, id int64) {
+	s.lastSnapshot.WithLabelValues(table).Set(float64(id))
+}
+
+// PendingSegments sets the number of table's accepted, uncommitted segments.
+func (s *Set) PendingSegments(table string, n int) {
+	s.pendingSegments.WithLabelValues(table).Set(float64(n))
+}
+
+// WriterStopped drops table's pending segments: the node no longer commits
+// it.
+func (s *Set) WriterStopped(table string) {
+	s.pendingSegments.DeleteLabelValues(table)
+}
+
+// TableAdopted counts the ledger adopting table's offsets.
+func (s *Set) TableAdopted(table string) {
+	s.tableAdoptions.WithLabelValues(table).Inc()
+}
+
+// ---------------------------------------------------------------------------
+// ingest.Metrics
+
+// RecordsConsumed counts records consumed by pipeline (deadLetters of them
+// went to its dead-letter table) and their key and value bytes.
+func (s *Set) RecordsConsumed(pipeline string, records, deadLetters, bytes int64) {
+	s.recordsIn.WithLabelValues(pipeline).Add(float64(records))
+	s.deadLetters.WithLabelValues(pipeline).Add(float64(deadLetters))
+	s.bytesIn.WithLabelValues(pipeline).Add(float64(bytes))
+}
+
+// ConsumerError counts an error consuming from Kafka, by kind.
+func (s *Set) ConsumerError(pipeline, kind string) {
+	s.consumerErrors.WithLabelValues(pipeline, kind).Inc()
+}
+
+// OffsetsSkipped counts n offsets of a partition moved past without their
+// records.
+func (s *Set) OffsetsSkipped(topic string, partition int32, n int64) {
+	s.skippedRecords.WithLabelValues(topic, partition32(partition)).Add(float64(n))
+}
+
+// FileWriteFailed counts a failure writing pipeline's data files.
+func (s *Set) FileWriteFailed(pipeline string) {
+	s.fileWriteErrors.WithLabelValues(pipeline).Inc()
+}
+
+// ---------------------------------------------------------------------------
+// cluster.Metrics
+
+// LeadershipChanged records that the node became (leading) or stopped
+// being the leader. A node that stops leading drops the gauges only the
+// leader keeps current (members, lag, the tables' last snapshot and
+// freshness): left at their last values they would read as current, and a
+// sum over the members would count them twice.
+func (s *Set) LeadershipChanged(leading bool) {
+	v := 0.0
+	if leading {
+		v = 1
+	}
+	s.leader.Set(v)
+	s.leaderChanges.Inc()
+	if !leading {
+		s.members.Reset()
+		s.lag.Reset()
+		s.lastSnapshot.Reset()
+		s.freshness.Reset()
+	}
+}
+
+// Members sets the number of live and dead members.
+func (s *Set) Members(alive, dead int) {
+	s.members.WithLabelValues("alive").Set(float64(alive))
+	s.members.WithLabelValues("dead").Set(float64(dead))
+}
+
+// PartitionsOwned sets the number of pipeline's partitions the node owns.
+func (s *Set) PartitionsOwned(pipeline string, n int) {
+	s.partitionsOwned.WithLabelValues(pipeline).Set(float64(n))
+}
+
+// PipelineStopped drops what the node reported owning of pipeline.
+func (s *Set) PipelineStopped(pipeline string) {
+	s.partitionsOwned.DeleteLabelValues(pipeline)
+}
+
+// PipelineRestarted counts a restart of pipeline after a failure.
+func (s *Set) PipelineRestarted(pipeline string) {
+	s.pipelineRestarts.WithLabelValues(pipeline).Inc()
+}
+
+// SegmentProposed counts a segment proposal of pipeline, by outcome.
+func (s *Set) SegmentProposed(pipeline, outcome string) {
+	s.segments.WithLabelValues(pipeline, outcome).Inc()
+}
+
+// PartitionsMoved counts n of pipeline's partitions moved to a new owner.
+func (s *Set) PartitionsMoved(pipeline string, n int) {
+	s.partitionMoves.WithLabelValues(pipeline).Add(float64(n))
+}
+
+// PartitionLag sets a partition's lag in records.
+func (s *Set) PartitionLag(topic string, partition int32, records int64) {
+	s.lag.WithLabelValues(topic, partition32(partition)).Set(float64(records))
+}
+
+func partition32(p int32) string { return strconv.FormatInt(int64(p), 10) }

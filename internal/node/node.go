@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/ingest"
@@ -36,8 +34,11 @@ type Node struct {
 	// one (a single node).
 	cluster  *cluster.Node
 	onCommit func(ingest.CommitEvent)
-	ln       net.Listener
-	srv      *http.Server
+	// metrics are this node's alone, served on its /metrics: nodes in one
+	// process share none.
+	metrics *metrics.Set
+	ln      net.Listener
+	srv     *http.Server
 }
 
 // Option customises a node.
@@ -48,7 +49,7 @@ func WithOnCommit(fn func(ingest.CommitEvent)) Option { return func(n *Node) { n
 
 // New opens the catalog and prepares the pipelines.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
-	n := &Node{cfg: cfg, log: log}
+	n := &Node{cfg: cfg, log: log, metrics: metrics.New()}
 	for _, o := range opts {
 		o(n)
 	}
@@ -74,6 +75,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		Cluster: cfg.Cluster, Kafka: cfg.Kafka, Pipelines: cfg.Pipelines,
 		DataDir: cfg.Node.DataDir, ShutdownTimeout: cfg.Node.ShutdownTimeout.D(),
 		Catalog: cat, Logger: log, OnCommit: n.onCommit, Local: !cfg.Cluster.Enabled,
+		Metrics: n.metrics,
 	})
 	if err != nil {
 		_ = cat.Close()
@@ -86,6 +88,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 
 // Catalog returns the node's catalog.
 func (n *Node) Catalog() *catalog.Catalog { return n.cat }
+
+// Metrics returns the node's metrics, which its /metrics serves.
+func (n *Node) Metrics() *metrics.Set { return n.metrics }
 
 // Pipelines returns the pipelines in configuration order.
 func (n *Node) Pipelines() []*ingest.Pipeline { return n.cluster.Pipelines() }
@@ -155,7 +160,7 @@ func (n *Node) shutdownHTTP() {
 
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", n.metrics.Handler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
