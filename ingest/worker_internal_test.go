@@ -46,8 +46,20 @@ func skippedCount(t *testing.T, topic string, partition int32) float64 {
 	return 0
 }
 
+// roleIndex is the position of the output of role in outs.
+func roleIndex(t *testing.T, outs []Output, role string) int {
+	t.Helper()
+	for i, o := range outs {
+		if o.Role == role {
+			return i
+		}
+	}
+	t.Fatalf("no %s output", role)
+	return -1
+}
+
 // TestWorkerSkipsLogGaps: a worker told that a partition's log resumes
-// elsewhere keeps each table's offsets contiguous and lists what it skipped
+// elsewhere keeps each output's offsets contiguous and lists what it skipped
 // in the segment that covers the partition.
 func TestWorkerSkipsLogGaps(t *testing.T) {
 	e := newEnv(t)
@@ -74,8 +86,8 @@ func TestWorkerSkipsLogGaps(t *testing.T) {
 		{"truncated", logGap{resume: 12, truncated: true}, records(12, 17), 17, 5 + 2, [][2]int64{{12, 15}}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			floors := [2]commit.Offsets{{"events": {0: 10}}, {"events": {0: 10}}}
-			w, err := newWorker(p, pr.infos, floors, map[topicPartition]int64{tp: 10})
+			floors := []commit.Offsets{{"events": {0: 10}}, {"events": {0: 10}}}
+			w, err := newWorker(p, outputSpecs(pr.outs, pr.infos, floors), map[topicPartition]int64{tp: 10})
 			require.NoError(t, err)
 			require.NoError(t, w.process(tp, records(10, 15)))
 			before := skippedCount(t, "events", 0)
@@ -84,21 +96,23 @@ func TestWorkerSkipsLogGaps(t *testing.T) {
 			res := w.flush()
 			require.NoError(t, res.err)
 			defer abortSeal(seal{results: []flushResult{res}})
-			for tb := range 2 {
-				seg := res.seg[tb]
+			main := roleIndex(t, pr.outs, RoleMain)
+			require.Len(t, res.outs, 2)
+			for _, o := range res.outs {
+				seg := o.seg
 				require.Equal(t, commit.Offsets{"events": {0: 10}}, seg.From)
 				require.Equal(t, commit.Offsets{"events": {0: tc.wantTo}}, seg.To)
 				require.Equal(t, commit.Skipped{"events": {0: tc.skipped}}, seg.Skipped)
 			}
-			require.Equal(t, tc.records, res.seg[tMain].Records)
+			require.Equal(t, tc.records, res.outs[main].seg.Records)
 			require.Equal(t, tc.skipCount, skippedCount(t, "events", 0)-before)
 
 			// The next segment starts where this one ended and skips nothing.
 			require.NoError(t, w.process(tp, records(tc.wantTo, tc.wantTo+1)))
 			next := w.flush()
 			defer abortSeal(seal{results: []flushResult{next}})
-			require.Equal(t, commit.Offsets{"events": {0: tc.wantTo}}, next.seg[tMain].From)
-			require.Empty(t, next.seg[tMain].Skipped)
+			require.Equal(t, commit.Offsets{"events": {0: tc.wantTo}}, next.outs[main].seg.From)
+			require.Empty(t, next.outs[main].seg.Skipped)
 		})
 	}
 }
