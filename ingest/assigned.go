@@ -65,7 +65,7 @@ func (p *Pipeline) Prepare(ctx context.Context) (Prepared, error) {
 		return Prepared{}, err
 	}
 	pr.adm.Close()
-	return Prepared{Committers: pr.committers[:], Partitions: pr.parts}, nil
+	return Prepared{Committers: pr.committers, Partitions: pr.parts}, nil
 }
 
 // Name returns the pipeline's name.
@@ -120,13 +120,14 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 	if len(a.Floors) != len(outs) {
 		return fmt.Errorf("ingest: %s: %d floors for %d outputs", p.opts.Pipeline.Name, len(a.Floors), len(outs))
 	}
-	var infos [2]fileio.TableInfo
+	specs := make([]outputSpec, len(outs))
 	for t, o := range outs {
 		tbl, err := p.opts.Catalog.LoadTable(ctx, catalog.Ident(o.Table))
 		if err != nil {
 			return fmt.Errorf("ingest: load %s: %w", o.Table, err)
 		}
-		if infos[t], err = fileio.InfoFromTable(fsCtx, tbl); err != nil {
+		specs[t] = outputSpec{Output: o, floors: a.Floors[t].Clone()}
+		if specs[t].info, err = fileio.InfoFromTable(fsCtx, tbl); err != nil {
 			return err
 		}
 	}
@@ -139,12 +140,8 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 			pos[topicPartition{topic, part}] = o
 		}
 	}
-	var floors [2]commit.Offsets
-	for t := range outs {
-		floors[t] = a.Floors[t].Clone()
-	}
 	return p.consume(ctx, baseOpts, consumeSpec{
-		infos: infos, plan: plan, floors: floors, pos: pos,
+		outs: specs, plan: plan, pos: pos,
 		deliver: func(ctx context.Context, seals <-chan seal) error {
 			for s := range seals {
 				files, err := closeWriters(ctx, s)
@@ -159,8 +156,8 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 					seg := &b.Segments[t]
 					*seg = commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}, Files: files[t]}
 					for _, r := range s.results {
-						r.seg[t].Files = nil
-						if err := seg.Append(r.seg[t]); err != nil {
+						r.outs[t].seg.Files = nil
+						if err := seg.Append(r.outs[t].seg); err != nil {
 							return err
 						}
 					}

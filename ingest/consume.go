@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -25,10 +24,10 @@ type seal struct {
 // consumeSpec is what one run consumes, from where, and what takes its
 // seals.
 type consumeSpec struct {
-	infos  [2]fileio.TableInfo
-	plan   map[string]map[int32]kgo.Offset
-	floors [2]commit.Offsets
-	pos    map[topicPartition]int64
+	// outs holds the outputs the workers write to, in Outputs order.
+	outs []outputSpec
+	plan map[string]map[int32]kgo.Offset
+	pos  map[topicPartition]int64
 	// parts, if set, are watched for new partitions through adm.
 	parts map[string][]int32
 	adm   *kgo.Client
@@ -109,7 +108,7 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	}
 	workers := make([]*worker, n)
 	for i := range workers {
-		if workers[i], err = newWorker(p, spec.infos, spec.floors, spec.pos); err != nil {
+		if workers[i], err = newWorker(p, spec.outs, spec.pos); err != nil {
 			return &configError{err}
 		}
 	}
@@ -301,37 +300,47 @@ func (p *Pipeline) afterSeal(s seal) {
 // aborted (aborting a writer that was closed already is harmless).
 func abortSeal(s seal) {
 	for _, r := range s.results {
-		for t := range 2 {
-			for _, w := range r.writers[t] {
+		for _, o := range r.outs {
+			for _, w := range o.writers {
 				w.Abort()
 			}
 		}
 	}
 }
 
-// closeWriters finishes every file of a seal, in parallel: on an object
-// store, closing is mostly waiting for uploads. Every writer ends closed or
-// aborted: when a worker's share carries an error, nothing is closed and all
-// are aborted; when a close fails, the writers not closed yet are aborted
-// (and the failed one too, which drops what it had written).
+// outputs is the number of outputs a seal's shares are split into.
+func (s seal) outputs() int {
+	n := 0
+	for _, r := range s.results {
+		n = max(n, len(r.outs))
+	}
+	return n
+}
+
+// closeWriters finishes every file of a seal, in parallel (on an object
+// store, closing is mostly waiting for uploads), and returns them per
+// output, in Outputs order. Every writer ends closed or aborted: when a
+// worker's share carries an error, nothing is closed and all are aborted;
+// when a close fails, the writers not closed yet are aborted (and the failed
+// one too, which drops what it had written).
 //
 // A file floe cannot produce from its rows (fileio.ErrInvalidFile) fails the
 // same way on every attempt, so that error is returned as fatal: the
 // pipeline stops and says so rather than restarting forever.
-func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
-	var out [2][]iceberg.DataFile
+func closeWriters(ctx context.Context, s seal) ([][]iceberg.DataFile, error) {
 	for _, r := range s.results {
 		if r.err != nil {
 			abortSeal(s)
-			return out, fatalIfInvalid(r.err)
+			return nil, fatalIfInvalid(r.err)
 		}
 	}
+	out := make([][]iceberg.DataFile, s.outputs())
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, r := range s.results {
-		for t := range 2 {
-			for _, w := range r.writers[t] {
+		for t, o := range r.outs {
+			for _, w := range o.writers {
 				g.Go(func() error {
 					if gctx.Err() != nil {
 						w.Abort()
@@ -353,7 +362,7 @@ func closeWriters(ctx context.Context, s seal) ([2][]iceberg.DataFile, error) {
 	if err := g.Wait(); err != nil {
 		// Files closed before the failure are complete but never
 		// committed: orphans, like those of a crash.
-		return [2][]iceberg.DataFile{}, fatalIfInvalid(err)
+		return nil, fatalIfInvalid(err)
 	}
 	return out, nil
 }

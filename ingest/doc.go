@@ -2,25 +2,40 @@
 //
 // Data flow of one pipeline (consume.go, poll.go, worker.go):
 //
-//	poller ──records of partition p──▶ worker[hash(p)] ──decode──▶ row ──▶ partition buffer ──▶ Parquet writer
-//	   │                                   │ bad record                                         (fileio)
+//	poller ──records of partition p──▶ worker[hash(p)] ──decode──▶ row ──▶ main output: partition buffer ──▶ Parquet writer
+//	   │                                   │ bad record                                                      (fileio)
 //	   │                                   ▼
-//	   │                             dead-letter rows (raw bytes + reason)
+//	   │                             dead-letter output: rows (raw bytes + reason)
 //	   ▼
-//	ticker ──flush──▶ every worker hands over its writers and the offset range
-//	                  each table covers ──▶ commit loop: close files (in
-//	                  parallel), then one snapshot per table (commit.Committer)
+//	ticker ──flush──▶ every worker hands over, per output, its writers and the
+//	                  offset range the output covers ──▶ delivery: close files
+//	                  (in parallel), then a segment per output
+//
+// A pipeline writes to a list of outputs (Pipeline.Outputs: the main table
+// first, then the dead-letter table), each a table with offsets of its own.
+// Everything per output is a slice in that order: a worker's outputs (what
+// each takes, its partition buffers, the rows and watermark of its open
+// segment), each partition's progress per output (tpState: the output's
+// floor, the range its open segment covers, the ranges it skipped), a
+// flush's writers and segments, a batch's segments, the floors and the
+// committers. An output's role sets its route: a record that decodes goes
+// to the outputs of the decoded route (the main table), one that does not
+// to those of the rejected route (the dead-letter table); every output that
+// does not have a record's offset yet covers it, whether it takes a row of it
+// or not. Adding an output kind is adding its role to Outputs, its route
+// (routeOf, and how worker.write writes its rows) and how ensureTables makes
+// its table; the loops over outputs stay as they are.
 //
 // Workers own disjoint sets of Kafka partitions, so a partition's records are
 // decoded in order and a flush request, queued behind them, marks an exact
 // offset boundary. A flush never waits for the catalog: the writers it hands
 // over are closed and committed while the worker goes on with new files.
 //
-// Exactly-once (docs/exactly-once.md): each table (the main table and its
-// dead-letter table) keeps its own offsets. On start the pipeline seeks every partition to
-// the lowest offset over its tables, or to the configured start if any table
-// has none, and routes a record to a table only at or past that table's
-// offset. A segment that only moves offsets (a dead-letter table on clean
+// Exactly-once (docs/exactly-once.md): each output's table keeps its own
+// offsets. On start the pipeline seeks every partition to the lowest offset
+// over its tables, or to the configured start if any table has none, and
+// routes a record to an output only at or past that output's offset (its
+// floor). A segment that only moves offsets (a dead-letter table on clean
 // input) is carried forward and committed as an empty snapshot at most every
 // OffsetsOnlyEvery, which bounds what a restart re-reads.
 //

@@ -18,10 +18,13 @@ import (
 // of data files written.
 func WriteOffline(ctx context.Context, main, dlq fileio.TableInfo, values [][]byte, total, workers int) (int, error) {
 	p := &Pipeline{fileOpts: fileio.Options{TargetFileSize: 128 << 20}}
-	floors := [2]commit.Offsets{{}, {}}
+	outs := []outputSpec{
+		{Output: Output{Role: RoleMain, Table: "offline"}, info: main, floors: commit.Offsets{}},
+		{Output: Output{Role: RoleDeadLetter, Table: "offline_dead_letters"}, info: dlq, floors: commit.Offsets{}},
+	}
 	ws := make([]*worker, workers)
 	for i := range ws {
-		w, err := newWorker(p, [2]fileio.TableInfo{main, dlq}, floors, nil)
+		w, err := newWorker(p, outs, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -56,5 +59,9 @@ func WriteOffline(ctx context.Context, main, dlq fileio.TableInfo, values [][]by
 	}
 	s := sealAll(ws)
 	files, err := closeWriters(ctx, s)
-	return len(files[tMain]) + len(files[tDLQ]), err
+	n := 0
+	for _, f := range files {
+		n += len(f)
+	}
+	return n, err
 }

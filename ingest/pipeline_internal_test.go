@@ -53,6 +53,15 @@ func writers(ws ...*fakeWriter) []segmentWriter {
 	return out
 }
 
+// held is a worker's share of a seal holding the given writers per output.
+func held(perOutput ...[]segmentWriter) []outputFlush {
+	out := make([]outputFlush, len(perOutput))
+	for i, ws := range perOutput {
+		out[i].writers = ws
+	}
+	return out
+}
+
 // TestCloseWritersAbortsEveryWriterOnError: when one worker's share of a
 // seal carries an error, no file of the seal is committed, and every writer
 // of every share is aborted (their uploads would otherwise stay open).
@@ -60,9 +69,9 @@ func TestCloseWritersAbortsEveryWriterOnError(t *testing.T) {
 	w := fakes(6)
 	boom := errors.New("boom")
 	s := seal{results: []flushResult{
-		{writers: [2][]segmentWriter{writers(w[0], w[1]), writers(w[2])}},
-		{writers: [2][]segmentWriter{writers(w[3]), nil}, err: boom},
-		{writers: [2][]segmentWriter{writers(w[4]), writers(w[5])}},
+		{outs: held(writers(w[0], w[1]), writers(w[2]))},
+		{outs: held(writers(w[3]), nil), err: boom},
+		{outs: held(writers(w[4]), writers(w[5]))},
 	}}
 	_, err := closeWriters(context.Background(), s)
 	require.ErrorIs(t, err, boom)
@@ -78,8 +87,8 @@ func TestCloseWritersAbortsWhatItDoesNotClose(t *testing.T) {
 	w := fakes(20)
 	w[7].closeErr = errors.New("upload failed")
 	s := seal{results: []flushResult{
-		{writers: [2][]segmentWriter{writers(w[:10]...), nil}},
-		{writers: [2][]segmentWriter{writers(w[10:15]...), writers(w[15:]...)}},
+		{outs: held(writers(w[:10]...), nil)},
+		{outs: held(writers(w[10:15]...), writers(w[15:]...))},
 	}}
 	_, err := closeWriters(context.Background(), s)
 	require.ErrorContains(t, err, "upload failed")
@@ -98,10 +107,10 @@ func TestCloseWritersInvalidFileIsFatal(t *testing.T) {
 	for name, s := range map[string]func(*fakeWriter) seal{
 		"close": func(w *fakeWriter) seal {
 			w.closeErr = fmt.Errorf("fileio: close x.parquet: %w: bad stats", fileio.ErrInvalidFile)
-			return seal{results: []flushResult{{writers: [2][]segmentWriter{writers(w), nil}}}}
+			return seal{results: []flushResult{{outs: held(writers(w), nil)}}}
 		},
 		"worker": func(w *fakeWriter) seal {
-			return seal{results: []flushResult{{writers: [2][]segmentWriter{writers(w), nil},
+			return seal{results: []flushResult{{outs: held(writers(w), nil),
 				err: fmt.Errorf("ingest: fileio: write x.parquet: %w: schema mismatch", fileio.ErrInvalidFile)}}}
 		},
 	} {
@@ -175,6 +184,7 @@ func TestSealMadeAtCancellationIsDelivered(t *testing.T) {
 	require.NoError(t, err)
 	defer pr.adm.Close()
 	plan, floors, pos := seekPlan(pr.parts, pr.committed, pr.starts)
+	outs := outputSpecs(pr.outs, pr.infos, floors)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -191,7 +201,7 @@ func TestSealMadeAtCancellationIsDelivered(t *testing.T) {
 		}
 	}
 	var got []seal
-	err = p.consume(ctx, pr.baseOpts, consumeSpec{infos: pr.infos, plan: plan, floors: floors, pos: pos,
+	err = p.consume(ctx, pr.baseOpts, consumeSpec{outs: outs, plan: plan, pos: pos,
 		deliver: func(dctx context.Context, seals <-chan seal) error {
 			<-ctx.Done()
 			for s := range seals {
@@ -209,18 +219,19 @@ func TestSealMadeAtCancellationIsDelivered(t *testing.T) {
 	require.Equal(t, 4, len(made), "three interval seals and the final one")
 	require.Equal(t, len(made), len(got), "every seal made was delivered")
 	require.True(t, got[3].final)
-	var segs [2]commit.Segment
+	segs := make([]commit.Segment, len(outs))
 	var records int64
 	for i, s := range got {
 		require.Same(t, &made[i].results[0], &s.results[0], "seal %d delivered in order", i)
 		for _, r := range s.results {
 			require.NoError(t, r.err)
-			for tb := range 2 {
+			require.Len(t, r.outs, len(outs))
+			for tb, o := range r.outs {
 				if segs[tb].From == nil {
 					segs[tb] = commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}}
 				}
-				require.NoError(t, segs[tb].Append(r.seg[tb]), "contiguous")
-				records += r.seg[tb].Records
+				require.NoError(t, segs[tb].Append(o.seg), "contiguous")
+				records += o.seg.Records
 			}
 		}
 	}

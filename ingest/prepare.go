@@ -22,12 +22,15 @@ import (
 )
 
 // prepared is a pipeline's tables, loaded at their current snapshots, with
-// a start offset recorded in both for every partition of its topics.
+// a start offset recorded in each for every partition of its topics.
 type prepared struct {
-	baseOpts   []kgo.Opt
-	committers [2]*commit.Committer
-	infos      [2]fileio.TableInfo
-	committed  [2]commit.Offsets
+	baseOpts []kgo.Opt
+	// outs holds the pipeline's outputs; committers, infos and committed
+	// hold each output's, in the same order.
+	outs       []Output
+	committers []*commit.Committer
+	infos      []fileio.TableInfo
+	committed  []commit.Offsets
 	parts      map[string][]int32
 	starts     map[topicPartition]int64
 	adm        *kgo.Client
@@ -52,7 +55,9 @@ func (p *Pipeline) prepare(ctx, fsCtx context.Context) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	pr := &prepared{baseOpts: baseOpts}
+	outs := p.Outputs()
+	pr := &prepared{baseOpts: baseOpts, outs: outs, committers: make([]*commit.Committer, len(outs)),
+		infos: make([]fileio.TableInfo, len(outs)), committed: make([]commit.Offsets, len(outs))}
 	for t, tbl := range tables {
 		c, err := commit.New(ctx, p.opts.Catalog, commit.Config{
 			Pipeline: cfg.Name, Table: tbl.Identifier(), Logger: p.log, Metrics: p.metrics(),
@@ -99,21 +104,22 @@ func (p *Pipeline) prepare(ctx, fsCtx context.Context) (*prepared, error) {
 	}
 	// Make the start position durable before consuming anything: a table
 	// with no offsets for a partition gets an empty snapshot recording the
-	// resolved start. Otherwise a crash between the first commits of the two
+	// resolved start. Otherwise a crash between the first commits of two
 	// tables would leave one without offsets, and "latest" resolved again
 	// on restart would skip what the other table's rows were read with.
 	//
-	// Where the other table already has an offset, that is the start: the
-	// pipeline got there with the other table (a crash between the two
-	// start commits, or a dead-letter table recreated by an operator), and
-	// a start resolved now could lie past records neither table holds.
+	// Where another table already has an offset, that is the start (the
+	// lowest, if several have one): the pipeline got there with the other
+	// table (a crash between the start commits, or a dead-letter table
+	// recreated by an operator), and a start resolved now could lie past
+	// records no table holds.
 	for t, c := range pr.committers {
 		missing := commit.Offsets{}
 		for tp, o := range starts {
 			if _, ok := pr.committed[t].Get(tp.topic, tp.partition); ok {
 				continue
 			}
-			if sib, ok := pr.committed[1-t].Get(tp.topic, tp.partition); ok {
+			if sib, ok := lowestOther(pr.committed, t, tp); ok {
 				o = sib
 			}
 			missing.Set(tp.topic, tp.partition, o)
@@ -132,38 +138,71 @@ func (p *Pipeline) prepare(ctx, fsCtx context.Context) (*prepared, error) {
 	return pr, nil
 }
 
-// ensureTables loads or creates the main and dead-letter tables.
-func (p *Pipeline) ensureTables(ctx context.Context, baseOpts []kgo.Opt) ([2]*table.Table, error) {
-	var out [2]*table.Table
+// lowestOther is the lowest offset of tp committed to an output other than
+// t, if any has one.
+func lowestOther(committed []commit.Offsets, t int, tp topicPartition) (int64, bool) {
+	low, found := int64(0), false
+	for i, c := range committed {
+		if i == t {
+			continue
+		}
+		if o, ok := c.Get(tp.topic, tp.partition); ok && (!found || o < low) {
+			low, found = o, true
+		}
+	}
+	return low, found
+}
+
+// ensureTables loads or creates the table of every output, in Outputs
+// order.
+func (p *Pipeline) ensureTables(ctx context.Context, baseOpts []kgo.Opt) ([]*table.Table, error) {
+	outs := p.Outputs()
+	tables := make([]*table.Table, len(outs))
+	for i, o := range outs {
+		var err error
+		switch o.Role {
+		case RoleMain:
+			tables[i], err = p.ensureMainTable(ctx, baseOpts, o.Table)
+		case RoleDeadLetter:
+			tables[i], _, err = catalog.EnsureTable(ctx, p.opts.Catalog, catalog.Ident(o.Table),
+				DeadLetterSchema(), *iceberg.UnpartitionedSpec, nil)
+		default:
+			err = fmt.Errorf("ingest: output %s: unknown role %q", o.Table, o.Role)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return tables, nil
+}
+
+// ensureMainTable loads the main table, or creates it with the declared (or
+// inferred) schema and the configured partitioning.
+func (p *Pipeline) ensureMainTable(ctx context.Context, baseOpts []kgo.Opt, name string) (*table.Table, error) {
 	cfg := p.opts.Pipeline
-	ident := catalog.Ident(cfg.Table)
+	ident := catalog.Ident(name)
 	tbl, err := p.opts.Catalog.LoadTable(ctx, ident)
 	switch {
 	case err == nil:
-		out[tMain] = tbl
+		return tbl, nil
 	case errors.Is(err, icecat.ErrNoSuchTable):
-		sch, err := p.declaredOrInferredSchema(ctx, baseOpts)
-		if err != nil {
-			return out, err
-		}
-		spec, err := schema.Partition(cfg.PartitionBy, sch)
-		if err != nil {
-			return out, &configError{fmt.Errorf("pipelines[%s].partition_by: %w", cfg.Name, err)}
-		}
-		out[tMain], _, err = catalog.EnsureTable(ctx, p.opts.Catalog, ident, sch, spec, cfg.TableProperties)
-		if err != nil {
-			return out, err
-		}
-		p.log.Info("created table", "table", cfg.Table, "schema", sch.String(), "partition_spec", spec.String())
 	default:
-		return out, fmt.Errorf("ingest: load %s: %w", cfg.Table, err)
+		return nil, fmt.Errorf("ingest: load %s: %w", name, err)
 	}
-	out[tDLQ], _, err = catalog.EnsureTable(ctx, p.opts.Catalog, catalog.Ident(cfg.DeadLetter()),
-		DeadLetterSchema(), *iceberg.UnpartitionedSpec, nil)
+	sch, err := p.declaredOrInferredSchema(ctx, baseOpts)
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-	return out, nil
+	spec, err := schema.Partition(cfg.PartitionBy, sch)
+	if err != nil {
+		return nil, &configError{fmt.Errorf("pipelines[%s].partition_by: %w", cfg.Name, err)}
+	}
+	tbl, _, err = catalog.EnsureTable(ctx, p.opts.Catalog, ident, sch, spec, cfg.TableProperties)
+	if err != nil {
+		return nil, err
+	}
+	p.log.Info("created table", "table", name, "schema", sch.String(), "partition_spec", spec.String())
+	return tbl, nil
 }
 
 func (p *Pipeline) declaredOrInferredSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceberg.Schema, error) {

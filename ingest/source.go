@@ -90,35 +90,43 @@ func startOffset(start string) kgo.Offset {
 }
 
 // seekPlan decides where each partition starts (docs/exactly-once.md, rules 1 and 4).
-// Every table has a floor per partition: its committed offset, or, for a
-// table with none, the configured start resolved to an offset (starts). The
-// partition is consumed from the lowest floor, and a table takes a record
-// only at or past its own floor. It returns the consumer's plan, the floors,
-// and the seek position of each partition. prepare resolves a start for
-// every partition (resolveStart retries until it has them all); a partition
-// missing from starts anyway is read from the earliest offset with a floor
-// of -1 (take everything) for the tables lacking offsets.
-func seekPlan(partitions map[string][]int32, committed [2]commit.Offsets, starts map[topicPartition]int64) (map[string]map[int32]kgo.Offset, [2]commit.Offsets, map[topicPartition]int64) {
+// Every output's table has a floor per partition: its committed offset, or,
+// for a table with none, the configured start resolved to an offset
+// (starts). The partition is consumed from the lowest floor, and a table
+// takes a record only at or past its own floor. committed holds each
+// output's offsets, in Outputs order; seekPlan returns the consumer's plan,
+// the floors in the same order, and the seek position of each partition.
+// prepare resolves a start for every partition (resolveStart retries until
+// it has them all); a partition missing from starts anyway is read from the
+// earliest offset with a floor of -1 (take everything) for the tables
+// lacking offsets.
+func seekPlan(partitions map[string][]int32, committed []commit.Offsets, starts map[topicPartition]int64) (map[string]map[int32]kgo.Offset, []commit.Offsets, map[topicPartition]int64) {
 	plan := map[string]map[int32]kgo.Offset{}
-	floors := [2]commit.Offsets{{}, {}}
+	floors := make([]commit.Offsets, len(committed))
+	for t := range floors {
+		floors[t] = commit.Offsets{}
+	}
 	pos := map[topicPartition]int64{}
 	for topic, ps := range partitions {
 		plan[topic] = map[int32]kgo.Offset{}
 		for _, p := range ps {
 			tp := topicPartition{topic, p}
-			var fs []int64
-			for t := range 2 {
+			seek, n := int64(0), 0
+			for t := range committed {
 				f, ok := committed[t].Get(topic, p)
 				if !ok {
 					f, ok = starts[tp]
 				}
-				if ok {
-					floors[t].Set(topic, p, f)
-					fs = append(fs, f)
+				if !ok {
+					continue
 				}
+				floors[t].Set(topic, p, f)
+				if n == 0 || f < seek {
+					seek = f
+				}
+				n++
 			}
-			if len(fs) == 2 {
-				seek := min(fs[0], fs[1])
+			if n > 0 && n == len(committed) {
 				plan[topic][p] = kgo.NewOffset().At(seek)
 				pos[tp] = seek
 			} else {
@@ -213,12 +221,21 @@ const (
 // after the pipeline started. Everything in it arrived after that start, so
 // it is read from its first offset whatever the configured start; "latest"
 // would lose what was produced to it before floe noticed it.
-func startNewPartitionsAtEarliest(ctx context.Context, adm *kadm.Client, committed [2]commit.Offsets, starts map[topicPartition]int64, wait func(error)) error {
+//
+// committed holds each output's offsets.
+func startNewPartitionsAtEarliest(ctx context.Context, adm *kadm.Client, committed []commit.Offsets, starts map[topicPartition]int64, wait func(error)) error {
 	var fresh []topicPartition
 	for tp := range starts {
-		_, a := committed[0].Get(tp.topic, tp.partition)
-		_, b := committed[1].Get(tp.topic, tp.partition)
-		if !a && !b && (len(committed[0][tp.topic]) > 0 || len(committed[1][tp.topic]) > 0) {
+		partitionKnown, topicKnown := false, false
+		for _, c := range committed {
+			if _, ok := c.Get(tp.topic, tp.partition); ok {
+				partitionKnown = true
+			}
+			if len(c[tp.topic]) > 0 {
+				topicKnown = true
+			}
+		}
+		if !partitionKnown && topicKnown {
 			fresh = append(fresh, tp)
 		}
 	}

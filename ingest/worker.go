@@ -15,39 +15,65 @@ import (
 	"github.com/floelake/floe/internal/fileio"
 )
 
-// Table slots: every pipeline writes a main table and a dead-letter table.
-const (
-	tMain = 0
-	tDLQ  = 1
-)
-
 type topicPartition struct {
 	topic     string
 	partition int32
 }
 
-// tpState tracks one Kafka partition's progress for both tables. floor is
-// the next offset a table expects (-1: the table has none yet and takes
-// every record); segFrom/segTo is the range the open segment covers.
+// tpState tracks one Kafka partition's progress: where consumption was
+// positioned, and each output's progress through it.
 type tpState struct {
-	floor   [2]int64
-	segFrom [2]int64
-	segTo   [2]int64
 	// pos is the offset consumption was positioned at (-1: unknown).
 	pos int64
-	// skipped are the ranges [from, to) a table moved past without their
-	// records (on_data_loss: skip), for the next segment that covers the
-	// partition.
-	skipped [2][][2]int64
+	// outs holds the partition's progress per output, in Outputs order.
+	outs []progress
 }
 
-// next is the offset table t takes next: records below it are its already
-// (or, after a truncated log, were replaced), -1 if it takes everything.
-func (st *tpState) next(t int) int64 {
-	if st.segFrom[t] >= 0 {
-		return st.segTo[t]
+// progress is one output's progress through one Kafka partition. floor is
+// the next offset the output expects (-1: it has none yet and takes every
+// record); segFrom/segTo is the range its open segment covers (segFrom -1:
+// the open segment does not cover the partition).
+type progress struct {
+	floor   int64
+	segFrom int64
+	segTo   int64
+	// skipped are the ranges [from, to) the output moved past without their
+	// records (on_data_loss: skip), for its next segment that covers the
+	// partition.
+	skipped [][2]int64
+}
+
+// next is the offset the output takes next: records below it are its
+// already (or, after a truncated log, were replaced), -1 if it takes
+// everything.
+func (ps *progress) next() int64 {
+	if ps.segFrom >= 0 {
+		return ps.segTo
 	}
-	return st.floor[t]
+	return ps.floor
+}
+
+// takes reports whether the output takes the record at offset o.
+func (ps *progress) takes(o int64) bool {
+	n := ps.next()
+	return n < 0 || o >= n
+}
+
+// cover extends the output's open segment over offset o, consumption having
+// been positioned at pos.
+func (ps *progress) cover(o, pos int64) {
+	if ps.segFrom < 0 {
+		// The segment starts at the output's floor when the consumer was
+		// positioned at or before it: offsets between the floor and this
+		// record are not in the log (control records, compaction).
+		// Otherwise it starts at this record, and the committer rejects the
+		// gap instead of hiding it.
+		ps.segFrom = o
+		if ps.floor >= 0 && pos >= 0 && pos <= ps.floor {
+			ps.segFrom = ps.floor
+		}
+	}
+	ps.segTo = o + 1
 }
 
 // workItem is a batch of one partition's records, a flush request, or a
@@ -72,14 +98,21 @@ type logGap struct {
 	reason    error
 }
 
-// flushResult is a worker's share of a seal: the writers holding its rows
-// (to be closed off the worker's goroutine) and its offset ranges. Whoever
-// holds a flushResult owns its writers: it closes or aborts every one.
+// flushResult is a worker's share of a seal: per output, the writers
+// holding its rows (to be closed off the worker's goroutine) and its offset
+// ranges. Whoever holds a flushResult owns its writers: it closes or aborts
+// every one.
 type flushResult struct {
-	writers [2][]segmentWriter
-	seg     [2]commit.Segment
+	// outs holds the share of each output, in Outputs order.
+	outs    []outputFlush
 	samples []time.Time
 	err     error
+}
+
+// outputFlush is one output's part of a worker's share of a seal.
+type outputFlush struct {
+	writers []segmentWriter
+	seg     commit.Segment
 }
 
 // segmentWriter is what a seal holds of a fileio.Writer.
@@ -99,26 +132,84 @@ type partBuf struct {
 	values map[int]any
 }
 
-type tableOut struct {
-	info  fileio.TableInfo
+// route says which records an output takes, and so how it writes them.
+// Every record goes to the outputs of its route that do not have it yet.
+type route uint8
+
+const (
+	// routeDecoded: the rows of records the decoder parsed, in the table's
+	// schema and partitions.
+	routeDecoded route = iota
+	// routeRejected: records the decoder rejected, as dead-letter rows.
+	routeRejected
+)
+
+// routeOf is the route of an output's role.
+func routeOf(role string) (route, error) {
+	switch role {
+	case RoleMain:
+		return routeDecoded, nil
+	case RoleDeadLetter:
+		return routeRejected, nil
+	}
+	return 0, fmt.Errorf("ingest: unknown output role %q", role)
+}
+
+// outputSpec is an output as a run writes it: what it is, its table's
+// layout, and per partition the offset from which it takes records (its
+// floors).
+type outputSpec struct {
+	Output
+	info   fileio.TableInfo
+	floors commit.Offsets
+}
+
+// outputSpecs pairs outputs with their tables' layouts and floors, all in
+// Outputs order.
+func outputSpecs(outs []Output, infos []fileio.TableInfo, floors []commit.Offsets) []outputSpec {
+	specs := make([]outputSpec, len(outs))
+	for i, o := range outs {
+		specs[i] = outputSpec{Output: o, info: infos[i], floors: floors[i]}
+	}
+	return specs
+}
+
+// output is one output as a worker writes it: the table partitions of its
+// open segment, and the rows and newest Kafka timestamp that segment holds.
+type output struct {
+	outputSpec
+	route route
 	parts map[string]*partBuf
-	part  *partitioner
+	// part computes a decoded row's table partition (routeDecoded).
+	part *partitioner
+	// dl lays out a dead-letter row (routeRejected).
+	dl   *deadLetterRow
+	rows int64
+	wm   time.Time
+}
+
+func (out *output) note(ts time.Time) {
+	out.rows++
+	if ts.After(out.wm) {
+		out.wm = ts
+	}
 }
 
 // worker owns a disjoint set of Kafka partitions: it decodes their records,
-// routes each row to its table and partition, and writes Parquet files. It
-// never blocks on the catalog: a flush hands its open writers to the
-// pipeline, which closes and commits them while the worker goes on.
+// routes each to the outputs that take it and each row to its table
+// partition, and writes Parquet files. It never blocks on the catalog: a
+// flush hands its open writers to the pipeline, which closes and commits
+// them while the worker goes on.
 type worker struct {
-	p      *Pipeline
-	in     chan workItem
-	dec    *decode.JSONDecoder
-	dl     *deadLetterRow
-	tables [2]*tableOut
-	tps    map[topicPartition]*tpState
-	floors [2]commit.Offsets
-	// pos is where consumption of each partition was positioned; a table's
-	// first segment may claim to start at its floor only if pos <= floor.
+	p   *Pipeline
+	in  chan workItem
+	dec *decode.JSONDecoder
+	// outs holds the worker's outputs, in Outputs order.
+	outs []output
+	tps  map[topicPartition]*tpState
+	// pos is where consumption of each partition was positioned; an
+	// output's first segment may claim to start at its floor only if pos <=
+	// floor.
 	pos map[topicPartition]int64
 	mem memory.Allocator
 
@@ -126,33 +217,44 @@ type worker struct {
 	// open segment, for commit-latency (freshness) measurement.
 	samples []time.Time
 	n       int64
-	// rows and newest Kafka timestamp per table in the open segment.
-	rows [2]int64
-	wm   [2]time.Time
-	err  error
+	err     error
 }
 
 const sampleEvery = 64
 
-func newWorker(p *Pipeline, infos [2]fileio.TableInfo, floors [2]commit.Offsets, pos map[topicPartition]int64) (*worker, error) {
-	dec, err := decode.NewJSONDecoder(infos[tMain].Schema)
-	if err != nil {
-		return nil, err
-	}
-	dl, err := newDeadLetterRow(infos[tDLQ].ArrowSchema)
-	if err != nil {
-		return nil, err
-	}
+// newWorker makes a worker writing to outs, which holds exactly one main
+// output: its table's schema is what records decode into.
+func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64) (*worker, error) {
 	w := &worker{
-		p: p, in: make(chan workItem, workerQueue), dec: dec, dl: dl,
-		tps: map[topicPartition]*tpState{}, floors: floors, pos: pos, mem: memory.DefaultAllocator,
+		p: p, in: make(chan workItem, workerQueue), outs: make([]output, len(outs)),
+		tps: map[topicPartition]*tpState{}, pos: pos, mem: memory.DefaultAllocator,
 	}
-	for i, info := range infos {
-		part, err := newPartitioner(info.Spec, info.Schema)
+	for i, spec := range outs {
+		r, err := routeOf(spec.Role)
 		if err != nil {
 			return nil, err
 		}
-		w.tables[i] = &tableOut{info: info, parts: map[string]*partBuf{}, part: part}
+		out := output{outputSpec: spec, route: r, parts: map[string]*partBuf{}}
+		switch r {
+		case routeDecoded:
+			if w.dec != nil {
+				return nil, fmt.Errorf("ingest: more than one main output (%s)", spec.Table)
+			}
+			if w.dec, err = decode.NewJSONDecoder(spec.info.Schema); err != nil {
+				return nil, err
+			}
+			if out.part, err = newPartitioner(spec.info.Spec, spec.info.Schema); err != nil {
+				return nil, err
+			}
+		case routeRejected:
+			if out.dl, err = newDeadLetterRow(spec.info.ArrowSchema); err != nil {
+				return nil, err
+			}
+		}
+		w.outs[i] = out
+	}
+	if w.dec == nil {
+		return nil, fmt.Errorf("ingest: no main output")
 	}
 	return w, nil
 }
@@ -183,14 +285,15 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) state(tp topicPartition) *tpState {
 	st := w.tps[tp]
 	if st == nil {
-		st = &tpState{segFrom: [2]int64{-1, -1}, pos: -1}
+		st = &tpState{pos: -1, outs: make([]progress, len(w.outs))}
 		if p, ok := w.pos[tp]; ok {
 			st.pos = p
 		}
-		for t := range 2 {
-			st.floor[t] = -1
-			if off, ok := w.floors[t].Get(tp.topic, tp.partition); ok {
-				st.floor[t] = off
+		for i := range w.outs {
+			ps := &st.outs[i]
+			ps.floor, ps.segFrom = -1, -1
+			if off, ok := w.outs[i].floors.Get(tp.topic, tp.partition); ok {
+				ps.floor = off
 			}
 		}
 		w.tps[tp] = st
@@ -198,49 +301,54 @@ func (w *worker) state(tp topicPartition) *tpState {
 	return st
 }
 
+// process routes a batch of one partition's records: each record goes to
+// every output of its route (decoded or rejected) that does not have it yet,
+// and every output that does not have it yet covers its offset, whether it
+// takes a row of it or not.
 func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 	st := w.state(tp)
+	prog := st.outs[:len(w.outs)]
 	now := time.Now()
 	var good, bad, bytes int64
 	for _, r := range recs {
 		o := r.Offset
-		nextMain, nextDLQ := st.next(tMain), st.next(tDLQ)
-		want := [2]bool{nextMain < 0 || o >= nextMain, nextDLQ < 0 || o >= nextDLQ}
-		if !want[tMain] && !want[tDLQ] {
-			continue // taken by both tables already
+		wanted := false
+		for i := range prog {
+			if prog[i].takes(o) {
+				wanted = true
+				break
+			}
+		}
+		if !wanted {
+			continue // taken by every output already
 		}
 		bytes += int64(len(r.Value) + len(r.Key))
 		meta := decode.RecordMeta{Topic: tp.topic, Partition: tp.partition, Offset: o, Timestamp: r.Timestamp, Key: r.Key}
-		if err := w.dec.Parse(r.Value, meta); err == nil {
-			if want[tMain] {
-				if err := w.appendMain(); err != nil {
+		perr := w.dec.Parse(r.Value, meta)
+		got := routeDecoded
+		if perr != nil {
+			got = routeRejected
+		}
+		took := false
+		for i := range prog {
+			ps := &prog[i]
+			if !ps.takes(o) {
+				continue
+			}
+			if out := &w.outs[i]; out.route == got {
+				if err := w.write(out, &meta, r.Value, perr, now); err != nil {
 					return err
 				}
-				w.note(tMain, r.Timestamp)
-				good++
+				out.note(r.Timestamp)
+				took = true
 			}
-		} else if want[tDLQ] {
-			if err := w.appendDLQ(meta, r.Value, err.Error(), now); err != nil {
-				return err
-			}
-			w.note(tDLQ, r.Timestamp)
-			bad++
+			ps.cover(o, st.pos)
 		}
-		for t := range 2 {
-			if want[t] {
-				if st.segFrom[t] < 0 {
-					// The segment starts at the table's floor when the
-					// consumer was positioned at or before it: offsets
-					// between the floor and this record are not in the
-					// log (control records, compaction). Otherwise it
-					// starts at this record, and the committer rejects
-					// the gap instead of hiding it.
-					st.segFrom[t] = o
-					if st.floor[t] >= 0 && st.pos >= 0 && st.pos <= st.floor[t] {
-						st.segFrom[t] = st.floor[t]
-					}
-				}
-				st.segTo[t] = o + 1
+		if took {
+			if perr == nil {
+				good++
+			} else {
+				bad++
 			}
 		}
 		w.n++
@@ -255,14 +363,14 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 	return nil
 }
 
-// skip moves a partition past offsets Kafka no longer has, per table, and
-// records what each table skipped so its next segment says so:
+// skip moves a partition past offsets Kafka no longer has, per output, and
+// records what each output skipped so its next segment says so:
 //
-//   - retention deleted [next, resume) before floe read it: the table's
+//   - retention deleted [next, resume) before floe read it: the output's
 //     segment covers those offsets with no records, so its offsets stay
 //     contiguous;
-//   - the log was truncated to resume below the table's next offset: the
-//     records Kafka now has at [resume, next) are not the ones the table
+//   - the log was truncated to resume below the output's next offset: the
+//     records Kafka now has at [resume, next) are not the ones the output
 //     took there, and cannot be taken (their offsets are taken): they are
 //     dropped as they arrive (process takes nothing below next).
 //
@@ -271,24 +379,25 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 func (w *worker) skip(tp topicPartition, g logGap) {
 	st := w.state(tp)
 	lo, hi := int64(-1), int64(-1)
-	for t := range 2 {
-		next := st.next(t)
+	for i := range st.outs {
+		ps := &st.outs[i]
+		next := ps.next()
 		var from, to int64
 		switch {
 		case next < 0:
-			continue // the table takes whatever comes
+			continue // the output takes whatever comes
 		case !g.truncated && next < g.resume:
 			from, to = next, g.resume
-			if st.segFrom[t] < 0 {
-				st.segFrom[t] = next
+			if ps.segFrom < 0 {
+				ps.segFrom = next
 			}
-			st.segTo[t] = g.resume
+			ps.segTo = g.resume
 		case g.truncated && next > g.resume:
 			from, to = g.resume, next
 		default:
 			continue
 		}
-		st.skipped[t] = append(st.skipped[t], [2]int64{from, to})
+		ps.skipped = append(ps.skipped, [2]int64{from, to})
 		if lo < 0 || from < lo {
 			lo = from
 		}
@@ -307,17 +416,9 @@ func (w *worker) skip(tp topicPartition, g logGap) {
 		"topic", tp.topic, "partition", tp.partition, "from", lo, "to", hi, "records", what, "resume", g.resume, "err", g.reason)
 }
 
-func (w *worker) note(t int, ts time.Time) {
-	w.rows[t]++
-	if ts.After(w.wm[t]) {
-		w.wm[t] = ts
-	}
-}
-
 const batchRows = 16384
 
-func (w *worker) buf(t int, key []byte, values func() map[int]any) *partBuf {
-	out := w.tables[t]
+func (w *worker) buf(out *output, key []byte, values func() map[int]any) *partBuf {
 	pb := out.parts[string(key)]
 	if pb == nil {
 		vals := values()
@@ -331,20 +432,20 @@ func (w *worker) buf(t int, key []byte, values func() map[int]any) *partBuf {
 	return pb
 }
 
-func (w *worker) appendMain() error {
-	part := w.tables[tMain].part
-	pb := w.buf(tMain, part.keyOf(w.dec), func() map[int]any { return part.values(w.dec) })
-	w.dec.Append(pb.rb)
-	pb.rows++
-	if pb.rows >= batchRows {
-		return w.writeBatch(pb)
+// write appends a record's row to an output of its route: the decoder's
+// row (parsed last) for a decoded output, the raw record with perr's
+// message for a rejected one.
+func (w *worker) write(out *output, m *decode.RecordMeta, value []byte, perr error, now time.Time) error {
+	var pb *partBuf
+	switch out.route {
+	case routeDecoded:
+		part := out.part
+		pb = w.buf(out, part.keyOf(w.dec), func() map[int]any { return part.values(w.dec) })
+		w.dec.Append(pb.rb)
+	case routeRejected:
+		pb = w.buf(out, nil, func() map[int]any { return nil })
+		out.dl.append(pb.rb, *m, value, perr.Error(), now)
 	}
-	return nil
-}
-
-func (w *worker) appendDLQ(m decode.RecordMeta, value []byte, reason string, now time.Time) error {
-	pb := w.buf(tDLQ, nil, func() map[int]any { return nil })
-	w.dl.append(pb.rb, m, value, reason, now)
 	pb.rows++
 	if pb.rows >= batchRows {
 		return w.writeBatch(pb)
@@ -366,22 +467,23 @@ func (w *worker) writeBatch(pb *partBuf) error {
 }
 
 // flush seals the open segment: it writes buffered rows, hands over every
-// writer, and reports the offset range each table's rows cover. A worker
+// writer, and reports the offset range each output's rows cover. A worker
 // that failed hands its writers over with its error (for the pipeline to
 // abort) and stays failed: its later segments could not be contiguous.
 func (w *worker) flush() flushResult {
-	res := flushResult{}
-	for _, out := range w.tables {
-		for _, pb := range out.parts {
+	res := flushResult{outs: make([]outputFlush, len(w.outs))}
+	for i := range w.outs {
+		for _, pb := range w.outs[i].parts {
 			if w.err != nil {
 				break
 			}
 			w.err = w.writeBatch(pb)
 		}
 	}
-	for t, out := range w.tables {
+	for i := range w.outs {
+		out := &w.outs[i]
 		for key, pb := range out.parts {
-			res.writers[t] = append(res.writers[t], pb.w)
+			res.outs[i].writers = append(res.outs[i].writers, pb.w)
 			pb.rb.Release()
 			delete(out.parts, key)
 		}
@@ -390,25 +492,27 @@ func (w *worker) flush() flushResult {
 		res.err = w.err
 		return res
 	}
-	for t := range w.tables {
-		res.seg[t] = commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}, Records: w.rows[t], Watermark: w.wm[t]}
-		w.rows[t], w.wm[t] = 0, time.Time{}
+	for i := range w.outs {
+		out := &w.outs[i]
+		res.outs[i].seg = commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}, Records: out.rows, Watermark: out.wm}
+		out.rows, out.wm = 0, time.Time{}
 	}
 	for tp, st := range w.tps {
-		for t := range 2 {
-			if st.segFrom[t] < 0 {
+		for i := range st.outs {
+			ps, seg := &st.outs[i], &res.outs[i].seg
+			if ps.segFrom < 0 {
 				continue
 			}
-			res.seg[t].From.Set(tp.topic, tp.partition, st.segFrom[t])
-			res.seg[t].To.Set(tp.topic, tp.partition, st.segTo[t])
-			st.floor[t], st.segFrom[t] = st.segTo[t], -1
-			for _, r := range st.skipped[t] {
-				if res.seg[t].Skipped == nil {
-					res.seg[t].Skipped = commit.Skipped{}
+			seg.From.Set(tp.topic, tp.partition, ps.segFrom)
+			seg.To.Set(tp.topic, tp.partition, ps.segTo)
+			ps.floor, ps.segFrom = ps.segTo, -1
+			for _, r := range ps.skipped {
+				if seg.Skipped == nil {
+					seg.Skipped = commit.Skipped{}
 				}
-				res.seg[t].Skipped.Add(tp.topic, tp.partition, r[0], r[1])
+				seg.Skipped.Add(tp.topic, tp.partition, r[0], r[1])
 			}
-			st.skipped[t] = nil
+			ps.skipped = nil
 		}
 	}
 	res.samples, w.samples = w.samples, nil
@@ -416,7 +520,8 @@ func (w *worker) flush() flushResult {
 }
 
 func (w *worker) abort() {
-	for _, out := range w.tables {
+	for i := range w.outs {
+		out := &w.outs[i]
 		for key, pb := range out.parts {
 			pb.w.Abort()
 			pb.rb.Release()

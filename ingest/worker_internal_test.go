@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -22,8 +24,20 @@ func records(from, to int64) []*kgo.Record {
 	return out
 }
 
+// roleIndex is the position of the output of role in outs.
+func roleIndex(t *testing.T, outs []Output, role string) int {
+	t.Helper()
+	for i, o := range outs {
+		if o.Role == role {
+			return i
+		}
+	}
+	t.Fatalf("no %s output", role)
+	return -1
+}
+
 // TestWorkerSkipsLogGaps: a worker told that a partition's log resumes
-// elsewhere keeps each table's offsets contiguous and lists what it skipped
+// elsewhere keeps each output's offsets contiguous and lists what it skipped
 // in the segment that covers the partition.
 func TestWorkerSkipsLogGaps(t *testing.T) {
 	e := newEnv(t)
@@ -53,8 +67,8 @@ func TestWorkerSkipsLogGaps(t *testing.T) {
 		{"truncated", logGap{resume: 12, truncated: true}, records(12, 17), 17, 5 + 2, [][2]int64{{12, 15}}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			floors := [2]commit.Offsets{{"events": {0: 10}}, {"events": {0: 10}}}
-			w, err := newWorker(p, pr.infos, floors, map[topicPartition]int64{tp: 10})
+			floors := []commit.Offsets{{"events": {0: 10}}, {"events": {0: 10}}}
+			w, err := newWorker(p, outputSpecs(pr.outs, pr.infos, floors), map[topicPartition]int64{tp: 10})
 			require.NoError(t, err)
 			require.NoError(t, w.process(tp, records(10, 15)))
 			before := skippedCount()
@@ -63,22 +77,174 @@ func TestWorkerSkipsLogGaps(t *testing.T) {
 			res := w.flush()
 			require.NoError(t, res.err)
 			defer abortSeal(seal{results: []flushResult{res}})
-			for tb := range 2 {
-				seg := res.seg[tb]
+			main := roleIndex(t, pr.outs, RoleMain)
+			require.Len(t, res.outs, 2)
+			for _, o := range res.outs {
+				seg := o.seg
 				require.Equal(t, commit.Offsets{"events": {0: 10}}, seg.From)
 				require.Equal(t, commit.Offsets{"events": {0: tc.wantTo}}, seg.To)
 				require.Equal(t, commit.Skipped{"events": {0: tc.skipped}}, seg.Skipped)
 			}
-			require.Equal(t, tc.records, res.seg[tMain].Records)
+			require.Equal(t, tc.records, res.outs[main].seg.Records)
 			require.Equal(t, tc.skipCount, skippedCount()-before)
 
 			// The next segment starts where this one ended and skips nothing.
 			require.NoError(t, w.process(tp, records(tc.wantTo, tc.wantTo+1)))
 			next := w.flush()
 			defer abortSeal(seal{results: []flushResult{next}})
-			require.Equal(t, commit.Offsets{"events": {0: tc.wantTo}}, next.seg[tMain].From)
-			require.Empty(t, next.seg[tMain].Skipped)
+			require.Equal(t, commit.Offsets{"events": {0: tc.wantTo}}, next.outs[main].seg.From)
+			require.Empty(t, next.outs[main].seg.Skipped)
 		})
+	}
+}
+
+// buffered returns the int64 column col of the rows an output holds in its
+// partition buffers (not yet written to a file).
+func buffered(t *testing.T, out *output, col string) []int64 {
+	t.Helper()
+	var got []int64
+	for _, pb := range out.parts {
+		idx := pb.rb.Schema().FieldIndices(col)
+		require.Len(t, idx, 1, "column %s", col)
+		b := pb.rb.Field(idx[0]).(*array.Int64Builder)
+		for i := range b.Len() {
+			got = append(got, b.Value(i))
+		}
+	}
+	slices.Sort(got)
+	return got
+}
+
+// mixed returns records at offsets [from, to); those at the offsets in bad
+// do not decode.
+func mixed(from, to int64, bad ...int64) []*kgo.Record {
+	recs := records(from, to)
+	for _, r := range recs {
+		if slices.Contains(bad, r.Offset) {
+			r.Value = []byte("not json")
+		}
+	}
+	return recs
+}
+
+// TestWorkerWritesEachRecordOnceToItsOutputs: each output takes a
+// partition's records from its own floor. A record is written once, to
+// the outputs of its route (a record that decodes to the main output, one
+// that does not to every dead-letter output) that do not have it yet, never
+// again when it is consumed a second time, and each output's segment
+// covers the offsets from its floor whether it took a row there or not.
+func TestWorkerWritesEachRecordOnceToItsOutputs(t *testing.T) {
+	e := newEnv(t)
+	p := e.pipeline(time.Second)
+	pr, err := p.prepare(context.Background(), context.Background())
+	require.NoError(t, err)
+	pr.adm.Close()
+	tp := topicPartition{"events", 0}
+	mainOut := pr.outs[roleIndex(t, pr.outs, RoleMain)]
+	dlOut := pr.outs[roleIndex(t, pr.outs, RoleDeadLetter)]
+	mainInfo := pr.infos[roleIndex(t, pr.outs, RoleMain)]
+	dlInfo := pr.infos[roleIndex(t, pr.outs, RoleDeadLetter)]
+	// A second dead-letter output (a table of its own, floors of its own)
+	// shows that nothing is tied to two outputs.
+	dl2 := Output{Role: RoleDeadLetter, Table: "ns.events_dlq2"}
+
+	type want struct {
+		offsets  []int64 // the rows written, by offset
+		from, to int64   // the segment's range
+	}
+	bad := []int64{11, 14, 17}
+	for _, tc := range []struct {
+		name    string
+		outs    []Output
+		floors  []int64 // per output; -1: none (takes everything)
+		records int64   // counted as consumed
+		dead    int64   // counted as dead letters
+		want    []want
+	}{
+		{"main ahead", []Output{mainOut, dlOut}, []int64{15, 10}, 4 + 3, 3,
+			[]want{{[]int64{15, 16, 18, 19}, 15, 20}, {[]int64{11, 14, 17}, 10, 20}}},
+		{"dead letters ahead", []Output{mainOut, dlOut}, []int64{10, 16}, 7 + 1, 1,
+			[]want{{[]int64{10, 12, 13, 15, 16, 18, 19}, 10, 20}, {[]int64{17}, 16, 20}}},
+		{"one without offsets", []Output{mainOut, dlOut}, []int64{13, -1}, 5 + 3, 3,
+			[]want{{[]int64{13, 15, 16, 18, 19}, 13, 20}, {[]int64{11, 14, 17}, 10, 20}}},
+		{"three outputs", []Output{mainOut, dlOut, dl2}, []int64{12, 15, 10}, 6 + 3, 3,
+			[]want{{[]int64{12, 13, 15, 16, 18, 19}, 12, 20}, {[]int64{17}, 15, 20}, {[]int64{11, 14, 17}, 10, 20}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			specs := make([]outputSpec, len(tc.outs))
+			for i, o := range tc.outs {
+				specs[i] = outputSpec{Output: o, info: mainInfo, floors: commit.Offsets{}}
+				if o.Role == RoleDeadLetter {
+					specs[i].info = dlInfo
+				}
+				if tc.floors[i] >= 0 {
+					specs[i].floors.Set(tp.topic, tp.partition, tc.floors[i])
+				}
+			}
+			// Consumption starts at the lowest floor, as seekPlan seeks.
+			w, err := newWorker(p, specs, map[topicPartition]int64{tp: 10})
+			require.NoError(t, err)
+			defer w.abort()
+			recordsIn, deadLetters := p.stats.recordsIn.Load(), p.stats.deadLetters.Load()
+			require.NoError(t, w.process(tp, mixed(10, 15, bad...)))
+			require.NoError(t, w.process(tp, mixed(15, 20, bad...)))
+			// Consumed again (a fetch retried from an earlier position):
+			// every output has these offsets already.
+			require.NoError(t, w.process(tp, mixed(10, 20, bad...)))
+			require.Equal(t, tc.records, p.stats.recordsIn.Load()-recordsIn)
+			require.Equal(t, tc.dead, p.stats.deadLetters.Load()-deadLetters)
+			for i := range w.outs {
+				col := "id"
+				if w.outs[i].Role == RoleDeadLetter {
+					col = "offset"
+				}
+				require.Equal(t, tc.want[i].offsets, buffered(t, &w.outs[i], col), "output %d (%s) rows", i, w.outs[i].Table)
+			}
+
+			res := w.flush()
+			require.NoError(t, res.err)
+			defer abortSeal(seal{results: []flushResult{res}})
+			require.Len(t, res.outs, len(tc.outs))
+			for i, o := range res.outs {
+				require.Equal(t, commit.Offsets{"events": {0: tc.want[i].from}}, o.seg.From, "output %d from", i)
+				require.Equal(t, commit.Offsets{"events": {0: tc.want[i].to}}, o.seg.To, "output %d to", i)
+				require.EqualValues(t, len(tc.want[i].offsets), o.seg.Records, "output %d records", i)
+				require.Len(t, o.writers, 1, "output %d writers", i)
+			}
+
+			// The next segment of every output starts where this one ended,
+			// and takes a record only for the outputs of its route.
+			require.NoError(t, w.process(tp, mixed(20, 22, 21)))
+			next := w.flush()
+			require.NoError(t, next.err)
+			defer abortSeal(seal{results: []flushResult{next}})
+			for i, o := range next.outs {
+				require.Equal(t, commit.Offsets{"events": {0: 20}}, o.seg.From, "output %d from", i)
+				require.Equal(t, commit.Offsets{"events": {0: 22}}, o.seg.To, "output %d to", i)
+				require.EqualValues(t, 1, o.seg.Records, "output %d records", i)
+			}
+		})
+	}
+}
+
+// TestNewWorkerNeedsOneMainOutput: records decode into the main output's
+// schema, so a worker is made with exactly one.
+func TestNewWorkerNeedsOneMainOutput(t *testing.T) {
+	e := newEnv(t)
+	p := e.pipeline(time.Second)
+	pr, err := p.prepare(context.Background(), context.Background())
+	require.NoError(t, err)
+	pr.adm.Close()
+	specs := outputSpecs(pr.outs, pr.infos, []commit.Offsets{{}, {}})
+	main := specs[roleIndex(t, pr.outs, RoleMain)]
+	dl := specs[roleIndex(t, pr.outs, RoleDeadLetter)]
+	for name, outs := range map[string][]outputSpec{
+		"none":    {dl},
+		"two":     {main, dl, main},
+		"unknown": {main, {Output: Output{Role: "window", Table: "ns.w"}, info: main.info}},
+	} {
+		_, err := newWorker(p, outs, nil)
+		require.Error(t, err, name)
 	}
 }
 
