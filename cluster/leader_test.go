@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -23,6 +22,7 @@ import (
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/failpoint"
+	"github.com/floelake/floe/internal/testutil"
 )
 
 // The leader's commit path, below the e2e suite: a member running as a
@@ -232,20 +232,7 @@ func (r *leaderRig) rows(name string) map[[2]int64]bool {
 	r.t.Helper()
 	tbl, err := r.cat.LoadTable(context.Background(), catalog.Ident(name))
 	require.NoError(r.t, err)
-	at, err := tbl.Scan().ToArrowTable(context.Background())
-	require.NoError(r.t, err)
-	defer at.Release()
-	out := map[[2]int64]bool{}
-	pc, oc := at.Schema().FieldIndices("_kafka_partition")[0], at.Schema().FieldIndices("_kafka_offset")[0]
-	parts, offs := at.Column(pc).Data().Chunks(), at.Column(oc).Data().Chunks()
-	for i := range parts {
-		for j := range parts[i].Len() {
-			k := [2]int64{int64(parts[i].(*array.Int32).Value(j)), offs[i].(*array.Int64).Value(j)}
-			require.False(r.t, out[k], "%s: row %v twice", name, k)
-			out[k] = true
-		}
-	}
-	return out
+	return testutil.PartitionOffsets(r.t, tbl)
 }
 
 // run produces rounds of records, waiting for each to be committed, and

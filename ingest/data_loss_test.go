@@ -4,12 +4,12 @@ import (
 	"context"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/stretchr/testify/require"
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/testutil"
 )
 
 // TestOnDataLoss: retention deletes records of partition 1 before floe read
@@ -98,18 +98,5 @@ func (h *harness) partitionOffsets(table string) map[[2]int64]bool {
 	h.t.Helper()
 	tbl, err := h.cat.LoadTable(context.Background(), catalog.Ident(table))
 	require.NoError(h.t, err)
-	at, err := tbl.Scan().ToArrowTable(context.Background())
-	require.NoError(h.t, err)
-	defer at.Release()
-	out := map[[2]int64]bool{}
-	pc, oc := at.Schema().FieldIndices("_kafka_partition")[0], at.Schema().FieldIndices("_kafka_offset")[0]
-	parts, offs := at.Column(pc).Data().Chunks(), at.Column(oc).Data().Chunks()
-	for i := range parts {
-		for j := range parts[i].Len() {
-			k := [2]int64{int64(parts[i].(*array.Int32).Value(j)), offs[i].(*array.Int64).Value(j)}
-			require.False(h.t, out[k], "row %v twice", k)
-			out[k] = true
-		}
-	}
-	return out
+	return testutil.PartitionOffsets(h.t, tbl)
 }
