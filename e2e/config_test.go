@@ -45,7 +45,8 @@ pipelines:
 
 // TestBadConfigPlacesEveryProblem: problems YAML decoding finds (a value
 // of the wrong type, an unknown field) are reported with the file, line
-// and column of the field, together with the validation problems.
+// and column of the field, together with the validation problems, and a
+// configuration without pipelines is refused rather than served idle.
 func TestBadConfigPlacesEveryProblem(t *testing.T) {
 	for _, c := range []struct {
 		name, yaml string
@@ -71,6 +72,11 @@ pipelines:
 				`:10:5: pipelines[0].comit_interval: unknown field; did you mean commit_interval?`,
 				`:11:5: pipelines[0].workers: want an integer, got "many"`,
 			},
+		},
+		{
+			name: "no pipelines",
+			yaml: "kafka:\n  brokers: [127.0.0.1:1]\n",
+			want: []string{"pipelines: at least one pipeline is required"},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {

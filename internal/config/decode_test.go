@@ -219,6 +219,21 @@ pipelines:
 	require.Len(t, conf.Fields(err), 2, "%v", err)
 }
 
+// TestNoPipelines: a node without pipelines is a configuration error, not
+// a node that runs and does nothing.
+func TestNoPipelines(t *testing.T) {
+	_, err := Parse([]byte("kafka: {brokers: [a:1]}\n"), nil)
+	fe := conftest.RequireFieldAt(t, err, "pipelines", 0, "at least one pipeline is required")
+	require.Equal(t, "config: pipelines: at least one pipeline is required", fe.Error())
+	_, err = Parse([]byte("kafka: {brokers: [a:1]}\npipelines: []\n"), nil)
+	conftest.RequireFieldAt(t, err, "pipelines", 2, "at least one pipeline is required")
+	_, err = Parse(nil, nil)
+	conftest.RequireField(t, err, "pipelines", "at least one pipeline is required")
+
+	cfg := Default()
+	conftest.RequireField(t, cfg.Validate(), "pipelines", "at least one pipeline is required")
+}
+
 // TestFieldNotInFileHasNoPosition: a field left to its default, or missing,
 // is named without a position.
 func TestFieldNotInFileHasNoPosition(t *testing.T) {

@@ -16,9 +16,9 @@
 // Validate runs each component's Validate, which names bad fields relative
 // to its section, and nests the problems under the section's path
 // (commit_interval becomes pipelines[0].commit_interval) with the shared
-// mechanics of package conf; then it checks what spans components: one
-// name per pipeline, one writer per table, brokers for the pipelines, no
-// in-memory catalog in a cluster.
+// mechanics of package conf; then it checks what spans components: at
+// least one pipeline, one name per pipeline, one writer per table,
+// brokers for the pipelines, no in-memory catalog in a cluster.
 // Defaults are checked by the pipelines' rules, and a bad default is
 // reported once, under defaults, not again in each pipeline that takes it.
 //

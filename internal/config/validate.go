@@ -27,6 +27,10 @@ func (c *Config) validate(inherited func(pipeline int, f inheritedField) bool) e
 		p.Addf("catalog.uri", "an in-memory catalog cannot be shared by cluster members; use a SQLite file, Postgres or REST")
 	}
 
+	// A node without pipelines would run, do nothing and look healthy.
+	if len(c.Pipelines) == 0 {
+		p.Addf("pipelines", "at least one pipeline is required")
+	}
 	if len(c.Pipelines) > 0 && len(c.Kafka.Brokers) == 0 {
 		p.Addf("kafka.brokers", "must list at least one host:port")
 	}
