@@ -80,3 +80,35 @@ func TestDuration(t *testing.T) {
 	require.Equal(t, "1m30s", d.String())
 	require.ErrorContains(t, d.UnmarshalText([]byte("soon")), "want a duration")
 }
+
+func TestFieldErrorNamesWhere(t *testing.T) {
+	for _, c := range []struct {
+		err  FieldError
+		want string
+	}{
+		{FieldError{Field: "pipelines[0].commit_interval", Reason: "bad", Pos: Pos{File: "floe.yaml", Line: 12, Column: 5}},
+			"config: floe.yaml:12:5: pipelines[0].commit_interval: bad"},
+		{FieldError{Field: "kafka", Reason: "bad", Pos: Pos{Line: 3, Column: 1}}, "config: 3:1: kafka: bad"},
+		{FieldError{Field: "kafka", Reason: "bad", Pos: Pos{File: "f.yaml", Line: 3}}, "config: f.yaml:3: kafka: bad"},
+		{FieldError{Field: "pipelines[0].start", Reason: "bad", Env: "FLOE_PIPELINES_0_START"},
+			"config: FLOE_PIPELINES_0_START: pipelines[0].start: bad"},
+		{FieldError{Field: "kafka.brokers", Reason: "bad", Pos: Pos{File: "f.yaml"}}, "config: kafka.brokers: bad"},
+	} {
+		require.Equal(t, c.want, c.err.Error())
+	}
+}
+
+func TestNestKeepsPosition(t *testing.T) {
+	err := Nest("pipelines[1]", &FieldError{Field: "start", Reason: "bad", Pos: Pos{Line: 7, Column: 3}, Env: "X"})
+	fe := Fields(err)[0]
+	require.Equal(t, "pipelines[1].start", fe.Field)
+	require.Equal(t, 7, fe.Line)
+	require.Equal(t, "X", fe.Env)
+}
+
+func TestByteSizeOverflow(t *testing.T) {
+	_, err := ParseByteSize("9999999999999999999")
+	require.ErrorContains(t, err, "want a size")
+	_, err = ParseByteSize("99999999999GiB")
+	require.ErrorContains(t, err, "want a size")
+}

@@ -3,6 +3,7 @@ package conf
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -14,12 +15,56 @@ import (
 // Nest prefixes them as the component is composed, copying the error, so
 // that whatever else an error carries about its field survives nesting, and
 // whoever holds the document can resolve the path to a position in it.
+//
+// Pos is where the field is in the file, when it is there (a field left
+// to its default is not); Env names the environment variable the field's
+// value came from, when one did.
 type FieldError struct {
 	Field  string
 	Reason string
+	Pos
+	Env string
 }
 
-func (e *FieldError) Error() string { return "config: " + e.Field + ": " + e.Reason }
+// Error reads "config: floe.yaml:12:5: pipelines[0].commit_interval: want
+// a duration ...", or "config: FLOE_PIPELINES_0_START: pipelines[0].start:
+// ..." for a value from the environment, or "config: kafka.brokers: ..."
+// for a field that is not in the file.
+func (e *FieldError) Error() string {
+	where := ""
+	switch {
+	case e.Line > 0:
+		where = e.Pos.String() + ": "
+	case e.Env != "":
+		where = e.Env + ": "
+	}
+	return "config: " + where + e.Field + ": " + e.Reason
+}
+
+// Pos is a position in a configuration file. Line and Column count from 1;
+// a zero Line is no position.
+type Pos struct {
+	File   string
+	Line   int
+	Column int
+}
+
+// String formats the position as file:line:column, leaving out what is
+// unknown: "floe.yaml:12:5", "12:5" without a file name, "floe.yaml:12"
+// without a column, "" without a line.
+func (p Pos) String() string {
+	if p.Line <= 0 {
+		return ""
+	}
+	s := strconv.Itoa(p.Line)
+	if p.Column > 0 {
+		s += ":" + strconv.Itoa(p.Column)
+	}
+	if p.File != "" {
+		s = p.File + ":" + s
+	}
+	return s
+}
 
 // Join returns the path of field inside the section at prefix: "kafka" and
 // "brokers[0]" give kafka.brokers[0], "pipelines[0]" and "[1]" give

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -15,11 +16,14 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) String() string { return time.Duration(d).String() }
 
+// Describe says what a duration looks like, for error messages.
+func (Duration) Describe() string { return "a duration such as 500ms, 10s or 1m" }
+
 // UnmarshalText parses a Go duration string.
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("want a duration such as 500ms, 10s or 1m, got %q", b)
+		return fmt.Errorf("want %s, got %q", d.Describe(), b)
 	}
 	*d = Duration(v)
 	return nil
@@ -30,6 +34,9 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 
 // ByteSize reads "128MiB", "64MB", "1GiB" or a plain number of bytes.
 type ByteSize int64
+
+// Describe says what a size looks like, for error messages.
+func (ByteSize) Describe() string { return "a size such as 128MiB, 64MB or 1048576" }
 
 // UnmarshalText parses a size with an optional unit.
 func (s *ByteSize) UnmarshalText(b []byte) error {
@@ -65,8 +72,8 @@ func ParseByteSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseInt(lower, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("want a size such as 128MiB, 64MB or 1048576, got %q", s)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("want %s, got %q", ByteSize(0).Describe(), s)
 	}
 	return n * mult, nil
 }

@@ -1,17 +1,14 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/cluster"
@@ -75,29 +72,53 @@ func Default() Config {
 }
 
 // Load reads a YAML file over the defaults, applies FLOE_* environment
-// overrides, fills pipeline defaults and validates the result.
+// overrides, fills pipeline defaults and validates the result. Every
+// problem is reported at once, in the order of the file: a *conf.FieldError
+// for each bad field, with the field's path and, when the field is in the
+// file, its position (config: floe.yaml:12:5: pipelines[0].commit_interval:
+// want a duration such as 500ms, 10s or 1m, got "fast"), or the variable
+// its value came from.
 func Load(path string) (Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	return Parse(raw, os.Environ())
+	return parse(path, raw, os.Environ())
 }
 
 // Parse is Load without the file system: raw YAML plus an environment.
+// Positions have no file name (12:5).
 func Parse(raw []byte, environ []string) (Config, error) {
+	return parse("", raw, environ)
+}
+
+func parse(name string, raw []byte, environ []string) (Config, error) {
 	cfg := Default()
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	if err := ApplyEnv(&cfg, environ); err != nil {
+	doc, err := decodeDocument(name, raw, &cfg)
+	if err != nil {
 		return Config{}, err
 	}
+	fromEnv, envErrs := applyEnv(&cfg, environ)
+	errs := append(doc.errs, envErrs...)
+	unset := cfg.unsetInherited()
 	cfg.FillDefaults()
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
+	verr := cfg.validate(func(i int, f inheritedField) bool { return unset[i][f.name] })
+	for _, fe := range conf.Fields(verr) {
+		if slices.ContainsFunc(doc.bad, func(bad string) bool { return related(fe.Field, bad) }) {
+			// The field's value did not decode: that is its problem.
+			continue
+		}
+		placed := *fe
+		if v, ok := fromEnv.source(fe.Field); ok {
+			placed.Env = v
+		} else if p, ok := doc.position(fe.Field); ok {
+			placed.Pos = p
+		}
+		errs = append(errs, &placed)
+	}
+	if len(errs) > 0 {
+		sortByPosition(errs)
+		return Config{}, errors.Join(errs...)
 	}
 	return cfg, nil
 }
@@ -130,44 +151,74 @@ func (c *Config) FillDefaults() {
 // ApplyEnv overrides scalar and list fields from FLOE_<SECTION>_<FIELD>
 // variables, e.g. FLOE_KAFKA_BROKERS=a:9092,b:9092 or
 // FLOE_CATALOG_URI=postgres://... . Lists are comma-separated; pipelines are
-// addressed by index: FLOE_PIPELINES_0_COMMIT_INTERVAL=1s.
+// addressed by index: FLOE_PIPELINES_0_COMMIT_INTERVAL=1s. Every bad
+// variable is reported, each a *conf.FieldError whose field is the
+// variable's name.
 func ApplyEnv(cfg *Config, environ []string) error {
+	_, errs := applyEnv(cfg, environ)
+	return errors.Join(errs...)
+}
+
+// envSources maps the path of each field set from the environment to the
+// variable that set it.
+type envSources map[string]string
+
+// source returns the variable that set the field at path, or the list or
+// section that holds it.
+func (s envSources) source(path string) (string, bool) {
+	best, found := "", ""
+	for p, v := range s {
+		if within(path, p) && len(p) >= len(best) {
+			best, found = p, v
+		}
+	}
+	return found, found != ""
+}
+
+func applyEnv(cfg *Config, environ []string) (envSources, []error) {
+	set := envSources{}
+	var errs []error
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(k, "FLOE_") {
 			continue
 		}
 		path := strings.ToLower(strings.TrimPrefix(k, "FLOE_"))
-		if err := setPath(reflect.ValueOf(cfg).Elem(), path, v); err != nil {
+		field, err := setPath(reflect.ValueOf(cfg).Elem(), "", path, v)
+		if err != nil {
 			if errors.Is(err, errNoField) {
 				// Unrelated FLOE_ variables (e.g. FLOE_TEST_*) are not config.
 				continue
 			}
-			return &conf.FieldError{Field: k, Reason: err.Error()}
+			errs = append(errs, &conf.FieldError{Field: k, Reason: err.Error()})
+			continue
 		}
+		set[field] = k
 	}
-	return nil
+	return set, errs
 }
 
 var errNoField = errors.New("no such field")
 
 // setPath finds the field whose yaml path, joined with underscores, equals
-// path. Field names contain underscores themselves, so it tries every prefix.
-func setPath(v reflect.Value, path, val string) error {
+// path, sets it and returns its path in the document (at is the path of
+// v). Field names contain underscores themselves, so it tries every prefix.
+func setPath(v reflect.Value, at, path, val string) (string, error) {
 	switch v.Kind() {
 	case reflect.Struct:
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
-			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-			if tag == "" {
+			tag, ok := yamlKey(t.Field(i))
+			if !ok {
 				continue
 			}
 			if path == tag {
-				return setScalar(v.Field(i), val)
+				return conf.Join(at, tag), setScalar(v.Field(i), val)
 			}
 			if rest, ok := strings.CutPrefix(path, tag+"_"); ok {
-				if err := setPath(v.Field(i), rest, val); !errors.Is(err, errNoField) {
-					return err
+				field, err := setPath(v.Field(i), conf.Join(at, tag), rest, val)
+				if !errors.Is(err, errNoField) {
+					return field, err
 				}
 			}
 		}
@@ -176,12 +227,15 @@ func setPath(v reflect.Value, path, val string) error {
 			idxStr, rest, _ := strings.Cut(path, "_")
 			idx, err := strconv.Atoi(idxStr)
 			if err != nil || idx < 0 || idx >= v.Len() {
-				return fmt.Errorf("index %q is not an existing element (0..%d)", idxStr, v.Len()-1)
+				if v.Len() == 0 {
+					return "", fmt.Errorf("index %q is not an existing element (there are none)", idxStr)
+				}
+				return "", fmt.Errorf("index %q is not an existing element (0..%d)", idxStr, v.Len()-1)
 			}
-			return setPath(v.Index(idx), rest, val)
+			return setPath(v.Index(idx), fmt.Sprintf("%s[%d]", at, idx), rest, val)
 		}
 	}
-	return errNoField
+	return "", errNoField
 }
 
 func setScalar(f reflect.Value, val string) error {

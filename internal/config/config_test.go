@@ -161,7 +161,7 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 }
 
 func TestDisabledClusterNotValidated(t *testing.T) {
-	_, err := Parse([]byte("cluster: {join: [nope], raft_addr: nohostport}\n"), nil)
+	_, err := Parse([]byte(minimal+"cluster: {join: [nope], raft_addr: nohostport}\n"), nil)
 	require.NoError(t, err)
 }
 
@@ -169,7 +169,8 @@ func TestBrokersRequiredWithPipelines(t *testing.T) {
 	_, err := Parse([]byte("pipelines:\n  - {topics: [t], table: a.b}\n"), nil)
 	conftest.RequireField(t, err, "kafka.brokers", "must list at least one host:port")
 	_, err = Parse([]byte("node: {log_level: debug}\n"), nil)
-	require.NoError(t, err, "no pipelines, no brokers needed")
+	require.Len(t, conf.Fields(err), 1, "no pipelines, no brokers needed: %v", err)
+	conftest.RequireField(t, err, "pipelines", "at least one pipeline is required")
 }
 
 func TestValidateReportsAllProblemsAtOnce(t *testing.T) {
