@@ -188,20 +188,29 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 		defer close(seals)
 		t := time.NewTicker(cfg.CommitInterval.D())
 		defer t.Stop()
+		finish := func() {
+			// Wait for the poller so nothing is dispatched after the
+			// final flush, then seal what the workers hold.
+			<-pollDone
+			if ctx.Err() != nil {
+				s := sealAll(workers)
+				s.final = true
+				p.afterSeal(s)
+				send(s)
+			}
+		}
 		for {
 			select {
 			case <-gctx.Done():
-				// Wait for the poller so nothing is dispatched after the
-				// final flush, then seal what the workers hold.
-				<-pollDone
-				if ctx.Err() != nil {
-					s := sealAll(workers)
-					s.final = true
-					p.afterSeal(s)
-					send(s)
-				}
+				finish()
 				return nil
 			case <-t.C:
+				if gctx.Err() != nil {
+					// A tick that came while a send blocked loses to the
+					// stop: after it, only the final seal is made.
+					finish()
+					return nil
+				}
 				s := sealAll(workers)
 				p.afterSeal(s)
 				if !send(s) {
