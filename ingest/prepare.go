@@ -266,7 +266,7 @@ func (p *Pipeline) inferSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceber
 	if len(valid) == 0 {
 		return nil, fmt.Errorf("ingest: pipelines[%s]: no JSON object among the first records to infer a schema from", cfg.Name)
 	}
-	sch, err := decode.InferSchema(valid, meta)
+	sch, err := decode.InferSchema(valid, meta, decode.InferOptions{ConflictsAsString: cfg.InferConflicts == InferConflictsString})
 	if err == nil {
 		return sch, nil
 	}
