@@ -58,7 +58,7 @@ func TestPipelineConfigValidate(t *testing.T) {
 			p.PartitionBy = []string{"day(ts)", "bucket(4, id)"}
 			p.KafkaMetadata = []string{"topic", "partition", "offset", "timestamp", "key"}
 		}),
-		"inferred schema": pipeline(func(p *ingest.PipelineConfig) { p.PartitionBy = []string{"day(ts)"} }),
+		"inferred schema":                pipeline(func(p *ingest.PipelineConfig) { p.PartitionBy = []string{"day(ts)"} }),
 		"inferred, conflicts as strings": pipeline(func(p *ingest.PipelineConfig) { p.InferConflicts = ingest.InferConflictsString }),
 	} {
 		t.Run("valid "+name, func(t *testing.T) { conftest.RequireValid(t, p.Validate()) })
