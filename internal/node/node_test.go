@@ -145,3 +145,48 @@ func TestDataDirIsLocked(t *testing.T) {
 	require.NoError(t, err, "the lock is released when Run returns")
 	require.NoError(t, second.Run(ctx))
 }
+
+// A pipeline that cannot run (here: a partition spec naming a column the
+// inferred schema lacks) stops alone: the node's other pipeline commits,
+// and /readyz names the one that stopped. A pipeline whose topic does not
+// exist says what it waits for.
+func TestPipelineFailureIsolated(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "good", "bad"))
+	require.NoError(t, err)
+	defer kc.Close()
+	cfg := config.Default()
+	cfg.Node.DataDir, cfg.Node.HTTPAddr = t.TempDir(), ""
+	cfg.Kafka.Brokers = kc.ListenAddrs()
+	cfg.Pipelines = []ingest.PipelineConfig{
+		{Name: "good", Topics: []string{"good"}, Table: "ns.good", CommitInterval: conf.Duration(100 * time.Millisecond)},
+		{Name: "bad", Topics: []string{"bad"}, Table: "ns.bad", PartitionBy: []string{"day(nope)"}},
+		{Name: "later", Topics: []string{"later"}, Table: "ns.later"},
+	}
+	cfg.FillDefaults()
+	require.NoError(t, cfg.Validate())
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
+	require.NoError(t, err)
+	defer pcl.Close()
+	for _, topic := range []string{"good", "bad"} {
+		require.NoError(t, pcl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: []byte(`{"id":1}`)}).FirstErr())
+	}
+
+	n, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		err := n.Ready()
+		return n.Pipelines()[0].Stats().Committed == 1 && err != nil &&
+			strings.Contains(err.Error(), `pipeline bad cannot run: pipelines[bad].partition_by`) &&
+			strings.Contains(err.Error(), `pipeline later: topic "later" does not exist yet; schema inference waits for it`)
+	}, 60*time.Second, 50*time.Millisecond, "the good pipeline commits; readyz names the stopped and the waiting one (last: %v)", n.Ready())
+	select {
+	case err := <-done:
+		t.Fatalf("the node stopped: %v", err)
+	default:
+	}
+	cancel()
+	require.NoError(t, <-done)
+}
