@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -189,4 +190,99 @@ func TestPipelineFailureIsolated(t *testing.T) {
 	}
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// A catalog that is down when the node starts is waited for, as an
+// unreachable Kafka is: /readyz says so meanwhile, and the node starts
+// once the catalog answers. (A Postgres catalog behind a proxy that
+// starts listening only after the node has tried.)
+func TestNodeWaitsForAnUnreachableCatalog(t *testing.T) {
+	const pg = "127.0.0.1:5432"
+	if c, err := net.DialTimeout("tcp", pg, time.Second); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL is not running on %s: %v", pg, err)
+		}
+		t.Skipf("PostgreSQL is not running on %s", pg)
+	} else {
+		_ = c.Close()
+	}
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	proxyAddr, httpAddr := free(), free()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"))
+	require.NoError(t, err)
+	defer kc.Close()
+	cfg := config.Default()
+	cfg.Node.DataDir, cfg.Node.HTTPAddr = t.TempDir(), httpAddr
+	cfg.Catalog.Name = fmt.Sprintf("floe_node_test_%d", time.Now().UnixNano())
+	cfg.Catalog.URI = "postgres://postgres@" + proxyAddr + "/test?sslmode=disable"
+	cfg.Catalog.Warehouse = "file://" + t.TempDir()
+	cfg.Kafka.Brokers = kc.ListenAddrs()
+	cfg.Pipelines = []ingest.PipelineConfig{{Name: "in", Topics: []string{"in"}, Table: "ns.in"}}
+	cfg.FillDefaults()
+	require.NoError(t, cfg.Validate())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		n   *Node
+		err error
+	}
+	started := make(chan result, 1)
+	go func() {
+		n, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		started <- result{n, err}
+	}()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusServiceUnavailable &&
+			strings.Contains(string(body), "waiting for the catalog: catalog: postgres://***@"+proxyAddr+"/test?sslmode=disable is unreachable")
+	}, 30*time.Second, 50*time.Millisecond, "/readyz says the node waits for the catalog")
+	select {
+	case r := <-started:
+		t.Fatalf("New returned while the catalog was unreachable: %v", r.err)
+	default:
+	}
+
+	// The catalog comes back.
+	ln, err := net.Listen("tcp", proxyAddr)
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", pg)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { _, _ = io.Copy(up, c) }()
+				_, _ = io.Copy(c, up)
+			}()
+		}
+	}()
+	var r result
+	select {
+	case r = <-started:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the node never started after the catalog came back")
+	}
+	require.NoError(t, r.err)
+	runCtx, stop := context.WithCancel(context.Background())
+	stop()
+	require.NoError(t, r.n.Run(runCtx))
 }
