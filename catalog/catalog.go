@@ -107,6 +107,11 @@ func Open(ctx context.Context, cfg Config, st StorageConfig, dataDir string) (*C
 		cat, err := sqlcat.NewCatalog(cfg.Name, db, dialect, props)
 		if err != nil {
 			_ = db.Close()
+			if dialect == sqlcat.Postgres {
+				// The first statement is the first connection: a server that
+				// is down, restarting or refusing us can come back.
+				return nil, &UnreachableError{URI: redact(uri), Err: err}
+			}
 			return nil, fmt.Errorf("catalog: open sql catalog %s: %w", redact(uri), err)
 		}
 		return &Catalog{Catalog: cat, IOProps: ioProps, Warehouse: warehouse, URI: redact(uri), Created: created, closeFn: db.Close}, nil
@@ -120,7 +125,8 @@ func Open(ctx context.Context, cfg Config, st StorageConfig, dataDir string) (*C
 		}
 		cat, err := rest.NewCatalog(ctx, cfg.Name, cfg.URI, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("catalog: open rest catalog %s: %w", cfg.URI, err)
+			// Fetching the catalog's configuration is the first request.
+			return nil, &UnreachableError{URI: cfg.URI, Err: err}
 		}
 		return &Catalog{Catalog: cat, IOProps: ioProps, Warehouse: warehouse, URI: cfg.URI}, nil
 	default:

@@ -133,6 +133,13 @@ func TestOpenErrors(t *testing.T) {
 	require.ErrorContains(t, err, "want sqlite:///path or postgres://")
 	_, err = catalog.Open(context.Background(), catalog.Config{Type: "hive", Name: "x"}, catalog.StorageConfig{}, t.TempDir())
 	require.ErrorContains(t, err, "unknown type")
+	// A server that does not answer can come back: the error says so, with
+	// the credentials redacted.
+	_, err = catalog.Open(context.Background(), catalog.Config{Type: "sql", Name: "x", URI: "postgres://floe:secret@127.0.0.1:1/test?sslmode=disable"}, catalog.StorageConfig{}, t.TempDir())
+	var ue *catalog.UnreachableError
+	require.ErrorAs(t, err, &ue)
+	require.Equal(t, "postgres://***@127.0.0.1:1/test?sslmode=disable", ue.URI)
+	require.NotContains(t, err.Error(), "secret")
 }
 
 func TestSQLitePath(t *testing.T) {

@@ -120,7 +120,7 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 	if err := retry(ctx, n, "prepare tables", func() (err error) {
 		prep, err = p.Prepare(ctx)
 		if ingest.IsConfigError(err) {
-			n.fail(fmt.Errorf("pipeline %s: %w", p.Name(), err))
+			n.pipelineFailed(p.Name(), err)
 			return nil
 		}
 		return err

@@ -99,6 +99,12 @@ type Node struct {
 	lagKick chan struct{}
 	// fatal takes the first error that must stop the node.
 	fatal chan error
+	// failed holds the pipelines stopped for good because their
+	// configuration cannot work (pipelineFailed), by name.
+	failed struct {
+		sync.Mutex
+		m map[string]error
+	}
 	// writers are the table writers running while this node leads.
 	writers sync.Map // table name → *commit.TableWriter
 	// localRaft is set when the node runs as a cluster of one.
@@ -386,6 +392,44 @@ func (n *Node) fail(err error) {
 	case n.fatal <- err:
 	default:
 	}
+}
+
+// pipelineFailed stops one pipeline for good: its configuration cannot
+// work (a schema that cannot be inferred, a partition spec that does not
+// fit the table), and restarting cannot change that. The node's other
+// pipelines run on; /readyz names the stopped one. When no pipeline is
+// left, the node stops with every pipeline's error.
+func (n *Node) pipelineFailed(name string, err error) {
+	n.failed.Lock()
+	if n.failed.m == nil {
+		n.failed.m = map[string]error{}
+	}
+	if _, dup := n.failed.m[name]; dup {
+		n.failed.Unlock()
+		return
+	}
+	n.failed.m[name] = err
+	all := len(n.failed.m) == len(n.pipelines)
+	n.failed.Unlock()
+	if all {
+		n.fail(n.failedErr())
+		return
+	}
+	n.log.Error("pipeline stopped: it cannot run with this configuration; the other pipelines run on", "pipeline", name, "err", err)
+}
+
+// failedErr joins the errors of the pipelines stopped for good, in
+// configuration order.
+func (n *Node) failedErr() error {
+	n.failed.Lock()
+	defer n.failed.Unlock()
+	var errs []error
+	for _, p := range n.pipelines {
+		if err, ok := n.failed.m[p.Name()]; ok {
+			errs = append(errs, fmt.Errorf("pipeline %s cannot run: %w", p.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Pipelines returns the node's pipelines in configuration order.

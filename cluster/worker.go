@@ -73,7 +73,7 @@ func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 		case err != nil:
 			var rej *rejectedError
 			if ingest.IsConfigError(err) {
-				n.fail(fmt.Errorf("pipeline %s: %w", name, err))
+				n.pipelineFailed(name, err)
 				return
 			}
 			if errors.As(err, &rej) {
@@ -139,18 +139,22 @@ func (n *Node) attached() bool {
 // pipelines consume without trouble, and (on the leader) every table
 // writer commits.
 func (n *Node) Ready() error {
+	failed := n.failedErr()
 	switch {
 	case n.localRaft && !n.attached():
-		return errors.New("starting")
+		return errors.Join(errors.New("starting"), failed, n.waiting())
 	case !n.ledger.IsMember(n.id):
 		return errors.New("not a member of the cluster yet")
 	case !n.attached():
 		return errors.New("not in touch with a leader")
 	}
-	var errs []error
+	errs := []error{failed}
 	for _, p := range n.pipelines {
 		// A member may own no partition of a pipeline; a single node owns
 		// them all, so it is not ready until each pipeline consumes.
+		if n.isFailed(p.Name()) {
+			continue
+		}
 		if err := p.Healthy(); err != nil && (n.localRaft || !errors.Is(err, ingest.ErrNotConsuming)) {
 			errs = append(errs, fmt.Errorf("pipeline %s: %w", p.Name(), err))
 		}
@@ -162,6 +166,25 @@ func (n *Node) Ready() error {
 		return true
 	})
 	return errors.Join(errs...)
+}
+
+// waiting says what pipelines that have not started wait for (a topic to
+// exist, records to infer a schema from).
+func (n *Node) waiting() error {
+	var errs []error
+	for _, p := range n.pipelines {
+		if err := p.Healthy(); err != nil && !n.isFailed(p.Name()) && !errors.Is(err, ingest.ErrNotConsuming) {
+			errs = append(errs, fmt.Errorf("pipeline %s: %w", p.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) isFailed(name string) bool {
+	n.failed.Lock()
+	defer n.failed.Unlock()
+	_, ok := n.failed.m[name]
+	return ok
 }
 
 // nextRun reads the node's assignment for p from the local ledger. ok is

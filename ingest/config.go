@@ -125,7 +125,22 @@ type PipelineConfig struct {
 	// the first offset Kafka has and record the skipped offsets in the
 	// snapshot summary as floe.skipped).
 	OnDataLoss string `yaml:"on_data_loss"`
+	// InferConflicts is what schema inference (no schema declared) does
+	// with a field whose first records disagree on its type in a way no
+	// Iceberg type takes both (a number and a string, an object and a
+	// list): fail (the default: the pipeline does not start and says
+	// which field; declare the schema) or string (the column is a string
+	// and takes every value as its JSON text). Numbers widen on their own:
+	// a field seen as 1 and as 1.5 is a double.
+	InferConflicts string `yaml:"infer_conflicts"`
 }
+
+// Inference conflict policies (PipelineConfig.InferConflicts; empty is
+// fail).
+const (
+	InferConflictsFail   = "fail"
+	InferConflictsString = "string"
+)
 
 // Data-loss policies (PipelineConfig.OnDataLoss).
 const (
@@ -189,6 +204,15 @@ func (p PipelineConfig) Validate() error {
 	}
 	if err := CheckOnDataLoss(p.OnDataLoss); err != nil {
 		pr.Addf("on_data_loss", "%v", err)
+	}
+	switch p.InferConflicts {
+	case "", InferConflictsFail:
+	case InferConflictsString:
+		if len(p.Schema) > 0 {
+			pr.Addf("infer_conflicts", "applies to inferred schemas only; this pipeline declares its schema")
+		}
+	default:
+		pr.Addf("infer_conflicts", "must be %s or %s, got %q", InferConflictsFail, InferConflictsString, p.InferConflicts)
 	}
 	if p.Workers < 0 || p.Workers > 256 {
 		pr.Addf("workers", "must be 0 (one per CPU) to 256, got %d", p.Workers)

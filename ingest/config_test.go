@@ -58,7 +58,8 @@ func TestPipelineConfigValidate(t *testing.T) {
 			p.PartitionBy = []string{"day(ts)", "bucket(4, id)"}
 			p.KafkaMetadata = []string{"topic", "partition", "offset", "timestamp", "key"}
 		}),
-		"inferred schema": pipeline(func(p *ingest.PipelineConfig) { p.PartitionBy = []string{"day(ts)"} }),
+		"inferred schema":                pipeline(func(p *ingest.PipelineConfig) { p.PartitionBy = []string{"day(ts)"} }),
+		"inferred, conflicts as strings": pipeline(func(p *ingest.PipelineConfig) { p.InferConflicts = ingest.InferConflictsString }),
 	} {
 		t.Run("valid "+name, func(t *testing.T) { conftest.RequireValid(t, p.Validate()) })
 	}
@@ -78,6 +79,10 @@ func TestPipelineConfigValidate(t *testing.T) {
 		{"interval", func(p *ingest.PipelineConfig) { p.CommitInterval = conf.Duration(time.Millisecond) }, "commit_interval", "must be at least 100ms, got 1ms"},
 		{"file size", func(p *ingest.PipelineConfig) { p.TargetFileSize = 10 << 10 }, "target_file_size", "at least 1MiB"},
 		{"on data loss", func(p *ingest.PipelineConfig) { p.OnDataLoss = "ignore" }, "on_data_loss", `must be fail or skip, got "ignore"`},
+		{"infer conflicts", func(p *ingest.PipelineConfig) { p.InferConflicts = "widen" }, "infer_conflicts", `must be fail or string, got "widen"`},
+		{"infer conflicts declared", func(p *ingest.PipelineConfig) {
+			p.InferConflicts, p.Schema = ingest.InferConflictsString, []ingest.Column{{Name: "x", Type: "long"}}
+		}, "infer_conflicts", "inferred schemas only"},
 		{"workers", func(p *ingest.PipelineConfig) { p.Workers = 257 }, "workers", "must be 0 (one per CPU) to 256, got 257"},
 		{"negative workers", func(p *ingest.PipelineConfig) { p.Workers = -1 }, "workers", "to 256"},
 		{"type", func(p *ingest.PipelineConfig) { p.Schema = []ingest.Column{{Name: "x", Type: "varchar"}} }, "schema", `unknown type "varchar"`},

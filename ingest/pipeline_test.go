@@ -317,3 +317,24 @@ func TestPipelinePicksUpNewPartitions(t *testing.T) {
 	n, _ := off.Get("events", 3)
 	require.EqualValues(t, 2, n)
 }
+
+// A field whose first records disagree (a number and a string, as user ids
+// often do) becomes a string column under infer_conflicts: string, and
+// every value lands in it as its JSON text; nothing is a dead letter.
+func TestPipelineInferConflictsAsString(t *testing.T) {
+	h := newHarness(t, nil, ingest.KafkaConfig{})
+	var vals []string
+	for i := 0; i < 30; i++ {
+		vals = append(vals, fmt.Sprintf(`{"id": %d, "user_id": %d.5}`, i, i), fmt.Sprintf(`{"id": %d, "user_id": "u-%d"}`, 100+i, i))
+	}
+	h.produce(vals...)
+	h.run(ingest.PipelineConfig{InferConflicts: ingest.InferConflictsString}, 60)
+
+	tbl, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events"))
+	require.NoError(t, err)
+	f, ok := tbl.Schema().FindFieldByName("user_id")
+	require.True(t, ok)
+	require.True(t, f.Type.Equals(iceberg.PrimitiveTypes.String), "user_id is %s", f.Type)
+	require.EqualValues(t, 60, h.rows("ns.events"))
+	require.EqualValues(t, 0, h.rows("ns.events__dlq"))
+}

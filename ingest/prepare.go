@@ -234,10 +234,23 @@ func (p *Pipeline) inferSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceber
 		}
 		meta = append(meta, name)
 	}
+	// Inference reads the topics before anything else does: say so when
+	// they do not exist yet, or hold nothing to infer from.
+	if _, _, err := listPartitions(ctx, kadm.NewClient(cl), cfg.Topics, func(err error) {
+		p.setHealth(fmt.Errorf("%w; schema inference waits for it", err))
+		p.log.Warn("waiting for topics to infer the schema from their first records", "err", err)
+	}); err != nil {
+		return nil, err
+	}
 	var samples [][]byte
 	var firstAt time.Time
 	p.log.Info("no schema declared: inferring it from the first records", "topics", cfg.Topics)
-	for len(samples) < 1000 {
+	for polls := 0; len(samples) < 1000; polls++ {
+		if polls == 3 && len(samples) == 0 {
+			err := fmt.Errorf("waiting for the first records of %v to infer the schema from (no schema declared)", cfg.Topics)
+			p.setHealth(err)
+			p.log.Warn("no records to infer the schema from yet; waiting", "topics", cfg.Topics)
+		}
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		fetches := cl.PollRecords(pctx, 1000)
 		cancel()
@@ -266,7 +279,7 @@ func (p *Pipeline) inferSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceber
 	if len(valid) == 0 {
 		return nil, fmt.Errorf("ingest: pipelines[%s]: no JSON object among the first records to infer a schema from", cfg.Name)
 	}
-	sch, err := decode.InferSchema(valid, meta)
+	sch, err := decode.InferSchema(valid, meta, decode.InferOptions{ConflictsAsString: cfg.InferConflicts == InferConflictsString})
 	if err == nil {
 		return sch, nil
 	}

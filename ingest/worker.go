@@ -240,7 +240,11 @@ func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64) (*w
 			if w.dec != nil {
 				return nil, fmt.Errorf("ingest: more than one main output (%s)", spec.Table)
 			}
-			if w.dec, err = decode.NewJSONDecoder(spec.info.Schema); err != nil {
+			var opts []decode.DecoderOption
+			if cfg := p.opts.Pipeline; cfg.InferConflicts == InferConflictsString && len(cfg.Schema) == 0 {
+				opts = append(opts, decode.StringsTakeAnyJSON())
+			}
+			if w.dec, err = decode.NewJSONDecoder(spec.info.Schema, opts...); err != nil {
 				return nil, err
 			}
 			if out.part, err = newPartitioner(spec.info.Spec, spec.info.Schema); err != nil {

@@ -41,6 +41,16 @@ type inferField struct {
 	t    *inferred
 }
 
+// InferOptions adjust InferSchema.
+type InferOptions struct {
+	// ConflictsAsString infers a field whose samples disagree in a way no
+	// Iceberg type takes both (a number and a string, an object and a
+	// list) as a string instead of failing; decode with
+	// StringsTakeAnyJSON so such a column takes every value as its JSON
+	// text.
+	ConflictsAsString bool
+}
+
 // InferSchema infers an Iceberg schema (fresh field ids from 1, all fields optional, fields in first-seen
 // order) from sample JSON records. metaColumns lists the _kafka_* columns to append at the end.
 //
@@ -50,10 +60,10 @@ type inferField struct {
 // structs, arrays lists. A field that is only ever null (or a list only ever empty) is a string.
 // A field that is only ever an empty object is left out: Parquet cannot store a struct without
 // fields, and the decoder ignores fields the schema does not have. Any other disagreement between
-// samples is an error naming the field: inference does not guess, the schema belongs in the config
-// then. Top-level fields named like the Kafka metadata columns are skipped, since the decoder never
+// samples is an error naming the field, unless opts.ConflictsAsString: inference does not guess
+// unless asked, the schema belongs in the config then. Top-level fields named like the Kafka metadata columns are skipped, since the decoder never
 // fills those from JSON.
-func InferSchema(samples [][]byte, metaColumns []string) (*iceberg.Schema, error) {
+func InferSchema(samples [][]byte, metaColumns []string, opts InferOptions) (*iceberg.Schema, error) {
 	if len(samples) == 0 {
 		return nil, errors.New("ingest: schema inference needs at least one sample record")
 	}
@@ -93,7 +103,7 @@ func InferSchema(samples [][]byte, metaColumns []string) (*iceberg.Schema, error
 			if _, reserved := kafkaMetaColumns[string(key)]; reserved {
 				return
 			}
-			ierr = root.field(string(key)).observe(string(key), fv, i)
+			ierr = root.field(string(key)).observe(string(key), fv, i, opts)
 		})
 		if ierr != nil {
 			return nil, ierr
@@ -125,7 +135,7 @@ func (t *inferred) field(name string) *inferred {
 }
 
 // observe merges one JSON value, seen at path in sample, into t.
-func (t *inferred) observe(path string, v *fastjson.Value, sample int) error {
+func (t *inferred) observe(path string, v *fastjson.Value, sample int, opts InferOptions) error {
 	var k inferKind
 	switch v.Type() {
 	case fastjson.TypeNull:
@@ -155,9 +165,15 @@ func (t *inferred) observe(path string, v *fastjson.Value, sample int) error {
 	}
 
 	merged, ok := mergeKinds(t.kind, k)
-	if !ok {
-		return fmt.Errorf("ingest: cannot infer a type for field %q: seen as %s and as %s (sample %d: %s); declare the table schema in the config instead",
+	if !ok && !opts.ConflictsAsString {
+		return fmt.Errorf("ingest: cannot infer a type for field %q: seen as %s and as %s (sample %d: %s); declare the table schema in the config, or set infer_conflicts: string",
 			path, inferKindNames[t.kind], inferKindNames[k], sample, snippet(v))
+	}
+	if !ok || (t.kind == ikString && opts.ConflictsAsString) {
+		// A string column takes any value as its JSON text: what is
+		// inside an object or a list no longer matters.
+		t.kind, t.fields, t.index, t.elem = ikString, nil, nil, nil
+		return nil
 	}
 	t.kind = merged
 
@@ -170,7 +186,7 @@ func (t *inferred) observe(path string, v *fastjson.Value, sample int) error {
 		var err error
 		obj.Visit(func(key []byte, fv *fastjson.Value) {
 			if err == nil {
-				err = t.field(string(key)).observe(path+"."+string(key), fv, sample)
+				err = t.field(string(key)).observe(path+"."+string(key), fv, sample, opts)
 			}
 		})
 		return err
@@ -180,7 +196,7 @@ func (t *inferred) observe(path string, v *fastjson.Value, sample int) error {
 		}
 		arr, _ := v.Array()
 		for _, e := range arr {
-			if err := t.elem.observe(path+"[]", e, sample); err != nil {
+			if err := t.elem.observe(path+"[]", e, sample, opts); err != nil {
 				return err
 			}
 		}

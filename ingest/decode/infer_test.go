@@ -14,7 +14,7 @@ func inferStrings(t *testing.T, meta []string, samples ...string) (*iceberg.Sche
 	for i, s := range samples {
 		bs[i] = []byte(s)
 	}
-	return InferSchema(bs, meta)
+	return InferSchema(bs, meta, InferOptions{})
 }
 
 func TestInferSchema(t *testing.T) {
@@ -113,15 +113,15 @@ func TestInferSchemaErrors(t *testing.T) {
 		want    string
 	}{
 		{"conflict", nil, []string{`{"id":1}`, `{"id":"x"}`},
-			`ingest: cannot infer a type for field "id": seen as long and as string (sample 1: "x"); declare the table schema in the config instead`},
+			`ingest: cannot infer a type for field "id": seen as long and as string (sample 1: "x"); declare the table schema in the config, or set infer_conflicts: string`},
 		{"nested conflict", nil, []string{`{"user":{"id":1}}`, `{"user":{"id":true}}`},
-			`ingest: cannot infer a type for field "user.id": seen as long and as boolean (sample 1: true); declare the table schema in the config instead`},
+			`ingest: cannot infer a type for field "user.id": seen as long and as boolean (sample 1: true); declare the table schema in the config, or set infer_conflicts: string`},
 		{"list element conflict", nil, []string{`{"tags":["a",2]}`},
-			`ingest: cannot infer a type for field "tags[]": seen as string and as long (sample 0: 2); declare the table schema in the config instead`},
+			`ingest: cannot infer a type for field "tags[]": seen as string and as long (sample 0: 2); declare the table schema in the config, or set infer_conflicts: string`},
 		{"object vs array", nil, []string{`{"x":{"a":1}}`, `{"x":[1]}`},
-			`ingest: cannot infer a type for field "x": seen as struct and as list (sample 1: [1]); declare the table schema in the config instead`},
+			`ingest: cannot infer a type for field "x": seen as struct and as list (sample 1: [1]); declare the table schema in the config, or set infer_conflicts: string`},
 		{"timestamp vs number", nil, []string{`{"ts":"2026-11-22T10:00:00Z"}`, `{"ts":1795340400123}`},
-			`ingest: cannot infer a type for field "ts": seen as timestamptz and as long (sample 1: 1795340400123); declare the table schema in the config instead`},
+			`ingest: cannot infer a type for field "ts": seen as timestamptz and as long (sample 1: 1795340400123); declare the table schema in the config, or set infer_conflicts: string`},
 		{"no samples", nil, nil, `ingest: schema inference needs at least one sample record`},
 		{"no fields", nil, []string{`{}`, `{"_kafka_topic":"x"}`}, `ingest: the sample records have no fields to infer a schema from`},
 		{"not json", nil, []string{`{"a":1}`, `{"a":`},
@@ -155,4 +155,37 @@ func TestInferSchemaMetaColumns(t *testing.T) {
 	assert.True(t, want.Equals(s), "got\n%s", s)
 	_, err = NewJSONDecoder(s)
 	require.NoError(t, err)
+}
+
+// Asked to, inference widens a conflict to a string, and a decoder told
+// the same writes every value of such a column as its JSON text.
+func TestInferConflictsAsString(t *testing.T) {
+	samples := [][]byte{
+		[]byte(`{"user_id":1.5,"x":{"a":1},"tags":["a",2],"n":1,"ts":"2026-11-22T10:00:00Z"}`),
+		[]byte(`{"user_id":"u-7","x":[1],"tags":[true],"n":2.5,"ts":1795340400123}`),
+	}
+	sch, err := InferSchema(samples, nil, InferOptions{ConflictsAsString: true})
+	require.NoError(t, err)
+	types := map[string]string{}
+	for _, f := range sch.Fields() {
+		types[f.Name] = f.Type.String()
+	}
+	assert.Equal(t, map[string]string{
+		"user_id": "string", "x": "string", "tags": "list<string>", "n": "double", "ts": "string",
+	}, types, "conflicts become strings; long and double still widen to double")
+
+	d, err := NewJSONDecoder(sch, StringsTakeAnyJSON())
+	require.NoError(t, err)
+	require.NoError(t, d.Parse(samples[0], RecordMeta{}))
+	assert.Equal(t, "1.5", string(d.Cell(0).Bytes))
+	assert.Equal(t, `{"a":1}`, string(d.Cell(1).Bytes))
+	require.NoError(t, d.Parse(samples[1], RecordMeta{}))
+	assert.Equal(t, "u-7", string(d.Cell(0).Bytes))
+	assert.Equal(t, "[1]", string(d.Cell(1).Bytes))
+	assert.Equal(t, "1795340400123", string(d.Cell(4).Bytes))
+
+	// Without the option a string column still refuses other JSON types.
+	strict, err := NewJSONDecoder(sch)
+	require.NoError(t, err)
+	assert.EqualError(t, strict.Parse(samples[0], RecordMeta{}), `field "user_id": expected a string, got 1.5`)
 }

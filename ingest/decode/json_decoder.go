@@ -176,16 +176,32 @@ type JSONDecoder struct {
 	tapePos int       // Append's cursor into the tape
 
 	builders []*builderSet // most recently used first
+
+	// anyAsString makes string columns take any JSON value, as its JSON
+	// text (see StringsTakeAnyJSON).
+	anyAsString bool
 }
+
+// DecoderOption adjusts a JSONDecoder.
+type DecoderOption func(*JSONDecoder)
+
+// StringsTakeAnyJSON makes string columns take a value of any JSON type,
+// written as its JSON text (1.5, true, {"a":1}), instead of rejecting it:
+// the counterpart of inferring a conflicting field as a string
+// (InferOptions.ConflictsAsString).
+func StringsTakeAnyJSON() DecoderOption { return func(d *JSONDecoder) { d.anyAsString = true } }
 
 // NewJSONDecoder compiles a decoder for the Iceberg schema. The Arrow schema it appends to is
 // table.SchemaToArrowSchema(schema, nil, true, false) (field ids included, no large types).
 // Unsupported types get an error naming the field and the type.
-func NewJSONDecoder(schema *iceberg.Schema) (*JSONDecoder, error) {
+func NewJSONDecoder(schema *iceberg.Schema, opts ...DecoderOption) (*JSONDecoder, error) {
 	if schema == nil {
 		return nil, errors.New("ingest: nil schema")
 	}
 	d := &JSONDecoder{last: -1}
+	for _, o := range opts {
+		o(d)
+	}
 	root := &jsonNode{kind: jkStruct, required: true, typeName: "struct"}
 	for _, f := range schema.Fields() {
 		n, err := d.compile(f.Type, f.Name, f.Required, f.Name)
@@ -718,7 +734,15 @@ func (d *JSONDecoder) leaf(s *parseSlot, n *jsonNode, v *fastjson.Value, c *Cell
 
 	case jkString:
 		if v.Type() != fastjson.TypeString {
-			return gotErr("a string", v)
+			if !d.anyAsString {
+				return gotErr("a string", v)
+			}
+			// The scanner checked the record, so its JSON text is valid
+			// UTF-8 and MarshalTo writes it back as it was.
+			start := len(s.arena)
+			s.arena = v.MarshalTo(s.arena)
+			c.Bytes = s.arena[start:len(s.arena):len(s.arena)]
+			return nil
 		}
 		b, _ := v.StringBytes()
 		if !d.scan.allASCII() && !utf8.Valid(b) {

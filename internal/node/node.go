@@ -14,11 +14,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/metrics"
 )
@@ -39,6 +41,12 @@ type Node struct {
 	metrics *metrics.Set
 	ln      net.Listener
 	srv     *http.Server
+	// started is cluster once New has it; the operations endpoint, which
+	// serves while New still waits for the catalog, reads it here.
+	started atomic.Pointer[cluster.Node]
+	// waiting says what New waits for (an unreachable catalog), for
+	// /readyz.
+	waiting atomic.Pointer[error]
 }
 
 // Option customises a node.
@@ -57,8 +65,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	if err != nil {
 		return nil, err
 	}
-	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Storage, cfg.Node.DataDir)
+	// /healthz and /readyz answer while the catalog is reached.
+	if err := n.Listen(); err != nil {
+		lock.release()
+		return nil, err
+	}
+	cat, err := n.openCatalog(ctx)
 	if err != nil {
+		n.shutdownHTTP()
 		lock.release()
 		return nil, err
 	}
@@ -79,11 +93,42 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	})
 	if err != nil {
 		_ = cat.Close()
+		n.shutdownHTTP()
 		lock.release()
 		return nil, err
 	}
 	n.cluster = cn
+	n.started.Store(cn)
 	return n, nil
+}
+
+// Catalog retries: an unreachable catalog (a Postgres server down, a REST
+// catalog not answering) is a dependency that can come back, like an
+// unreachable Kafka. The node waits for it with a growing backoff, logs
+// every attempt, and /readyz says what it waits for; a bad catalog
+// configuration fails at once.
+const (
+	catalogMinBackoff = 500 * time.Millisecond
+	catalogMaxBackoff = 30 * time.Second
+)
+
+func (n *Node) openCatalog(ctx context.Context) (*catalog.Catalog, error) {
+	backoff := catalogMinBackoff
+	for {
+		cat, err := catalog.Open(ctx, n.cfg.Catalog, n.cfg.Storage, n.cfg.Node.DataDir)
+		var ue *catalog.UnreachableError
+		if !errors.As(err, &ue) {
+			n.waiting.Store(nil)
+			return cat, err
+		}
+		waitErr := fmt.Errorf("waiting for the catalog: %w", err)
+		n.waiting.Store(&waitErr)
+		n.log.Warn("the catalog is unreachable; retrying", "catalog", ue.URI, "err", ue.Err, "retry_in", backoff)
+		if clock.Sleep(ctx, backoff) != nil {
+			return nil, fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		}
+		backoff = min(2*backoff, catalogMaxBackoff)
+	}
 }
 
 // Catalog returns the node's catalog.
@@ -135,7 +180,16 @@ func (n *Node) Cluster() *cluster.Node {
 
 // Ready returns nil when the node is a member in touch with a leader, its
 // pipelines consume without trouble and the tables it commits commit.
-func (n *Node) Ready() error { return n.cluster.Ready() }
+func (n *Node) Ready() error {
+	c := n.started.Load()
+	if c == nil {
+		if w := n.waiting.Load(); w != nil {
+			return *w
+		}
+		return errors.New("starting")
+	}
+	return c.Ready()
+}
 
 // Run runs every pipeline until ctx ends, then lets each commit what it
 // holds. It returns the first pipeline error that restarting cannot fix.
@@ -177,7 +231,12 @@ func (n *Node) handler() http.Handler {
 			http.Error(w, "this node does not run in cluster mode (cluster.enabled is false)", http.StatusNotFound)
 			return
 		}
-		st, err := n.cluster.Status(r.Context())
+		c := n.started.Load()
+		if c == nil {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		st, err := c.Status(r.Context())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return

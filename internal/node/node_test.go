@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -144,4 +145,144 @@ func TestDataDirIsLocked(t *testing.T) {
 	second, err := New(context.Background(), cfg, quiet)
 	require.NoError(t, err, "the lock is released when Run returns")
 	require.NoError(t, second.Run(ctx))
+}
+
+// A pipeline that cannot run (here: a partition spec naming a column the
+// inferred schema lacks) stops alone: the node's other pipeline commits,
+// and /readyz names the one that stopped. A pipeline whose topic does not
+// exist says what it waits for.
+func TestPipelineFailureIsolated(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "good", "bad"))
+	require.NoError(t, err)
+	defer kc.Close()
+	cfg := config.Default()
+	cfg.Node.DataDir, cfg.Node.HTTPAddr = t.TempDir(), ""
+	cfg.Kafka.Brokers = kc.ListenAddrs()
+	cfg.Pipelines = []ingest.PipelineConfig{
+		{Name: "good", Topics: []string{"good"}, Table: "ns.good", CommitInterval: conf.Duration(100 * time.Millisecond)},
+		{Name: "bad", Topics: []string{"bad"}, Table: "ns.bad", PartitionBy: []string{"day(nope)"}},
+		{Name: "later", Topics: []string{"later"}, Table: "ns.later"},
+	}
+	cfg.FillDefaults()
+	require.NoError(t, cfg.Validate())
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
+	require.NoError(t, err)
+	defer pcl.Close()
+	for _, topic := range []string{"good", "bad"} {
+		require.NoError(t, pcl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: []byte(`{"id":1}`)}).FirstErr())
+	}
+
+	n, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		err := n.Ready()
+		return n.Pipelines()[0].Stats().Committed == 1 && err != nil &&
+			strings.Contains(err.Error(), `pipeline bad cannot run: pipelines[bad].partition_by`) &&
+			strings.Contains(err.Error(), `pipeline later: topic "later" does not exist yet; schema inference waits for it`)
+	}, 60*time.Second, 50*time.Millisecond, "the good pipeline commits; readyz names the stopped and the waiting one (last: %v)", n.Ready())
+	select {
+	case err := <-done:
+		t.Fatalf("the node stopped: %v", err)
+	default:
+	}
+	cancel()
+	require.NoError(t, <-done)
+}
+
+// A catalog that is down when the node starts is waited for, as an
+// unreachable Kafka is: /readyz says so meanwhile, and the node starts
+// once the catalog answers. (A Postgres catalog behind a proxy that
+// starts listening only after the node has tried.)
+func TestNodeWaitsForAnUnreachableCatalog(t *testing.T) {
+	const pg = "127.0.0.1:5432"
+	if c, err := net.DialTimeout("tcp", pg, time.Second); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL is not running on %s: %v", pg, err)
+		}
+		t.Skipf("PostgreSQL is not running on %s", pg)
+	} else {
+		_ = c.Close()
+	}
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	proxyAddr, httpAddr := free(), free()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"))
+	require.NoError(t, err)
+	defer kc.Close()
+	cfg := config.Default()
+	cfg.Node.DataDir, cfg.Node.HTTPAddr = t.TempDir(), httpAddr
+	cfg.Catalog.Name = fmt.Sprintf("floe_node_test_%d", time.Now().UnixNano())
+	cfg.Catalog.URI = "postgres://postgres@" + proxyAddr + "/test?sslmode=disable"
+	cfg.Catalog.Warehouse = "file://" + t.TempDir()
+	cfg.Kafka.Brokers = kc.ListenAddrs()
+	cfg.Pipelines = []ingest.PipelineConfig{{Name: "in", Topics: []string{"in"}, Table: "ns.in"}}
+	cfg.FillDefaults()
+	require.NoError(t, cfg.Validate())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		n   *Node
+		err error
+	}
+	started := make(chan result, 1)
+	go func() {
+		n, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		started <- result{n, err}
+	}()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusServiceUnavailable &&
+			strings.Contains(string(body), "waiting for the catalog: catalog: postgres://***@"+proxyAddr+"/test?sslmode=disable is unreachable")
+	}, 30*time.Second, 50*time.Millisecond, "/readyz says the node waits for the catalog")
+	select {
+	case r := <-started:
+		t.Fatalf("New returned while the catalog was unreachable: %v", r.err)
+	default:
+	}
+
+	// The catalog comes back.
+	ln, err := net.Listen("tcp", proxyAddr)
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", pg)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { _, _ = io.Copy(up, c) }()
+				_, _ = io.Copy(c, up)
+			}()
+		}
+	}()
+	var r result
+	select {
+	case r = <-started:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the node never started after the catalog came back")
+	}
+	require.NoError(t, r.err)
+	runCtx, stop := context.WithCancel(context.Background())
+	stop()
+	require.NoError(t, r.n.Run(runCtx))
 }
