@@ -39,8 +39,16 @@
 //   - TestSIGTERMFinalCommit: SIGTERM commits every buffered record and
 //     exits 0.
 //
-//   - TestBadConfigNamesField: an invalid configuration exits non-zero and
-//     names every bad field.
+//   - TestBadConfigNamesField, TestBadConfigPlacesEveryProblem: an invalid
+//     configuration exits non-zero and names every bad field with its line.
+//
+//   - TestOperatorMistakes: the binary against a new user's mistakes and
+//     failing dependencies (a catalog in a missing directory, two nodes on
+//     one data directory, a schema that cannot be inferred alone and beside
+//     a pipeline that works, a missing topic, a catalog that is down): the
+//     exit status and message, or the /readyz reason while it waits.
+//     TestSignalTwiceAndVersion: a stop signalled twice at once is one
+//     graceful stop; floe version names the build.
 //
 //   - TestStartLatestResumesFromTableOffsets, TestMetricsCountIngest and
 //     TestStaleBaseCommitIsAConflict pin down bugs found while writing these

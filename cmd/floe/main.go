@@ -131,6 +131,12 @@ then these flags.`,
 			defer cancel()
 			n, err := node.New(ctx, cfg, log)
 			if err != nil {
+				if ctx.Err() != nil {
+					// Stopped while waiting for a dependency: an
+					// operator's stop, nothing started, nothing lost.
+					log.Info("stopped before starting", "reason", err)
+					return nil
+				}
 				return err
 			}
 			if err := n.Listen(); err != nil {
