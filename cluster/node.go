@@ -228,13 +228,23 @@ func (n *Node) open() error {
 	return nil
 }
 
+// localRaftTimeout is the raft heartbeat, election and lease timeout of a
+// cluster of one.
+const localRaftTimeout = 20 * time.Millisecond
+
 // openLocal starts the single member of a cluster of one.
 func (n *Node) openLocal() error {
 	n.ledger = commit.NewLedger()
 	// Raft's own chatter (elections of a single voter) is noise here: only
 	// its errors are logged.
 	quiet := slog.New(levelFloor{n.log.Handler(), slog.LevelError})
-	r, _, _, err := raftstore.OpenInMemoryWithConfig(raftstore.Config{NodeID: n.id, Bootstrap: true, Logger: quiet}, n.ledger)
+	// A single voter on an in-memory transport has no peer to lose touch
+	// with: its only election is the first, and short timers make it lead
+	// (and consume) sooner after start.
+	r, _, _, err := raftstore.OpenInMemoryWithConfig(raftstore.Config{
+		NodeID: n.id, Bootstrap: true, Logger: quiet,
+		HeartbeatTimeout: localRaftTimeout, ElectionTimeout: localRaftTimeout, LeaderLeaseTimeout: localRaftTimeout,
+	}, n.ledger)
 	if err != nil {
 		return fmt.Errorf("cluster: local raft: %w", err)
 	}

@@ -66,9 +66,9 @@ const (
 
 // WriterPolicy decides when a table writer commits and how it backs off.
 type WriterPolicy struct {
-	// MinGap is the least time between two commits of the table (half the
-	// commit interval): segments from several members arriving within one
-	// interval share a snapshot.
+	// MinGap is the least time between the starts of two commits of the
+	// table (half the commit interval): segments from several members
+	// arriving within one interval share a snapshot.
 	MinGap time.Duration
 	// OffsetsOnlyEvery is how often a table whose pending segments carry no
 	// rows (a dead-letter table on clean input) commits a snapshot that only
@@ -281,6 +281,10 @@ func (w *TableWriter) Run(ctx context.Context) {
 				}
 				continue
 			}
+			// The gap runs from one commit's start to the next's, the
+			// cadence the pipelines seal at: timed from a commit's end, a
+			// slow commit would hold the next seal back by its duration.
+			started := time.Now()
 			if err := w.commitPending(ctx, pend); err != nil {
 				if !fail("commit", err) {
 					return
@@ -289,7 +293,7 @@ func (w *TableWriter) Run(ctx context.Context) {
 			}
 			backoff = w.cfg.Policy.MinBackoff
 			w.noteRound(nil)
-			w.last = time.Now()
+			w.last = started
 			continue
 		}
 		select {
