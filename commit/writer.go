@@ -426,7 +426,10 @@ func (w *TableWriter) sync(ctx context.Context) error {
 //
 // Without a ledger that remembers the old table (a single node starting,
 // or a cluster whose raft state is gone) nothing is known of it, and the
-// pipeline starts the new table at the other table's offsets.
+// pipeline starts the new table at the other table's offsets. sync applies
+// replaced only to a table whose UUID changed under the writer: a table that
+// lacks offsets but is the one the writer knew was rolled back, not
+// replaced.
 
 // create creates the table again, empty, with the schema, partition spec
 // and properties of tmpl (the table as the writer last loaded it), when the

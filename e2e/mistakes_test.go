@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floelake/floe/internal/procrig"
 )
 
 // TestOperatorMistakes runs the floe binary through the mistakes a new
@@ -139,8 +139,8 @@ func TestOperatorMistakes(t *testing.T) {
 				return
 			}
 			waitFor(t, time.Minute, "/readyz to give the reason", func() (bool, string) {
-				code, body := readyz(ops)
-				return code == 503 && strings.Contains(body, c.want.readyz), fmt.Sprintf("%d %s", code, body)
+				ok, detail := procrig.Readyz(context.Background(), ops)
+				return !ok && strings.Contains(detail, "503 Service Unavailable: not ready: ") && strings.Contains(detail, c.want.readyz), detail
 			})
 			if p.Exited() {
 				t.Fatalf("floe exited: %s", p.State())
@@ -150,19 +150,6 @@ func TestOperatorMistakes(t *testing.T) {
 			}
 		})
 	}
-}
-
-// readyz returns /readyz's status code and body at addr (0 when nothing
-// answers).
-func readyz(addr string) (int, string) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // A stop delivered twice at once (GNU timeout and some supervisors send
@@ -183,8 +170,7 @@ func TestSignalTwiceAndVersion(t *testing.T) {
 	showLogOnFailure(t, logPath)
 	p := startFloe(t, bin, path, logPath)
 	waitFor(t, time.Minute, "floe to be ready", func() (bool, string) {
-		code, body := readyz(s.HTTPAddr)
-		return code == 200, body
+		return procrig.Readyz(context.Background(), s.HTTPAddr)
 	})
 	_ = p.Signal(syscall.SIGTERM)
 	_ = p.Signal(syscall.SIGTERM)

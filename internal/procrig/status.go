@@ -96,8 +96,13 @@ func (r *Rig) Leader(ctx context.Context) (*Member, error) {
 
 // Ready reports whether m's /readyz answers 200 (a member in touch with a
 // leader), and what it answered.
-func Ready(ctx context.Context, m *Member) (bool, string) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.HTTPAddr()+"/readyz", nil)
+func Ready(ctx context.Context, m *Member) (bool, string) { return Readyz(ctx, m.HTTPAddr()) }
+
+// Readyz asks the floe process whose operations endpoint is at httpAddr
+// whether it is ready: true on 200; the detail is the status and the
+// reason /readyz gives (or why nothing answered).
+func Readyz(ctx context.Context, httpAddr string) (bool, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/readyz", nil)
 	if err != nil {
 		return false, err.Error()
 	}
