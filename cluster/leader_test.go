@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -130,11 +129,7 @@ func newLeaderRig(t *testing.T, wrap func(*catalog.Catalog) *catalog.Catalog) *l
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
 	require.NoError(t, err)
 	t.Cleanup(kc.Close)
-	dir := t.TempDir()
-	cat, err := catalog.Open(context.Background(), catalog.Config{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "c.db")},
-		catalog.StorageConfig{}, dir)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cat.Close() })
+	cat := testutil.SQLiteCatalog(t)
 
 	kafka := ingest.DefaultKafkaConfig()
 	kafka.Brokers, kafka.ClientID, kafka.Group = kc.ListenAddrs(), "floe-test", "floe-test"

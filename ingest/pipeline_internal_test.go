@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/fileio"
+	"github.com/floelake/floe/internal/testutil"
 )
 
 // fakeWriter counts what a seal's owner does with it.
@@ -139,11 +139,7 @@ func newEnv(t *testing.T) *env {
 	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "events"))
 	require.NoError(t, err)
 	t.Cleanup(cl.Close)
-	dir := t.TempDir()
-	cat, err := catalog.Open(context.Background(), catalog.Config{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "c.db")},
-		catalog.StorageConfig{}, dir)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cat.Close() })
+	cat := testutil.SQLiteCatalog(t)
 	return &env{t: t, cluster: cl, cat: cat,
 		kafka: KafkaConfig{Brokers: cl.ListenAddrs(), ClientID: "floe-test", Group: "floe-test", FetchMaxBytes: 16 << 20}}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/failpoint"
 	"github.com/floelake/floe/internal/metrics"
+	"github.com/floelake/floe/internal/testutil"
 )
 
 type harness struct {
@@ -38,11 +38,7 @@ func newHarness(t *testing.T, kopts []kfake.Opt, kafka ingest.KafkaConfig) *harn
 	cl, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(3, "events")}, kopts...)...)
 	require.NoError(t, err)
 	t.Cleanup(cl.Close)
-	dir := t.TempDir()
-	cat, err := catalog.Open(context.Background(), catalog.Config{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "c.db")},
-		catalog.StorageConfig{}, dir)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cat.Close() })
+	cat := testutil.SQLiteCatalog(t)
 	kafka.Brokers = cl.ListenAddrs()
 	if kafka.ClientID == "" {
 		kafka.ClientID = "floe-test"

@@ -2,10 +2,13 @@ package testutil
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/floelake/floe/catalog"
 )
 
 // PartitionOffsets scans tbl and returns the (partition, offset) of every
@@ -37,4 +40,19 @@ func PartitionOffsets(t testing.TB, tbl *table.Table) map[[2]int64]bool {
 		}
 	}
 	return out
+}
+
+// SQLiteCatalog opens a SQL catalog named floe on a SQLite file in a
+// directory of its own, with its warehouse beside it, closed when the test
+// ends.
+func SQLiteCatalog(t testing.TB) *catalog.Catalog {
+	t.Helper()
+	dir := t.TempDir()
+	cat, err := catalog.Open(context.Background(), catalog.Config{Type: "sql", Name: "floe", URI: "sqlite://" + filepath.Join(dir, "c.db")},
+		catalog.StorageConfig{}, dir)
+	if err != nil {
+		t.Fatalf("open the test catalog: %v", err)
+	}
+	t.Cleanup(func() { _ = cat.Close() })
+	return cat
 }
