@@ -170,16 +170,34 @@ func (m *localMember) running() bool {
 	}
 }
 
+// stopAll stops the followers first and the leader last, as an operator
+// stops a cluster: a follower's final batch goes to a leader that is still
+// there to commit it. Stopped all at once, a follower's last proposal can
+// come after the leader's final commits, and its records wait in Kafka for
+// the next start.
 func (lc *localCluster) stopAll() {
-	for _, m := range lc.members {
-		if m.cancel != nil {
-			m.cancel()
+	leader := lc.leader()
+	stop := func(ms []*localMember) {
+		for _, m := range ms {
+			if m.cancel != nil {
+				m.cancel()
+			}
+		}
+		for _, m := range ms {
+			if m.done != nil {
+				<-m.done
+			}
 		}
 	}
+	var followers []*localMember
 	for _, m := range lc.members {
-		if m.done != nil {
-			<-m.done
+		if m != leader {
+			followers = append(followers, m)
 		}
+	}
+	stop(followers)
+	if leader != nil {
+		stop([]*localMember{leader})
 	}
 }
 
