@@ -11,6 +11,7 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/clock"
+	"github.com/floelake/floe/maintain"
 )
 
 // leadership runs the leader's duties whenever this node leads, until ctx
@@ -150,6 +151,10 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 		n.writers.Store(name, w)
 		wg.Add(1)
 		go func() { defer wg.Done(); defer n.writers.Delete(name); w.Run(ctx) }()
+		m := maintain.New(name, w, *n.opts.Maintenance, n.log, n.metrics())
+		n.maintainers.Store(name, m)
+		wg.Add(1)
+		go func() { defer wg.Done(); defer n.maintainers.Delete(name); m.Run(ctx) }()
 	}
 	defer wg.Wait()
 

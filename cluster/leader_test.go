@@ -22,6 +22,7 @@ import (
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/failpoint"
 	"github.com/floelake/floe/internal/testutil"
+	"github.com/floelake/floe/maintain"
 )
 
 // The leader's commit path, below the e2e suite: a member running as a
@@ -129,7 +130,13 @@ func newLeaderRig(t *testing.T, wrap func(*catalog.Catalog) *catalog.Catalog) *l
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
 	require.NoError(t, err)
 	t.Cleanup(kc.Close)
-	cat := testutil.SQLiteCatalog(t)
+	return startLeaderRig(t, kc, testutil.SQLiteCatalog(t), wrap, nil)
+}
+
+// startLeaderRig starts a cluster of one on kc and cat; maint nil takes the
+// default maintenance.
+func startLeaderRig(t *testing.T, kc *kfake.Cluster, cat *catalog.Catalog, wrap func(*catalog.Catalog) *catalog.Catalog, maint *maintain.Config) *leaderRig {
+	t.Helper()
 
 	kafka := ingest.DefaultKafkaConfig()
 	kafka.Brokers, kafka.ClientID, kafka.Group = kc.ListenAddrs(), "floe-test", "floe-test"
@@ -143,7 +150,7 @@ func newLeaderRig(t *testing.T, wrap func(*catalog.Catalog) *catalog.Catalog) *l
 	r := &leaderRig{t: t, kafka: kafka, cat: cat}
 	n, err := cluster.Start(cluster.Options{
 		Cluster: cluster.Config{NodeID: "n1"}, Kafka: kafka, Pipelines: []ingest.PipelineConfig{pc},
-		DataDir: t.TempDir(), Catalog: wrap(cat), Local: true, Logger: quietLogger(t),
+		DataDir: t.TempDir(), Catalog: wrap(cat), Local: true, Logger: quietLogger(t), Maintenance: maint,
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,6 +1,9 @@
 package cluster
 
-import "github.com/floelake/floe/ingest"
+import (
+	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/maintain"
+)
 
 // Metrics observes one member: its leadership, the work the leader hands
 // out, and its proposals. It includes ingest.Metrics (and so
@@ -12,6 +15,9 @@ import "github.com/floelake/floe/ingest"
 // restarts of floe_ingest_*).
 type Metrics interface {
 	ingest.Metrics
+	// maintain.Metrics observes the maintenance of the tables the member
+	// writes while it leads.
+	maintain.Metrics
 	// LeadershipChanged is called when the member becomes the leader
 	// (leading) and when it stops being it, once its leader's duties have
 	// stopped: what it reported as the leader (Members, PartitionLag, its
@@ -43,7 +49,13 @@ type Metrics interface {
 }
 
 // NopMetrics reports nothing. It stands in for a nil Options.Metrics.
-type NopMetrics struct{ ingest.NopMetrics }
+type NopMetrics struct {
+	ingest.NopMetrics
+	nopMaintain
+}
+
+// nopMaintain renames maintain.NopMetrics, whose name ingest's takes.
+type nopMaintain = maintain.NopMetrics
 
 var _ Metrics = NopMetrics{}
 

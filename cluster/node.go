@@ -20,6 +20,7 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/clock"
+	"github.com/floelake/floe/maintain"
 	"github.com/floelake/floe/raftstore"
 )
 
@@ -69,6 +70,10 @@ type Options struct {
 	// Metrics observes this member, its pipelines and its table writers;
 	// nil reports nothing. Members in one process need one each.
 	Metrics Metrics
+	// Maintenance is what the leader's table writers do between commits to
+	// keep the tables healthy (compaction, expiry, orphan cleanup). Nil
+	// takes maintain.DefaultConfig.
+	Maintenance *maintain.Config
 }
 
 // Node is one member of a floe cluster. It implements Service.
@@ -107,6 +112,8 @@ type Node struct {
 	}
 	// writers are the table writers running while this node leads.
 	writers sync.Map // table name → *commit.TableWriter
+	// maintainers are their maintainers, by table name.
+	maintainers sync.Map // table name → *maintain.Maintainer
 	// localRaft is set when the node runs as a cluster of one.
 	localRaft bool
 	// samples holds freshness samples of this node's accepted segments
@@ -124,6 +131,10 @@ func Start(opts Options) (*Node, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Maintenance == nil {
+		d := maintain.DefaultConfig()
+		opts.Maintenance = &d
 	}
 	if opts.PartitionCheckEvery <= 0 {
 		opts.PartitionCheckEvery = 30 * time.Second
@@ -677,4 +688,32 @@ func (n *Node) Leave(ctx context.Context, nodeID string) error {
 	}
 	n.log.Info("member left", "member", nodeID, "partitions_released", len(res.Epochs))
 	return nil
+}
+
+// ErrNotWriting means this member does not write the table: it is not the
+// leader, or no pipeline writes a table of that name, or its writer has not
+// started yet.
+var ErrNotWriting = errors.New("cluster: this member does not write the table")
+
+// Maintainer returns the maintainer of the table this member writes as the
+// leader, or ErrNotWriting (with who leads, when known).
+func (n *Node) Maintainer(tableName string) (*maintain.Maintainer, error) {
+	if m, ok := n.maintainers.Load(tableName); ok {
+		return m.(*maintain.Maintainer), nil
+	}
+	known := false
+	for _, p := range n.pipelines {
+		for _, o := range p.Outputs() {
+			known = known || o.Table == tableName
+		}
+	}
+	switch {
+	case !known:
+		return nil, fmt.Errorf("%w: no pipeline writes %q", ErrNotWriting, tableName)
+	case !n.raft.IsLeader():
+		id, _ := n.raft.Leader()
+		return nil, fmt.Errorf("%w: %q is written by the leader, %s; ask it", ErrNotWriting, tableName, orNobody(id))
+	default:
+		return nil, fmt.Errorf("%w: the writer of %q is starting", ErrNotWriting, tableName)
+	}
 }

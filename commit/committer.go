@@ -287,7 +287,20 @@ func (c *Committer) Commit(ctx context.Context, seg Segment) (Result, error) {
 	return c.settle(ctx, func() (Segment, bool, error) {
 		covered, err := c.check(seg)
 		return seg, covered, err
-	})
+	}, addFiles)
+}
+
+// stageFunc stages one attempt's changes on tx, with the snapshot summary
+// properties every floe commit carries.
+type stageFunc func(ctx context.Context, tx *table.Transaction, seg Segment, props iceberg.Properties) error
+
+// addFiles stages an append of seg's files (or an empty snapshot that only
+// moves the offsets).
+func addFiles(ctx context.Context, tx *table.Transaction, seg Segment, props iceberg.Properties) error {
+	if len(seg.Files) == 0 {
+		return tx.AddFiles(ctx, nil, props, false)
+	}
+	return tx.AddDataFiles(ctx, seg.Files, props, table.WithoutDuplicateCheck())
 }
 
 // RecordStart records offs as the start offsets of the partitions the table
@@ -309,13 +322,13 @@ func (c *Committer) RecordStart(ctx context.Context, offs Offsets) (Result, erro
 			}
 		}
 		return Segment{From: Offsets{}, To: missing}, missing.Len() == 0, nil
-	})
+	}, addFiles)
 }
 
 // settle runs the protocol: next derives the segment to commit from the
 // committer's current view of the table (done when there is nothing left to
 // commit), and is called again after every reload.
-func (c *Committer) settle(ctx context.Context, next func() (seg Segment, done bool, err error)) (Result, error) {
+func (c *Committer) settle(ctx context.Context, next func() (seg Segment, done bool, err error), stage stageFunc) (Result, error) {
 	start := time.Now()
 	res := Result{}
 	// tried maps every commit id used to the segment its attempt carried.
@@ -341,12 +354,17 @@ func (c *Committer) settle(ctx context.Context, next func() (seg Segment, done b
 		id := uuid.NewString()
 		ids = append(ids, id)
 		tried[id] = seg
-		tbl, err := c.attempt(ctx, seg, id)
+		tbl, err := c.attempt(ctx, seg, id, stage)
 		if err == nil {
 			c.committed(tbl, seg, start)
 			res.SnapshotID = tbl.CurrentSnapshot().SnapshotID
 			res.Duration = time.Since(start)
 			return res, nil
+		}
+		if errors.Is(err, ErrRewriteStale) {
+			// Refused while staging: nothing was sent to the catalog.
+			c.fail(ClassFatal, err)
+			return res, err
 		}
 		class := Classify(err)
 		c.fail(class, err)
@@ -384,7 +402,7 @@ func (c *Committer) settle(ctx context.Context, next func() (seg Segment, done b
 	}
 }
 
-func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string) (*table.Table, error) {
+func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string, stage stageFunc) (*table.Table, error) {
 	pin := &pinningCatalog{CatalogIO: c.cat, tag: TagName(c.cfg.Pipeline)}
 	tx := bind(c.tbl, pin).NewTransaction()
 	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
@@ -402,13 +420,7 @@ func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string) (
 	if seg.Skipped.Len() > 0 {
 		props[PropSkipped] = seg.Skipped.Encode()
 	}
-	var err error
-	if len(seg.Files) == 0 {
-		err = tx.AddFiles(ctx, nil, props, false)
-	} else {
-		err = tx.AddDataFiles(ctx, seg.Files, props, table.WithoutDuplicateCheck())
-	}
-	if err != nil {
+	if err := stage(ctx, tx, seg, props); err != nil {
 		return nil, fmt.Errorf("commit: stage %s: %w", c.ident, err)
 	}
 	if err := pin.follow(tx, c.tbl); err != nil {

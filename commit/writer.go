@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -160,6 +161,9 @@ type TableWriter struct {
 	c     *Committer
 	tasks chan task
 	last  time.Time
+	// cur is the table as the writer last loaded or committed it, for
+	// readers on other goroutines (Current).
+	cur atomic.Pointer[table.Table]
 
 	mu struct {
 		sync.Mutex
@@ -240,6 +244,35 @@ func (w *TableWriter) Do(ctx context.Context, f func(ctx context.Context, c *Com
 	}
 }
 
+// Current returns the table as the writer last loaded or committed it, nil
+// before its first load. Safe to call from any goroutine; the table is
+// read-only.
+func (w *TableWriter) Current() *table.Table { return w.cur.Load() }
+
+// PendingFiles returns the paths of the data files named by the table's
+// accepted, uncommitted segments: files that are in no snapshot yet but
+// will be.
+func (w *TableWriter) PendingFiles() ([]string, error) {
+	t := w.cur.Load()
+	if t == nil {
+		return nil, errors.New("commit: the table writer has not loaded its table yet")
+	}
+	var out []string
+	for _, ps := range w.cfg.Ledger.Pending(w.cfg.Table) {
+		if len(ps.Files) == 0 {
+			continue
+		}
+		files, err := fileio.DecodeDataFiles(ps.Files, t.Spec(), t.Schema())
+		if err != nil {
+			return nil, fmt.Errorf("commit: segment %d: %w", ps.ID, err)
+		}
+		for _, f := range files {
+			out = append(out, f.FilePath())
+		}
+	}
+	return out, nil
+}
+
 // Run commits the table until ctx ends. It returns only then: every failure
 // is retried with backoff, counted and logged.
 func (w *TableWriter) Run(ctx context.Context) {
@@ -294,6 +327,7 @@ func (w *TableWriter) Run(ctx context.Context) {
 			backoff = w.cfg.Policy.MinBackoff
 			w.noteRound(nil)
 			w.last = started
+			w.cur.Store(w.c.Table())
 			continue
 		}
 		select {
@@ -338,6 +372,7 @@ func (w *TableWriter) runTask(ctx context.Context, t task) {
 	if serr := w.sync(ctx); serr != nil && err == nil {
 		err = fmt.Errorf("commit: after the task: %w", serr)
 	}
+	w.cur.Store(w.c.Table())
 	t.done <- err
 }
 
@@ -362,6 +397,7 @@ func (w *TableWriter) sync(ctx context.Context) error {
 	}
 	prev := w.c
 	w.c = c
+	w.cur.Store(c.Table())
 	// Only a table this writer saw change identity was replaced: a table
 	// that lacks offsets the ledger has but is the one the writer knew was
 	// rolled back, and what the rollback removed is read again (adopt).

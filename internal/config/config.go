@@ -14,6 +14,7 @@ import (
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/conf"
+	"github.com/floelake/floe/maintain"
 )
 
 // Config is the whole of a floe node's configuration: one file, overridable
@@ -28,6 +29,8 @@ type Config struct {
 	Storage   catalog.StorageConfig   `yaml:"storage"`
 	Defaults  Defaults                `yaml:"defaults"`
 	Pipelines []ingest.PipelineConfig `yaml:"pipelines"`
+	// Maintenance applies to every table floe writes.
+	Maintenance maintain.Config `yaml:"maintenance"`
 }
 
 // Node holds process-level settings.
@@ -59,9 +62,10 @@ func Default() Config {
 			ShutdownTimeout: conf.Duration(30 * time.Second),
 			LogLevel:        "info",
 		},
-		Cluster: cluster.DefaultConfig(),
-		Kafka:   ingest.DefaultKafkaConfig(),
-		Catalog: catalog.DefaultConfig(),
+		Cluster:     cluster.DefaultConfig(),
+		Kafka:       ingest.DefaultKafkaConfig(),
+		Catalog:     catalog.DefaultConfig(),
+		Maintenance: maintain.DefaultConfig(),
 		Defaults: Defaults{
 			CommitInterval: conf.Duration(10 * time.Second),
 			TargetFileSize: 128 << 20,

@@ -105,7 +105,7 @@ func TestUnknownFieldSuggests(t *testing.T) {
 			"unknown field; allowed: name, topics, table, dead_letter_table, format, start, commit_interval, " +
 				"target_file_size, schema, partition_by, kafka_metadata, table_properties, workers, on_data_loss, infer_conflicts"},
 		{"top level", "brokers: [a:1]\n" + onePipeline, "brokers", 1,
-			"unknown field; allowed: node, cluster, kafka, catalog, storage, defaults, pipelines"},
+			"unknown field; allowed: node, cluster, kafka, catalog, storage, defaults, pipelines, maintenance"},
 		{"quoted", onePipeline + "    \"commit interval\": 1s\n", `pipelines[0]."commit interval"`, 6,
 			"unknown field; did you mean commit_interval?"},
 	} {
@@ -282,7 +282,7 @@ func TestSyntaxErrorLine(t *testing.T) {
 		require.EqualError(t, err, c.want, "%q", c.yaml)
 	}
 	_, err := Parse([]byte("hello\n"), nil)
-	require.EqualError(t, err, `config: 1:1: want a map of sections (node, cluster, kafka, catalog, storage, defaults, pipelines), got "hello"`)
+	require.EqualError(t, err, `config: 1:1: want a map of sections (node, cluster, kafka, catalog, storage, defaults, pipelines, maintenance), got "hello"`)
 }
 
 // TestLoadNamesTheFile: Load's positions carry the file's name.

@@ -37,6 +37,7 @@ func (c *Config) validate(inherited func(pipeline int, f inheritedField) bool) e
 	p.Nest("kafka", c.Kafka.Validate())
 	p.Nest("catalog", c.Catalog.Validate())
 	p.Nest("storage", c.Storage.Validate())
+	p.Nest("maintenance", c.Maintenance.Validate())
 	defaults := c.Defaults.Validate()
 	p.Nest("defaults", defaults)
 	badDefault := map[string]bool{}

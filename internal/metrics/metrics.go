@@ -16,9 +16,12 @@
 //   - ingest.Metrics: records consumed, consumer errors, offsets skipped,
 //     data files that could not be written (and commit.Metrics, for the
 //     committers a pipeline runs);
+//   - maintain.Metrics: a table's shape (files, partitions, snapshots,
+//     metadata bytes), compactions, expiries, orphan files removed;
 //   - cluster.Metrics: leadership, members, partitions owned and moved,
-//     segment proposals, pipeline restarts, lag (and ingest.Metrics and
-//     commit.Metrics, for the pipelines and table writers a member runs).
+//     segment proposals, pipeline restarts, lag (and ingest.Metrics,
+//     commit.Metrics and maintain.Metrics, for the pipelines, table writers
+//     and maintainers a member runs).
 //
 // Each package falls back to a no-op implementation when given none, so
 // code and tests that do not care about metrics pass nothing.
@@ -69,6 +72,13 @@ type Set struct {
 	pendingSegments *prometheus.GaugeVec
 	segments        *prometheus.CounterVec
 	partitionMoves  *prometheus.CounterVec
+
+	// floe_table_*, floe_maintenance_*
+	tableFiles, tableBytes, tablePartitions, tableMaxFiles   *prometheus.GaugeVec
+	tableSnapshots, tableMetadataBytes                       *prometheus.GaugeVec
+	maintRuns, maintFailures, rewrittenBytes, rewrittenFiles *prometheus.CounterVec
+	expiredSnapshots, orphanFiles, orphanBytes               *prometheus.CounterVec
+	maintDuration                                            *prometheus.HistogramVec
 }
 
 // New returns a Set with every collector at zero, on a fresh registry.
@@ -104,6 +114,25 @@ func New() *Set {
 		segments:        counter("floe_cluster_segments_total", "Segments this node proposed, by outcome (accepted, rejected_stale_epoch, rejected_not_owner, rejected_offset_gap, rejected_other, dropped).", "pipeline", "outcome"),
 		partitionMoves:  counter("floe_cluster_partition_moves_total", "Partitions moved to a new owner by the leader.", "pipeline"),
 		tableAdoptions:  counter("floe_commit_table_adoptions_total", "Times the table writer made the ledger adopt a table's offsets (rolled back, recreated, or written by another writer).", "table"),
+
+		tableFiles:         gauge("floe_table_data_files", "Live data files of the table, as of its last compaction check.", "table"),
+		tableBytes:         gauge("floe_table_data_bytes", "Bytes of the table's live data files.", "table"),
+		tablePartitions:    gauge("floe_table_partitions", "Partitions holding live data files.", "table"),
+		tableMaxFiles:      gauge("floe_table_max_files_per_partition", "Live data files of the partition holding the most.", "table"),
+		tableSnapshots:     gauge("floe_table_snapshots", "Snapshots retained in the table's metadata.", "table"),
+		tableMetadataBytes: gauge("floe_table_metadata_bytes", "Size of the table's current metadata file.", "table"),
+		maintRuns:          counter("floe_maintenance_runs_total", "Maintenance runs that changed the table, by task (compaction, expiry).", "table", "task"),
+		maintFailures:      counter("floe_maintenance_failures_total", "Failed maintenance runs, by task (compaction, expiry, orphans).", "table", "task"),
+		rewrittenBytes:     counter("floe_maintenance_rewritten_bytes_total", "Bytes of data files rewritten by compaction.", "table"),
+		rewrittenFiles:     counter("floe_maintenance_rewritten_files_total", "Data files replaced by compaction.", "table"),
+		expiredSnapshots:   counter("floe_maintenance_expired_snapshots_total", "Snapshots removed by expiry.", "table"),
+		orphanFiles:        counter("floe_maintenance_orphan_files_total", "Orphan files removed.", "table"),
+		orphanBytes:        counter("floe_maintenance_orphan_bytes_total", "Bytes of orphan files removed.", "table"),
+		maintDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "floe_maintenance_duration_seconds",
+			Help:    "Time of a maintenance run that changed the table, by task (compaction, expiry).",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"table", "task"}),
 	}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -113,6 +142,9 @@ func New() *Set {
 		s.consumerErrors, s.skippedRecords,
 		s.leader, s.leaderChanges, s.members, s.partitionsOwned, s.pendingSegments,
 		s.segments, s.partitionMoves, s.tableAdoptions,
+		s.tableFiles, s.tableBytes, s.tablePartitions, s.tableMaxFiles, s.tableSnapshots, s.tableMetadataBytes,
+		s.maintRuns, s.maintFailures, s.rewrittenBytes, s.rewrittenFiles, s.expiredSnapshots, s.orphanFiles,
+		s.orphanBytes, s.maintDuration,
 	)
 	return s
 }
@@ -303,3 +335,39 @@ func (s *Set) PartitionLag(topic string, partition int32, records int64) {
 }
 
 func partition32(p int32) string { return strconv.FormatInt(int64(p), 10) }
+
+// TableHealth sets the table's shape as of its last compaction check.
+func (s *Set) TableHealth(table string, dataFiles int, dataBytes int64, partitions, maxFilesPerPartition, snapshots int, metadataBytes int64) {
+	s.tableFiles.WithLabelValues(table).Set(float64(dataFiles))
+	s.tableBytes.WithLabelValues(table).Set(float64(dataBytes))
+	s.tablePartitions.WithLabelValues(table).Set(float64(partitions))
+	s.tableMaxFiles.WithLabelValues(table).Set(float64(maxFilesPerPartition))
+	s.tableSnapshots.WithLabelValues(table).Set(float64(snapshots))
+	s.tableMetadataBytes.WithLabelValues(table).Set(float64(metadataBytes))
+}
+
+// Compacted counts a committed compaction.
+func (s *Set) Compacted(table string, rewritten, _ int, bytesRewritten int64, took time.Duration) {
+	s.maintRuns.WithLabelValues(table, "compaction").Inc()
+	s.rewrittenFiles.WithLabelValues(table).Add(float64(rewritten))
+	s.rewrittenBytes.WithLabelValues(table).Add(float64(bytesRewritten))
+	s.maintDuration.WithLabelValues(table, "compaction").Observe(took.Seconds())
+}
+
+// Expired counts an expiry that removed snapshots.
+func (s *Set) Expired(table string, snapshots int, took time.Duration) {
+	s.maintRuns.WithLabelValues(table, "expiry").Inc()
+	s.expiredSnapshots.WithLabelValues(table).Add(float64(snapshots))
+	s.maintDuration.WithLabelValues(table, "expiry").Observe(took.Seconds())
+}
+
+// OrphansRemoved counts orphan files removed.
+func (s *Set) OrphansRemoved(table string, files int, bytes int64) {
+	s.orphanFiles.WithLabelValues(table).Add(float64(files))
+	s.orphanBytes.WithLabelValues(table).Add(float64(bytes))
+}
+
+// MaintenanceFailed counts a failed maintenance run.
+func (s *Set) MaintenanceFailed(table, task string) {
+	s.maintFailures.WithLabelValues(table, task).Inc()
+}

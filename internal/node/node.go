@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		Cluster: cfg.Cluster, Kafka: cfg.Kafka, Pipelines: cfg.Pipelines,
 		DataDir: cfg.Node.DataDir, ShutdownTimeout: cfg.Node.ShutdownTimeout.D(),
 		Catalog: cat, Logger: log, OnCommit: n.onCommit, Local: !cfg.Cluster.Enabled,
-		Metrics: n.metrics,
+		Metrics: n.metrics, Maintenance: &cfg.Maintenance,
 	})
 	if err != nil {
 		_ = cat.Close()

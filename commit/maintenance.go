@@ -1,0 +1,260 @@
+package commit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"maps"
+	"slices"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+)
+
+// Maintenance commits: a compaction's rewrite, snapshot expiry and the
+// table properties maintenance relies on. They go through the same
+// Committer as the segments, on the table writer's goroutine between two
+// commits (TableWriter.Do), so that nothing else commits to the table while
+// one is staged and no commit is built on a table they changed.
+//
+// A rewrite is a snapshot like any other floe commit: it carries
+// floe.pipeline, the full floe.offsets, a fresh floe.commit-id and
+// floe.epoch, and moves the pipeline's tag to itself. A reader of the
+// offsets (TableOffsets, a restart, the ledger's sync) therefore finds them
+// on main's head whatever maintenance did; an unknown outcome is resolved
+// by the commit id as for segments (rule 3 of the Committer).
+//
+// The rewritten files keep the data sequence number of the snapshot the
+// plan read (Rewrite.DataSeq), not the rewrite's own. An equality delete
+// applies to data files with a strictly lower data sequence number, a
+// position delete to those with a lower or equal one: the deletes
+// committed before the plan were applied when the plan read the rows (and
+// still do not apply to the new files, whose number is not lower than
+// theirs), and a delete committed after the plan applies to the new files
+// as it did to the old ones. With the rewrite's own number it would not,
+// and the deleted rows would come back.
+//
+// Expiry removes snapshots, never the current one or one a branch or tag
+// references (the pipeline's tag among them), so it never moves the
+// offsets: main's head carries them.
+
+// ErrRewriteStale means a rewrite no longer fits the table: a file it
+// replaces is not live any more (another compaction, a rollback or another
+// engine removed it), or deletes were committed since the plan read the
+// table. Nothing was committed; the plan must be made again from the table
+// as it is now.
+var ErrRewriteStale = errors.New("commit: the rewrite was planned on files the table no longer holds as they were")
+
+// Rewrite is a compaction to commit: Old replaced by New, which hold the
+// same rows (deletes applied).
+type Rewrite struct {
+	// Old are the live data files the plan read; New the files written
+	// from them.
+	Old, New []iceberg.DataFile
+	// RemoveDeletes are delete files that applied only to Old (position
+	// deletes and deletion vectors of the rewritten files): the rows they
+	// delete are gone from New.
+	RemoveDeletes []iceberg.DataFile
+	// BaseSnapshot is the snapshot the plan read, and DataSeq its
+	// sequence number: the data sequence number of New.
+	BaseSnapshot int64
+	DataSeq      int64
+}
+
+// Rewrite commits rw as one replace snapshot carrying the table's offsets.
+// It returns ErrRewriteStale (nothing committed) when rw no longer fits the
+// table, before the first attempt or after a failed one.
+func (c *Committer) Rewrite(ctx context.Context, rw Rewrite) (Result, error) {
+	if len(rw.Old) == 0 || len(rw.New) == 0 {
+		return Result{}, fmt.Errorf("commit: a rewrite of %s replaces %d files with %d: both must be non-empty", c.ident, len(rw.Old), len(rw.New))
+	}
+	return c.settle(ctx, func() (Segment, bool, error) {
+		if err := rewriteFits(c.tbl, rw); err != nil {
+			return Segment{}, false, err
+		}
+		return Segment{From: Offsets{}, To: Offsets{}}, false, nil
+	}, func(ctx context.Context, tx *table.Transaction, _ Segment, props iceberg.Properties) error {
+		r := tx.NewRewrite(props).DataSequenceNumber(rw.DataSeq)
+		for _, f := range rw.Old {
+			r.DeleteFile(f)
+		}
+		for _, f := range rw.New {
+			r.AddDataFile(f)
+		}
+		for _, f := range rw.RemoveDeletes {
+			r.DeleteFile(f)
+		}
+		if err := r.Commit(ctx); err != nil {
+			// Staged nothing: the table refuses this rewrite as it is.
+			return fmt.Errorf("%w: %w", ErrRewriteStale, err)
+		}
+		return nil
+	})
+}
+
+// rewriteFits checks that main still holds rw.Old as the plan read them:
+// the plan's snapshot is in main's ancestry, and every snapshot since only
+// appended data files (floe's own segment commits), so nothing the plan
+// read was removed and no delete was added that the plan did not apply.
+// Anything else (a rollback, another compaction, another engine's
+// deletes) makes the rewrite stale: a plan is made again, never forced.
+func rewriteFits(tbl *table.Table, rw Rewrite) error {
+	meta := tbl.Metadata()
+	for s := meta.CurrentSnapshot(); s != nil; {
+		if s.SnapshotID == rw.BaseSnapshot {
+			return nil
+		}
+		if s.Summary == nil || s.Summary.Operation != table.OpAppend || s.Summary.Properties["added-delete-files"] != "" {
+			op := "unknown"
+			if s.Summary != nil {
+				op = string(s.Summary.Operation)
+			}
+			return fmt.Errorf("%w: snapshot %d (%s) was committed after the plan's snapshot %d", ErrRewriteStale, s.SnapshotID, op, rw.BaseSnapshot)
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = meta.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return fmt.Errorf("%w: the plan's snapshot %d is no longer in main's history", ErrRewriteStale, rw.BaseSnapshot)
+}
+
+// Expired is what ExpireSnapshots removed: Before is the table as it was,
+// After as it is now. Their difference names the files only the removed
+// snapshots referenced (see DeleteExpiredFiles).
+type Expired struct {
+	IDs           []int64
+	Before, After *table.Table
+}
+
+// ExpireSnapshots removes the snapshots ids from the table's metadata in one
+// catalog commit that asserts main's head and the table's identity. The
+// current snapshot and every snapshot a branch or tag references are never
+// removed (they are dropped from ids). It deletes no file: see
+// DeleteExpiredFiles, which may run off the writer's goroutine.
+func (c *Committer) ExpireSnapshots(ctx context.Context, ids []int64) (Expired, error) {
+	meta := c.tbl.Metadata()
+	keep := map[int64]bool{}
+	for _, ref := range meta.Refs() {
+		keep[ref.SnapshotID] = true
+	}
+	if cur := meta.CurrentSnapshot(); cur != nil {
+		keep[cur.SnapshotID] = true
+	}
+	var drop []int64
+	for _, id := range ids {
+		if !keep[id] && meta.SnapshotByID(id) != nil {
+			drop = append(drop, id)
+		}
+	}
+	slices.Sort(drop)
+	drop = slices.Compact(drop)
+	if len(drop) == 0 {
+		return Expired{Before: c.tbl, After: c.tbl}, nil
+	}
+	var head *int64
+	if cur := meta.CurrentSnapshot(); cur != nil {
+		head = &cur.SnapshotID
+	}
+	before := c.tbl
+	reqs := []table.Requirement{table.AssertTableUUID(meta.TableUUID()), table.AssertRefSnapshotID(table.MainBranch, head)}
+	newMeta, loc, err := c.cat.CommitTable(ctx, c.cfg.Table, reqs, []table.Update{table.NewRemoveSnapshotsUpdate(drop, false)})
+	if err != nil {
+		// Whatever the outcome, the table is reloaded: expiry is
+		// idempotent, and the next round removes what is left.
+		c.fail(Classify(err), err)
+		if rerr := c.reload(ctx); rerr != nil {
+			return Expired{}, errors.Join(fmt.Errorf("commit: expire snapshots of %s: %w", c.ident, err), rerr)
+		}
+		return Expired{}, fmt.Errorf("commit: expire snapshots of %s: %w", c.ident, err)
+	}
+	after := table.New(before.Identifier(), newMeta, loc, before.FS, c.cat)
+	c.tbl = after
+	c.setSnapshot(after)
+	c.succeeded()
+	return Expired{IDs: drop, Before: before, After: after}, nil
+}
+
+// DeleteExpiredFiles deletes the manifest lists, manifests and data files
+// that only the snapshots e removed referenced, and the metadata files that
+// fell out of the table's metadata log with the commit (the catalog commit
+// ExpireSnapshots makes does not go through iceberg-go's own commit, which
+// does that for the others when write.metadata.delete-after-commit.enabled
+// is set). Files that cannot be deleted are left to orphan cleanup.
+func DeleteExpiredFiles(ctx context.Context, e Expired) error {
+	if len(e.IDs) == 0 {
+		return nil
+	}
+	var errs []error
+	if err := table.NewRemoveSnapshotsUpdate(e.IDs, true).PostCommit(ctx, e.Before, e.After); err != nil {
+		errs = append(errs, err)
+	}
+	if err := DeleteDroppedMetadata(ctx, e.Before, e.After); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// DeleteDroppedMetadata deletes the metadata files in before's metadata log
+// (and before's own file) that after no longer lists, when the table says
+// so (write.metadata.delete-after-commit.enabled).
+func DeleteDroppedMetadata(ctx context.Context, before, after *table.Table) error {
+	if !after.Properties().GetBool(table.MetadataDeleteAfterCommitEnabledKey, table.MetadataDeleteAfterCommitEnabledDefault) {
+		return nil
+	}
+	kept := map[string]bool{after.MetadataLocation(): true}
+	for e := range after.Metadata().PreviousFiles() {
+		kept[e.MetadataFile] = true
+	}
+	var old []string
+	for e := range before.Metadata().PreviousFiles() {
+		old = append(old, e.MetadataFile)
+	}
+	old = append(old, before.MetadataLocation())
+	fs, err := after.FS(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range old {
+		if f != "" && !kept[f] {
+			if err := fs.Remove(f); err != nil && !isNotExist(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SetProperties sets props on the table where it lacks them or has other
+// values, in one catalog commit; it commits nothing when the table has them
+// all. Used to turn on what maintenance relies on (manifest merging,
+// metadata deletion) on tables created before it or by another engine.
+func (c *Committer) SetProperties(ctx context.Context, props iceberg.Properties) (bool, error) {
+	have := c.tbl.Properties()
+	want := iceberg.Properties{}
+	for k, v := range props {
+		if have[k] != v {
+			want[k] = v
+		}
+	}
+	if len(want) == 0 {
+		return false, nil
+	}
+	tx := c.tbl.NewTransaction()
+	if err := tx.SetProperties(maps.Clone(want)); err != nil {
+		return false, err
+	}
+	t, err := tx.Commit(ctx)
+	if err != nil {
+		if rerr := c.reload(ctx); rerr != nil {
+			return false, errors.Join(err, rerr)
+		}
+		return false, fmt.Errorf("commit: set properties of %s: %w", c.ident, err)
+	}
+	c.tbl = bind(t, c.cat)
+	return true, nil
+}
+
+func isNotExist(err error) bool { return errors.Is(err, iofs.ErrNotExist) }

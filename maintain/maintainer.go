@@ -1,0 +1,456 @@
+package maintain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/floelake/floe/commit"
+)
+
+// Writer is the table writer a Maintainer hands its commits to
+// (commit.TableWriter).
+type Writer interface {
+	// Do runs f on the writer's goroutine between two commits.
+	Do(ctx context.Context, f func(ctx context.Context, c *commit.Committer) error) error
+	// Current returns the table as the writer last loaded or committed it
+	// (nil before its first load).
+	Current() *table.Table
+	// PendingFiles returns the paths of the files named by accepted,
+	// uncommitted segments of the table.
+	PendingFiles() ([]string, error)
+}
+
+// Maintainer keeps one table healthy: it compacts, expires snapshots and
+// removes orphan files on its schedule, and compacts on demand. The work
+// that reads and writes files runs on its own goroutine; only the commits
+// go through the table writer, so ingest commits wait for at most one
+// maintenance commit, never for a plan.
+type Maintainer struct {
+	table   string
+	cfg     Config
+	w       Writer
+	log     *slog.Logger
+	metrics Metrics
+
+	// mu serialises the table's maintenance: a scheduled run and one on
+	// demand never plan on each other's files.
+	mu sync.Mutex
+}
+
+// New returns a maintainer of table (namespace.table) committing through w.
+func New(tableName string, w Writer, cfg Config, log *slog.Logger, m Metrics) *Maintainer {
+	if log == nil {
+		log = slog.Default()
+	}
+	if m == nil {
+		m = NopMetrics{}
+	}
+	return &Maintainer{table: tableName, cfg: cfg, w: w, log: log.With("table", tableName), metrics: m}
+}
+
+// Properties are set on every table floe maintains: manifests are merged as
+// commits go (so planning a scan reads a bounded number of them), and old
+// metadata files are deleted as commits go, a bounded number kept.
+func Properties() iceberg.Properties {
+	return iceberg.Properties{
+		table.ManifestMergeEnabledKey:             "true",
+		table.ManifestMinMergeCountKey:            "50",
+		table.MetadataDeleteAfterCommitEnabledKey: "true",
+	}
+}
+
+// Run maintains the table on its schedule until ctx ends.
+func (m *Maintainer) Run(ctx context.Context) {
+	if err := m.w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
+		props := Properties()
+		// A table that sets its own values keeps them.
+		for k := range props {
+			if _, ok := c.Table().Properties()[k]; ok {
+				delete(props, k)
+			}
+		}
+		set, err := c.SetProperties(ctx, props)
+		if set {
+			m.log.Info("set the table properties maintenance relies on", "properties", props)
+		}
+		return err
+	}); err != nil && ctx.Err() == nil {
+		m.log.Warn("could not set the table properties maintenance relies on", "err", err)
+	}
+	type job struct {
+		on    bool
+		every time.Duration
+		next  time.Time
+		run   func(context.Context) error
+		name  string
+	}
+	now := time.Now()
+	jobs := []*job{
+		{m.cfg.Compaction.Enabled, m.cfg.Compaction.Every.D(), now.Add(m.cfg.Compaction.Every.D()), func(ctx context.Context) error {
+			_, err := m.compact(ctx, false, nil)
+			return err
+		}, "compaction"},
+		{m.cfg.Expiry.Enabled, m.cfg.Expiry.Every.D(), now.Add(m.cfg.Expiry.Every.D()), m.Expire, "expiry"},
+		{m.cfg.Orphans.Enabled, m.cfg.Orphans.Every.D(), now.Add(m.cfg.Orphans.Every.D()), func(ctx context.Context) error {
+			_, err := m.RemoveOrphans(ctx)
+			return err
+		}, "orphans"},
+	}
+	for ctx.Err() == nil {
+		var due *job
+		for _, j := range jobs {
+			if j.on && (due == nil || j.next.Before(due.next)) {
+				due = j
+			}
+		}
+		if due == nil {
+			<-ctx.Done()
+			return
+		}
+		t := time.NewTimer(time.Until(due.next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if err := due.run(ctx); err != nil && ctx.Err() == nil {
+			m.metrics.MaintenanceFailed(m.table, due.name)
+			m.log.Warn("table maintenance failed; trying again at the next run", "task", due.name, "err", err)
+		}
+		due.next = time.Now().Add(due.every)
+	}
+}
+
+// Progress reports a compaction as it goes.
+type Progress struct {
+	// Groups and Done count the groups planned and compacted so far.
+	Groups, Done int
+	// Bytes and BytesDone are their input sizes.
+	Bytes, BytesDone int64
+}
+
+// Summary describes one compaction.
+type Summary struct {
+	Snapshot int64 // the rewrite's snapshot (0: nothing compacted)
+	// FilesBefore/BytesBefore are the table's live data files before,
+	// FilesAfter/BytesAfter after.
+	FilesBefore, FilesAfter int
+	BytesBefore, BytesAfter int64
+	// Rewritten and Written count the files replaced and written.
+	Rewritten, Written   int
+	BytesRead, BytesOut  int64
+	Took                 time.Duration
+	MaxFilesPerPartition int
+	// Stale is true when the table changed under the plan and nothing was
+	// committed: the next run plans again.
+	Stale bool
+}
+
+// Compact compacts every small file of the table now, whatever the
+// thresholds, reporting progress as it goes (progress may be nil).
+func (m *Maintainer) Compact(ctx context.Context, progress func(Progress)) (Summary, error) {
+	return m.compact(ctx, true, progress)
+}
+
+func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progress)) (Summary, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	start := time.Now()
+	tbl := m.w.Current()
+	if tbl == nil {
+		return Summary{}, errors.New("maintain: the table writer has not loaded the table yet")
+	}
+	snap := tbl.CurrentSnapshot()
+	if snap == nil {
+		return Summary{}, nil
+	}
+	tasks, err := tbl.Scan(table.WithSnapshotID(snap.SnapshotID)).PlanFiles(ctx)
+	if err != nil {
+		return Summary{}, fmt.Errorf("maintain: plan %s: %w", m.table, err)
+	}
+	files, byPath := describe(tasks)
+	before := measure(files)
+	h := m.health(ctx, tbl, before)
+	m.metrics.TableHealth(m.table, h.DataFiles, h.DataBytes, h.Partitions, h.MaxFilesPerPartition, h.Snapshots, h.MetadataBytes)
+	sum := Summary{FilesBefore: before.files, BytesBefore: before.bytes, FilesAfter: before.files, BytesAfter: before.bytes, MaxFilesPerPartition: before.maxPerPartition}
+	groups := Plan(files, m.cfg.Compaction.planOptions(all))
+	if len(groups) == 0 {
+		return sum, nil
+	}
+	pr := Progress{Groups: len(groups)}
+	for _, g := range groups {
+		pr.Bytes += g.Bytes
+	}
+	if progress != nil {
+		progress(pr)
+	}
+	var rw commit.Rewrite
+	rw.BaseSnapshot, rw.DataSeq = snap.SnapshotID, snap.SequenceNumber
+	cleanup := func() {
+		if err := removeFiles(ctx, tbl, rw.New); err != nil {
+			m.log.Warn("could not remove the files of a compaction that did not commit; orphan cleanup will", "err", err)
+		}
+	}
+	for _, g := range groups {
+		tg := table.CompactionTaskGroup{PartitionKey: g.Partition, TotalSizeBytes: g.Bytes}
+		for _, f := range g.Files {
+			tg.Tasks = append(tg.Tasks, byPath[f.Path])
+		}
+		res, err := table.ExecuteCompactionGroup(ctx, tbl, tg, table.WithCompactionTargetFileSize(int64(m.cfg.Compaction.TargetFileSize)))
+		rw.New = append(rw.New, res.NewDataFiles...)
+		if err != nil {
+			cleanup()
+			return sum, fmt.Errorf("maintain: compact %s: %w", m.table, err)
+		}
+		rw.Old = append(rw.Old, res.OldDataFiles...)
+		rw.RemoveDeletes = append(rw.RemoveDeletes, res.SafePosDeletes...)
+		rw.RemoveDeletes = append(rw.RemoveDeletes, res.SafeDeletionVectors...)
+		sum.Rewritten += len(res.OldDataFiles)
+		sum.Written += len(res.NewDataFiles)
+		sum.BytesRead += res.BytesBefore
+		sum.BytesOut += res.BytesAfter
+		pr.Done++
+		pr.BytesDone += g.Bytes
+		if progress != nil {
+			progress(pr)
+		}
+	}
+	rw.RemoveDeletes = uniqueFiles(rw.RemoveDeletes)
+	var res commit.Result
+	err = m.w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
+		var err error
+		res, err = c.Rewrite(ctx, rw)
+		return err
+	})
+	switch {
+	case errors.Is(err, commit.ErrRewriteStale):
+		cleanup()
+		sum.Stale = true
+		m.log.Info("the table changed under a compaction plan; planning again at the next run", "err", err)
+		return sum, nil
+	case err != nil:
+		// The outcome may be unknown (the context ended mid-commit): the
+		// new files stay for orphan cleanup to judge.
+		return sum, fmt.Errorf("maintain: commit the compaction of %s: %w", m.table, err)
+	}
+	sum.Snapshot = res.SnapshotID
+	sum.FilesAfter = before.files - sum.Rewritten + sum.Written
+	sum.BytesAfter = before.bytes - sum.BytesRead + sum.BytesOut
+	sum.Took = time.Since(start)
+	m.metrics.Compacted(m.table, sum.Rewritten, sum.Written, sum.BytesRead, sum.Took)
+	m.log.Info("compacted", "snapshot_id", res.SnapshotID, "groups", len(groups), "files_rewritten", sum.Rewritten,
+		"files_written", sum.Written, "bytes_rewritten", sum.BytesRead, "files_before", sum.FilesBefore,
+		"files_after", sum.FilesAfter, "took_ms", sum.Took.Milliseconds())
+	return sum, nil
+}
+
+// describe turns scan tasks into planner files, and indexes the tasks by
+// data file path.
+func describe(tasks []table.FileScanTask) ([]File, map[string]table.FileScanTask) {
+	files := make([]File, 0, len(tasks))
+	byPath := make(map[string]table.FileScanTask, len(tasks))
+	for _, t := range tasks {
+		p := t.File.FilePath()
+		if _, dup := byPath[p]; dup {
+			// A file split into several tasks is one file.
+			continue
+		}
+		byPath[p] = t
+		files = append(files, File{
+			Path: p, Partition: partitionKey(t.File), Size: t.File.FileSizeBytes(),
+			Records: t.File.Count(), Deletes: len(t.DeleteFiles),
+		})
+	}
+	return files, byPath
+}
+
+// partitionKey names a file's partition: its spec and values.
+func partitionKey(f iceberg.DataFile) string {
+	part := f.Partition()
+	keys := slices.Sorted(maps.Keys(part))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d", f.SpecID())
+	for _, k := range keys {
+		fmt.Fprintf(&b, "/%d=%v", k, part[k])
+	}
+	return b.String()
+}
+
+type shape struct {
+	files, partitions, maxPerPartition int
+	bytes                              int64
+}
+
+func measure(files []File) shape {
+	per := map[string]int{}
+	var s shape
+	for _, f := range files {
+		per[f.Partition]++
+		s.files++
+		s.bytes += f.Size
+	}
+	s.partitions = len(per)
+	for _, n := range per {
+		s.maxPerPartition = max(s.maxPerPartition, n)
+	}
+	return s
+}
+
+func (m *Maintainer) health(ctx context.Context, tbl *table.Table, s shape) Health {
+	h := Health{
+		DataFiles: s.files, DataBytes: s.bytes, Partitions: s.partitions, MaxFilesPerPartition: s.maxPerPartition,
+		Snapshots: len(tbl.Metadata().Snapshots()),
+	}
+	if fs, err := tbl.FS(ctx); err == nil {
+		if f, err := fs.Open(tbl.MetadataLocation()); err == nil {
+			if st, err := f.Stat(); err == nil {
+				h.MetadataBytes = st.Size()
+			}
+			f.Close()
+		}
+	}
+	return h
+}
+
+func uniqueFiles(fs []iceberg.DataFile) []iceberg.DataFile {
+	seen := map[string]bool{}
+	return slices.DeleteFunc(fs, func(f iceberg.DataFile) bool {
+		if seen[f.FilePath()] {
+			return true
+		}
+		seen[f.FilePath()] = true
+		return false
+	})
+}
+
+func removeFiles(ctx context.Context, tbl *table.Table, files []iceberg.DataFile) error {
+	if len(files) == 0 {
+		return nil
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range files {
+		if err := fs.Remove(f.FilePath()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Expire removes the snapshots the tiers do not keep, then the files only
+// they referenced.
+func (m *Maintainer) Expire(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	start := time.Now()
+	var exp commit.Expired
+	err := m.w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
+		meta := c.Table().Metadata()
+		ids := SelectExpired(Snaps(meta), Protected(meta), time.Now(), m.cfg.Expiry.Keep)
+		if len(ids) == 0 {
+			return nil
+		}
+		var err error
+		exp, err = c.ExpireSnapshots(ctx, ids)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("maintain: expire snapshots of %s: %w", m.table, err)
+	}
+	if len(exp.IDs) == 0 {
+		return nil
+	}
+	// Off the writer's goroutine: reading the retained snapshots'
+	// manifest lists takes a while on a long history.
+	if err := commit.DeleteExpiredFiles(ctx, exp); err != nil {
+		m.log.Warn("could not delete every file of the expired snapshots; orphan cleanup will", "err", err)
+	}
+	took := time.Since(start)
+	m.metrics.Expired(m.table, len(exp.IDs), took)
+	m.log.Info("expired snapshots", "removed", len(exp.IDs), "retained", len(exp.After.Metadata().Snapshots()), "took_ms", took.Milliseconds())
+	return nil
+}
+
+// OrphanResult describes one orphan cleanup.
+type OrphanResult struct {
+	Files int
+	Bytes int64
+	// KeptPending counts orphans kept because an accepted, uncommitted
+	// segment names them.
+	KeptPending int
+}
+
+// RemoveOrphans deletes the files under the table's location that no
+// snapshot or metadata file references and that are older than the grace
+// period, except those named by accepted, uncommitted segments: they are
+// committed next.
+func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out OrphanResult
+	tbl := m.w.Current()
+	if tbl == nil {
+		return out, errors.New("maintain: the table writer has not loaded the table yet")
+	}
+	// The trailing slash keeps a listing by prefix (S3) out of a sibling
+	// table whose name extends this one's (t and t__dlq).
+	loc := strings.TrimSuffix(tbl.Location(), "/") + "/"
+	plan, err := tbl.PlanOrphanFiles(ctx, table.WithLocation(loc), table.WithFilesOlderThan(m.cfg.Orphans.Grace.D()))
+	if err != nil {
+		return out, fmt.Errorf("maintain: find orphan files of %s: %w", m.table, err)
+	}
+	// Read after the plan: a segment accepted meanwhile names files
+	// written before it, which the plan may hold.
+	pending, err := m.w.PendingFiles()
+	if err != nil {
+		return out, err
+	}
+	keep := map[string]bool{}
+	for _, p := range pending {
+		keep[bare(p)] = true
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return out, err
+	}
+	var errs []error
+	for _, f := range plan.OrphanFiles() {
+		switch {
+		case keep[bare(f.Path)]:
+			out.KeptPending++
+		case !strings.HasPrefix(bare(f.Path), bare(loc)):
+			// Not under the table's location (a listing by prefix that
+			// strayed): never ours to remove.
+		default:
+			if err := fs.Remove(f.Path); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out.Files++
+			out.Bytes += f.SizeBytes
+		}
+	}
+	m.metrics.OrphansRemoved(m.table, out.Files, out.Bytes)
+	if out.Files > 0 || out.KeptPending > 0 {
+		m.log.Info("removed orphan files", "files", out.Files, "bytes", out.Bytes, "kept_pending", out.KeptPending)
+	}
+	return out, errors.Join(errs...)
+}
+
+// bare drops the scheme of a local location: iceberg-go names local files
+// by their paths in some places and by file:// URLs in others.
+func bare(loc string) string { return strings.TrimPrefix(loc, "file://") }

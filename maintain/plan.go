@@ -1,0 +1,168 @@
+package maintain
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// File is what the planner knows of a live data file.
+type File struct {
+	Path      string
+	Partition string // an opaque key: files of one partition (and spec) share it
+	Size      int64
+	Records   int64
+	// Deletes is the number of delete files that apply to it.
+	Deletes int
+}
+
+// Group is a set of files of one partition to compact into one or more
+// files of at most the target size.
+type Group struct {
+	Partition string
+	Files     []File
+	Bytes     int64
+}
+
+// PlanOptions are the thresholds of one plan.
+type PlanOptions struct {
+	Target        int64
+	FanIn         int
+	MaxSmallFiles int
+	MaxBytes      int64
+	// All compacts every small file of every partition (on demand),
+	// ignoring tiers and thresholds.
+	All bool
+}
+
+func (c CompactionConfig) planOptions(all bool) PlanOptions {
+	return PlanOptions{
+		Target: int64(c.TargetFileSize), FanIn: c.FanIn, MaxSmallFiles: c.MaxSmallFiles,
+		MaxBytes: int64(c.MaxBytesPerRun), All: all,
+	}
+}
+
+// Small reports whether a file is below three quarters of the target size,
+// the size above which a file is never rewritten.
+func (o PlanOptions) Small(f File) bool { return f.Size < o.Target*3/4 }
+
+// Tier is a small file's size tier: 0 for files within a factor FanIn
+// of the target, 1 for the next factor down, and so on. Compacting FanIn
+// files of tier k yields about one file of tier k-1.
+func (o PlanOptions) Tier(size int64) int {
+	if size <= 0 {
+		size = 1
+	}
+	t := math.Floor(math.Log(float64(o.Target)/float64(size)) / math.Log(float64(o.FanIn)))
+	return max(0, int(t))
+}
+
+// Plan chooses what to compact, per partition, from the live data files.
+//
+// Compaction is size-tiered: small files are grouped by tier, and a tier
+// holding FanIn files is compacted into one file of the next tier. Under a
+// steady stream of same-sized commits a byte is rewritten about once per
+// tier it climbs (log_FanIn(target / commit size) times, 4 to 6 for 1-second
+// commits), against once per commit for a plan that rewrites a growing file
+// with every new small one. A partition holds at most FanIn-1 files per
+// tier; should it still hold more than MaxSmallFiles small files (a backlog,
+// very uneven sizes), its smallest are compacted together until it holds
+// half of that. Files of at least three quarters of the target are never
+// rewritten. Groups are at most the target size, so a group yields one file.
+//
+// Groups are returned smallest tier first (the tiny files, cheap to
+// compact and the ones that hurt readers most), up to MaxBytes in all.
+func Plan(files []File, o PlanOptions) []Group {
+	byPart := map[string][]File{}
+	var parts []string
+	for _, f := range files {
+		if !o.Small(f) {
+			continue
+		}
+		if _, ok := byPart[f.Partition]; !ok {
+			parts = append(parts, f.Partition)
+		}
+		byPart[f.Partition] = append(byPart[f.Partition], f)
+	}
+	slices.Sort(parts)
+	type ranked struct {
+		g    Group
+		tier int
+	}
+	var all []ranked
+	for _, p := range parts {
+		small := byPart[p]
+		slices.SortFunc(small, func(a, b File) int { return cmp.Or(cmp.Compare(a.Size, b.Size), cmp.Compare(a.Path, b.Path)) })
+		if o.All {
+			for _, g := range pack(p, small, o.Target) {
+				all = append(all, ranked{g, math.MaxInt})
+			}
+			continue
+		}
+		taken := map[string]bool{}
+		tiers := map[int][]File{}
+		for _, f := range small {
+			t := o.Tier(f.Size)
+			tiers[t] = append(tiers[t], f)
+		}
+		for t, fs := range tiers {
+			for len(fs) >= o.FanIn {
+				g := fs[:o.FanIn]
+				fs = fs[o.FanIn:]
+				for _, gg := range pack(p, g, o.Target) {
+					for _, f := range gg.Files {
+						taken[f.Path] = true
+					}
+					all = append(all, ranked{gg, t})
+				}
+			}
+		}
+		var rest []File
+		for _, f := range small {
+			if !taken[f.Path] {
+				rest = append(rest, f)
+			}
+		}
+		if len(rest) > o.MaxSmallFiles {
+			n := len(rest) - o.MaxSmallFiles/2 + 1
+			for _, g := range pack(p, rest[:n], o.Target) {
+				all = append(all, ranked{g, math.MaxInt})
+			}
+		}
+	}
+	// Smallest files (highest tier) first.
+	slices.SortStableFunc(all, func(a, b ranked) int { return cmp.Compare(b.tier, a.tier) })
+	var out []Group
+	var bytes int64
+	for _, r := range all {
+		if len(out) > 0 && bytes+r.g.Bytes > o.MaxBytes {
+			break
+		}
+		out = append(out, r.g)
+		bytes += r.g.Bytes
+	}
+	return out
+}
+
+// pack splits files (sorted by size) into groups of at most target bytes,
+// first fit from the largest; a group of one file is dropped (rewriting it
+// alone gains nothing).
+func pack(part string, files []File, target int64) []Group {
+	var groups []Group
+	for i := len(files) - 1; i >= 0; i-- {
+		f := files[i]
+		placed := false
+		for gi := range groups {
+			if groups[gi].Bytes+f.Size <= target {
+				groups[gi].Files = append(groups[gi].Files, f)
+				groups[gi].Bytes += f.Size
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			groups = append(groups, Group{Partition: part, Files: []File{f}, Bytes: f.Size})
+		}
+	}
+	return slices.DeleteFunc(groups, func(g Group) bool { return len(g.Files) < 2 })
+}
