@@ -691,12 +691,14 @@ func (n *Node) Leave(ctx context.Context, nodeID string) error {
 }
 
 // ErrNotWriting means this member does not write the table: it is not the
-// leader, or no pipeline writes a table of that name, or its writer has not
-// started yet.
+// leader, or the table's writer has not started yet.
 var ErrNotWriting = errors.New("cluster: this member does not write the table")
 
+// ErrUnknownTable means no pipeline writes a table of that name.
+var ErrUnknownTable = errors.New("cluster: no pipeline writes the table")
+
 // Maintainer returns the maintainer of the table this member writes as the
-// leader, or ErrNotWriting (with who leads, when known).
+// leader, ErrNotWriting (with who leads, when known), or ErrUnknownTable.
 func (n *Node) Maintainer(tableName string) (*maintain.Maintainer, error) {
 	if m, ok := n.maintainers.Load(tableName); ok {
 		return m.(*maintain.Maintainer), nil
@@ -709,7 +711,7 @@ func (n *Node) Maintainer(tableName string) (*maintain.Maintainer, error) {
 	}
 	switch {
 	case !known:
-		return nil, fmt.Errorf("%w: no pipeline writes %q", ErrNotWriting, tableName)
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTable, tableName)
 	case !n.raft.IsLeader():
 		id, _ := n.raft.Leader()
 		return nil, fmt.Errorf("%w: %q is written by the leader, %s; ask it", ErrNotWriting, tableName, orNobody(id))

@@ -135,26 +135,35 @@ func (m *Maintainer) Run(ctx context.Context) {
 // Progress reports a compaction as it goes.
 type Progress struct {
 	// Groups and Done count the groups planned and compacted so far.
-	Groups, Done int
+	Groups int `json:"groups"`
+	Done   int `json:"done"`
 	// Bytes and BytesDone are their input sizes.
-	Bytes, BytesDone int64
+	Bytes     int64 `json:"bytes"`
+	BytesDone int64 `json:"bytes_done"`
 }
 
 // Summary describes one compaction.
 type Summary struct {
-	Snapshot int64 // the rewrite's snapshot (0: nothing compacted)
+	// Snapshot is the rewrite's snapshot (0: nothing compacted).
+	Snapshot int64 `json:"snapshot_id"`
 	// FilesBefore/BytesBefore are the table's live data files before,
 	// FilesAfter/BytesAfter after.
-	FilesBefore, FilesAfter int
-	BytesBefore, BytesAfter int64
-	// Rewritten and Written count the files replaced and written.
-	Rewritten, Written   int
-	BytesRead, BytesOut  int64
-	Took                 time.Duration
-	MaxFilesPerPartition int
+	FilesBefore int   `json:"files_before"`
+	FilesAfter  int   `json:"files_after"`
+	BytesBefore int64 `json:"bytes_before"`
+	BytesAfter  int64 `json:"bytes_after"`
+	// Rewritten and Written count the files replaced and written, BytesRead
+	// and BytesOut their sizes.
+	Rewritten int   `json:"files_rewritten"`
+	Written   int   `json:"files_written"`
+	BytesRead int64 `json:"bytes_rewritten"`
+	BytesOut  int64 `json:"bytes_written"`
+	// MaxFilesPerPartition is as of the plan.
+	MaxFilesPerPartition int           `json:"max_files_per_partition"`
+	Took                 time.Duration `json:"took_ns"`
 	// Stale is true when the table changed under the plan and nothing was
 	// committed: the next run plans again.
-	Stale bool
+	Stale bool `json:"stale,omitempty"`
 }
 
 // Compact compacts every small file of the table now, whatever the

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/metrics"
+	"github.com/floelake/floe/maintain"
 )
 
 // Node is a running floe process.
@@ -226,6 +228,7 @@ func (n *Node) handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.HandleFunc("POST /tables/{table}/compact", n.handleCompact)
 	mux.HandleFunc("/cluster/status", func(w http.ResponseWriter, r *http.Request) {
 		if !n.cfg.Cluster.Enabled {
 			http.Error(w, "this node does not run in cluster mode (cluster.enabled is false)", http.StatusNotFound)
@@ -273,4 +276,85 @@ func FetchClusterStatus(ctx context.Context, hc *http.Client, httpAddr string) (
 		return st, fmt.Errorf("%s: /cluster/status: %w", httpAddr, err)
 	}
 	return st, nil
+}
+
+// CompactEvent is one line of POST /tables/{table}/compact's answer, a
+// stream of JSON lines: progress as the compaction goes, then the summary or
+// the error that ended it.
+type CompactEvent struct {
+	Progress *maintain.Progress `json:"progress,omitempty"`
+	Summary  *maintain.Summary  `json:"summary,omitempty"`
+	Error    string             `json:"error,omitempty"`
+}
+
+// handleCompact compacts a table now, on the member that writes it (the
+// leader): 404 when no pipeline writes the table, 409 when this member does
+// not write it (the answer says who does), 503 while the node starts.
+func (n *Node) handleCompact(w http.ResponseWriter, r *http.Request) {
+	c := n.started.Load()
+	if c == nil {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	m, err := c.Maintainer(r.PathValue("table"))
+	switch {
+	case errors.Is(err, cluster.ErrUnknownTable):
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	sum, err := m.Compact(r.Context(), func(p maintain.Progress) {
+		_ = enc.Encode(CompactEvent{Progress: &p})
+		flush()
+	})
+	if err != nil {
+		_ = enc.Encode(CompactEvent{Error: err.Error()})
+		return
+	}
+	_ = enc.Encode(CompactEvent{Summary: &sum})
+}
+
+// Compact asks the node whose operations port is httpAddr to compact table
+// now, calling progress with every progress line, and returns the summary.
+func Compact(ctx context.Context, hc *http.Client, httpAddr, table string, progress func(maintain.Progress)) (maintain.Summary, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+"/tables/"+url.PathEscape(table)+"/compact", nil)
+	if err != nil {
+		return maintain.Summary{}, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return maintain.Summary{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return maintain.Summary{}, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev CompactEvent
+		if err := dec.Decode(&ev); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the node closed the connection before the compaction ended")
+			}
+			return maintain.Summary{}, err
+		}
+		switch {
+		case ev.Error != "":
+			return maintain.Summary{}, errors.New(ev.Error)
+		case ev.Summary != nil:
+			return *ev.Summary, nil
+		case ev.Progress != nil && progress != nil:
+			progress(*ev.Progress)
+		}
+	}
 }

@@ -1,0 +1,171 @@
+package maintain
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const mib = 1 << 20
+
+func opts() PlanOptions {
+	return PlanOptions{Target: 512 * mib, FanIn: 4, MaxSmallFiles: 16, MaxBytes: 2 << 30}
+}
+
+func files(part string, sizes ...int64) []File {
+	out := make([]File, len(sizes))
+	for i, s := range sizes {
+		out[i] = File{Path: fmt.Sprintf("%s/f%03d", part, i), Partition: part, Size: s}
+	}
+	return out
+}
+
+func paths(g Group) []string {
+	out := make([]string, len(g.Files))
+	for i, f := range g.Files {
+		out[i] = f.Path
+	}
+	return out
+}
+
+func TestTiers(t *testing.T) {
+	o := opts()
+	require.Equal(t, 0, o.Tier(200*mib), "within a factor FanIn of the target")
+	require.Equal(t, 1, o.Tier(100*mib))
+	require.Equal(t, 2, o.Tier(20*mib))
+	require.Equal(t, 4, o.Tier(mib))
+	require.Equal(t, 0, o.Tier(600*mib), "larger than the target")
+	require.True(t, o.Small(File{Size: 383 * mib}))
+	require.False(t, o.Small(File{Size: 384 * mib}), "three quarters of the target is done")
+}
+
+func TestPlanWaitsForAFullTier(t *testing.T) {
+	o := opts()
+	require.Empty(t, Plan(files("p", mib, mib, mib), o), "three files of one tier: not yet")
+	got := Plan(files("p", mib, mib, mib, mib), o)
+	require.Len(t, got, 1)
+	require.Len(t, got[0].Files, 4)
+	require.Equal(t, int64(4*mib), got[0].Bytes)
+}
+
+func TestPlanKeepsTiersApart(t *testing.T) {
+	o := opts()
+	// Four 1MiB files and three 20MiB ones: only the small tier is full,
+	// and the big files are not rewritten with it.
+	fs := append(files("p", mib, mib, mib, mib), files("q", 20*mib, 20*mib, 20*mib)...)
+	for i := range fs[4:] {
+		fs[4+i].Partition = "p"
+	}
+	got := Plan(fs, o)
+	require.Len(t, got, 1)
+	for _, f := range got[0].Files {
+		require.Equal(t, int64(mib), f.Size)
+	}
+}
+
+func TestPlanNeverMixesPartitions(t *testing.T) {
+	o := opts()
+	fs := append(files("a", mib, mib), files("b", mib, mib)...)
+	require.Empty(t, Plan(fs, o), "two per partition is below the fan-in")
+	o.All = true
+	got := Plan(fs, o)
+	require.Len(t, got, 2)
+	for _, g := range got {
+		for _, f := range g.Files {
+			require.Equal(t, g.Partition, f.Partition)
+		}
+	}
+}
+
+func TestPlanBoundsSmallFiles(t *testing.T) {
+	o := opts()
+	o.FanIn = 64 // no tier fills
+	var sizes []int64
+	for i := range 20 {
+		sizes = append(sizes, int64(i+1)*mib/8)
+	}
+	got := Plan(files("p", sizes...), o)
+	require.Len(t, got, 1)
+	// 20 small files where at most 16 may stay: the 13 smallest are
+	// packed into one, leaving 8 (half of 16).
+	require.Len(t, got[0].Files, 20-o.MaxSmallFiles/2+1)
+	for _, f := range got[0].Files {
+		require.LessOrEqual(t, f.Size, int64(13)*mib/8, "the smallest files go first")
+	}
+}
+
+func TestPlanLeavesLargeFiles(t *testing.T) {
+	o := opts()
+	o.All = true
+	require.Empty(t, Plan(files("p", 400*mib, 450*mib, 500*mib), o))
+	got := Plan(files("p", 400*mib, 10*mib, 10*mib), o)
+	require.Len(t, got, 1)
+	require.Equal(t, []string{"p/f002", "p/f001"}, paths(got[0]))
+}
+
+func TestPackHonoursTheTarget(t *testing.T) {
+	o := opts()
+	o.All = true
+	o.Target = 10 * mib
+	got := Plan(files("p", 4*mib, 4*mib, 4*mib, 4*mib, mib), o)
+	for _, g := range got {
+		require.LessOrEqual(t, g.Bytes, o.Target)
+		require.GreaterOrEqual(t, len(g.Files), 2)
+	}
+	n := 0
+	for _, g := range got {
+		n += len(g.Files)
+	}
+	require.Equal(t, 5, n)
+}
+
+func TestPlanStopsAtMaxBytes(t *testing.T) {
+	o := opts()
+	o.MaxBytes = 5 * mib
+	fs := append(files("a", mib, mib, mib, mib), files("b", mib, mib, mib, mib)...)
+	for i := 4; i < 8; i++ {
+		fs[i].Path = fmt.Sprintf("b/f%d", i)
+	}
+	require.Len(t, Plan(fs, o), 1, "the second group would pass MaxBytes")
+	o.MaxBytes = mib
+	require.Len(t, Plan(fs, o), 1, "the first group always goes, or a large one would never")
+}
+
+// A steady stream of equal files: the partition's file count stays bounded
+// and each byte is rewritten about once per tier.
+func TestPlanUnderASteadyStream(t *testing.T) {
+	o := opts()
+	var live []File
+	next := 0
+	add := func(size int64) {
+		live = append(live, File{Path: fmt.Sprintf("f%05d", next), Partition: "p", Size: size})
+		next++
+	}
+	var written, rewritten int64
+	maxLive := 0
+	for range 2000 {
+		add(256 << 10) // one 256KiB file per commit
+		written += 256 << 10
+		for _, g := range Plan(live, o) {
+			in := map[string]bool{}
+			for _, f := range g.Files {
+				in[f.Path] = true
+			}
+			var kept []File
+			for _, f := range live {
+				if !in[f.Path] {
+					kept = append(kept, f)
+				}
+			}
+			live = kept
+			add(g.Bytes)
+			rewritten += g.Bytes
+		}
+		maxLive = max(maxLive, len(live))
+	}
+	require.LessOrEqual(t, maxLive, 24, "live files in the partition")
+	amp := float64(rewritten) / float64(written)
+	t.Logf("max live files %d, bytes rewritten per byte written %.1f", maxLive, amp)
+	require.Less(t, amp, 6.0)
+}
