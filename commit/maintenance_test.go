@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/maintain"
 )
 
 // plan compacts every live data file of tbl into new files, as a
@@ -187,4 +189,43 @@ func TestExpireKeepsTheOffsetsAndDeletesWhatOnlyExpiredSnapshotsHeld(t *testing.
 	_, err = c2.Commit(ctx, f.segment(400, 10))
 	require.NoError(t, err)
 	f.requireExactly(410)
+}
+
+// Time travel to a moment whose snapshot expiry removed finds the nearest
+// kept snapshot before it, although removing snapshots truncates the
+// table's snapshot log.
+func TestSnapshotAsOfAfterThinning(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.committer(f.cat)
+	var snaps []table.Snapshot
+	for i := int64(0); i < 5; i++ {
+		if i > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		_, err := c.Commit(ctx, f.segment(i*10, 10))
+		require.NoError(t, err)
+		snaps = append(snaps, *c.Table().CurrentSnapshot())
+	}
+	_, err := c.ExpireSnapshots(ctx, []int64{snaps[1].SnapshotID, snaps[3].SnapshotID})
+	require.NoError(t, err)
+	meta := f.load().Metadata()
+	n := 0
+	for range meta.SnapshotLogs() {
+		n++
+	}
+	require.Equal(t, 1, n, "the log keeps only what follows the newest removed snapshot")
+
+	at := func(ts int64) int64 {
+		s := maintain.SnapshotAsOf(meta, ts)
+		if s == nil {
+			return 0
+		}
+		return s.SnapshotID
+	}
+	require.Equal(t, snaps[4].SnapshotID, at(snaps[4].TimestampMs), "from the log")
+	require.Equal(t, snaps[2].SnapshotID, at(snaps[3].TimestampMs), "expired: the kept one before")
+	require.Equal(t, snaps[2].SnapshotID, at(snaps[2].TimestampMs+1))
+	require.Equal(t, snaps[0].SnapshotID, at(snaps[1].TimestampMs))
+	require.Zero(t, at(snaps[0].TimestampMs-1), "before the first snapshot")
 }

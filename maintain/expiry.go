@@ -107,3 +107,39 @@ func Snaps(meta table.Metadata) []Snap {
 	}
 	return out
 }
+
+// SnapshotAsOf returns the snapshot that was current at tsMs, or the
+// nearest kept snapshot before it when expiry removed that one; nil when
+// the table had no snapshot yet at tsMs (or keeps none from before it).
+//
+// The table's snapshot log says exactly which snapshot was current when,
+// but only back to the newest snapshot expiry removed: removing snapshots
+// truncates the log there (Iceberg's metadata builders drop every entry
+// before a removed one). Before that point the kept snapshots' own
+// timestamps stand in: the newest one committed at or before tsMs held the
+// table's state at its commit, the nearest state before tsMs that the
+// table still has.
+func SnapshotAsOf(meta table.Metadata, tsMs int64) *table.Snapshot {
+	var log []table.SnapshotLogEntry
+	for e := range meta.SnapshotLogs() {
+		log = append(log, e)
+	}
+	if len(log) > 0 && log[0].TimestampMs <= tsMs {
+		var id int64
+		for _, e := range log {
+			if e.TimestampMs > tsMs {
+				break
+			}
+			id = e.SnapshotID
+		}
+		return meta.SnapshotByID(id)
+	}
+	var best *table.Snapshot
+	for _, s := range meta.Snapshots() {
+		if s.TimestampMs <= tsMs && (best == nil || s.TimestampMs > best.TimestampMs) {
+			s := s
+			best = &s
+		}
+	}
+	return best
+}

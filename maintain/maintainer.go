@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -45,6 +46,18 @@ type Maintainer struct {
 	// mu serialises the table's maintenance: a scheduled run and one on
 	// demand never plan on each other's files.
 	mu sync.Mutex
+	// health is the table's shape as of the last compaction check.
+	health atomic.Pointer[Health]
+}
+
+// Health returns the table's shape as of the last compaction check, and
+// false before the first.
+func (m *Maintainer) Health() (Health, bool) {
+	h := m.health.Load()
+	if h == nil {
+		return Health{}, false
+	}
+	return *h, true
 }
 
 // New returns a maintainer of table (namespace.table) committing through w.
@@ -190,7 +203,8 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 	}
 	files, byPath := describe(tasks)
 	before := measure(files)
-	h := m.health(ctx, tbl, before)
+	h := m.measureHealth(ctx, tbl, before)
+	m.health.Store(&h)
 	m.metrics.TableHealth(m.table, h.DataFiles, h.DataBytes, h.Partitions, h.MaxFilesPerPartition, h.Snapshots, h.MetadataBytes)
 	sum := Summary{FilesBefore: before.files, BytesBefore: before.bytes, FilesAfter: before.files, BytesAfter: before.bytes, MaxFilesPerPartition: before.maxPerPartition}
 	groups := Plan(files, m.cfg.Compaction.planOptions(all))
@@ -316,7 +330,7 @@ func measure(files []File) shape {
 	return s
 }
 
-func (m *Maintainer) health(ctx context.Context, tbl *table.Table, s shape) Health {
+func (m *Maintainer) measureHealth(ctx context.Context, tbl *table.Table, s shape) Health {
 	h := Health{
 		DataFiles: s.files, DataBytes: s.bytes, Partitions: s.partitions, MaxFilesPerPartition: s.maxPerPartition,
 		Snapshots: len(tbl.Metadata().Snapshots()),

@@ -278,6 +278,20 @@ func FetchClusterStatus(ctx context.Context, hc *http.Client, httpAddr string) (
 	return st, nil
 }
 
+// TableHealth returns the shape of a table this node writes (as the leader)
+// as of its last compaction check, and false when it has none.
+func (n *Node) TableHealth(table string) (maintain.Health, bool) {
+	c := n.started.Load()
+	if c == nil {
+		return maintain.Health{}, false
+	}
+	m, err := c.Maintainer(table)
+	if err != nil {
+		return maintain.Health{}, false
+	}
+	return m.Health()
+}
+
 // CompactEvent is one line of POST /tables/{table}/compact's answer, a
 // stream of JSON lines: progress as the compaction goes, then the summary or
 // the error that ended it.

@@ -335,16 +335,22 @@ func statusLabel(elapsed time.Duration, final bool) string {
 
 func printStatus(out io.Writer, n *node.Node, pstats []*gen.ProducerStats, label string) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s\ttable\tproduced\tconsumed\tcommitted\tdead-lettered\tlag\tfiles\tsnapshot\tmetadata\n", label)
+	fmt.Fprintf(tw, "%s\ttable\tproduced\tconsumed\tcommitted\tdead-lettered\tlag\tfiles (max/partition)\tsnapshots\tsnapshot\tmetadata\n", label)
 	for i, p := range n.Pipelines() {
 		s := p.Stats()
 		var produced int64
 		if i < len(pstats) {
 			produced = pstats[i].Produced.Load()
 		}
-		meta := s.Metadata
-		fmt.Fprintf(tw, "\tdemo.%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", kinds[i], produced, s.RecordsIn,
-			s.Committed, s.DeadLettersCommitted, s.Lag, s.DataFiles, s.LastSnapshot, meta)
+		// Live files and snapshots retained, as of the table's last
+		// compaction check; "-" before the first.
+		files, snaps := "-", "-"
+		if h, ok := n.TableHealth(p.Config().Table); ok {
+			files = fmt.Sprintf("%d (%d)", h.DataFiles, h.MaxFilesPerPartition)
+			snaps = fmt.Sprint(h.Snapshots)
+		}
+		fmt.Fprintf(tw, "\tdemo.%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t%s\n", kinds[i], produced, s.RecordsIn,
+			s.Committed, s.DeadLettersCommitted, s.Lag, files, snaps, s.LastSnapshot, s.Metadata)
 	}
 	_ = tw.Flush()
 }
