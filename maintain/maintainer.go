@@ -84,22 +84,7 @@ func Properties() iceberg.Properties {
 
 // Run maintains the table on its schedule until ctx ends.
 func (m *Maintainer) Run(ctx context.Context) {
-	if err := m.w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
-		props := Properties()
-		// A table that sets its own values keeps them.
-		for k := range props {
-			if _, ok := c.Table().Properties()[k]; ok {
-				delete(props, k)
-			}
-		}
-		set, err := c.SetProperties(ctx, props)
-		if set {
-			m.log.Info("set the table properties maintenance relies on", "properties", props)
-		}
-		return err
-	}); err != nil && ctx.Err() == nil {
-		m.log.Warn("could not set the table properties maintenance relies on", "err", err)
-	}
+	propsSet := false
 	type job struct {
 		on    bool
 		every time.Duration
@@ -137,12 +122,38 @@ func (m *Maintainer) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if !propsSet {
+			propsSet = m.ensureProperties(ctx)
+		}
 		if err := due.run(ctx); err != nil && ctx.Err() == nil {
 			m.metrics.MaintenanceFailed(m.table, due.name)
 			m.log.Warn("table maintenance failed; trying again at the next run", "task", due.name, "err", err)
 		}
 		due.next = time.Now().Add(due.every)
 	}
+}
+
+// ensureProperties sets the table properties maintenance relies on
+// (Properties) where the table has no value of its own, and reports whether
+// that is done.
+func (m *Maintainer) ensureProperties(ctx context.Context) bool {
+	err := m.w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
+		props := Properties()
+		for k := range props {
+			if _, ok := c.Table().Properties()[k]; ok {
+				delete(props, k)
+			}
+		}
+		set, err := c.SetProperties(ctx, props)
+		if set {
+			m.log.Info("set the table properties maintenance relies on", "properties", props)
+		}
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		m.log.Warn("could not set the table properties maintenance relies on; trying again at the next run", "err", err)
+	}
+	return err == nil
 }
 
 // Progress reports a compaction as it goes.

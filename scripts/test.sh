@@ -61,6 +61,6 @@ for target in $(grep -ho 'func Fuzz[A-Za-z0-9_]*' --include='*_test.go' -r . | s
 done
 
 echo "== race detector (concurrent packages)"
-go test -count=1 -race -timeout 15m ./commit/ ./ingest/ ./internal/node/ ./cluster/ ./raftstore/
+go test -count=1 -race -timeout 15m ./commit/ ./ingest/ ./internal/node/ ./cluster/ ./raftstore/ ./maintain/
 # The cluster runtime under the race detector: three members in one process.
 go test -count=1 -race -timeout 10m -run TestClusterInProcess ./e2e/
