@@ -440,10 +440,12 @@ func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
 	if tbl == nil {
 		return out, errors.New("maintain: the table writer has not loaded the table yet")
 	}
-	// The trailing slash keeps a listing by prefix (S3) out of a sibling
-	// table whose name extends this one's (t and t__dlq).
-	loc := strings.TrimSuffix(tbl.Location(), "/") + "/"
-	plan, err := tbl.PlanOrphanFiles(ctx, table.WithLocation(loc), table.WithFilesOlderThan(m.cfg.Orphans.Grace.D()))
+	// The location is walked as a directory; the check below, with the
+	// trailing slash, keeps any listing that strays into a sibling table
+	// whose name extends this one's (t and t__dlq) from removing its files.
+	root := strings.TrimSuffix(tbl.Location(), "/")
+	loc := root + "/"
+	plan, err := tbl.PlanOrphanFiles(ctx, table.WithLocation(root), table.WithFilesOlderThan(m.cfg.Orphans.Grace.D()))
 	if err != nil {
 		return out, fmt.Errorf("maintain: find orphan files of %s: %w", m.table, err)
 	}
