@@ -3,6 +3,7 @@ package commit_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -228,4 +229,51 @@ func TestSnapshotAsOfAfterThinning(t *testing.T) {
 	require.Equal(t, snaps[2].SnapshotID, at(snaps[2].TimestampMs+1))
 	require.Equal(t, snaps[0].SnapshotID, at(snaps[1].TimestampMs))
 	require.Zero(t, at(snaps[0].TimestampMs-1), "before the first snapshot")
+}
+
+// With the properties maintenance sets, appends merge manifests: planning
+// a scan of the table reads a bounded number of them however many commits
+// it took, and old metadata files are deleted as commits go.
+func TestMaintainedTableBoundsManifestsAndMetadata(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.committer(f.cat)
+	set, err := c.SetProperties(ctx, maintain.Properties())
+	require.NoError(t, err)
+	require.True(t, set)
+	set, err = c.SetProperties(ctx, maintain.Properties())
+	require.NoError(t, err)
+	require.False(t, set, "already set: nothing committed")
+	const commits = 130
+	for i := int64(0); i < commits; i++ {
+		seg := f.segment(i, 1)
+		if i%3 == 2 {
+			// Offsets-only commits, as a dead-letter table makes.
+			seg.Files, seg.Records = nil, 0
+		}
+		_, err := c.Commit(ctx, seg)
+		require.NoError(t, err)
+	}
+	tbl := f.load()
+	fs, err := tbl.FS(ctx)
+	require.NoError(t, err)
+	mans, err := tbl.CurrentSnapshot().Manifests(fs)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(mans), 51, "manifests of the current snapshot after %d commits", commits)
+
+	n := 0
+	for range tbl.Metadata().PreviousFiles() {
+		n++
+	}
+	require.LessOrEqual(t, n, 50, "metadata log")
+	dir, _ := catalog.LocalPath(tbl.Location() + "/metadata")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	jsons := 0
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) == ".json" {
+			jsons++
+		}
+	}
+	require.LessOrEqual(t, jsons, 51, "metadata files on disk")
 }
