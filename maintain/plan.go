@@ -35,11 +35,18 @@ type PlanOptions struct {
 	All bool
 }
 
+// planOptions are the scheduled runs' options, or, with all, those of a
+// compaction on demand: every small file, however many bytes (the caller
+// asked for it and watches its progress).
 func (c CompactionConfig) planOptions(all bool) PlanOptions {
-	return PlanOptions{
+	o := PlanOptions{
 		Target: int64(c.TargetFileSize), FanIn: c.FanIn, MaxSmallFiles: c.MaxSmallFiles,
 		MaxBytes: int64(c.MaxBytesPerRun), All: all,
 	}
+	if all {
+		o.MaxBytes = math.MaxInt64
+	}
+	return o
 }
 
 // Small reports whether a file is below three quarters of the target size,
