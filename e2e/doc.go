@@ -76,6 +76,20 @@
 //     node and a cluster: floe keeps committing into a new dead-letter table,
 //     and the oracle reads the renamed and the new one together.
 //
+//   - TestMaintenanceUnderKills, TestAggressiveExpiryAfterCompaction,
+//     TestOrphansOfKilledWriter, TestClickHouseReadsCompactedTables
+//     (maintenance_test.go): compaction, snapshot expiry and orphan cleanup
+//     as aggressive as the configuration allows, in floe processes
+//     SIGKILLed at random moments and right after compactions: every
+//     compaction and every new current snapshot the test sees reads back as
+//     exactly the records below its offsets; expiry down to the current
+//     snapshot deletes the files only the removed snapshots referenced and
+//     a restart resumes on the cut history; the files killed writers leave
+//     are removed once older than the grace, never a file in flight;
+//     ClickHouse reads every snapshot expiry kept as floe does, count()
+//     (the summaries) included. TestExpiryAfterCompactionReportsNoFalseFailures
+//     pins down a false warning of expiry after compactions.
+//
 //   - TestIndependentChecksCatchTampering: the pruned scans and ClickHouse
 //     checks fail on copies of a table committed with one fault each (a
 //     file's upper bound or partition value, its record count, a file left

@@ -188,6 +188,9 @@ type setup struct {
 	// Warehouse and S3 are for an S3 warehouse; empty: <data_dir>/warehouse.
 	Warehouse string
 	S3        *s3Settings
+	// Extra is top-level YAML appended to the file as it is (such as a
+	// maintenance section).
+	Extra string
 }
 
 type s3Settings struct {
@@ -228,7 +231,7 @@ func (s setup) memberConfig() procrig.MemberConfig {
 }
 
 // yaml renders the configuration file.
-func (s setup) yaml() string { return s.memberConfig().YAML() }
+func (s setup) yaml() string { return s.memberConfig().YAML() + s.Extra }
 
 // config parses the rendered file exactly as `floe serve` would (without
 // the process environment).
