@@ -187,7 +187,10 @@ func DeleteExpiredFiles(ctx context.Context, e Expired) error {
 		return nil
 	}
 	var errs []error
-	if err := table.NewRemoveSnapshotsUpdate(e.IDs, true).PostCommit(ctx, e.Before, e.After); err != nil {
+	// PostCommit also removes the data files an expired snapshot lists as
+	// deleted (a compaction replaced them): an earlier expiry removed most
+	// of those already, and a file that is gone is what was wanted.
+	if err := dropNotExist(table.NewRemoveSnapshotsUpdate(e.IDs, true).PostCommit(ctx, e.Before, e.After)); err != nil {
 		errs = append(errs, err)
 	}
 	if err := DeleteDroppedMetadata(ctx, e.Before, e.After); err != nil {
@@ -258,3 +261,24 @@ func (c *Committer) SetProperties(ctx context.Context, props iceberg.Properties)
 }
 
 func isNotExist(err error) bool { return errors.Is(err, iofs.ErrNotExist) }
+
+// dropNotExist returns err without its "file does not exist" parts (nil if
+// nothing else is left).
+func dropNotExist(err error) error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var keep []error
+		for _, e := range j.Unwrap() {
+			if e = dropNotExist(e); e != nil {
+				keep = append(keep, e)
+			}
+		}
+		return errors.Join(keep...)
+	}
+	if isNotExist(err) {
+		return nil
+	}
+	return err
+}
