@@ -131,27 +131,34 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 	policy := commit.DefaultWriterPolicy(p.Config().CommitInterval.D())
 	var writers []*commit.TableWriter
 	var names []string
+	var maintainers []*maintain.Maintainer
 	for _, o := range p.Outputs() {
 		name := o.Table
 		names = append(names, name)
+		var m *maintain.Maintainer
 		w, err := commit.NewWriter(commit.WriterConfig{
 			Table: name, Pipeline: p.Name(), Epoch: epoch, Policy: policy,
 			Catalog: n.opts.Catalog, Ledger: n.ledger, Env: n, Logger: n.log, Metrics: n.metrics(),
-			OnCommit: func(wc commit.WriterCommit) { n.committed(p, wc) },
+			OnCommit: func(wc commit.WriterCommit) {
+				n.committed(p, wc)
+				m.Committed(wc.Files)
+			},
 		})
 		if err != nil {
 			n.log.Error("table writer", "table", name, "err", err)
 			return
 		}
+		// Set before the writer runs, so its commits see it.
+		m = maintain.New(name, w, *n.opts.Maintenance, n.log, n.metrics())
 		writers = append(writers, w)
+		maintainers = append(maintainers, m)
 	}
 	var wg sync.WaitGroup
 	for i, w := range writers {
-		name := names[i]
+		name, m := names[i], maintainers[i]
 		n.writers.Store(name, w)
 		wg.Add(1)
 		go func() { defer wg.Done(); defer n.writers.Delete(name); w.Run(ctx) }()
-		m := maintain.New(name, w, *n.opts.Maintenance, n.log, n.metrics())
 		n.maintainers.Store(name, m)
 		wg.Add(1)
 		go func() { defer wg.Done(); defer n.maintainers.Delete(name); m.Run(ctx) }()

@@ -20,7 +20,8 @@ type Config struct {
 type CompactionConfig struct {
 	Enabled bool `yaml:"enabled"`
 	// Every is how often a table's files are looked at and, where a
-	// threshold is reached, compacted.
+	// tier is full, compacted. Commits also trigger a check, at most once a
+	// second, as soon as fan_in data files were committed since the last.
 	Every conf.Duration `yaml:"every"`
 	// TargetFileSize is the size compaction writes files up to. Files of at
 	// least three quarters of it are never rewritten.

@@ -22,6 +22,11 @@
 //
 // # The flow of a compaction
 //
+// A check runs on the schedule (compaction.every) and, at most once a
+// second, as soon as the writer has committed fan_in data files since the
+// last one (Committed): a partition's small files never pile up between
+// two scheduled checks.
+//
 //  1. Take the table as the writer last committed it (TableWriter.Current)
 //     and plan its live data files (Plan): per partition, size-tiered.
 //  2. Read each group with its deletes applied and write the new files

@@ -48,6 +48,10 @@ type Maintainer struct {
 	mu sync.Mutex
 	// health is the table's shape as of the last compaction check.
 	health atomic.Pointer[Health]
+	// sinceCheck counts the data files committed since the last
+	// compaction check; kick wakes Run when it reaches a tier's worth.
+	sinceCheck atomic.Int64
+	kick       chan struct{}
 }
 
 // Health returns the table's shape as of the last compaction check, and
@@ -68,7 +72,7 @@ func New(tableName string, w Writer, cfg Config, log *slog.Logger, m Metrics) *M
 	if m == nil {
 		m = NopMetrics{}
 	}
-	return &Maintainer{table: tableName, cfg: cfg, w: w, log: log.With("table", tableName), metrics: m}
+	return &Maintainer{table: tableName, cfg: cfg, w: w, log: log.With("table", tableName), metrics: m, kick: make(chan struct{}, 1)}
 }
 
 // Properties are set on every table floe maintains: manifests are merged as
@@ -86,23 +90,27 @@ func Properties() iceberg.Properties {
 func (m *Maintainer) Run(ctx context.Context) {
 	propsSet := false
 	type job struct {
-		on    bool
-		every time.Duration
-		next  time.Time
-		run   func(context.Context) error
-		name  string
+		on         bool
+		every      time.Duration
+		next, last time.Time
+		run        func(context.Context) error
+		name       string
 	}
 	now := time.Now()
+	every := func(on bool, d time.Duration, name string, run func(context.Context) error) *job {
+		return &job{on: on, every: d, next: now.Add(d), last: now, run: run, name: name}
+	}
 	jobs := []*job{
-		{m.cfg.Compaction.Enabled, m.cfg.Compaction.Every.D(), now.Add(m.cfg.Compaction.Every.D()), func(ctx context.Context) error {
+		// The compaction check comes first: commits move it forward.
+		every(m.cfg.Compaction.Enabled, m.cfg.Compaction.Every.D(), "compaction", func(ctx context.Context) error {
 			_, err := m.compact(ctx, false, nil)
 			return err
-		}, "compaction"},
-		{m.cfg.Expiry.Enabled, m.cfg.Expiry.Every.D(), now.Add(m.cfg.Expiry.Every.D()), m.Expire, "expiry"},
-		{m.cfg.Orphans.Enabled, m.cfg.Orphans.Every.D(), now.Add(m.cfg.Orphans.Every.D()), func(ctx context.Context) error {
+		}),
+		every(m.cfg.Expiry.Enabled, m.cfg.Expiry.Every.D(), "expiry", m.Expire),
+		every(m.cfg.Orphans.Enabled, m.cfg.Orphans.Every.D(), "orphans", func(ctx context.Context) error {
 			_, err := m.RemoveOrphans(ctx)
 			return err
-		}, "orphans"},
+		}),
 	}
 	for ctx.Err() == nil {
 		var due *job
@@ -120,7 +128,20 @@ func (m *Maintainer) Run(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-m.kick:
+			// Enough files were committed for a tier to fill: check now,
+			// but not more often than once per minCompactionGap.
+			t.Stop()
+			if c := jobs[0]; c.on {
+				if soon := c.last.Add(minCompactionGap); soon.Before(c.next) {
+					c.next = soon
+				}
+			}
+			continue
 		case <-t.C:
+		}
+		if due == jobs[0] {
+			m.sinceCheck.Store(0)
 		}
 		if !propsSet {
 			propsSet = m.ensureProperties(ctx)
@@ -129,7 +150,29 @@ func (m *Maintainer) Run(ctx context.Context) {
 			m.metrics.MaintenanceFailed(m.table, due.name)
 			m.log.Warn("table maintenance failed; trying again at the next run", "task", due.name, "err", err)
 		}
-		due.next = time.Now().Add(due.every)
+		due.last = time.Now()
+		due.next = due.last.Add(due.every)
+	}
+}
+
+// minCompactionGap is the least time between two compaction checks that
+// commits trigger.
+const minCompactionGap = time.Second
+
+// Committed tells the maintainer that the table writer committed files
+// data files. Once a tier's worth (fan_in) has been committed since the
+// last check, the next check runs at once instead of at its schedule, so
+// that a partition's small files never pile up between two scheduled
+// checks. Safe to call from any goroutine; it never blocks.
+func (m *Maintainer) Committed(files int) {
+	if files <= 0 || !m.cfg.Compaction.Enabled {
+		return
+	}
+	if m.sinceCheck.Add(int64(files)) >= int64(m.cfg.Compaction.FanIn) {
+		select {
+		case m.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
