@@ -52,6 +52,8 @@ func liveFiles(t *testing.T, tbl *table.Table) []string {
 	return out
 }
 
+// want is the (partition, offset) of every record sent that decodes: every
+// third one does not.
 func (r *leaderRig) want() map[[2]int64]bool {
 	want := map[[2]int64]bool{}
 	counts := map[int64]int64{}

@@ -30,12 +30,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/cluster"
@@ -298,6 +299,14 @@ type producer struct {
 }
 
 func startProducer(t testing.TB, broker, topic string, minRecords, chunk int64, rate int, seed int64) *producer {
+	return runProducer(t, broker, minRecords, func(ctx context.Context, cl *kgo.Client, i int64, stats *gen.ProducerStats) error {
+		return produce(ctx, cl, topic, chunk, rate, seed+i, stats)
+	})
+}
+
+// runProducer calls chunk with i = 0, 1, 2, ... until the test ends or the
+// producer is stopped (finish) with at least minRecords produced.
+func runProducer(t testing.TB, broker string, minRecords int64, chunk func(ctx context.Context, cl *kgo.Client, i int64, stats *gen.ProducerStats) error) *producer {
 	p := &producer{done: make(chan error, 1)}
 	cl := newProducer(t, broker)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -308,7 +317,7 @@ func startProducer(t testing.TB, broker, topic string, minRecords, chunk int64, 
 				p.done <- nil
 				return
 			}
-			if err := produce(ctx, cl, topic, chunk, rate, seed+i, &p.stats); err != nil {
+			if err := chunk(ctx, cl, i, &p.stats); err != nil {
 				p.done <- err
 				return
 			}
@@ -415,15 +424,8 @@ func TestClusterChaos(t *testing.T) {
 		rate       = 25_000 // records per second: production outlasts the kills
 		chunk      = 25_000
 	)
-	seed := time.Now().UnixNano()
-	if v := os.Getenv("FLOE_E2E_SEED"); v != "" {
-		s, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			t.Fatalf("FLOE_E2E_SEED=%q: %v", v, err)
-		}
-		seed = s
-	}
-	t.Logf("%d kills, at least %d records; kill schedule seed %d (replay with FLOE_E2E_SEED=%d)", kills, minRecords, seed, seed)
+	t.Logf("%d kills, at least %d records", kills, minRecords)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x636c7573))
 
 	db, pgURI := chaosPostgres(t)

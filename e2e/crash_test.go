@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -34,15 +32,7 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the crash test takes about 40 seconds")
 	}
-	seed := time.Now().UnixNano()
-	if v := os.Getenv("FLOE_E2E_SEED"); v != "" {
-		s, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			t.Fatalf("FLOE_E2E_SEED=%q: %v", v, err)
-		}
-		seed = s
-	}
-	t.Logf("kill schedule seed %d (replay with FLOE_E2E_SEED=%d)", seed, seed)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x666c6f65))
 
 	const (

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -493,4 +494,20 @@ func stopGracefully(t testing.TB, p *procrig.Proc) {
 	if err := p.Stop(90 * time.Second); err != nil {
 		t.Fatalf("floe: %v", err)
 	}
+}
+
+// testSeed returns the seed of a randomized test (FLOE_E2E_SEED when set)
+// and logs how to replay it.
+func testSeed(t *testing.T) int64 {
+	t.Helper()
+	seed := time.Now().UnixNano()
+	if v := os.Getenv("FLOE_E2E_SEED"); v != "" {
+		s, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("FLOE_E2E_SEED=%q: %v", v, err)
+		}
+		seed = s
+	}
+	t.Logf("seed %d (replay with FLOE_E2E_SEED=%d)", seed, seed)
+	return seed
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
@@ -53,47 +54,16 @@ const (
 	disabled = "{enabled: false}"
 )
 
-// testSeed returns the seed of a randomized test (FLOE_E2E_SEED when set)
-// and logs how to replay it.
-func testSeed(t *testing.T) int64 {
-	t.Helper()
-	seed := time.Now().UnixNano()
-	if v := os.Getenv("FLOE_E2E_SEED"); v != "" {
-		s, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			t.Fatalf("FLOE_E2E_SEED=%q: %v", v, err)
-		}
-		seed = s
-	}
-	t.Logf("seed %d (replay with FLOE_E2E_SEED=%d)", seed, seed)
-	return seed
-}
-
 // startCleanProducer is startProducer without malformed records: every
 // offset of the topic is a row of the table, so the rows of a snapshot are
 // known from its offsets alone.
 func startCleanProducer(t testing.TB, broker, topic string, minRecords, chunk int64, rate int, seed int64) *producer {
-	p := &producer{done: make(chan error, 1)}
-	cl := newProducer(t, broker)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() {
-		for i := int64(0); ; i++ {
-			if ctx.Err() != nil || p.stop.Load() && p.stats.Produced.Load() >= minRecords {
-				p.done <- nil
-				return
-			}
-			err := gen.Produce(ctx, cl, gen.ProducerConfig{
-				Topic: topic, Kind: gen.Clicks, Rate: rate, Limit: chunk,
-				Gen: gen.Config{Seed: seed + i, MalformedRate: -1},
-			}, &p.stats)
-			if err != nil {
-				p.done <- err
-				return
-			}
-		}
-	}()
-	return p
+	return runProducer(t, broker, minRecords, func(ctx context.Context, cl *kgo.Client, i int64, stats *gen.ProducerStats) error {
+		return gen.Produce(ctx, cl, gen.ProducerConfig{
+			Topic: topic, Kind: gen.Clicks, Rate: rate, Limit: chunk,
+			Gen: gen.Config{Seed: seed + i, MalformedRate: -1},
+		}, stats)
+	})
 }
 
 // metricSample reads one sample ("name{labels}") of the /metrics of the
