@@ -30,7 +30,12 @@
 //  1. Take the table as the writer last committed it (TableWriter.Current)
 //     and plan its live data files (Plan): per partition, size-tiered.
 //  2. Read each group with its deletes applied and write the new files
-//     (iceberg-go's ExecuteCompactionGroup), off the writer's goroutine.
+//     (iceberg-go's ExecuteCompactionGroup), off the writer's goroutine. A
+//     file larger than the table's read.split.target-size is planned as
+//     several tasks, one per range of row groups: a group takes every task
+//     of each of its files. Before anything is committed, the new files
+//     must hold as many rows as the old ones (no more, where deletes
+//     applied): a rewrite that would lose or invent rows is dropped.
 //  3. Hand the rewrite to the writer: Committer.Rewrite checks that the
 //     table still holds the plan's files as they were (every snapshot since
 //     the plan is an append without deletes), then commits one replace

@@ -255,7 +255,7 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 	if err != nil {
 		return Summary{}, fmt.Errorf("maintain: plan %s: %w", m.table, err)
 	}
-	files, byPath := describe(tasks)
+	files, tasksOf := describe(tasks)
 	before := measure(files)
 	h := m.measureHealth(ctx, tbl, before)
 	m.health.Store(&h)
@@ -274,6 +274,7 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 	}
 	var rw commit.Rewrite
 	rw.BaseSnapshot, rw.DataSeq = snap.SnapshotID, snap.SequenceNumber
+	withDeletes := false
 	cleanup := func() {
 		if err := removeFiles(ctx, tbl, rw.New); err != nil {
 			m.log.Warn("could not remove the files of a compaction that did not commit; orphan cleanup will", "err", err)
@@ -282,7 +283,11 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 	for _, g := range groups {
 		tg := table.CompactionTaskGroup{PartitionKey: g.Partition, TotalSizeBytes: g.Bytes}
 		for _, f := range g.Files {
-			tg.Tasks = append(tg.Tasks, byPath[f.Path])
+			// Every task of the file: a large file is planned as
+			// several byte ranges, and a group given only one would
+			// rewrite part of the file and remove all of it.
+			tg.Tasks = append(tg.Tasks, tasksOf[f.Path]...)
+			withDeletes = withDeletes || f.Deletes > 0
 		}
 		res, err := table.ExecuteCompactionGroup(ctx, tbl, tg, table.WithCompactionTargetFileSize(int64(m.cfg.Compaction.TargetFileSize)))
 		rw.New = append(rw.New, res.NewDataFiles...)
@@ -293,7 +298,7 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 		rw.Old = append(rw.Old, res.OldDataFiles...)
 		rw.RemoveDeletes = append(rw.RemoveDeletes, res.SafePosDeletes...)
 		rw.RemoveDeletes = append(rw.RemoveDeletes, res.SafeDeletionVectors...)
-		sum.Rewritten += len(res.OldDataFiles)
+		sum.Rewritten += len(g.Files)
 		sum.Written += len(res.NewDataFiles)
 		sum.BytesRead += res.BytesBefore
 		sum.BytesOut += res.BytesAfter
@@ -303,7 +308,13 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 			progress(pr)
 		}
 	}
+	// A file planned as several tasks is listed once per task.
+	rw.Old = uniqueFiles(rw.Old)
 	rw.RemoveDeletes = uniqueFiles(rw.RemoveDeletes)
+	if err := sameRows(rw, withDeletes); err != nil {
+		cleanup()
+		return sum, fmt.Errorf("maintain: compact %s: %w", m.table, err)
+	}
 	var res commit.Result
 	err = m.w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
 		var err error
@@ -332,24 +343,41 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 	return sum, nil
 }
 
-// describe turns scan tasks into planner files, and indexes the tasks by
-// data file path.
-func describe(tasks []table.FileScanTask) ([]File, map[string]table.FileScanTask) {
+// sameRows checks a rewrite before it is committed: without deletes the
+// new files hold exactly as many rows as the old ones, with deletes no more.
+// A rewrite that fails it would lose or invent rows; it is never committed.
+func sameRows(rw commit.Rewrite, withDeletes bool) error {
+	var before, after int64
+	for _, f := range rw.Old {
+		before += f.Count()
+	}
+	for _, f := range rw.New {
+		after += f.Count()
+	}
+	if after > before || (!withDeletes && after != before) {
+		return fmt.Errorf("the rewrite would replace %d rows with %d; not committed", before, after)
+	}
+	return nil
+}
+
+// describe turns scan tasks into planner files, one per data file, and
+// returns the tasks of each file by path: a file larger than the table's
+// read.split.target-size is planned as several tasks, one per range of row
+// groups.
+func describe(tasks []table.FileScanTask) ([]File, map[string][]table.FileScanTask) {
 	files := make([]File, 0, len(tasks))
-	byPath := make(map[string]table.FileScanTask, len(tasks))
+	tasksOf := make(map[string][]table.FileScanTask, len(tasks))
 	for _, t := range tasks {
 		p := t.File.FilePath()
-		if _, dup := byPath[p]; dup {
-			// A file split into several tasks is one file.
-			continue
+		if _, seen := tasksOf[p]; !seen {
+			files = append(files, File{
+				Path: p, Partition: partitionKey(t.File), Size: t.File.FileSizeBytes(),
+				Records: t.File.Count(), Deletes: len(t.DeleteFiles),
+			})
 		}
-		byPath[p] = t
-		files = append(files, File{
-			Path: p, Partition: partitionKey(t.File), Size: t.File.FileSizeBytes(),
-			Records: t.File.Count(), Deletes: len(t.DeleteFiles),
-		})
+		tasksOf[p] = append(tasksOf[p], t)
 	}
-	return files, byPath
+	return files, tasksOf
 }
 
 // partitionKey names a file's partition: its spec and values.
