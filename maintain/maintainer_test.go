@@ -25,7 +25,7 @@ type direct struct{ c *commit.Committer }
 func (d direct) Do(ctx context.Context, f func(context.Context, *commit.Committer) error) error {
 	return f(ctx, d.c)
 }
-func (d direct) Current() *table.Table            { return d.c.Table() }
+func (d direct) Current() *table.Table           { return d.c.Table() }
 func (d direct) PendingFiles() ([]string, error) { return nil, nil }
 
 var schema = iceberg.NewSchema(0,
