@@ -251,7 +251,8 @@ func (w *TableWriter) Current() *table.Table { return w.cur.Load() }
 
 // PendingFiles returns the paths of the data files named by the table's
 // accepted, uncommitted segments: files that are in no snapshot yet but
-// will be.
+// will be. A segment that is no longer pending is in Current: the writer
+// publishes a commit's table before it reports the commit to the ledger.
 func (w *TableWriter) PendingFiles() ([]string, error) {
 	t := w.cur.Load()
 	if t == nil {
@@ -573,6 +574,10 @@ func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) 
 	if err != nil {
 		return err
 	}
+	// Published before the ledger hears of the commit: whoever no longer
+	// finds the segment pending in the ledger finds its files in Current
+	// (orphan cleanup relies on it).
+	w.cur.Store(w.c.Table())
 	if err := failpoint.Hit("writer/before-report"); err != nil {
 		// The table holds the commit, the ledger does not know: the next
 		// round finds the segments covered and reports them.

@@ -507,6 +507,25 @@ func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out OrphanResult
+	// The pending files are read before the table and again after the
+	// plan. A segment pending at the first read is in the table or in the
+	// second read (committed in between: the writer publishes a commit's
+	// table before the ledger drops the segment); one accepted after the
+	// plan names files the plan may hold, which the second read catches.
+	// Only a file written more than the grace period before its segment
+	// was accepted could slip through: the grace period is chosen to make
+	// that impossible.
+	keep := map[string]bool{}
+	pending := func() error {
+		ps, err := m.w.PendingFiles()
+		for _, p := range ps {
+			keep[bare(p)] = true
+		}
+		return err
+	}
+	if err := pending(); err != nil {
+		return out, err
+	}
 	tbl := m.w.Current()
 	if tbl == nil {
 		return out, errors.New("maintain: the table writer has not loaded the table yet")
@@ -520,15 +539,8 @@ func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
 	if err != nil {
 		return out, fmt.Errorf("maintain: find orphan files of %s: %w", m.table, err)
 	}
-	// Read after the plan: a segment accepted meanwhile names files
-	// written before it, which the plan may hold.
-	pending, err := m.w.PendingFiles()
-	if err != nil {
+	if err := pending(); err != nil {
 		return out, err
-	}
-	keep := map[string]bool{}
-	for _, p := range pending {
-		keep[bare(p)] = true
 	}
 	fs, err := tbl.FS(ctx)
 	if err != nil {
