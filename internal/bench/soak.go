@@ -186,15 +186,16 @@ type soakSample struct {
 	DataBytes, MetadataBytes                               int64
 	// MaxSmallPerPartition is from this process's plan.
 	MaxSmallPerPartition int
-	Plan, Scan           time.Duration
-	Rows                 int64
-	RSS                  int64
+	// Plan and Scan are -1 when the plan or the scan failed.
+	Plan, Scan time.Duration
+	Rows       int64
+	RSS        int64
 }
 
 // ScanPerMRows is the scan time per million rows read, in seconds (NaN
 // for an empty table).
 func (s soakSample) ScanPerMRows() float64 {
-	if s.Rows == 0 {
+	if s.Rows == 0 || s.Scan < 0 {
 		return math.NaN()
 	}
 	return s.Scan.Seconds() / (float64(s.Rows) / 1e6)
@@ -224,13 +225,21 @@ func soakFigures() []soakFigure {
 			note: "the table's data: the reference of the others"},
 		{name: "metadata bytes", get: func(s soakSample) float64 { return float64(s.MetadataBytes) }, format: fmtBytes},
 		{name: "snapshots retained", get: func(s soakSample) float64 { return float64(s.Snapshots) }, format: fmtCount},
-		{name: "plan whole table", get: func(s soakSample) float64 { return s.Plan.Seconds() }, format: fmtSeconds,
+		{name: "plan whole table", get: func(s soakSample) float64 { return seconds(s.Plan) }, format: fmtSeconds,
 			note: "one manifest entry per live data file"},
-		{name: "scan whole table", get: func(s soakSample) float64 { return s.Scan.Seconds() }, format: fmtSeconds,
+		{name: "scan whole table", get: func(s soakSample) float64 { return seconds(s.Scan) }, format: fmtSeconds,
 			note: "reads every row"},
 		{name: "scan per million rows", get: soakSample.ScanPerMRows, format: fmtSeconds},
 		{name: "floe RSS", get: func(s soakSample) float64 { return float64(s.RSS) }, format: fmtBytes},
 	}
+}
+
+// seconds is d in seconds; NaN for a negative d (not measured).
+func seconds(d time.Duration) float64 {
+	if d < 0 {
+		return math.NaN()
+	}
+	return d.Seconds()
 }
 
 // RunSoak runs the soak and prints its report.
@@ -351,7 +360,7 @@ func (s *soak) close() {
 func (s *soak) header(out io.Writer) {
 	o, mc := s.o, s.maint
 	fmt.Fprintf(out, "floe bench soak: %d click records/s (~220 bytes, 10 columns; no late or malformed events), %d partitions, commit interval %s, partition_by [%s], for %s, a sample every %s\n",
-		o.Rate, o.Partitions, soakCommitEvery, soakPartitionBy, o.Duration, o.Sample)
+		o.Rate, o.Partitions, soakCommitEvery, soakPartitionBy, fmtDuration(o.Duration), fmtDuration(o.Sample))
 	fmt.Fprintf(out, "maintenance at its defaults: compaction%s every %s (target %s, fan-in %d, at most %d small files per partition); expiry%s every %s (keeping %s); orphans%s every %s (grace %s)\n",
 		off(mc.Compaction.Enabled), fmtDuration(mc.Compaction.Every.D()), fmtBytes(float64(mc.Compaction.TargetFileSize)), mc.Compaction.FanIn, mc.Compaction.MaxSmallFiles,
 		off(mc.Expiry.Enabled), fmtDuration(mc.Expiry.Every.D()), tiersString(mc.Expiry.Keep),
@@ -436,6 +445,7 @@ func (s *soak) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	interrupted := false
+	scanErrs := 0
 	var last time.Duration
 	for next := o.Sample; next <= o.Duration; next += o.Sample {
 		if err := s.rig.CheckAlive(); err != nil {
@@ -450,8 +460,12 @@ func (s *soak) run(ctx context.Context, out io.Writer) error {
 			return fmt.Errorf("the producer stopped: %v", err)
 		default:
 		}
-		cur, err := scrapeMetrics(ctx, s.member.HTTPAddr())
+		cur, err := s.scrapeRetrying(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				interrupted = true
+				break
+			}
 			return err
 		}
 		at := time.Since(start)
@@ -462,7 +476,10 @@ func (s *soak) run(ctx context.Context, out io.Writer) error {
 				interrupted = true
 				break
 			}
-			return err
+			// A day-long run goes on; the failures are reported at the end.
+			smp.Plan, smp.Scan, smp.Rows = -1, -1, 0
+			scanErrs++
+			fmt.Fprintf(out, "%s: planning or scanning the table failed: %v\n", fmtElapsed(time.Since(start)), err)
 		}
 		smp.At = at
 		smp.Interval = smp.At - last
@@ -518,6 +535,9 @@ func (s *soak) run(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "the floe process did not stop cleanly: %v\n", stopErr)
 		failed = append(failed, "the floe process did not stop cleanly")
 	}
+	if scanErrs > 0 {
+		failed = append(failed, fmt.Sprintf("%d of the samples could not plan or scan the table", scanErrs))
+	}
 	printSoakSummary(out, s.figures, s.samples)
 	if o.PNG != "" && len(s.samples) > 0 {
 		if err := writeSoakPNG(o.PNG, s.figures, s.samples, o); err != nil {
@@ -568,6 +588,22 @@ func (s *soak) drain(ctx context.Context) (time.Duration, int64, int64, error) {
 		return -1, rows, inTopic, nil
 	}
 	return time.Since(start), rows, inTopic, nil
+}
+
+// scrapeRetrying reads the process's /metrics, trying three times a second
+// apart: a busy moment of the process must not end a day-long run.
+func (s *soak) scrapeRetrying(ctx context.Context) (metricSet, error) {
+	var err error
+	for range 3 {
+		var m metricSet
+		if m, err = scrapeMetrics(ctx, s.member.HTTPAddr()); err == nil {
+			return m, nil
+		}
+		if clock.Sleep(ctx, time.Second) != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("reading the floe process's metrics: %w", err)
 }
 
 // scrapeFreshness reads the freshness gauge every second into s.fresh.
@@ -752,6 +788,10 @@ func sampleHeader() string {
 }
 
 func (s soakSample) row() string {
+	rows := "-"
+	if s.Scan >= 0 {
+		rows = human(float64(s.Rows))
+	}
 	rate := "-"
 	if s.Interval > 0 {
 		rate = human(s.Committed / s.Interval.Seconds())
@@ -760,7 +800,7 @@ func (s soakSample) row() string {
 		fmtElapsed(s.At), strconv.Itoa(s.Commits), rate, fmtSeconds(s.CommitP50), fmtSeconds(s.CommitP99),
 		fmtSeconds(s.FreshP99), strconv.Itoa(s.MaxFilesPerPartition), strconv.Itoa(s.MaxSmallPerPartition), strconv.Itoa(s.DataFiles),
 		strconv.Itoa(s.Partitions), fmtBytes(float64(s.DataBytes)), fmtBytes(float64(s.MetadataBytes)), strconv.Itoa(s.Snapshots),
-		fmtSeconds(s.Plan.Seconds()), fmtSeconds(s.Scan.Seconds()), human(float64(s.Rows)), fmtBytes(float64(s.RSS)))
+		fmtSeconds(seconds(s.Plan)), fmtSeconds(seconds(s.Scan)), rows, fmtBytes(float64(s.RSS)))
 }
 
 // ---------------------------------------------------------------------------
