@@ -468,7 +468,9 @@ func (s *soak) run(ctx context.Context, out io.Writer) error {
 			}
 			return err
 		}
-		at := time.Since(start)
+		// Whole seconds: a sample taken a few milliseconds after 15:00
+		// belongs to the interval ending at 15:00, not to the window after.
+		at := time.Since(start).Round(time.Second)
 		smp := sampleFrom(prev, cur, s.takeFresh())
 		prev = cur
 		if err := s.planAndScan(ctx, &smp); err != nil {
