@@ -496,7 +496,7 @@ func (s *soak) run(ctx context.Context, out io.Writer) error {
 	}
 	stopBG()
 	prodErr := <-prodDone
-	produced := stats.Produced.Load()
+	acked := stats.Produced.Load()
 	elapsed := time.Since(start)
 	wg.Wait()
 	if prodErr != nil {
@@ -517,6 +517,9 @@ func (s *soak) run(ctx context.Context, out io.Writer) error {
 	stopErr := s.rig.Stop(s.member, 90*time.Second)
 	peak := s.rig.PeakRSS()
 
+	// The topic's end offsets count every record produced, also those
+	// whose acknowledgement the producer's stop cut short.
+	produced := max(inTopic, acked)
 	fmt.Fprintf(out, "\nproduced %d records in %s (%.0f/s); ", produced, elapsed.Round(time.Second), float64(produced)/elapsed.Seconds())
 	var failed []string
 	switch {
