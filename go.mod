@@ -24,6 +24,7 @@ require (
 	github.com/uptrace/bun/driver/sqliteshim v1.3.0
 	github.com/valyala/fastjson v1.6.10
 	go.etcd.io/bbolt v1.3.12
+	golang.org/x/image v0.46.0
 	golang.org/x/sync v0.24.0
 	google.golang.org/grpc v1.83.2
 	google.golang.org/protobuf v1.36.12

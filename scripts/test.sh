@@ -2,7 +2,8 @@
 # The test command: sets up what the tests need on a fresh machine, then runs
 # every test (unit, fault injection, e2e with a real S3-compatible server and
 # separate floe processes killed with SIGKILL), a short fuzz run of every
-# decoder, and the race detector on the concurrent packages.
+# decoder, a 3-minute soak of one node with maintenance on, and the race
+# detector on the concurrent packages.
 #
 #   scripts/test.sh            everything (what CI runs)
 #   FUZZTIME=200000x scripts/test.sh   longer fuzzing (executions per target)
@@ -59,6 +60,13 @@ for target in $(grep -ho 'func Fuzz[A-Za-z0-9_]*' --include='*_test.go' -r . | s
   pkg=$(grep -rl "func $target(" --include='*_test.go' . | head -1 | xargs dirname)
   go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-10000x}" "$pkg"
 done
+
+# One floe process at 20k records/s, 1-second commits, maintenance at its
+# defaults, for 3 minutes: the figures are printed beside their targets, not
+# asserted (a run this short compares its last third with its middle third);
+# it fails only when the run does (the process exits, a commit never comes).
+echo "== soak (3 minutes)"
+go run ./cmd/floe bench soak --duration 3m --sample 10s --png "$(mktemp -d)/soak.png"
 
 echo "== race detector (concurrent packages)"
 go test -count=1 -race -timeout 15m ./commit/ ./ingest/ ./internal/node/ ./cluster/ ./raftstore/ ./maintain/

@@ -206,7 +206,7 @@ func benchCmd() *cobra.Command {
 	f.DurationVar(&o.FreshnessDuration, "freshness-duration", o.FreshnessDuration, "length of the freshness phase")
 	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "commit interval for the end-to-end and freshness phases")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory (default: a temporary directory, removed after)")
-	cmd.AddCommand(benchClusterCmd(), benchChildCmd())
+	cmd.AddCommand(benchClusterCmd(), benchSoakCmd(), benchChildCmd())
 	return cmd
 }
 
@@ -236,6 +236,38 @@ dead_after 5s: the defaults).`,
 	f.IntVar(&o.LeaderKills, "leader-kills", o.LeaderKills, "how many times the failover phase SIGKILLs the leader (0 skips the phase)")
 	f.IntVar(&o.Nodes, "nodes", o.Nodes, "members of the larger throughput cluster (the failover cluster has at least 3)")
 	f.IntVar(&o.FailoverRate, "failover-rate", o.FailoverRate, "steady produce rate of the failover phase (records/s)")
+	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory, kept (default: a temporary directory, removed after)")
+	return cmd
+}
+
+func benchSoakCmd() *cobra.Command {
+	o := bench.DefaultSoakOptions()
+	cmd := &cobra.Command{
+		Use:   "soak",
+		Short: "Run one node for hours at a steady rate with 1-second commits and maintenance on; watch for degradation",
+		Long: `Run one floe serve process for --duration at a steady --rate with 1-second
+commits and table maintenance at its defaults, into a table partitioned by
+hour(ts). Every --sample it prints commit latency p50/p99, freshness p99, the
+table's files per partition, live data files, metadata bytes and snapshots,
+the time to plan and to scan the whole table, and the process's RSS; at the
+end, each figure's mean over the last 10 minutes against its mean over
+minutes 15-25 (target: at most 1.2 times; a run shorter than 35 minutes
+compares its last third with its middle third), the peak RSS, and a PNG plot
+of every figure over time (--png).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			return bench.RunSoak(ctx, o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&o.Duration, "duration", o.Duration, "how long to produce and measure (e.g. 24h)")
+	f.DurationVar(&o.Sample, "sample", o.Sample, "interval of a sample row")
+	f.IntVar(&o.Rate, "rate", o.Rate, "steady produce rate (records/s)")
+	f.IntVar(&o.Partitions, "partitions", o.Partitions, "topic partitions")
+	f.StringSliceVar(&o.ScanColumns, "scan-columns", o.ScanColumns, "columns the timed full scan reads (empty: every column)")
+	f.StringVar(&o.PNG, "png", o.PNG, "plot of every figure over time (empty: none)")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory, kept (default: a temporary directory, removed after)")
 	return cmd
 }
