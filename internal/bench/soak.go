@@ -361,8 +361,8 @@ func (s *soak) header(out io.Writer) {
 	o, mc := s.o, s.maint
 	fmt.Fprintf(out, "floe bench soak: %d click records/s (~220 bytes, 10 columns; no late or malformed events), %d partitions, commit interval %s, partition_by [%s], for %s, a sample every %s\n",
 		o.Rate, o.Partitions, soakCommitEvery, soakPartitionBy, fmtDuration(o.Duration), fmtDuration(o.Sample))
-	fmt.Fprintf(out, "maintenance at its defaults: compaction%s every %s (target %s, fan-in %d, at most %d small files per partition); expiry%s every %s (keeping %s); orphans%s every %s (grace %s)\n",
-		off(mc.Compaction.Enabled), fmtDuration(mc.Compaction.Every.D()), fmtBytes(float64(mc.Compaction.TargetFileSize)), mc.Compaction.FanIn, mc.Compaction.MaxSmallFiles,
+	fmt.Fprintf(out, "maintenance at its defaults: compaction%s every %s and after every %d committed files (target %s, fan-in %d, at most %d small files per partition); expiry%s every %s (keeping %s); orphans%s every %s (grace %s)\n",
+		off(mc.Compaction.Enabled), fmtDuration(mc.Compaction.Every.D()), mc.Compaction.FanIn, fmtBytes(float64(mc.Compaction.TargetFileSize)), mc.Compaction.FanIn, mc.Compaction.MaxSmallFiles,
 		off(mc.Expiry.Enabled), fmtDuration(mc.Expiry.Every.D()), tiersString(mc.Expiry.Keep),
 		off(mc.Orphans.Enabled), fmtDuration(mc.Orphans.Every.D()), fmtDuration(mc.Orphans.Grace.D()))
 	cols := "every column"
