@@ -118,26 +118,14 @@ func RunCluster(ctx context.Context, o ClusterOptions, out io.Writer) error {
 	case o.CommitInterval <= 0 || o.HeartbeatInterval <= 0 || o.DeadAfter <= 0:
 		return errors.New("bench cluster: the commit interval, heartbeat interval and dead-after must be positive")
 	}
-	dir := o.DataDir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "floe-bench-cluster-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	dir, err := filepath.Abs(dir)
+	dir, cleanup, err := scratchDir(o.DataDir, "floe-bench-cluster-")
 	if err != nil {
 		return err
 	}
-	exe := o.Exe
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return err
-		}
+	defer cleanup()
+	exe, err := executable(o.Exe)
+	if err != nil {
+		return err
 	}
 	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.Partitions), benchTopic, failoverTopic))
 	if err != nil {
@@ -856,4 +844,32 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// scratchDir returns the absolute path of dataDir, created if needed, or of
+// a temporary directory named after prefix when dataDir is empty; cleanup
+// removes the temporary one (a given directory is kept).
+func scratchDir(dataDir, prefix string) (dir string, cleanup func(), err error) {
+	cleanup = func() {}
+	if dataDir == "" {
+		d, err := os.MkdirTemp("", prefix)
+		if err != nil {
+			return "", cleanup, err
+		}
+		cleanup = func() { _ = os.RemoveAll(d) }
+		dataDir = d
+	} else if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", cleanup, err
+	}
+	dir, err = filepath.Abs(dataDir)
+	return dir, cleanup, err
+}
+
+// executable returns exe, or this process's executable when exe is empty:
+// the binary the benchmarks start as `floe serve` children.
+func executable(exe string) (string, error) {
+	if exe != "" {
+		return exe, nil
+	}
+	return os.Executable()
 }

@@ -85,7 +85,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -254,26 +253,14 @@ func RunSoak(ctx context.Context, o SoakOptions, out io.Writer) error {
 	case o.Duration < 3*o.Sample:
 		return errors.New("bench soak: --duration must be at least three --sample intervals")
 	}
-	dir := o.DataDir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "floe-bench-soak-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	dir, err := filepath.Abs(dir)
+	dir, cleanup, err := scratchDir(o.DataDir, "floe-bench-soak-")
 	if err != nil {
 		return err
 	}
-	exe := o.Exe
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return err
-		}
+	defer cleanup()
+	exe, err := executable(o.Exe)
+	if err != nil {
+		return err
 	}
 	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.Partitions), soakTopic))
 	if err != nil {
