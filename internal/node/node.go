@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,8 +42,10 @@ type Node struct {
 	// metrics are this node's alone, served on its /metrics: nodes in one
 	// process share none.
 	metrics *metrics.Set
-	ln      net.Listener
-	srv     *http.Server
+	// health is the last table shape TableHealth saw, by table name.
+	health sync.Map
+	ln     net.Listener
+	srv    *http.Server
 	// started is cluster once New has it; the operations endpoint, which
 	// serves while New still waits for the catalog, reads it here.
 	started atomic.Pointer[cluster.Node]
@@ -279,17 +282,22 @@ func FetchClusterStatus(ctx context.Context, hc *http.Client, httpAddr string) (
 }
 
 // TableHealth returns the shape of a table this node writes (as the leader)
-// as of its last compaction check, and false when it has none.
+// as of its last compaction check, and false when it has none. Once the
+// node stops writing the table (it stopped, or no longer leads) it returns
+// the last shape it saw, so a final status line still has one.
 func (n *Node) TableHealth(table string) (maintain.Health, bool) {
-	c := n.started.Load()
-	if c == nil {
-		return maintain.Health{}, false
+	if c := n.started.Load(); c != nil {
+		if m, err := c.Maintainer(table); err == nil {
+			if h, ok := m.Health(); ok {
+				n.health.Store(table, h)
+				return h, true
+			}
+		}
 	}
-	m, err := c.Maintainer(table)
-	if err != nil {
-		return maintain.Health{}, false
+	if h, ok := n.health.Load(table); ok {
+		return h.(maintain.Health), true
 	}
-	return m.Health()
+	return maintain.Health{}, false
 }
 
 // CompactEvent is one line of POST /tables/{table}/compact's answer, a
