@@ -135,13 +135,7 @@ type Expired struct {
 // DeleteExpiredFiles, which may run off the writer's goroutine.
 func (c *Committer) ExpireSnapshots(ctx context.Context, ids []int64) (Expired, error) {
 	meta := c.tbl.Metadata()
-	keep := map[int64]bool{}
-	for _, ref := range meta.Refs() {
-		keep[ref.SnapshotID] = true
-	}
-	if cur := meta.CurrentSnapshot(); cur != nil {
-		keep[cur.SnapshotID] = true
-	}
+	keep := ProtectedSnapshots(meta)
 	var drop []int64
 	for _, id := range ids {
 		if !keep[id] && meta.SnapshotByID(id) != nil {
@@ -174,6 +168,20 @@ func (c *Committer) ExpireSnapshots(ctx context.Context, ids []int64) (Expired, 
 	c.setSnapshot(after)
 	c.succeeded()
 	return Expired{IDs: drop, Before: before, After: after}, nil
+}
+
+// ProtectedSnapshots returns the snapshots expiry never removes: the
+// current one and every one a branch or tag references (the pipeline's tag
+// among them).
+func ProtectedSnapshots(meta table.Metadata) map[int64]bool {
+	keep := map[int64]bool{}
+	for _, ref := range meta.Refs() {
+		keep[ref.SnapshotID] = true
+	}
+	if cur := meta.CurrentSnapshot(); cur != nil {
+		keep[cur.SnapshotID] = true
+	}
+	return keep
 }
 
 // DeleteExpiredFiles deletes the manifest lists, manifests and data files

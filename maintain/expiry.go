@@ -85,19 +85,6 @@ func SelectExpired(snaps []Snap, protected map[int64]bool, now time.Time, tiers 
 	return ids
 }
 
-// Protected returns the snapshots expiry never removes: the current one
-// and every one a branch or tag references.
-func Protected(meta table.Metadata) map[int64]bool {
-	keep := map[int64]bool{}
-	for _, ref := range meta.Refs() {
-		keep[ref.SnapshotID] = true
-	}
-	if cur := meta.CurrentSnapshot(); cur != nil {
-		keep[cur.SnapshotID] = true
-	}
-	return keep
-}
-
 // Snaps lists the table's snapshots for SelectExpired.
 func Snaps(meta table.Metadata) []Snap {
 	all := meta.Snapshots()

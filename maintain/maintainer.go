@@ -488,7 +488,7 @@ func (m *Maintainer) Expire(ctx context.Context) error {
 	var exp commit.Expired
 	err := m.w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
 		meta := c.Table().Metadata()
-		ids := SelectExpired(Snaps(meta), Protected(meta), time.Now(), m.cfg.Expiry.Keep)
+		ids := SelectExpired(Snaps(meta), commit.ProtectedSnapshots(meta), time.Now(), m.cfg.Expiry.Keep)
 		if len(ids) == 0 {
 			return nil
 		}
