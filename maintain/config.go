@@ -33,6 +33,10 @@ type CompactionConfig struct {
 	// MaxSmallFiles bounds the small files a partition keeps: above it,
 	// its smallest files are compacted whatever their tiers.
 	MaxSmallFiles int `yaml:"max_small_files"`
+	// MaxSmallBytes bounds the bytes a partition keeps in small files its
+	// tiers have not taken: at or above it, they are packed into files of
+	// the target size whatever their tiers (0: no limit).
+	MaxSmallBytes conf.ByteSize `yaml:"max_small_bytes"`
 	// MaxBytesPerRun bounds what one run rewrites, so a run stays short
 	// and a large backlog is worked off over several.
 	MaxBytesPerRun conf.ByteSize `yaml:"max_bytes_per_run"`
@@ -77,6 +81,7 @@ func DefaultConfig() Config {
 			TargetFileSize: 512 << 20,
 			FanIn:          4,
 			MaxSmallFiles:  16,
+			MaxSmallBytes:  512 << 20,
 			MaxBytesPerRun: 2 << 30,
 		},
 		Expiry: ExpiryConfig{
@@ -112,6 +117,9 @@ func (c Config) Validate() error {
 	}
 	if cc.MaxSmallFiles < 2 {
 		p.Addf("compaction.max_small_files", "must be at least 2, got %d", cc.MaxSmallFiles)
+	}
+	if cc.MaxSmallBytes < 0 {
+		p.Addf("compaction.max_small_bytes", "must not be negative (0: no limit), got %d", cc.MaxSmallBytes)
 	}
 	if cc.MaxBytesPerRun < cc.TargetFileSize {
 		p.Addf("compaction.max_bytes_per_run", "must be at least target_file_size (%d), got %d", cc.TargetFileSize, cc.MaxBytesPerRun)

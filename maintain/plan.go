@@ -29,6 +29,9 @@ type PlanOptions struct {
 	Target        int64
 	FanIn         int
 	MaxSmallFiles int
+	// MaxSmallBytes: a partition whose small files (those no tier takes)
+	// hold at least this many bytes has them packed (0: no limit).
+	MaxSmallBytes int64
 	MaxBytes      int64
 	// All compacts every small file of every partition (on demand),
 	// ignoring tiers and thresholds.
@@ -40,7 +43,7 @@ type PlanOptions struct {
 // asked for it and watches its progress).
 func (c CompactionConfig) planOptions(all bool) PlanOptions {
 	o := PlanOptions{
-		Target: int64(c.TargetFileSize), FanIn: c.FanIn, MaxSmallFiles: c.MaxSmallFiles,
+		Target: int64(c.TargetFileSize), FanIn: c.FanIn, MaxSmallFiles: c.MaxSmallFiles, MaxSmallBytes: int64(c.MaxSmallBytes),
 		MaxBytes: int64(c.MaxBytesPerRun), All: all,
 	}
 	if all {
@@ -74,7 +77,8 @@ func (o PlanOptions) Tier(size int64) int {
 // with every new small one. A partition holds at most FanIn-1 files per
 // tier; should it still hold more than MaxSmallFiles small files (a backlog,
 // very uneven sizes), its smallest are compacted together until it holds
-// half of that. Files of at least three quarters of the target are never
+// half of that; should they hold MaxSmallBytes or more, they are packed
+// into target-size files. Files of at least three quarters of the target are never
 // rewritten. Groups are at most the target size, so a group yields one file.
 //
 // Groups are returned smallest tier first (the tiny files, cheap to
@@ -130,9 +134,20 @@ func Plan(files []File, o PlanOptions) []Group {
 				rest = append(rest, f)
 			}
 		}
-		if len(rest) > o.MaxSmallFiles {
+		var restBytes int64
+		for _, f := range rest {
+			restBytes += f.Size
+		}
+		switch {
+		case len(rest) > o.MaxSmallFiles:
 			n := len(rest) - o.MaxSmallFiles/2 + 1
 			for _, g := range pack(p, rest[:n], o.Target) {
+				all = append(all, ranked{g, math.MaxInt})
+			}
+		case o.MaxSmallBytes > 0 && restBytes >= o.MaxSmallBytes:
+			// Enough bytes in small files for target-size files:
+			// pack them, whatever their tiers.
+			for _, g := range pack(p, rest, o.Target) {
 				all = append(all, ranked{g, math.MaxInt})
 			}
 		}

@@ -169,3 +169,23 @@ func TestPlanUnderASteadyStream(t *testing.T) {
 	t.Logf("max live files %d, bytes rewritten per byte written %.1f", maxLive, amp)
 	require.Less(t, amp, 6.0)
 }
+
+func TestPlanPacksWhenSmallFilesHoldEnoughBytes(t *testing.T) {
+	o := opts()
+	o.MaxSmallBytes = 256 * mib
+	// Three files of each of three tiers: no tier is full, 9 files is
+	// below MaxSmallFiles, but they hold 3*(100+25+6) = 393 MiB.
+	fs := files("p", 100*mib, 100*mib, 100*mib, 25*mib, 25*mib, 25*mib, 6*mib, 6*mib, 6*mib)
+	got := Plan(fs, o)
+	require.NotEmpty(t, got, "the bytes threshold packs them")
+	n := 0
+	for _, g := range got {
+		require.LessOrEqual(t, g.Bytes, o.Target)
+		n += len(g.Files)
+	}
+	require.Equal(t, 9, n)
+	o.MaxSmallBytes = 0
+	require.Empty(t, Plan(fs, o), "no limit: nothing to do until a tier fills")
+	o.MaxSmallBytes = 400 * mib
+	require.Empty(t, Plan(fs, o), "below the threshold")
+}
