@@ -300,6 +300,16 @@ func addFiles(ctx context.Context, tx *table.Transaction, seg Segment, props ice
 	if len(seg.Files) == 0 {
 		return tx.AddFiles(ctx, nil, props, false)
 	}
+	staged, err := tx.StagedTable()
+	if err != nil {
+		return err
+	}
+	if staged.Metadata().Version() >= 3 {
+		// AddDataFiles wants every file of a v3 table to carry its
+		// first_row_id; a row delta lets the manifest assign them, as the
+		// spec has new files inherit them.
+		return tx.NewRowDelta(props).AddRows(seg.Files...).Commit(ctx)
+	}
 	return tx.AddDataFiles(ctx, seg.Files, props, table.WithoutDuplicateCheck())
 }
 
@@ -361,7 +371,7 @@ func (c *Committer) settle(ctx context.Context, next func() (seg Segment, done b
 			res.Duration = time.Since(start)
 			return res, nil
 		}
-		if errors.Is(err, ErrRewriteStale) {
+		if errors.Is(err, ErrRewriteStale) || errors.Is(err, ErrDeltaStale) {
 			// Refused while staging: nothing was sent to the catalog.
 			c.fail(ClassFatal, err)
 			return res, err

@@ -153,6 +153,9 @@ type WriterConfig struct {
 	Metrics Metrics
 	// OnCommit, if set, observes every commit, on the writer's goroutine.
 	OnCommit func(WriterCommit)
+	// Deltas, set for a keyed table, resolves the deletes each commit adds
+	// besides its files (see RowDeltas).
+	Deltas RowDeltas
 }
 
 // TableWriter owns one table's commits; see the essay above.
@@ -561,7 +564,12 @@ func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) 
 	if err != nil {
 		return fmt.Errorf("commit: %s: %w", w.cfg.Table, err)
 	}
-	res, err := w.c.Commit(ctx, seg)
+	var res Result
+	if w.cfg.Deltas != nil {
+		res, err = w.commitKeyed(ctx, seg)
+	} else {
+		res, err = w.c.Commit(ctx, seg)
+	}
 	var gap *OffsetGapError
 	if errors.As(err, &gap) {
 		w.cfg.Logger.Warn("the table moved under the ledger; reloading and syncing", "err", err)
@@ -606,6 +614,36 @@ func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) 
 		})
 	}
 	return nil
+}
+
+// commitKeyed commits seg with the deletes that keep one row per key, and
+// tells the key index what became of them. A delta resolved against a
+// snapshot that is no longer the head (another engine committed meanwhile)
+// is resolved again on the next round.
+func (w *TableWriter) commitKeyed(ctx context.Context, seg Segment) (Result, error) {
+	base := headID(w.c.Table())
+	d := RowDelta{Base: base}
+	if len(seg.Files) > 0 {
+		var err error
+		if d, err = w.cfg.Deltas.Resolve(ctx, w.c.Table(), seg.Files); err != nil {
+			w.cfg.Deltas.Abandon()
+			return Result{}, fmt.Errorf("commit: resolve the deletes of %s: %w", w.cfg.Table, err)
+		}
+	}
+	res, err := w.c.CommitDelta(ctx, seg, d)
+	switch {
+	case err != nil || res.SnapshotID == 0:
+		// Failed, or the segment was committed before (by a previous
+		// leader): the index does not hold what the table holds.
+		w.cfg.Deltas.Abandon()
+	case len(seg.Files) == 0:
+		w.cfg.Deltas.Moved(base, res.SnapshotID)
+	default:
+		w.cfg.Deltas.Committed(res.SnapshotID)
+	}
+	// ErrDeltaStale fails the round: the committer holds the table as it
+	// is now, and the next round resolves against it.
+	return res, err
 }
 
 // joinPending joins pending segments into one, decoding their files.

@@ -1,0 +1,113 @@
+package commit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+)
+
+// Keyed tables keep one row per key. The rows of a commit replace the rows
+// their keys had, so a commit of a keyed table adds, besides its data files,
+// the delete files that remove the replaced rows (position deletes: one file
+// per data file in v2 tables, deletion vectors in v3). Which rows those are
+// is the business of whoever keeps the table's key index (package upsert);
+// the writer asks it, through RowDeltas, for each commit's deletes, and
+// commits data and deletes as one snapshot (CommitDelta). A RowDelta is
+// resolved against one snapshot of the table (Base): committed on top of
+// any other it could delete the wrong rows, so CommitDelta refuses it
+// (ErrDeltaStale) and the writer resolves again.
+
+// ErrDeltaStale means a row delta was resolved against a snapshot that is
+// no longer main's head. Nothing was committed.
+var ErrDeltaStale = errors.New("commit: the row delta was resolved against another snapshot than main's head")
+
+// RowDelta is what a keyed table's commit adds besides its data files.
+type RowDelta struct {
+	// Base is the snapshot the delta was resolved against (0: the table had
+	// none).
+	Base int64
+	// Deletes are position-delete files or deletion vectors.
+	Deletes []iceberg.DataFile
+	// Replaced are deletion vectors that Deletes supersede (a v3 data file
+	// has at most one live deletion vector).
+	Replaced []iceberg.DataFile
+	// Rewritten maps a file of the commit's segment to the file committed
+	// in its place: a copy without the rows a later row of the same commit
+	// replaced, where those rows cannot be deleted by position in the same
+	// snapshot.
+	Rewritten map[string]iceberg.DataFile
+}
+
+// Empty reports whether the delta deletes nothing.
+func (d RowDelta) Empty() bool {
+	return len(d.Deletes) == 0 && len(d.Replaced) == 0 && len(d.Rewritten) == 0
+}
+
+// files returns the files to commit for seg: its own, with the rewritten
+// ones replaced.
+func (d RowDelta) files(seg Segment) []iceberg.DataFile {
+	if len(d.Rewritten) == 0 {
+		return seg.Files
+	}
+	out := make([]iceberg.DataFile, len(seg.Files))
+	for i, f := range seg.Files {
+		out[i] = f
+		if r, ok := d.Rewritten[f.FilePath()]; ok {
+			out[i] = r
+		}
+	}
+	return out
+}
+
+// RowDeltas resolves the deletes of a keyed table's commits. The table
+// writer calls it on its own goroutine, in commit order.
+type RowDeltas interface {
+	// Resolve returns the delta that makes the rows of files, in order,
+	// the current rows of their keys in base.
+	Resolve(ctx context.Context, base *table.Table, files []iceberg.DataFile) (RowDelta, error)
+	// Committed says that the last delta Resolve returned landed as
+	// snapshot id.
+	Committed(id int64)
+	// Abandon says that the last delta Resolve returned did not land (or
+	// its fate is not known).
+	Abandon()
+	// Moved says that the table moved from snapshot from to snapshot to
+	// without a change to its rows (a commit that only moved offsets).
+	Moved(from, to int64)
+}
+
+// CommitDelta commits seg's files and d's deletes as one snapshot, as
+// Commit does seg alone. It returns ErrDeltaStale, committing nothing, when
+// main's head is not d.Base, before the first attempt or after a reload.
+func (c *Committer) CommitDelta(ctx context.Context, seg Segment, d RowDelta) (Result, error) {
+	return c.settle(ctx, func() (Segment, bool, error) {
+		covered, err := c.check(seg)
+		return seg, covered, err
+	}, func(ctx context.Context, tx *table.Transaction, seg Segment, props iceberg.Properties) error {
+		if head := headID(c.tbl); head != d.Base {
+			return fmt.Errorf("%w: resolved against %d, head is %d", ErrDeltaStale, d.Base, head)
+		}
+		seg.Files = d.files(seg)
+		if len(d.Deletes) == 0 && len(d.Replaced) == 0 {
+			return addFiles(ctx, tx, seg, props)
+		}
+		rd := tx.NewRowDelta(props)
+		rd.AddRows(seg.Files...)
+		rd.AddDeletes(d.Deletes...)
+		if len(d.Replaced) > 0 {
+			rd.RemoveDeletes(d.Replaced...)
+		}
+		return rd.Commit(ctx)
+	})
+}
+
+// headID is the id of t's current snapshot, 0 if it has none.
+func headID(t *table.Table) int64 {
+	if s := t.CurrentSnapshot(); s != nil {
+		return s.SnapshotID
+	}
+	return 0
+}

@@ -1,0 +1,798 @@
+package upsert
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/iceberg-go"
+	iceio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+	"github.com/apache/iceberg-go/table/dv"
+	"github.com/google/uuid"
+
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/fileio"
+)
+
+// The resolver: how a commit of a keyed table finds the rows it replaces.
+//
+// The table writer hands each commit's new data files to Resolve before it
+// commits them. Resolve reads the key columns of the new files (and the
+// _kafka_partition and _kafka_offset columns, which every keyed table has),
+// orders the rows by Kafka partition and offset, and puts each row's key in
+// the index: where the key had a row, that row (in an older file, or earlier
+// in this commit) gets a position delete. The deletes go into one
+// position-delete file per data file in v2 tables, or into the data file's
+// deletion vector in v3 tables (merged with the vector it had, which the
+// commit replaces). The commit then adds the new files and the deletes in
+// one snapshot: every snapshot holds one row per key.
+//
+// The index is an in-memory copy of what one snapshot holds (snap). It is
+// changed in place by Resolve, and is right only if the delta lands:
+// Committed moves it to the new snapshot, Abandon drops it. Whenever the
+// table's head is not the index's snapshot (the first commit after a
+// start or a failover, a compaction or rollback in between, a commit whose
+// outcome was lost), Resolve rebuilds it from the table first: the key
+// columns of every live data file, minus the rows its position deletes and
+// deletion vectors remove. A rebuild that finds a key live twice (a table
+// some other writer changed) keeps the row of the newest file and deletes
+// the others with the next commit.
+//
+// Rows of a key are ordered by Kafka offset within a partition. Keys are
+// expected to stay in one Kafka partition (producers partition by key);
+// rows of one key from several partitions are ordered by partition number,
+// which is arbitrary.
+
+// MetaPartition and MetaOffset are the columns that order a commit's rows.
+const (
+	MetaPartition = "_kafka_partition"
+	MetaOffset    = "_kafka_offset"
+)
+
+// readBatch is the number of rows read from a file at a time.
+const readBatch = 64 << 10
+
+// Resolver keeps a keyed table's key index; see the essay above. It
+// implements commit.RowDeltas and is used by the table writer's goroutine
+// only.
+type Resolver struct {
+	keys []string
+	log  *slog.Logger
+	mem  memory.Allocator
+
+	ix    *Index
+	ready bool  // the index holds snapshot snap
+	snap  int64 // 0: the table had no snapshot
+	// files are the data files the index points into, for the spec and
+	// partition of the deletes written for them.
+	files map[uint32]iceberg.DataFile
+	// dvs are the live deletion vectors by data file path (v3 tables).
+	dvs map[string]iceberg.DataFile
+	// repairs are rows a rebuild found duplicated, deleted with the next
+	// commit (file id → positions).
+	repairs map[uint32][]uint32
+
+	// last is what the last Resolve changed besides the index, applied by
+	// Committed.
+	last struct {
+		files map[uint32]iceberg.DataFile
+		dvs   map[string]iceberg.DataFile
+	}
+	stats Stats
+}
+
+// Stats counts what a resolver did, for metrics and logs.
+type Stats struct {
+	// Rows are the rows of committed files that went through the index;
+	// Replaced those whose key had a row, which got a position delete.
+	Rows, Replaced int64
+	// Rebuilds counts index rebuilds; RebuildTime is the last one's
+	// duration.
+	Rebuilds    int64
+	RebuildTime time.Duration
+}
+
+var _ commit.RowDeltas = (*Resolver)(nil)
+
+// NewResolver returns a resolver for a table keyed by the named columns.
+func NewResolver(keys []string, log *slog.Logger) (*Resolver, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("upsert: a resolver needs key columns")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Resolver{keys: slices.Clone(keys), log: log, mem: memory.DefaultAllocator}, nil
+}
+
+// Stats returns what the resolver has done so far.
+func (r *Resolver) Stats() Stats { return r.stats }
+
+// Keys returns the number of keys in the index and its memory in bytes
+// (zero before the first Resolve).
+func (r *Resolver) Keys() (n int, bytes int64) {
+	if r.ix == nil {
+		return 0, 0
+	}
+	return r.ix.Len(), r.ix.MemoryBytes()
+}
+
+// Committed implements commit.RowDeltas.
+func (r *Resolver) Committed(id int64) {
+	if !r.ready {
+		return
+	}
+	for k, f := range r.last.files {
+		r.files[k] = f
+	}
+	for k, f := range r.last.dvs {
+		r.dvs[k] = f
+	}
+	r.snap = id
+	r.repairs = nil
+	r.clearLast()
+}
+
+// Abandon implements commit.RowDeltas.
+func (r *Resolver) Abandon() {
+	r.ready = false
+	r.clearLast()
+}
+
+// Moved implements commit.RowDeltas.
+func (r *Resolver) Moved(from, to int64) {
+	if r.ready && r.snap == from {
+		r.snap = to
+	}
+}
+
+func (r *Resolver) clearLast() {
+	r.last.files, r.last.dvs = nil, nil
+}
+
+// row is one row of a commit's new files.
+type row struct {
+	key       []byte
+	partition int32
+	offset    int64
+	loc       Loc
+}
+
+// Resolve implements commit.RowDeltas.
+func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []iceberg.DataFile) (commit.RowDelta, error) {
+	head := int64(0)
+	if s := base.CurrentSnapshot(); s != nil {
+		head = s.SnapshotID
+	}
+	if !r.ready || r.snap != head {
+		if err := r.rebuild(ctx, base); err != nil {
+			return commit.RowDelta{}, err
+		}
+	}
+	// Whatever happens next changes the index; only Committed keeps it.
+	r.ready = false
+	fs, err := base.FS(ctx)
+	if err != nil {
+		return commit.RowDelta{}, fmt.Errorf("upsert: file IO of %s: %w", base.Location(), err)
+	}
+	r.last.files = make(map[uint32]iceberg.DataFile, len(files))
+	var rows []row
+	var arena []byte
+	for _, f := range files {
+		id := r.ix.FileID(f.FilePath())
+		r.last.files[id] = f
+		err := readKeys(ctx, fs, f.FilePath(), r.keys, true, r.mem, func(pos int64, key []byte, partition int32, offset int64) {
+			start := len(arena)
+			arena = append(arena, key...)
+			rows = append(rows, row{key: arena[start:len(arena):len(arena)], partition: partition, offset: offset, loc: Loc{File: id, Pos: uint32(pos)}})
+		})
+		if err != nil {
+			return commit.RowDelta{}, err
+		}
+	}
+	// The arena moved as it grew: point the rows at its final copy.
+	for i, off := 0, 0; i < len(rows); i++ {
+		n := len(rows[i].key)
+		rows[i].key = arena[off : off+n : off+n]
+		off += n
+	}
+	// Stable: rows without Kafka columns keep their order in the files.
+	slices.SortStableFunc(rows, func(a, b row) int {
+		return cmp.Or(cmp.Compare(a.partition, b.partition), cmp.Compare(a.offset, b.offset))
+	})
+	deleted := make(map[uint32][]uint32, len(r.repairs))
+	for id, ps := range r.repairs {
+		deleted[id] = append(deleted[id], ps...)
+	}
+	for _, rw := range rows {
+		if old, had := r.ix.Put(rw.key, rw.loc); had {
+			deleted[old.File] = append(deleted[old.File], old.Pos)
+			r.stats.Replaced++
+		}
+	}
+	r.stats.Rows += int64(len(rows))
+	d := commit.RowDelta{Base: head}
+	if base.Metadata().Version() >= 3 {
+		// A deletion vector can only name a data file the table already
+		// holds: the rows this commit's own files lose are left out of
+		// copies of those files instead.
+		for _, id := range sortedIDs(deleted) {
+			if _, fresh := r.last.files[id]; !fresh {
+				continue
+			}
+			if err := r.rewriteFresh(ctx, base, fs, id, deleted[id], rows, &d); err != nil {
+				return commit.RowDelta{}, err
+			}
+			delete(deleted, id)
+		}
+	}
+	if len(deleted) == 0 {
+		r.ready = true
+		return d, nil
+	}
+	if base.Metadata().Version() >= 3 {
+		err = r.writeDVs(ctx, base, fs, deleted, &d)
+	} else {
+		err = r.writePositionDeletes(ctx, base, fs, deleted, &d)
+	}
+	if err != nil {
+		return commit.RowDelta{}, err
+	}
+	r.ready = true
+	return d, nil
+}
+
+// rewriteFresh replaces the commit's file id by a copy without the rows
+// at positions dropped, and moves the index entries of its other rows to
+// the copy.
+func (r *Resolver) rewriteFresh(ctx context.Context, base *table.Table, fs iceio.IO, id uint32, dropped []uint32, rows []row, d *commit.RowDelta) error {
+	df := r.last.files[id]
+	drop := sortedPositions(dropped)
+	info, err := fileio.InfoFromTable(ctx, base)
+	if err != nil {
+		return err
+	}
+	w := fileio.NewWriter(info, df.Partition(), fileio.Options{TargetFileSize: 1 << 62})
+	if err := copyRows(ctx, fs, df.FilePath(), info.ArrowSchema, drop, r.mem, w.Write); err != nil {
+		w.Abort()
+		return err
+	}
+	out, err := w.Close(ctx)
+	if err != nil {
+		return fmt.Errorf("upsert: rewrite %s: %w", df.FilePath(), err)
+	}
+	if len(out) != 1 || out[0].Count() != df.Count()-int64(len(drop)) {
+		return fmt.Errorf("upsert: rewrite of %s (%d rows, %d dropped) wrote %d files", df.FilePath(), df.Count(), len(drop), len(out))
+	}
+	nf := out[0]
+	nid := r.ix.FileID(nf.FilePath())
+	for _, rw := range rows {
+		if rw.loc.File != id {
+			continue
+		}
+		if cur, ok := r.ix.Get(rw.key); ok && cur == rw.loc {
+			shift, _ := slices.BinarySearch(drop, int64(rw.loc.Pos))
+			r.ix.Put(rw.key, Loc{File: nid, Pos: rw.loc.Pos - uint32(shift)})
+		}
+	}
+	r.ix.DropFile(id)
+	delete(r.last.files, id)
+	r.last.files[nid] = nf
+	if d.Rewritten == nil {
+		d.Rewritten = map[string]iceberg.DataFile{}
+	}
+	d.Rewritten[df.FilePath()] = nf
+	return nil
+}
+
+// copyRows reads the Parquet file at path and passes its rows, but those
+// at the sorted positions drop, to write as batches of schema sch.
+func copyRows(ctx context.Context, fs iceio.IO, path string, sch *arrow.Schema, drop []int64, mem memory.Allocator, write func(arrow.RecordBatch) error) error {
+	f, err := fs.Open(path)
+	if err != nil {
+		return fmt.Errorf("upsert: open %s: %w", path, err)
+	}
+	defer f.Close()
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		return fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatch}, mem)
+	if err != nil {
+		return fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	defer rr.Release()
+	if rr.Schema().NumFields() != sch.NumFields() {
+		return fmt.Errorf("upsert: %s has %d columns, the table %d", path, rr.Schema().NumFields(), sch.NumFields())
+	}
+	var pos int64
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		n := rec.NumRows()
+		// Runs of kept rows, sliced out of the batch.
+		var parts []arrow.RecordBatch
+		start := int64(0)
+		for len(drop) > 0 && drop[0] < pos+n {
+			at := drop[0] - pos
+			if at > start {
+				parts = append(parts, rec.NewSlice(start, at))
+			}
+			start = at + 1
+			drop = drop[1:]
+		}
+		if start < n {
+			parts = append(parts, rec.NewSlice(start, n))
+		}
+		for _, p := range parts {
+			out := array.NewRecordBatch(sch, p.Columns(), p.NumRows())
+			err := write(out)
+			out.Release()
+			p.Release()
+			if err != nil {
+				return fmt.Errorf("upsert: rewrite %s: %w", path, err)
+			}
+		}
+		pos += n
+	}
+	return rr.Err()
+}
+
+// dataFile returns the data file the index knows by id.
+func (r *Resolver) dataFile(id uint32) (iceberg.DataFile, error) {
+	if f, ok := r.last.files[id]; ok {
+		return f, nil
+	}
+	if f, ok := r.files[id]; ok {
+		return f, nil
+	}
+	return nil, fmt.Errorf("upsert: no data file for index id %d (%s)", id, r.ix.FilePath(id))
+}
+
+// sortedPositions returns ps sorted, without duplicates, as int64s.
+func sortedPositions(ps []uint32) []int64 {
+	slices.Sort(ps)
+	ps = slices.Compact(ps)
+	out := make([]int64, len(ps))
+	for i, p := range ps {
+		out[i] = int64(p)
+	}
+	return out
+}
+
+// writeDVs writes one Puffin file with a deletion vector for every data
+// file that lost rows, each merged with the vector the file had, which the
+// delta replaces.
+func (r *Resolver) writeDVs(ctx context.Context, base *table.Table, fs iceio.IO, deleted map[uint32][]uint32, d *commit.RowDelta) error {
+	wfs, ok := fs.(iceio.WriteFileIO)
+	if !ok {
+		return fmt.Errorf("upsert: file IO of %s is read-only", base.Location())
+	}
+	specs := base.Metadata().PartitionSpecs()
+	w := dv.NewDVWriter(wfs, func(id int32) *iceberg.PartitionSpec {
+		for i := range specs {
+			if int32(specs[i].ID()) == id {
+				return &specs[i]
+			}
+		}
+		return nil
+	})
+	ids := sortedIDs(deleted)
+	for _, id := range ids {
+		df, err := r.dataFile(id)
+		if err != nil {
+			return err
+		}
+		path := df.FilePath()
+		if old, ok := r.dvs[path]; ok {
+			bm, err := dv.ReadDV(fs, old)
+			if err != nil {
+				return fmt.Errorf("upsert: read the deletion vector of %s: %w", path, err)
+			}
+			w.Load(path, bm, df.SpecID(), df.Partition())
+			d.Replaced = append(d.Replaced, old)
+		}
+		if err := w.Add(path, sortedPositions(deleted[id]), df.SpecID(), df.Partition()); err != nil {
+			return err
+		}
+	}
+	loc := fmt.Sprintf("%s/data/%s-dv.puffin", strings.TrimSuffix(base.Location(), "/"), uuid.NewString())
+	out, err := w.Flush(ctx, loc)
+	if err != nil {
+		return fmt.Errorf("upsert: write deletion vectors %s: %w", loc, err)
+	}
+	r.last.dvs = make(map[string]iceberg.DataFile, len(out))
+	for _, f := range out {
+		if ref := f.ReferencedDataFile(); ref != nil {
+			r.last.dvs[*ref] = f
+		}
+	}
+	d.Deletes = append(d.Deletes, out...)
+	return nil
+}
+
+// positionDeleteArrow is the Arrow schema of a position-delete file, with
+// the field ids the Iceberg spec reserves for it.
+var positionDeleteArrow = arrow.NewSchema([]arrow.Field{
+	{Name: "file_path", Type: arrow.BinaryTypes.String, Metadata: arrow.NewMetadata([]string{"PARQUET:field_id"}, []string{"2147483546"})},
+	{Name: "pos", Type: arrow.PrimitiveTypes.Int64, Metadata: arrow.NewMetadata([]string{"PARQUET:field_id"}, []string{"2147483545"})},
+}, nil)
+
+// writePositionDeletes writes one position-delete file per data file that
+// lost rows, in the data file's partition: readers apply a file that names
+// one data file to that file alone.
+func (r *Resolver) writePositionDeletes(ctx context.Context, base *table.Table, fs iceio.IO, deleted map[uint32][]uint32, d *commit.RowDelta) error {
+	wfs, ok := fs.(iceio.WriteFileIO)
+	if !ok {
+		return fmt.Errorf("upsert: file IO of %s is read-only", base.Location())
+	}
+	specs := base.Metadata().PartitionSpecs()
+	id := uuid.NewString()
+	for n, fid := range sortedIDs(deleted) {
+		df, err := r.dataFile(fid)
+		if err != nil {
+			return err
+		}
+		var spec iceberg.PartitionSpec
+		found := false
+		for _, s := range specs {
+			if int32(s.ID()) == df.SpecID() {
+				spec, found = s, true
+			}
+		}
+		if !found {
+			return fmt.Errorf("upsert: data file %s has unknown partition spec %d", df.FilePath(), df.SpecID())
+		}
+		dir := strings.TrimSuffix(base.Location(), "/") + "/data"
+		if !spec.IsUnpartitioned() {
+			dir += "/" + fileio.PartitionPath(spec, base.Schema(), df.Partition())
+		}
+		path := fmt.Sprintf("%s/%s-deletes-%05d.parquet", dir, id, n)
+		f, err := writePositionDeleteFile(wfs, path, df, spec, sortedPositions(deleted[fid]), r.mem)
+		if err != nil {
+			return err
+		}
+		d.Deletes = append(d.Deletes, f)
+	}
+	return nil
+}
+
+func writePositionDeleteFile(wfs iceio.WriteFileIO, path string, target iceberg.DataFile, spec iceberg.PartitionSpec, positions []int64, mem memory.Allocator) (iceberg.DataFile, error) {
+	b := array.NewRecordBuilder(mem, positionDeleteArrow)
+	defer b.Release()
+	paths := b.Field(0).(*array.StringBuilder)
+	poss := b.Field(1).(*array.Int64Builder)
+	for range positions {
+		paths.Append(target.FilePath())
+	}
+	poss.AppendValues(positions, nil)
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+
+	out, err := wfs.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("upsert: create %s: %w", path, err)
+	}
+	cw := &countingWriter{w: out}
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithStats(true),
+		parquet.WithDictionaryFor("file_path", true), parquet.WithCreatedBy("floe"))
+	fw, err := pqarrow.NewFileWriter(positionDeleteArrow, cw, props, pqarrow.NewArrowWriterProperties())
+	if err != nil {
+		_ = out.Close()
+		return nil, fmt.Errorf("upsert: position deletes %s: %w", path, err)
+	}
+	if err := fw.Write(rec); err != nil {
+		_ = fw.Close()
+		return nil, fmt.Errorf("upsert: write %s: %w", path, err)
+	}
+	if err := fw.Close(); err != nil {
+		return nil, fmt.Errorf("upsert: close %s: %w", path, err)
+	}
+	meta, err := fw.FileMetadata()
+	if err != nil {
+		return nil, fmt.Errorf("upsert: metadata of %s: %w", path, err)
+	}
+	return table.DataFileFromMetadata(table.DataFileArgs{
+		Schema:          iceberg.PositionalDeleteSchema,
+		Spec:            spec,
+		Format:          iceberg.ParquetFile,
+		Metadata:        meta,
+		FilePath:        path,
+		FileSize:        cw.n,
+		Content:         iceberg.EntryContentPosDeletes,
+		PartitionValues: target.Partition(),
+		// Full bounds on file_path: lower = upper = the data file, which
+		// tells readers the file holds deletes for that file alone.
+		Properties:    iceberg.Properties{"write.metadata.metrics.default": "full"},
+		FormatVersion: 2,
+	})
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w iceio.FileWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) Close() error { return c.w.Close() }
+
+func sortedIDs(m map[uint32][]uint32) []uint32 {
+	ids := make([]uint32, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// readKeys calls fn for every row of the Parquet file at path with the
+// row's position and encoded key, and, when withOrder is set, its Kafka
+// partition and offset (-1 and the position when the file lacks them).
+// key is valid only during the call.
+func readKeys(ctx context.Context, fs iceio.IO, path string, keys []string, withOrder bool, mem memory.Allocator,
+	fn func(pos int64, key []byte, partition int32, offset int64),
+) error {
+	f, err := fs.Open(path)
+	if err != nil {
+		return fmt.Errorf("upsert: open %s: %w", path, err)
+	}
+	defer f.Close()
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		return fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	defer pf.Close()
+	sch := pf.MetaData().Schema
+	var cols []int
+	for _, k := range keys {
+		i := sch.ColumnIndexByName(k)
+		if i < 0 {
+			return fmt.Errorf("upsert: %s has no key column %q", path, k)
+		}
+		cols = append(cols, i)
+	}
+	pi, oi := -1, -1
+	if withOrder {
+		pi, oi = sch.ColumnIndexByName(MetaPartition), sch.ColumnIndexByName(MetaOffset)
+		if pi >= 0 && oi >= 0 {
+			cols = append(cols, pi, oi)
+		}
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatch}, mem)
+	if err != nil {
+		return fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, cols, nil)
+	if err != nil {
+		return fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	defer rr.Release()
+	enc, err := NewKeyEncoder(rr.Schema(), keys)
+	if err != nil {
+		return fmt.Errorf("upsert: %s: %w", path, err)
+	}
+	var pcol, ocol int = -1, -1
+	if pi >= 0 && oi >= 0 {
+		pcol, ocol = rr.Schema().FieldIndices(MetaPartition)[0], rr.Schema().FieldIndices(MetaOffset)[0]
+	}
+	var pos int64
+	var key []byte
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		var parts *array.Int32
+		var offs *array.Int64
+		if pcol >= 0 {
+			parts, _ = rec.Column(pcol).(*array.Int32)
+			offs, _ = rec.Column(ocol).(*array.Int64)
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			key, err = enc.AppendKey(key[:0], rec, i)
+			if err != nil {
+				return fmt.Errorf("upsert: %s row %d: %w", path, pos, err)
+			}
+			p, o := int32(-1), pos
+			if parts != nil && offs != nil && parts.IsValid(i) && offs.IsValid(i) {
+				p, o = parts.Value(i), offs.Value(i)
+			}
+			fn(pos, key, p, o)
+			pos++
+		}
+	}
+	enc.Reset()
+	if err := rr.Err(); err != nil {
+		return fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	return nil
+}
+
+// liveFile is a data file of the snapshot being rebuilt, with what deletes
+// its rows.
+type liveFile struct {
+	df      iceberg.DataFile
+	seq     int64
+	deletes []iceberg.DataFile // position-delete files
+	dv      iceberg.DataFile
+	eq      bool // equality deletes apply to it
+}
+
+// rebuild makes the index hold base's current snapshot.
+func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
+	start := time.Now()
+	r.ix = New()
+	r.files = map[uint32]iceberg.DataFile{}
+	r.dvs = map[string]iceberg.DataFile{}
+	r.repairs = nil
+	r.ready, r.snap = false, 0
+	r.clearLast()
+	snap := base.CurrentSnapshot()
+	if snap == nil {
+		r.ready = true
+		return nil
+	}
+	tasks, err := base.Scan(table.WithSnapshotID(snap.SnapshotID)).PlanFiles(ctx)
+	if err != nil {
+		return fmt.Errorf("upsert: plan the files of snapshot %d: %w", snap.SnapshotID, err)
+	}
+	// A file larger than the split size comes as several tasks: one entry
+	// per file, with the union of its deletes.
+	byPath := map[string]*liveFile{}
+	var live []*liveFile
+	for _, t := range tasks {
+		lf := byPath[t.File.FilePath()]
+		if lf == nil {
+			lf = &liveFile{df: t.File}
+			if t.DataSequenceNumber != nil {
+				lf.seq = *t.DataSequenceNumber
+			}
+			byPath[t.File.FilePath()] = lf
+			live = append(live, lf)
+		}
+		for _, d := range t.DeleteFiles {
+			if !slices.ContainsFunc(lf.deletes, func(x iceberg.DataFile) bool { return x.FilePath() == d.FilePath() }) {
+				lf.deletes = append(lf.deletes, d)
+			}
+		}
+		if len(t.DeletionVectorFiles) > 0 {
+			lf.dv = t.DeletionVectorFiles[0]
+		}
+		lf.eq = lf.eq || len(t.EqualityDeleteFiles) > 0
+	}
+	// Oldest first: a key found live twice keeps its newest row.
+	slices.SortStableFunc(live, func(a, b *liveFile) int {
+		return cmp.Or(cmp.Compare(a.seq, b.seq), strings.Compare(a.df.FilePath(), b.df.FilePath()))
+	})
+	fs, err := base.FS(ctx)
+	if err != nil {
+		return fmt.Errorf("upsert: file IO of %s: %w", base.Location(), err)
+	}
+	posDeletes := map[string]map[string][]int64{} // delete file → data file → positions
+	var dupes, eqFiles int
+	for _, lf := range live {
+		path := lf.df.FilePath()
+		gone := map[int64]bool{}
+		for _, d := range lf.deletes {
+			byData, ok := posDeletes[d.FilePath()]
+			if !ok {
+				if byData, err = readPositionDeletes(ctx, fs, d.FilePath(), r.mem); err != nil {
+					return err
+				}
+				posDeletes[d.FilePath()] = byData
+			}
+			for _, p := range byData[path] {
+				gone[p] = true
+			}
+		}
+		var bm *dv.RoaringPositionBitmap
+		if lf.dv != nil {
+			if bm, err = dv.ReadDV(fs, lf.dv); err != nil {
+				return fmt.Errorf("upsert: read the deletion vector of %s: %w", path, err)
+			}
+			r.dvs[path] = lf.dv
+		}
+		if lf.eq {
+			eqFiles++
+		}
+		id := r.ix.FileID(path)
+		r.files[id] = lf.df
+		err := readKeys(ctx, fs, path, r.keys, false, r.mem, func(pos int64, key []byte, _ int32, _ int64) {
+			if gone[pos] || (bm != nil && bm.Contains(uint64(pos))) {
+				return
+			}
+			if old, had := r.ix.Put(key, Loc{File: id, Pos: uint32(pos)}); had {
+				if r.repairs == nil {
+					r.repairs = map[uint32][]uint32{}
+				}
+				r.repairs[old.File] = append(r.repairs[old.File], old.Pos)
+				dupes++
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	r.ready, r.snap = true, snap.SnapshotID
+	r.stats.Rebuilds++
+	r.stats.RebuildTime = time.Since(start)
+	args := []any{"snapshot_id", snap.SnapshotID, "files", len(live), "keys", r.ix.Len(),
+		"index_bytes", r.ix.MemoryBytes(), "took", r.stats.RebuildTime.Round(time.Millisecond)}
+	if dupes > 0 {
+		r.log.Warn("key index rebuilt: keys with more than one live row; the older rows are deleted with the next commit", append(args, "duplicates", dupes)...)
+	} else {
+		r.log.Info("key index rebuilt from the table", args...)
+	}
+	if eqFiles > 0 {
+		// Rows an equality delete removed stay in the index: the
+		// position delete a later update writes for them is redundant,
+		// never wrong.
+		r.log.Warn("equality deletes apply to some data files; the key index keeps the rows they delete", "files", eqFiles)
+	}
+	return nil
+}
+
+// readPositionDeletes reads a position-delete file: positions by data file.
+func readPositionDeletes(ctx context.Context, fs iceio.IO, path string, mem memory.Allocator) (map[string][]int64, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("upsert: open %s: %w", path, err)
+	}
+	defer f.Close()
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	defer pf.Close()
+	sch := pf.MetaData().Schema
+	pathCol, posCol := sch.ColumnIndexByName("file_path"), sch.ColumnIndexByName("pos")
+	if pathCol < 0 || posCol < 0 {
+		return nil, fmt.Errorf("upsert: %s is not a position-delete file (no file_path and pos columns)", path)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatch}, mem)
+	if err != nil {
+		return nil, fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, []int{pathCol, posCol}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	defer rr.Release()
+	out := map[string][]int64{}
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		paths, ok1 := rec.Column(0).(*array.String)
+		poss, ok2 := rec.Column(1).(*array.Int64)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("upsert: %s: file_path and pos must be string and long", path)
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			p := paths.Value(i)
+			out[p] = append(out[p], poss.Value(i))
+		}
+	}
+	if err := rr.Err(); err != nil {
+		return nil, fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,250 @@
+package upsert_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/fileio"
+	"github.com/floelake/floe/internal/testutil"
+	"github.com/floelake/floe/upsert"
+)
+
+// event is one keyed record: its key, its value, the partition value it
+// lands in (region) and its Kafka offset (partition 0).
+type event struct {
+	key    string
+	value  int64
+	region string
+	offset int64
+}
+
+// keyedTable is a table keyed by id, partitioned by region, so that a key
+// can move between partitions.
+type keyedTable struct {
+	t     *testing.T
+	ctx   context.Context
+	cat   *catalog.Catalog
+	ident table.Identifier
+	next  int64 // next Kafka offset
+}
+
+func newKeyedTable(t *testing.T, version int) *keyedTable {
+	t.Helper()
+	ctx := context.Background()
+	cat := testutil.SQLiteCatalog(t)
+	sch := iceberg.NewSchemaWithIdentifiers(0, []int{1},
+		iceberg.NestedField{ID: 1, Name: "id", Type: iceberg.PrimitiveTypes.String, Required: true},
+		iceberg.NestedField{ID: 2, Name: "v", Type: iceberg.PrimitiveTypes.Int64},
+		iceberg.NestedField{ID: 3, Name: "region", Type: iceberg.PrimitiveTypes.String},
+		iceberg.NestedField{ID: 4, Name: upsert.MetaPartition, Type: iceberg.PrimitiveTypes.Int32},
+		iceberg.NestedField{ID: 5, Name: upsert.MetaOffset, Type: iceberg.PrimitiveTypes.Int64},
+	)
+	spec := iceberg.NewPartitionSpec(iceberg.PartitionField{SourceIDs: []int{3}, FieldID: 1000, Name: "region", Transform: iceberg.IdentityTransform{}})
+	ident := table.Identifier{"db", fmt.Sprintf("keyed_v%d", version)}
+	if err := cat.CreateNamespace(ctx, table.Identifier{"db"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.CreateTable(ctx, ident, sch, icecat.WithPartitionSpec(&spec),
+		icecat.WithProperties(iceberg.Properties{"format-version": fmt.Sprint(version)})); err != nil {
+		t.Fatal(err)
+	}
+	kt := &keyedTable{t: t, ctx: ctx, cat: cat, ident: ident}
+	if got := kt.load().Metadata().Version(); got != version {
+		t.Fatalf("created a v%d table, want v%d", got, version)
+	}
+	return kt
+}
+
+func (k *keyedTable) load() *table.Table {
+	k.t.Helper()
+	tbl, err := k.cat.LoadTable(k.ctx, k.ident)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return tbl
+}
+
+// files writes evs as ingest does: one file per region, rows in Kafka order.
+func (k *keyedTable) files(tbl *table.Table, evs []event) []iceberg.DataFile {
+	k.t.Helper()
+	info, err := fileio.InfoFromTable(k.ctx, tbl)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	byRegion := map[string][]event{}
+	var regions []string
+	for _, e := range evs {
+		if byRegion[e.region] == nil {
+			regions = append(regions, e.region)
+		}
+		byRegion[e.region] = append(byRegion[e.region], e)
+	}
+	var out []iceberg.DataFile
+	for _, r := range regions {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, info.ArrowSchema)
+		for _, e := range byRegion[r] {
+			b.Field(0).(*array.StringBuilder).Append(e.key)
+			b.Field(1).(*array.Int64Builder).Append(e.value)
+			b.Field(2).(*array.StringBuilder).Append(e.region)
+			b.Field(3).(*array.Int32Builder).Append(0)
+			b.Field(4).(*array.Int64Builder).Append(e.offset)
+		}
+		rec := b.NewRecordBatch()
+		b.Release()
+		w := fileio.NewWriter(info, map[int]any{1000: r}, fileio.Options{})
+		if err := w.Write(rec); err != nil {
+			k.t.Fatal(err)
+		}
+		rec.Release()
+		fs, err := w.Close(k.ctx)
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		out = append(out, fs...)
+	}
+	return out
+}
+
+// commit commits evs through res, as the table writer does.
+func (k *keyedTable) commit(res *upsert.Resolver, evs []event) {
+	k.t.Helper()
+	c, err := commit.New(k.ctx, k.cat, commit.Config{Pipeline: "p", Table: k.ident})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	files := k.files(c.Table(), evs)
+	d, err := res.Resolve(k.ctx, c.Table(), files)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	from, to := commit.Offsets{}, commit.Offsets{}
+	from.Set("t", 0, k.next)
+	k.next += int64(len(evs))
+	to.Set("t", 0, k.next)
+	r, err := c.CommitDelta(k.ctx, commit.Segment{From: from, To: to, Records: int64(len(evs)), Files: files}, d)
+	if err != nil {
+		res.Abandon()
+		k.t.Fatal(err)
+	}
+	res.Committed(r.SnapshotID)
+}
+
+// rows reads the table: value by key, failing on a key seen twice.
+func (k *keyedTable) rows() map[string]int64 {
+	k.t.Helper()
+	at, err := k.load().Scan().ToArrowTable(k.ctx)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	defer at.Release()
+	out := map[string]int64{}
+	tr := array.NewTableReader(at, 0)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		ids := rec.Column(0).(*array.String)
+		vs := rec.Column(1).(*array.Int64)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if _, dup := out[ids.Value(i)]; dup {
+				k.t.Fatalf("key %q has more than one row", ids.Value(i))
+			}
+			out[ids.Value(i)] = vs.Value(i)
+		}
+	}
+	return out
+}
+
+func (k *keyedTable) requireRows(want map[string]int64) {
+	k.t.Helper()
+	got := k.rows()
+	if len(got) != len(want) {
+		k.t.Fatalf("table holds %d keys, want %d", len(got), len(want))
+	}
+	for key, v := range want {
+		if got[key] != v {
+			k.t.Fatalf("key %q = %d, want %d", key, got[key], v)
+		}
+	}
+}
+
+// TestResolverKeepsOneRowPerKey commits random upserts (keys repeated
+// within and across commits, moving between partitions) and checks after
+// every commit that the table holds exactly the newest row of each key. A
+// new resolver (a restart or failover) takes over halfway and rebuilds its
+// index from the table; a delta that was resolved but not committed is
+// abandoned on the way.
+func TestResolverKeepsOneRowPerKey(t *testing.T) {
+	for _, version := range []int{2, 3} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			kt := newKeyedTable(t, version)
+			rng := rand.New(rand.NewPCG(uint64(version), 7))
+			res, err := upsert.NewResolver([]string{"id"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]int64{}
+			regions := []string{"eu", "us", "ap"}
+			for round := 0; round < 16; round++ {
+				evs := make([]event, 60)
+				for i := range evs {
+					e := event{key: fmt.Sprintf("k%03d", rng.IntN(80)), value: int64(round*1000 + i),
+						region: regions[rng.IntN(len(regions))], offset: kt.next + int64(i)}
+					evs[i] = e
+					want[e.key] = e.value
+				}
+				switch round {
+				case 6:
+					// A delta resolved and then lost.
+					c, err := commit.New(kt.ctx, kt.cat, commit.Config{Pipeline: "p", Table: kt.ident})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := res.Resolve(kt.ctx, c.Table(), kt.files(c.Table(), evs)); err != nil {
+						t.Fatal(err)
+					}
+					res.Abandon()
+				case 10:
+					if res, err = upsert.NewResolver([]string{"id"}, nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+				kt.commit(res, evs)
+				kt.requireRows(want)
+			}
+			st := res.Stats()
+			if st.Rebuilds == 0 || st.Replaced == 0 {
+				t.Fatalf("stats %+v: want rebuilds and replaced rows", st)
+			}
+			// The deletes are what the table format asks for.
+			tbl := kt.load()
+			tasks, err := tbl.Scan().PlanFiles(kt.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pos, dvs int
+			for _, task := range tasks {
+				pos += len(task.DeleteFiles)
+				dvs += len(task.DeletionVectorFiles)
+				if len(task.EqualityDeleteFiles) > 0 {
+					t.Fatalf("%s has equality deletes", task.File.FilePath())
+				}
+				if len(task.DeletionVectorFiles) > 1 {
+					t.Fatalf("%s has %d deletion vectors", task.File.FilePath(), len(task.DeletionVectorFiles))
+				}
+			}
+			if version == 2 && (pos == 0 || dvs != 0) || version == 3 && (dvs == 0 || pos != 0) {
+				t.Fatalf("v%d table: %d position-delete files and %d deletion vectors apply", version, pos, dvs)
+			}
+		})
+	}
+}
