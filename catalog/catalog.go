@@ -238,6 +238,10 @@ func DefaultTableProperties() iceberg.Properties {
 
 // EnsureTable loads a table, creating it (and its namespace) with the given
 // schema, spec and properties when it does not exist. created reports which.
+// props are laid over DefaultTableProperties: a format-version among them
+// picks the created table's format version (the catalog records it in the
+// metadata, not as a property), and the schema's identifier fields become
+// the table's.
 func EnsureTable(ctx context.Context, cat icecat.Catalog, ident table.Identifier, sch *iceberg.Schema,
 	spec iceberg.PartitionSpec, props iceberg.Properties,
 ) (tbl *table.Table, created bool, err error) {

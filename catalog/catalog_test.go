@@ -88,6 +88,24 @@ func TestCatalogs(t *testing.T) {
 
 			_, _, err = catalog.EnsureTable(ctx, cat, table.Identifier{"ns", "missing"}, nil, *iceberg.UnpartitionedSpec, nil)
 			require.ErrorContains(t, err, "no schema was given")
+
+			// The format-version property picks the created table's
+			// version, and identifier fields survive the fresh ids.
+			for _, version := range []int{2, 3} {
+				keyed := iceberg.NewSchemaWithIdentifiers(0, []int{1}, sch.Fields()...)
+				vident := table.Identifier{"ns", fmt.Sprintf("keyed_v%d", version)}
+				tbl, created, err := catalog.EnsureTable(ctx, cat, vident, keyed, *iceberg.UnpartitionedSpec,
+					iceberg.Properties{"format-version": fmt.Sprint(version)})
+				require.NoError(t, err)
+				require.True(t, created)
+				require.Equal(t, version, tbl.Metadata().Version())
+				loaded, err := cat2.LoadTable(ctx, vident)
+				require.NoError(t, err)
+				require.Equal(t, version, loaded.Metadata().Version())
+				require.Equal(t, []int{1}, loaded.Schema().IdentifierFieldIDs)
+				_, isProp := loaded.Properties()["format-version"]
+				require.False(t, isProp, "the version is the metadata's, not a property")
+			}
 		})
 	}
 }

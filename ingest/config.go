@@ -2,10 +2,13 @@ package ingest
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/schema"
@@ -117,6 +120,16 @@ type PipelineConfig struct {
 	KafkaMetadata []string `yaml:"kafka_metadata"`
 	// TableProperties are set on tables floe creates.
 	TableProperties map[string]string `yaml:"table_properties"`
+	// Key lists the key columns of a table that keeps the newest row per
+	// key: a record whose key is already in the table replaces that row.
+	// They are the table's Iceberg identifier fields: required top-level
+	// columns of the declared schema. Empty: every record is appended.
+	Key []string `yaml:"key"`
+	// FormatVersion is the Iceberg format version of the tables floe
+	// creates: 2 or 3. A keyed table deletes the rows it replaces with
+	// position-delete files in version 2 and with deletion vectors in
+	// version 3. An existing table keeps the version it has.
+	FormatVersion int `yaml:"format_version"`
 	// Workers is the number of decode/write goroutines; default GOMAXPROCS.
 	Workers int `yaml:"workers"`
 	// OnDataLoss is what to do when Kafka no longer has records the tables
@@ -148,6 +161,11 @@ const (
 	OnDataLossSkip = "skip"
 )
 
+// DefaultFormatVersion is the Iceberg format version of the tables floe
+// creates unless a pipeline sets format_version: version 2, which every
+// engine reads.
+const DefaultFormatVersion = 2
+
 // MinCommitInterval is the shortest commit interval a pipeline may have.
 const MinCommitInterval = 100 * time.Millisecond
 
@@ -162,15 +180,62 @@ func (p PipelineConfig) DeadLetter() string {
 	return p.Table + "__dlq"
 }
 
+// Keyed reports whether the pipeline's table keeps the newest row per key
+// (Key lists columns) rather than appending every record.
+func (p PipelineConfig) Keyed() bool { return len(p.Key) > 0 }
+
+// KeyOrderColumns are the Kafka metadata columns every keyed table has,
+// whether kafka_metadata lists them or not: the rows of one key that arrive
+// in one commit are ordered by them (the newest is the one with the highest
+// offset of its partition), so that the newest is the one kept.
+var KeyOrderColumns = []string{"_kafka_partition", "_kafka_offset"}
+
+// tableFormatVersion is the format version of the tables the pipeline
+// creates; a configuration whose defaults were not filled in (a program
+// embedding a pipeline) gets the default.
+func (p PipelineConfig) tableFormatVersion() int {
+	if p.FormatVersion == 0 {
+		return DefaultFormatVersion
+	}
+	return p.FormatVersion
+}
+
 // DeclaredSchema builds the Iceberg schema the pipeline declares (columns
 // plus Kafka metadata columns). With no columns declared it holds only the
 // metadata columns; the table's schema is then inferred.
+//
+// A keyed pipeline's schema has the key columns as its identifier fields and
+// always has the KeyOrderColumns: those kafka_metadata does not list follow
+// the ones it does, at the end.
 func (p PipelineConfig) DeclaredSchema() (*iceberg.Schema, error) {
+	cols, meta := p.schemaColumns()
+	return schema.Build(cols, meta, p.Key)
+}
+
+// schemaColumns returns the declared columns and the Kafka metadata columns
+// of the pipeline's schema.
+func (p PipelineConfig) schemaColumns() ([]schema.Column, []string) {
 	cols := make([]schema.Column, len(p.Schema))
 	for i, c := range p.Schema {
 		cols[i] = schema.Column{Name: c.Name, Type: c.Type, Required: c.Required, Doc: c.Doc}
 	}
-	return schema.Build(cols, p.KafkaMetadata)
+	if !p.Keyed() {
+		return cols, p.KafkaMetadata
+	}
+	meta := slices.Clone(p.KafkaMetadata)
+	for _, name := range KeyOrderColumns {
+		listed := slices.ContainsFunc(meta, func(m string) bool {
+			n, err := schema.MetaColumnName(m)
+			return err == nil && n == name
+		})
+		// A column declared under that name is filled from the metadata
+		// just the same (the decoder goes by name).
+		declared := slices.ContainsFunc(p.Schema, func(c Column) bool { return c.Name == name })
+		if !listed && !declared {
+			meta = append(meta, name)
+		}
+	}
+	return cols, meta
 }
 
 // Validate reports every bad field of a pipeline whose defaults are filled
@@ -217,6 +282,17 @@ func (p PipelineConfig) Validate() error {
 	if p.Workers < 0 || p.Workers > 256 {
 		pr.Addf("workers", "must be 0 (one per CPU) to 256, got %d", p.Workers)
 	}
+	switch p.FormatVersion {
+	case 2, 3:
+		// floe sets the version: a table property saying otherwise would
+		// be one of the two silently ignored.
+		if v, ok := p.TableProperties[table.PropertyFormatVersion]; ok && v != strconv.Itoa(p.FormatVersion) {
+			pr.Addf("table_properties."+table.PropertyFormatVersion, "%q conflicts with format_version %d; set the version with format_version alone", v, p.FormatVersion)
+		}
+	default:
+		pr.Addf("format_version", "must be 2 or 3, got %d", p.FormatVersion)
+	}
+	keyOK := p.checkKey(&pr)
 	metaOK := true
 	for j, m := range p.KafkaMetadata {
 		if _, err := schema.MetaColumnName(m); err != nil {
@@ -227,7 +303,14 @@ func (p PipelineConfig) Validate() error {
 	if !metaOK {
 		return pr.Err()
 	}
-	sch, err := p.DeclaredSchema()
+	cols, meta := p.schemaColumns()
+	var key []string
+	if keyOK {
+		// A bad key has been reported by field; the rest is checked
+		// without it.
+		key = p.Key
+	}
+	sch, err := schema.Build(cols, meta, key)
 	if err != nil {
 		pr.Addf("schema", "%v", err)
 		return pr.Err()
@@ -238,6 +321,49 @@ func (p PipelineConfig) Validate() error {
 		}
 	}
 	return pr.Err()
+}
+
+// checkKey adds the problems of the key columns to pr and reports whether
+// there were none. A column whose type does not parse is the schema's
+// problem and is reported as such.
+func (p PipelineConfig) checkKey(pr *conf.Problems) bool {
+	if !p.Keyed() {
+		return true
+	}
+	if len(p.Schema) == 0 {
+		pr.Addf("key", "needs a declared schema (schema:): key columns must be declared required: true, and an inferred schema cannot promise that a column is never null")
+		return false
+	}
+	ok := true
+	for i, k := range p.Key {
+		field := fmt.Sprintf("key[%d]", i)
+		bad := func(format string, args ...any) {
+			pr.Addf(field, format, args...)
+			ok = false
+		}
+		j := slices.IndexFunc(p.Schema, func(c Column) bool { return c.Name == k })
+		switch {
+		case k == "":
+			bad("must name a column")
+		case slices.Index(p.Key, k) < i:
+			bad("column %q is listed twice", k)
+		case schema.IsMetaColumn(k):
+			bad("%q is a Kafka metadata column; key columns must come from the record's value (declared under schema:)", k)
+		case j < 0:
+			bad("no column %q in the schema; key columns must be top-level columns declared under schema:", k)
+		default:
+			c := p.Schema[j]
+			t, err := schema.ParseType(c.Type)
+			if err != nil {
+				ok = false
+				continue
+			}
+			if err := schema.CheckIdentifier(iceberg.NestedField{Name: c.Name, Type: t, Required: c.Required}); err != nil {
+				bad("%v", err)
+			}
+		}
+	}
+	return ok
 }
 
 // CheckOnDataLoss says what is wrong with a data-loss policy, if anything.

@@ -1,8 +1,12 @@
 package ingest_test
 
 import (
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/stretchr/testify/require"
 
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/conf"
@@ -44,9 +48,29 @@ func TestKafkaConfigValidate(t *testing.T) {
 func TestPipelineConfigValidate(t *testing.T) {
 	pipeline := func(f func(*ingest.PipelineConfig)) ingest.PipelineConfig {
 		p := ingest.PipelineConfig{Name: "p", Topics: []string{"t"}, Table: "a.b", Format: "json", Start: "earliest",
-			CommitInterval: conf.Duration(time.Second), TargetFileSize: 128 << 20, OnDataLoss: ingest.OnDataLossFail}
+			CommitInterval: conf.Duration(time.Second), TargetFileSize: 128 << 20, OnDataLoss: ingest.OnDataLossFail,
+			FormatVersion: ingest.DefaultFormatVersion}
 		f(&p)
 		return p
+	}
+	// keyed declares a schema with a column of each type a key may have,
+	// and one of each it may not.
+	keyed := func(key ...string) func(*ingest.PipelineConfig) {
+		return func(p *ingest.PipelineConfig) {
+			p.Key = key
+			p.Schema = []ingest.Column{
+				{Name: "id", Type: "long", Required: true}, {Name: "region", Type: "string", Required: true},
+				{Name: "n", Type: "int", Required: true}, {Name: "amount", Type: "decimal(10,2)", Required: true},
+				{Name: "day", Type: "date", Required: true}, {Name: "at", Type: "timestamptz", Required: true},
+				{Name: "u", Type: "uuid", Required: true}, {Name: "h", Type: "fixed[16]", Required: true},
+				{Name: "b", Type: "binary", Required: true}, {Name: "flag", Type: "boolean", Required: true},
+				{Name: "t", Type: "time", Required: true}, {Name: "local", Type: "timestamp", Required: true},
+				{Name: "ratio", Type: "double", Required: true}, {Name: "f", Type: "float", Required: true},
+				{Name: "addr", Type: "struct<city!:string>", Required: true}, {Name: "tags", Type: "list<string>", Required: true},
+				{Name: "attrs", Type: "map<string,string>", Required: true},
+				{Name: "note", Type: "string"},
+			}
+		}
 	}
 	for name, p := range map[string]ingest.PipelineConfig{
 		"plain": pipeline(func(*ingest.PipelineConfig) {}),
@@ -60,6 +84,18 @@ func TestPipelineConfigValidate(t *testing.T) {
 		}),
 		"inferred schema":                pipeline(func(p *ingest.PipelineConfig) { p.PartitionBy = []string{"day(ts)"} }),
 		"inferred, conflicts as strings": pipeline(func(p *ingest.PipelineConfig) { p.InferConflicts = ingest.InferConflictsString }),
+		"format v3":                      pipeline(func(p *ingest.PipelineConfig) { p.FormatVersion = 3 }),
+		"format agrees with property": pipeline(func(p *ingest.PipelineConfig) {
+			p.FormatVersion, p.TableProperties = 3, map[string]string{"format-version": "3", "owner": "x"}
+		}),
+		"keyed":          pipeline(keyed("id")),
+		"keyed v3":       pipeline(func(p *ingest.PipelineConfig) { keyed("region", "id")(p); p.FormatVersion = 3 }),
+		"every key type": pipeline(keyed("id", "region", "n", "amount", "day", "at", "u", "h", "b", "flag", "t", "local")),
+		"keyed, metadata listed": pipeline(func(p *ingest.PipelineConfig) {
+			keyed("id")(p)
+			p.KafkaMetadata = []string{"offset", "_kafka_partition", "timestamp"}
+			p.PartitionBy = []string{"bucket(8, id)", "_kafka_partition"}
+		}),
 	} {
 		t.Run("valid "+name, func(t *testing.T) { conftest.RequireValid(t, p.Validate()) })
 	}
@@ -93,6 +129,30 @@ func TestPipelineConfigValidate(t *testing.T) {
 			p.Schema, p.PartitionBy = []ingest.Column{{Name: "x", Type: "string"}}, []string{"day(x)"}
 		}, "partition_by", "cannot apply"},
 		{"metadata", func(p *ingest.PipelineConfig) { p.KafkaMetadata = []string{"offset", "headers"} }, "kafka_metadata[1]", "allowed are topic, partition, offset, timestamp, key"},
+		{"format version", func(p *ingest.PipelineConfig) { p.FormatVersion = 1 }, "format_version", "must be 2 or 3, got 1"},
+		{"format version unset", func(p *ingest.PipelineConfig) { p.FormatVersion = 0 }, "format_version", "must be 2 or 3, got 0"},
+		{"format version 4", func(p *ingest.PipelineConfig) { p.FormatVersion = 4 }, "format_version", "must be 2 or 3, got 4"},
+		{"format property", func(p *ingest.PipelineConfig) { p.TableProperties = map[string]string{"format-version": "3"} },
+			"table_properties.format-version", `"3" conflicts with format_version 2; set the version with format_version alone`},
+		{"key inferred", func(p *ingest.PipelineConfig) { p.Key = []string{"id"} },
+			"key", "needs a declared schema (schema:): key columns must be declared required: true"},
+		{"key missing", keyed("id", "nope"), "key[1]",
+			`no column "nope" in the schema; key columns must be top-level columns declared under schema:`},
+		{"key nested", keyed("addr.city"), "key[0]", `no column "addr.city" in the schema`},
+		{"key empty", keyed(""), "key[0]", "must name a column"},
+		{"key twice", keyed("id", "region", "id"), "key[2]", `column "id" is listed twice`},
+		{"key optional", keyed("note"), "key[0]", `column "note" must be declared required: true (a key column cannot be null)`},
+		{"key double", keyed("ratio"), "key[0]",
+			`column "ratio" is double; a key column must be boolean, int, long, decimal(P,S), date, time, timestamp, timestamptz, string, uuid, binary or fixed[L] (not float, double, struct, list or map)`},
+		{"key float", keyed("f"), "key[0]", `column "f" is float; a key column must be`},
+		{"key struct", keyed("addr"), "key[0]", `column "addr" is struct<`},
+		{"key list", keyed("tags"), "key[0]", `column "tags" is list<string>; a key column must be`},
+		{"key map", keyed("attrs"), "key[0]", `column "attrs" is map<string, string>; a key column must be`},
+		{"key metadata", func(p *ingest.PipelineConfig) { keyed("_kafka_offset")(p); p.KafkaMetadata = []string{"offset"} }, "key[0]",
+			`"_kafka_offset" is a Kafka metadata column; key columns must come from the record's value (declared under schema:)`},
+		{"key metadata unlisted", keyed("_kafka_key"), "key[0]", "is a Kafka metadata column"},
+		{"key and a bad partition", func(p *ingest.PipelineConfig) { keyed("note")(p); p.PartitionBy = []string{"day(nope)"} },
+			"partition_by", `no column "nope"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -102,8 +162,8 @@ func TestPipelineConfigValidate(t *testing.T) {
 }
 
 func TestPipelineConfigReportsAllProblemsAtOnce(t *testing.T) {
-	err := ingest.PipelineConfig{Table: "nodot", Format: "avro", Start: "earliest", OnDataLoss: "drop"}.Validate()
-	for _, field := range []string{"topics", "table", "format", "commit_interval", "target_file_size", "on_data_loss"} {
+	err := ingest.PipelineConfig{Table: "nodot", Format: "avro", Start: "earliest", OnDataLoss: "drop", Key: []string{"id"}}.Validate()
+	for _, field := range []string{"topics", "table", "format", "commit_interval", "target_file_size", "on_data_loss", "format_version", "key"} {
 		conftest.RequireField(t, err, field, "")
 	}
 }
@@ -125,5 +185,65 @@ func TestCheckOnDataLoss(t *testing.T) {
 	}
 	if err := ingest.CheckOnDataLoss(""); err == nil {
 		t.Fatal("empty policy accepted")
+	}
+}
+
+func TestKeyed(t *testing.T) {
+	if (ingest.PipelineConfig{}).Keyed() {
+		t.Fatal("a pipeline without key is keyed")
+	}
+	if !(ingest.PipelineConfig{Key: []string{"id"}}).Keyed() {
+		t.Fatal("a pipeline with a key is not keyed")
+	}
+}
+
+// TestDeclaredSchemaKeyed: a keyed pipeline's schema has its key columns as
+// identifier fields and always has _kafka_partition and _kafka_offset, once,
+// after the declared columns; an append-only pipeline's has only what it
+// lists.
+func TestDeclaredSchemaKeyed(t *testing.T) {
+	cols := []ingest.Column{{Name: "region", Type: "string", Required: true}, {Name: "id", Type: "long", Required: true},
+		{Name: "items", Type: "list<string>"}}
+	cases := []struct {
+		name      string
+		key, meta []string
+		schema    []ingest.Column
+		// want is the top-level column names, in order; ids the identifier field ids.
+		want []string
+		ids  []int
+	}{
+		{"append-only", nil, []string{"timestamp"}, cols, []string{"region", "id", "items", "_kafka_timestamp"}, []int{}},
+		{"append-only, no metadata", nil, nil, cols, []string{"region", "id", "items"}, []int{}},
+		{"keyed", []string{"id"}, nil, cols, []string{"region", "id", "items", "_kafka_partition", "_kafka_offset"}, []int{2}},
+		{"two key columns", []string{"id", "region"}, []string{"timestamp"}, cols,
+			[]string{"region", "id", "items", "_kafka_timestamp", "_kafka_partition", "_kafka_offset"}, []int{2, 1}},
+		{"offset listed", []string{"id"}, []string{"offset", "key"}, cols,
+			[]string{"region", "id", "items", "_kafka_offset", "_kafka_key", "_kafka_partition"}, []int{2}},
+		{"both listed", []string{"region"}, []string{"_kafka_partition", "offset"}, cols,
+			[]string{"region", "id", "items", "_kafka_partition", "_kafka_offset"}, []int{1}},
+		{"offset declared", []string{"id"}, nil, append(slices.Clone(cols), ingest.Column{Name: "_kafka_offset", Type: "long"}),
+			[]string{"region", "id", "items", "_kafka_offset", "_kafka_partition"}, []int{2}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := ingest.PipelineConfig{Schema: c.schema, Key: c.key, KafkaMetadata: c.meta}
+			sch, err := p.DeclaredSchema()
+			require.NoError(t, err)
+			var names []string
+			for _, f := range sch.Fields() {
+				names = append(names, f.Name)
+			}
+			require.Equal(t, c.want, names)
+			require.Equal(t, c.ids, sch.IdentifierFieldIDs)
+			// The list's element takes id 4: the metadata columns come after it.
+			if f, ok := sch.FindFieldByName("_kafka_offset"); ok {
+				require.Greater(t, f.ID, 4)
+				require.Equal(t, iceberg.PrimitiveTypes.Int64, f.Type)
+			}
+			if f, ok := sch.FindFieldByName("_kafka_partition"); ok {
+				require.Equal(t, iceberg.PrimitiveTypes.Int32, f.Type)
+				require.False(t, f.Required)
+			}
+		})
 	}
 }

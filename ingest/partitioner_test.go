@@ -24,7 +24,7 @@ func (r fakeRow) Cell(i int) decode.Cell { return r[i] }
 func TestPartitionKeysAgreeWithIceberg(t *testing.T) {
 	sch, err := schema.Build([]schema.Column{
 		{Name: "ts", Type: "timestamptz"}, {Name: "d", Type: "date"}, {Name: "s", Type: "string"}, {Name: "n", Type: "long"},
-	}, nil)
+	}, nil, nil)
 	require.NoError(t, err)
 	for _, exprs := range [][]string{
 		{"day(ts)"}, {"hour(ts)"}, {"month(ts)"}, {"year(ts)"},

@@ -259,6 +259,32 @@ func TestPipelineResumesExactlyAfterRestart(t *testing.T) {
 	require.EqualValues(t, 1, h.rows("ns.events__dlq"))
 }
 
+// TestPipelineWritesFormatV3Table: with format_version: 3 the table is
+// created as a version 3 table, and appends to it resume exactly after a
+// restart as to a version 2 one.
+func TestPipelineWritesFormatV3Table(t *testing.T) {
+	t.Skip("appending to a version 3 table fails: iceberg-go's AddDataFiles wants first_row_id set on each data file, which the committer does not set yet")
+	h := newHarness(t, nil, ingest.KafkaConfig{})
+	p := ingest.PipelineConfig{Schema: []ingest.Column{{Name: "id", Type: "long", Required: true}},
+		KafkaMetadata: []string{"partition", "offset"}, FormatVersion: 3}
+	var vals []string
+	for i := range 30 {
+		vals = append(vals, fmt.Sprintf(`{"id": %d}`, i))
+	}
+	h.produce(vals[:20]...)
+	h.run(p, 20)
+	h.produce(vals[20:]...)
+	h.run(p, 10)
+
+	tbl, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events"))
+	require.NoError(t, err)
+	require.Equal(t, 3, tbl.Metadata().Version())
+	require.Len(t, testutil.PartitionOffsets(t, tbl), 30)
+	dlq, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events__dlq"))
+	require.NoError(t, err)
+	require.Equal(t, 2, dlq.Metadata().Version(), "the dead-letter table stays version 2")
+}
+
 // TestFileWriteFailuresAreCounted: data files that cannot be completed
 // (the object store fails the upload) end the run; the failure is counted,
 // the pipeline restarts from the committed offsets and commits everything

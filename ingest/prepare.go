@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -177,13 +180,18 @@ func (p *Pipeline) ensureTables(ctx context.Context, baseOpts []kgo.Opt) ([]*tab
 }
 
 // ensureMainTable loads the main table, or creates it with the declared (or
-// inferred) schema and the configured partitioning.
+// inferred) schema, the configured partitioning and format version. A keyed
+// pipeline's existing table must have the pipeline's key columns as its
+// identifier fields.
 func (p *Pipeline) ensureMainTable(ctx context.Context, baseOpts []kgo.Opt, name string) (*table.Table, error) {
 	cfg := p.opts.Pipeline
 	ident := catalog.Ident(name)
 	tbl, err := p.opts.Catalog.LoadTable(ctx, ident)
 	switch {
 	case err == nil:
+		if err := p.checkExistingTable(tbl, name); err != nil {
+			return nil, err
+		}
 		return tbl, nil
 	case errors.Is(err, icecat.ErrNoSuchTable):
 	default:
@@ -197,12 +205,82 @@ func (p *Pipeline) ensureMainTable(ctx context.Context, baseOpts []kgo.Opt, name
 	if err != nil {
 		return nil, &configError{fmt.Errorf("pipelines[%s].partition_by: %w", cfg.Name, err)}
 	}
-	tbl, _, err = catalog.EnsureTable(ctx, p.opts.Catalog, ident, sch, spec, cfg.TableProperties)
+	props := iceberg.Properties{}
+	maps.Copy(props, cfg.TableProperties)
+	props[table.PropertyFormatVersion] = strconv.Itoa(cfg.tableFormatVersion())
+	tbl, created, err := catalog.EnsureTable(ctx, p.opts.Catalog, ident, sch, spec, props)
 	if err != nil {
 		return nil, err
 	}
-	p.log.Info("created table", "table", name, "schema", sch.String(), "partition_spec", spec.String())
+	if !created {
+		// Another creator was first: its table is checked as any other
+		// existing one.
+		if err := p.checkExistingTable(tbl, name); err != nil {
+			return nil, err
+		}
+		return tbl, nil
+	}
+	p.log.Info("created table", "table", name, "schema", sch.String(), "partition_spec", spec.String(),
+		"format_version", tbl.Metadata().Version(), "key", cfg.Key)
 	return tbl, nil
+}
+
+// checkExistingTable checks that a table the pipeline did not create suits
+// it. A keyed pipeline replaces rows by the table's identifier fields, so
+// they must be its key columns: a table keyed otherwise, or not at all,
+// would have rows replaced by a key its readers do not know of. A mismatch
+// is a configuration error: restarting cannot fix it.
+func (p *Pipeline) checkExistingTable(tbl *table.Table, name string) error {
+	cfg := p.opts.Pipeline
+	if v := tbl.Metadata().Version(); v != cfg.tableFormatVersion() {
+		p.log.Info("the table exists with another format version than the pipeline's format_version; the table's applies",
+			"table", name, "table_format_version", v, "format_version", cfg.tableFormatVersion())
+	}
+	sch := tbl.Schema()
+	var have []string
+	for _, id := range sch.IdentifierFieldIDs {
+		n, ok := sch.FindColumnName(id)
+		if !ok {
+			n = fmt.Sprintf("<field %d>", id)
+		}
+		have = append(have, n)
+	}
+	if !cfg.Keyed() {
+		if len(have) > 0 {
+			p.log.Warn("table has key columns (identifier fields) but the pipeline has no key: records are appended, never replace a row",
+				"table", name, "identifier_fields", have)
+		}
+		return nil
+	}
+	if len(have) == 0 {
+		return &configError{fmt.Errorf("ingest: pipelines[%s].key: table %s was created without key columns; "+
+			"a keyed pipeline needs a table whose identifier fields are its key [%s] (write to a new table, or remove key to append)",
+			cfg.Name, name, strings.Join(cfg.Key, ", "))}
+	}
+	if !sameSet(have, cfg.Key) {
+		return &configError{fmt.Errorf("ingest: pipelines[%s].key: table %s has key columns (identifier fields) [%s], but key is [%s]; "+
+			"key must name the table's key columns",
+			cfg.Name, name, strings.Join(have, ", "), strings.Join(cfg.Key, ", "))}
+	}
+	for _, col := range KeyOrderColumns {
+		if _, ok := sch.FindFieldByName(col); !ok {
+			return &configError{fmt.Errorf("ingest: pipelines[%s]: table %s has no column %s, which a keyed pipeline needs "+
+				"to keep the newest row of a key (it orders a key's rows by _kafka_partition and _kafka_offset); add the column to the table",
+				cfg.Name, name, col)}
+		}
+	}
+	return nil
+}
+
+// sameSet reports whether a and b hold the same names, in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 func (p *Pipeline) declaredOrInferredSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceberg.Schema, error) {

@@ -51,6 +51,7 @@ type Defaults struct {
 	TargetFileSize conf.ByteSize `yaml:"target_file_size"`
 	Start          string        `yaml:"start"`
 	OnDataLoss     string        `yaml:"on_data_loss"`
+	FormatVersion  int           `yaml:"format_version"`
 }
 
 // Default returns a configuration with every default filled in.
@@ -71,6 +72,7 @@ func Default() Config {
 			TargetFileSize: 128 << 20,
 			Start:          "earliest",
 			OnDataLoss:     ingest.OnDataLossFail,
+			FormatVersion:  ingest.DefaultFormatVersion,
 		},
 	}
 }
@@ -142,6 +144,9 @@ func (c *Config) FillDefaults() {
 		}
 		if p.OnDataLoss == "" {
 			p.OnDataLoss = c.Defaults.OnDataLoss
+		}
+		if p.FormatVersion == 0 {
+			p.FormatVersion = c.Defaults.FormatVersion
 		}
 		if p.Format == "" {
 			p.Format = "json"

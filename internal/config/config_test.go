@@ -26,6 +26,15 @@ func TestExampleConfigIsValid(t *testing.T) {
 	require.Equal(t, time.Second, cfg.Pipelines[0].CommitInterval.D())
 	require.Equal(t, 10*time.Second, cfg.Pipelines[1].CommitInterval.D(), "default applies")
 	require.Equal(t, "lake.clicks__dlq", cfg.Pipelines[0].DeadLetter())
+	require.False(t, cfg.Pipelines[0].Keyed())
+	require.Equal(t, 2, cfg.Pipelines[0].FormatVersion)
+	require.Equal(t, []string{"order_id"}, cfg.Pipelines[1].Key)
+	require.Equal(t, 2, cfg.Pipelines[1].FormatVersion)
+	sch, err := cfg.Pipelines[1].DeclaredSchema()
+	require.NoError(t, err)
+	f, ok := sch.FindFieldByName("order_id")
+	require.True(t, ok)
+	require.Equal(t, []int{f.ID}, sch.IdentifierFieldIDs)
 }
 
 func TestDefaultsFilled(t *testing.T) {
@@ -38,7 +47,41 @@ func TestDefaultsFilled(t *testing.T) {
 	require.Equal(t, conf.ByteSize(128<<20), p.TargetFileSize)
 	require.Equal(t, 10*time.Second, p.CommitInterval.D())
 	require.Equal(t, "fail", p.OnDataLoss)
+	require.Equal(t, 2, p.FormatVersion)
+	require.False(t, p.Keyed())
 	require.Equal(t, "sql", cfg.Catalog.Type)
+}
+
+func TestFormatVersionAndKey(t *testing.T) {
+	cfg, err := Parse([]byte(`
+kafka: {brokers: [a:1]}
+defaults: {format_version: 3}
+pipelines:
+  - {topics: [t], table: a.b}
+  - {topics: [u], table: a.c, format_version: 2}
+  - topics: [v]
+    table: a.d
+    key: [region, id]
+    schema:
+      - {name: id, type: long, required: true}
+      - {name: region, type: string, required: true}
+`), nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, cfg.Pipelines[0].FormatVersion, "from defaults")
+	require.Equal(t, 2, cfg.Pipelines[1].FormatVersion)
+	require.Equal(t, 3, cfg.Pipelines[2].FormatVersion)
+	require.Equal(t, []string{"region", "id"}, cfg.Pipelines[2].Key)
+	require.True(t, cfg.Pipelines[2].Keyed())
+
+	cfg, err = Parse([]byte(minimal+"    schema: [{name: id, type: long, required: true}]\n"), []string{
+		"FLOE_PIPELINES_0_KEY=id", "FLOE_DEFAULTS_FORMAT_VERSION=3"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"id"}, cfg.Pipelines[0].Key)
+	require.Equal(t, 3, cfg.Pipelines[0].FormatVersion)
+
+	_, err = Parse([]byte(minimal), []string{"FLOE_PIPELINES_0_FORMAT_VERSION=4"})
+	fe := conftest.RequireField(t, err, "pipelines[0].format_version", "must be 2 or 3, got 4")
+	require.Equal(t, "FLOE_PIPELINES_0_FORMAT_VERSION", fe.Env)
 }
 
 func TestOnDataLoss(t *testing.T) {
@@ -151,6 +194,18 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"partition col", "{topics: [t], table: a.b, schema: [{name: x, type: long}], partition_by: ['day(y)']}", "pipelines[0].partition_by", "no column \"y\""},
 		{"metadata", "{topics: [t], table: a.b, kafka_metadata: [headers]}", "pipelines[0].kafka_metadata[0]", "allowed are topic, partition, offset, timestamp, key"},
 		{"on data loss", "{topics: [t], table: a.b, on_data_loss: ignore}", "pipelines[0].on_data_loss", `must be fail or skip, got "ignore"`},
+		{"format version", "{topics: [t], table: a.b, format_version: 1}", "pipelines[0].format_version", "must be 2 or 3, got 1"},
+		{"format property", "{topics: [t], table: a.b, table_properties: {format-version: '3'}}", "pipelines[0].table_properties.format-version",
+			`"3" conflicts with format_version 2`},
+		{"key inferred", "{topics: [t], table: a.b, key: [id]}", "pipelines[0].key", "needs a declared schema"},
+		{"key missing", "{topics: [t], table: a.b, schema: [{name: id, type: long, required: true}], key: [id, nope]}", "pipelines[0].key[1]",
+			`no column "nope" in the schema`},
+		{"key optional", "{topics: [t], table: a.b, schema: [{name: id, type: long}], key: [id]}", "pipelines[0].key[0]",
+			"must be declared required: true"},
+		{"key double", "{topics: [t], table: a.b, schema: [{name: x, type: double, required: true}], key: [x]}", "pipelines[0].key[0]",
+			"not float, double, struct, list or map"},
+		{"key metadata", "{topics: [t], table: a.b, schema: [{name: id, type: long, required: true}], key: [_kafka_offset]}", "pipelines[0].key[0]",
+			"is a Kafka metadata column"},
 	}
 	for _, c := range pipelineCases {
 		t.Run(c.name, func(t *testing.T) {

@@ -59,6 +59,10 @@ func TestTypeErrorsNamePathAndPosition(t *testing.T) {
 			`want a map, got "none"`},
 		{"section in a map", "    table_properties: {a: {b: c}}", "pipelines[0].table_properties.a", 6, 24,
 			"want a string, got a map"},
+		{"string for a key", "    key: order_id", "pipelines[0].key", 6, 5,
+			`want a list such as [order_id], got "order_id"`},
+		{"format version word", "    format_version: v3", "pipelines[0].format_version", 6, 5,
+			`want an integer, got "v3"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(onePipeline+c.yaml+"\n"), nil)
@@ -103,7 +107,7 @@ func TestUnknownFieldSuggests(t *testing.T) {
 			"unknown field; allowed: cert_file, key_file, ca_file"},
 		{"far", onePipeline + "    interval: 1s\n", "pipelines[0].interval", 6,
 			"unknown field; allowed: name, topics, table, dead_letter_table, format, start, commit_interval, " +
-				"target_file_size, schema, partition_by, kafka_metadata, table_properties, workers, on_data_loss, infer_conflicts"},
+				"target_file_size, schema, partition_by, kafka_metadata, table_properties, key, format_version, workers, on_data_loss, infer_conflicts"},
 		{"top level", "brokers: [a:1]\n" + onePipeline, "brokers", 1,
 			"unknown field; allowed: node, cluster, kafka, catalog, storage, defaults, pipelines, maintenance"},
 		{"quoted", onePipeline + "    \"commit interval\": 1s\n", `pipelines[0]."commit interval"`, 6,
@@ -189,6 +193,7 @@ func TestBadDefaultReportedOnce(t *testing.T) {
 		{"commit_interval", "10ms", "must be at least 100ms, got 10ms"},
 		{"target_file_size", "1KiB", "must be at least 1MiB, got 1024"},
 		{"on_data_loss", "ignore", `must be fail or skip, got "ignore"`},
+		{"format_version", "1", "must be 2 or 3, got 1"},
 	} {
 		t.Run(c.field, func(t *testing.T) {
 			_, err := Parse([]byte(`kafka: {brokers: [a:1]}

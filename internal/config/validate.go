@@ -119,6 +119,9 @@ var inheritedFields = map[string]inheritedField{
 	"on_data_loss": {"on_data_loss",
 		func(p ingest.PipelineConfig) bool { return p.OnDataLoss == "" },
 		func(p ingest.PipelineConfig, d Defaults) bool { return p.OnDataLoss == d.OnDataLoss }},
+	"format_version": {"format_version",
+		func(p ingest.PipelineConfig) bool { return p.FormatVersion == 0 },
+		func(p ingest.PipelineConfig, d Defaults) bool { return p.FormatVersion == d.FormatVersion }},
 }
 
 // unsetInherited lists, for each pipeline, the fields it leaves to the
@@ -155,7 +158,7 @@ func (d Defaults) Validate() error {
 	p := ingest.PipelineConfig{
 		Topics: []string{"topic"}, Table: "namespace.table", Format: "json",
 		CommitInterval: d.CommitInterval, TargetFileSize: d.TargetFileSize,
-		Start: d.Start, OnDataLoss: d.OnDataLoss,
+		Start: d.Start, OnDataLoss: d.OnDataLoss, FormatVersion: d.FormatVersion,
 	}
 	return dropFields(p.Validate(), func(fe *conf.FieldError) bool {
 		_, ok := inheritedFields[fe.Field]

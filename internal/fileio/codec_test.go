@@ -32,7 +32,7 @@ func TestDataFileCodecRoundTrip(t *testing.T) {
 	cat, err := catalog.Open(ctx, catalog.Config{Type: "sql", Name: "t", URI: "sqlite://" + filepath.Join(dir, "c.db")}, catalog.StorageConfig{}, dir)
 	require.NoError(t, err)
 	defer cat.Close()
-	sch, err := schema.Build([]schema.Column{{Name: "id", Type: "long", Required: true}, {Name: "ts", Type: "timestamptz"}, {Name: "country", Type: "string"}}, nil)
+	sch, err := schema.Build([]schema.Column{{Name: "id", Type: "long", Required: true}, {Name: "ts", Type: "timestamptz"}, {Name: "country", Type: "string"}}, nil, nil)
 	require.NoError(t, err)
 	spec, err := schema.Partition([]string{"day(ts)", "country"}, sch)
 	require.NoError(t, err)
@@ -107,7 +107,7 @@ func TestDataFileCodecRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRejectsOtherSpec(t *testing.T) {
-	sch, err := schema.Build([]schema.Column{{Name: "ts", Type: "timestamptz"}}, nil)
+	sch, err := schema.Build([]schema.Column{{Name: "ts", Type: "timestamptz"}}, nil, nil)
 	require.NoError(t, err)
 	b, err := iceberg.NewDataFileBuilder(*iceberg.UnpartitionedSpec, iceberg.EntryContentData, "s3://b/f.parquet", iceberg.ParquetFile, nil, nil, nil, 1, 10)
 	require.NoError(t, err)

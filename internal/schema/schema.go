@@ -9,6 +9,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,6 +37,17 @@ var MetaColumns = []struct {
 	{"key", "_kafka_key", iceberg.PrimitiveTypes.Binary},
 }
 
+// IsMetaColumn reports whether name is the name of a Kafka metadata column
+// (_kafka_offset, not offset).
+func IsMetaColumn(name string) bool {
+	for _, m := range MetaColumns {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // MetaColumnName returns the column name for a short metadata name.
 func MetaColumnName(short string) (string, error) {
 	for _, m := range MetaColumns {
@@ -47,8 +59,10 @@ func MetaColumnName(short string) (string, error) {
 }
 
 // Build makes an Iceberg schema from declared columns plus Kafka metadata
-// columns (short names) appended at the end.
-func Build(cols []Column, meta []string) (*iceberg.Schema, error) {
+// columns (short names) appended at the end. key names the identifier
+// fields (the key columns of a table that keeps the newest row per key), in
+// the order given; each must be a top-level column CheckIdentifier accepts.
+func Build(cols []Column, meta, key []string) (*iceberg.Schema, error) {
 	ids := &idGen{}
 	fields := make([]iceberg.NestedField, 0, len(cols)+len(meta))
 	seen := map[string]bool{}
@@ -82,7 +96,45 @@ func Build(cols []Column, meta []string) (*iceberg.Schema, error) {
 			}
 		}
 	}
-	return iceberg.NewSchema(0, fields...), nil
+	keyIDs := make([]int, 0, len(key))
+	for i, k := range key {
+		j := slices.IndexFunc(fields, func(f iceberg.NestedField) bool { return f.Name == k })
+		if j < 0 {
+			return nil, fmt.Errorf("key[%d]: no top-level column %q", i, k)
+		}
+		if slices.Contains(keyIDs, fields[j].ID) {
+			return nil, fmt.Errorf("key[%d]: column %q is listed twice", i, k)
+		}
+		if err := CheckIdentifier(fields[j]); err != nil {
+			return nil, fmt.Errorf("key[%d]: %w", i, err)
+		}
+		keyIDs = append(keyIDs, fields[j].ID)
+	}
+	return iceberg.NewSchemaWithIdentifiers(0, keyIDs, fields...), nil
+}
+
+// IdentifierTypes lists the types a key column may have, for messages.
+const IdentifierTypes = "boolean, int, long, decimal(P,S), date, time, timestamp, timestamptz, string, uuid, binary or fixed[L]"
+
+// CheckIdentifier says why a column cannot be an identifier field (a key
+// column), if it cannot. It must be required: a row without a key could not
+// be told apart from another. And its type must be a primitive whose values
+// compare exactly: not float or double, where NaN is unequal to itself and
+// -0 equals 0 with other bits, nor a struct, list or map (the Iceberg
+// spec's rules for identifier fields).
+func CheckIdentifier(f iceberg.NestedField) error {
+	switch f.Type.(type) {
+	case iceberg.BooleanType, iceberg.Int32Type, iceberg.Int64Type, iceberg.DecimalType,
+		iceberg.DateType, iceberg.TimeType, iceberg.TimestampType, iceberg.TimestampTzType,
+		iceberg.StringType, iceberg.UUIDType, iceberg.BinaryType, iceberg.FixedType:
+	default:
+		return fmt.Errorf("column %q is %s; a key column must be %s (not float, double, struct, list or map)",
+			f.Name, f.Type, IdentifierTypes)
+	}
+	if !f.Required {
+		return fmt.Errorf("column %q must be declared required: true (a key column cannot be null)", f.Name)
+	}
+	return nil
 }
 
 // ParseType parses a type string such as "decimal(12,2)" or
