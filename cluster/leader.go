@@ -12,6 +12,7 @@ import (
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/maintain"
+	"github.com/floelake/floe/upsert"
 )
 
 // leadership runs the leader's duties whenever this node leads, until ctx
@@ -136,7 +137,17 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 		name := o.Table
 		names = append(names, name)
 		var m *maintain.Maintainer
+		var deltas commit.RowDeltas
+		if cfg := p.Config(); o.Role == ingest.RoleMain && cfg.Keyed() {
+			r, err := upsert.NewResolver(cfg.Key, n.log.With("table", name))
+			if err != nil {
+				n.log.Error("key index", "table", name, "err", err)
+				return
+			}
+			deltas = r
+		}
 		w, err := commit.NewWriter(commit.WriterConfig{
+			Deltas: deltas,
 			Table: name, Pipeline: p.Name(), Epoch: epoch, Policy: policy,
 			Catalog: n.opts.Catalog, Ledger: n.ledger, Env: n, Logger: n.log, Metrics: n.metrics(),
 			OnCommit: func(wc commit.WriterCommit) {

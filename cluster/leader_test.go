@@ -137,14 +137,24 @@ func newLeaderRig(t *testing.T, wrap func(*catalog.Catalog) *catalog.Catalog) *l
 // default maintenance.
 func startLeaderRig(t *testing.T, kc *kfake.Cluster, cat *catalog.Catalog, wrap func(*catalog.Catalog) *catalog.Catalog, maint *maintain.Config) *leaderRig {
 	t.Helper()
+	return startLeaderRigWith(t, kc, cat, wrap, maint, rigPipeline())
+}
 
-	kafka := ingest.DefaultKafkaConfig()
-	kafka.Brokers, kafka.ClientID, kafka.Group = kc.ListenAddrs(), "floe-test", "floe-test"
-	pc := ingest.PipelineConfig{
+// rigPipeline is the rig's pipeline: topic into mainTable, schema inferred.
+func rigPipeline() ingest.PipelineConfig {
+	return ingest.PipelineConfig{
 		Name: topic, Topics: []string{topic}, Table: mainTable, Format: "json", Start: "earliest",
 		CommitInterval: conf.Duration(100 * time.Millisecond), TargetFileSize: 128 << 20,
 		KafkaMetadata: []string{"partition", "offset"}, OnDataLoss: ingest.OnDataLossFail,
+		FormatVersion: ingest.DefaultFormatVersion,
 	}
+}
+
+// startLeaderRigWith is startLeaderRig running the pipeline pc.
+func startLeaderRigWith(t *testing.T, kc *kfake.Cluster, cat *catalog.Catalog, wrap func(*catalog.Catalog) *catalog.Catalog, maint *maintain.Config, pc ingest.PipelineConfig) *leaderRig {
+	t.Helper()
+	kafka := ingest.DefaultKafkaConfig()
+	kafka.Brokers, kafka.ClientID, kafka.Group = kc.ListenAddrs(), "floe-test", "floe-test"
 	require.NoError(t, pc.Validate())
 
 	r := &leaderRig{t: t, kafka: kafka, cat: cat}

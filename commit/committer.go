@@ -177,6 +177,8 @@ type Committer struct {
 
 	tbl     *table.Table
 	offsets Offsets
+	// rewrote, if set, hears of every rewrite this committer lands.
+	rewrote func(ctx context.Context, after *table.Table, from int64, rw Rewrite)
 
 	mu struct {
 		sync.Mutex

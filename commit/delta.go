@@ -37,7 +37,7 @@ type RowDelta struct {
 	// Rewritten maps a file of the commit's segment to the file committed
 	// in its place: a copy without the rows a later row of the same commit
 	// replaced, where those rows cannot be deleted by position in the same
-	// snapshot.
+	// snapshot; nil when no row of the file is left.
 	Rewritten map[string]iceberg.DataFile
 }
 
@@ -52,12 +52,15 @@ func (d RowDelta) files(seg Segment) []iceberg.DataFile {
 	if len(d.Rewritten) == 0 {
 		return seg.Files
 	}
-	out := make([]iceberg.DataFile, len(seg.Files))
-	for i, f := range seg.Files {
-		out[i] = f
+	out := make([]iceberg.DataFile, 0, len(seg.Files))
+	for _, f := range seg.Files {
 		if r, ok := d.Rewritten[f.FilePath()]; ok {
-			out[i] = r
+			if r != nil {
+				out = append(out, r)
+			}
+			continue
 		}
+		out = append(out, f)
 	}
 	return out
 }
@@ -77,6 +80,10 @@ type RowDeltas interface {
 	// Moved says that the table moved from snapshot from to snapshot to
 	// without a change to its rows (a commit that only moved offsets).
 	Moved(from, to int64)
+	// Rewritten says that a compaction moved the table from snapshot from
+	// to after's head, replacing old data files by new ones that hold
+	// their live rows.
+	Rewritten(ctx context.Context, after *table.Table, from int64, old, new []iceberg.DataFile)
 }
 
 // CommitDelta commits seg's files and d's deletes as one snapshot, as

@@ -69,8 +69,18 @@ func (c *Committer) Rewrite(ctx context.Context, rw Rewrite) (Result, error) {
 	if len(rw.Old) == 0 || len(rw.New) == 0 {
 		return Result{}, fmt.Errorf("commit: a rewrite of %s replaces %d files with %d: both must be non-empty", c.ident, len(rw.Old), len(rw.New))
 	}
+	res, err := c.rewrite(ctx, rw)
+	if err == nil && res.SnapshotID != 0 && c.rewrote != nil {
+		if s := c.tbl.CurrentSnapshot(); s != nil && s.SnapshotID == res.SnapshotID && s.ParentSnapshotID != nil {
+			c.rewrote(ctx, c.tbl, *s.ParentSnapshotID, rw)
+		}
+	}
+	return res, err
+}
+
+func (c *Committer) rewrite(ctx context.Context, rw Rewrite) (Result, error) {
 	return c.settle(ctx, func() (Segment, bool, error) {
-		if err := rewriteFits(c.tbl, rw); err != nil {
+		if err := rewriteFits(ctx, c.tbl, rw); err != nil {
 			return Segment{}, false, err
 		}
 		return Segment{From: Offsets{}, To: Offsets{}}, false, nil
@@ -95,22 +105,45 @@ func (c *Committer) Rewrite(ctx context.Context, rw Rewrite) (Result, error) {
 
 // rewriteFits checks that main still holds rw.Old as the plan read them:
 // the plan's snapshot is in main's ancestry, and every snapshot since only
-// appended data files (floe's own segment commits), so nothing the plan
-// read was removed and no delete was added that the plan did not apply.
-// Anything else (a rollback, another compaction, another engine's
-// deletes) makes the rewrite stale: a plan is made again, never forced.
-func rewriteFits(tbl *table.Table, rw Rewrite) error {
+// appended data files (floe's own segment commits), or added position
+// deletes that name other data files than rw.Old (a keyed table's commits:
+// they do not touch the rows the rewrite moves). So nothing the plan read
+// was removed and no delete applies to it that the plan did not apply.
+// Anything else (a rollback, another compaction, another engine's deletes,
+// equality deletes, a delete of a rewritten file) makes the rewrite stale:
+// a plan is made again, never forced.
+func rewriteFits(ctx context.Context, tbl *table.Table, rw Rewrite) error {
 	meta := tbl.Metadata()
+	var old map[string]bool
 	for s := meta.CurrentSnapshot(); s != nil; {
 		if s.SnapshotID == rw.BaseSnapshot {
 			return nil
 		}
-		if s.Summary == nil || s.Summary.Operation != table.OpAppend || s.Summary.Properties["added-delete-files"] != "" {
-			op := "unknown"
-			if s.Summary != nil {
-				op = string(s.Summary.Operation)
+		op := "unknown"
+		if s.Summary != nil {
+			op = string(s.Summary.Operation)
+		}
+		stale := func(why string) error {
+			return fmt.Errorf("%w: snapshot %d (%s) was committed after the plan's snapshot %d%s", ErrRewriteStale, s.SnapshotID, op, rw.BaseSnapshot, why)
+		}
+		switch {
+		case s.Summary == nil:
+			return stale("")
+		case s.Summary.Operation == table.OpAppend && s.Summary.Properties["added-delete-files"] == "":
+		case (s.Summary.Operation == table.OpOverwrite || s.Summary.Operation == table.OpDelete) &&
+			s.Summary.Properties["deleted-data-files"] == "" && s.Summary.Properties["removed-delete-files"] == "" &&
+			s.Summary.Properties["added-equality-delete-files"] == "":
+			if old == nil {
+				old = make(map[string]bool, len(rw.Old))
+				for _, f := range rw.Old {
+					old[f.FilePath()] = true
+				}
 			}
-			return fmt.Errorf("%w: snapshot %d (%s) was committed after the plan's snapshot %d", ErrRewriteStale, s.SnapshotID, op, rw.BaseSnapshot)
+			if err := deletesAvoid(ctx, tbl, s, old); err != nil {
+				return stale(": " + err.Error())
+			}
+		default:
+			return stale("")
 		}
 		if s.ParentSnapshotID == nil {
 			break
@@ -118,6 +151,61 @@ func rewriteFits(tbl *table.Table, rw Rewrite) error {
 		s = meta.SnapshotByID(*s.ParentSnapshotID)
 	}
 	return fmt.Errorf("%w: the plan's snapshot %d is no longer in main's history", ErrRewriteStale, rw.BaseSnapshot)
+}
+
+// deletesAvoid checks that every delete file snapshot s added names one
+// data file, not in old.
+func deletesAvoid(ctx context.Context, tbl *table.Table, s *table.Snapshot, old map[string]bool) error {
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return err
+	}
+	mans, err := s.Manifests(fs)
+	if err != nil {
+		return err
+	}
+	for _, m := range mans {
+		if m.ManifestContent() != iceberg.ManifestContentDeletes || m.SnapshotID() != s.SnapshotID {
+			continue
+		}
+		entries, err := m.FetchEntries(fs, true)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.Status() != iceberg.EntryStatusADDED {
+				continue
+			}
+			ref, ok := DeletedFile(e.DataFile())
+			if !ok {
+				return fmt.Errorf("delete file %s may apply to any data file", e.DataFile().FilePath())
+			}
+			if old[ref] {
+				return fmt.Errorf("it deletes rows of %s", ref)
+			}
+		}
+	}
+	return nil
+}
+
+// filePathField is the field id of a position-delete file's file_path.
+const filePathField = 2147483546
+
+// DeletedFile returns the one data file a position-delete file or deletion
+// vector names: its referenced data file, or equal bounds on file_path.
+// ok is false for a delete file that may apply to several data files.
+func DeletedFile(d iceberg.DataFile) (path string, ok bool) {
+	if d.ContentType() != iceberg.EntryContentPosDeletes {
+		return "", false
+	}
+	if ref := d.ReferencedDataFile(); ref != nil && *ref != "" {
+		return *ref, true
+	}
+	lo, hi := d.LowerBoundValues()[filePathField], d.UpperBoundValues()[filePathField]
+	if lo == nil || string(lo) != string(hi) {
+		return "", false
+	}
+	return string(lo), true
 }
 
 // Expired is what ExpireSnapshots removed: Before is the table as it was,

@@ -401,6 +401,11 @@ func (w *TableWriter) sync(ctx context.Context) error {
 	}
 	prev := w.c
 	w.c = c
+	if w.cfg.Deltas != nil {
+		c.rewrote = func(ctx context.Context, after *table.Table, from int64, rw Rewrite) {
+			w.cfg.Deltas.Rewritten(ctx, after, from, rw.Old, rw.New)
+		}
+	}
 	w.cur.Store(c.Table())
 	// Only a table this writer saw change identity was replaced: a table
 	// that lacks offsets the ledger has but is the one the writer knew was

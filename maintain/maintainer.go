@@ -275,6 +275,9 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 	var rw commit.Rewrite
 	rw.BaseSnapshot, rw.DataSeq = snap.SnapshotID, snap.SequenceNumber
 	withDeletes := false
+	// deleted is the number of rows the deletes of the rewritten files
+	// remove, exact while every delete names its data file.
+	deleted, exact := int64(0), true
 	cleanup := func() {
 		if err := removeFiles(ctx, tbl, rw.New); err != nil {
 			m.log.Warn("could not remove the files of a compaction that did not commit; orphan cleanup will", "err", err)
@@ -288,6 +291,11 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 			// rewrite part of the file and remove all of it.
 			tg.Tasks = append(tg.Tasks, tasksOf[f.Path]...)
 			withDeletes = withDeletes || f.Deletes > 0
+			if n, ok := deletedRows(tasksOf[f.Path][0]); ok {
+				deleted += n
+			} else {
+				exact = false
+			}
 		}
 		res, err := table.ExecuteCompactionGroup(ctx, tbl, tg, compactionOptions(int64(m.cfg.Compaction.TargetFileSize))...)
 		rw.New = append(rw.New, res.NewDataFiles...)
@@ -311,7 +319,10 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 	// A file planned as several tasks is listed once per task.
 	rw.Old = uniqueFiles(rw.Old)
 	rw.RemoveDeletes = uniqueFiles(rw.RemoveDeletes)
-	if err := sameRows(rw, withDeletes); err != nil {
+	if !exact {
+		deleted = -1
+	}
+	if err := sameRows(rw, withDeletes, deleted); err != nil {
 		cleanup()
 		return sum, fmt.Errorf("maintain: compact %s: %w", m.table, err)
 	}
@@ -366,10 +377,11 @@ func compactionOptions(target int64) []table.CompactionGroupOption {
 	}
 }
 
-// sameRows checks a rewrite before it is committed: without deletes the
-// new files hold exactly as many rows as the old ones, with deletes no more.
+// sameRows checks a rewrite before it is committed: the new files hold as
+// many rows as the old ones less the deleted rows, when that number is
+// known (deleted >= 0); otherwise, with deletes, no more than the old ones.
 // A rewrite that fails it would lose or invent rows; it is never committed.
-func sameRows(rw commit.Rewrite, withDeletes bool) error {
+func sameRows(rw commit.Rewrite, withDeletes bool, deleted int64) error {
 	var before, after int64
 	for _, f := range rw.Old {
 		before += f.Count()
@@ -377,10 +389,34 @@ func sameRows(rw commit.Rewrite, withDeletes bool) error {
 	for _, f := range rw.New {
 		after += f.Count()
 	}
-	if after > before || (!withDeletes && after != before) {
+	switch {
+	case !withDeletes && after != before:
+		return fmt.Errorf("the rewrite would replace %d rows with %d; not committed", before, after)
+	case withDeletes && deleted >= 0 && after != before-deleted:
+		return fmt.Errorf("the rewrite would replace %d rows, %d of them deleted, with %d; not committed", before, deleted, after)
+	case after > before:
 		return fmt.Errorf("the rewrite would replace %d rows with %d; not committed", before, after)
 	}
 	return nil
+}
+
+// deletedRows returns how many rows of t's data file its deletes remove,
+// and whether that is known: each deletion vector and each position-delete
+// file that names the data file alone counts its rows; an equality delete,
+// or a position-delete file that may span several data files, makes the
+// number unknown.
+func deletedRows(t table.FileScanTask) (int64, bool) {
+	if len(t.EqualityDeleteFiles) > 0 {
+		return 0, false
+	}
+	var n int64
+	for _, d := range append(slices.Clip(t.DeletionVectorFiles), t.DeleteFiles...) {
+		if ref, ok := commit.DeletedFile(d); !ok || ref != t.File.FilePath() {
+			return 0, false
+		}
+		n += d.Count()
+	}
+	return n, true
 }
 
 // describe turns scan tasks into planner files, one per data file, and
@@ -395,7 +431,7 @@ func describe(tasks []table.FileScanTask) ([]File, map[string][]table.FileScanTa
 		if _, seen := tasksOf[p]; !seen {
 			files = append(files, File{
 				Path: p, Partition: partitionKey(t.File), Size: t.File.FileSizeBytes(),
-				Records: t.File.Count(), Deletes: len(t.DeleteFiles),
+				Records: t.File.Count(), Deletes: len(t.DeleteFiles) + len(t.DeletionVectorFiles) + len(t.EqualityDeleteFiles),
 			})
 		}
 		tasksOf[p] = append(tasksOf[p], t)

@@ -100,9 +100,9 @@ type Stats struct {
 	// Replaced those whose key had a row, which got a position delete.
 	Rows, Replaced int64
 	// Rebuilds counts index rebuilds; RebuildTime is the last one's
-	// duration.
-	Rebuilds    int64
-	RebuildTime time.Duration
+	// duration. Remaps counts compactions followed without a rebuild.
+	Rebuilds, Remaps int64
+	RebuildTime      time.Duration
 }
 
 var _ commit.RowDeltas = (*Resolver)(nil)
@@ -156,6 +156,42 @@ func (r *Resolver) Abandon() {
 func (r *Resolver) Moved(from, to int64) {
 	if r.ready && r.snap == from {
 		r.snap = to
+	}
+}
+
+// Rewritten implements commit.RowDeltas: the keys of the compacted files
+// move to the files that replaced them (read from those files), so a
+// compaction costs a read of its output's key columns, not a rebuild.
+func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64, old, new []iceberg.DataFile) {
+	if !r.ready || r.snap != from {
+		return
+	}
+	r.ready = false
+	fs, err := after.FS(ctx)
+	if err != nil {
+		r.log.Warn("key index: cannot follow a compaction; it is rebuilt before the next commit", "err", err)
+		return
+	}
+	for _, f := range new {
+		id := r.ix.FileID(f.FilePath())
+		err := readKeys(ctx, fs, f.FilePath(), r.keys, false, r.mem, func(pos int64, key []byte, _ int32, _ int64) {
+			r.ix.Put(key, Loc{File: id, Pos: uint32(pos)})
+		})
+		if err != nil {
+			r.log.Warn("key index: cannot follow a compaction; it is rebuilt before the next commit", "err", err)
+			return
+		}
+		r.files[id] = f
+	}
+	for _, f := range old {
+		id := r.ix.FileID(f.FilePath())
+		r.ix.DropFile(id)
+		delete(r.files, id)
+		delete(r.dvs, f.FilePath())
+	}
+	if s := after.CurrentSnapshot(); s != nil {
+		r.snap, r.ready = s.SnapshotID, true
+		r.stats.Remaps++
 	}
 }
 
@@ -261,6 +297,17 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 func (r *Resolver) rewriteFresh(ctx context.Context, base *table.Table, fs iceio.IO, id uint32, dropped []uint32, rows []row, d *commit.RowDelta) error {
 	df := r.last.files[id]
 	drop := sortedPositions(dropped)
+	if d.Rewritten == nil {
+		d.Rewritten = map[string]iceberg.DataFile{}
+	}
+	if int64(len(drop)) == df.Count() {
+		// Every row of the file was replaced within the commit: it is
+		// left out of it.
+		r.ix.DropFile(id)
+		delete(r.last.files, id)
+		d.Rewritten[df.FilePath()] = nil
+		return nil
+	}
 	info, err := fileio.InfoFromTable(ctx, base)
 	if err != nil {
 		return err
@@ -291,9 +338,6 @@ func (r *Resolver) rewriteFresh(ctx context.Context, base *table.Table, fs iceio
 	r.ix.DropFile(id)
 	delete(r.last.files, id)
 	r.last.files[nid] = nf
-	if d.Rewritten == nil {
-		d.Rewritten = map[string]iceberg.DataFile{}
-	}
 	d.Rewritten[df.FilePath()] = nf
 	return nil
 }

@@ -1,0 +1,145 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/internal/testutil"
+)
+
+// Keyed tables on a cluster of one: upserts stream in over three Kafka
+// partitions (a key always on the same one, as producers partition by
+// key), keys move between table partitions, compaction runs beside the
+// commits, and the node restarts halfway (its key index rebuilt from the
+// table). After every round the table holds exactly the newest row of
+// every key.
+
+// keyedRig drives a keyed pipeline and keeps the model: newest value per
+// key.
+type keyedRig struct {
+	*leaderRig
+	kc   *kfake.Cluster
+	rng  *rand.Rand
+	want map[string]int64
+	ends map[int32]int64
+	seq  int64
+}
+
+func keyedPipeline(version int) ingest.PipelineConfig {
+	pc := rigPipeline()
+	pc.Schema = []ingest.Column{
+		{Name: "id", Type: "string", Required: true},
+		{Name: "v", Type: "long"},
+		{Name: "region", Type: "string"},
+	}
+	pc.Key = []string{"id"}
+	pc.PartitionBy = []string{"region"}
+	pc.FormatVersion = version
+	return pc
+}
+
+// produce sends n upserts of keys drawn from keys.
+func (r *keyedRig) produce(n, keys int) {
+	r.t.Helper()
+	opts, err := ingest.ClientOpts(r.kafka)
+	require.NoError(r.t, err)
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	require.NoError(r.t, err)
+	defer cl.Close()
+	regions := []string{"eu", "us", "ap"}
+	for range n {
+		key := fmt.Sprintf("k%04d", r.rng.IntN(keys))
+		h := fnv.New32a()
+		h.Write([]byte(key))
+		p := int32(h.Sum32() % 3)
+		r.seq++
+		v := fmt.Sprintf(`{"id":%q,"v":%d,"region":%q}`, key, r.seq, regions[r.rng.IntN(len(regions))])
+		require.NoError(r.t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: []byte(v), Partition: p}).FirstErr())
+		r.want[key] = r.seq
+		r.ends[p]++
+	}
+}
+
+func (r *keyedRig) waitCommitted() {
+	r.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !r.tableReaches(mainTable, r.ends) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the table did not reach %v in time: at %v", r.ends, r.offsets(mainTable))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// requireNewestRows reads the table and checks it holds exactly the
+// newest row of every key.
+func (r *keyedRig) requireNewestRows() {
+	r.t.Helper()
+	tbl, err := r.cat.LoadTable(context.Background(), catalog.Ident(mainTable))
+	require.NoError(r.t, err)
+	at, err := tbl.Scan().ToArrowTable(context.Background())
+	require.NoError(r.t, err)
+	defer at.Release()
+	got := map[string]int64{}
+	tr := array.NewTableReader(at, 0)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		ids := rec.Column(int(rec.Schema().FieldIndices("id")[0])).(*array.String)
+		vs := rec.Column(int(rec.Schema().FieldIndices("v")[0])).(*array.Int64)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			_, dup := got[ids.Value(i)]
+			require.False(r.t, dup, "key %s has more than one row", ids.Value(i))
+			got[ids.Value(i)] = vs.Value(i)
+		}
+	}
+	require.Equal(r.t, r.want, got)
+}
+
+func TestKeyedTableKeepsTheNewestRowPerKey(t *testing.T) {
+	for _, version := range []int{2, 3} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+			require.NoError(t, err)
+			t.Cleanup(kc.Close)
+			cat := testutil.SQLiteCatalog(t)
+			same := func(c *catalog.Catalog) *catalog.Catalog { return c }
+			pc := keyedPipeline(version)
+			r := &keyedRig{
+				leaderRig: startLeaderRigWith(t, kc, cat, same, aggressiveMaintenance(time.Hour), pc),
+				kc:        kc, rng: rand.New(rand.NewPCG(uint64(version), 3)),
+				want: map[string]int64{}, ends: map[int32]int64{},
+			}
+			for round := range 10 {
+				if round == 5 {
+					require.NoError(t, r.stop())
+					r.leaderRig = startLeaderRigWith(t, kc, cat, same, aggressiveMaintenance(time.Hour), pc)
+				}
+				r.produce(150, 120)
+				r.waitCommitted()
+				r.requireNewestRows()
+			}
+			m, err := waitMaintainer(r.leaderRig, mainTable)
+			require.NoError(t, err)
+			sum, err := m.Compact(context.Background(), nil)
+			require.NoError(t, err)
+			require.NotZero(t, sum.Snapshot, "the compaction committed nothing: %+v", sum)
+			r.requireNewestRows()
+			r.produce(100, 120)
+			r.waitCommitted()
+			r.requireNewestRows()
+			require.NoError(t, r.stop())
+		})
+	}
+}
