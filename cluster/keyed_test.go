@@ -34,6 +34,7 @@ type keyedRig struct {
 	want map[string]int64
 	ends map[int32]int64
 	seq  int64
+	cdc  bool
 }
 
 func keyedPipeline(version int) ingest.PipelineConfig {
@@ -49,7 +50,8 @@ func keyedPipeline(version int) ingest.PipelineConfig {
 	return pc
 }
 
-// produce sends n upserts of keys drawn from keys.
+// produce sends n changes of keys drawn from keys: upserts, and one in
+// ten a deletion (a tombstone, or in cdc mode a delete event).
 func (r *keyedRig) produce(n, keys int) {
 	r.t.Helper()
 	opts, err := ingest.ClientOpts(r.kafka)
@@ -64,9 +66,27 @@ func (r *keyedRig) produce(n, keys int) {
 		h.Write([]byte(key))
 		p := int32(h.Sum32() % 3)
 		r.seq++
-		v := fmt.Sprintf(`{"id":%q,"v":%d,"region":%q}`, key, r.seq, regions[r.rng.IntN(len(regions))])
-		require.NoError(r.t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: []byte(v), Partition: p}).FirstErr())
-		r.want[key] = r.seq
+		row := fmt.Sprintf(`{"id":%q,"v":%d,"region":%q}`, key, r.seq, regions[r.rng.IntN(len(regions))])
+		rec := &kgo.Record{Topic: topic, Key: []byte(key), Partition: p}
+		del := r.rng.IntN(10) == 0
+		switch {
+		case del && r.cdc && r.rng.IntN(2) == 0:
+			rec.Value = []byte(fmt.Sprintf(`{"before":{"id":%q,"v":null,"region":null},"after":null,"op":"d","ts_ms":1}`, key))
+		case del:
+			rec.Value = nil // a tombstone
+		case r.cdc && r.rng.IntN(2) == 0:
+			rec.Value = []byte(fmt.Sprintf(`{"schema":{"type":"struct"},"payload":{"before":null,"after":%s,"op":"u","ts_ms":1}}`, row))
+		case r.cdc:
+			rec.Value = []byte(fmt.Sprintf(`{"before":null,"after":%s,"op":"c","source":{"lsn":%d}}`, row, r.seq))
+		default:
+			rec.Value = []byte(row)
+		}
+		require.NoError(r.t, cl.ProduceSync(context.Background(), rec).FirstErr())
+		if del {
+			delete(r.want, key)
+		} else {
+			r.want[key] = r.seq
+		}
 		r.ends[p]++
 	}
 }
@@ -108,18 +128,23 @@ func (r *keyedRig) requireNewestRows() {
 }
 
 func TestKeyedTableKeepsTheNewestRowPerKey(t *testing.T) {
-	for _, version := range []int{2, 3} {
-		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+	for _, c := range []struct {
+		version int
+		mode    string
+	}{{2, ingest.ModeUpsert}, {3, ingest.ModeUpsert}, {2, ingest.ModeCDC}, {3, ingest.ModeCDC}} {
+		version := c.version
+		t.Run(fmt.Sprintf("v%d-%s", version, c.mode), func(t *testing.T) {
 			kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
 			require.NoError(t, err)
 			t.Cleanup(kc.Close)
 			cat := testutil.SQLiteCatalog(t)
 			same := func(c *catalog.Catalog) *catalog.Catalog { return c }
 			pc := keyedPipeline(version)
+			pc.Mode = c.mode
 			r := &keyedRig{
 				leaderRig: startLeaderRigWith(t, kc, cat, same, aggressiveMaintenance(time.Hour), pc),
 				kc:        kc, rng: rand.New(rand.NewPCG(uint64(version), 3)),
-				want: map[string]int64{}, ends: map[int32]int64{},
+				want: map[string]int64{}, ends: map[int32]int64{}, cdc: c.mode == ingest.ModeCDC,
 			}
 			for round := range 10 {
 				if round == 5 {

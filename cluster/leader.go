@@ -148,7 +148,7 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 		}
 		w, err := commit.NewWriter(commit.WriterConfig{
 			Deltas: deltas,
-			Table: name, Pipeline: p.Name(), Epoch: epoch, Policy: policy,
+			Table:  name, Pipeline: p.Name(), Epoch: epoch, Policy: policy,
 			Catalog: n.opts.Catalog, Ledger: n.ledger, Env: n, Logger: n.log, Metrics: n.metrics(),
 			OnCommit: func(wc commit.WriterCommit) {
 				n.committed(p, wc)

@@ -125,6 +125,13 @@ type PipelineConfig struct {
 	// They are the table's Iceberg identifier fields: required top-level
 	// columns of the declared schema. Empty: every record is appended.
 	Key []string `yaml:"key"`
+	// Mode is how a keyed pipeline reads its records: upsert (the
+	// default: each record is the key's new row; a record with a null
+	// value, a Kafka tombstone, deletes the key named by the record's
+	// Kafka key) or cdc (each record is a Debezium change event, with or
+	// without its schema wrapper: c, r and u make "after" the key's row,
+	// d deletes the key of "before"; tombstones delete as in upsert).
+	Mode string `yaml:"mode"`
 	// FormatVersion is the Iceberg format version of the tables floe
 	// creates: 2 or 3. A keyed table deletes the rows it replaces with
 	// position-delete files in version 2 and with deletion vectors in
@@ -183,6 +190,12 @@ func (p PipelineConfig) DeadLetter() string {
 // Keyed reports whether the pipeline's table keeps the newest row per key
 // (Key lists columns) rather than appending every record.
 func (p PipelineConfig) Keyed() bool { return len(p.Key) > 0 }
+
+// Keyed pipeline modes (PipelineConfig.Mode; empty is upsert).
+const (
+	ModeUpsert = "upsert"
+	ModeCDC    = "cdc"
+)
 
 // KeyOrderColumns are the Kafka metadata columns every keyed table has,
 // whether kafka_metadata lists them or not: the rows of one key that arrive
@@ -327,7 +340,19 @@ func (p PipelineConfig) Validate() error {
 // there were none. A column whose type does not parse is the schema's
 // problem and is reported as such.
 func (p PipelineConfig) checkKey(pr *conf.Problems) bool {
+	switch p.Mode {
+	case "", ModeUpsert:
+	case ModeCDC:
+		if !p.Keyed() {
+			pr.Addf("mode", "cdc needs key columns (key:): a change event replaces or deletes the row of its key")
+		}
+	default:
+		pr.Addf("mode", "must be upsert or cdc, got %q", p.Mode)
+	}
 	if !p.Keyed() {
+		if p.Mode == ModeUpsert {
+			pr.Addf("mode", "upsert needs key columns (key:)")
+		}
 		return true
 	}
 	if len(p.Schema) == 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/commit"
@@ -183,9 +184,48 @@ type output struct {
 	// part computes a decoded row's table partition (routeDecoded).
 	part *partitioner
 	// dl lays out a dead-letter row (routeRejected).
-	dl   *deadLetterRow
+	dl *deadLetterRow
+	// del is where a keyed table's deleted keys are written (routeDecoded
+	// of a keyed pipeline; see changes.go).
+	del  *deletedKeys
 	rows int64
 	wm   time.Time
+}
+
+// deletedKeys is the layout of a keyed table's files of deleted keys.
+type deletedKeys struct {
+	info   fileio.TableInfo
+	values map[int]any
+	opts   fileio.Options
+}
+
+// deletedPart is the partBuf key of the deleted keys: no table partition
+// key is empty.
+const deletedPart = "\x00deleted"
+
+// newDeletedKeys lays out the files of deleted keys of a table with info.
+// They carry the table's partition spec with null values (they are never
+// committed as they are) and are equality-delete files on the key columns.
+func newDeletedKeys(info fileio.TableInfo, keys []string, opts fileio.Options) (*deletedKeys, *decode.JSONDecoder, error) {
+	ksch, ids, err := keySchema(info.Schema, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	dec, err := decode.NewJSONDecoder(ksch)
+	if err != nil {
+		return nil, nil, err
+	}
+	asc, err := table.SchemaToArrowSchema(ksch, nil, true, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	info.Schema, info.ArrowSchema = ksch, asc
+	values := map[int]any{}
+	for _, f := range info.Spec.Fields() {
+		values[f.FieldID] = nil
+	}
+	opts.Content, opts.EqualityFieldIDs, opts.Dir = iceberg.EntryContentEqDeletes, ids, "data/deleted-keys"
+	return &deletedKeys{info: info, values: values, opts: opts}, dec, nil
 }
 
 func (out *output) note(ts time.Time) {
@@ -204,6 +244,10 @@ type worker struct {
 	p   *Pipeline
 	in  chan workItem
 	dec *decode.JSONDecoder
+	// changes and keyDec read a keyed pipeline's records: rows and
+	// deleted keys.
+	changes *changeReader
+	keyDec  *decode.JSONDecoder
 	// outs holds the worker's outputs, in Outputs order.
 	outs []output
 	tps  map[topicPartition]*tpState
@@ -249,6 +293,12 @@ func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64) (*w
 			}
 			if out.part, err = newPartitioner(spec.info.Spec, spec.info.Schema); err != nil {
 				return nil, err
+			}
+			if cfg := p.opts.Pipeline; cfg.Keyed() {
+				if out.del, w.keyDec, err = newDeletedKeys(spec.info, cfg.Key, p.fileOpts); err != nil {
+					return nil, err
+				}
+				w.changes = newChangeReader(cfg)
 			}
 		case routeRejected:
 			if out.dl, err = newDeadLetterRow(spec.info.ArrowSchema); err != nil {
@@ -328,7 +378,7 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 		}
 		bytes += int64(len(r.Value) + len(r.Key))
 		meta := decode.RecordMeta{Topic: tp.topic, Partition: tp.partition, Offset: o, Timestamp: r.Timestamp, Key: r.Key}
-		perr := w.dec.Parse(r.Value, meta)
+		kind, perr := w.parse(r, meta)
 		got := routeDecoded
 		if perr != nil {
 			got = routeRejected
@@ -340,7 +390,7 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 				continue
 			}
 			if out := &w.outs[i]; out.route == got {
-				if err := w.write(out, &meta, r.Value, perr, now); err != nil {
+				if err := w.write(out, &meta, r.Value, perr, kind, now); err != nil {
 					return err
 				}
 				out.note(r.Timestamp)
@@ -436,17 +486,42 @@ func (w *worker) buf(out *output, key []byte, values func() map[int]any) *partBu
 	return pb
 }
 
+// parse decodes a record into the decoder's row, or into the key
+// decoder's row for a keyed pipeline's deletion.
+func (w *worker) parse(r *kgo.Record, meta decode.RecordMeta) (changeKind, error) {
+	if w.changes == nil {
+		return changeRow, w.dec.Parse(r.Value, meta)
+	}
+	kind, obj, err := w.changes.read(r.Key, r.Value)
+	switch {
+	case err != nil:
+		return kind, &decode.DecodeError{Reason: err.Error()}
+	case kind == changeDelete:
+		return kind, w.keyDec.Parse(obj, meta)
+	default:
+		return kind, w.dec.Parse(obj, meta)
+	}
+}
+
 // write appends a record's row to an output of its route: the decoder's
-// row (parsed last) for a decoded output, the raw record with perr's
-// message for a rejected one.
-func (w *worker) write(out *output, m *decode.RecordMeta, value []byte, perr error, now time.Time) error {
+// row (parsed last) for a decoded output, or the deleted key for a keyed
+// one's deletion; the raw record with perr's message for a rejected one.
+func (w *worker) write(out *output, m *decode.RecordMeta, value []byte, perr error, kind changeKind, now time.Time) error {
 	var pb *partBuf
-	switch out.route {
-	case routeDecoded:
+	switch {
+	case out.route == routeDecoded && kind == changeDelete:
+		d := out.del
+		pb = out.parts[deletedPart]
+		if pb == nil {
+			pb = &partBuf{rb: array.NewRecordBuilder(w.mem, d.info.ArrowSchema), w: fileio.NewWriter(d.info, d.values, d.opts), values: d.values}
+			out.parts[deletedPart] = pb
+		}
+		w.keyDec.Append(pb.rb)
+	case out.route == routeDecoded:
 		part := out.part
 		pb = w.buf(out, part.keyOf(w.dec), func() map[int]any { return part.values(w.dec) })
 		w.dec.Append(pb.rb)
-	case routeRejected:
+	case out.route == routeRejected:
 		pb = w.buf(out, nil, func() map[int]any { return nil })
 		out.dl.append(pb.rb, *m, value, perr.Error(), now)
 	}

@@ -97,8 +97,9 @@ type Resolver struct {
 // Stats counts what a resolver did, for metrics and logs.
 type Stats struct {
 	// Rows are the rows of committed files that went through the index;
-	// Replaced those whose key had a row, which got a position delete.
-	Rows, Replaced int64
+	// Replaced those whose key had a row, which got a position delete;
+	// Deleted the keys deleted (tombstones, delete events) that had a row.
+	Rows, Replaced, Deleted int64
 	// Rebuilds counts index rebuilds; RebuildTime is the last one's
 	// duration. Remaps counts compactions followed without a rebuild.
 	Rebuilds, Remaps int64
@@ -199,12 +200,14 @@ func (r *Resolver) clearLast() {
 	r.last.files, r.last.dvs = nil, nil
 }
 
-// row is one row of a commit's new files.
+// row is one row of a commit's new files: a key's new row at loc, or (del)
+// the deletion of a key.
 type row struct {
 	key       []byte
 	partition int32
 	offset    int64
 	loc       Loc
+	del       bool
 }
 
 // Resolve implements commit.RowDeltas.
@@ -227,13 +230,25 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 	r.last.files = make(map[uint32]iceberg.DataFile, len(files))
 	var rows []row
 	var arena []byte
+	d := commit.RowDelta{Base: head}
 	for _, f := range files {
-		id := r.ix.FileID(f.FilePath())
-		r.last.files[id] = f
+		// A file of deleted keys (equality-delete content, written by
+		// ingest beside the data files) is read, never committed.
+		del := f.ContentType() == iceberg.EntryContentEqDeletes
+		var id uint32
+		if del {
+			if d.Rewritten == nil {
+				d.Rewritten = map[string]iceberg.DataFile{}
+			}
+			d.Rewritten[f.FilePath()] = nil
+		} else {
+			id = r.ix.FileID(f.FilePath())
+			r.last.files[id] = f
+		}
 		err := readKeys(ctx, fs, f.FilePath(), r.keys, true, r.mem, func(pos int64, key []byte, partition int32, offset int64) {
 			start := len(arena)
 			arena = append(arena, key...)
-			rows = append(rows, row{key: arena[start:len(arena):len(arena)], partition: partition, offset: offset, loc: Loc{File: id, Pos: uint32(pos)}})
+			rows = append(rows, row{key: arena[start:len(arena):len(arena)], partition: partition, offset: offset, loc: Loc{File: id, Pos: uint32(pos)}, del: del})
 		})
 		if err != nil {
 			return commit.RowDelta{}, err
@@ -254,13 +269,19 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 		deleted[id] = append(deleted[id], ps...)
 	}
 	for _, rw := range rows {
+		if rw.del {
+			if old, had := r.ix.Delete(rw.key); had {
+				deleted[old.File] = append(deleted[old.File], old.Pos)
+				r.stats.Deleted++
+			}
+			continue
+		}
 		if old, had := r.ix.Put(rw.key, rw.loc); had {
 			deleted[old.File] = append(deleted[old.File], old.Pos)
 			r.stats.Replaced++
 		}
+		r.stats.Rows++
 	}
-	r.stats.Rows += int64(len(rows))
-	d := commit.RowDelta{Base: head}
 	if base.Metadata().Version() >= 3 {
 		// A deletion vector can only name a data file the table already
 		// holds: the rows this commit's own files lose are left out of
@@ -327,7 +348,7 @@ func (r *Resolver) rewriteFresh(ctx context.Context, base *table.Table, fs iceio
 	nf := out[0]
 	nid := r.ix.FileID(nf.FilePath())
 	for _, rw := range rows {
-		if rw.loc.File != id {
+		if rw.del || rw.loc.File != id {
 			continue
 		}
 		if cur, ok := r.ix.Get(rw.key); ok && cur == rw.loc {

@@ -43,6 +43,13 @@ type Options struct {
 	RowGroupBytes int64
 	// ZstdLevel is the zstd compression level (1 is fastest).
 	ZstdLevel int
+	// Content is what the files hold: data (the zero value) or, for files
+	// of deleted keys, equality deletes on EqualityFieldIDs.
+	Content          iceberg.ManifestEntryContent
+	EqualityFieldIDs []int
+	// Dir, if set, is the directory under the table's location the files
+	// go to, instead of data/ and the partition's path.
+	Dir string
 }
 
 func (o *Options) fill() {
@@ -145,7 +152,10 @@ type openFile struct {
 func NewWriter(info TableInfo, values map[int]any, opts Options) *Writer {
 	opts.fill()
 	dir := info.Location + "/data"
-	if !info.Spec.IsUnpartitioned() {
+	switch {
+	case opts.Dir != "":
+		dir = info.Location + "/" + opts.Dir
+	case !info.Spec.IsUnpartitioned():
 		dir += "/" + PartitionPath(info.Spec, info.Schema, values)
 	}
 	return &Writer{info: info, opts: opts, values: values, dir: dir, id: uuid.NewString()}
@@ -244,17 +254,18 @@ func (w *Writer) roll() error {
 		return fmt.Errorf("fileio: metadata of %s: %w", f.path, invalid(nil, err))
 	}
 	df, err := table.DataFileFromMetadata(table.DataFileArgs{
-		Schema:          w.info.Schema,
-		Spec:            w.info.Spec,
-		Format:          iceberg.ParquetFile,
-		Metadata:        meta,
-		FilePath:        f.path,
-		FileSize:        f.cw.n,
-		Content:         iceberg.EntryContentData,
-		PartitionValues: w.values,
-		SortOrderID:     w.info.SortOrderID,
-		Properties:      w.info.Properties,
-		FormatVersion:   w.info.FormatVersion,
+		Schema:           w.info.Schema,
+		Spec:             w.info.Spec,
+		Format:           iceberg.ParquetFile,
+		Metadata:         meta,
+		FilePath:         f.path,
+		FileSize:         f.cw.n,
+		Content:          w.opts.Content,
+		EqualityFieldIDs: w.opts.EqualityFieldIDs,
+		PartitionValues:  w.values,
+		SortOrderID:      w.info.SortOrderID,
+		Properties:       w.info.Properties,
+		FormatVersion:    w.info.FormatVersion,
 	})
 	if err != nil {
 		return fmt.Errorf("fileio: data file %s: %w", f.path, invalid(nil, err))

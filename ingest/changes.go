@@ -1,0 +1,190 @@
+package ingest
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/apache/iceberg-go"
+	"github.com/valyala/fastjson"
+)
+
+// Changes to a keyed table. A keyed pipeline's record is either the key's
+// new row or the deletion of a key:
+//
+//   - upsert mode: the record's value is the row. A record with a null
+//     value (a Kafka tombstone) deletes the key its Kafka key names.
+//   - cdc mode: the value is a Debezium change event,
+//     {"before": {...}, "after": {...}, "op": "c"|"r"|"u"|"d", ...}, or the
+//     same wrapped as {"schema": {...}, "payload": {...}} by a JSON
+//     converter with schemas enabled. c (create), r (snapshot read) and u
+//     (update) make "after" the row; d deletes the key of "before" (of the
+//     Kafka key when "before" is null). Tombstones delete as in upsert.
+//
+// A deletion is a row of the key columns (and the Kafka partition and
+// offset that order it among the key's rows), written to a file of deleted
+// keys beside the segment's data files. The table writer never commits
+// that file: it turns each deleted key into a position delete of the key's
+// row (see package upsert).
+//
+// A Kafka key names a key as a JSON object of the key columns (Debezium's
+// key format, with or without its schema wrapper) or, for a single key
+// column, as the column's value: a JSON number or string, or the key's
+// bytes as a string.
+
+// changeKind is what a keyed pipeline's record does.
+type changeKind uint8
+
+const (
+	changeRow changeKind = iota
+	changeDelete
+)
+
+// changeReader splits a keyed pipeline's records into rows and deletions.
+// It is used by one worker.
+type changeReader struct {
+	cdc  bool
+	keys []string
+	p    fastjson.Parser
+	buf  []byte
+}
+
+func newChangeReader(cfg PipelineConfig) *changeReader {
+	return &changeReader{cdc: cfg.Mode == ModeCDC, keys: slices.Clone(cfg.Key)}
+}
+
+// read returns what the record with this key and value does, and the JSON
+// object to decode: the row, or for a deletion an object holding the key
+// columns. The object may alias value or the reader's buffer until the
+// next call. An error is the record's dead-letter reason.
+func (c *changeReader) read(key, value []byte) (changeKind, []byte, error) {
+	if value == nil {
+		obj, err := c.keyObject(key)
+		if err != nil {
+			return changeDelete, nil, fmt.Errorf("a tombstone (null value) deletes the key its Kafka key names: %w", err)
+		}
+		return changeDelete, obj, nil
+	}
+	if !c.cdc {
+		return changeRow, value, nil
+	}
+	if !json.Valid(value) {
+		return changeRow, nil, fmt.Errorf("change event is not valid JSON")
+	}
+	v, err := c.p.ParseBytes(value)
+	if err != nil {
+		return changeRow, nil, fmt.Errorf("change event is not valid JSON: %v", err)
+	}
+	v = unwrapPayload(v)
+	if v.Type() != fastjson.TypeObject {
+		return changeRow, nil, fmt.Errorf("change event is not a JSON object")
+	}
+	op := string(v.GetStringBytes("op"))
+	switch op {
+	case "c", "r", "u":
+		after := v.Get("after")
+		if after == nil || after.Type() != fastjson.TypeObject {
+			return changeRow, nil, fmt.Errorf("change event with op %q has no \"after\" object", op)
+		}
+		c.buf = after.MarshalTo(c.buf[:0])
+		return changeRow, c.buf, nil
+	case "d":
+		before := v.Get("before")
+		if before == nil || before.Type() == fastjson.TypeNull {
+			obj, err := c.keyObject(key)
+			if err != nil {
+				return changeDelete, nil, fmt.Errorf("delete event without \"before\": the Kafka key must name the key: %w", err)
+			}
+			return changeDelete, obj, nil
+		}
+		if before.Type() != fastjson.TypeObject {
+			return changeDelete, nil, fmt.Errorf("delete event's \"before\" is not an object")
+		}
+		c.buf = before.MarshalTo(c.buf[:0])
+		return changeDelete, c.buf, nil
+	case "":
+		return changeRow, nil, fmt.Errorf("change event has no \"op\" (mode: cdc reads Debezium change events)")
+	default:
+		return changeRow, nil, fmt.Errorf("change event op %q is not c, r, u or d", op)
+	}
+}
+
+// unwrapPayload returns the payload of a {"schema": ..., "payload": ...}
+// wrapper, else v.
+func unwrapPayload(v *fastjson.Value) *fastjson.Value {
+	if v.Type() != fastjson.TypeObject || v.Get("schema") == nil {
+		return v
+	}
+	if p := v.Get("payload"); p != nil {
+		return p
+	}
+	return v
+}
+
+// keyObject returns the JSON object of the key columns a Kafka key names.
+func (c *changeReader) keyObject(key []byte) ([]byte, error) {
+	if len(key) == 0 {
+		return nil, fmt.Errorf("the record has no Kafka key")
+	}
+	if json.Valid(key) {
+		v, err := c.p.ParseBytes(key)
+		if err != nil {
+			return nil, err
+		}
+		v = unwrapPayload(v)
+		switch v.Type() {
+		case fastjson.TypeObject:
+			c.buf = v.MarshalTo(c.buf[:0])
+			return c.buf, nil
+		case fastjson.TypeNumber, fastjson.TypeString:
+			if len(c.keys) != 1 {
+				return nil, fmt.Errorf("a key of %d columns needs a JSON object as Kafka key, got %s", len(c.keys), v.Type())
+			}
+			c.buf = append(c.buf[:0], '{')
+			c.buf = strconv.AppendQuote(c.buf, c.keys[0])
+			c.buf = append(c.buf, ':')
+			c.buf = v.MarshalTo(c.buf)
+			c.buf = append(c.buf, '}')
+			return c.buf, nil
+		}
+	}
+	if len(c.keys) != 1 {
+		return nil, fmt.Errorf("a key of %d columns needs a JSON object as Kafka key", len(c.keys))
+	}
+	// The key's bytes are the key column's value, as a string.
+	s, err := json.Marshal(string(key))
+	if err != nil {
+		return nil, err
+	}
+	c.buf = append(c.buf[:0], '{')
+	c.buf = strconv.AppendQuote(c.buf, c.keys[0])
+	c.buf = append(c.buf, ':')
+	c.buf = append(c.buf, s...)
+	c.buf = append(c.buf, '}')
+	return c.buf, nil
+}
+
+// keySchema is the schema of a keyed table's files of deleted keys: its key
+// columns and the Kafka columns that order them, with the table's field
+// ids.
+func keySchema(sch *iceberg.Schema, keys []string) (*iceberg.Schema, []int, error) {
+	var fields []iceberg.NestedField
+	var ids []int
+	for _, k := range keys {
+		f, ok := sch.FindFieldByName(k)
+		if !ok {
+			return nil, nil, fmt.Errorf("ingest: the table has no key column %q", k)
+		}
+		fields = append(fields, f)
+		ids = append(ids, f.ID)
+	}
+	for _, name := range KeyOrderColumns {
+		f, ok := sch.FindFieldByName(name)
+		if !ok {
+			return nil, nil, fmt.Errorf("ingest: the table has no column %s, which a keyed table orders its rows by", name)
+		}
+		fields = append(fields, f)
+	}
+	return iceberg.NewSchemaWithIdentifiers(0, ids, fields...), ids, nil
+}
