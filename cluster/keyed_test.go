@@ -155,6 +155,12 @@ func TestKeyedTableKeepsTheNewestRowPerKey(t *testing.T) {
 				r.waitCommitted()
 				r.requireNewestRows()
 			}
+			st, err := r.node.KeyIndex(mainTable)
+			require.NoError(t, err)
+			require.Equal(t, len(r.want), st.Keys, "keys in the index: %+v", st)
+			require.Positive(t, st.Replaced, "%+v", st)
+			require.Positive(t, st.Deleted, "%+v", st)
+			require.Positive(t, st.Rebuilds, "%+v", st)
 			m, err := waitMaintainer(r.leaderRig, mainTable)
 			require.NoError(t, err)
 			sum, err := m.Compact(context.Background(), nil)

@@ -144,6 +144,9 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 				n.log.Error("key index", "table", name, "err", err)
 				return
 			}
+			r.Observe(name, n.metrics())
+			n.resolvers.Store(name, r)
+			defer n.resolvers.Delete(name)
 			deltas = r
 		}
 		w, err := commit.NewWriter(commit.WriterConfig{

@@ -3,6 +3,7 @@ package cluster
 import (
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/maintain"
+	"github.com/floelake/floe/upsert"
 )
 
 // Metrics observes one member: its leadership, the work the leader hands
@@ -18,6 +19,9 @@ type Metrics interface {
 	// maintain.Metrics observes the maintenance of the tables the member
 	// writes while it leads.
 	maintain.Metrics
+	// upsert.Metrics observes the key indexes of the keyed tables the
+	// member writes while it leads.
+	upsert.Metrics
 	// LeadershipChanged is called when the member becomes the leader
 	// (leading) and when it stops being it, once its leader's duties have
 	// stopped: what it reported as the leader (Members, PartitionLag, its
@@ -52,10 +56,15 @@ type Metrics interface {
 type NopMetrics struct {
 	ingest.NopMetrics
 	nopMaintain
+	nopUpsert
 }
 
-// nopMaintain renames maintain.NopMetrics, whose name ingest's takes.
-type nopMaintain = maintain.NopMetrics
+// nopMaintain and nopUpsert rename maintain's and upsert's NopMetrics,
+// whose name ingest's takes.
+type (
+	nopMaintain = maintain.NopMetrics
+	nopUpsert   = upsert.NopMetrics
+)
 
 var _ Metrics = NopMetrics{}
 

@@ -21,6 +21,7 @@ import (
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/maintain"
+	"github.com/floelake/floe/upsert"
 	"github.com/floelake/floe/raftstore"
 )
 
@@ -114,6 +115,8 @@ type Node struct {
 	writers sync.Map // table name → *commit.TableWriter
 	// maintainers are their maintainers, by table name.
 	maintainers sync.Map // table name → *maintain.Maintainer
+	// resolvers are the key indexes of the keyed tables among them.
+	resolvers sync.Map // table name → *upsert.Resolver
 	// localRaft is set when the node runs as a cluster of one.
 	localRaft bool
 	// samples holds freshness samples of this node's accepted segments
@@ -718,4 +721,18 @@ func (n *Node) Maintainer(tableName string) (*maintain.Maintainer, error) {
 	default:
 		return nil, fmt.Errorf("%w: the writer of %q is starting", ErrNotWriting, tableName)
 	}
+}
+
+// KeyIndex returns what the key index of a keyed table this node writes
+// has done: ErrNotWriting when the node does not write it (it is not the
+// leader, or the table is not keyed), ErrUnknownTable when no pipeline
+// writes it.
+func (n *Node) KeyIndex(tableName string) (upsert.Stats, error) {
+	if r, ok := n.resolvers.Load(tableName); ok {
+		return r.(*upsert.Resolver).Stats(), nil
+	}
+	if _, err := n.Maintainer(tableName); errors.Is(err, ErrUnknownTable) {
+		return upsert.Stats{}, err
+	}
+	return upsert.Stats{}, ErrNotWriting
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -88,14 +89,46 @@ type Resolver struct {
 	// last is what the last Resolve changed besides the index, applied by
 	// Committed.
 	last struct {
-		files map[uint32]iceberg.DataFile
-		dvs   map[string]iceberg.DataFile
+		files                   map[uint32]iceberg.DataFile
+		dvs                     map[string]iceberg.DataFile
+		rows, replaced, deleted int64
 	}
-	stats Stats
+	stats   Stats
+	table   string
+	metrics Metrics
+	// published is stats as of the last change, for other goroutines.
+	published struct {
+		sync.Mutex
+		s Stats
+	}
 }
 
-// Stats counts what a resolver did, for metrics and logs.
+// Metrics observes a resolver. Calls come from the table writer's
+// goroutine.
+type Metrics interface {
+	// KeyedCommit is called for every commit the resolver's deltas landed
+	// in: rows that went through the index, rows replaced (each got a
+	// position delete), keys deleted that had a row.
+	KeyedCommit(table string, rows, replaced, deleted int64)
+	// KeyIndex is called with the index's keys and bytes whenever a
+	// commit, rebuild or compaction changed it.
+	KeyIndex(table string, keys int, bytes int64)
+	// KeyIndexRebuilt is called for every rebuild from the table.
+	KeyIndexRebuilt(table string, keys int, took time.Duration)
+}
+
+// NopMetrics reports nothing.
+type NopMetrics struct{}
+
+func (NopMetrics) KeyedCommit(string, int64, int64, int64)    {}
+func (NopMetrics) KeyIndex(string, int, int64)                {}
+func (NopMetrics) KeyIndexRebuilt(string, int, time.Duration) {}
+
+// Stats counts what a resolver did, for metrics, logs and status.
 type Stats struct {
+	// Keys and IndexBytes are the index's size.
+	Keys       int
+	IndexBytes int64
 	// Rows are the rows of committed files that went through the index;
 	// Replaced those whose key had a row, which got a position delete;
 	// Deleted the keys deleted (tombstones, delete events) that had a row.
@@ -116,19 +149,32 @@ func NewResolver(keys []string, log *slog.Logger) (*Resolver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Resolver{keys: slices.Clone(keys), log: log, mem: memory.DefaultAllocator}, nil
+	return &Resolver{keys: slices.Clone(keys), log: log, mem: memory.DefaultAllocator, metrics: NopMetrics{}}, nil
 }
 
-// Stats returns what the resolver has done so far.
-func (r *Resolver) Stats() Stats { return r.stats }
+// Observe makes the resolver report to m under the table's name.
+func (r *Resolver) Observe(table string, m Metrics) {
+	r.table, r.metrics = table, m
+}
 
-// Keys returns the number of keys in the index and its memory in bytes
-// (zero before the first Resolve).
-func (r *Resolver) Keys() (n int, bytes int64) {
-	if r.ix == nil {
-		return 0, 0
+// Stats returns what the resolver has done so far. Safe to call from any
+// goroutine.
+func (r *Resolver) Stats() Stats {
+	r.published.Lock()
+	defer r.published.Unlock()
+	return r.published.s
+}
+
+// publish makes the index's size and the counts visible to Stats and the
+// metrics.
+func (r *Resolver) publish() {
+	if r.ix != nil {
+		r.stats.Keys, r.stats.IndexBytes = r.ix.Len(), r.ix.MemoryBytes()
 	}
-	return r.ix.Len(), r.ix.MemoryBytes()
+	r.published.Lock()
+	r.published.s = r.stats
+	r.published.Unlock()
+	r.metrics.KeyIndex(r.table, r.stats.Keys, r.stats.IndexBytes)
 }
 
 // Committed implements commit.RowDeltas.
@@ -144,7 +190,12 @@ func (r *Resolver) Committed(id int64) {
 	}
 	r.snap = id
 	r.repairs = nil
+	r.stats.Rows += r.last.rows
+	r.stats.Replaced += r.last.replaced
+	r.stats.Deleted += r.last.deleted
+	r.metrics.KeyedCommit(r.table, r.last.rows, r.last.replaced, r.last.deleted)
 	r.clearLast()
+	r.publish()
 }
 
 // Abandon implements commit.RowDeltas.
@@ -193,11 +244,13 @@ func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64
 	if s := after.CurrentSnapshot(); s != nil {
 		r.snap, r.ready = s.SnapshotID, true
 		r.stats.Remaps++
+		r.publish()
 	}
 }
 
 func (r *Resolver) clearLast() {
 	r.last.files, r.last.dvs = nil, nil
+	r.last.rows, r.last.replaced, r.last.deleted = 0, 0, 0
 }
 
 // row is one row of a commit's new files: a key's new row at loc, or (del)
@@ -227,6 +280,7 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 	if err != nil {
 		return commit.RowDelta{}, fmt.Errorf("upsert: file IO of %s: %w", base.Location(), err)
 	}
+	r.clearLast()
 	r.last.files = make(map[uint32]iceberg.DataFile, len(files))
 	var rows []row
 	var arena []byte
@@ -272,15 +326,15 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 		if rw.del {
 			if old, had := r.ix.Delete(rw.key); had {
 				deleted[old.File] = append(deleted[old.File], old.Pos)
-				r.stats.Deleted++
+				r.last.deleted++
 			}
 			continue
 		}
 		if old, had := r.ix.Put(rw.key, rw.loc); had {
 			deleted[old.File] = append(deleted[old.File], old.Pos)
-			r.stats.Replaced++
+			r.last.replaced++
 		}
-		r.stats.Rows++
+		r.last.rows++
 	}
 	if base.Metadata().Version() >= 3 {
 		// A deletion vector can only name a data file the table already
@@ -801,6 +855,8 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 	r.ready, r.snap = true, snap.SnapshotID
 	r.stats.Rebuilds++
 	r.stats.RebuildTime = time.Since(start)
+	r.metrics.KeyIndexRebuilt(r.table, r.ix.Len(), r.stats.RebuildTime)
+	r.publish()
 	args := []any{"snapshot_id", snap.SnapshotID, "files", len(live), "keys", r.ix.Len(),
 		"index_bytes", r.ix.MemoryBytes(), "took", r.stats.RebuildTime.Round(time.Millisecond)}
 	if dupes > 0 {

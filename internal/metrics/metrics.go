@@ -79,6 +79,11 @@ type Set struct {
 	maintRuns, maintFailures, rewrittenBytes, rewrittenFiles *prometheus.CounterVec
 	expiredSnapshots, orphanFiles, orphanBytes               *prometheus.CounterVec
 	maintDuration                                            *prometheus.HistogramVec
+
+	// floe_upsert_*
+	upsertRows, upsertReplaced, upsertDeleted, indexRebuilds *prometheus.CounterVec
+	indexKeys, indexBytes                                    *prometheus.GaugeVec
+	indexRebuildSeconds                                      *prometheus.HistogramVec
 }
 
 // New returns a Set with every collector at zero, on a fresh registry.
@@ -133,6 +138,18 @@ func New() *Set {
 			Help:    "Time of a maintenance run that changed the table, by task (compaction, expiry).",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}, []string{"table", "task"}),
+
+		upsertRows:     counter("floe_upsert_rows_total", "Rows of keyed tables' commits that went through the key index.", "table"),
+		upsertReplaced: counter("floe_upsert_replaced_rows_total", "Rows of keyed tables replaced by a newer row of their key (each deleted by position).", "table"),
+		upsertDeleted:  counter("floe_upsert_deleted_keys_total", "Keys deleted by tombstones or delete events that had a row.", "table"),
+		indexRebuilds:  counter("floe_upsert_index_rebuilds_total", "Key index rebuilds from the table (start, failover, a table changed by another writer).", "table"),
+		indexKeys:      gauge("floe_upsert_index_keys", "Keys in the key index.", "table"),
+		indexBytes:     gauge("floe_upsert_index_bytes", "Memory of the key index.", "table"),
+		indexRebuildSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "floe_upsert_index_rebuild_seconds",
+			Help:    "Time to rebuild a key index from its table.",
+			Buckets: []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300},
+		}, []string{"table"}),
 	}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -145,6 +162,7 @@ func New() *Set {
 		s.tableFiles, s.tableBytes, s.tablePartitions, s.tableMaxFiles, s.tableSnapshots, s.tableMetadataBytes,
 		s.maintRuns, s.maintFailures, s.rewrittenBytes, s.rewrittenFiles, s.expiredSnapshots, s.orphanFiles,
 		s.orphanBytes, s.maintDuration,
+		s.upsertRows, s.upsertReplaced, s.upsertDeleted, s.indexRebuilds, s.indexKeys, s.indexBytes, s.indexRebuildSeconds,
 	)
 	return s
 }
@@ -295,6 +313,8 @@ func (s *Set) LeadershipChanged(leading bool) {
 		s.lag.Reset()
 		s.lastSnapshot.Reset()
 		s.freshness.Reset()
+		s.indexKeys.Reset()
+		s.indexBytes.Reset()
 	}
 }
 
@@ -344,6 +364,25 @@ func (s *Set) TableHealth(table string, dataFiles int, dataBytes int64, partitio
 	s.tableMaxFiles.WithLabelValues(table).Set(float64(maxFilesPerPartition))
 	s.tableSnapshots.WithLabelValues(table).Set(float64(snapshots))
 	s.tableMetadataBytes.WithLabelValues(table).Set(float64(metadataBytes))
+}
+
+// KeyedCommit counts what a keyed table's commit did to its keys.
+func (s *Set) KeyedCommit(table string, rows, replaced, deleted int64) {
+	s.upsertRows.WithLabelValues(table).Add(float64(rows))
+	s.upsertReplaced.WithLabelValues(table).Add(float64(replaced))
+	s.upsertDeleted.WithLabelValues(table).Add(float64(deleted))
+}
+
+// KeyIndex sets a key index's size.
+func (s *Set) KeyIndex(table string, keys int, bytes int64) {
+	s.indexKeys.WithLabelValues(table).Set(float64(keys))
+	s.indexBytes.WithLabelValues(table).Set(float64(bytes))
+}
+
+// KeyIndexRebuilt counts a key index rebuild.
+func (s *Set) KeyIndexRebuilt(table string, _ int, took time.Duration) {
+	s.indexRebuilds.WithLabelValues(table).Inc()
+	s.indexRebuildSeconds.WithLabelValues(table).Observe(took.Seconds())
 }
 
 // Compacted counts a committed compaction.
