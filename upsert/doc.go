@@ -106,16 +106,24 @@
 // key column order. Null key values are errors: Iceberg identifier fields
 // are required. See KeyEncoder for the value encodings.
 //
+// # The resolver
+//
+// Resolver (resolver.go) is what the table writer of a keyed table uses:
+// it owns an Index, brings it to the table's current snapshot (a rebuild
+// from the table, or following a compaction by reading the compacted
+// files' keys), and turns each commit's files into the deletes that keep
+// one row per key. Its essay is at the top of resolver.go.
+//
 // # Not done yet
 //
 //   - Spilling. The whole key set lives in memory; a table with more keys
 //     than memory allows needs a store that keeps part of the index on
-//     local disk. Store is the interface the table writer will use, so
-//     such a store can replace Index without touching the writer.
-//   - Persistence and rebuild. The index is lost when the process stops.
-//     It is to be rebuilt from the table (the key columns of the current
-//     snapshot's data files, in sequence-number order, minus rows deleted
-//     by position deletes) or persisted beside the snapshot; until it is,
-//     updates to keys it cannot place need equality deletes.
+//     local disk. Store is the interface such a store implements, so it
+//     can replace Index without touching the resolver.
+//   - Persistence. The index is rebuilt from the table when a writer
+//     starts (a restart, a failover); the first commit waits for the
+//     rebuild. A copy persisted beside the snapshot, and equality deletes
+//     for the commits made while a rebuild runs, would take the rebuild off
+//     the commit path.
 //   - Concurrency. An Index belongs to one goroutine.
 package upsert
