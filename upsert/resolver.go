@@ -387,9 +387,18 @@ func (r *Resolver) rewriteFresh(ctx context.Context, base *table.Table, fs iceio
 	if err != nil {
 		return err
 	}
-	w := fileio.NewWriter(info, df.Partition(), fileio.Options{TargetFileSize: 1 << 62})
-	if err := copyRows(ctx, fs, df.FilePath(), info.ArrowSchema, drop, r.mem, w.Write); err != nil {
-		w.Abort()
+	var w *fileio.Writer
+	// The copy keeps the file's own Arrow schema (field ids included), so
+	// its columns need no conversion.
+	err = copyRows(ctx, fs, df.FilePath(), drop, r.mem, func(sch *arrow.Schema) func(arrow.RecordBatch) error {
+		info.ArrowSchema = sch
+		w = fileio.NewWriter(info, df.Partition(), fileio.Options{TargetFileSize: 1 << 62})
+		return w.Write
+	})
+	if err != nil {
+		if w != nil {
+			w.Abort()
+		}
 		return err
 	}
 	out, err := w.Close(ctx)
@@ -418,8 +427,9 @@ func (r *Resolver) rewriteFresh(ctx context.Context, base *table.Table, fs iceio
 }
 
 // copyRows reads the Parquet file at path and passes its rows, but those
-// at the sorted positions drop, to write as batches of schema sch.
-func copyRows(ctx context.Context, fs iceio.IO, path string, sch *arrow.Schema, drop []int64, mem memory.Allocator, write func(arrow.RecordBatch) error) error {
+// at the sorted positions drop, to the writer open returns for the file's
+// Arrow schema.
+func copyRows(ctx context.Context, fs iceio.IO, path string, drop []int64, mem memory.Allocator, open func(*arrow.Schema) func(arrow.RecordBatch) error) error {
 	f, err := fs.Open(path)
 	if err != nil {
 		return fmt.Errorf("upsert: open %s: %w", path, err)
@@ -439,9 +449,7 @@ func copyRows(ctx context.Context, fs iceio.IO, path string, sch *arrow.Schema, 
 		return fmt.Errorf("upsert: read %s: %w", path, err)
 	}
 	defer rr.Release()
-	if rr.Schema().NumFields() != sch.NumFields() {
-		return fmt.Errorf("upsert: %s has %d columns, the table %d", path, rr.Schema().NumFields(), sch.NumFields())
-	}
+	write := open(rr.Schema())
 	var pos int64
 	for rr.Next() {
 		rec := rr.RecordBatch()
@@ -461,9 +469,7 @@ func copyRows(ctx context.Context, fs iceio.IO, path string, sch *arrow.Schema, 
 			parts = append(parts, rec.NewSlice(start, n))
 		}
 		for _, p := range parts {
-			out := array.NewRecordBatch(sch, p.Columns(), p.NumRows())
-			err := write(out)
-			out.Release()
+			err := write(p)
 			p.Release()
 			if err != nil {
 				return fmt.Errorf("upsert: rewrite %s: %w", path, err)
