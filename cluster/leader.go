@@ -139,7 +139,11 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 		var m *maintain.Maintainer
 		var deltas commit.RowDeltas
 		if cfg := p.Config(); o.Role == ingest.RoleMain && cfg.Keyed() {
-			r, err := upsert.NewResolver(cfg.Key, n.log.With("table", name))
+			var opts []upsert.Option
+			if cfg.VersionColumn != "" {
+				opts = append(opts, upsert.Version(cfg.VersionColumn))
+			}
+			r, err := upsert.NewResolver(cfg.Key, n.log.With("table", name), opts...)
 			if err != nil {
 				n.log.Error("key index", "table", name, "err", err)
 				return

@@ -132,6 +132,11 @@ type PipelineConfig struct {
 	// without its schema wrapper: c, r and u make "after" the key's row,
 	// d deletes the key of "before"; tombstones delete as in upsert).
 	Mode string `yaml:"mode"`
+	// VersionColumn, for a keyed pipeline, names a column (int, long, date
+	// or timestamp) that decides which row of a key is the newest: the
+	// highest version wins, Kafka order among equal versions. Empty: Kafka
+	// order alone (within a partition) decides.
+	VersionColumn string `yaml:"version_column"`
 	// FormatVersion is the Iceberg format version of the tables floe
 	// creates: 2 or 3. A keyed table deletes the rows it replaces with
 	// position-delete files in version 2 and with deletion vectors in
@@ -353,7 +358,25 @@ func (p PipelineConfig) checkKey(pr *conf.Problems) bool {
 		if p.Mode == ModeUpsert {
 			pr.Addf("mode", "upsert needs key columns (key:)")
 		}
+		if p.VersionColumn != "" {
+			pr.Addf("version_column", "needs key columns (key:): it orders the rows of a key")
+		}
 		return true
+	}
+	if v := p.VersionColumn; v != "" {
+		j := slices.IndexFunc(p.Schema, func(c Column) bool { return c.Name == v })
+		switch {
+		case j < 0:
+			pr.Addf("version_column", "no column %q in the schema; the version column is a top-level column declared under schema:", v)
+		case slices.Contains(p.Key, v):
+			pr.Addf("version_column", "%q is a key column; a version must change between the rows of a key", v)
+		default:
+			switch t := strings.ToLower(strings.TrimSpace(p.Schema[j].Type)); t {
+			case "int", "long", "date", "timestamp", "timestamptz", "timestamp_ns", "timestamptz_ns":
+			default:
+				pr.Addf("version_column", "column %q is %s; a version column must be int, long, date or timestamp(tz)", v, t)
+			}
+		}
 	}
 	if len(p.Schema) == 0 {
 		pr.Addf("key", "needs a declared schema (schema:): key columns must be declared required: true, and an inferred schema cannot promise that a column is never null")

@@ -153,6 +153,14 @@ func TestPipelineConfigValidate(t *testing.T) {
 		{"key metadata unlisted", keyed("_kafka_key"), "key[0]", "is a Kafka metadata column"},
 		{"key and a bad partition", func(p *ingest.PipelineConfig) { keyed("note")(p); p.PartitionBy = []string{"day(nope)"} },
 			"partition_by", `no column "nope"`},
+		{"mode", func(p *ingest.PipelineConfig) { keyed("id")(p); p.Mode = "merge" }, "mode", `must be upsert or cdc, got "merge"`},
+		{"cdc without key", func(p *ingest.PipelineConfig) { p.Mode = ingest.ModeCDC }, "mode", "cdc needs key columns"},
+		{"upsert without key", func(p *ingest.PipelineConfig) { p.Mode = ingest.ModeUpsert }, "mode", "upsert needs key columns"},
+		{"version without key", func(p *ingest.PipelineConfig) { p.VersionColumn = "n" }, "version_column", "needs key columns"},
+		{"version missing", func(p *ingest.PipelineConfig) { keyed("id")(p); p.VersionColumn = "nope" }, "version_column", `no column "nope"`},
+		{"version is the key", func(p *ingest.PipelineConfig) { keyed("id")(p); p.VersionColumn = "id" }, "version_column", "is a key column"},
+		{"version type", func(p *ingest.PipelineConfig) { keyed("id")(p); p.VersionColumn = "region" }, "version_column",
+			`column "region" is string; a version column must be int, long, date or timestamp(tz)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

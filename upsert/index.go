@@ -1,6 +1,7 @@
 package upsert
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -68,7 +69,8 @@ type slot struct {
 // probe always ends at an empty slot.
 type segment struct {
 	slots   []slot
-	arena   []byte // keys back to back; deleted keys stay as garbage
+	arena   []byte // entries back to back (a key, then vlen value bytes); deleted ones stay as garbage
+	vlen    int    // value bytes after each key: 0, or 8 for a versioned index
 	mask    uint64
 	limit   int   // most occupied slots before the segment must grow
 	used    int   // live + tombstones
@@ -98,6 +100,7 @@ type Index struct {
 	seed     maphash.Seed
 	hashFn   func([]byte) uint64 // tests inject degenerate hashes; nil: maphash
 	segSlots int                 // a segment needing more slots splits instead
+	vlen     int                 // 8 for a versioned index (NewVersioned), else 0
 
 	files     []fileEntry
 	fileIDs   map[string]uint32
@@ -111,6 +114,15 @@ func New() *Index {
 	return newIndex(nil, defaultSegSlots)
 }
 
+// NewVersioned returns an empty Index that keeps a version (an int64)
+// with every key: PutVersion and GetVersion. It costs 8 bytes more per key.
+func NewVersioned() *Index {
+	ix := newIndex(nil, defaultSegSlots)
+	ix.vlen = 8
+	ix.dir[0].vlen = 8
+	return ix
+}
+
 func newIndex(hash func([]byte) uint64, segSlots int) *Index {
 	if segSlots < minSegSlots || segSlots&(segSlots-1) != 0 {
 		panic("upsert: segment size must be a power of two >= 8")
@@ -122,12 +134,13 @@ func newIndex(hash func([]byte) uint64, segSlots int) *Index {
 		fileIDs:  make(map[string]uint32),
 		shift:    64,
 	}
-	ix.dir = []*segment{newSegment(minSegSlots, 0, 0)}
+	ix.dir = []*segment{newSegment(minSegSlots, 0, 0, 0)}
 	return ix
 }
 
-func newSegment(slots int, arenaCap int, depth uint8) *segment {
+func newSegment(slots int, arenaCap int, depth uint8, vlen int) *segment {
 	return &segment{
+		vlen:  vlen,
 		slots: make([]slot, slots),
 		arena: make([]byte, 0, arenaCap),
 		mask:  uint64(slots - 1),
@@ -170,6 +183,12 @@ func (s *segment) keyAt(ref uint64) []byte {
 	return s.arena[off : off+n : off+n]
 }
 
+// valAt returns the value bytes stored after the key of ref.
+func (s *segment) valAt(ref uint64) []byte {
+	off := ref>>offShift + (ref>>lenShift)&0xffff
+	return s.arena[off : off+uint64(s.vlen) : off+uint64(s.vlen)]
+}
+
 func (s *segment) equal(ref uint64, key []byte) bool {
 	if int((ref>>lenShift)&0xffff) != len(key) {
 		return false
@@ -196,24 +215,32 @@ func (s *segment) find(key []byte, h uint64) int {
 	}
 }
 
-// fill stores key and loc in slot i, appending the key to the arena.
-func (s *segment) fill(i int, h uint64, key []byte, loc Loc) {
+// fill stores key, its value and loc in slot i, appending key and value
+// (vlen bytes; zeros if val is nil) to the arena.
+func (s *segment) fill(i int, h uint64, key, val []byte, loc Loc) {
 	off := len(s.arena)
 	if uint64(off) > maxOff {
 		panic("upsert: segment key arena exceeds 1 TiB")
 	}
 	s.arena = append(s.arena, key...)
+	if s.vlen > 0 {
+		if val == nil {
+			s.arena = append(s.arena, make([]byte, s.vlen)...)
+		} else {
+			s.arena = append(s.arena, val[:s.vlen]...)
+		}
+	}
 	s.slots[i] = slot{ref: uint64(off)<<offShift | uint64(len(key))<<lenShift | tagOf(h), loc: loc}
 }
 
 // place inserts a key known to be absent into a segment without tombstones
 // (one being built); the caller has sized it.
-func (s *segment) place(h uint64, key []byte, loc Loc) {
+func (s *segment) place(h uint64, key, val []byte, loc Loc) {
 	i := h & s.mask
 	for s.slots[i].ref&0xff != tagEmpty {
 		i = (i + 1) & s.mask
 	}
-	s.fill(int(i), h, key, loc)
+	s.fill(int(i), h, key, val, loc)
 	s.used++
 	s.live++
 }
@@ -223,7 +250,7 @@ func (s *segment) place(h uint64, key []byte, loc Loc) {
 // tombstones with it.
 func (s *segment) kill(i int) {
 	ref := s.slots[i].ref
-	s.garbage += int((ref >> lenShift) & 0xffff)
+	s.garbage += int((ref>>lenShift)&0xffff) + s.vlen
 	s.live--
 	if s.slots[(uint64(i)+1)&s.mask].ref&0xff != tagEmpty {
 		s.slots[i] = slot{ref: tagTomb}
@@ -272,6 +299,38 @@ func (ix *Index) Get(key []byte) (Loc, bool) {
 // Put sets key's location and returns the previous one, if any: the row an
 // upsert has to delete. loc.File must be a live id from FileID.
 func (ix *Index) Put(key []byte, loc Loc) (old Loc, had bool) {
+	old, _, had = ix.put(key, loc, nil)
+	return old, had
+}
+
+// PutVersion is Put for a versioned index (NewVersioned): it stores v with
+// the key and returns the previous version.
+func (ix *Index) PutVersion(key []byte, loc Loc, v int64) (old Loc, oldV int64, had bool) {
+	if ix.vlen != 8 {
+		panic("upsert: PutVersion on an index made without versions")
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(v))
+	old, ov, had := ix.put(key, loc, b[:])
+	return old, int64(ov), had
+}
+
+// GetVersion is Get for a versioned index: the key's location and version.
+func (ix *Index) GetVersion(key []byte) (Loc, int64, bool) {
+	if ix.vlen != 8 {
+		panic("upsert: GetVersion on an index made without versions")
+	}
+	h := ix.hash(key)
+	s := ix.segOf(h)
+	if i := s.find(key, h); i >= 0 {
+		return s.slots[i].loc, int64(binary.LittleEndian.Uint64(s.valAt(s.slots[i].ref))), true
+	}
+	return Loc{}, 0, false
+}
+
+// put sets key's location and value (nil: zeros) and returns the previous
+// location and, for a versioned index, value.
+func (ix *Index) put(key []byte, loc Loc, val []byte) (old Loc, oldVal uint64, had bool) {
 	ix.mutating()
 	if len(key) > MaxKeyLen {
 		panic(fmt.Sprintf("upsert: key of %d bytes exceeds MaxKeyLen", len(key)))
@@ -299,16 +358,25 @@ func (ix *Index) Put(key []byte, loc Loc) (old Loc, had bool) {
 					sl.loc = loc
 					ix.files[old.File].keys--
 					ix.files[loc.File].keys++
-					return old, true
+					if s.vlen > 0 {
+						v := s.valAt(sl.ref)
+						oldVal = binary.LittleEndian.Uint64(v)
+						if val == nil {
+							clear(v)
+						} else {
+							copy(v, val)
+						}
+					}
+					return old, oldVal, true
 				}
 			}
 			i = (i + 1) & s.mask
 		}
 		switch {
 		case tomb >= 0:
-			s.fill(tomb, h, key, loc)
+			s.fill(tomb, h, key, val, loc)
 		case s.used < s.limit:
-			s.fill(int(i), h, key, loc)
+			s.fill(int(i), h, key, val, loc)
 			s.used++
 		default:
 			ix.grow(s)
@@ -317,7 +385,7 @@ func (ix *Index) Put(key []byte, loc Loc) (old Loc, had bool) {
 		s.live++
 		ix.n++
 		ix.files[loc.File].keys++
-		return Loc{}, false
+		return Loc{}, 0, false
 	}
 }
 
@@ -498,12 +566,12 @@ func (ix *Index) grow(s *segment) {
 // a compacted arena.
 func (ix *Index) rebuild(s *segment) {
 	liveBytes := len(s.arena) - s.garbage
-	ns := newSegment(slotsFor(s.live+1), liveBytes+liveBytes/8, s.depth)
+	ns := newSegment(slotsFor(s.live+1), liveBytes+liveBytes/8, s.depth, s.vlen)
 	for i := range s.slots {
 		ref := s.slots[i].ref
 		if ref&0xff >= 2 {
 			k := s.keyAt(ref)
-			ns.place(ix.hash(k), k, s.slots[i].loc)
+			ns.place(ix.hash(k), k, s.valAt(ref), s.slots[i].loc)
 		}
 	}
 	*s = *ns
@@ -531,7 +599,7 @@ func (ix *Index) split(s *segment) bool {
 			prefix = h >> (64 - uint(s.depth)) // 0 for depth 0
 			if h>>bit&1 == 1 {
 				n1++
-				bytes1 += int((ref >> lenShift) & 0xffff)
+				bytes1 += int((ref>>lenShift)&0xffff) + s.vlen
 			}
 		}
 	}
@@ -548,8 +616,8 @@ func (ix *Index) split(s *segment) bool {
 		ix.depth++
 		ix.shift = 64 - uint(ix.depth)
 	}
-	a := newSegment(slotsFor(n0+1), bytes0+bytes0/8, s.depth+1)
-	b := newSegment(slotsFor(n1+1), bytes1+bytes1/8, s.depth+1)
+	a := newSegment(slotsFor(n0+1), bytes0+bytes0/8, s.depth+1, s.vlen)
+	b := newSegment(slotsFor(n1+1), bytes1+bytes1/8, s.depth+1, s.vlen)
 	for i := range s.slots {
 		ref := s.slots[i].ref
 		if ref&0xff < 2 {
@@ -557,9 +625,9 @@ func (ix *Index) split(s *segment) bool {
 		}
 		k := s.keyAt(ref)
 		if h := ix.hash(k); h>>bit&1 == 0 {
-			a.place(h, k, s.slots[i].loc)
+			a.place(h, k, s.valAt(ref), s.slots[i].loc)
 		} else {
-			b.place(h, k, s.slots[i].loc)
+			b.place(h, k, s.valAt(ref), s.slots[i].loc)
 		}
 	}
 	// The segment's directory entries are those whose top s.depth bits are

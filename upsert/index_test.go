@@ -55,6 +55,7 @@ var testHashes = []struct {
 
 type model struct {
 	m     map[string]Loc
+	v     map[string]int64 // versions, for a versioned index
 	files map[uint32]string // live file ids
 }
 
@@ -65,6 +66,18 @@ type harness struct {
 	mod   model
 	live  []uint32 // live file ids, in creation order
 	nfile int
+	// versioned runs a versioned index (NewVersioned's), putting with
+	// versions and checking them.
+	versioned bool
+	nput      int64
+}
+
+// versioned makes h's index a versioned one; it must be empty.
+func (h *harness) makeVersioned() {
+	h.ix.vlen = 8
+	h.ix.dir[0].vlen = 8
+	h.versioned = true
+	h.mod.v = map[string]int64{}
 }
 
 func newHarness(t testing.TB, hash func([]byte) uint64, segSlots int) *harness {
@@ -105,9 +118,16 @@ func (h *harness) file(r uint64) uint32 {
 }
 
 func (h *harness) put(key []byte, loc Loc) {
-	old, had := h.ix.Put(key, loc)
 	mold, mhad := h.mod.m[string(key)]
-	if had != mhad || old != mold {
+	if h.versioned {
+		h.nput++
+		v := h.nput*0x9e3779b9 - 1<<40 // negative and positive, distinct
+		old, ov, had := h.ix.PutVersion(key, loc, v)
+		if had != mhad || old != mold || (had && ov != h.mod.v[string(key)]) {
+			h.t.Fatalf("PutVersion(%x, %v) = %v, %d, %v; model %v, %d, %v", key, loc, old, ov, had, mold, h.mod.v[string(key)], mhad)
+		}
+		h.mod.v[string(key)] = v
+	} else if old, had := h.ix.Put(key, loc); had != mhad || old != mold {
 		h.t.Fatalf("Put(%x, %v) = %v, %v; model %v, %v", key, loc, old, had, mold, mhad)
 	}
 	h.mod.m[string(key)] = loc
@@ -118,6 +138,12 @@ func (h *harness) get(key []byte) {
 	mloc, mok := h.mod.m[string(key)]
 	if ok != mok || loc != mloc {
 		h.t.Fatalf("Get(%x) = %v, %v; model %v, %v", key, loc, ok, mloc, mok)
+	}
+	if h.versioned {
+		_, v, _ := h.ix.GetVersion(key)
+		if ok && v != h.mod.v[string(key)] {
+			h.t.Fatalf("GetVersion(%x) = %d; model %d", key, v, h.mod.v[string(key)])
+		}
 	}
 }
 
@@ -208,6 +234,14 @@ func (h *harness) check() {
 	if len(seen) != len(h.mod.m) {
 		t.Fatalf("Range yields %d keys, model %d", len(seen), len(h.mod.m))
 	}
+	if h.versioned {
+		// Every version survives the rebuilds and splits that moved it.
+		for k := range h.mod.m {
+			if _, v, _ := ix.GetVersion([]byte(k)); v != h.mod.v[k] {
+				t.Fatalf("GetVersion(%x) = %d; model %d", k, v, h.mod.v[k])
+			}
+		}
+	}
 	perFile := map[uint32]int{}
 	for _, l := range h.mod.m {
 		perFile[l.File]++
@@ -260,7 +294,7 @@ func checkLayout(t testing.TB, ix *Index) {
 				used++
 				live++
 				k := s.keyAt(sl.ref)
-				keyBytes += len(k)
+				keyBytes += len(k) + s.vlen
 				hv := ix.hash(k)
 				if tagOf(hv) != tag {
 					t.Fatalf("key %x: tag %d, hash says %d", k, tag, tagOf(hv))
@@ -581,6 +615,9 @@ func FuzzIndexOps(f *testing.F) {
 		}
 		th := testHashes[int(data[0])%len(testHashes)]
 		h := newHarness(t, th.fn, 8<<(data[1]%4))
+		if data[1]&4 != 0 {
+			h.makeVersioned()
+		}
 		data = data[2:]
 		next := func() byte {
 			if len(data) == 0 {

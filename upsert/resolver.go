@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -71,8 +72,10 @@ const readBatch = 64 << 10
 // only.
 type Resolver struct {
 	keys []string
-	log  *slog.Logger
-	mem  memory.Allocator
+	// version is the version column, "" when Kafka order alone decides.
+	version string
+	log     *slog.Logger
+	mem     memory.Allocator
 
 	ix    *Index
 	ready bool  // the index holds snapshot snap
@@ -89,9 +92,9 @@ type Resolver struct {
 	// last is what the last Resolve changed besides the index, applied by
 	// Committed.
 	last struct {
-		files                   map[uint32]iceberg.DataFile
-		dvs                     map[string]iceberg.DataFile
-		rows, replaced, deleted int64
+		files                          map[uint32]iceberg.DataFile
+		dvs                            map[string]iceberg.DataFile
+		rows, replaced, deleted, stale int64
 	}
 	stats   Stats
 	table   string
@@ -133,6 +136,9 @@ type Stats struct {
 	// Replaced those whose key had a row, which got a position delete;
 	// Deleted the keys deleted (tombstones, delete events) that had a row.
 	Rows, Replaced, Deleted int64
+	// Stale are rows older (by the version column) than their key's
+	// current row, deleted in the commit that added them.
+	Stale int64
 	// Rebuilds counts index rebuilds; RebuildTime is the last one's
 	// duration. Remaps counts compactions followed without a rebuild.
 	Rebuilds, Remaps int64
@@ -142,14 +148,58 @@ type Stats struct {
 var _ commit.RowDeltas = (*Resolver)(nil)
 
 // NewResolver returns a resolver for a table keyed by the named columns.
-func NewResolver(keys []string, log *slog.Logger) (*Resolver, error) {
+func NewResolver(keys []string, log *slog.Logger, opts ...Option) (*Resolver, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("upsert: a resolver needs key columns")
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Resolver{keys: slices.Clone(keys), log: log, mem: memory.DefaultAllocator, metrics: NopMetrics{}}, nil
+	r := &Resolver{keys: slices.Clone(keys), log: log, mem: memory.DefaultAllocator, metrics: NopMetrics{}}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
+}
+
+// Option configures a Resolver.
+type Option func(*Resolver)
+
+// Version makes the named column decide which row of a key is the newest:
+// the row with the highest version wins, the later Kafka offset among
+// equal versions. A row older than the key's current row is deleted
+// itself. The column must hold int, long, date or timestamp values; a null
+// version is older than any other. Deletions (tombstones, delete events)
+// carry no version and apply in Kafka order.
+func Version(column string) Option {
+	return func(r *Resolver) { r.version = column }
+}
+
+// newIndex returns an empty index of the resolver's kind.
+func (r *Resolver) newIndex() *Index {
+	if r.version != "" {
+		return NewVersioned()
+	}
+	return New()
+}
+
+// put puts key's row at loc with version v.
+func (r *Resolver) put(key []byte, loc Loc, v int64) (old Loc, oldV int64, had bool) {
+	if r.version != "" {
+		return r.ix.PutVersion(key, loc, v)
+	}
+	old, had = r.ix.Put(key, loc)
+	return old, NoVersion, had
+}
+
+// older reports whether a row of key with version v is older than the
+// key's current row.
+func (r *Resolver) older(key []byte, v int64) bool {
+	if r.version == "" {
+		return false
+	}
+	_, cur, had := r.ix.GetVersion(key)
+	return had && cur > v
 }
 
 // Observe makes the resolver report to m under the table's name.
@@ -193,6 +243,7 @@ func (r *Resolver) Committed(id int64) {
 	r.stats.Rows += r.last.rows
 	r.stats.Replaced += r.last.replaced
 	r.stats.Deleted += r.last.deleted
+	r.stats.Stale += r.last.stale
 	r.metrics.KeyedCommit(r.table, r.last.rows, r.last.replaced, r.last.deleted)
 	r.clearLast()
 	r.publish()
@@ -226,8 +277,8 @@ func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64
 	}
 	for _, f := range new {
 		id := r.ix.FileID(f.FilePath())
-		err := readKeys(ctx, fs, f.FilePath(), r.keys, false, r.mem, func(pos int64, key []byte, _ int32, _ int64) {
-			r.ix.Put(key, Loc{File: id, Pos: uint32(pos)})
+		err := readKeys(ctx, fs, f.FilePath(), r.keys, false, r.version, r.mem, func(pos int64, key []byte, _ int32, _, v int64) {
+			r.put(key, Loc{File: id, Pos: uint32(pos)}, v)
 		})
 		if err != nil {
 			r.log.Warn("key index: cannot follow a compaction; it is rebuilt before the next commit", "err", err)
@@ -250,7 +301,7 @@ func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64
 
 func (r *Resolver) clearLast() {
 	r.last.files, r.last.dvs = nil, nil
-	r.last.rows, r.last.replaced, r.last.deleted = 0, 0, 0
+	r.last.rows, r.last.replaced, r.last.deleted, r.last.stale = 0, 0, 0, 0
 }
 
 // row is one row of a commit's new files: a key's new row at loc, or (del)
@@ -259,6 +310,7 @@ type row struct {
 	key       []byte
 	partition int32
 	offset    int64
+	version   int64
 	loc       Loc
 	del       bool
 }
@@ -299,10 +351,11 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 			id = r.ix.FileID(f.FilePath())
 			r.last.files[id] = f
 		}
-		err := readKeys(ctx, fs, f.FilePath(), r.keys, true, r.mem, func(pos int64, key []byte, partition int32, offset int64) {
+		err := readKeys(ctx, fs, f.FilePath(), r.keys, true, r.version, r.mem, func(pos int64, key []byte, partition int32, offset, version int64) {
 			start := len(arena)
 			arena = append(arena, key...)
-			rows = append(rows, row{key: arena[start:len(arena):len(arena)], partition: partition, offset: offset, loc: Loc{File: id, Pos: uint32(pos)}, del: del})
+			rows = append(rows, row{key: arena[start:len(arena):len(arena)], partition: partition, offset: offset,
+				version: version, loc: Loc{File: id, Pos: uint32(pos)}, del: del})
 		})
 		if err != nil {
 			return commit.RowDelta{}, err
@@ -330,11 +383,18 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 			}
 			continue
 		}
-		if old, had := r.ix.Put(rw.key, rw.loc); had {
+		r.last.rows++
+		if r.older(rw.key, rw.version) {
+			// Late: the key has a newer version already. The row is
+			// deleted in the commit that adds it.
+			deleted[rw.loc.File] = append(deleted[rw.loc.File], rw.loc.Pos)
+			r.last.stale++
+			continue
+		}
+		if old, _, had := r.put(rw.key, rw.loc, rw.version); had {
 			deleted[old.File] = append(deleted[old.File], old.Pos)
 			r.last.replaced++
 		}
-		r.last.rows++
 	}
 	if base.Metadata().Version() >= 3 {
 		// A deletion vector can only name a data file the table already
@@ -416,7 +476,7 @@ func (r *Resolver) rewriteFresh(ctx context.Context, base *table.Table, fs iceio
 		}
 		if cur, ok := r.ix.Get(rw.key); ok && cur == rw.loc {
 			shift, _ := slices.BinarySearch(drop, int64(rw.loc.Pos))
-			r.ix.Put(rw.key, Loc{File: nid, Pos: rw.loc.Pos - uint32(shift)})
+			r.put(rw.key, Loc{File: nid, Pos: rw.loc.Pos - uint32(shift)}, rw.version)
 		}
 	}
 	r.ix.DropFile(id)
@@ -673,12 +733,18 @@ func sortedIDs(m map[uint32][]uint32) []uint32 {
 	return ids
 }
 
+// NoVersion is the version of a row without one: the row of a table
+// without a version column, or a null version. Any versioned row is newer.
+const NoVersion = math.MinInt64
+
 // readKeys calls fn for every row of the Parquet file at path with the
-// row's position and encoded key, and, when withOrder is set, its Kafka
-// partition and offset (-1 and the position when the file lacks them).
-// key is valid only during the call.
-func readKeys(ctx context.Context, fs iceio.IO, path string, keys []string, withOrder bool, mem memory.Allocator,
-	fn func(pos int64, key []byte, partition int32, offset int64),
+// row's position and encoded key; when withOrder is set, its Kafka
+// partition and offset (-1 and the position when the file lacks them);
+// and the value of the version column, if one is named (NoVersion when
+// the file lacks it or the value is null). key is valid only during the
+// call.
+func readKeys(ctx context.Context, fs iceio.IO, path string, keys []string, withOrder bool, version string, mem memory.Allocator,
+	fn func(pos int64, key []byte, partition int32, offset, version int64),
 ) error {
 	f, err := fs.Open(path)
 	if err != nil {
@@ -706,6 +772,12 @@ func readKeys(ctx context.Context, fs iceio.IO, path string, keys []string, with
 			cols = append(cols, pi, oi)
 		}
 	}
+	vi := -1
+	if version != "" {
+		if vi = sch.ColumnIndexByName(version); vi >= 0 {
+			cols = append(cols, vi)
+		}
+	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatch}, mem)
 	if err != nil {
 		return fmt.Errorf("upsert: read %s: %w", path, err)
@@ -719,9 +791,12 @@ func readKeys(ctx context.Context, fs iceio.IO, path string, keys []string, with
 	if err != nil {
 		return fmt.Errorf("upsert: %s: %w", path, err)
 	}
-	var pcol, ocol int = -1, -1
+	var pcol, ocol, vcol int = -1, -1, -1
 	if pi >= 0 && oi >= 0 {
 		pcol, ocol = rr.Schema().FieldIndices(MetaPartition)[0], rr.Schema().FieldIndices(MetaOffset)[0]
+	}
+	if vi >= 0 {
+		vcol = rr.Schema().FieldIndices(version)[0]
 	}
 	var pos int64
 	var key []byte
@@ -733,6 +808,12 @@ func readKeys(ctx context.Context, fs iceio.IO, path string, keys []string, with
 			parts, _ = rec.Column(pcol).(*array.Int32)
 			offs, _ = rec.Column(ocol).(*array.Int64)
 		}
+		versionOf := func(int) int64 { return NoVersion }
+		if vcol >= 0 {
+			if versionOf, err = versions(rec.Column(vcol)); err != nil {
+				return fmt.Errorf("upsert: %s: version column %s: %w", path, version, err)
+			}
+		}
 		for i := 0; i < int(rec.NumRows()); i++ {
 			key, err = enc.AppendKey(key[:0], rec, i)
 			if err != nil {
@@ -742,7 +823,7 @@ func readKeys(ctx context.Context, fs iceio.IO, path string, keys []string, with
 			if parts != nil && offs != nil && parts.IsValid(i) && offs.IsValid(i) {
 				p, o = parts.Value(i), offs.Value(i)
 			}
-			fn(pos, key, p, o)
+			fn(pos, key, p, o, versionOf(i))
 			pos++
 		}
 	}
@@ -751,6 +832,29 @@ func readKeys(ctx context.Context, fs iceio.IO, path string, keys []string, with
 		return fmt.Errorf("upsert: read %s: %w", path, err)
 	}
 	return nil
+}
+
+// versions returns the reader of a version column's values as int64s.
+func versions(col arrow.Array) (func(int) int64, error) {
+	valid := func(i int) bool { return col.IsValid(i) }
+	switch a := col.(type) {
+	case *array.Int64:
+		return func(i int) int64 { return or(valid(i), a.Value(i)) }, nil
+	case *array.Int32:
+		return func(i int) int64 { return or(valid(i), int64(a.Value(i))) }, nil
+	case *array.Date32:
+		return func(i int) int64 { return or(valid(i), int64(a.Value(i))) }, nil
+	case *array.Timestamp:
+		return func(i int) int64 { return or(valid(i), int64(a.Value(i))) }, nil
+	}
+	return nil, fmt.Errorf("type %s cannot order versions (int, long, date or timestamp)", col.DataType())
+}
+
+func or(valid bool, v int64) int64 {
+	if !valid {
+		return NoVersion
+	}
+	return v
 }
 
 // liveFile is a data file of the snapshot being rebuilt, with what deletes
@@ -766,7 +870,7 @@ type liveFile struct {
 // rebuild makes the index hold base's current snapshot.
 func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 	start := time.Now()
-	r.ix = New()
+	r.ix = r.newIndex()
 	r.files = map[uint32]iceberg.DataFile{}
 	r.dvs = map[string]iceberg.DataFile{}
 	r.repairs = nil
@@ -842,15 +946,19 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 		}
 		id := r.ix.FileID(path)
 		r.files[id] = lf.df
-		err := readKeys(ctx, fs, path, r.keys, false, r.mem, func(pos int64, key []byte, _ int32, _ int64) {
+		err := readKeys(ctx, fs, path, r.keys, false, r.version, r.mem, func(pos int64, key []byte, _ int32, _, v int64) {
 			if gone[pos] || (bm != nil && bm.Contains(uint64(pos))) {
 				return
 			}
-			if old, had := r.ix.Put(key, Loc{File: id, Pos: uint32(pos)}); had {
-				if r.repairs == nil {
-					r.repairs = map[uint32][]uint32{}
-				}
-				r.repairs[old.File] = append(r.repairs[old.File], old.Pos)
+			here := Loc{File: id, Pos: uint32(pos)}
+			if r.older(key, v) {
+				// Live twice, and this row is the older one.
+				r.repair(here)
+				dupes++
+				return
+			}
+			if old, _, had := r.put(key, here, v); had {
+				r.repair(old)
 				dupes++
 			}
 		})
@@ -877,6 +985,14 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 		r.log.Warn("equality deletes apply to some data files; the key index keeps the rows they delete", "files", eqFiles)
 	}
 	return nil
+}
+
+// repair deletes the row at loc with the next commit.
+func (r *Resolver) repair(loc Loc) {
+	if r.repairs == nil {
+		r.repairs = map[uint32][]uint32{}
+	}
+	r.repairs[loc.File] = append(r.repairs[loc.File], loc.Pos)
 }
 
 // readPositionDeletes reads a position-delete file: positions by data file.

@@ -248,3 +248,48 @@ func TestResolverKeepsOneRowPerKey(t *testing.T) {
 		})
 	}
 }
+
+// TestResolverVersionColumn: with a version column, the row with the
+// highest version of a key wins whatever its offset: late rows (lower
+// versions, arriving after newer ones, within a commit and across
+// commits) are deleted in the commit that adds them, and a rebuild keeps
+// the versions.
+func TestResolverVersionColumn(t *testing.T) {
+	for _, version := range []int{2, 3} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			kt := newKeyedTable(t, version)
+			rng := rand.New(rand.NewPCG(uint64(version), 11))
+			newResolver := func() *upsert.Resolver {
+				res, err := upsert.NewResolver([]string{"id"}, nil, upsert.Version("v"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res
+			}
+			res := newResolver()
+			want := map[string]int64{}
+			for round := 0; round < 10; round++ {
+				if round == 5 {
+					res = newResolver()
+				}
+				evs := make([]event, 50)
+				for i := range evs {
+					key := fmt.Sprintf("k%02d", rng.IntN(30))
+					v := int64(round*1000 + i)
+					if rng.IntN(3) == 0 {
+						v -= int64(1 + rng.IntN(3000)) // late: often older than the key's row
+					}
+					evs[i] = event{key: key, value: v, region: []string{"eu", "us"}[rng.IntN(2)], offset: kt.next + int64(i)}
+					if cur, ok := want[key]; !ok || v >= cur {
+						want[key] = v
+					}
+				}
+				kt.commit(res, evs)
+				kt.requireRows(want)
+			}
+			if st := res.Stats(); st.Stale == 0 {
+				t.Fatalf("no row was older than its key's: %+v", st)
+			}
+		})
+	}
+}
