@@ -21,8 +21,8 @@ import (
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/maintain"
-	"github.com/floelake/floe/upsert"
 	"github.com/floelake/floe/raftstore"
+	"github.com/floelake/floe/upsert"
 )
 
 // Peers reaches other members' cluster service by API address.

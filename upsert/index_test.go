@@ -55,7 +55,7 @@ var testHashes = []struct {
 
 type model struct {
 	m     map[string]Loc
-	v     map[string]int64 // versions, for a versioned index
+	v     map[string]int64  // versions, for a versioned index
 	files map[uint32]string // live file ids
 }
 
