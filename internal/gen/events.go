@@ -67,8 +67,6 @@ var (
 		"https://t.co/", "https://www.bing.com/", "https://duckduckgo.com/", "https://www.reddit.com/",
 		"https://www.linkedin.com/", "https://news.ycombinator.com/",
 	}, []int{40, 25, 16, 5, 3, 3, 2, 3, 2, 1})
-	statuses = newTable([]string{"created", "paid", "shipped", "delivered", "cancelled", "refunded"},
-		[]int{10, 45, 25, 12, 5, 3})
 	itemCounts = newTable([]int{1, 2, 3, 4, 5}, []int{40, 25, 18, 10, 7})
 	quantities = newTable([]int{1, 2, 3, 4, 5}, []int{70, 18, 7, 3, 2})
 
@@ -168,27 +166,29 @@ func (g *Generator) appendClick(dst []byte, m fault, id uint64, ts, nowMs int64)
 	return append(dst, '}')
 }
 
-func (g *Generator) appendOrder(dst []byte, m fault, id uint64, ts int64) []byte {
-	r := &g.rng
-	customer := skewed2(r, 200_000)
-	g.setKey(customer)
+// appendOrder writes the event of order o at event time ts.
+func (g *Generator) appendOrder(dst []byte, m fault, o *order, ts int64) []byte {
+	g.setOrderKey(o.id)
 	if m == notJSON {
-		return g.appendLogLine(dst, "order_id", id, customer, ts)
+		return g.appendLogLine(dst, "order_id", o.id, o.customer, ts)
 	}
 
 	dst = append(dst, '{')
 	if m != missingID {
 		dst = append(dst, `"order_id":"`...)
-		dst = appendHex16(dst, id)
+		dst = appendHex16(dst, o.id)
 		dst = append(dst, `",`...)
 	}
 	dst = append(dst, `"customer_id":`...)
-	dst = appendIDValue(dst, m, 'c', customer)
+	dst = appendIDValue(dst, m, 'c', o.customer)
 	dst = g.appendTSField(dst, m, ts)
 	dst = append(dst, `,"status":"`...)
-	dst = append(dst, statuses.pick(r)...)
+	dst = append(dst, orderStatuses[o.status]...)
 	dst = append(dst, `","items":[`...)
 
+	// Everything below is the order's own: drawn from its seed, so that
+	// every event of the order repeats it.
+	r := &rng{s: o.body}
 	var total int64
 	n := itemCounts.pick(r)
 	for i := range n {
@@ -200,6 +200,14 @@ func (g *Generator) appendOrder(dst []byte, m fault, id uint64, ts int64) []byte
 		// same in every order, as a catalogue would have it.
 		price := 199 + int64(mix64(uint64(sku)*0x2545f4914f6cdd1d)%49_800)
 		qty := quantities.pick(r)
+		// Correction k (from 1) changes the quantity of item (k-1) mod n
+		// by one, wrapping within 1..5: item i has seen fixes/n of them,
+		// plus one if i < fixes mod n.
+		adj := int(o.fixes) / n
+		if i < int(o.fixes)%n {
+			adj++
+		}
+		qty = 1 + (qty-1+adj)%5
 		total += price * int64(qty)
 		dst = append(dst, `{"sku":"SKU-`...)
 		dst = appendPadded6(dst, sku)
@@ -225,8 +233,9 @@ func (g *Generator) appendOrder(dst []byte, m fault, id uint64, ts int64) []byte
 	} else {
 		dst = append(dst, "false"...)
 	}
+	// The order's date is the day it was placed, whatever the event.
 	dst = append(dst, `,"order_date":"`...)
-	dst = g.appendDate(dst, floorDiv(ts, msPerDay))
+	dst = g.appendDate(dst, floorDiv(o.placed, msPerDay))
 	return append(dst, `"}`...)
 }
 

@@ -56,7 +56,8 @@ type Config struct {
 	// Seed makes the output deterministic; equal seeds (and clocks) give
 	// equal records.
 	Seed int64
-	// MalformedRate is the fraction of malformed records, in [0, 1].
+	// MalformedRate is the fraction of malformed records among those with
+	// a value (a tombstone is never malformed), in [0, 1].
 	// 0 means DefaultMalformedRate, negative means none.
 	MalformedRate float64
 	// LateRate is the fraction of events whose event time is late by a
@@ -111,7 +112,8 @@ func (c Config) resolved() Config {
 }
 
 // Generator produces events of one Kind. It is not safe for concurrent use:
-// it owns mutable RNG state and a key buffer, so use one per goroutine.
+// it owns mutable RNG state, a key buffer and (for Orders) the recent
+// orders, so use one per goroutine.
 type Generator struct {
 	kind Kind
 	now  func() time.Time
@@ -126,6 +128,10 @@ type Generator struct {
 	jitterMs    uint64
 
 	key []byte
+
+	// Orders only: the recent orders updates and deletes pick from.
+	orders                        recentOrders
+	updateTh, deleteTh, correctTh uint64
 
 	// Most events of a run share a UTC day, so the formatted date is
 	// cached rather than recomputed from the epoch day each time.
@@ -159,19 +165,55 @@ func New(kind Kind, cfg Config) (*Generator, error) {
 		key:         make([]byte, 0, 20),
 		cacheDay:    math.MinInt64,
 	}
+	if kind == Orders {
+		g.orders.ring = make([]order, recentOrderCap)
+		g.updateTh = probThreshold(updateRate)
+		g.deleteTh = probThreshold(deleteRate)
+		g.correctTh = probThreshold(correctionRate)
+	}
 	return g, nil
 }
 
 // Kind reports the event shape this Generator produces.
 func (g *Generator) Kind() Kind { return g.kind }
 
+// Class says what Next produced.
+type Class uint8
+
+const (
+	// Valid is a well-formed event: it decodes into Schema(kind).
+	Valid Class = iota
+	// Malformed is a record a strict decoder rejects (see the package
+	// documentation).
+	Malformed
+	// Tombstone deletes the order its key names (Orders only): Next
+	// appends nothing, and the record is to be produced with a nil value,
+	// which is how Kafka says "delete this key".
+	Tombstone
+)
+
+func (c Class) String() string {
+	switch c {
+	case Valid:
+		return "valid"
+	case Malformed:
+		return "malformed"
+	case Tombstone:
+		return "tombstone"
+	}
+	return "Class(" + strconv.Itoa(int(c)) + ")"
+}
+
 // Next appends one event to dst and returns the extended slice, the
-// record's key (the user or customer id in decimal) and whether the record
-// is deliberately malformed. The key aliases an internal buffer that the
-// next call overwrites; copy it if it must outlive that.
-func (g *Generator) Next(dst []byte) (value []byte, key []byte, malformed bool) {
-	g.seq++
-	id := mix64(g.idBase + g.seq)
+// record's Kafka key and what the record is. The key is the user id in
+// decimal for Clicks, and the order id as a JSON string (the 16 hex digits
+// in double quotes) for Orders, so that all events of one order land in one
+// partition. It aliases an internal buffer that the next call overwrites;
+// copy it if it must outlive that.
+//
+// For a Tombstone nothing is appended (value is dst): produce the record
+// with a nil value. Only Orders produces tombstones.
+func (g *Generator) Next(dst []byte) (value []byte, key []byte, class Class) {
 	nowMs := g.now().UnixMilli()
 
 	ts := nowMs
@@ -181,6 +223,18 @@ func (g *Generator) Next(dst []byte) (value []byte, key []byte, malformed bool) 
 	if g.rng.chance(g.lateTh) {
 		ts -= g.lateness()
 	}
+	var (
+		o  *order // the recent order an update is about; nil for a new one
+		op orderOp
+	)
+	if g.kind == Orders {
+		op, o = g.pickOrderOp()
+		if op == opDelete {
+			g.setOrderKey(o.id)
+			o.live = false
+			return dst, g.key, Tombstone
+		}
+	}
 	m := wellFormed
 	if g.rng.chance(g.malformedTh) {
 		m = fault(1 + g.rng.uintn(numFaults))
@@ -188,9 +242,10 @@ func (g *Generator) Next(dst []byte) (value []byte, key []byte, malformed bool) 
 
 	start := len(dst)
 	if g.kind == Orders {
-		dst = g.appendOrder(dst, m, id, ts)
+		dst = g.appendOrderEvent(dst, m, o, ts)
 	} else {
-		dst = g.appendClick(dst, m, id, ts, nowMs)
+		g.seq++
+		dst = g.appendClick(dst, m, mix64(g.idBase+g.seq), ts, nowMs)
 	}
 	if m == truncated {
 		// A proper prefix of a JSON object is never valid JSON: the closing
@@ -200,7 +255,10 @@ func (g *Generator) Next(dst []byte) (value []byte, key []byte, malformed bool) 
 		cut := n/2 + int(g.rng.uintn(uint64(n-n/2)))
 		dst = dst[:start+cut]
 	}
-	return dst, g.key, m != wellFormed
+	if m != wellFormed {
+		return dst, g.key, Malformed
+	}
+	return dst, g.key, Valid
 }
 
 // lateness draws a log-uniform delay so that "a few minutes late" is as
@@ -213,6 +271,15 @@ func (g *Generator) lateness() int64 {
 
 func (g *Generator) setKey(id int64) {
 	g.key = strconv.AppendInt(g.key[:0], id, 10)
+}
+
+// setOrderKey makes the key the order id as a JSON string. Bare hex digits
+// would be ambiguous to a reader that takes a key which parses as JSON for
+// a JSON value: "1234567890123456" and "12e4567890123456" are numbers.
+func (g *Generator) setOrderKey(id uint64) {
+	g.key = append(g.key[:0], '"')
+	g.key = appendHex16(g.key, id)
+	g.key = append(g.key, '"')
 }
 
 // Schema returns the Iceberg schema events of kind decode into, or nil for

@@ -80,9 +80,14 @@ func TestRecordsDecodeStrictly(t *testing.T) {
 			reasons := map[string]int{}
 			var valid int
 			for i := range 50_000 {
-				v, k, malformed := g.Next(nil)
+				v, k, class := g.Next(nil)
+				if class == Tombstone {
+					require.Equal(t, Orders, kind, "only orders are deleted")
+					require.Empty(t, v, "a tombstone has no value")
+					continue
+				}
 				obj, err := strictDecode(sc, v)
-				if malformed {
+				if class == Malformed {
 					require.Error(t, err, "record %d flagged malformed but decodes: %s", i, v)
 					reasons[reason(err)]++
 					continue
@@ -110,7 +115,7 @@ func checkSemantics(t *testing.T, kind Kind, obj map[string]any, key, raw []byte
 		require.Contains(t, []string{"mobile", "desktop", "tablet"}, obj["device"])
 		require.True(t, strings.HasPrefix(obj["url"].(string), "/"), "url %q", obj["url"])
 	case Orders:
-		require.Equal(t, string(key), obj["customer_id"].(json.Number).String())
+		require.Equal(t, strconv.Quote(obj["order_id"].(string)), string(key), "the Kafka key is the order id as a JSON string")
 		require.Len(t, obj["order_id"], 16)
 		items := obj["items"].([]any)
 		require.True(t, len(items) >= 1 && len(items) <= 5, "items: %d", len(items))
@@ -121,7 +126,9 @@ func checkSemantics(t *testing.T, kind Kind, obj map[string]any, key, raw []byte
 			sum += qty * cents(t, it["price"].(json.Number))
 		}
 		require.Equal(t, sum, cents(t, obj["total"].(json.Number)), "total != sum(qty*price): %s", raw)
-		require.Equal(t, ts.Format(time.DateOnly), obj["order_date"], "order_date must be the UTC date of ts")
+		// The date the order was placed: an update comes later (a late
+		// correction carries the placing event's ts).
+		require.LessOrEqual(t, obj["order_date"], ts.Format(time.DateOnly), "order_date must be the UTC date the order was placed")
 		ship := obj["shipping"].(map[string]any)
 		require.Len(t, ship["country"], 2)
 	}
@@ -286,17 +293,25 @@ func TestMalformedRate(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc.rate), func(t *testing.T) {
 			g := mustNew(t, Orders, Config{Seed: 1, MalformedRate: tc.rate, Now: stepClock(epoch)})
+			// The rate is over the records that have a value: a tombstone
+			// is never malformed.
 			const n = 100_000
-			bad := 0
+			bad, tombstones := 0, 0
 			var buf []byte
 			for range n {
-				var m bool
-				buf, _, m = g.Next(buf[:0])
-				if m {
+				var c Class
+				buf, _, c = g.Next(buf[:0])
+				switch c {
+				case Malformed:
 					bad++
+				case Tombstone:
+					tombstones++
 				}
 			}
-			got := float64(bad) / n
+			if tc.want == 1 {
+				require.Zero(t, tombstones, "no order is ever placed, so none is deleted")
+			}
+			got := float64(bad) / float64(n-tombstones)
 			// 5 standard deviations of a binomial, plus slack for p = 0 or 1.
 			tol := 5*math.Sqrt(tc.want*(1-tc.want)/n) + 1e-9
 			require.InDelta(t, tc.want, got, tol, "malformed fraction")
@@ -304,6 +319,9 @@ func TestMalformedRate(t *testing.T) {
 	}
 }
 
+// TestIDsUnique checks that the id of every new event (a click, a new
+// order) is one no earlier event had, and that an order event that is not
+// new (an update; tombstones have no value) has the id of an earlier one.
 func TestIDsUnique(t *testing.T) {
 	for _, tc := range []struct {
 		kind  Kind
@@ -317,8 +335,14 @@ func TestIDsUnique(t *testing.T) {
 			g := mustNew(t, tc.kind, Config{Seed: 99, MalformedRate: -1, Now: stepClock(epoch)})
 			seen := make(map[uint64]struct{}, tc.n)
 			var buf []byte
+			updates := 0
 			for i := range tc.n {
-				buf, _, _ = g.Next(buf[:0])
+				seq := g.seq
+				var c Class
+				buf, _, c = g.Next(buf[:0])
+				if c == Tombstone {
+					continue
+				}
 				j := bytes.Index(buf, []byte(tc.field))
 				require.GreaterOrEqual(t, j, 0, "record %d has no id: %s", i, buf)
 				var id [8]byte
@@ -326,17 +350,142 @@ func TestIDsUnique(t *testing.T) {
 				require.NoError(t, err)
 				k := uint64(id[0])<<56 | uint64(id[1])<<48 | uint64(id[2])<<40 | uint64(id[3])<<32 |
 					uint64(id[4])<<24 | uint64(id[5])<<16 | uint64(id[6])<<8 | uint64(id[7])
-				if _, dup := seen[k]; dup {
+				_, dup := seen[k]
+				if g.seq == seq {
+					require.True(t, dup, "record %d is an update of order %x, never placed", i, id)
+					updates++
+					continue
+				}
+				if dup {
 					t.Fatalf("record %d repeats id %x", i, id)
 				}
 				seen[k] = struct{}{}
+			}
+			if tc.kind == Orders {
+				require.Positive(t, updates)
+			} else {
+				require.Zero(t, updates)
 			}
 		})
 	}
 }
 
-// eventTimes returns the ts of every valid record, and the clock reading
-// each was generated at.
+// TestOrderLifecycle follows every order through its events, as a table
+// keyed by order_id would: a new order is placed; an update repeats a
+// recent, live order's customer, items and order date and either moves its
+// status forward or is a late correction (same status, other total, the
+// order's original ts); a tombstone deletes a live order, which no event
+// names again. Malformed records never reach the table and are left out;
+// the generator forgets them too.
+func TestOrderLifecycle(t *testing.T) {
+	forward := map[string][]string{
+		"placed":  {"paid", "cancelled"},
+		"paid":    {"shipped", "cancelled"},
+		"shipped": {"delivered"},
+	}
+	type state struct {
+		customer, date, status, skus string
+		placed                       time.Time
+		total                        int64
+		nth                          int // valid new orders before it
+		deleted                      bool
+	}
+	for _, rate := range []float64{-1, 0.05} {
+		t.Run(fmt.Sprint("malformed=", rate), func(t *testing.T) {
+			t.Parallel()
+			clock := stepClock(epoch)
+			var now time.Time
+			g := mustNew(t, Orders, Config{Seed: 11, MalformedRate: rate, LateRate: 0.1,
+				Now: func() time.Time { now = clock(); return now }})
+			sc := Schema(Orders)
+			orders := map[string]*state{}
+			var placed, advances, corrections, lateCorrections, deletes, malformed int
+			const n = 50_000
+			for i := range n {
+				v, k, class := g.Next(nil)
+				id, err := strconv.Unquote(string(k))
+				require.NoError(t, err, "the key %s is a JSON string", k)
+				require.Len(t, id, 16)
+				switch class {
+				case Tombstone:
+					require.Empty(t, v)
+					o := orders[id]
+					require.NotNil(t, o, "record %d deletes order %s, never placed", i, id)
+					require.False(t, o.deleted, "record %d deletes order %s twice", i, id)
+					o.deleted = true
+					deletes++
+					continue
+				case Malformed:
+					if bytes.Contains(v, []byte("order_id")) {
+						require.True(t, bytes.Contains(v, []byte(id)), "record %d: a malformed record keeps its order's id: %s", i, v)
+					}
+					malformed++
+					continue
+				}
+				obj, err := strictDecode(sc, v)
+				require.NoError(t, err)
+				require.Equal(t, id, obj["order_id"])
+				ts, err := time.Parse(time.RFC3339Nano, obj["ts"].(string))
+				require.NoError(t, err)
+				var skus strings.Builder
+				for _, it := range obj["items"].([]any) {
+					skus.WriteString(it.(map[string]any)["sku"].(string))
+				}
+				cur := state{
+					customer: obj["customer_id"].(json.Number).String(),
+					date:     obj["order_date"].(string),
+					status:   obj["status"].(string),
+					skus:     skus.String(),
+					total:    cents(t, obj["total"].(json.Number)),
+				}
+				o, seen := orders[id]
+				if !seen {
+					require.Equal(t, "placed", cur.status, "record %d: a new order is placed", i)
+					require.Equal(t, ts.Format(time.DateOnly), cur.date, "record %d: order_date is the date it was placed", i)
+					cur.placed, cur.nth = ts, placed
+					orders[id] = &cur
+					placed++
+					continue
+				}
+				require.False(t, o.deleted, "record %d updates order %s after its tombstone", i, id)
+				require.Less(t, placed-o.nth, recentOrderCap+1, "record %d updates an order that is not recent", i)
+				require.Equal(t, o.customer, cur.customer, "record %d: an update keeps the customer", i)
+				require.Equal(t, o.skus, cur.skus, "record %d: an update keeps the items", i)
+				require.Equal(t, o.date, cur.date, "record %d: an update keeps the order date", i)
+				require.False(t, ts.Before(o.placed), "record %d: an update is older than its order", i)
+				if cur.status == o.status {
+					require.Equal(t, o.placed, ts, "record %d: a correction carries the order's ts", i)
+					require.NotEqual(t, o.total, cur.total, "record %d: a correction changes the total", i)
+					corrections++
+					if now.Sub(ts) > DefaultJitter {
+						lateCorrections++
+					}
+				} else {
+					require.Contains(t, forward[o.status], cur.status, "record %d: status %s after %s", i, cur.status, o.status)
+					require.Equal(t, o.total, cur.total, "record %d: a status change keeps the total", i)
+					advances++
+				}
+				o.status, o.total = cur.status, cur.total
+			}
+			updates := advances + corrections
+			t.Logf("%d records: %d new orders, %d status changes, %d corrections (%d late), %d deletes, %d malformed",
+				n, placed, advances, corrections, lateCorrections, deletes, malformed)
+			valid := 1.0
+			if rate > 0 {
+				valid = 1 - rate
+			}
+			// The first events cannot update anything: a little slack.
+			require.InDelta(t, updateRate*valid, float64(updates)/n, 0.01, "share of updates")
+			require.InDelta(t, deleteRate, float64(deletes)/n, 0.005, "share of deletes")
+			require.InDelta(t, correctionRate, float64(corrections)/float64(updates), 0.05, "share of corrections among updates")
+			require.Positive(t, lateCorrections, "some corrections come long after the order")
+		})
+	}
+}
+
+// eventTimes returns the ts of every valid new event (updates of orders
+// take their ts from the order: see TestOrderLifecycle), and the clock
+// reading each was generated at.
 func eventTimes(t *testing.T, kind Kind, cfg Config, n int) (ts, now []time.Time) {
 	t.Helper()
 	clock := stepClock(epoch)
@@ -345,8 +494,12 @@ func eventTimes(t *testing.T, kind Kind, cfg Config, n int) (ts, now []time.Time
 	cfg.MalformedRate = -1
 	g := mustNew(t, kind, cfg)
 	var buf []byte
-	for range n {
+	for len(ts) < n {
+		seq := g.seq
 		buf, _, _ = g.Next(buf[:0])
+		if g.seq == seq {
+			continue
+		}
 		var rec struct{ TS string }
 		require.NoError(t, json.Unmarshal(buf, &rec))
 		got, err := time.Parse(time.RFC3339Nano, rec.TS)

@@ -24,8 +24,10 @@ type ProducerConfig struct {
 
 // ProducerStats counts records acknowledged by the broker. They are updated
 // from produce callbacks, so read them with Load while Produce runs.
+// Produced counts every record, Malformed and Tombstones (records with a
+// nil value: deletions of an order) some of them.
 type ProducerStats struct {
-	Produced, Malformed atomic.Int64
+	Produced, Malformed, Tombstones atomic.Int64
 }
 
 // slabSize is the memory block records are carved from: one allocation per
@@ -37,8 +39,10 @@ const (
 )
 
 // Produce produces events of cfg.Kind to cfg.Topic at a steady cfg.Rate
-// until ctx is done or cfg.Limit records were produced, keyed by the
-// user / customer id so that one entity's events stay in one partition.
+// until ctx is done or cfg.Limit records were produced, keyed as
+// Generator.Next keys them (the user id, the order id) so that one entity's
+// events stay in one partition, in order. A Tombstone is produced with a
+// nil value.
 //
 // With a Limit it returns after every record was acknowledged, so stats
 // then count exactly Limit records. A cancelled ctx is the normal way to
@@ -89,6 +93,14 @@ func Produce(ctx context.Context, cl *kgo.Client, cfg ProducerConfig, stats *Pro
 		stats.Produced.Add(1)
 		stats.Malformed.Add(1)
 	}
+	onTombstone := func(_ *kgo.Record, err error) {
+		if err != nil {
+			fail(err)
+			return
+		}
+		stats.Produced.Add(1)
+		stats.Tombstones.Add(1)
+	}
 
 	var (
 		slab  []byte
@@ -134,10 +146,10 @@ func Produce(ctx context.Context, cl *kgo.Client, cfg ProducerConfig, stats *Pro
 		}
 		off := len(slab)
 		var (
-			key       []byte
-			malformed bool
+			key   []byte
+			class Class
 		)
-		slab, key, malformed = g.Next(slab)
+		slab, key, class = g.Next(slab)
 		vEnd := len(slab)
 		slab = append(slab, key...)
 		// Cap both slices so nobody appending to them can scribble over the
@@ -147,9 +159,13 @@ func Produce(ctx context.Context, cl *kgo.Client, cfg ProducerConfig, stats *Pro
 		rec.Topic = cfg.Topic
 		rec.Value = slab[off:vEnd:vEnd]
 		rec.Key = slab[vEnd:len(slab):len(slab)]
-		if malformed {
+		switch class {
+		case Malformed:
 			cl.Produce(ctx, rec, onMalformed)
-		} else {
+		case Tombstone:
+			rec.Value = nil
+			cl.Produce(ctx, rec, onTombstone)
+		default:
 			cl.Produce(ctx, rec, onValid)
 		}
 		n++

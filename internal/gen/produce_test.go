@@ -2,6 +2,7 @@ package gen
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -73,6 +74,55 @@ func TestProduceLimit(t *testing.T) {
 			require.EqualValues(t, stats.Malformed.Load(), malformed)
 		})
 	}
+}
+
+// TestProduceOrders checks how order events reach the broker: tombstones
+// as records with a nil value, and every event of an order (its placing,
+// updates, tombstone) in one partition, keyed by the order id.
+func TestProduceOrders(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "orders"))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	addrs := c.ListenAddrs()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	const limit = 5_000
+	var stats ProducerStats
+	cfg := ProducerConfig{Topic: "orders", Kind: Orders, Limit: limit, Gen: Config{Seed: 2}}
+	require.NoError(t, Produce(ctx, newClient(t, kgo.SeedBrokers(addrs...)), cfg, &stats))
+	require.EqualValues(t, limit, stats.Produced.Load())
+	require.Positive(t, stats.Tombstones.Load())
+	require.Positive(t, stats.Malformed.Load())
+
+	consumer := newClient(t, kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("orders"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got, tombstones, again int
+	partition := map[string]int32{}
+	for got < limit {
+		fs := consumer.PollFetches(ctx)
+		require.NoError(t, fs.Err())
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			id, err := strconv.Unquote(string(r.Key))
+			require.NoError(t, err, "key %s", r.Key)
+			if r.Value == nil {
+				tombstones++
+				_, placed := partition[id]
+				require.True(t, placed, "tombstone of order %s, never placed", id)
+			} else {
+				require.NotEmpty(t, r.Value)
+			}
+			if p, ok := partition[id]; ok {
+				require.Equal(t, p, r.Partition, "order %s in two partitions", id)
+				again++
+			}
+			partition[id] = r.Partition
+		})
+	}
+	require.Equal(t, limit, got)
+	require.EqualValues(t, stats.Tombstones.Load(), tombstones)
+	require.Positive(t, again, "some orders have several events")
 }
 
 func TestProduceStopsOnCancel(t *testing.T) {

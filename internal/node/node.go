@@ -26,6 +26,7 @@ import (
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/metrics"
 	"github.com/floelake/floe/maintain"
+	"github.com/floelake/floe/upsert"
 )
 
 // Node is a running floe process.
@@ -44,8 +45,11 @@ type Node struct {
 	metrics *metrics.Set
 	// health is the last table shape TableHealth saw, by table name.
 	health sync.Map
-	ln     net.Listener
-	srv    *http.Server
+	// keyIndex is the last upsert.Stats of each keyed table this node
+	// wrote, by table name: read at every commit and by KeyIndex.
+	keyIndex sync.Map
+	ln       net.Listener
+	srv      *http.Server
 	// started is cluster once New has it; the operations endpoint, which
 	// serves while New still waits for the catalog, reads it here.
 	started atomic.Pointer[cluster.Node]
@@ -93,7 +97,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	cn, err := cluster.Start(cluster.Options{
 		Cluster: cfg.Cluster, Kafka: cfg.Kafka, Pipelines: cfg.Pipelines,
 		DataDir: cfg.Node.DataDir, ShutdownTimeout: cfg.Node.ShutdownTimeout.D(),
-		Catalog: cat, Logger: log, OnCommit: n.onCommit, Local: !cfg.Cluster.Enabled,
+		Catalog: cat, Logger: log, OnCommit: n.committed, Local: !cfg.Cluster.Enabled,
 		Metrics: n.metrics, Maintenance: &cfg.Maintenance,
 	})
 	if err != nil {
@@ -298,6 +302,44 @@ func (n *Node) TableHealth(table string) (maintain.Health, bool) {
 		return h.(maintain.Health), true
 	}
 	return maintain.Health{}, false
+}
+
+// KeyIndex returns what the key index of a keyed table this node writes
+// (as the leader) has done: see cluster.Node.KeyIndex. Once the node stops
+// writing the table (it stopped, or no longer leads) it returns the figures
+// as of its last commit of the table, so a final status line still has
+// them. It returns cluster.ErrNotWriting for a table the node has not
+// written since it started, or that is not keyed, and
+// cluster.ErrUnknownTable for a table no pipeline writes.
+func (n *Node) KeyIndex(table string) (upsert.Stats, error) {
+	if c := n.started.Load(); c != nil {
+		st, err := c.KeyIndex(table)
+		if err == nil {
+			n.keyIndex.Store(table, st)
+			return st, nil
+		}
+		if !errors.Is(err, cluster.ErrNotWriting) {
+			return upsert.Stats{}, err
+		}
+	}
+	if st, ok := n.keyIndex.Load(table); ok {
+		return st.(upsert.Stats), nil
+	}
+	return upsert.Stats{}, cluster.ErrNotWriting
+}
+
+// committed observes every commit: it keeps the key index's figures as of
+// the commit (a table's last commit comes just before its writer stops,
+// and with it the index), then calls the WithOnCommit observer.
+func (n *Node) committed(ev ingest.CommitEvent) {
+	if c := n.started.Load(); c != nil {
+		if st, err := c.KeyIndex(ev.Table); err == nil {
+			n.keyIndex.Store(ev.Table, st)
+		}
+	}
+	if n.onCommit != nil {
+		n.onCommit(ev)
+	}
 }
 
 // CompactEvent is one line of POST /tables/{table}/compact's answer, a

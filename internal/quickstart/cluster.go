@@ -256,7 +256,12 @@ func (lc *localCluster) printStatus(out io.Writer, label string, produced map[st
 		tables = append(tables, t)
 	}
 	sort.Strings(tables)
-	fmt.Fprintf(tw, "\ttable\tproduced\tcommitted\tlag\tpending segments\n")
+	// The key index lives on the leader, which writes the tables.
+	var leader *node.Node
+	if l := lc.leader(); l != nil {
+		leader = l.node
+	}
+	fmt.Fprintf(tw, "\ttable\tproduced\tcommitted\tlag\t%s\tpending segments\n", keyIndexHeader)
 	for _, t := range tables {
 		pipeline, pending := "", 0
 		for _, ts := range st.Tables {
@@ -264,11 +269,16 @@ func (lc *localCluster) printStatus(out io.Writer, label string, produced map[st
 				pipeline, pending = ts.Pipeline, ts.PendingSegments
 			}
 		}
-		p := "-"
+		p, keys := "-", noKeyIndex
 		if !strings.HasSuffix(t, "__dlq") {
 			p = fmt.Sprint(produced[pipeline])
+			for _, pc := range lc.base.Pipelines {
+				if pc.Table == t {
+					keys = keyIndexCells(leader, pc)
+				}
+			}
 		}
-		fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%d\n", t, p, lc.committed[t], lag[pipeline], pending)
+		fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%s\t%d\n", t, p, lc.committed[t], lag[pipeline], keys, pending)
 	}
 	events := lc.events
 	lc.events = nil

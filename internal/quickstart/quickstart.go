@@ -1,9 +1,13 @@
 // Package quickstart runs the whole of floe in one process on embedded
 // defaults: a Kafka-compatible broker (kfake, persisted under the data
 // directory), a generator of click and order events (out of order, some
-// late, about 1% malformed), a SQLite catalog and a local warehouse, the
-// pipelines, and the operations endpoint. Running it again resumes from the
-// tables' committed offsets.
+// late, about 1% malformed; orders are also updated, corrected late and
+// deleted), a SQLite catalog and a local warehouse, the pipelines, and the
+// operations endpoint. Running it again resumes from the tables' committed
+// offsets.
+//
+// demo.clicks appends every click. demo.orders is a keyed table: it keeps
+// one row per order_id, the newest event's, and drops deleted orders.
 //
 // Layout under the data directory:
 //
@@ -18,13 +22,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -114,14 +122,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	cfg.Kafka.Brokers = broker.ListenAddrs()
 	cfg.Kafka.Group = "floe-quickstart"
 	for _, k := range kinds {
-		cfg.Pipelines = append(cfg.Pipelines, ingest.PipelineConfig{
-			Name:           string(k),
-			Topics:         []string{string(k)},
-			Table:          "demo." + string(k),
-			Start:          "earliest",
-			CommitInterval: conf.Duration(o.CommitInterval),
-			PartitionBy:    []string{gen.PartitionSpecSQL(k)},
-		})
+		p, err := pipeline(k, o)
+		if err != nil {
+			return err
+		}
+		cfg.Pipelines = append(cfg.Pipelines, p)
 	}
 	if o.Nodes > 1 {
 		// The members share one catalog and warehouse; each has its own
@@ -134,7 +139,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := createTables(ctx, cfg); err != nil {
+	if err := createTables(ctx, cfg, dataDir); err != nil {
 		return err
 	}
 	if o.Nodes > 1 {
@@ -225,9 +230,9 @@ func runCluster(ctx context.Context, o Options, cfg config.Config, broker string
   catalog    sqlite %s
   warehouse  %s
   tables     demo.clicks, demo.orders  (+ demo.clicks__dlq, demo.orders__dlq)
-  metrics    http://%s/metrics   cluster status: http://%s/cluster/status
+%s  metrics    http://%s/metrics   cluster status: http://%s/cluster/status
              (or: floe cluster status --addr <a member's API address>)
-`, o.Nodes, broker, dbPath, cfg.Catalog.Warehouse, o.HTTPAddr, o.HTTPAddr)
+`, o.Nodes, broker, dbPath, cfg.Catalog.Warehouse, ordersNote, o.HTTPAddr, o.HTTPAddr)
 	if o.FailoverEvery > 0 {
 		fmt.Fprintf(out, "Every %s the leader is stopped and restarted %s later: watch the others take over.\n", o.FailoverEvery, o.RestartAfter)
 	}
@@ -275,20 +280,111 @@ func malformed(r float64) float64 {
 	return r
 }
 
-func createTables(ctx context.Context, cfg config.Config) error {
+// pipeline is the quickstart's pipeline of kind k. Orders is keyed by
+// order_id: the newest event of an order replaces its row, a tombstone
+// deletes it. A key needs a declared schema (its columns must be
+// required), so the orders pipeline declares gen's.
+func pipeline(k gen.Kind, o Options) (ingest.PipelineConfig, error) {
+	p := ingest.PipelineConfig{
+		Name:           string(k),
+		Topics:         []string{string(k)},
+		Table:          "demo." + string(k),
+		Start:          "earliest",
+		CommitInterval: conf.Duration(o.CommitInterval),
+		PartitionBy:    []string{gen.PartitionSpecSQL(k)},
+	}
+	if k == gen.Orders {
+		cols, err := columns(gen.Schema(k))
+		if err != nil {
+			return p, err
+		}
+		p.Schema = cols
+		p.Key = []string{"order_id"}
+	}
+	return p, nil
+}
+
+// columns declares the top-level fields of sch as pipeline columns.
+func columns(sch *iceberg.Schema) ([]ingest.Column, error) {
+	var cols []ingest.Column
+	for _, f := range sch.Fields() {
+		t, err := typeText(f.Type)
+		if err != nil {
+			return nil, fmt.Errorf("quickstart: column %s: %w", f.Name, err)
+		}
+		cols = append(cols, ingest.Column{Name: f.Name, Type: t, Required: f.Required})
+	}
+	return cols, nil
+}
+
+// typeText writes t the way a pipeline's schema declares it.
+func typeText(t iceberg.Type) (string, error) {
+	switch t := t.(type) {
+	case iceberg.DecimalType:
+		return fmt.Sprintf("decimal(%d,%d)", t.Precision(), t.Scale()), nil
+	case *iceberg.ListType:
+		if t.ElementRequired {
+			return "", errors.New("a list of required elements cannot be declared")
+		}
+		e, err := typeText(t.Element)
+		return "list<" + e + ">", err
+	case *iceberg.StructType:
+		var b strings.Builder
+		b.WriteString("struct<")
+		for i, f := range t.FieldList {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(f.Name)
+			if f.Required {
+				b.WriteByte('!')
+			}
+			b.WriteByte(':')
+			ft, err := typeText(f.Type)
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(ft)
+		}
+		b.WriteByte('>')
+		return b.String(), nil
+	case iceberg.BooleanType, iceberg.Int32Type, iceberg.Int64Type, iceberg.Float64Type, iceberg.DateType,
+		iceberg.TimestampTzType, iceberg.StringType:
+		return t.String(), nil
+	}
+	return "", fmt.Errorf("type %s is not declared by the quickstart", t)
+}
+
+// createTables creates the tables the pipelines write, with gen's schema
+// (the declared one, with the key as identifier fields, for orders), the
+// day partitioning and the pipeline's format version.
+func createTables(ctx context.Context, cfg config.Config, dataDir string) error {
 	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Storage, cfg.Node.DataDir)
 	if err != nil {
 		return err
 	}
 	defer cat.Close()
-	for _, k := range kinds {
-		sch := gen.Schema(k)
-		spec, err := schema.Partition([]string{gen.PartitionSpecSQL(k)}, sch)
+	for i, p := range cfg.Pipelines {
+		sch := gen.Schema(kinds[i])
+		if len(p.Schema) > 0 {
+			if sch, err = p.DeclaredSchema(); err != nil {
+				return err
+			}
+		}
+		spec, err := schema.Partition(p.PartitionBy, sch)
 		if err != nil {
 			return err
 		}
-		if _, _, err := catalog.EnsureTable(ctx, cat, catalog.Ident("demo."+string(k)), sch, spec, nil); err != nil {
+		props := iceberg.Properties{}
+		maps.Copy(props, p.TableProperties)
+		props[table.PropertyFormatVersion] = strconv.Itoa(p.FormatVersion)
+		tbl, _, err := catalog.EnsureTable(ctx, cat, catalog.Ident(p.Table), sch, spec, props)
+		if err != nil {
 			return err
+		}
+		if p.Keyed() && len(tbl.Schema().IdentifierFieldIDs) == 0 {
+			return fmt.Errorf("quickstart: %s in %s was created by an older floe quickstart, when it was not keyed by %s; "+
+				"start afresh with another --data-dir (or remove %s)", p.Table, dataDir, strings.Join(p.Key, ", "), dataDir)
 		}
 	}
 	return nil
@@ -302,12 +398,13 @@ func printBanner(out io.Writer, cfg config.Config, n *node.Node, broker string) 
   catalog    sqlite %s
   warehouse  %s
   tables     demo.clicks, demo.orders  (+ demo.clicks__dlq, demo.orders__dlq for malformed records)
-  metrics    http://%s/metrics   health: /healthz /readyz
+%s  metrics    http://%s/metrics   health: /healthz /readyz
 
 Read the tables while this runs (current metadata file: see each status line's 'metadata'):
   PyIceberg: from pyiceberg.catalog.sql import SqlCatalog
              cat = SqlCatalog("floe", uri="sqlite:///%s", warehouse="%s")
              cat.load_table("demo.clicks").scan().to_pandas()
+             cat.load_table("demo.orders").scan().to_pandas()   # one row per order_id
   DuckDB:    INSTALL iceberg; LOAD iceberg;
              SELECT count(*) FROM iceberg_scan('<metadata file>');
   Spark:     --conf spark.sql.catalog.floe=org.apache.iceberg.spark.SparkCatalog
@@ -315,13 +412,22 @@ Read the tables while this runs (current metadata file: see each status line's '
              --conf spark.sql.catalog.floe.uri=jdbc:sqlite:%s
              --conf spark.sql.catalog.floe.warehouse=%s   (needs the sqlite-jdbc jar)
              SELECT count(*) FROM floe.demo.clicks
-  Trino:     iceberg connector; register the table from its location:
+             SELECT status, count(*) FROM floe.demo.orders GROUP BY status   -- each order once, as it is now
+  Trino:     iceberg connector; register the tables from their location:
              CALL iceberg.system.register_table('demo', 'clicks', '%s/demo.db/clicks')
+             CALL iceberg.system.register_table('demo', 'orders', '%s/demo.db/orders')
              (or run floe serve with a Postgres catalog and iceberg.catalog.type=jdbc)
 
 Ctrl-C stops cleanly after a final commit.
-`, broker, dbPath, wh, n.Addr(), dbPath, wh, dbPath, wh, strings.TrimSuffix(wh, "/"))
+`, broker, dbPath, wh, ordersNote, n.Addr(), dbPath, wh, dbPath, wh, strings.TrimSuffix(wh, "/"), strings.TrimSuffix(wh, "/"))
 }
+
+// ordersNote is the banner's word on the keyed orders table.
+const ordersNote = `             demo.orders is keyed by order_id: it holds one row per order, the newest;
+             updates and late corrections replace the row (position deletes),
+             tombstones delete it. Engines that apply Iceberg delete files
+             (PyIceberg, Spark, Trino) read one row per order_id.
+`
 
 // statusLabel heads a status line: the time since the start, whole seconds
 // on the ticks; the last line, printed after the final commit and often
@@ -335,7 +441,7 @@ func statusLabel(elapsed time.Duration, final bool) string {
 
 func printStatus(out io.Writer, n *node.Node, pstats []*gen.ProducerStats, label string) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s\ttable\tproduced\tconsumed\tcommitted\tdead-lettered\tlag\tfiles (max/partition)\tsnapshots\tsnapshot\tmetadata\n", label)
+	fmt.Fprintf(tw, "%s\ttable\tproduced\tconsumed\tcommitted\tdead-lettered\tlag\t%s\tfiles (max/partition)\tsnapshots\tsnapshot\tmetadata\n", label, keyIndexHeader)
 	for i, p := range n.Pipelines() {
 		s := p.Stats()
 		var produced int64
@@ -349,8 +455,30 @@ func printStatus(out io.Writer, n *node.Node, pstats []*gen.ProducerStats, label
 			files = fmt.Sprintf("%d (%d)", h.DataFiles, h.MaxFilesPerPartition)
 			snaps = fmt.Sprint(h.Snapshots)
 		}
-		fmt.Fprintf(tw, "\tdemo.%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t%s\n", kinds[i], produced, s.RecordsIn,
-			s.Committed, s.DeadLettersCommitted, s.Lag, files, snaps, s.LastSnapshot, s.Metadata)
+		fmt.Fprintf(tw, "\tdemo.%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%s\n", kinds[i], produced, s.RecordsIn,
+			s.Committed, s.DeadLettersCommitted, s.Lag, keyIndexCells(n, p.Config()), files, snaps, s.LastSnapshot, s.Metadata)
 	}
 	_ = tw.Flush()
+}
+
+// keyIndexHeader names the key index's figures of a keyed table: the keys
+// it holds (rows in the table), the rows replaced by a newer row of their
+// key (updates), and the keys deleted (tombstones), since the index was
+// built (at the node's start, or when it took over the table).
+const keyIndexHeader = "keys\treplaced\tdeleted"
+
+// noKeyIndex fills the key index's columns of a table that has none.
+const noKeyIndex = "-\t-\t-"
+
+// keyIndexCells are the key index's figures of the pipeline's table, or
+// noKeyIndex when it is not keyed or n (nil: no node) does not write it.
+func keyIndexCells(n *node.Node, p ingest.PipelineConfig) string {
+	if n == nil || !p.Keyed() {
+		return noKeyIndex
+	}
+	st, err := n.KeyIndex(p.Table)
+	if err != nil {
+		return noKeyIndex
+	}
+	return fmt.Sprintf("%d\t%d\t%d", st.Keys, st.Replaced, st.Deleted)
 }
