@@ -374,13 +374,34 @@ func (n *Node) finalCommits(timeout time.Duration) {
 	if len(n.ledger.Members()) <= 1 {
 		settle = time.Now() // nobody else to wait for
 	}
-	for time.Now().Before(deadline) {
+	// The segments to see committed: those pending now (this member's
+	// last batches among them) and, on a leader, those proposed while it
+	// settles. Members that go on running keep proposing; their later
+	// segments are the next leader's, or this one's after a restart:
+	// waiting for none to be pending could last the whole timeout.
+	watch := map[uint64]bool{}
+	for first := true; time.Now().Before(deadline); first = false {
+		leader := n.raft.IsLeader()
+		collecting := first || (leader && time.Now().Before(settle))
 		left := 0
-		if n.raft.IsLeader() && time.Now().Before(settle) {
+		if leader && time.Now().Before(settle) {
 			left++
 		}
+		pending := map[uint64]bool{}
 		for _, t := range n.ledger.Tables() {
-			if t.PendingRecords > 0 || (n.raft.IsLeader() && t.PendingSegments > 0) {
+			for _, ps := range n.ledger.Pending(t.Table) {
+				// A follower waits for rows; a leader commits every
+				// segment, offsets-only ones included.
+				if ps.Records > 0 || len(ps.Files) > 0 || leader {
+					pending[ps.ID] = true
+					if collecting {
+						watch[ps.ID] = true
+					}
+				}
+			}
+		}
+		for id := range watch {
+			if pending[id] {
 				left++
 			}
 		}
@@ -388,7 +409,7 @@ func (n *Node) finalCommits(timeout time.Duration) {
 			n.log.Info("final commits done")
 			return
 		}
-		if !n.raft.IsLeader() {
+		if !leader {
 			if id, _ := n.raft.Leader(); id == "" {
 				break
 			}
