@@ -488,12 +488,26 @@ func (m *Maintainer) measureHealth(ctx context.Context, tbl *table.Table, s shap
 }
 
 func uniqueFiles(fs []iceberg.DataFile) []iceberg.DataFile {
-	seen := map[string]bool{}
+	// A Puffin file holds the deletion vectors of several data files, each
+	// its own entry: a file is identified by its path, where its content
+	// starts, and the data file it names.
+	type id struct {
+		path, ref string
+		offset    int64
+	}
+	seen := map[id]bool{}
 	return slices.DeleteFunc(fs, func(f iceberg.DataFile) bool {
-		if seen[f.FilePath()] {
+		k := id{path: f.FilePath()}
+		if r := f.ReferencedDataFile(); r != nil {
+			k.ref = *r
+		}
+		if o := f.ContentOffset(); o != nil {
+			k.offset = *o
+		}
+		if seen[k] {
 			return true
 		}
-		seen[f.FilePath()] = true
+		seen[k] = true
 		return false
 	})
 }
