@@ -90,6 +90,18 @@
 //     (the summaries) included. TestExpiryAfterCompactionReportsNoFalseFailures
 //     pins down a false warning of expiry after compactions.
 //
+//   - TestKeyedUpsertUnderKills, TestKeyedUpsertClusterLeaderKill
+//     (keyed_test.go): keyed tables (key:) of format versions 2 and 3 fed
+//     updates, duplicates and late events while floe processes are
+//     SIGKILLed (a cluster's leader, which keeps the key index, too): the
+//     current snapshot and snapshots from the history (after each
+//     restart, compactions) hold exactly the newest row of every key below
+//     their offsets, read by iceberg-go and by ClickHouse (which does not
+//     read v3 deletion vectors and must refuse them); every delete applies
+//     to a live data file and the summaries count the rows.
+//     TestKeyedCompactionRemovesDeletionVectorsOfRewrittenFiles pins down
+//     v3 compactions that leave deletion vectors of the files they rewrote.
+//
 //   - TestIndependentChecksCatchTampering: the pruned scans and ClickHouse
 //     checks fail on copies of a table committed with one fault each (a
 //     file's upper bound or partition value, its record count, a file left
