@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -106,10 +107,19 @@ func (r *keyedRig) waitCommitted() {
 // newest row of every key.
 func (r *keyedRig) requireNewestRows() {
 	r.t.Helper()
-	tbl, err := r.cat.LoadTable(context.Background(), catalog.Ident(mainTable))
-	require.NoError(r.t, err)
-	at, err := tbl.Scan().ToArrowTable(context.Background())
-	require.NoError(r.t, err)
+	// Expiry runs every few hundred milliseconds here and deletes the
+	// files of snapshots it drops: a scan of a snapshot that expired
+	// while it read is read again from the new head.
+	var at arrow.Table
+	for attempt := 0; ; attempt++ {
+		tbl, err := r.cat.LoadTable(context.Background(), catalog.Ident(mainTable))
+		require.NoError(r.t, err)
+		if at, err = tbl.Scan().ToArrowTable(context.Background()); err == nil {
+			break
+		}
+		require.Less(r.t, attempt, 5, "scan of snapshot %d: %v", tbl.CurrentSnapshot().SnapshotID, err)
+		r.t.Logf("scan of snapshot %d failed, reading again: %v", tbl.CurrentSnapshot().SnapshotID, err)
+	}
 	defer at.Release()
 	got := map[string]int64{}
 	tr := array.NewTableReader(at, 0)
@@ -161,6 +171,7 @@ func TestKeyedTableKeepsTheNewestRowPerKey(t *testing.T) {
 			require.Positive(t, st.Replaced, "%+v", st)
 			require.Positive(t, st.Deleted, "%+v", st)
 			require.Positive(t, st.Rebuilds, "%+v", st)
+			t.Logf("key index: %+v", st)
 			m, err := waitMaintainer(r.leaderRig, mainTable)
 			require.NoError(t, err)
 			sum, err := m.Compact(context.Background(), nil)

@@ -179,6 +179,9 @@ type Committer struct {
 	offsets Offsets
 	// rewrote, if set, hears of every rewrite this committer lands.
 	rewrote func(ctx context.Context, after *table.Table, from int64, rw Rewrite)
+	// rebase, if set, writes the deletes that carry rows deleted since a
+	// rewrite's plan over to its new files (see Rewrite).
+	rebase func(ctx context.Context, base *table.Table, rw Rewrite) ([]iceberg.DataFile, error)
 
 	mu struct {
 		sync.Mutex

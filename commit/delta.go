@@ -84,6 +84,11 @@ type RowDeltas interface {
 	// to after's head, replacing old data files by new ones that hold
 	// their live rows.
 	Rewritten(ctx context.Context, after *table.Table, from int64, old, new []iceberg.DataFile)
+	// Rebase writes the deletes that a compaction of old into new, planned
+	// before base's head, must add so that new holds no row that base has
+	// deleted or replaced since: the compaction then commits with them
+	// instead of being planned again. It fails when it cannot tell.
+	Rebase(ctx context.Context, base *table.Table, old, new []iceberg.DataFile) ([]iceberg.DataFile, error)
 }
 
 // CommitDelta commits seg's files and d's deletes as one snapshot, as

@@ -79,8 +79,13 @@ func (c *Committer) Rewrite(ctx context.Context, rw Rewrite) (Result, error) {
 }
 
 func (c *Committer) rewrite(ctx context.Context, rw Rewrite) (Result, error) {
+	// conflicts are the deletes committed since the plan that name files
+	// it rewrote: with a rebase hook (a keyed table), the rewrite carries
+	// them over to its new files instead of being stale.
+	var conflicts []iceberg.DataFile
 	return c.settle(ctx, func() (Segment, bool, error) {
-		if err := rewriteFits(ctx, c.tbl, rw); err != nil {
+		var err error
+		if conflicts, err = rewriteFits(ctx, c.tbl, rw, c.rebase != nil); err != nil {
 			return Segment{}, false, err
 		}
 		return Segment{From: Offsets{}, To: Offsets{}}, false, nil
@@ -92,8 +97,34 @@ func (c *Committer) rewrite(ctx context.Context, rw Rewrite) (Result, error) {
 		for _, f := range rw.New {
 			r.AddDataFile(f)
 		}
+		// A deletion vector committed since the plan replaced the one its
+		// data file had then: the plan's is gone already.
+		replaced := map[string]bool{}
+		for _, f := range conflicts {
+			if ref, ok := DeletedFile(f); ok && f.FileFormat() == iceberg.PuffinFile {
+				replaced[ref] = true
+			}
+		}
 		for _, f := range rw.RemoveDeletes {
+			if ref, ok := DeletedFile(f); ok && f.FileFormat() == iceberg.PuffinFile && replaced[ref] {
+				continue
+			}
 			r.DeleteFile(f)
+		}
+		if len(conflicts) > 0 {
+			carried, err := c.rebase(ctx, c.tbl, rw)
+			if err != nil {
+				return fmt.Errorf("%w: carrying the deletes made since the plan over to its files: %w", ErrRewriteStale, err)
+			}
+			// The deletes made meanwhile name files this rewrite
+			// removes; their rows are deleted in the new files instead,
+			// at the sequence number of the deletes they replace.
+			for _, f := range liveDeletes(conflicts) {
+				r.DeleteFile(f)
+			}
+			for _, f := range carried {
+				r.AddDeleteFile(f)
+			}
 		}
 		if err := r.Commit(ctx); err != nil {
 			// Staged nothing: the table refuses this rewrite as it is.
@@ -112,12 +143,12 @@ func (c *Committer) rewrite(ctx context.Context, rw Rewrite) (Result, error) {
 // Anything else (a rollback, another compaction, another engine's deletes,
 // equality deletes, a delete of a rewritten file) makes the rewrite stale:
 // a plan is made again, never forced.
-func rewriteFits(ctx context.Context, tbl *table.Table, rw Rewrite) error {
+func rewriteFits(ctx context.Context, tbl *table.Table, rw Rewrite, rebase bool) (conflicts []iceberg.DataFile, err error) {
 	meta := tbl.Metadata()
 	var old map[string]bool
 	for s := meta.CurrentSnapshot(); s != nil; {
 		if s.SnapshotID == rw.BaseSnapshot {
-			return nil
+			return conflicts, nil
 		}
 		op := "unknown"
 		if s.Summary != nil {
@@ -128,49 +159,56 @@ func rewriteFits(ctx context.Context, tbl *table.Table, rw Rewrite) error {
 		}
 		switch {
 		case s.Summary == nil:
-			return stale("")
+			return nil, stale("")
 		case s.Summary.Operation == table.OpAppend && s.Summary.Properties["added-delete-files"] == "":
 		case (s.Summary.Operation == table.OpOverwrite || s.Summary.Operation == table.OpDelete) &&
-			s.Summary.Properties["deleted-data-files"] == "" && s.Summary.Properties["removed-delete-files"] == "" &&
-			s.Summary.Properties["added-equality-delete-files"] == "":
+			s.Summary.Properties["deleted-data-files"] == "" && s.Summary.Properties["added-equality-delete-files"] == "":
 			if old == nil {
 				old = make(map[string]bool, len(rw.Old))
 				for _, f := range rw.Old {
 					old[f.FilePath()] = true
 				}
 			}
-			if err := deletesAvoid(ctx, tbl, s, old); err != nil {
-				return stale(": " + err.Error())
+			hit, err := deletesOf(ctx, tbl, s, old)
+			if err != nil || (len(hit) > 0 && !rebase) {
+				why := "its deletes name files the rewrite replaces"
+				if err != nil {
+					why = err.Error()
+				}
+				return nil, stale(": " + why)
 			}
+			conflicts = append(conflicts, hit...)
 		default:
-			return stale("")
+			return nil, stale("")
 		}
 		if s.ParentSnapshotID == nil {
 			break
 		}
 		s = meta.SnapshotByID(*s.ParentSnapshotID)
 	}
-	return fmt.Errorf("%w: the plan's snapshot %d is no longer in main's history", ErrRewriteStale, rw.BaseSnapshot)
+	return nil, fmt.Errorf("%w: the plan's snapshot %d is no longer in main's history", ErrRewriteStale, rw.BaseSnapshot)
 }
 
-// deletesAvoid checks that every delete file snapshot s added names one
-// data file, not in old.
-func deletesAvoid(ctx context.Context, tbl *table.Table, s *table.Snapshot, old map[string]bool) error {
+// deletesOf returns the delete files snapshot s added that name a data
+// file in old. It fails for a delete file that may apply to several data
+// files.
+func deletesOf(ctx context.Context, tbl *table.Table, s *table.Snapshot, old map[string]bool) ([]iceberg.DataFile, error) {
 	fs, err := tbl.FS(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mans, err := s.Manifests(fs)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var hit []iceberg.DataFile
 	for _, m := range mans {
 		if m.ManifestContent() != iceberg.ManifestContentDeletes || m.SnapshotID() != s.SnapshotID {
 			continue
 		}
 		entries, err := m.FetchEntries(fs, true)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, e := range entries {
 			if e.Status() != iceberg.EntryStatusADDED {
@@ -178,14 +216,33 @@ func deletesAvoid(ctx context.Context, tbl *table.Table, s *table.Snapshot, old 
 			}
 			ref, ok := DeletedFile(e.DataFile())
 			if !ok {
-				return fmt.Errorf("delete file %s may apply to any data file", e.DataFile().FilePath())
+				return nil, fmt.Errorf("delete file %s may apply to any data file", e.DataFile().FilePath())
 			}
 			if old[ref] {
-				return fmt.Errorf("it deletes rows of %s", ref)
+				hit = append(hit, e.DataFile())
 			}
 		}
 	}
-	return nil
+	return hit, nil
+}
+
+// liveDeletes returns the delete entries of fs (newest snapshot first)
+// that are still live: every position-delete file, and of the deletion
+// vectors only the newest per data file (each replaced the one before).
+func liveDeletes(fs []iceberg.DataFile) []iceberg.DataFile {
+	seen := map[string]bool{}
+	var out []iceberg.DataFile
+	for _, f := range fs {
+		if f.FileFormat() == iceberg.PuffinFile {
+			ref, _ := DeletedFile(f)
+			if seen[ref] {
+				continue
+			}
+			seen[ref] = true
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // filePathField is the field id of a position-delete file's file_path.

@@ -88,6 +88,11 @@ type Resolver struct {
 	// repairs are rows a rebuild found duplicated, deleted with the next
 	// commit (file id → positions).
 	repairs map[uint32][]uint32
+	// rebased are the deletion vectors Rebase wrote for a compaction's
+	// files, by data file, for Rewritten.
+	rebased map[string]iceberg.DataFile
+	// rebasedRows is what the last Rebase deleted, for Rewritten's stats.
+	rebasedRows int64
 
 	// last is what the last Resolve changed besides the index, applied by
 	// Committed.
@@ -140,8 +145,10 @@ type Stats struct {
 	// current row, deleted in the commit that added them.
 	Stale int64
 	// Rebuilds counts index rebuilds; RebuildTime is the last one's
-	// duration. Remaps counts compactions followed without a rebuild.
-	Rebuilds, Remaps int64
+	// duration. Remaps counts compactions followed without a rebuild;
+	// Rebased those that carried deletes made while they ran over to
+	// their files.
+	Rebuilds, Remaps, Rebased int64
 	RebuildTime      time.Duration
 }
 
@@ -262,9 +269,12 @@ func (r *Resolver) Moved(from, to int64) {
 	}
 }
 
-// Rewritten implements commit.RowDeltas: the keys of the compacted files
-// move to the files that replaced them (read from those files), so a
-// compaction costs a read of its output's key columns, not a rebuild.
+// Rewritten implements commit.RowDeltas: the keys whose current rows were
+// in the compacted files move to the files that replaced them (read from
+// those files), so a compaction costs a read of its output's key columns,
+// not a rebuild. A row of the output whose key has moved on since the
+// compaction's plan (deleted by the compaction's own commit, see Rebase)
+// is not its key's row.
 func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64, old, new []iceberg.DataFile) {
 	if !r.ready || r.snap != from {
 		return
@@ -275,28 +285,117 @@ func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64
 		r.log.Warn("key index: cannot follow a compaction; it is rebuilt before the next commit", "err", err)
 		return
 	}
+	oldIDs := r.fileIDs(old)
 	for _, f := range new {
 		id := r.ix.FileID(f.FilePath())
 		err := readKeys(ctx, fs, f.FilePath(), r.keys, false, r.version, r.mem, func(pos int64, key []byte, _ int32, _, v int64) {
-			r.put(key, Loc{File: id, Pos: uint32(pos)}, v)
+			if cur, ok := r.ix.Get(key); ok && oldIDs[cur.File] {
+				r.put(key, Loc{File: id, Pos: uint32(pos)}, v)
+			}
 		})
 		if err != nil {
 			r.log.Warn("key index: cannot follow a compaction; it is rebuilt before the next commit", "err", err)
 			return
 		}
 		r.files[id] = f
+		if dv, ok := r.rebased[f.FilePath()]; ok {
+			r.dvs[f.FilePath()] = dv
+		}
 	}
+	r.rebased = nil
+	if r.rebasedRows > 0 {
+		r.stats.Rebased++
+		r.rebasedRows = 0
+	}
+	lost := 0
 	for _, f := range old {
 		id := r.ix.FileID(f.FilePath())
-		r.ix.DropFile(id)
+		lost += r.ix.DropFile(id)
 		delete(r.files, id)
 		delete(r.dvs, f.FilePath())
+	}
+	if lost > 0 {
+		// A compaction that dropped current rows would have failed its
+		// row count check; the index is rebuilt rather than trusted.
+		r.log.Warn("key index: a compaction's output lacks rows the index had; it is rebuilt before the next commit", "keys", lost)
+		return
 	}
 	if s := after.CurrentSnapshot(); s != nil {
 		r.snap, r.ready = s.SnapshotID, true
 		r.stats.Remaps++
 		r.publish()
 	}
+}
+
+// fileIDs returns the index ids of the files (interning them).
+func (r *Resolver) fileIDs(files []iceberg.DataFile) map[uint32]bool {
+	ids := make(map[uint32]bool, len(files))
+	for _, f := range files {
+		ids[r.ix.FileID(f.FilePath())] = true
+	}
+	return ids
+}
+
+// Rebase implements commit.RowDeltas: it writes position deletes (v2) or
+// deletion vectors (v3) for the rows of new whose keys no longer have
+// their current row in old: keys replaced or deleted by commits made
+// while the compaction of old into new ran. The index must hold base's
+// head.
+func (r *Resolver) Rebase(ctx context.Context, base *table.Table, old, new []iceberg.DataFile) ([]iceberg.DataFile, error) {
+	head := int64(0)
+	if s := base.CurrentSnapshot(); s != nil {
+		head = s.SnapshotID
+	}
+	if !r.ready || r.snap != head {
+		return nil, fmt.Errorf("upsert: the key index does not hold the table's head (%d)", head)
+	}
+	fs, err := base.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	oldIDs := r.fileIDs(old)
+	deleted := map[uint32][]uint32{}
+	byID := map[uint32]iceberg.DataFile{}
+	for _, f := range new {
+		id := r.ix.FileID(f.FilePath())
+		byID[id] = f
+		err := readKeys(ctx, fs, f.FilePath(), r.keys, false, "", r.mem, func(pos int64, key []byte, _ int32, _, _ int64) {
+			if cur, ok := r.ix.Get(key); !ok || !oldIDs[cur.File] {
+				deleted[id] = append(deleted[id], uint32(pos))
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(deleted) == 0 {
+		return nil, nil
+	}
+	// The output files are new to the index: its delete writers find
+	// them among the last commit's files.
+	r.last.files = byID
+	defer func() { r.last.files = nil }()
+	var d commit.RowDelta
+	if base.Metadata().Version() >= 3 {
+		saved := r.dvs
+		r.dvs = map[string]iceberg.DataFile{} // the new files have no vectors yet
+		err = r.writeDVs(ctx, base, fs, deleted, &d)
+		r.dvs = saved
+		// Rewritten takes them as the vectors of the new files.
+		r.rebased, r.last.dvs = r.last.dvs, nil
+	} else {
+		err = r.writePositionDeletes(ctx, base, fs, deleted, &d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, ps := range deleted {
+		n += len(ps)
+	}
+	r.log.Info("compaction carries the deletes made since its plan over to its files", "rows", n, "files", len(deleted))
+	r.rebasedRows = int64(n)
+	return d.Deletes, nil
 }
 
 func (r *Resolver) clearLast() {
