@@ -149,7 +149,7 @@ type Stats struct {
 	// Rebased those that carried deletes made while they ran over to
 	// their files.
 	Rebuilds, Remaps, Rebased int64
-	RebuildTime      time.Duration
+	RebuildTime               time.Duration
 }
 
 var _ commit.RowDeltas = (*Resolver)(nil)
