@@ -8,8 +8,8 @@ package bench
 //	    defaults) commits per second from a preloaded topic, for a keyed
 //	    pipeline where 1%, 10% and 100% of the records update an existing
 //	    key and the rest add new keys, in format v2 (position-delete files)
-//	    and v3 (deletion vectors), beside an unkeyed pipeline (append) on
-//	    the same records as the 10% run. Every table first holds a quarter
+//	    and v3 (deletion vectors), each beside an unkeyed pipeline
+//	    (append) on the same records. Every table first holds a quarter
 //	    as many keys as the measured records, committed by a child run of
 //	    its own before the measured records are produced: the keys the
 //	    updates hit (100% updates need keys that exist). The measured child
@@ -152,8 +152,8 @@ const (
 // upsertFractions are the throughput runs' fractions of updates, in percent.
 var upsertFractions = []int{1, 10, 100}
 
-// appendFraction is the fraction whose records the append run consumes.
-const appendFraction = 10
+// targetFraction is the fraction of updates targetKeyedRatio is about.
+const targetFraction = 10
 
 // RunUpsert runs every phase and prints the report.
 func RunUpsert(ctx context.Context, o UpsertOptions, out io.Writer) error {
@@ -432,9 +432,7 @@ func (r tputRun) steadyRate() float64 {
 func upsertThroughput(ctx context.Context, exe, broker, dir string, o UpsertOptions, pct int, versions []int, out io.Writer) ([]tputRun, error) {
 	topic := upsertTopic(pct)
 	var runs []tputRun
-	if pct == appendFraction {
-		runs = append(runs, tputRun{label: fmt.Sprintf("append (unkeyed), the %d%% records", pct), pct: pct, version: 2})
-	}
+	runs = append(runs, tputRun{label: fmt.Sprintf("append (unkeyed), the %d%% records", pct), pct: pct, version: 2})
 	for _, v := range versions {
 		runs = append(runs, tputRun{label: fmt.Sprintf("keyed v%d, %d%% updates", v, pct), pct: pct, keyed: true, version: v})
 	}
@@ -710,49 +708,92 @@ func tableShape(ctx context.Context, tbl *table.Table) (data, posDeletes, dvs in
 	return len(ds), len(pos), len(withDV), nil
 }
 
-// scanTable plans and reads every row of every column of tbl's current
-// snapshot into Arrow batches, scanRepeat times, and returns the rows and
-// the fastest time.
-func scanTable(ctx context.Context, tbl *table.Table) (int64, time.Duration, error) {
-	var rows int64
-	best := time.Duration(-1)
-	for i := range scanRepeat {
-		n, took, err := scanOnce(ctx, tbl)
-		if err != nil {
-			return 0, 0, err
-		}
-		if i > 0 && n != rows {
-			return 0, 0, fmt.Errorf("bench: two scans of one snapshot read %d and %d rows", rows, n)
-		}
-		rows = n
-		if best < 0 || took < best {
-			best = took
-		}
-	}
-	return rows, best, nil
+// scanTimes are the fastest of scanRepeat scans of one table, and the
+// fastest of their plans.
+type scanTimes struct {
+	Rows        int64
+	Total, Plan time.Duration
 }
 
-func scanOnce(ctx context.Context, tbl *table.Table) (int64, time.Duration, error) {
+// scanTable plans and reads every row of every column of tbl's current
+// snapshot into Arrow batches, scanRepeat times.
+func scanTable(ctx context.Context, tbl *table.Table) (scanTimes, error) {
+	var best scanTimes
+	for i := range scanRepeat {
+		s, err := scanOnce(ctx, tbl)
+		if err != nil {
+			return best, err
+		}
+		if i > 0 && s.Rows != best.Rows {
+			return best, fmt.Errorf("bench: two scans of one snapshot read %d and %d rows", best.Rows, s.Rows)
+		}
+		if i == 0 {
+			best = s
+		}
+		best.Total, best.Plan = min(best.Total, s.Total), min(best.Plan, s.Plan)
+	}
+	return best, nil
+}
+
+func scanOnce(ctx context.Context, tbl *table.Table) (scanTimes, error) {
+	var s scanTimes
 	start := time.Now()
 	scan := tbl.Scan()
 	defer scan.Close()
 	tasks, err := scan.PlanFiles(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("plan: %w", err)
+		return s, fmt.Errorf("plan: %w", err)
 	}
+	s.Plan = time.Since(start)
 	_, batches, err := scan.ReadTasks(ctx, tasks)
 	if err != nil {
-		return 0, 0, fmt.Errorf("scan: %w", err)
+		return s, fmt.Errorf("scan: %w", err)
 	}
-	var rows int64
 	for rec, err := range batches {
 		if err != nil {
-			return 0, 0, fmt.Errorf("scan: %w", err)
+			return s, fmt.Errorf("scan: %w", err)
 		}
-		rows += rec.NumRows()
+		s.Rows += rec.NumRows()
 		rec.Release()
 	}
-	return rows, time.Since(start), nil
+	s.Total = time.Since(start)
+	return s, nil
+}
+
+// scanFilesAlone commits the live data files of tbl, without their
+// deletes, to a table of their own and scans it: what the files cost a
+// reader, the deletes aside.
+func scanFilesAlone(ctx context.Context, cat *catalog.Catalog, tbl *table.Table) (scanTimes, error) {
+	scan := tbl.Scan()
+	defer scan.Close()
+	tasks, err := scan.PlanFiles(ctx)
+	if err != nil {
+		return scanTimes{}, err
+	}
+	var files []iceberg.DataFile
+	seen := map[string]bool{}
+	for _, t := range tasks {
+		if !seen[t.File.FilePath()] {
+			seen[t.File.FilePath()] = true
+			files = append(files, t.File)
+		}
+	}
+	ident := catalog.Ident(upsertTable + "_files")
+	props := iceberg.Properties{table.PropertyFormatVersion: strconv.Itoa(tbl.Metadata().Version())}
+	if _, _, err := catalog.EnsureTable(ctx, cat, ident, tbl.Schema(), tbl.Spec(), props); err != nil {
+		return scanTimes{}, err
+	}
+	c, err := commit.New(ctx, cat, commit.Config{Pipeline: "files", Table: ident, Logger: benchLogger()})
+	if err != nil {
+		return scanTimes{}, err
+	}
+	seg := commit.Segment{Files: files, From: commit.Offsets{}, To: commit.Offsets{}, Records: 1}
+	seg.From.Set("files", 0, 0)
+	seg.To.Set("files", 0, 1)
+	if _, err := c.Commit(ctx, seg); err != nil {
+		return scanTimes{}, err
+	}
+	return scanTable(ctx, c.Table())
 }
 
 // committerWriter gives a maintainer a committer of its own to commit
@@ -776,10 +817,15 @@ type readPoint struct {
 	Rows    int64 `json:"rows"`
 	// DataFiles and DeleteFiles are the table's before the compaction,
 	// CompactedFiles its data files after.
-	DataFiles      int           `json:"data_files"`
-	DeleteFiles    int           `json:"delete_files"`
-	DVs            int           `json:"dvs"`
-	Scan           time.Duration `json:"scan"`
+	DataFiles   int           `json:"data_files"`
+	DeleteFiles int           `json:"delete_files"`
+	DVs         int           `json:"dvs"`
+	Scan        time.Duration `json:"scan"`
+	Plan        time.Duration `json:"plan"`
+	// FilesScan is a scan of the same data files without their deletes
+	// (FilesRows rows), at the last checkpoint only.
+	FilesScan      time.Duration `json:"files_scan,omitempty"`
+	FilesRows      int64         `json:"files_rows,omitempty"`
 	CompactedFiles int           `json:"compacted_files"`
 	CompactedScan  time.Duration `json:"compacted_scan"`
 	Compaction     time.Duration `json:"compaction"`
@@ -794,9 +840,13 @@ func (p readPoint) print(out io.Writer) {
 	per := func(d time.Duration) string {
 		return (d / time.Duration(max(u.Commits, 1))).Round(100 * time.Microsecond).String()
 	}
-	fmt.Fprintf(out, "  v%d after %3d upsert commits: %d rows in %s: scan %s; compacted (in %s, to %d data files): scan %s; %.2f×; per upsert commit: write %s, resolve %s, commit %s\n",
-		p.Version, p.Commits, p.Rows, p.shape(), fmtScan(p.Scan), p.Compaction.Round(time.Millisecond),
+	fmt.Fprintf(out, "  v%d after %3d upsert commits: %d rows in %s: scan %s (plan %s); compacted (in %s, to %d data files): scan %s; %.2f×; per upsert commit: write %s, resolve %s, commit %s\n",
+		p.Version, p.Commits, p.Rows, p.shape(), fmtScan(p.Scan), fmtScan(p.Plan), p.Compaction.Round(time.Millisecond),
 		p.CompactedFiles, fmtScan(p.CompactedScan), p.ratio(), per(u.Write), per(u.Resolve), per(u.Commit))
+	if p.FilesScan > 0 {
+		fmt.Fprintf(out, "      the same %d data files without their deletes (%d rows): scan %s, %.2f× compacted\n",
+			p.DataFiles, p.FilesRows, fmtScan(p.FilesScan), p.FilesScan.Seconds()/p.CompactedScan.Seconds())
+	}
 }
 
 // shape names the files of the table before the compaction.
@@ -848,12 +898,15 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 	if p.DataFiles, p.DeleteFiles, p.DVs, err = tableShape(ctx, tbl); err != nil {
 		return p, err
 	}
-	if p.Rows, p.Scan, err = scanTable(ctx, tbl); err != nil {
+	st, err := scanTable(ctx, tbl)
+	if err != nil {
 		return p, err
 	}
+	p.Rows, p.Scan, p.Plan = st.Rows, st.Total, st.Plan
 	if p.Rows != s.keys {
 		return p, fmt.Errorf("the table holds %d rows, want one per key: %d", p.Rows, s.keys)
 	}
+	before := tbl
 	m := maintain.New(upsertTable, committerWriter{t.c}, maintain.DefaultConfig(), benchLogger(), nil)
 	sum, err := m.Compact(ctx, nil)
 	if err != nil {
@@ -874,14 +927,21 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 	if pos+dvs > 0 {
 		return p, fmt.Errorf("%d position-delete files and %d deletion vectors apply after the compaction", pos, dvs)
 	}
-	rows, took, err := scanTable(ctx, tbl)
+	ct, err := scanTable(ctx, tbl)
 	if err != nil {
 		return p, err
 	}
-	if rows != p.Rows {
-		return p, fmt.Errorf("the compacted table holds %d rows, before %d", rows, p.Rows)
+	if ct.Rows != p.Rows {
+		return p, fmt.Errorf("the compacted table holds %d rows, before %d", ct.Rows, p.Rows)
 	}
-	p.CompactedScan = took
+	p.CompactedScan = ct.Total
+	if commits == slices.Max(a.Checkpoints) {
+		ft, err := scanFilesAlone(ctx, t.cat, before)
+		if err != nil {
+			return p, fmt.Errorf("the data files alone: %w", err)
+		}
+		p.FilesScan, p.FilesRows = ft.Total, ft.Rows
+	}
 	return p, nil
 }
 
@@ -1098,32 +1158,29 @@ func (r upsertResult) summary(out io.Writer, o UpsertOptions) {
 	fmt.Fprintln(out, "| figure | measured | target |")
 	fmt.Fprintln(out, "|---|---|---|")
 	row := func(name, measured, target string) { fmt.Fprintf(out, "| %s | %s | %s |\n", name, measured, target) }
-	var app tputRun
-	for _, t := range r.tput {
-		if !t.keyed {
-			app = t
-		}
-	}
-	keyedRSS := int64(0)
+	apps := map[int]tputRun{}
+	var appRSS, keyedRSS int64
 	for _, t := range r.tput {
 		name := "(1) " + t.label
 		if !t.keyed {
+			apps[t.pct] = t
+			appRSS = max(appRSS, t.res.PeakRSS)
 			row(name, fmt.Sprintf("%s records/s", human(t.rate())), "")
 			continue
 		}
 		keyedRSS = max(keyedRSS, t.res.PeakRSS)
 		measured := fmt.Sprintf("%s records/s", human(t.rate()))
 		target := ""
-		if app.res.Elapsed > 0 {
+		if app, ok := apps[t.pct]; ok {
 			ratio := t.rate() / app.rate()
 			measured += fmt.Sprintf(" (%.2f× append)", ratio)
-			if t.pct == appendFraction && t.version == 2 {
+			if t.pct == targetFraction && t.version == 2 {
 				target = fmt.Sprintf("≥ %.1f× append: %s", targetKeyedRatio, verdict(ratio >= targetKeyedRatio, "BELOW TARGET"))
 			}
 		}
 		row(name, measured, target)
 	}
-	row("(1) peak RSS, append / keyed runs", fmt.Sprintf("%.0f MiB / %.0f MiB", float64(app.res.PeakRSS)/(1<<20), float64(keyedRSS)/(1<<20)), "")
+	row("(1) peak RSS, append / keyed runs", fmt.Sprintf("%.0f MiB / %.0f MiB", float64(appRSS)/(1<<20), float64(keyedRSS)/(1<<20)), "")
 	most := slices.MaxFunc(r.read, func(a, b readPoint) int { return cmp.Compare(a.Commits, b.Commits) }).Commits
 	for _, p := range r.read {
 		target := ""
@@ -1138,6 +1195,10 @@ func (r upsertResult) summary(out io.Writer, o UpsertOptions) {
 		}
 		row(fmt.Sprintf("(2) v%d scan after %d upsert commit%s (%s)", p.Version, p.Commits, plural, p.shape()),
 			fmt.Sprintf("%s vs %s compacted (%.2f×)", fmtScan(p.Scan), fmtScan(p.CompactedScan), p.ratio()), target)
+		if p.FilesScan > 0 {
+			row(fmt.Sprintf("(2) v%d the same %d data files without their deletes", p.Version, p.DataFiles),
+				fmt.Sprintf("%s (%.2f× compacted)", fmtScan(p.FilesScan), p.FilesScan.Seconds()/p.CompactedScan.Seconds()), "")
+		}
 	}
 	for _, p := range r.read {
 		if p.Commits == most {
