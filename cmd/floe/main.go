@@ -301,6 +301,9 @@ not how fast.`,
 						*v[0] = *v[1]
 					}
 				}
+				if !f.Changed("commit-interval") {
+					o.CommitInterval = q.CommitInterval
+				}
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
