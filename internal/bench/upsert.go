@@ -26,8 +26,11 @@ package bench
 //	    every row of every column into Arrow batches, applying the
 //	    deletes; the fastest of three scans), then the same table compacted
 //	    on demand through the maintain package and scanned again: the same
-//	    rows without the deletes and the small files. Each checkpoint is a
-//	    table of its own, built by the same deterministic stream.
+//	    rows without the deletes and the small files. At the last
+//	    checkpoint the same data files are also committed, without their
+//	    deletes, to a table of their own and scanned: what the files cost
+//	    a reader apart from the deletes. Each checkpoint is a table of its
+//	    own, built by the same deterministic stream.
 //	(3) the key index: bytes per key (Index.MemoryBytes / Len, and the
 //	    growth of the live heap) after inserting Keys keys encoded as the
 //	    resolver encodes the event_id string column, and the time a fresh
