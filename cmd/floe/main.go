@@ -206,7 +206,7 @@ func benchCmd() *cobra.Command {
 	f.DurationVar(&o.FreshnessDuration, "freshness-duration", o.FreshnessDuration, "length of the freshness phase")
 	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "commit interval for the end-to-end and freshness phases")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory (default: a temporary directory, removed after)")
-	cmd.AddCommand(benchClusterCmd(), benchSoakCmd(), benchChildCmd())
+	cmd.AddCommand(benchClusterCmd(), benchSoakCmd(), benchUpsertCmd(), benchChildCmd())
 	return cmd
 }
 
@@ -268,6 +268,58 @@ of every figure over time (--png).`,
 	f.IntVar(&o.Partitions, "partitions", o.Partitions, "topic partitions")
 	f.StringSliceVar(&o.ScanColumns, "scan-columns", o.ScanColumns, "columns the timed full scan reads (empty: every column)")
 	f.StringVar(&o.PNG, "png", o.PNG, "plot of every figure over time (empty: none)")
+	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory, kept (default: a temporary directory, removed after)")
+	return cmd
+}
+
+func benchUpsertCmd() *cobra.Command {
+	o := bench.DefaultUpsertOptions()
+	var quick bool
+	cmd := &cobra.Command{
+		Use:   "upsert",
+		Short: "Measure keyed tables: upsert throughput against append, read cost of the deletes, key index memory and rebuild",
+		Long: `Measure keyed tables (pipelines with key:) on this machine, in one run:
+(1) records committed per second end to end by a node consuming a preloaded
+topic where 1%, 10% and 100% of the records update an existing key, in
+format v2 (position deletes) and v3 (deletion vectors), beside an unkeyed
+pipeline on the same records (target: at 10% updates, v2, at least half the
+append rate); (2) the time to scan the table after 1, 10 and --commits
+upsert commits without compaction against the same rows compacted (target:
+at most 1.3 times after --commits); (3) the key index's bytes per key and
+the time to rebuild it from a table of --keys keys. --quick is a run of
+well under a minute on small data (CI's): it checks that everything works,
+not how fast.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if quick {
+				q, f := bench.QuickUpsertOptions(), cmd.Flags()
+				for name, v := range map[string][2]*int{
+					"records": {&o.Records, &q.Records}, "read-seed": {&o.ReadSeed, &q.ReadSeed},
+					"commit-rows": {&o.CommitRows, &q.CommitRows}, "commits": {&o.Commits, &q.Commits}, "keys": {&o.Keys, &q.Keys},
+				} {
+					if !f.Changed(name) {
+						*v[0] = *v[1]
+					}
+				}
+				if !f.Changed("commit-interval") {
+					o.CommitInterval = q.CommitInterval
+				}
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			return bench.RunUpsert(ctx, o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Records, "records", o.Records, "measured records of each throughput run (each table first holds a quarter as many keys)")
+	f.IntVar(&o.Partitions, "partitions", o.Partitions, "topic partitions")
+	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "commit interval of the throughput runs")
+	f.BoolVar(&o.V3, "v3", o.V3, "also measure format v3 tables (deletion vectors)")
+	f.IntVar(&o.ReadSeed, "read-seed", o.ReadSeed, "keys of the read-cost tables before their upsert commits")
+	f.IntVar(&o.CommitRows, "commit-rows", o.CommitRows, "rows of each upsert commit of the read-cost tables (10% updates)")
+	f.IntVar(&o.Commits, "commits", o.Commits, "upsert commits of the read-cost phase (it scans after 1, 10 and this many)")
+	f.IntVar(&o.Keys, "keys", o.Keys, "keys of the index phase (bytes per key, rebuild time)")
+	f.BoolVar(&quick, "quick", false, "a run of well under a minute on small data (flags given explicitly still apply)")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory, kept (default: a temporary directory, removed after)")
 	return cmd
 }

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -321,6 +320,10 @@ type childArgs struct {
 	Records        int64         `json:"records"`
 	DataDir        string        `json:"data_dir"`
 	CommitInterval time.Duration `json:"commit_interval"`
+	// Upsert is set by `floe bench upsert`: for e2e, a pipeline that
+	// declares the click schema (keyed or not); the upsert-* modes
+	// measure keyed tables in the child.
+	Upsert *upsertArgs `json:"upsert,omitempty"`
 }
 
 type childResult struct {
@@ -339,6 +342,9 @@ type childResult struct {
 	// broker's copy of the data), which would be reported as floe's.
 	PeakRSS     int64     `json:"peak_rss"`
 	LatenciesMs []float64 `json:"latencies_ms,omitempty"`
+	// Read and Index are the upsert-read and upsert-index figures.
+	Read  []readPoint  `json:"read,omitempty"`
+	Index *indexResult `json:"index,omitempty"`
 }
 
 func runChild(ctx context.Context, exe string, a childArgs) (childResult, int64, error) {
@@ -416,6 +422,12 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 			return err
 		}
 		return printResult(out, childResult{Records: a.Records, Files: files, Elapsed: elapsed})
+	case "upsert-read", "upsert-index":
+		res, err := upsertChild(ctx, a)
+		if err != nil {
+			return err
+		}
+		return printResult(out, res)
 	}
 	cfg := config.Default()
 	cfg.Node.DataDir = a.DataDir
@@ -429,23 +441,19 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 		Name: a.Topic, Topics: []string{a.Topic}, Table: "bench." + a.Topic, Start: start,
 		CommitInterval: conf.Duration(a.CommitInterval), PartitionBy: []string{gen.PartitionSpecSQL(gen.Clicks)},
 	}}
+	if a.Upsert != nil {
+		// The pipeline creates its table from the declared schema.
+		upsertPipeline(&cfg.Pipelines[0], a.Upsert.Key, a.Upsert.FormatVersion)
+	}
 	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Storage, cfg.Node.DataDir)
-	if err != nil {
-		return err
+	if a.Upsert == nil {
+		if err := ensureClicksTable(ctx, cfg); err != nil {
+			return err
+		}
 	}
-	sch := gen.Schema(gen.Clicks)
-	spec2, err := schema.Partition(cfg.Pipelines[0].PartitionBy, sch)
-	if err != nil {
-		return err
-	}
-	if _, _, err := catalog.EnsureTable(ctx, cat, catalog.Ident(cfg.Pipelines[0].Table), sch, spec2, nil); err != nil {
-		return err
-	}
-	_ = cat.Close()
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -505,6 +513,23 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 	return printResult(out, res)
 }
 
+// ensureClicksTable creates the table of cfg's pipeline with the schema
+// the click generator's records decode into.
+func ensureClicksTable(ctx context.Context, cfg config.Config) error {
+	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Storage, cfg.Node.DataDir)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	sch := gen.Schema(gen.Clicks)
+	spec, err := schema.Partition(cfg.Pipelines[0].PartitionBy, sch)
+	if err != nil {
+		return err
+	}
+	_, _, err = catalog.EnsureTable(ctx, cat, catalog.Ident(cfg.Pipelines[0].Table), sch, spec, nil)
+	return err
+}
+
 func printResult(out io.Writer, res childResult) error {
 	res.PeakRSS = peakRSS()
 	b, err := json.Marshal(res)
@@ -516,10 +541,7 @@ func printResult(out io.Writer, res childResult) error {
 }
 
 func newNode(ctx context.Context, cfg config.Config, onCommit func(ingest.CommitEvent)) (*node.Node, error) {
-	level := slog.LevelWarn
-	_ = level.UnmarshalText([]byte(os.Getenv("FLOE_BENCH_LOG_LEVEL")))
-	return node.New(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-		node.WithOnCommit(onCommit))
+	return node.New(ctx, cfg, benchLogger(), node.WithOnCommit(onCommit))
 }
 
 func localFS() iceio.WriteFileIO { return iceio.LocalFS{} }
