@@ -1025,11 +1025,12 @@ func upsertIndex(ctx context.Context, dir string, a upsertArgs) (indexResult, er
 	if !d.Empty() {
 		return r, errors.New("bench: the rebuild found keys to delete in a table of distinct keys")
 	}
-	n, mem := res.Keys()
+	st := res.Stats()
+	n, mem := st.Keys, st.IndexBytes
 	if n != a.Keys {
 		return r, fmt.Errorf("bench: the rebuilt index holds %d keys, the table %d", n, a.Keys)
 	}
-	if st := res.Stats(); st.Rebuilds != 1 {
+	if st.Rebuilds != 1 {
 		return r, fmt.Errorf("bench: %d rebuilds, want 1", st.Rebuilds)
 	}
 	r.RebuildMemory, r.RebuildHeap = mem, liveHeap()-before
