@@ -14,6 +14,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -610,29 +611,40 @@ func copyRows(ctx context.Context, fs iceio.IO, path string, drop []int64, mem m
 	defer rr.Release()
 	write := open(rr.Schema())
 	var pos int64
+	var keep *array.BooleanBuilder
 	for rr.Next() {
 		rec := rr.RecordBatch()
 		n := rec.NumRows()
-		// Runs of kept rows, sliced out of the batch.
-		var parts []arrow.RecordBatch
-		start := int64(0)
-		for len(drop) > 0 && drop[0] < pos+n {
-			at := drop[0] - pos
-			if at > start {
-				parts = append(parts, rec.NewSlice(start, at))
-			}
-			start = at + 1
-			drop = drop[1:]
-		}
-		if start < n {
-			parts = append(parts, rec.NewSlice(start, n))
-		}
-		for _, p := range parts {
-			err := write(p)
-			p.Release()
-			if err != nil {
+		if len(drop) == 0 || drop[0] >= pos+n {
+			if err := write(rec); err != nil {
 				return fmt.Errorf("upsert: rewrite %s: %w", path, err)
 			}
+			pos += n
+			continue
+		}
+		// One filtered batch per batch read: its dropped rows cleared.
+		if keep == nil {
+			keep = array.NewBooleanBuilder(mem)
+			defer keep.Release()
+		}
+		keep.Reserve(int(n))
+		for i := int64(0); i < n; i++ {
+			dropped := len(drop) > 0 && drop[0] == pos+i
+			if dropped {
+				drop = drop[1:]
+			}
+			keep.UnsafeAppend(!dropped)
+		}
+		mask := keep.NewBooleanArray()
+		out, err := compute.FilterRecordBatch(ctx, rec, mask, compute.DefaultFilterOptions())
+		mask.Release()
+		if err != nil {
+			return fmt.Errorf("upsert: rewrite %s: %w", path, err)
+		}
+		err = write(out)
+		out.Release()
+		if err != nil {
+			return fmt.Errorf("upsert: rewrite %s: %w", path, err)
 		}
 		pos += n
 	}
