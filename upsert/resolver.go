@@ -590,20 +590,11 @@ func (r *Resolver) rewriteFresh(ctx context.Context, base *table.Table, fs iceio
 // at the sorted positions drop, to the writer open returns for the file's
 // Arrow schema.
 func copyRows(ctx context.Context, fs iceio.IO, path string, drop []int64, mem memory.Allocator, open func(*arrow.Schema) func(arrow.RecordBatch) error) error {
-	f, err := fs.Open(path)
+	_, fr, closeFile, err := openParquet(fs, path, mem)
 	if err != nil {
-		return fmt.Errorf("upsert: open %s: %w", path, err)
+		return err
 	}
-	defer f.Close()
-	pf, err := file.NewParquetReader(f)
-	if err != nil {
-		return fmt.Errorf("upsert: read %s: %w", path, err)
-	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatch}, mem)
-	if err != nil {
-		return fmt.Errorf("upsert: read %s: %w", path, err)
-	}
+	defer closeFile()
 	rr, err := fr.GetRecordReader(ctx, nil, nil)
 	if err != nil {
 		return fmt.Errorf("upsert: read %s: %w", path, err)
@@ -848,6 +839,27 @@ func sortedIDs(m map[uint32][]uint32) []uint32 {
 // without a version column, or a null version. Any versioned row is newer.
 const NoVersion = math.MinInt64
 
+// openParquet opens the Parquet file at path for reading as Arrow; close
+// releases it.
+func openParquet(fs iceio.IO, path string, mem memory.Allocator) (pf *file.Reader, fr *pqarrow.FileReader, close func(), err error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("upsert: open %s: %w", path, err)
+	}
+	pf, err = file.NewParquetReader(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, nil, fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	fr, err = pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatch}, mem)
+	if err != nil {
+		pf.Close()
+		f.Close()
+		return nil, nil, nil, fmt.Errorf("upsert: read %s: %w", path, err)
+	}
+	return pf, fr, func() { pf.Close(); f.Close() }, nil
+}
+
 // readKeys calls fn for every row of the Parquet file at path with the
 // row's position and encoded key; when withOrder is set, its Kafka
 // partition and offset (-1 and the position when the file lacks them);
@@ -857,16 +869,11 @@ const NoVersion = math.MinInt64
 func readKeys(ctx context.Context, fs iceio.IO, path string, keys []string, withOrder bool, version string, mem memory.Allocator,
 	fn func(pos int64, key []byte, partition int32, offset, version int64),
 ) error {
-	f, err := fs.Open(path)
+	pf, fr, closeFile, err := openParquet(fs, path, mem)
 	if err != nil {
-		return fmt.Errorf("upsert: open %s: %w", path, err)
+		return err
 	}
-	defer f.Close()
-	pf, err := file.NewParquetReader(f)
-	if err != nil {
-		return fmt.Errorf("upsert: read %s: %w", path, err)
-	}
-	defer pf.Close()
+	defer closeFile()
 	sch := pf.MetaData().Schema
 	var cols []int
 	for _, k := range keys {
@@ -888,10 +895,6 @@ func readKeys(ctx context.Context, fs iceio.IO, path string, keys []string, with
 		if vi = sch.ColumnIndexByName(version); vi >= 0 {
 			cols = append(cols, vi)
 		}
-	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatch}, mem)
-	if err != nil {
-		return fmt.Errorf("upsert: read %s: %w", path, err)
 	}
 	rr, err := fr.GetRecordReader(ctx, cols, nil)
 	if err != nil {
@@ -1108,24 +1111,15 @@ func (r *Resolver) repair(loc Loc) {
 
 // readPositionDeletes reads a position-delete file: positions by data file.
 func readPositionDeletes(ctx context.Context, fs iceio.IO, path string, mem memory.Allocator) (map[string][]int64, error) {
-	f, err := fs.Open(path)
+	pf, fr, closeFile, err := openParquet(fs, path, mem)
 	if err != nil {
-		return nil, fmt.Errorf("upsert: open %s: %w", path, err)
+		return nil, err
 	}
-	defer f.Close()
-	pf, err := file.NewParquetReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("upsert: read %s: %w", path, err)
-	}
-	defer pf.Close()
+	defer closeFile()
 	sch := pf.MetaData().Schema
 	pathCol, posCol := sch.ColumnIndexByName("file_path"), sch.ColumnIndexByName("pos")
 	if pathCol < 0 || posCol < 0 {
 		return nil, fmt.Errorf("upsert: %s is not a position-delete file (no file_path and pos columns)", path)
-	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatch}, mem)
-	if err != nil {
-		return nil, fmt.Errorf("upsert: read %s: %w", path, err)
 	}
 	rr, err := fr.GetRecordReader(ctx, []int{pathCol, posCol}, nil)
 	if err != nil {
