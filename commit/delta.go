@@ -91,6 +91,19 @@ type RowDeltas interface {
 	Rebase(ctx context.Context, base *table.Table, old, new []iceberg.DataFile) ([]iceberg.DataFile, error)
 }
 
+// UseRowDeltas makes the committer's rewrites those of a keyed table: a
+// rewrite planned before deletes of its files were committed carries them
+// over (d.Rebase) instead of being stale, and d hears of every rewrite
+// that lands (d.Rewritten).
+func (c *Committer) UseRowDeltas(d RowDeltas) {
+	c.rewrote = func(ctx context.Context, after *table.Table, from int64, rw Rewrite) {
+		d.Rewritten(ctx, after, from, rw.Old, rw.New)
+	}
+	c.rebase = func(ctx context.Context, base *table.Table, rw Rewrite) ([]iceberg.DataFile, error) {
+		return d.Rebase(ctx, base, rw.Old, rw.New)
+	}
+}
+
 // CommitDelta commits seg's files and d's deletes as one snapshot, as
 // Commit does seg alone. It returns ErrDeltaStale, committing nothing, when
 // main's head is not d.Base, before the first attempt or after a reload.

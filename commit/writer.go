@@ -402,12 +402,7 @@ func (w *TableWriter) sync(ctx context.Context) error {
 	prev := w.c
 	w.c = c
 	if w.cfg.Deltas != nil {
-		c.rewrote = func(ctx context.Context, after *table.Table, from int64, rw Rewrite) {
-			w.cfg.Deltas.Rewritten(ctx, after, from, rw.Old, rw.New)
-		}
-		c.rebase = func(ctx context.Context, base *table.Table, rw Rewrite) ([]iceberg.DataFile, error) {
-			return w.cfg.Deltas.Rebase(ctx, base, rw.Old, rw.New)
-		}
+		c.UseRowDeltas(w.cfg.Deltas)
 	}
 	w.cur.Store(c.Table())
 	// Only a table this writer saw change identity was replaced: a table

@@ -293,3 +293,74 @@ func TestResolverVersionColumn(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactionCarriesDeletesMadeWhileItRan: a compaction is planned and
+// executed, then commits replace and delete rows of the files it read;
+// its commit carries those deletes over to its output (Rebase) instead of
+// being stale, the table keeps one row per key, the index follows it, and
+// the next commits build on it.
+func TestCompactionCarriesDeletesMadeWhileItRan(t *testing.T) {
+	for _, version := range []int{2, 3} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			kt := newKeyedTable(t, version)
+			res, err := upsert.NewResolver([]string{"id"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]int64{}
+			round := func(r int, keys ...string) {
+				evs := make([]event, len(keys))
+				for i, k := range keys {
+					evs[i] = event{key: k, value: int64(r*1000 + i), region: "eu", offset: kt.next + int64(i)}
+					want[k] = evs[i].value
+				}
+				kt.commit(res, evs)
+				kt.requireRows(want)
+			}
+			for r := range 4 {
+				round(r, "a", "b", "c", "d", "e", fmt.Sprintf("n%d", r))
+			}
+			// Plan and execute a compaction of every live file.
+			tbl := kt.load()
+			tasks, err := tbl.Scan().PlanFiles(kt.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := table.CompactionTaskGroup{PartitionKey: "eu", Tasks: tasks}
+			cr, err := table.ExecuteCompactionGroup(kt.ctx, tbl, g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rw := commit.Rewrite{
+				Old: cr.OldDataFiles, New: cr.NewDataFiles,
+				RemoveDeletes: append(append([]iceberg.DataFile(nil), cr.SafePosDeletes...), cr.SafeDeletionVectors...),
+				BaseSnapshot:  tbl.CurrentSnapshot().SnapshotID, DataSeq: tbl.CurrentSnapshot().SequenceNumber,
+			}
+			// Meanwhile: b and c are replaced, a row of the compacted
+			// files gets a newer version twice over.
+			round(10, "b", "c", "n10")
+			round(11, "c")
+			// The compaction commits, carrying those deletes.
+			c, err := commit.New(kt.ctx, kt.cat, commit.Config{Pipeline: "p", Table: kt.ident})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.UseRowDeltas(res)
+			if _, err := c.Rewrite(kt.ctx, rw); err != nil {
+				t.Fatalf("the compaction was refused: %v", err)
+			}
+			kt.requireRows(want)
+			if st := res.Stats(); st.Rebased != 1 || st.Remaps != 1 {
+				t.Fatalf("stats %+v: want one compaction carried over and followed", st)
+			}
+			// The index followed: the next commits replace the rows now in
+			// the compacted file, without a rebuild.
+			rebuilds := res.Stats().Rebuilds
+			round(20, "a", "d", "e", "n0")
+			round(21, "a")
+			if st := res.Stats(); st.Rebuilds != rebuilds {
+				t.Fatalf("stats %+v: the index was rebuilt after the compaction", st)
+			}
+		})
+	}
+}
