@@ -292,7 +292,7 @@ func (c *Committer) Commit(ctx context.Context, seg Segment) (Result, error) {
 	return c.settle(ctx, func() (Segment, bool, error) {
 		covered, err := c.check(seg)
 		return seg, covered, err
-	}, addFiles)
+	}, c.addFiles)
 }
 
 // stageFunc stages one attempt's changes on tx, with the snapshot summary
@@ -300,16 +300,12 @@ func (c *Committer) Commit(ctx context.Context, seg Segment) (Result, error) {
 type stageFunc func(ctx context.Context, tx *table.Transaction, seg Segment, props iceberg.Properties) error
 
 // addFiles stages an append of seg's files (or an empty snapshot that only
-// moves the offsets).
-func addFiles(ctx context.Context, tx *table.Transaction, seg Segment, props iceberg.Properties) error {
+// moves the offsets) on tx, a transaction on the committer's table.
+func (c *Committer) addFiles(ctx context.Context, tx *table.Transaction, seg Segment, props iceberg.Properties) error {
 	if len(seg.Files) == 0 {
 		return tx.AddFiles(ctx, nil, props, false)
 	}
-	staged, err := tx.StagedTable()
-	if err != nil {
-		return err
-	}
-	if staged.Metadata().Version() >= 3 {
+	if c.tbl.Metadata().Version() >= 3 {
 		// AddDataFiles wants every file of a v3 table to carry its
 		// first_row_id; a row delta lets the manifest assign them, as the
 		// spec has new files inherit them.
@@ -337,7 +333,7 @@ func (c *Committer) RecordStart(ctx context.Context, offs Offsets) (Result, erro
 			}
 		}
 		return Segment{From: Offsets{}, To: missing}, missing.Len() == 0, nil
-	}, addFiles)
+	}, c.addFiles)
 }
 
 // settle runs the protocol: next derives the segment to commit from the

@@ -117,7 +117,7 @@ func (c *Committer) CommitDelta(ctx context.Context, seg Segment, d RowDelta) (R
 		}
 		seg.Files = d.files(seg)
 		if len(d.Deletes) == 0 && len(d.Replaced) == 0 {
-			return addFiles(ctx, tx, seg, props)
+			return c.addFiles(ctx, tx, seg, props)
 		}
 		rd := tx.NewRowDelta(props)
 		rd.AddRows(seg.Files...)

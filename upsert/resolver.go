@@ -328,6 +328,14 @@ func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64
 	}
 }
 
+// headID is the id of t's current snapshot, 0 if it has none.
+func headID(t *table.Table) int64 {
+	if s := t.CurrentSnapshot(); s != nil {
+		return s.SnapshotID
+	}
+	return 0
+}
+
 // fileIDs returns the index ids of the files (interning them).
 func (r *Resolver) fileIDs(files []iceberg.DataFile) map[uint32]bool {
 	ids := make(map[uint32]bool, len(files))
@@ -343,10 +351,7 @@ func (r *Resolver) fileIDs(files []iceberg.DataFile) map[uint32]bool {
 // while the compaction of old into new ran. The index must hold base's
 // head.
 func (r *Resolver) Rebase(ctx context.Context, base *table.Table, old, new []iceberg.DataFile) ([]iceberg.DataFile, error) {
-	head := int64(0)
-	if s := base.CurrentSnapshot(); s != nil {
-		head = s.SnapshotID
-	}
+	head := headID(base)
 	if !r.ready || r.snap != head {
 		return nil, fmt.Errorf("upsert: the key index does not hold the table's head (%d)", head)
 	}
@@ -372,31 +377,20 @@ func (r *Resolver) Rebase(ctx context.Context, base *table.Table, old, new []ice
 	if len(deleted) == 0 {
 		return nil, nil
 	}
-	// The output files are new to the index: its delete writers find
-	// them among the last commit's files.
-	r.last.files = byID
-	defer func() { r.last.files = nil }()
-	var d commit.RowDelta
-	if base.Metadata().Version() >= 3 {
-		saved := r.dvs
-		r.dvs = map[string]iceberg.DataFile{} // the new files have no vectors yet
-		err = r.writeDVs(ctx, base, fs, deleted, &d)
-		r.dvs = saved
-		// Rewritten takes them as the vectors of the new files.
-		r.rebased, r.last.dvs = r.last.dvs, nil
-	} else {
-		err = r.writePositionDeletes(ctx, base, fs, deleted, &d)
-	}
+	// The output files have no deletion vectors yet.
+	out, err := r.writeDeletes(ctx, base, fs, deleted, func(id uint32) (iceberg.DataFile, error) { return byID[id], nil }, nil)
 	if err != nil {
 		return nil, err
 	}
+	// Rewritten takes them as the vectors of the new files.
+	r.rebased = out.dvs
 	n := 0
 	for _, ps := range deleted {
 		n += len(ps)
 	}
 	r.log.Info("compaction carries the deletes made since its plan over to its files", "rows", n, "files", len(deleted))
 	r.rebasedRows = int64(n)
-	return d.Deletes, nil
+	return out.deletes, nil
 }
 
 func (r *Resolver) clearLast() {
@@ -417,10 +411,7 @@ type row struct {
 
 // Resolve implements commit.RowDeltas.
 func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []iceberg.DataFile) (commit.RowDelta, error) {
-	head := int64(0)
-	if s := base.CurrentSnapshot(); s != nil {
-		head = s.SnapshotID
-	}
+	head := headID(base)
 	if !r.ready || r.snap != head {
 		if err := r.rebuild(ctx, base); err != nil {
 			return commit.RowDelta{}, err
@@ -500,11 +491,17 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 		// A deletion vector can only name a data file the table already
 		// holds: the rows this commit's own files lose are left out of
 		// copies of those files instead.
+		fresh := map[uint32][]row{} // the rows of each such file
+		for _, rw := range rows {
+			if _, ok := r.last.files[rw.loc.File]; ok && !rw.del && len(deleted[rw.loc.File]) > 0 {
+				fresh[rw.loc.File] = append(fresh[rw.loc.File], rw)
+			}
+		}
 		for _, id := range sortedIDs(deleted) {
-			if _, fresh := r.last.files[id]; !fresh {
+			if _, ok := r.last.files[id]; !ok {
 				continue
 			}
-			if err := r.rewriteFresh(ctx, base, fs, id, deleted[id], rows, &d); err != nil {
+			if err := r.rewriteFresh(ctx, base, fs, id, deleted[id], fresh[id], &d); err != nil {
 				return commit.RowDelta{}, err
 			}
 			delete(deleted, id)
@@ -514,21 +511,18 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 		r.ready = true
 		return d, nil
 	}
-	if base.Metadata().Version() >= 3 {
-		err = r.writeDVs(ctx, base, fs, deleted, &d)
-	} else {
-		err = r.writePositionDeletes(ctx, base, fs, deleted, &d)
-	}
+	out, err := r.writeDeletes(ctx, base, fs, deleted, r.dataFile, r.dvs)
 	if err != nil {
 		return commit.RowDelta{}, err
 	}
+	d.Deletes, d.Replaced, r.last.dvs = out.deletes, out.replaced, out.dvs
 	r.ready = true
 	return d, nil
 }
 
 // rewriteFresh replaces the commit's file id by a copy without the rows
-// at positions dropped, and moves the index entries of its other rows to
-// the copy.
+// at positions dropped, and moves the index entries of its other rows
+// (rows are the file's) to the copy.
 func (r *Resolver) rewriteFresh(ctx context.Context, base *table.Table, fs iceio.IO, id uint32, dropped []uint32, rows []row, d *commit.RowDelta) error {
 	df := r.last.files[id]
 	drop := sortedPositions(dropped)
@@ -571,9 +565,6 @@ func (r *Resolver) rewriteFresh(ctx context.Context, base *table.Table, fs iceio
 	nf := out[0]
 	nid := r.ix.FileID(nf.FilePath())
 	for _, rw := range rows {
-		if rw.del || rw.loc.File != id {
-			continue
-		}
 		if cur, ok := r.ix.Get(rw.key); ok && cur == rw.loc {
 			shift, _ := slices.BinarySearch(drop, int64(rw.loc.Pos))
 			r.put(rw.key, Loc{File: nid, Pos: rw.loc.Pos - uint32(shift)}, rw.version)
@@ -664,55 +655,85 @@ func sortedPositions(ps []uint32) []int64 {
 	return out
 }
 
-// writeDVs writes one Puffin file with a deletion vector for every data
-// file that lost rows, each merged with the vector the file had, which the
-// delta replaces.
-func (r *Resolver) writeDVs(ctx context.Context, base *table.Table, fs iceio.IO, deleted map[uint32][]uint32, d *commit.RowDelta) error {
+// written is what writeDeletes wrote.
+type written struct {
+	// deletes are the delete files; replaced the deletion vectors they
+	// supersede.
+	deletes, replaced []iceberg.DataFile
+	// dvs are the new deletion vectors by data file path (v3).
+	dvs map[string]iceberg.DataFile
+}
+
+// writeDeletes writes the deletes of the rows at deleted (data file id →
+// positions): position-delete files in v2 tables, deletion vectors in v3
+// ones, merged with each file's vector in prior, which they replace.
+// fileOf resolves an id to its data file.
+func (r *Resolver) writeDeletes(ctx context.Context, base *table.Table, fs iceio.IO, deleted map[uint32][]uint32,
+	fileOf func(uint32) (iceberg.DataFile, error), prior map[string]iceberg.DataFile,
+) (written, error) {
 	wfs, ok := fs.(iceio.WriteFileIO)
 	if !ok {
-		return fmt.Errorf("upsert: file IO of %s is read-only", base.Location())
+		return written{}, fmt.Errorf("upsert: file IO of %s is read-only", base.Location())
 	}
-	specs := base.Metadata().PartitionSpecs()
-	w := dv.NewDVWriter(wfs, func(id int32) *iceberg.PartitionSpec {
-		for i := range specs {
-			if int32(specs[i].ID()) == id {
-				return &specs[i]
+	meta := base.Metadata()
+	specOf := func(id int32) *iceberg.PartitionSpec { return meta.PartitionSpecByID(int(id)) }
+	var out written
+	if meta.Version() < 3 {
+		batch := uuid.NewString()
+		for n, id := range sortedIDs(deleted) {
+			df, err := fileOf(id)
+			if err != nil {
+				return written{}, err
 			}
+			spec := specOf(df.SpecID())
+			if spec == nil {
+				return written{}, fmt.Errorf("upsert: data file %s has unknown partition spec %d", df.FilePath(), df.SpecID())
+			}
+			dir := strings.TrimSuffix(base.Location(), "/") + "/data"
+			if !spec.IsUnpartitioned() {
+				dir += "/" + fileio.PartitionPath(*spec, base.Schema(), df.Partition())
+			}
+			path := fmt.Sprintf("%s/%s-deletes-%05d.parquet", dir, batch, n)
+			f, err := writePositionDeleteFile(wfs, path, df, *spec, sortedPositions(deleted[id]), r.mem)
+			if err != nil {
+				return written{}, err
+			}
+			out.deletes = append(out.deletes, f)
 		}
-		return nil
-	})
-	ids := sortedIDs(deleted)
-	for _, id := range ids {
-		df, err := r.dataFile(id)
+		return out, nil
+	}
+	w := dv.NewDVWriter(wfs, specOf)
+	for _, id := range sortedIDs(deleted) {
+		df, err := fileOf(id)
 		if err != nil {
-			return err
+			return written{}, err
 		}
 		path := df.FilePath()
-		if old, ok := r.dvs[path]; ok {
+		if old, ok := prior[path]; ok {
 			bm, err := dv.ReadDV(fs, old)
 			if err != nil {
-				return fmt.Errorf("upsert: read the deletion vector of %s: %w", path, err)
+				return written{}, fmt.Errorf("upsert: read the deletion vector of %s: %w", path, err)
 			}
 			w.Load(path, bm, df.SpecID(), df.Partition())
-			d.Replaced = append(d.Replaced, old)
+			out.replaced = append(out.replaced, old)
 		}
 		if err := w.Add(path, sortedPositions(deleted[id]), df.SpecID(), df.Partition()); err != nil {
-			return err
+			return written{}, err
 		}
 	}
 	loc := fmt.Sprintf("%s/data/%s-dv.puffin", strings.TrimSuffix(base.Location(), "/"), uuid.NewString())
-	out, err := w.Flush(ctx, loc)
+	dvs, err := w.Flush(ctx, loc)
 	if err != nil {
-		return fmt.Errorf("upsert: write deletion vectors %s: %w", loc, err)
+		return written{}, fmt.Errorf("upsert: write deletion vectors %s: %w", loc, err)
 	}
-	r.last.dvs = make(map[string]iceberg.DataFile, len(out))
-	for _, f := range out {
+	out.deletes = dvs
+	out.dvs = make(map[string]iceberg.DataFile, len(dvs))
+	for _, f := range dvs {
 		if ref := f.ReferencedDataFile(); ref != nil {
-			r.last.dvs[*ref] = f
+			out.dvs[*ref] = f
 		}
 	}
-	d.Deletes = append(d.Deletes, out...)
-	return nil
+	return out, nil
 }
 
 // positionDeleteArrow is the Arrow schema of a position-delete file, with
@@ -721,45 +742,6 @@ var positionDeleteArrow = arrow.NewSchema([]arrow.Field{
 	{Name: "file_path", Type: arrow.BinaryTypes.String, Metadata: arrow.NewMetadata([]string{"PARQUET:field_id"}, []string{"2147483546"})},
 	{Name: "pos", Type: arrow.PrimitiveTypes.Int64, Metadata: arrow.NewMetadata([]string{"PARQUET:field_id"}, []string{"2147483545"})},
 }, nil)
-
-// writePositionDeletes writes one position-delete file per data file that
-// lost rows, in the data file's partition: readers apply a file that names
-// one data file to that file alone.
-func (r *Resolver) writePositionDeletes(ctx context.Context, base *table.Table, fs iceio.IO, deleted map[uint32][]uint32, d *commit.RowDelta) error {
-	wfs, ok := fs.(iceio.WriteFileIO)
-	if !ok {
-		return fmt.Errorf("upsert: file IO of %s is read-only", base.Location())
-	}
-	specs := base.Metadata().PartitionSpecs()
-	id := uuid.NewString()
-	for n, fid := range sortedIDs(deleted) {
-		df, err := r.dataFile(fid)
-		if err != nil {
-			return err
-		}
-		var spec iceberg.PartitionSpec
-		found := false
-		for _, s := range specs {
-			if int32(s.ID()) == df.SpecID() {
-				spec, found = s, true
-			}
-		}
-		if !found {
-			return fmt.Errorf("upsert: data file %s has unknown partition spec %d", df.FilePath(), df.SpecID())
-		}
-		dir := strings.TrimSuffix(base.Location(), "/") + "/data"
-		if !spec.IsUnpartitioned() {
-			dir += "/" + fileio.PartitionPath(spec, base.Schema(), df.Partition())
-		}
-		path := fmt.Sprintf("%s/%s-deletes-%05d.parquet", dir, id, n)
-		f, err := writePositionDeleteFile(wfs, path, df, spec, sortedPositions(deleted[fid]), r.mem)
-		if err != nil {
-			return err
-		}
-		d.Deletes = append(d.Deletes, f)
-	}
-	return nil
-}
 
 func writePositionDeleteFile(wfs iceio.WriteFileIO, path string, target iceberg.DataFile, spec iceberg.PartitionSpec, positions []int64, mem memory.Allocator) (iceberg.DataFile, error) {
 	b := array.NewRecordBuilder(mem, positionDeleteArrow)
