@@ -118,15 +118,11 @@ func RunCluster(ctx context.Context, o ClusterOptions, out io.Writer) error {
 	case o.CommitInterval <= 0 || o.HeartbeatInterval <= 0 || o.DeadAfter <= 0:
 		return errors.New("bench cluster: the commit interval, heartbeat interval and dead-after must be positive")
 	}
-	dir, cleanup, err := scratchDir(o.DataDir, "floe-bench-cluster-")
+	dir, exe, cleanup, err := workspace(o.DataDir, "floe-bench-cluster-", o.Exe)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	exe, err := executable(o.Exe)
-	if err != nil {
-		return err
-	}
 	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.Partitions), benchTopic, failoverTopic))
 	if err != nil {
 		return err
@@ -848,6 +844,20 @@ func loadAvg() string {
 
 // scratchDir returns the absolute path of dataDir, created if needed, or of
 // a temporary directory named after prefix when dataDir is empty; cleanup
+// workspace returns a benchmark's scratch directory (see scratchDir) and
+// the floe executable its children run (see executable).
+func workspace(dataDir, prefix, exe string) (dir, exePath string, cleanup func(), err error) {
+	dir, cleanup, err = scratchDir(dataDir, prefix)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if exePath, err = executable(exe); err != nil {
+		cleanup()
+		return "", "", nil, err
+	}
+	return dir, exePath, cleanup, nil
+}
+
 // removes the temporary one (a given directory is kept).
 func scratchDir(dataDir, prefix string) (dir string, cleanup func(), err error) {
 	cleanup = func() {}

@@ -253,15 +253,11 @@ func RunSoak(ctx context.Context, o SoakOptions, out io.Writer) error {
 	case o.Duration < 3*o.Sample:
 		return errors.New("bench soak: --duration must be at least three --sample intervals")
 	}
-	dir, cleanup, err := scratchDir(o.DataDir, "floe-bench-soak-")
+	dir, exe, cleanup, err := workspace(o.DataDir, "floe-bench-soak-", o.Exe)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	exe, err := executable(o.Exe)
-	if err != nil {
-		return err
-	}
 	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.Partitions), soakTopic))
 	if err != nil {
 		return err

@@ -172,15 +172,11 @@ func RunUpsert(ctx context.Context, o UpsertOptions, out io.Writer) error {
 	case o.Keys < 1000:
 		return errors.New("bench upsert: --keys must be at least 1000")
 	}
-	dir, cleanup, err := scratchDir(o.DataDir, "floe-bench-upsert-")
+	dir, exe, cleanup, err := workspace(o.DataDir, "floe-bench-upsert-", o.Exe)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	exe, err := executable(o.Exe)
-	if err != nil {
-		return err
-	}
 	var topics []string
 	for _, pct := range upsertFractions {
 		topics = append(topics, upsertTopic(pct))
