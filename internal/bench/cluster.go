@@ -842,8 +842,6 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// scratchDir returns the absolute path of dataDir, created if needed, or of
-// a temporary directory named after prefix when dataDir is empty; cleanup
 // workspace returns a benchmark's scratch directory (see scratchDir) and
 // the floe executable its children run (see executable).
 func workspace(dataDir, prefix, exe string) (dir, exePath string, cleanup func(), err error) {
@@ -858,6 +856,8 @@ func workspace(dataDir, prefix, exe string) (dir, exePath string, cleanup func()
 	return dir, exePath, cleanup, nil
 }
 
+// scratchDir returns the absolute path of dataDir, created if needed, or of
+// a temporary directory named after prefix when dataDir is empty; cleanup
 // removes the temporary one (a given directory is kept).
 func scratchDir(dataDir, prefix string) (dir string, cleanup func(), err error) {
 	cleanup = func() {}
