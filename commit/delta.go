@@ -41,7 +41,8 @@ type RowDelta struct {
 	Rewritten map[string]iceberg.DataFile
 }
 
-// Empty reports whether the delta deletes nothing.
+// Empty reports whether the delta changes nothing but add the segment's
+// files: no deletes, no file left out or replaced by a copy.
 func (d RowDelta) Empty() bool {
 	return len(d.Deletes) == 0 && len(d.Replaced) == 0 && len(d.Rewritten) == 0
 }

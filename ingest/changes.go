@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/apache/iceberg-go"
 	"github.com/valyala/fastjson"
@@ -152,7 +153,12 @@ func (c *changeReader) keyObject(key []byte) ([]byte, error) {
 	if len(c.keys) != 1 {
 		return nil, fmt.Errorf("a key of %d columns needs a JSON object as Kafka key", len(c.keys))
 	}
-	// The key's bytes are the key column's value, as a string.
+	// The key's bytes are the key column's value, as a string: one that
+	// is not UTF-8 cannot be a string column's value (JSON would replace
+	// its bad bytes, naming another key).
+	if !utf8.Valid(key) {
+		return nil, fmt.Errorf("the Kafka key is neither JSON nor UTF-8 text")
+	}
 	s, err := json.Marshal(string(key))
 	if err != nil {
 		return nil, err

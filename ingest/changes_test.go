@@ -25,6 +25,7 @@ func TestChangeReader(t *testing.T) {
 		{name: "tombstone, key object", r: two, key: `{"a":1,"b":"x"}`, null: true, kind: changeDelete, want: `{"a":1,"b":"x"}`},
 		{name: "tombstone, wrapped key object", r: one, key: `{"schema":{"type":"struct"},"payload":{"id":7}}`, null: true, kind: changeDelete, want: `{"id":7}`},
 		{name: "tombstone without key", r: one, null: true, kind: changeDelete, err: "no Kafka key"},
+		{name: "tombstone, key neither JSON nor UTF-8", r: one, key: "k\xff", null: true, kind: changeDelete, err: "neither JSON nor UTF-8"},
 		{name: "tombstone, scalar key for two columns", r: two, key: "7", null: true, kind: changeDelete, err: "needs a JSON object"},
 		{name: "cdc create", r: cdc, value: `{"before":null,"after":{"id":1,"s":"a"},"op":"c"}`, kind: changeRow, want: `{"id":1,"s":"a"}`},
 		{name: "cdc snapshot read", r: cdc, value: `{"after":{"id":1},"op":"r"}`, kind: changeRow, want: `{"id":1}`},
