@@ -75,6 +75,9 @@ type Resolver struct {
 	keys []string
 	// version is the version column, "" when Kafka order alone decides.
 	version string
+	// eqMode: no index, equality deletes only (EqualityDeletes).
+	eqMode      bool
+	rebuildWait time.Duration
 	log     *slog.Logger
 	mem     memory.Allocator
 
@@ -163,9 +166,12 @@ func NewResolver(keys []string, log *slog.Logger, opts ...Option) (*Resolver, er
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Resolver{keys: slices.Clone(keys), log: log, mem: memory.DefaultAllocator, metrics: NopMetrics{}}
+	r := &Resolver{keys: slices.Clone(keys), log: log, mem: memory.DefaultAllocator, metrics: NopMetrics{}, rebuildWait: DefaultRebuildWait}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.eqMode && r.version != "" {
+		return nil, errors.New("upsert: equality deletes cannot honour a version column (the current row's version is unknown without the index)")
 	}
 	return r, nil
 }
@@ -182,6 +188,28 @@ type Option func(*Resolver)
 func Version(column string) Option {
 	return func(r *Resolver) { r.version = column }
 }
+
+// EqualityDeletes makes the resolver keep no index: every commit deletes
+// the older rows of its keys with an equality delete on the key columns,
+// which readers apply by comparing keys (delete_mode: equality). It cannot
+// be combined with Version: without the index, the version of a key's
+// current row is not known.
+func EqualityDeletes() Option {
+	return func(r *Resolver) { r.eqMode = true }
+}
+
+// RebuildWait is how long a commit waits for the index to be rebuilt from
+// the table (after a start, a failover, a commit whose outcome was lost)
+// before it deletes the older rows of its keys with an equality delete
+// instead. The default is DefaultRebuildWait. A table with a version
+// column always waits: deciding which row of a key is the newest needs
+// the current row's version.
+func RebuildWait(d time.Duration) Option {
+	return func(r *Resolver) { r.rebuildWait = d }
+}
+
+// DefaultRebuildWait is how long a commit waits for the index by default.
+const DefaultRebuildWait = 2 * time.Second
 
 // newIndex returns an empty index of the resolver's kind.
 func (r *Resolver) newIndex() *Index {
