@@ -90,6 +90,11 @@ type RowDeltas interface {
 	// deleted or replaced since: the compaction then commits with them
 	// instead of being planned again. It fails when it cannot tell.
 	Rebase(ctx context.Context, base *table.Table, old, new []iceberg.DataFile) ([]iceberg.DataFile, error)
+	// Obsolete returns delete files of base's head that delete no row
+	// other deletes of the head do not (equality deletes the index has
+	// turned into position deletes). The writer removes them in a
+	// snapshot of their own and reports it by Moved, or calls Abandon.
+	Obsolete(ctx context.Context, base *table.Table) ([]iceberg.DataFile, error)
 }
 
 // UseRowDeltas makes the committer's rewrites those of a keyed table: a
@@ -127,6 +132,28 @@ func (c *Committer) CommitDelta(ctx context.Context, seg Segment, d RowDelta) (R
 			rd.RemoveDeletes(d.Replaced...)
 		}
 		return rd.Commit(ctx)
+	})
+}
+
+// RemoveDeletes removes delete files that no longer delete anything
+// other deletes do not (RowDeltas.Obsolete) in one replace snapshot that
+// carries the table's offsets and changes no row. It returns
+// ErrDeltaStale, committing nothing, when main's head is not base.
+func (c *Committer) RemoveDeletes(ctx context.Context, base int64, files []iceberg.DataFile) (Result, error) {
+	if len(files) == 0 {
+		return Result{}, errors.New("commit: no delete files to remove")
+	}
+	return c.settle(ctx, func() (Segment, bool, error) {
+		return Segment{From: Offsets{}, To: Offsets{}}, false, nil
+	}, func(ctx context.Context, tx *table.Transaction, _ Segment, props iceberg.Properties) error {
+		if head := headID(c.tbl); head != base {
+			return fmt.Errorf("%w: planned on %d, head is %d", ErrDeltaStale, base, head)
+		}
+		r := tx.NewRewrite(props)
+		for _, f := range files {
+			r.DeleteFile(f)
+		}
+		return r.Commit(ctx)
 	})
 }
 

@@ -136,13 +136,16 @@ func (c *Committer) rewrite(ctx context.Context, rw Rewrite) (Result, error) {
 
 // rewriteFits checks that main still holds rw.Old as the plan read them:
 // the plan's snapshot is in main's ancestry, and every snapshot since only
-// appended data files (floe's own segment commits), or added position
+// appended data files (floe's own segment commits), added position
 // deletes that name other data files than rw.Old (a keyed table's commits:
-// they do not touch the rows the rewrite moves). So nothing the plan read
-// was removed and no delete applies to it that the plan did not apply.
-// Anything else (a rollback, another compaction, another engine's deletes,
-// equality deletes, a delete of a rewritten file) makes the rewrite stale:
-// a plan is made again, never forced.
+// they do not touch the rows the rewrite moves), or added equality deletes
+// (which apply to the new files as to the old, through the data sequence
+// number the new files keep). So nothing the plan read was removed and no
+// delete applies to it that does not apply to the new files. Anything else
+// (a rollback, another compaction, a removal of delete files, a position
+// delete that may name any file) makes the rewrite stale: a plan is made
+// again, never forced. Position deletes of rewritten files are conflicts:
+// with rebase they are returned, to be carried over to the new files.
 func rewriteFits(ctx context.Context, tbl *table.Table, rw Rewrite, rebase bool) (conflicts []iceberg.DataFile, err error) {
 	meta := tbl.Metadata()
 	var old map[string]bool
@@ -162,7 +165,7 @@ func rewriteFits(ctx context.Context, tbl *table.Table, rw Rewrite, rebase bool)
 			return nil, stale("")
 		case s.Summary.Operation == table.OpAppend && s.Summary.Properties["added-delete-files"] == "":
 		case (s.Summary.Operation == table.OpOverwrite || s.Summary.Operation == table.OpDelete) &&
-			s.Summary.Properties["deleted-data-files"] == "" && s.Summary.Properties["added-equality-delete-files"] == "":
+			s.Summary.Properties["deleted-data-files"] == "":
 			if old == nil {
 				old = make(map[string]bool, len(rw.Old))
 				for _, f := range rw.Old {
@@ -189,8 +192,8 @@ func rewriteFits(ctx context.Context, tbl *table.Table, rw Rewrite, rebase bool)
 	return nil, fmt.Errorf("%w: the plan's snapshot %d is no longer in main's history", ErrRewriteStale, rw.BaseSnapshot)
 }
 
-// deletesOf returns the delete files snapshot s added that name a data
-// file in old. It fails for a delete file that may apply to several data
+// deletesOf returns the position-delete files snapshot s added that name
+// a data file in old. It fails for one that may apply to several data
 // files.
 func deletesOf(ctx context.Context, tbl *table.Table, s *table.Snapshot, old map[string]bool) ([]iceberg.DataFile, error) {
 	fs, err := tbl.FS(ctx)
@@ -211,7 +214,7 @@ func deletesOf(ctx context.Context, tbl *table.Table, s *table.Snapshot, old map
 			return nil, err
 		}
 		for _, e := range entries {
-			if e.Status() != iceberg.EntryStatusADDED {
+			if e.Status() != iceberg.EntryStatusADDED || e.DataFile().ContentType() == iceberg.EntryContentEqDeletes {
 				continue
 			}
 			ref, ok := DeletedFile(e.DataFile())

@@ -624,6 +624,7 @@ func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) 
 // snapshot that is no longer the head (another engine committed meanwhile)
 // is resolved again on the next round.
 func (w *TableWriter) commitKeyed(ctx context.Context, seg Segment) (Result, error) {
+	w.removeObsoleteDeletes(ctx)
 	base := headID(w.c.Table())
 	d := RowDelta{Base: base}
 	if len(seg.Files) > 0 {
@@ -647,6 +648,29 @@ func (w *TableWriter) commitKeyed(ctx context.Context, seg Segment) (Result, err
 	// ErrDeltaStale fails the round: the committer holds the table as it
 	// is now, and the next round resolves against it.
 	return res, err
+}
+
+// removeObsoleteDeletes removes the delete files the key index says are
+// obsolete, before the next commit is resolved. A failure is logged: the
+// files stay until the index offers them again.
+func (w *TableWriter) removeObsoleteDeletes(ctx context.Context) {
+	base := headID(w.c.Table())
+	files, err := w.cfg.Deltas.Obsolete(ctx, w.c.Table())
+	if err != nil || len(files) == 0 {
+		if err != nil {
+			w.cfg.Logger.Warn("could not list obsolete delete files", "err", err)
+		}
+		return
+	}
+	res, err := w.c.RemoveDeletes(ctx, base, files)
+	if err != nil || res.SnapshotID == 0 {
+		w.cfg.Deltas.Abandon()
+		w.cfg.Logger.Warn("could not remove obsolete delete files; the key index offers them again once rebuilt", "files", len(files), "err", err)
+		return
+	}
+	w.cur.Store(w.c.Table())
+	w.cfg.Deltas.Moved(base, res.SnapshotID)
+	w.cfg.Logger.Info("removed equality deletes the key index turned into position deletes", "files", len(files), "snapshot_id", res.SnapshotID)
 }
 
 // joinPending joins pending segments into one, decoding their files.

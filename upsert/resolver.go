@@ -78,8 +78,8 @@ type Resolver struct {
 	// eqMode: no index, equality deletes only (EqualityDeletes).
 	eqMode      bool
 	rebuildWait time.Duration
-	log     *slog.Logger
-	mem     memory.Allocator
+	log         *slog.Logger
+	mem         memory.Allocator
 
 	ix    *Index
 	ready bool  // the index holds snapshot snap
@@ -97,6 +97,16 @@ type Resolver struct {
 	rebased map[string]iceberg.DataFile
 	// rebasedRows is what the last Rebase deleted, for Rewritten's stats.
 	rebasedRows int64
+	// eqKnown are the equality-delete files whose rows the index has
+	// applied; see Obsolete.
+	eqKnown map[string]bool
+	// job is the rebuild running in the background, if any; rebuildGate,
+	// if set, holds every rebuild back until it is closed (tests).
+	job         *rebuildJob
+	rebuildGate <-chan struct{}
+	// lastEq is what the last Resolve did when it resolved by equality
+	// (nil when it used the index), for Committed.
+	lastEq *journalEntry
 
 	// last is what the last Resolve changed besides the index, applied by
 	// Committed.
@@ -154,6 +164,10 @@ type Stats struct {
 	// their files.
 	Rebuilds, Remaps, Rebased int64
 	RebuildTime               time.Duration
+	// EqualityCommits counts the commits resolved by equality deletes
+	// (no index, or while it was rebuilt); EqualityKeys the keys they
+	// listed.
+	EqualityCommits, EqualityKeys int64
 }
 
 var _ commit.RowDeltas = (*Resolver)(nil)
@@ -265,6 +279,18 @@ func (r *Resolver) publish() {
 
 // Committed implements commit.RowDeltas.
 func (r *Resolver) Committed(id int64) {
+	if e := r.lastEq; e != nil {
+		r.lastEq = nil
+		e.snap = id
+		r.journal(*e)
+		r.stats.Rows += e.rows
+		r.stats.EqualityKeys += e.keys
+		r.stats.EqualityCommits++
+		r.metrics.KeyedCommit(r.table, e.rows, 0, 0)
+		r.clearLast()
+		r.publish()
+		return
+	}
 	if !r.ready {
 		return
 	}
@@ -288,6 +314,7 @@ func (r *Resolver) Committed(id int64) {
 // Abandon implements commit.RowDeltas.
 func (r *Resolver) Abandon() {
 	r.ready = false
+	r.lastEq = nil
 	r.clearLast()
 }
 
@@ -296,6 +323,7 @@ func (r *Resolver) Moved(from, to int64) {
 	if r.ready && r.snap == from {
 		r.snap = to
 	}
+	r.journal(journalEntry{base: from, snap: to})
 }
 
 // Rewritten implements commit.RowDeltas: the keys whose current rows were
@@ -305,6 +333,7 @@ func (r *Resolver) Moved(from, to int64) {
 // compaction's plan (deleted by the compaction's own commit, see Rebase)
 // is not its key's row.
 func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64, old, new []iceberg.DataFile) {
+	r.journal(journalEntry{base: from, snap: headID(after), rewrite: &rewriteEvent{after: after, old: old, new: new}})
 	if !r.ready || r.snap != from {
 		return
 	}
@@ -315,11 +344,22 @@ func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64
 		return
 	}
 	oldIDs := r.fileIDs(old)
+	// A row of the output whose key has moved on is deleted: by the
+	// deletes Rebase carried over, or else by an equality delete committed
+	// after the compaction's plan, which the index deletes by position
+	// with the next commit (repair).
+	carried := r.rebased != nil || r.rebasedRows > 0
+	for id := range oldIDs {
+		delete(r.repairs, id)
+	}
 	for _, f := range new {
 		id := r.ix.FileID(f.FilePath())
 		err := readKeys(ctx, fs, f.FilePath(), r.keys, false, r.version, r.mem, func(pos int64, key []byte, _ int32, _, v int64) {
+			here := Loc{File: id, Pos: uint32(pos)}
 			if cur, ok := r.ix.Get(key); ok && oldIDs[cur.File] {
-				r.put(key, Loc{File: id, Pos: uint32(pos)}, v)
+				r.put(key, here, v)
+			} else if !carried {
+				r.repair(here)
 			}
 		})
 		if err != nil {
@@ -440,18 +480,36 @@ type row struct {
 // Resolve implements commit.RowDeltas.
 func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []iceberg.DataFile) (commit.RowDelta, error) {
 	head := headID(base)
+	r.clearLast()
+	if r.eqMode {
+		return r.resolveByEquality(ctx, base, files)
+	}
 	if !r.ready || r.snap != head {
-		if err := r.rebuild(ctx, base); err != nil {
+		if err := r.catchUp(ctx, base); err != nil {
 			return commit.RowDelta{}, err
+		}
+		if !r.ready || r.snap != head {
+			return r.resolveByEquality(ctx, base, files)
 		}
 	}
 	// Whatever happens next changes the index; only Committed keeps it.
 	r.ready = false
+	d, _, err := r.resolveRows(ctx, base, files)
+	if err != nil {
+		return commit.RowDelta{}, err
+	}
+	r.ready = true
+	return d, nil
+}
+
+// resolveRows puts the rows of files in the index and returns the delta
+// that deletes the rows they replace, and the rows read (ordered).
+func (r *Resolver) resolveRows(ctx context.Context, base *table.Table, files []iceberg.DataFile) (commit.RowDelta, []row, error) {
+	head := headID(base)
 	fs, err := base.FS(ctx)
 	if err != nil {
-		return commit.RowDelta{}, fmt.Errorf("upsert: file IO of %s: %w", base.Location(), err)
+		return commit.RowDelta{}, nil, fmt.Errorf("upsert: file IO of %s: %w", base.Location(), err)
 	}
-	r.clearLast()
 	r.last.files = make(map[uint32]iceberg.DataFile, len(files))
 	var rows []row
 	var arena []byte
@@ -477,7 +535,7 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 				version: version, loc: Loc{File: id, Pos: uint32(pos)}, del: del})
 		})
 		if err != nil {
-			return commit.RowDelta{}, err
+			return commit.RowDelta{}, nil, err
 		}
 	}
 	// The arena moved as it grew: point the rows at its final copy.
@@ -530,22 +588,20 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 				continue
 			}
 			if err := r.rewriteFresh(ctx, base, fs, id, deleted[id], fresh[id], &d); err != nil {
-				return commit.RowDelta{}, err
+				return commit.RowDelta{}, nil, err
 			}
 			delete(deleted, id)
 		}
 	}
 	if len(deleted) == 0 {
-		r.ready = true
-		return d, nil
+		return d, rows, nil
 	}
 	out, err := r.writeDeletes(ctx, base, fs, deleted, r.dataFile, r.dvs)
 	if err != nil {
-		return commit.RowDelta{}, err
+		return commit.RowDelta{}, nil, err
 	}
 	d.Deletes, d.Replaced, r.last.dvs = out.deletes, out.replaced, out.dvs
-	r.ready = true
-	return d, nil
+	return d, rows, nil
 }
 
 // rewriteFresh replaces the commit's file id by a copy without the rows
@@ -988,7 +1044,7 @@ type liveFile struct {
 	seq     int64
 	deletes []iceberg.DataFile // position-delete files
 	dv      iceberg.DataFile
-	eq      bool // equality deletes apply to it
+	eq      []iceberg.DataFile // equality deletes that apply to it
 }
 
 // rebuild makes the index hold base's current snapshot.
@@ -997,7 +1053,7 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 	r.ix = r.newIndex()
 	r.files = map[uint32]iceberg.DataFile{}
 	r.dvs = map[string]iceberg.DataFile{}
-	r.repairs = nil
+	r.repairs, r.eqKnown = nil, map[string]bool{}
 	r.ready, r.snap = false, 0
 	r.clearLast()
 	snap := base.CurrentSnapshot()
@@ -1031,7 +1087,11 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 		if len(t.DeletionVectorFiles) > 0 {
 			lf.dv = t.DeletionVectorFiles[0]
 		}
-		lf.eq = lf.eq || len(t.EqualityDeleteFiles) > 0
+		for _, d := range t.EqualityDeleteFiles {
+			if !slices.ContainsFunc(lf.eq, func(x iceberg.DataFile) bool { return x.FilePath() == d.FilePath() }) {
+				lf.eq = append(lf.eq, d)
+			}
+		}
 	}
 	// Oldest first: a key found live twice keeps its newest row.
 	slices.SortStableFunc(live, func(a, b *liveFile) int {
@@ -1042,7 +1102,8 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 		return fmt.Errorf("upsert: file IO of %s: %w", base.Location(), err)
 	}
 	posDeletes := map[string]map[string][]int64{} // delete file → data file → positions
-	var dupes, eqFiles int
+	eqKeys := map[string]map[string]struct{}{}    // equality-delete file → its keys
+	var dupes, eqDeleted int
 	for _, lf := range live {
 		path := lf.df.FilePath()
 		gone := map[int64]bool{}
@@ -1065,8 +1126,20 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 			}
 			r.dvs[path] = lf.dv
 		}
-		if lf.eq {
-			eqFiles++
+		var eqSets []map[string]struct{}
+		for _, d := range lf.eq {
+			set, ok := eqKeys[d.FilePath()]
+			if !ok {
+				set = map[string]struct{}{}
+				err := readKeys(ctx, fs, d.FilePath(), r.keys, false, "", r.mem, func(_ int64, key []byte, _ int32, _, _ int64) {
+					set[string(key)] = struct{}{}
+				})
+				if err != nil {
+					return err
+				}
+				eqKeys[d.FilePath()] = set
+			}
+			eqSets = append(eqSets, set)
 		}
 		id := r.ix.FileID(path)
 		r.files[id] = lf.df
@@ -1075,6 +1148,15 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 				return
 			}
 			here := Loc{File: id, Pos: uint32(pos)}
+			for _, set := range eqSets {
+				if _, ok := set[string(key)]; ok {
+					// Deleted by an equality delete: deleted again by
+					// position with the next commit.
+					r.repair(here)
+					eqDeleted++
+					return
+				}
+			}
 			if r.older(key, v) {
 				// Live twice, and this row is the older one.
 				r.repair(here)
@@ -1102,11 +1184,16 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 	} else {
 		r.log.Info("key index rebuilt from the table", args...)
 	}
-	if eqFiles > 0 {
-		// Rows an equality delete removed stay in the index: the
-		// position delete a later update writes for them is redundant,
-		// never wrong.
-		r.log.Warn("equality deletes apply to some data files; the key index keeps the rows they delete", "files", eqFiles)
+	eqLive, err := liveEqualityDeletes(ctx, base)
+	if err != nil {
+		return err
+	}
+	for _, f := range eqLive {
+		r.eqKnown[f.FilePath()] = true
+	}
+	if len(eqLive) > 0 {
+		r.log.Info("the table has equality deletes; the rows they delete are deleted by position with the next commit, then the equality deletes are removed",
+			"equality_delete_files", len(eqLive), "rows", eqDeleted)
 	}
 	return nil
 }

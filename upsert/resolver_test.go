@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -26,6 +27,8 @@ type event struct {
 	value  int64
 	region string
 	offset int64
+	// del deletes the key (a tombstone) instead.
+	del bool
 }
 
 // keyedTable is a table keyed by id, partitioned by region, so that a key
@@ -59,8 +62,19 @@ func newKeyedTable(t *testing.T, version int) *keyedTable {
 		t.Fatal(err)
 	}
 	kt := &keyedTable{t: t, ctx: ctx, cat: cat, ident: ident}
-	if got := kt.load().Metadata().Version(); got != version {
+	tbl := kt.load()
+	if got := tbl.Metadata().Version(); got != version {
 		t.Fatalf("created a v%d table, want v%d", got, version)
+	}
+	// Equality deletes go under an unpartitioned spec, as a keyed
+	// pipeline's table has besides its default one.
+	unpartitioned := *iceberg.UnpartitionedSpec
+	if _, _, err := cat.CommitTable(ctx, ident, []table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID())},
+		[]table.Update{table.NewAddPartitionSpecUpdate(&unpartitioned, false)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := upsert.UnpartitionedSpec(kt.load().Metadata()); !ok || kt.load().Spec().IsUnpartitioned() {
+		t.Fatal("the table should have an unpartitioned spec besides its default partitioned one")
 	}
 	return kt
 }
@@ -83,7 +97,12 @@ func (k *keyedTable) files(tbl *table.Table, evs []event) []iceberg.DataFile {
 	}
 	byRegion := map[string][]event{}
 	var regions []string
+	var dels []event
 	for _, e := range evs {
+		if e.del {
+			dels = append(dels, e)
+			continue
+		}
 		if byRegion[e.region] == nil {
 			regions = append(regions, e.region)
 		}
@@ -112,7 +131,47 @@ func (k *keyedTable) files(tbl *table.Table, evs []event) []iceberg.DataFile {
 		}
 		out = append(out, fs...)
 	}
+	if len(dels) > 0 {
+		out = append(out, k.deletedKeys(info, dels))
+	}
 	return out
+}
+
+// deletedKeys writes the deleted keys of evs as ingest does: a file of
+// equality-delete content with the key and the Kafka order columns.
+func (k *keyedTable) deletedKeys(info fileio.TableInfo, evs []event) iceberg.DataFile {
+	k.t.Helper()
+	ksch, err := info.Schema.Select(true, "id", upsert.MetaPartition, upsert.MetaOffset)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	asc, err := table.SchemaToArrowSchema(ksch, nil, true, false)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, asc)
+	defer b.Release()
+	for _, e := range evs {
+		b.Field(0).(*array.StringBuilder).Append(e.key)
+		b.Field(1).(*array.Int32Builder).Append(0)
+		b.Field(2).(*array.Int64Builder).Append(e.offset)
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	info.Schema, info.ArrowSchema = ksch, asc
+	values := map[int]any{}
+	for _, f := range info.Spec.Fields() {
+		values[f.FieldID] = nil
+	}
+	w := fileio.NewWriter(info, values, fileio.Options{Content: iceberg.EntryContentEqDeletes, EqualityFieldIDs: []int{1}, Dir: "data/deleted-keys"})
+	if err := w.Write(rec); err != nil {
+		k.t.Fatal(err)
+	}
+	fs, err := w.Close(k.ctx)
+	if err != nil || len(fs) != 1 {
+		k.t.Fatal(fs, err)
+	}
+	return fs[0]
 }
 
 // commit commits evs through res, as the table writer does.
@@ -188,7 +247,8 @@ func TestResolverKeepsOneRowPerKey(t *testing.T) {
 		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
 			kt := newKeyedTable(t, version)
 			rng := rand.New(rand.NewPCG(uint64(version), 7))
-			res, err := upsert.NewResolver([]string{"id"}, nil)
+			// Commits wait for rebuilds: this test is about the index.
+			res, err := upsert.NewResolver([]string{"id"}, nil, upsert.RebuildWait(time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +274,7 @@ func TestResolverKeepsOneRowPerKey(t *testing.T) {
 					}
 					res.Abandon()
 				case 10:
-					if res, err = upsert.NewResolver([]string{"id"}, nil); err != nil {
+					if res, err = upsert.NewResolver([]string{"id"}, nil, upsert.RebuildWait(time.Hour)); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -303,7 +363,7 @@ func TestCompactionCarriesDeletesMadeWhileItRan(t *testing.T) {
 	for _, version := range []int{2, 3} {
 		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
 			kt := newKeyedTable(t, version)
-			res, err := upsert.NewResolver([]string{"id"}, nil)
+			res, err := upsert.NewResolver([]string{"id"}, nil, upsert.RebuildWait(time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
