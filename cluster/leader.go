@@ -143,6 +143,9 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 			if cfg.VersionColumn != "" {
 				opts = append(opts, upsert.Version(cfg.VersionColumn))
 			}
+			if cfg.EqualityDeletes() {
+				opts = append(opts, upsert.EqualityDeletes())
+			}
 			r, err := upsert.NewResolver(cfg.Key, n.log.With("table", name), opts...)
 			if err != nil {
 				n.log.Error("key index", "table", name, "err", err)

@@ -137,6 +137,14 @@ type PipelineConfig struct {
 	// highest version wins, Kafka order among equal versions. Empty: Kafka
 	// order alone (within a partition) decides.
 	VersionColumn string `yaml:"version_column"`
+	// DeleteMode, for a keyed pipeline, is how a commit deletes the rows
+	// its records replace: position (the default: a key index on the
+	// table writer places every key's row, and the commit deletes it by
+	// position, with position-delete files or deletion vectors) or
+	// equality (no index: the commit deletes the older rows of its keys
+	// with equality deletes on the key columns, which readers apply by
+	// comparing keys). Equality cannot be combined with VersionColumn.
+	DeleteMode string `yaml:"delete_mode"`
 	// FormatVersion is the Iceberg format version of the tables floe
 	// creates: 2 or 3. A keyed table deletes the rows it replaces with
 	// position-delete files in version 2 and with deletion vectors in
@@ -201,6 +209,19 @@ const (
 	ModeUpsert = "upsert"
 	ModeCDC    = "cdc"
 )
+
+// Keyed pipeline delete modes (PipelineConfig.DeleteMode; empty is
+// position).
+const (
+	DeleteModePosition = "position"
+	DeleteModeEquality = "equality"
+)
+
+// EqualityDeletes reports whether the pipeline's table deletes replaced rows
+// with equality deletes on the key columns rather than by position.
+func (p PipelineConfig) EqualityDeletes() bool {
+	return p.Keyed() && p.DeleteMode == DeleteModeEquality
+}
 
 // KeyOrderColumns are the Kafka metadata columns every keyed table has,
 // whether kafka_metadata lists them or not: the rows of one key that arrive
@@ -354,12 +375,25 @@ func (p PipelineConfig) checkKey(pr *conf.Problems) bool {
 	default:
 		pr.Addf("mode", "must be upsert or cdc, got %q", p.Mode)
 	}
+	switch p.DeleteMode {
+	case "", DeleteModePosition:
+	case DeleteModeEquality:
+		if p.Keyed() && p.VersionColumn != "" {
+			pr.Addf("delete_mode", "equality cannot be combined with version_column: which row of a key is the newest depends on "+
+				"the version of the key's current row, which only the key index of delete_mode %s knows", DeleteModePosition)
+		}
+	default:
+		pr.Addf("delete_mode", "must be %s or %s, got %q", DeleteModePosition, DeleteModeEquality, p.DeleteMode)
+	}
 	if !p.Keyed() {
 		if p.Mode == ModeUpsert {
 			pr.Addf("mode", "upsert needs key columns (key:)")
 		}
 		if p.VersionColumn != "" {
 			pr.Addf("version_column", "needs key columns (key:): it orders the rows of a key")
+		}
+		if p.DeleteMode == DeleteModePosition || p.DeleteMode == DeleteModeEquality {
+			pr.Addf("delete_mode", "needs key columns (key:): it says how the rows of a key that a newer row replaces are deleted")
 		}
 		return true
 	}

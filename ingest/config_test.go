@@ -88,8 +88,17 @@ func TestPipelineConfigValidate(t *testing.T) {
 		"format agrees with property": pipeline(func(p *ingest.PipelineConfig) {
 			p.FormatVersion, p.TableProperties = 3, map[string]string{"format-version": "3", "owner": "x"}
 		}),
-		"keyed":          pipeline(keyed("id")),
-		"keyed v3":       pipeline(func(p *ingest.PipelineConfig) { keyed("region", "id")(p); p.FormatVersion = 3 }),
+		"keyed":    pipeline(keyed("id")),
+		"keyed v3": pipeline(func(p *ingest.PipelineConfig) { keyed("region", "id")(p); p.FormatVersion = 3 }),
+		"keyed, position deletes": pipeline(func(p *ingest.PipelineConfig) {
+			keyed("id")(p)
+			p.DeleteMode, p.VersionColumn = ingest.DeleteModePosition, "n"
+		}),
+		"keyed, equality deletes": pipeline(func(p *ingest.PipelineConfig) { keyed("id")(p); p.DeleteMode = ingest.DeleteModeEquality }),
+		"cdc, equality deletes v3": pipeline(func(p *ingest.PipelineConfig) {
+			keyed("region", "id")(p)
+			p.Mode, p.DeleteMode, p.FormatVersion = ingest.ModeCDC, ingest.DeleteModeEquality, 3
+		}),
 		"every key type": pipeline(keyed("id", "region", "n", "amount", "day", "at", "u", "h", "b", "flag", "t", "local")),
 		"keyed, metadata listed": pipeline(func(p *ingest.PipelineConfig) {
 			keyed("id")(p)
@@ -161,6 +170,19 @@ func TestPipelineConfigValidate(t *testing.T) {
 		{"version is the key", func(p *ingest.PipelineConfig) { keyed("id")(p); p.VersionColumn = "id" }, "version_column", "is a key column"},
 		{"version type", func(p *ingest.PipelineConfig) { keyed("id")(p); p.VersionColumn = "region" }, "version_column",
 			`column "region" is string; a version column must be int, long, date or timestamp(tz)`},
+		{"delete mode", func(p *ingest.PipelineConfig) { keyed("id")(p); p.DeleteMode = "merge-on-read" }, "delete_mode",
+			`must be position or equality, got "merge-on-read"`},
+		{"delete mode case", func(p *ingest.PipelineConfig) { keyed("id")(p); p.DeleteMode = "Equality" }, "delete_mode",
+			`must be position or equality, got "Equality"`},
+		{"bad delete mode without key", func(p *ingest.PipelineConfig) { p.DeleteMode = "eq" }, "delete_mode", `must be position or equality, got "eq"`},
+		{"equality without key", func(p *ingest.PipelineConfig) { p.DeleteMode = ingest.DeleteModeEquality }, "delete_mode",
+			"needs key columns (key:)"},
+		{"position without key", func(p *ingest.PipelineConfig) { p.DeleteMode = ingest.DeleteModePosition }, "delete_mode",
+			"needs key columns (key:)"},
+		{"equality with a version", func(p *ingest.PipelineConfig) {
+			keyed("id")(p)
+			p.DeleteMode, p.VersionColumn = ingest.DeleteModeEquality, "n"
+		}, "delete_mode", "equality cannot be combined with version_column: which row of a key is the newest depends on the version of the key's current row, which only the key index of delete_mode position knows"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -202,6 +224,21 @@ func TestKeyed(t *testing.T) {
 	}
 	if !(ingest.PipelineConfig{Key: []string{"id"}}).Keyed() {
 		t.Fatal("a pipeline with a key is not keyed")
+	}
+}
+
+func TestKeyedEqualityDeletes(t *testing.T) {
+	for _, c := range []struct {
+		key  []string
+		mode string
+		want bool
+	}{
+		{[]string{"id"}, "", false},
+		{[]string{"id"}, ingest.DeleteModePosition, false},
+		{[]string{"id"}, ingest.DeleteModeEquality, true},
+		{nil, ingest.DeleteModeEquality, false},
+	} {
+		require.Equal(t, c.want, ingest.PipelineConfig{Key: c.key, DeleteMode: c.mode}.EqualityDeletes(), "key %v, delete_mode %q", c.key, c.mode)
 	}
 }
 

@@ -192,7 +192,7 @@ func (p *Pipeline) ensureMainTable(ctx context.Context, baseOpts []kgo.Opt, name
 		if err := p.checkExistingTable(tbl, name); err != nil {
 			return nil, err
 		}
-		return tbl, nil
+		return p.ensureUnpartitionedSpec(ctx, tbl, name)
 	case errors.Is(err, icecat.ErrNoSuchTable):
 	default:
 		return nil, fmt.Errorf("ingest: load %s: %w", name, err)
@@ -218,11 +218,73 @@ func (p *Pipeline) ensureMainTable(ctx context.Context, baseOpts []kgo.Opt, name
 		if err := p.checkExistingTable(tbl, name); err != nil {
 			return nil, err
 		}
-		return tbl, nil
+		return p.ensureUnpartitionedSpec(ctx, tbl, name)
 	}
 	p.log.Info("created table", "table", name, "schema", sch.String(), "partition_spec", spec.String(),
 		"format_version", tbl.Metadata().Version(), "key", cfg.Key)
-	return tbl, nil
+	return p.ensureUnpartitionedSpec(ctx, tbl, name)
+}
+
+// maxSpecAttempts bounds the attempts to add an unpartitioned spec that
+// lose a race with another commit to the table.
+const maxSpecAttempts = 5
+
+// ensureUnpartitionedSpec gives the partitioned table of a keyed pipeline
+// an unpartitioned partition spec, besides its default one, and returns the
+// table as it then is. The spec is not the default: data files keep the
+// table's partitioning. Equality-delete files are written under it, so that
+// they apply to every partition: the older row of a key need not sit in the
+// partition of its newer one. The table of an unkeyed pipeline, and one
+// that already has such a spec, are returned as they are.
+func (p *Pipeline) ensureUnpartitionedSpec(ctx context.Context, tbl *table.Table, name string) (*table.Table, error) {
+	if !p.opts.Pipeline.Keyed() {
+		return tbl, nil
+	}
+	for attempt := 1; ; attempt++ {
+		meta := tbl.Metadata()
+		if _, ok := schema.UnpartitionedSpec(meta); ok {
+			return tbl, nil
+		}
+		// The next free id: the id a catalog gives the spec anyway, and the
+		// one under which a spec another writer added meanwhile is found
+		// the same (iceberg-go's metadata builder then adds nothing).
+		id := 0
+		for _, s := range meta.PartitionSpecs() {
+			id = max(id, s.ID()+1)
+		}
+		spec := iceberg.NewPartitionSpecID(id)
+		_, _, err := p.opts.Catalog.CommitTable(ctx, tbl.Identifier(),
+			[]table.Requirement{table.AssertTableUUID(meta.TableUUID()), table.AssertDefaultSpecID(meta.DefaultPartitionSpec())},
+			[]table.Update{table.NewAddPartitionSpecUpdate(&spec, false)})
+		if err != nil && (!specConflict(err) || attempt == maxSpecAttempts) {
+			return nil, fmt.Errorf("ingest: add an unpartitioned partition spec to %s: %w", name, err)
+		}
+		// Committed, or another commit changed the table first: either
+		// way the table is read again and checked.
+		again, lerr := p.opts.Catalog.LoadTable(ctx, tbl.Identifier())
+		if lerr != nil {
+			return nil, fmt.Errorf("ingest: load %s: %w", name, lerr)
+		}
+		tbl = again
+		if err != nil {
+			continue
+		}
+		added, ok := schema.UnpartitionedSpec(tbl.Metadata())
+		if !ok {
+			return nil, fmt.Errorf("ingest: add an unpartitioned partition spec to %s: the catalog accepted the commit, but the table has no such spec", name)
+		}
+		p.log.Info("added an unpartitioned partition spec to the table (not its default) for equality deletes across partitions",
+			"table", name, "spec_id", added.ID(), "default_spec_id", tbl.Metadata().DefaultPartitionSpec())
+		return tbl, nil
+	}
+}
+
+// specConflict reports whether a failed table commit lost a race with
+// another commit: it changed nothing and may be tried again on the table as
+// it now is. iceberg-go's SQL catalog reports a failed requirement
+// unwrapped, in words.
+func specConflict(err error) bool {
+	return errors.Is(err, table.ErrCommitFailed) || strings.Contains(strings.ToLower(err.Error()), "requirement failed")
 }
 
 // checkExistingTable checks that a table the pipeline did not create suits

@@ -12,6 +12,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/internal/conf"
+	"github.com/floelake/floe/internal/schema"
 	"github.com/floelake/floe/internal/testutil"
 )
 
@@ -144,4 +145,136 @@ func TestEnsureMainTableRefusesAnotherKey(t *testing.T) {
 			require.Equal(t, c.wantConfig, errors.As(err, &cfgErr), "a configuration error: %v", err)
 		})
 	}
+}
+
+// unpartitionedSpecIDs lists the ids of the table's unpartitioned specs.
+func unpartitionedSpecIDs(tbl *table.Table) []int {
+	var ids []int
+	for _, s := range tbl.Metadata().PartitionSpecs() {
+		if s.IsUnpartitioned() {
+			ids = append(ids, s.ID())
+		}
+	}
+	return ids
+}
+
+// TestEnsureMainTableUnpartitionedSpec: the partitioned table of a keyed
+// pipeline holds an unpartitioned spec (for equality deletes, which apply
+// across partitions) besides its default partitioned one, whether floe
+// created the table or found it; ensuring it again adds nothing. An
+// unkeyed pipeline's table, and an unpartitioned one, get no other spec.
+func TestEnsureMainTableUnpartitionedSpec(t *testing.T) {
+	ts := func(cfg *PipelineConfig) {
+		cfg.Schema = append(cfg.Schema, Column{Name: "ts", Type: "timestamptz"})
+		cfg.PartitionBy = []string{"day(ts)", "bucket(4, id)"}
+	}
+	for _, c := range []struct {
+		name        string
+		mod         func(*PipelineConfig)
+		existing    bool
+		wantSpecs   int
+		wantUnpartd []int
+	}{
+		{"keyed, partitioned", func(cfg *PipelineConfig) { ts(cfg); cfg.Key = []string{"id"} }, false, 2, []int{1}},
+		{"keyed, partitioned, equality deletes v3", func(cfg *PipelineConfig) {
+			ts(cfg)
+			cfg.Key, cfg.DeleteMode, cfg.FormatVersion = []string{"region", "id"}, DeleteModeEquality, 3
+		}, false, 2, []int{1}},
+		{"keyed, partitioned, existing table", func(cfg *PipelineConfig) { ts(cfg); cfg.Key = []string{"id"} }, true, 2, []int{1}},
+		{"keyed, unpartitioned", func(cfg *PipelineConfig) { cfg.Key = []string{"id"} }, false, 1, []int{0}},
+		{"unkeyed, partitioned", ts, false, 1, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cat := testutil.SQLiteCatalog(t)
+			ctx := context.Background()
+			p := tablePipeline(t, cat, c.mod)
+			if c.existing {
+				// Created by an earlier version, without the spec.
+				sch, err := p.opts.Pipeline.DeclaredSchema()
+				require.NoError(t, err)
+				spec, err := schema.Partition(p.opts.Pipeline.PartitionBy, sch)
+				require.NoError(t, err)
+				tbl, created, err := catalog.EnsureTable(ctx, cat, catalog.Ident("ns.events"), sch, spec, nil)
+				require.NoError(t, err)
+				require.True(t, created)
+				require.Len(t, tbl.Metadata().PartitionSpecs(), 1)
+			}
+			tbl, err := p.ensureMainTable(ctx, nil, "ns.events")
+			require.NoError(t, err)
+			meta := tbl.Metadata()
+			require.Len(t, meta.PartitionSpecs(), c.wantSpecs)
+			require.Equal(t, c.wantUnpartd, unpartitionedSpecIDs(tbl))
+			require.Equal(t, 0, meta.DefaultPartitionSpec(), "the default spec stays the table's partitioning")
+			def := meta.PartitionSpec()
+			require.Equal(t, len(p.opts.Pipeline.PartitionBy), def.NumFields())
+			if c.wantUnpartd != nil {
+				got, ok := schema.UnpartitionedSpec(meta)
+				require.True(t, ok)
+				require.Equal(t, c.wantUnpartd[0], got.ID())
+			}
+
+			// The returned table is the catalog's.
+			loaded, err := cat.LoadTable(ctx, catalog.Ident("ns.events"))
+			require.NoError(t, err)
+			require.Equal(t, loaded.MetadataLocation(), tbl.MetadataLocation())
+
+			// A restart finds the spec and commits nothing.
+			again, err := p.ensureMainTable(ctx, nil, "ns.events")
+			require.NoError(t, err)
+			require.Equal(t, tbl.MetadataLocation(), again.MetadataLocation())
+			require.Len(t, again.Metadata().PartitionSpecs(), c.wantSpecs)
+		})
+	}
+}
+
+// TestEnsureUnpartitionedSpecRaces: a pipeline whose view of the table is
+// stale, because another creator added the spec first or the table's
+// partitioning changed meanwhile, ends with one unpartitioned spec and the
+// default spec as the other commit left it.
+func TestEnsureUnpartitionedSpecRaces(t *testing.T) {
+	ctx := context.Background()
+	setup := func(t *testing.T) (*catalog.Catalog, *Pipeline, *table.Table) {
+		cat := testutil.SQLiteCatalog(t)
+		p := tablePipeline(t, cat, func(cfg *PipelineConfig) {
+			cfg.Key, cfg.PartitionBy = []string{"id"}, []string{"bucket(4, id)"}
+		})
+		sch, err := p.opts.Pipeline.DeclaredSchema()
+		require.NoError(t, err)
+		spec, err := schema.Partition(p.opts.Pipeline.PartitionBy, sch)
+		require.NoError(t, err)
+		stale, _, err := catalog.EnsureTable(ctx, cat, catalog.Ident("ns.events"), sch, spec, nil)
+		require.NoError(t, err)
+		return cat, p, stale
+	}
+
+	t.Run("another creator added it", func(t *testing.T) {
+		cat, p, stale := setup(t)
+		other := tablePipeline(t, cat, func(cfg *PipelineConfig) { *cfg = p.opts.Pipeline })
+		first, err := other.ensureUnpartitionedSpec(ctx, stale, "ns.events")
+		require.NoError(t, err)
+		require.Equal(t, []int{1}, unpartitionedSpecIDs(first))
+
+		tbl, err := p.ensureUnpartitionedSpec(ctx, stale, "ns.events")
+		require.NoError(t, err)
+		require.Equal(t, []int{1}, unpartitionedSpecIDs(tbl), "no second unpartitioned spec")
+		require.Len(t, tbl.Metadata().PartitionSpecs(), 2)
+	})
+
+	t.Run("the default spec changed", func(t *testing.T) {
+		cat, p, stale := setup(t)
+		// Another engine repartitions the table: a new default spec.
+		bucket8 := iceberg.NewPartitionSpecID(1, iceberg.PartitionField{SourceIDs: []int{1}, FieldID: 1001, Name: "id_bucket8",
+			Transform: iceberg.BucketTransform{NumBuckets: 8}})
+		_, _, err := cat.CommitTable(ctx, stale.Identifier(),
+			[]table.Requirement{table.AssertDefaultSpecID(0)},
+			[]table.Update{table.NewAddPartitionSpecUpdate(&bucket8, false), table.NewSetDefaultSpecUpdate(-1)})
+		require.NoError(t, err)
+
+		tbl, err := p.ensureUnpartitionedSpec(ctx, stale, "ns.events")
+		require.NoError(t, err)
+		meta := tbl.Metadata()
+		require.Equal(t, 1, meta.DefaultPartitionSpec(), "the other commit's default stays")
+		require.Equal(t, []int{2}, unpartitionedSpecIDs(tbl))
+		require.Len(t, meta.PartitionSpecs(), 3)
+	})
 }

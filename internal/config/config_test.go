@@ -79,6 +79,12 @@ pipelines:
 	require.Equal(t, []string{"id"}, cfg.Pipelines[0].Key)
 	require.Equal(t, 3, cfg.Pipelines[0].FormatVersion)
 
+	cfg, err = Parse([]byte(minimal+"    schema: [{name: id, type: long, required: true}]\n    key: [id]\n"), []string{
+		"FLOE_PIPELINES_0_DELETE_MODE=equality"})
+	require.NoError(t, err)
+	require.Equal(t, "equality", cfg.Pipelines[0].DeleteMode)
+	require.True(t, cfg.Pipelines[0].EqualityDeletes())
+
 	_, err = Parse([]byte(minimal), []string{"FLOE_PIPELINES_0_FORMAT_VERSION=4"})
 	fe := conftest.RequireField(t, err, "pipelines[0].format_version", "must be 2 or 3, got 4")
 	require.Equal(t, "FLOE_PIPELINES_0_FORMAT_VERSION", fe.Env)
@@ -206,6 +212,11 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 			"not float, double, struct, list or map"},
 		{"key metadata", "{topics: [t], table: a.b, schema: [{name: id, type: long, required: true}], key: [_kafka_offset]}", "pipelines[0].key[0]",
 			"is a Kafka metadata column"},
+		{"delete mode", "{topics: [t], table: a.b, schema: [{name: id, type: long, required: true}], key: [id], delete_mode: equal}",
+			"pipelines[0].delete_mode", `must be position or equality, got "equal"`},
+		{"delete mode without key", "{topics: [t], table: a.b, delete_mode: equality}", "pipelines[0].delete_mode", "needs key columns (key:)"},
+		{"equality deletes with a version", "{topics: [t], table: a.b, schema: [{name: id, type: long, required: true}, {name: v, type: long}], " +
+			"key: [id], version_column: v, delete_mode: equality}", "pipelines[0].delete_mode", "equality cannot be combined with version_column"},
 	}
 	for _, c := range pipelineCases {
 		t.Run(c.name, func(t *testing.T) {

@@ -100,6 +100,8 @@ func TestUnknownFieldSuggests(t *testing.T) {
 			"unknown field; did you mean table?"},
 		{"dash", onePipeline + "    commit-interval: 1s\n", "pipelines[0].commit-interval", 6,
 			"unknown field; did you mean commit_interval?"},
+		{"delete mode", onePipeline + "    delete-mode: equality\n", "pipelines[0].delete-mode", 6,
+			"unknown field; did you mean delete_mode?"},
 		{"case", onePipeline + "    Topics: [a]\n", "pipelines[0].Topics", 6,
 			"unknown field; did you mean topics?"},
 		{"nested", onePipeline + "kafka_:\n", "kafka_", 6, "unknown field; did you mean kafka?"},
@@ -107,7 +109,7 @@ func TestUnknownFieldSuggests(t *testing.T) {
 			"unknown field; allowed: cert_file, key_file, ca_file"},
 		{"far", onePipeline + "    interval: 1s\n", "pipelines[0].interval", 6,
 			"unknown field; allowed: name, topics, table, dead_letter_table, format, start, commit_interval, " +
-				"target_file_size, schema, partition_by, kafka_metadata, table_properties, key, mode, version_column, format_version, workers, on_data_loss, infer_conflicts"},
+				"target_file_size, schema, partition_by, kafka_metadata, table_properties, key, mode, version_column, delete_mode, format_version, workers, on_data_loss, infer_conflicts"},
 		{"top level", "brokers: [a:1]\n" + onePipeline, "brokers", 1,
 			"unknown field; allowed: node, cluster, kafka, catalog, storage, defaults, pipelines, maintenance"},
 		{"quoted", onePipeline + "    \"commit interval\": 1s\n", `pipelines[0]."commit interval"`, 6,

@@ -1,6 +1,8 @@
 // Package schema turns the declarative table description of a pipeline's
 // configuration (type strings, partition transforms, Kafka metadata columns)
-// into Iceberg schemas and partition specs, and back into text.
+// into Iceberg schemas and partition specs (and back into text), and finds
+// in a table's metadata the specs floe writes some files under
+// (UnpartitionedSpec).
 //
 // Field ids are assigned depth-first from 1 in declaration order, the same
 // order iceberg-go's fresh-id assignment uses, so a declared schema and the
