@@ -154,6 +154,8 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 			r.Observe(name, n.metrics())
 			n.resolvers.Store(name, r)
 			defer n.resolvers.Delete(name)
+			// After the writers have stopped (wg.Wait below runs first).
+			defer r.Close()
 			deltas = r
 		}
 		w, err := commit.NewWriter(commit.WriterConfig{

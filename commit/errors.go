@@ -114,9 +114,10 @@ func Classify(err error) string {
 		return ClassFatal
 	case errors.Is(err, table.ErrCommitFailed),
 		// iceberg-go's SQL catalog reports a failed requirement (the
-		// base snapshot moved) unwrapped; requirements are checked before
-		// anything is written, so it is a definite failure.
-		strings.Contains(err.Error(), "requirement failed"):
+		// base snapshot moved) unwrapped, spelled with a capital R by
+		// some checks; requirements are checked before anything is
+		// written, so it is a definite failure.
+		strings.Contains(strings.ToLower(err.Error()), "requirement failed"):
 		return ClassConflict
 	default:
 		return ClassUnknown

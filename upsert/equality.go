@@ -14,6 +14,7 @@ import (
 
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/fileio"
+	"github.com/floelake/floe/internal/schema"
 )
 
 // Equality deletes: what a commit does when the index cannot place its keys.
@@ -321,26 +322,12 @@ func (r *Resolver) resolveByEquality(ctx context.Context, base *table.Table, fil
 	return d, nil
 }
 
-// UnpartitionedSpec returns the table's unpartitioned partition spec: its
-// default one when that is unpartitioned, otherwise the first it has.
-func UnpartitionedSpec(meta table.Metadata) (iceberg.PartitionSpec, bool) {
-	if s := meta.PartitionSpec(); s.IsUnpartitioned() {
-		return s, true
-	}
-	for _, s := range meta.PartitionSpecs() {
-		if s.IsUnpartitioned() {
-			return s, true
-		}
-	}
-	return iceberg.PartitionSpec{}, false
-}
-
 // writeEqualityDeletes writes one equality-delete file on the key columns
 // holding the keys of every row of files (data files and files of deleted
 // keys), under the table's unpartitioned spec.
 func (r *Resolver) writeEqualityDeletes(ctx context.Context, base *table.Table, fs iceio.IO, files []iceberg.DataFile) (iceberg.DataFile, error) {
 	meta := base.Metadata()
-	spec, ok := UnpartitionedSpec(meta)
+	spec, ok := schema.UnpartitionedSpec(meta)
 	if !ok {
 		return nil, fmt.Errorf("upsert: table %s has no unpartitioned partition spec to write equality deletes under "+
 			"(floe adds one to a keyed table when its pipeline starts)", base.Location())

@@ -16,6 +16,7 @@ import (
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/internal/fileio"
+	"github.com/floelake/floe/internal/schema"
 	"github.com/floelake/floe/internal/testutil"
 	"github.com/floelake/floe/upsert"
 )
@@ -73,7 +74,7 @@ func newKeyedTable(t *testing.T, version int) *keyedTable {
 		[]table.Update{table.NewAddPartitionSpecUpdate(&unpartitioned, false)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := upsert.UnpartitionedSpec(kt.load().Metadata()); !ok || kt.load().Spec().IsUnpartitioned() {
+	if _, ok := schema.UnpartitionedSpec(kt.load().Metadata()); !ok || kt.load().Spec().IsUnpartitioned() {
 		t.Fatal("the table should have an unpartitioned spec besides its default partitioned one")
 	}
 	return kt
