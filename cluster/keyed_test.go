@@ -139,11 +139,19 @@ func (r *keyedRig) requireNewestRows() {
 
 func TestKeyedTableKeepsTheNewestRowPerKey(t *testing.T) {
 	for _, c := range []struct {
-		version int
-		mode    string
-	}{{2, ingest.ModeUpsert}, {3, ingest.ModeUpsert}, {2, ingest.ModeCDC}, {3, ingest.ModeCDC}} {
+		version    int
+		mode       string
+		deleteMode string
+	}{
+		{2, ingest.ModeUpsert, ""}, {3, ingest.ModeUpsert, ""}, {2, ingest.ModeCDC, ""}, {3, ingest.ModeCDC, ""},
+		{2, ingest.ModeUpsert, ingest.DeleteModeEquality}, {3, ingest.ModeCDC, ingest.DeleteModeEquality},
+	} {
 		version := c.version
-		t.Run(fmt.Sprintf("v%d-%s", version, c.mode), func(t *testing.T) {
+		name := fmt.Sprintf("v%d-%s", version, c.mode)
+		if c.deleteMode != "" {
+			name += "-" + c.deleteMode
+		}
+		t.Run(name, func(t *testing.T) {
 			kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
 			require.NoError(t, err)
 			t.Cleanup(kc.Close)
@@ -151,6 +159,7 @@ func TestKeyedTableKeepsTheNewestRowPerKey(t *testing.T) {
 			same := func(c *catalog.Catalog) *catalog.Catalog { return c }
 			pc := keyedPipeline(version)
 			pc.Mode = c.mode
+			pc.DeleteMode = c.deleteMode
 			r := &keyedRig{
 				leaderRig: startLeaderRigWith(t, kc, cat, same, aggressiveMaintenance(time.Hour), pc),
 				kc:        kc, rng: rand.New(rand.NewPCG(uint64(version), 3)),
@@ -167,10 +176,17 @@ func TestKeyedTableKeepsTheNewestRowPerKey(t *testing.T) {
 			}
 			st, err := r.node.KeyIndex(mainTable)
 			require.NoError(t, err)
-			require.Equal(t, len(r.want), st.Keys, "keys in the index: %+v", st)
-			require.Positive(t, st.Replaced, "%+v", st)
-			require.Positive(t, st.Deleted, "%+v", st)
-			require.Positive(t, st.Rebuilds, "%+v", st)
+			if c.deleteMode == ingest.DeleteModeEquality {
+				// No index: every commit deletes by equality.
+				require.Zero(t, st.Keys, "%+v", st)
+				require.Positive(t, st.EqualityCommits, "%+v", st)
+				require.Positive(t, st.EqualityKeys, "%+v", st)
+			} else {
+				require.Equal(t, len(r.want), st.Keys, "keys in the index: %+v", st)
+				require.Positive(t, st.Replaced, "%+v", st)
+				require.Positive(t, st.Deleted, "%+v", st)
+				require.Positive(t, st.Rebuilds, "%+v", st)
+			}
 			t.Logf("key index: %+v", st)
 			m, err := waitMaintainer(r.leaderRig, mainTable)
 			require.NoError(t, err)

@@ -616,6 +616,9 @@ func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) 
 			Files: len(seg.Files), Segments: ids, Committer: w.c,
 		})
 	}
+	if w.cfg.Deltas != nil {
+		w.removeObsoleteDeletes(ctx)
+	}
 	return nil
 }
 
@@ -624,7 +627,6 @@ func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) 
 // snapshot that is no longer the head (another engine committed meanwhile)
 // is resolved again on the next round.
 func (w *TableWriter) commitKeyed(ctx context.Context, seg Segment) (Result, error) {
-	w.removeObsoleteDeletes(ctx)
 	base := headID(w.c.Table())
 	d := RowDelta{Base: base}
 	if len(seg.Files) > 0 {
@@ -651,8 +653,8 @@ func (w *TableWriter) commitKeyed(ctx context.Context, seg Segment) (Result, err
 }
 
 // removeObsoleteDeletes removes the delete files the key index says are
-// obsolete, before the next commit is resolved. A failure is logged: the
-// files stay until the index offers them again.
+// obsolete, after a commit has landed and been reported. A failure is
+// logged: the files stay until the index offers them again.
 func (w *TableWriter) removeObsoleteDeletes(ctx context.Context) {
 	base := headID(w.c.Table())
 	files, err := w.cfg.Deltas.Obsolete(ctx, w.c.Table())

@@ -305,8 +305,9 @@ func (r *Resolver) resolveByEquality(ctx context.Context, base *table.Table, fil
 	}
 	// Last row first above: the order among keys does not matter, only
 	// that each key has one op.
-	e.rows, e.keys = r.last.rows, int64(len(e.ops))
+	e.rows = r.last.rows
 	if head != 0 && len(rows) > 0 {
+		e.keys = int64(len(e.ops))
 		fs, err := base.FS(ctx)
 		if err != nil {
 			return commit.RowDelta{}, fmt.Errorf("upsert: file IO of %s: %w", base.Location(), err)

@@ -27,6 +27,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/failpoint"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -132,6 +133,9 @@ type Metrics interface {
 	// in: rows that went through the index, rows replaced (each got a
 	// position delete), keys deleted that had a row.
 	KeyedCommit(table string, rows, replaced, deleted int64)
+	// EqualityCommit is called for every commit that deleted older rows
+	// by an equality delete listing keys keys.
+	EqualityCommit(table string, keys int64)
 	// KeyIndex is called with the index's keys and bytes whenever a
 	// commit, rebuild or compaction changed it.
 	KeyIndex(table string, keys int, bytes int64)
@@ -143,6 +147,7 @@ type Metrics interface {
 type NopMetrics struct{}
 
 func (NopMetrics) KeyedCommit(string, int64, int64, int64)    {}
+func (NopMetrics) EqualityCommit(string, int64)               {}
 func (NopMetrics) KeyIndex(string, int, int64)                {}
 func (NopMetrics) KeyIndexRebuilt(string, int, time.Duration) {}
 
@@ -287,6 +292,7 @@ func (r *Resolver) Committed(id int64) {
 		r.stats.EqualityKeys += e.keys
 		r.stats.EqualityCommits++
 		r.metrics.KeyedCommit(r.table, e.rows, 0, 0)
+		r.metrics.EqualityCommit(r.table, e.keys)
 		r.clearLast()
 		r.publish()
 		return
@@ -1060,6 +1066,9 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 	if snap == nil {
 		r.ready = true
 		return nil
+	}
+	if err := failpoint.Hit("upsert/rebuild"); err != nil {
+		return err
 	}
 	tasks, err := base.Scan(table.WithSnapshotID(snap.SnapshotID)).PlanFiles(ctx)
 	if err != nil {

@@ -18,6 +18,7 @@
 //	commit/after-catalog    the catalog accepted the commit, floe does not know yet
 //	writer/before-report    a table writer's commit landed, the ledger not told yet
 //	cluster/after-propose   the ledger accepted a segment, its proposer not told yet
+//	upsert/rebuild          a key index rebuild from the table starts (an error fails it)
 package failpoint
 
 import (

@@ -82,6 +82,7 @@ type Set struct {
 
 	// floe_upsert_*
 	upsertRows, upsertReplaced, upsertDeleted, indexRebuilds *prometheus.CounterVec
+	equalityCommits, equalityKeys                            *prometheus.CounterVec
 	indexKeys, indexBytes                                    *prometheus.GaugeVec
 	indexRebuildSeconds                                      *prometheus.HistogramVec
 }
@@ -143,8 +144,11 @@ func New() *Set {
 		upsertReplaced: counter("floe_upsert_replaced_rows_total", "Rows of keyed tables replaced by a newer row of their key (each deleted by position).", "table"),
 		upsertDeleted:  counter("floe_upsert_deleted_keys_total", "Keys deleted by tombstones or delete events that had a row.", "table"),
 		indexRebuilds:  counter("floe_upsert_index_rebuilds_total", "Key index rebuilds from the table (start, failover, a table changed by another writer).", "table"),
-		indexKeys:      gauge("floe_upsert_index_keys", "Keys in the key index.", "table"),
-		indexBytes:     gauge("floe_upsert_index_bytes", "Memory of the key index.", "table"),
+		equalityCommits: counter("floe_upsert_equality_commits_total",
+			"Commits of keyed tables that deleted older rows by equality (delete_mode: equality, or while the key index was rebuilt).", "table"),
+		equalityKeys: counter("floe_upsert_equality_keys_total", "Keys listed in the equality deletes of keyed tables' commits.", "table"),
+		indexKeys:    gauge("floe_upsert_index_keys", "Keys in the key index.", "table"),
+		indexBytes:   gauge("floe_upsert_index_bytes", "Memory of the key index.", "table"),
 		indexRebuildSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "floe_upsert_index_rebuild_seconds",
 			Help:    "Time to rebuild a key index from its table.",
@@ -371,6 +375,12 @@ func (s *Set) KeyedCommit(table string, rows, replaced, deleted int64) {
 	s.upsertRows.WithLabelValues(table).Add(float64(rows))
 	s.upsertReplaced.WithLabelValues(table).Add(float64(replaced))
 	s.upsertDeleted.WithLabelValues(table).Add(float64(deleted))
+}
+
+// EqualityCommit counts a keyed commit resolved by equality deletes.
+func (s *Set) EqualityCommit(table string, keys int64) {
+	s.equalityCommits.WithLabelValues(table).Inc()
+	s.equalityKeys.WithLabelValues(table).Add(float64(keys))
 }
 
 // KeyIndex sets a key index's size.
