@@ -15,9 +15,10 @@
 // deletes by file and position alone, without the join on key values that
 // equality deletes cost them.
 //
-// A key the index cannot place (rows the index never saw: written before
-// it was built, or by another engine) has no position to delete; such
-// updates fall back to equality deletes on the key columns.
+// A commit resolved while the index is being rebuilt (after a start or a
+// failover), or with delete_mode: equality (no index at all), has no
+// positions to delete: it deletes the older rows of its keys with an
+// equality delete on the key columns instead (equality.go).
 //
 // Files change under the index in two ways. DropFile forgets a file that
 // is gone, with every key whose row lived there. Remap carries keys through
@@ -110,9 +111,10 @@
 //
 // Resolver (resolver.go) is what the table writer of a keyed table uses:
 // it owns an Index, brings it to the table's current snapshot (a rebuild
-// from the table, or following a compaction by reading the compacted
-// files' keys), and turns each commit's files into the deletes that keep
-// one row per key. Its essay is at the top of resolver.go.
+// from the table in the background, or following a compaction by reading
+// the compacted files' keys), and turns each commit's files into the
+// deletes that keep one row per key. Its essay is at the top of
+// resolver.go; what it does without the index, at the top of equality.go.
 //
 // # Not done yet
 //
@@ -121,9 +123,7 @@
 //     local disk. Store is the interface such a store implements, so it
 //     can replace Index without touching the resolver.
 //   - Persistence. The index is rebuilt from the table when a writer
-//     starts (a restart, a failover); the first commit waits for the
-//     rebuild. A copy persisted beside the snapshot, and equality deletes
-//     for the commits made while a rebuild runs, would take the rebuild off
-//     the commit path.
+//     starts (a restart, a failover); commits meanwhile delete by
+//     equality. A copy persisted beside the snapshot would shorten that.
 //   - Concurrency. An Index belongs to one goroutine.
 package upsert
