@@ -231,6 +231,9 @@ type Summary struct {
 	// Stale is true when the table changed under the plan and nothing was
 	// committed: the next run plans again.
 	Stale bool `json:"stale,omitempty"`
+	// EqualityDeletesRemoved counts the equality-delete files the
+	// compaction removed because they applied to no data file left.
+	EqualityDeletesRemoved int `json:"equality_deletes_removed,omitempty"`
 }
 
 // Compact compacts every small file of the table now, whatever the
@@ -319,6 +322,13 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 	// A file planned as several tasks is listed once per task.
 	rw.Old = uniqueFiles(rw.Old)
 	rw.RemoveDeletes = uniqueFiles(rw.RemoveDeletes)
+	done, err := equalityDeletesDone(ctx, tbl, snap, tasks, rw)
+	if err != nil {
+		cleanup()
+		return sum, fmt.Errorf("maintain: compact %s: %w", m.table, err)
+	}
+	rw.RemoveDeletes = append(rw.RemoveDeletes, done...)
+	sum.EqualityDeletesRemoved = len(done)
 	if !exact {
 		deleted = -1
 	}
@@ -417,6 +427,53 @@ func deletedRows(t table.FileScanTask) (int64, bool) {
 		n += d.Count()
 	}
 	return n, true
+}
+
+// equalityDeletesDone returns the equality-delete files of snap that apply
+// to no data file once rw has replaced its old files: an equality delete
+// applies to the data files with a lower data sequence number than its
+// own, and the files rw writes keep the plan's (snap's), which is not
+// lower than that of any delete snap holds.
+func equalityDeletesDone(ctx context.Context, tbl *table.Table, snap *table.Snapshot, tasks []table.FileScanTask, rw commit.Rewrite) ([]iceberg.DataFile, error) {
+	old := make(map[string]bool, len(rw.Old))
+	for _, f := range rw.Old {
+		old[f.FilePath()] = true
+	}
+	// The lowest data sequence number among the data files that stay.
+	lowest := rw.DataSeq
+	for _, t := range tasks {
+		if old[t.File.FilePath()] {
+			continue
+		}
+		if t.DataSequenceNumber == nil {
+			return nil, nil
+		}
+		lowest = min(lowest, *t.DataSequenceNumber)
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mans, err := snap.Manifests(fs)
+	if err != nil {
+		return nil, err
+	}
+	var done []iceberg.DataFile
+	for _, m := range mans {
+		if m.ManifestContent() != iceberg.ManifestContentDeletes {
+			continue
+		}
+		entries, err := m.FetchEntries(fs, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.DataFile().ContentType() == iceberg.EntryContentEqDeletes && e.SequenceNum() <= lowest {
+				done = append(done, e.DataFile())
+			}
+		}
+	}
+	return done, nil
 }
 
 // describe turns scan tasks into planner files, one per data file, and

@@ -1,6 +1,7 @@
 package upsert_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -10,8 +11,19 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/maintain"
 	"github.com/floelake/floe/upsert"
 )
+
+// direct is a table writer with nothing in flight: Do runs f at once on
+// the committer.
+type direct struct{ c *commit.Committer }
+
+func (d direct) Do(ctx context.Context, f func(context.Context, *commit.Committer) error) error {
+	return f(ctx, d.c)
+}
+func (d direct) Current() *table.Table           { return d.c.Table() }
+func (d direct) PendingFiles() ([]string, error) { return nil, nil }
 
 // randomRound returns n events for keys k000..k(keys-1): upserts moving
 // between regions, a tenth of them deletes, and applies them to want.
@@ -117,6 +129,23 @@ func TestEqualityDeleteMode(t *testing.T) {
 			if _, _, eq := kt.deleteFiles(); eq == 0 {
 				t.Fatal("no equality deletes apply to the table")
 			}
+			// A compaction of every file folds the equality deletes into
+			// its output, and removes them: they apply to nothing left.
+			c, err := commit.New(kt.ctx, kt.cat, commit.Config{Pipeline: "p", Table: kt.ident})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.UseRowDeltas(res)
+			sum, err := maintain.New("db.t", direct{c}, maintain.DefaultConfig(), nil, nil).Compact(kt.ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Snapshot == 0 || sum.EqualityDeletesRemoved != 9 {
+				t.Fatalf("compaction %+v: want it committed, removing the 9 equality-delete files", sum)
+			}
+			kt.requireRows(want)
+			kt.commit(res, randomRound(rng, kt, 20, 50, 60, want))
+			kt.requireRows(want)
 			if _, err := upsert.NewResolver([]string{"id"}, nil, upsert.EqualityDeletes(), upsert.Version("v")); err == nil {
 				t.Fatal("equality deletes with a version column were accepted")
 			}
