@@ -213,7 +213,8 @@ func (r *Resolver) startRebuild(base *table.Table) {
 // journal.
 func (r *Resolver) adopt(ctx context.Context, j *rebuildJob) {
 	b := j.built
-	r.ix, r.files, r.dvs, r.repairs, r.eqKnown, r.rebased = b.ix, b.files, b.dvs, b.repairs, b.eqKnown, nil
+	r.ix, r.files, r.dvs, r.repairs, r.eqKnown = b.ix, b.files, b.dvs, b.repairs, b.eqKnown
+	r.rebased, r.rebasedRows = nil, 0
 	if r.eqKnown == nil {
 		r.eqKnown = map[string]bool{}
 	}

@@ -49,11 +49,13 @@ import (
 // Committed moves it to the new snapshot, Abandon drops it. Whenever the
 // table's head is not the index's snapshot (the first commit after a
 // start or a failover, a compaction or rollback in between, a commit whose
-// outcome was lost), Resolve rebuilds it from the table first: the key
-// columns of every live data file, minus the rows its position deletes and
-// deletion vectors remove. A rebuild that finds a key live twice (a table
-// some other writer changed) keeps the row of the newest file and deletes
-// the others with the next commit.
+// outcome was lost), the index is rebuilt from the table: the key columns
+// of every live data file, minus the rows its position deletes, deletion
+// vectors and equality deletes remove. A rebuild that finds a key live
+// twice (a table some other writer changed) keeps the row of the newest
+// file and deletes the others with the next commit, as it does the rows
+// equality deletes remove. The rebuild runs in the background; commits
+// made meanwhile resolve by equality deletes (see equality.go).
 //
 // Rows of a key are ordered by Kafka offset within a partition. Keys are
 // expected to stay in one Kafka partition (producers partition by key);
@@ -487,6 +489,7 @@ type row struct {
 func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []iceberg.DataFile) (commit.RowDelta, error) {
 	head := headID(base)
 	r.clearLast()
+	r.lastEq = nil
 	if r.eqMode {
 		return r.resolveByEquality(ctx, base, files)
 	}
