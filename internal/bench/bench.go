@@ -443,7 +443,7 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 	}}
 	if a.Upsert != nil {
 		// The pipeline creates its table from the declared schema.
-		upsertPipeline(&cfg.Pipelines[0], a.Upsert.Key, a.Upsert.FormatVersion)
+		upsertPipeline(&cfg.Pipelines[0], a.Upsert.Key, a.Upsert.FormatVersion, a.Upsert.DeleteMode)
 	}
 	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -9,13 +9,15 @@ package bench
 //	    pipeline where 1%, 10% and 100% of the records update an existing
 //	    key and the rest add new keys, in format v2 (position-delete files)
 //	    and v3 (deletion vectors), each beside an unkeyed pipeline
-//	    (append) on the same records. Every table first holds a quarter
-//	    as many keys as the measured records, committed by a child run of
-//	    its own before the measured records are produced: the keys the
-//	    updates hit (100% updates need keys that exist). The measured child
-//	    restarts on that table, so a keyed run's time includes the rebuild
-//	    of its key index from the table at its first commit, as every
-//	    restart of a keyed pipeline does.
+//	    (append) on the same records, and a v2 run with delete_mode:
+//	    equality (no key index: an equality-delete file per commit). Every
+//	    table first holds a quarter as many keys as the measured records,
+//	    committed by a child run of its own before the measured records
+//	    are produced: the keys the updates hit (100% updates need keys that
+//	    exist). The measured child restarts on that table, so a keyed run's
+//	    time includes the rebuild of its key index from the table at its
+//	    first commit, as every restart of a keyed pipeline does (with the
+//	    node's default wait for it; equality resolves meanwhile).
 //	(2) read cost: a keyed table committed to directly in a local warehouse
 //	    (the fileio writer, the upsert resolver and the committer, as the
 //	    table writer drives them, without Kafka): a first commit of
@@ -30,13 +32,18 @@ package bench
 //	    checkpoint the same data files are also committed, without their
 //	    deletes, to a table of their own and scanned: what the files cost
 //	    a reader apart from the deletes. Each checkpoint is a table of its
-//	    own, built by the same deterministic stream.
+//	    own, built by the same deterministic stream. All of it is measured
+//	    for delete_mode: position (the default; the resolver waits for its
+//	    index however long it takes) and again for delete_mode: equality
+//	    (the resolver keeps no index: each commit adds one equality-delete
+//	    file of the keys it touches, under the table's unpartitioned
+//	    spec), without the scan of the data files alone.
 //	(3) the key index: bytes per key (Index.MemoryBytes / Len, and the
 //	    growth of the live heap) after inserting Keys keys encoded as the
 //	    resolver encodes the event_id string column, and the time a fresh
 //	    Resolver takes to rebuild the index of a table of Keys keys written
 //	    in a few large files (Resolve with no new files, which rebuilds
-//	    first, as after a restart or a failover).
+//	    first, as after a restart or a failover, and waits for it).
 //
 // The broker (kfake) and the producer run in the benchmark process, every
 // measured phase in a `floe bench child` process of its own, so no phase
@@ -208,19 +215,21 @@ func RunUpsert(ctx context.Context, o UpsertOptions, out io.Writer) error {
 		res.tput = append(res.tput, runs...)
 	}
 
-	fmt.Fprintf(out, "\n(2) read cost: a table of %d keys, then upsert commits of %d rows (%.0f%% updates, one data file each), no maintenance; full scans (plan + read every column, the fastest of %d) before and after an on-demand compaction\n",
+	fmt.Fprintf(out, "\n(2) read cost: a table of %d keys, then upsert commits of %d rows (%.0f%% updates, one data file each), no maintenance; full scans (plan + read every column, the fastest of %d) before and after an on-demand compaction; delete_mode position (the default), then equality\n",
 		o.ReadSeed, o.CommitRows, readUpdate*100, scanRepeat)
 	for _, v := range versions {
-		r, _, err := runChild(ctx, exe, childArgs{Mode: "upsert-read", DataDir: filepath.Join(dir, "read"), Upsert: &upsertArgs{
-			FormatVersion: v, SeedRows: o.ReadSeed, CommitRows: o.CommitRows, Checkpoints: readCheckpoints(o.Commits), Update: readUpdate,
-		}})
-		if err != nil {
-			return fmt.Errorf("bench upsert: read cost, v%d: %w", v, err)
+		for _, mode := range []string{"", ingest.DeleteModeEquality} {
+			r, _, err := runChild(ctx, exe, childArgs{Mode: "upsert-read", DataDir: filepath.Join(dir, "read"), Upsert: &upsertArgs{
+				FormatVersion: v, DeleteMode: mode, SeedRows: o.ReadSeed, CommitRows: o.CommitRows, Checkpoints: readCheckpoints(o.Commits), Update: readUpdate,
+			}})
+			if err != nil {
+				return fmt.Errorf("bench upsert: read cost, v%d %s: %w", v, cmp.Or(mode, ingest.DeleteModePosition), err)
+			}
+			for _, p := range r.Read {
+				p.print(out)
+			}
+			res.read = append(res.read, r.Read...)
 		}
-		for _, p := range r.Read {
-			p.print(out)
-		}
-		res.read = append(res.read, r.Read...)
 	}
 
 	fmt.Fprintf(out, "\n(3) key index: %d keys\n", o.Keys)
@@ -355,15 +364,16 @@ func clickColumns() []ingest.Column {
 }
 
 // upsertPipeline makes p the benchmark's pipeline: the declared click
-// schema, keyed by event_id in format version (key nil: unkeyed, with the
-// Kafka partition and offset columns a keyed table has, so both tables
-// have the same columns).
-func upsertPipeline(p *ingest.PipelineConfig, key []string, version int) {
+// schema, keyed by event_id in format version with deleteMode (key nil:
+// unkeyed, with the Kafka partition and offset columns a keyed table has,
+// so both tables have the same columns).
+func upsertPipeline(p *ingest.PipelineConfig, key []string, version int, deleteMode string) {
 	p.Schema = clickColumns()
 	p.PartitionBy = []string{gen.PartitionSpecSQL(gen.Clicks)}
 	p.FormatVersion = version
 	if len(key) > 0 {
 		p.Key = key
+		p.DeleteMode = deleteMode
 	} else {
 		p.KafkaMetadata = []string{"partition", "offset"}
 	}
@@ -411,6 +421,8 @@ type tputRun struct {
 	pct     int
 	keyed   bool
 	version int
+	// deleteMode is a keyed run's delete_mode ("" is position).
+	deleteMode string
 	// updated is the measured records' fraction of updates.
 	updated float64
 	res     childResult
@@ -435,12 +447,14 @@ func upsertThroughput(ctx context.Context, exe, broker, dir string, o UpsertOpti
 	for _, v := range versions {
 		runs = append(runs, tputRun{label: fmt.Sprintf("keyed v%d, %d%% updates", v, pct), pct: pct, keyed: true, version: v})
 	}
+	runs = append(runs, tputRun{label: fmt.Sprintf("keyed v2 delete_mode: equality, %d%% updates", pct), pct: pct, keyed: true, version: 2,
+		deleteMode: ingest.DeleteModeEquality})
 	args := func(r tputRun, records int) childArgs {
 		a := childArgs{Mode: "e2e", Brokers: []string{broker}, Topic: topic, Records: int64(records),
-			DataDir: filepath.Join(dir, "tput", fmt.Sprintf("%s-v%d-keyed-%t", topic, r.version, r.keyed)), CommitInterval: o.CommitInterval,
+			DataDir: filepath.Join(dir, "tput", fmt.Sprintf("%s-v%d-keyed-%t%s", topic, r.version, r.keyed, r.deleteMode)), CommitInterval: o.CommitInterval,
 			Upsert: &upsertArgs{FormatVersion: r.version}}
 		if r.keyed {
-			a.Upsert.Key = []string{upsertKey}
+			a.Upsert.Key, a.Upsert.DeleteMode = []string{upsertKey}, r.deleteMode
 		}
 		return a
 	}
@@ -470,7 +484,7 @@ func upsertThroughput(ctx context.Context, exe, broker, dir string, o UpsertOpti
 		if sr := r.steadyRate(); sr > 0 {
 			steady = fmt.Sprintf("; first to last commit %.0f records/s", sr)
 		}
-		fmt.Fprintf(out, "  %-36s %9.0f records/s  (%d records, %.1f%% updates, in %s%s; %d snapshots; peak RSS %.0f MiB)\n",
+		fmt.Fprintf(out, "  %-50s %9.0f records/s  (%d records, %.1f%% updates, in %s%s; %d snapshots; peak RSS %.0f MiB)\n",
 			r.label, r.rate(), res.Records, updated*100, res.Elapsed.Round(10*time.Millisecond), steady, res.Commits, float64(res.PeakRSS)/(1<<20))
 	}
 	deleteTopic(ctx, broker, topic)
@@ -498,6 +512,8 @@ type upsertArgs struct {
 	// Key is nil for an unkeyed table.
 	Key           []string `json:"key,omitempty"`
 	FormatVersion int      `json:"format_version"`
+	// DeleteMode is the keyed table's delete_mode ("" is position).
+	DeleteMode string `json:"delete_mode,omitempty"`
 	// The read phase.
 	SeedRows    int     `json:"seed_rows,omitempty"`
 	CommitRows  int     `json:"commit_rows,omitempty"`
@@ -528,7 +544,7 @@ type keyedTable struct {
 	part map[int]any
 }
 
-func openKeyedTable(ctx context.Context, dir string, version int) (*keyedTable, error) {
+func openKeyedTable(ctx context.Context, dir string, version int, deleteMode string) (*keyedTable, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -539,7 +555,7 @@ func openKeyedTable(ctx context.Context, dir string, version int) (*keyedTable, 
 	if err != nil {
 		return nil, err
 	}
-	t, err := newKeyedTable(ctx, cat, version)
+	t, err := newKeyedTable(ctx, cat, version, deleteMode)
 	if err != nil {
 		_ = cat.Close()
 		return nil, err
@@ -547,9 +563,9 @@ func openKeyedTable(ctx context.Context, dir string, version int) (*keyedTable, 
 	return t, nil
 }
 
-func newKeyedTable(ctx context.Context, cat *catalog.Catalog, version int) (*keyedTable, error) {
+func newKeyedTable(ctx context.Context, cat *catalog.Catalog, version int, deleteMode string) (*keyedTable, error) {
 	var pc ingest.PipelineConfig
-	upsertPipeline(&pc, []string{upsertKey}, version)
+	upsertPipeline(&pc, []string{upsertKey}, version, deleteMode)
 	sch, err := pc.DeclaredSchema()
 	if err != nil {
 		return nil, err
@@ -561,14 +577,18 @@ func newKeyedTable(ctx context.Context, cat *catalog.Catalog, version int) (*key
 	props := maintain.Properties()
 	props[table.PropertyFormatVersion] = strconv.Itoa(version)
 	ident := catalog.Ident(upsertTable)
-	if _, _, err := catalog.EnsureTable(ctx, cat, ident, sch, spec, props); err != nil {
+	tbl, _, err := catalog.EnsureTable(ctx, cat, ident, sch, spec, props)
+	if err != nil {
+		return nil, err
+	}
+	if err := addUnpartitionedSpec(ctx, cat, tbl); err != nil {
 		return nil, err
 	}
 	c, err := commit.New(ctx, cat, commit.Config{Pipeline: "upsert", Table: ident, Logger: benchLogger()})
 	if err != nil {
 		return nil, err
 	}
-	res, err := upsert.NewResolver(pc.Key, benchLogger())
+	res, err := upsert.NewResolver(pc.Key, benchLogger(), resolverOptions(pc)...)
 	if err != nil {
 		return nil, err
 	}
@@ -583,7 +603,44 @@ func newKeyedTable(ctx context.Context, cat *catalog.Catalog, version int) (*key
 	return &keyedTable{cat: cat, c: c, res: res, info: info, part: map[int]any{info.Spec.Field(0).FieldID: day}}, nil
 }
 
-func (t *keyedTable) close() { _ = t.cat.Close() }
+func (t *keyedTable) close() {
+	t.res.Close()
+	_ = t.cat.Close()
+}
+
+// resolverOptions are the options of the resolvers the benchmark creates
+// for pipeline p's table. With delete_mode: position a commit waits for the
+// index however long its rebuild takes (upsert.RebuildWait), rather than
+// resolving by equality after the default wait: the figures are the
+// index's.
+func resolverOptions(p ingest.PipelineConfig) []upsert.Option {
+	if p.EqualityDeletes() {
+		return []upsert.Option{upsert.EqualityDeletes()}
+	}
+	return []upsert.Option{upsert.RebuildWait(time.Hour)}
+}
+
+// addUnpartitionedSpec gives a partitioned keyed table an unpartitioned
+// partition spec besides its default one, as a keyed pipeline's table gets
+// when the pipeline starts: the spec its equality-delete files are written
+// under. The table is new and this process its only writer.
+func addUnpartitionedSpec(ctx context.Context, cat *catalog.Catalog, tbl *table.Table) error {
+	meta := tbl.Metadata()
+	if _, ok := schema.UnpartitionedSpec(meta); ok {
+		return nil
+	}
+	id := 0
+	for _, s := range meta.PartitionSpecs() {
+		id = max(id, s.ID()+1)
+	}
+	spec := iceberg.NewPartitionSpecID(id)
+	if _, _, err := cat.CommitTable(ctx, tbl.Identifier(),
+		[]table.Requirement{table.AssertTableUUID(meta.TableUUID()), table.AssertDefaultSpecID(meta.DefaultPartitionSpec())},
+		[]table.Update{table.NewAddPartitionSpecUpdate(&spec, false)}); err != nil {
+		return fmt.Errorf("bench: add an unpartitioned partition spec: %w", err)
+	}
+	return nil
+}
 
 // writeFile writes the next n events of s as one data file, decoded as the
 // pipeline decodes them.
@@ -685,16 +742,17 @@ func (t *keyedTable) upsertCommit(ctx context.Context, s *keyStream, n int, ct *
 }
 
 // tableShape counts the live data files and what deletes their rows: the
-// position-delete files and the deletion vectors (one per data file at
-// most; one Puffin file holds a commit's).
-func tableShape(ctx context.Context, tbl *table.Table) (data, posDeletes, dvs int, err error) {
+// position-delete files, the deletion vectors (one per data file at most;
+// one Puffin file holds a commit's) and the equality-delete files that
+// apply to some data file.
+func tableShape(ctx context.Context, tbl *table.Table) (data, posDeletes, dvs, eqDeletes int, err error) {
 	scan := tbl.Scan()
 	defer scan.Close()
 	tasks, err := scan.PlanFiles(ctx)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
-	ds, pos, withDV := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	ds, pos, withDV, eq := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, t := range tasks {
 		ds[t.File.FilePath()] = true
 		for _, d := range t.DeleteFiles {
@@ -703,8 +761,11 @@ func tableShape(ctx context.Context, tbl *table.Table) (data, posDeletes, dvs in
 		if len(t.DeletionVectorFiles) > 0 {
 			withDV[t.File.FilePath()] = true
 		}
+		for _, d := range t.EqualityDeleteFiles {
+			eq[d.FilePath()] = true
+		}
 	}
-	return len(ds), len(pos), len(withDV), nil
+	return len(ds), len(pos), len(withDV), len(eq), nil
 }
 
 // scanTimes are the fastest of scanRepeat scans of one table, and the
@@ -811,6 +872,8 @@ func (w committerWriter) PendingFiles() ([]string, error) { return nil, nil }
 // readPoint is the read phase at one checkpoint.
 type readPoint struct {
 	Version int `json:"version"`
+	// DeleteMode is the table's delete_mode ("" is position).
+	DeleteMode string `json:"delete_mode,omitempty"`
 	// Commits are the upsert commits after the first.
 	Commits int   `json:"commits"`
 	Rows    int64 `json:"rows"`
@@ -819,6 +882,7 @@ type readPoint struct {
 	DataFiles   int           `json:"data_files"`
 	DeleteFiles int           `json:"delete_files"`
 	DVs         int           `json:"dvs"`
+	EqDeletes   int           `json:"eq_deletes,omitempty"`
 	Scan        time.Duration `json:"scan"`
 	Plan        time.Duration `json:"plan"`
 	// FilesScan is a scan of the same data files without their deletes
@@ -834,13 +898,25 @@ type readPoint struct {
 
 func (p readPoint) ratio() float64 { return p.Scan.Seconds() / p.CompactedScan.Seconds() }
 
+// equality reports whether the table has delete_mode: equality.
+func (p readPoint) equality() bool { return p.DeleteMode == ingest.DeleteModeEquality }
+
+// label names the table's format version, and its delete mode unless it
+// is the default.
+func (p readPoint) label() string {
+	if p.equality() {
+		return fmt.Sprintf("v%d delete_mode: equality,", p.Version)
+	}
+	return fmt.Sprintf("v%d", p.Version)
+}
+
 func (p readPoint) print(out io.Writer) {
 	u := p.Upserts
 	per := func(d time.Duration) string {
 		return (d / time.Duration(max(u.Commits, 1))).Round(100 * time.Microsecond).String()
 	}
-	fmt.Fprintf(out, "  v%d after %3d upsert commits: %d rows in %s: scan %s (plan %s); compacted (in %s, to %d data files): scan %s; %.2f×; per upsert commit: write %s, resolve %s, commit %s\n",
-		p.Version, p.Commits, p.Rows, p.shape(), fmtScan(p.Scan), fmtScan(p.Plan), p.Compaction.Round(time.Millisecond),
+	fmt.Fprintf(out, "  %s after %3d upsert commits: %d rows in %s: scan %s (plan %s); compacted (in %s, to %d data files): scan %s; %.2f×; per upsert commit: write %s, resolve %s, commit %s\n",
+		p.label(), p.Commits, p.Rows, p.shape(), fmtScan(p.Scan), fmtScan(p.Plan), p.Compaction.Round(time.Millisecond),
 		p.CompactedFiles, fmtScan(p.CompactedScan), p.ratio(), per(u.Write), per(u.Resolve), per(u.Commit))
 	if p.FilesScan > 0 {
 		fmt.Fprintf(out, "      the same %d data files without their deletes (%d rows): scan %s, %.2f× compacted\n",
@@ -851,11 +927,14 @@ func (p readPoint) print(out io.Writer) {
 // shape names the files of the table before the compaction.
 func (p readPoint) shape() string {
 	s := fmt.Sprintf("%d data files", p.DataFiles)
-	if p.DeleteFiles > 0 || p.DVs == 0 {
+	if p.DeleteFiles > 0 || (p.DVs == 0 && p.EqDeletes == 0) {
 		s += fmt.Sprintf(" + %d position-delete files", p.DeleteFiles)
 	}
 	if p.DVs > 0 {
 		s += fmt.Sprintf(" + %d deletion vectors", p.DVs)
+	}
+	if p.EqDeletes > 0 {
+		s += fmt.Sprintf(" + %d equality-delete files", p.EqDeletes)
 	}
 	return s
 }
@@ -866,7 +945,7 @@ func fmtScan(d time.Duration) string { return d.Round(time.Millisecond).String()
 func upsertRead(ctx context.Context, dir string, a upsertArgs) ([]readPoint, error) {
 	var out []readPoint
 	for _, n := range a.Checkpoints {
-		p, err := readCheckpoint(ctx, filepath.Join(dir, fmt.Sprintf("v%d-%d", a.FormatVersion, n)), a, n)
+		p, err := readCheckpoint(ctx, filepath.Join(dir, fmt.Sprintf("v%d-%s-%d", a.FormatVersion, cmp.Or(a.DeleteMode, ingest.DeleteModePosition), n)), a, n)
 		if err != nil {
 			return nil, fmt.Errorf("after %d commits: %w", n, err)
 		}
@@ -876,8 +955,8 @@ func upsertRead(ctx context.Context, dir string, a upsertArgs) ([]readPoint, err
 }
 
 func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) (readPoint, error) {
-	p := readPoint{Version: a.FormatVersion, Commits: commits}
-	t, err := openKeyedTable(ctx, dir, a.FormatVersion)
+	p := readPoint{Version: a.FormatVersion, DeleteMode: a.DeleteMode, Commits: commits}
+	t, err := openKeyedTable(ctx, dir, a.FormatVersion, a.DeleteMode)
 	if err != nil {
 		return p, err
 	}
@@ -894,7 +973,7 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 		}
 	}
 	tbl := t.c.Table()
-	if p.DataFiles, p.DeleteFiles, p.DVs, err = tableShape(ctx, tbl); err != nil {
+	if p.DataFiles, p.DeleteFiles, p.DVs, p.EqDeletes, err = tableShape(ctx, tbl); err != nil {
 		return p, err
 	}
 	st, err := scanTable(ctx, tbl)
@@ -919,12 +998,12 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 	if err != nil {
 		return p, err
 	}
-	var pos, dvs int
-	if p.CompactedFiles, pos, dvs, err = tableShape(ctx, tbl); err != nil {
+	var pos, dvs, eq int
+	if p.CompactedFiles, pos, dvs, eq, err = tableShape(ctx, tbl); err != nil {
 		return p, err
 	}
-	if pos+dvs > 0 {
-		return p, fmt.Errorf("%d position-delete files and %d deletion vectors apply after the compaction", pos, dvs)
+	if pos+dvs+eq > 0 {
+		return p, fmt.Errorf("%d position-delete files, %d deletion vectors and %d equality-delete files apply after the compaction", pos, dvs, eq)
 	}
 	ct, err := scanTable(ctx, tbl)
 	if err != nil {
@@ -934,7 +1013,7 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 		return p, fmt.Errorf("the compacted table holds %d rows, before %d", ct.Rows, p.Rows)
 	}
 	p.CompactedScan = ct.Total
-	if commits == slices.Max(a.Checkpoints) {
+	if commits == slices.Max(a.Checkpoints) && !p.equality() {
 		ft, err := scanFilesAlone(ctx, t.cat, before)
 		if err != nil {
 			return p, fmt.Errorf("the data files alone: %w", err)
@@ -994,7 +1073,7 @@ func upsertIndex(ctx context.Context, dir string, a upsertArgs) (indexResult, er
 	if err := indexInserts(&r); err != nil {
 		return r, err
 	}
-	t, err := openKeyedTable(ctx, dir, a.FormatVersion)
+	t, err := openKeyedTable(ctx, dir, a.FormatVersion, ingest.DeleteModePosition)
 	if err != nil {
 		return r, err
 	}
@@ -1002,15 +1081,17 @@ func upsertIndex(ctx context.Context, dir string, a upsertArgs) (indexResult, er
 	if err := writeIndexTable(ctx, t, &r); err != nil {
 		return r, err
 	}
-	// A fresh committer and resolver: a restarted writer's first Resolve.
+	// A fresh committer and resolver: a restarted writer's first Resolve,
+	// which waits for the whole rebuild.
 	c, err := commit.New(ctx, t.cat, commit.Config{Pipeline: "upsert", Table: catalog.Ident(upsertTable), Logger: benchLogger()})
 	if err != nil {
 		return r, err
 	}
-	res, err := upsert.NewResolver([]string{upsertKey}, benchLogger())
+	res, err := upsert.NewResolver([]string{upsertKey}, benchLogger(), upsert.RebuildWait(time.Hour))
 	if err != nil {
 		return r, err
 	}
+	defer res.Close()
 	before := liveHeap()
 	start := time.Now()
 	d, err := res.Resolve(ctx, c.Table(), nil)
@@ -1174,7 +1255,7 @@ func (r upsertResult) summary(out io.Writer, o UpsertOptions) {
 		if app, ok := apps[t.pct]; ok {
 			ratio := t.rate() / app.rate()
 			measured += fmt.Sprintf(" (%.2f× append)", ratio)
-			if t.pct == targetFraction && t.version == 2 {
+			if t.pct == targetFraction && t.version == 2 && t.deleteMode == "" {
 				target = fmt.Sprintf("≥ %.1f× append: %s", targetKeyedRatio, verdict(ratio >= targetKeyedRatio, "BELOW TARGET"))
 			}
 		}
@@ -1182,21 +1263,28 @@ func (r upsertResult) summary(out io.Writer, o UpsertOptions) {
 	}
 	row("(1) peak RSS, append / keyed runs", fmt.Sprintf("%.0f MiB / %.0f MiB", float64(appRSS)/(1<<20), float64(keyedRSS)/(1<<20)), "")
 	most := slices.MaxFunc(r.read, func(a, b readPoint) int { return cmp.Compare(a.Commits, b.Commits) }).Commits
-	for _, p := range r.read {
+	// Each checkpoint's delete_mode: equality row follows the default's.
+	read := slices.Clone(r.read)
+	slices.SortStableFunc(read, func(a, b readPoint) int {
+		return cmp.Or(cmp.Compare(a.Version, b.Version), cmp.Compare(a.Commits, b.Commits))
+	})
+	for _, p := range read {
 		target := ""
-		if p.Commits == most && p.Version == 2 {
+		switch {
+		case p.Commits != most || p.equality():
+		case p.Version == 2:
 			target = fmt.Sprintf("≤ %.1f× compacted: %s", targetReadRatio, verdict(p.ratio() <= targetReadRatio, "OVER TARGET"))
-		} else if p.Commits == most {
+		default:
 			target = fmt.Sprintf("(≤ %.1f×: %s)", targetReadRatio, verdict(p.ratio() <= targetReadRatio, "over"))
 		}
 		plural := "s"
 		if p.Commits == 1 {
 			plural = ""
 		}
-		row(fmt.Sprintf("(2) v%d scan after %d upsert commit%s (%s)", p.Version, p.Commits, plural, p.shape()),
+		row(fmt.Sprintf("(2) %s scan after %d upsert commit%s (%s)", p.label(), p.Commits, plural, p.shape()),
 			fmt.Sprintf("%s vs %s compacted (%.2f×)", fmtScan(p.Scan), fmtScan(p.CompactedScan), p.ratio()), target)
 		if p.FilesScan > 0 {
-			row(fmt.Sprintf("(2) v%d the same %d data files without their deletes", p.Version, p.DataFiles),
+			row(fmt.Sprintf("(2) %s the same %d data files without their deletes", p.label(), p.DataFiles),
 				fmt.Sprintf("%s (%.2f× compacted)", fmtScan(p.FilesScan), p.FilesScan.Seconds()/p.CompactedScan.Seconds()), "")
 		}
 	}
@@ -1204,7 +1292,7 @@ func (r upsertResult) summary(out io.Writer, o UpsertOptions) {
 		if p.Commits == most {
 			u := p.Upserts
 			n := time.Duration(max(u.Commits, 1))
-			row(fmt.Sprintf("(2) v%d upsert commit of %d rows, mean of %d", p.Version, o.CommitRows, u.Commits),
+			row(fmt.Sprintf("(2) %s upsert commit of %d rows, mean of %d", p.label(), o.CommitRows, u.Commits),
 				fmt.Sprintf("write %s, resolve %s, commit %s", (u.Write/n).Round(100*time.Microsecond), (u.Resolve/n).Round(100*time.Microsecond), (u.Commit/n).Round(100*time.Microsecond)), "")
 		}
 	}

@@ -90,7 +90,9 @@ func TestUpsertQuick(t *testing.T) {
 	t.Log("\n" + got)
 	for _, want := range []string{
 		"| (1) append (unkeyed), the 10% records |", "| (1) keyed v2, 10% updates |", "| (1) keyed v3, 100% updates |",
+		"| (1) keyed v2 delete_mode: equality, 10% updates |",
 		"| (2) v2 scan after 10 upsert commits", "| (2) v3 scan after 1 upsert commit", "| (3) index rebuild, 100k keys",
+		"| (2) v2 delete_mode: equality, scan after 10 upsert commits", "| (2) v3 delete_mode: equality, scan after 1 upsert commit",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the report lacks %q", want)
