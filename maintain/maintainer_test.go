@@ -18,16 +18,6 @@ import (
 	"github.com/floelake/floe/maintain"
 )
 
-// direct is a table writer with nothing in flight: Do runs f at once on
-// the committer.
-type direct struct{ c *commit.Committer }
-
-func (d direct) Do(ctx context.Context, f func(context.Context, *commit.Committer) error) error {
-	return f(ctx, d.c)
-}
-func (d direct) Current() *table.Table           { return d.c.Table() }
-func (d direct) PendingFiles() ([]string, error) { return nil, nil }
-
 var schema = iceberg.NewSchema(0,
 	iceberg.NestedField{ID: 1, Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true},
 	iceberg.NestedField{ID: 2, Name: "v", Type: iceberg.PrimitiveTypes.String},
@@ -74,7 +64,7 @@ func TestCompactionReadsEverySplitOfAFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, len(tasks), files, "the files are planned as several tasks each")
 
-	m := maintain.New("db.t", direct{c}, maintain.DefaultConfig(), nil, nil)
+	m := maintain.New("db.t", testutil.Direct{C: c}, maintain.DefaultConfig(), nil, nil)
 	sum, err := m.Compact(ctx, nil)
 	require.NoError(t, err)
 	require.NotZero(t, sum.Snapshot)

@@ -1,29 +1,18 @@
 package upsert_test
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/apache/iceberg-go"
-	"github.com/apache/iceberg-go/table"
 
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/testutil"
 	"github.com/floelake/floe/maintain"
 	"github.com/floelake/floe/upsert"
 )
-
-// direct is a table writer with nothing in flight: Do runs f at once on
-// the committer.
-type direct struct{ c *commit.Committer }
-
-func (d direct) Do(ctx context.Context, f func(context.Context, *commit.Committer) error) error {
-	return f(ctx, d.c)
-}
-func (d direct) Current() *table.Table           { return d.c.Table() }
-func (d direct) PendingFiles() ([]string, error) { return nil, nil }
 
 // randomRound returns n events for keys k000..k(keys-1): upserts moving
 // between regions, a tenth of them deletes, and applies them to want.
@@ -136,7 +125,7 @@ func TestEqualityDeleteMode(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.UseRowDeltas(res)
-			sum, err := maintain.New("db.t", direct{c}, maintain.DefaultConfig(), nil, nil).Compact(kt.ctx, nil)
+			sum, err := maintain.New("db.t", testutil.Direct{C: c}, maintain.DefaultConfig(), nil, nil).Compact(kt.ctx, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,40 +171,14 @@ func TestFallbackWhileRebuilding(t *testing.T) {
 			}
 			defer res.Close()
 			// A compaction planned before the takeover.
-			tbl := kt.load()
-			tasks, err := tbl.Scan().PlanFiles(kt.ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var eu []table.FileScanTask
-			for _, task := range tasks {
-				if task.File.Partition()[1000] == "eu" {
-					eu = append(eu, task)
-				}
-			}
-			cr, err := table.ExecuteCompactionGroup(kt.ctx, tbl, table.CompactionTaskGroup{PartitionKey: "eu", Tasks: eu})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rw := commit.Rewrite{
-				Old: cr.OldDataFiles, New: cr.NewDataFiles,
-				RemoveDeletes: append(append([]iceberg.DataFile(nil), cr.SafePosDeletes...), cr.SafeDeletionVectors...),
-				BaseSnapshot:  tbl.CurrentSnapshot().SnapshotID, DataSeq: tbl.CurrentSnapshot().SequenceNumber,
-			}
+			rw := kt.compaction("eu")
 			for round := 10; round < 13; round++ {
 				kt.commit(res, randomRound(rng, kt, round, 40, 50, want))
 				kt.requireRows(want)
 			}
 			// The compaction commits beside the equality deletes made
 			// since its plan, which apply to its files as to the old.
-			c, err := commit.New(kt.ctx, kt.cat, commit.Config{Pipeline: "p", Table: kt.ident})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.UseRowDeltas(res)
-			if _, err := c.Rewrite(kt.ctx, rw); err != nil {
-				t.Fatalf("the compaction was refused: %v", err)
-			}
+			kt.commitRewrite(res, rw)
 			kt.requireRows(want)
 			kt.commit(res, randomRound(rng, kt, 13, 40, 50, want))
 			kt.requireRows(want)

@@ -224,6 +224,46 @@ func (k *keyedTable) rows() map[string]int64 {
 	return out
 }
 
+// compaction plans and executes, without committing it, a compaction of
+// the live files of region, as maintenance does.
+func (k *keyedTable) compaction(region string) commit.Rewrite {
+	k.t.Helper()
+	tbl := k.load()
+	tasks, err := tbl.Scan().PlanFiles(k.ctx)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	var in []table.FileScanTask
+	for _, task := range tasks {
+		if task.File.Partition()[1000] == region {
+			in = append(in, task)
+		}
+	}
+	cr, err := table.ExecuteCompactionGroup(k.ctx, tbl, table.CompactionTaskGroup{PartitionKey: region, Tasks: in})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return commit.Rewrite{
+		Old: cr.OldDataFiles, New: cr.NewDataFiles,
+		RemoveDeletes: append(append([]iceberg.DataFile(nil), cr.SafePosDeletes...), cr.SafeDeletionVectors...),
+		BaseSnapshot:  tbl.CurrentSnapshot().SnapshotID, DataSeq: tbl.CurrentSnapshot().SequenceNumber,
+	}
+}
+
+// commitRewrite commits rw as the table writer of a table keyed by res
+// does; the test fails if it is refused.
+func (k *keyedTable) commitRewrite(res *upsert.Resolver, rw commit.Rewrite) {
+	k.t.Helper()
+	c, err := commit.New(k.ctx, k.cat, commit.Config{Pipeline: "p", Table: k.ident})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	c.UseRowDeltas(res)
+	if _, err := c.Rewrite(k.ctx, rw); err != nil {
+		k.t.Fatalf("the compaction was refused: %v", err)
+	}
+}
+
 func (k *keyedTable) requireRows(want map[string]int64) {
 	k.t.Helper()
 	got := k.rows()
@@ -382,34 +422,13 @@ func TestCompactionCarriesDeletesMadeWhileItRan(t *testing.T) {
 				round(r, "a", "b", "c", "d", "e", fmt.Sprintf("n%d", r))
 			}
 			// Plan and execute a compaction of every live file.
-			tbl := kt.load()
-			tasks, err := tbl.Scan().PlanFiles(kt.ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g := table.CompactionTaskGroup{PartitionKey: "eu", Tasks: tasks}
-			cr, err := table.ExecuteCompactionGroup(kt.ctx, tbl, g)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rw := commit.Rewrite{
-				Old: cr.OldDataFiles, New: cr.NewDataFiles,
-				RemoveDeletes: append(append([]iceberg.DataFile(nil), cr.SafePosDeletes...), cr.SafeDeletionVectors...),
-				BaseSnapshot:  tbl.CurrentSnapshot().SnapshotID, DataSeq: tbl.CurrentSnapshot().SequenceNumber,
-			}
+			rw := kt.compaction("eu")
 			// Meanwhile: b and c are replaced, a row of the compacted
 			// files gets a newer version twice over.
 			round(10, "b", "c", "n10")
 			round(11, "c")
 			// The compaction commits, carrying those deletes.
-			c, err := commit.New(kt.ctx, kt.cat, commit.Config{Pipeline: "p", Table: kt.ident})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.UseRowDeltas(res)
-			if _, err := c.Rewrite(kt.ctx, rw); err != nil {
-				t.Fatalf("the compaction was refused: %v", err)
-			}
+			kt.commitRewrite(res, rw)
 			kt.requireRows(want)
 			if st := res.Stats(); st.Rebased != 1 || st.Remaps != 1 {
 				t.Fatalf("stats %+v: want one compaction carried over and followed", st)
