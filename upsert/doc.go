@@ -118,10 +118,15 @@
 //
 // # Not done yet
 //
-//   - Spilling. The whole key set lives in memory; a table with more keys
-//     than memory allows needs a store that keeps part of the index on
-//     local disk. Store is the interface such a store implements, so it
-//     can replace Index without touching the resolver.
+//   - Spilling. The resolver's key set lives in memory. DiskStore
+//     (disk.go) is the same index in a bbolt file, with a transaction
+//     around each commit's changes and the snapshot id it reflects stored
+//     with them, but the resolver does not use it yet: it needs the
+//     resolver to roll the store back on Abandon instead of dropping it,
+//     to commit it (with the snapshot id) on Committed, Moved and
+//     Rewritten, to skip the rebuild when the stored snapshot is the
+//     table's head (reloading only the data files and deletion vectors
+//     from the table), and to commit in batches while it rebuilds.
 //   - Persistence. The index is rebuilt from the table when a writer
 //     starts (a restart, a failover); commits meanwhile delete by
 //     equality. A copy persisted beside the snapshot would shorten that.
