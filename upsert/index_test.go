@@ -411,7 +411,9 @@ func TestIndexModel(t *testing.T) {
 				if th.degenerate {
 					universe, ops = 1000, 100000
 				}
-				if testing.Short() {
+				if testing.Short() || raceDetector {
+					// The index is used by one goroutine: the full model
+					// runs without the race detector.
 					ops /= 10
 				}
 				h := newHarness(t, th.fn, segSlots)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package upsert
+
+const raceDetector = false
