@@ -126,7 +126,12 @@
 //     to commit it (with the snapshot id) on Committed, Moved and
 //     Rewritten, to skip the rebuild when the stored snapshot is the
 //     table's head (reloading only the data files and deletion vectors
-//     from the table), and to commit in batches while it rebuilds.
+//     from the table), and to commit in batches while it rebuilds. It is
+//     slow as it stands: BenchmarkDiskStore (random 16-byte keys, a
+//     quarter of them updates, commits of 20,000, 750k keys) measured
+//     17 µs per Put and 119 bytes of file per key, against 0.2-0.3 µs
+//     in memory; a commit's keys should reach it sorted, in one pass,
+//     behind an in-memory tier for the hot keys.
 //   - Persistence. The index is rebuilt from the table when a writer
 //     starts (a restart, a failover); commits meanwhile delete by
 //     equality. A copy persisted beside the snapshot would shorten that.
