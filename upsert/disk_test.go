@@ -81,6 +81,17 @@ func TestDiskStoreAgainstAModel(t *testing.T) {
 		live = append(live, id)
 		return id
 	}
+	// backToCommitted makes the model the last commit's.
+	backToCommitted := func() {
+		m = committed.clone()
+		live = live[:0]
+		for id := range m.files {
+			live = append(live, id)
+		}
+		if len(live) == 0 {
+			newFile()
+		}
+	}
 	newFile()
 	for step := range 4000 {
 		key := []byte(fmt.Sprintf("key-%d", rng.IntN(500)))
@@ -135,14 +146,7 @@ func TestDiskStoreAgainstAModel(t *testing.T) {
 			committed = m.clone()
 		case op < 95:
 			s.Rollback()
-			m = committed.clone()
-			live = live[:0]
-			for id := range m.files {
-				live = append(live, id)
-			}
-			if len(live) == 0 {
-				newFile()
-			}
+			backToCommitted()
 		default:
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
@@ -153,14 +157,7 @@ func TestDiskStoreAgainstAModel(t *testing.T) {
 			if s.Snapshot() != snapshot {
 				t.Fatalf("step %d: reopened at snapshot %d, want %d", step, s.Snapshot(), snapshot)
 			}
-			m = committed.clone()
-			live = live[:0]
-			for id := range m.files {
-				live = append(live, id)
-			}
-			if len(live) == 0 {
-				newFile()
-			}
+			backToCommitted()
 		}
 		m.check(t, s, fmt.Sprintf("step %d", step))
 	}
