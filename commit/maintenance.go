@@ -229,6 +229,38 @@ func deletesOf(ctx context.Context, tbl *table.Table, s *table.Snapshot, old map
 	return hit, nil
 }
 
+// EqualityDeletes returns the live equality-delete entries of snapshot s
+// of tbl, with their sequence numbers.
+func EqualityDeletes(ctx context.Context, tbl *table.Table, s *table.Snapshot) ([]iceberg.ManifestEntry, error) {
+	if s == nil {
+		return nil, nil
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mans, err := s.Manifests(fs)
+	if err != nil {
+		return nil, fmt.Errorf("commit: manifests of snapshot %d: %w", s.SnapshotID, err)
+	}
+	var out []iceberg.ManifestEntry
+	for _, m := range mans {
+		if m.ManifestContent() != iceberg.ManifestContentDeletes {
+			continue
+		}
+		entries, err := m.FetchEntries(fs, true)
+		if err != nil {
+			return nil, fmt.Errorf("commit: read manifest %s: %w", m.FilePath(), err)
+		}
+		for _, e := range entries {
+			if e.DataFile().ContentType() == iceberg.EntryContentEqDeletes {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
+}
+
 // liveDeletes returns the delete entries of fs (newest snapshot first)
 // that are still live: every position-delete file, and of the deletion
 // vectors only the newest per data file (each replaced the one before).

@@ -450,27 +450,14 @@ func equalityDeletesDone(ctx context.Context, tbl *table.Table, snap *table.Snap
 		}
 		lowest = min(lowest, *t.DataSequenceNumber)
 	}
-	fs, err := tbl.FS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	mans, err := snap.Manifests(fs)
+	eq, err := commit.EqualityDeletes(ctx, tbl, snap)
 	if err != nil {
 		return nil, err
 	}
 	var done []iceberg.DataFile
-	for _, m := range mans {
-		if m.ManifestContent() != iceberg.ManifestContentDeletes {
-			continue
-		}
-		entries, err := m.FetchEntries(fs, true)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
-			if e.DataFile().ContentType() == iceberg.EntryContentEqDeletes && e.SequenceNum() <= lowest {
-				done = append(done, e.DataFile())
-			}
+	for _, e := range eq {
+		if e.SequenceNum() <= lowest {
+			done = append(done, e.DataFile())
 		}
 	}
 	return done, nil

@@ -429,49 +429,16 @@ func (r *Resolver) Obsolete(ctx context.Context, base *table.Table) ([]iceberg.D
 	if r.eqMode || !r.ready || r.snap != headID(base) || len(r.repairs) > 0 || len(r.eqKnown) == 0 {
 		return nil, nil
 	}
-	live, err := liveEqualityDeletes(ctx, base)
+	live, err := commit.EqualityDeletes(ctx, base, base.CurrentSnapshot())
 	if err != nil {
 		return nil, err
 	}
 	var out []iceberg.DataFile
-	for _, f := range live {
-		if r.eqKnown[f.FilePath()] {
-			out = append(out, f)
+	for _, e := range live {
+		if r.eqKnown[e.DataFile().FilePath()] {
+			out = append(out, e.DataFile())
 		}
 	}
 	r.eqKnown = nil
-	return out, nil
-}
-
-// liveEqualityDeletes lists the equality-delete files of t's current
-// snapshot.
-func liveEqualityDeletes(ctx context.Context, t *table.Table) ([]iceberg.DataFile, error) {
-	s := t.CurrentSnapshot()
-	if s == nil {
-		return nil, nil
-	}
-	fs, err := t.FS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	mans, err := s.Manifests(fs)
-	if err != nil {
-		return nil, fmt.Errorf("upsert: manifests of snapshot %d: %w", s.SnapshotID, err)
-	}
-	var out []iceberg.DataFile
-	for _, m := range mans {
-		if m.ManifestContent() != iceberg.ManifestContentDeletes {
-			continue
-		}
-		entries, err := m.FetchEntries(fs, true)
-		if err != nil {
-			return nil, fmt.Errorf("upsert: read manifest %s: %w", m.FilePath(), err)
-		}
-		for _, e := range entries {
-			if e.DataFile().ContentType() == iceberg.EntryContentEqDeletes {
-				out = append(out, e.DataFile())
-			}
-		}
-	}
 	return out, nil
 }

@@ -1196,12 +1196,12 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 	} else {
 		r.log.Info("key index rebuilt from the table", args...)
 	}
-	eqLive, err := liveEqualityDeletes(ctx, base)
+	eqLive, err := commit.EqualityDeletes(ctx, base, snap)
 	if err != nil {
 		return err
 	}
-	for _, f := range eqLive {
-		r.eqKnown[f.FilePath()] = true
+	for _, e := range eqLive {
+		r.eqKnown[e.DataFile().FilePath()] = true
 	}
 	if len(eqLive) > 0 {
 		r.log.Info("the table has equality deletes; the rows they delete are deleted by position with the next commit, then the equality deletes are removed",
