@@ -184,6 +184,7 @@ func TestKeyedTableKeepsTheNewestRowPerKey(t *testing.T) {
 			if c.deleteMode == ingest.DeleteModeEquality {
 				// No index: every commit deletes by equality.
 				require.Zero(t, st.Keys, "%+v", st)
+				require.Zero(t, st.Rebuilds, "%+v", st)
 				require.Positive(t, st.EqualityCommits, "%+v", st)
 				require.Positive(t, st.EqualityKeys, "%+v", st)
 			} else {

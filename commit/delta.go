@@ -93,7 +93,7 @@ type RowDeltas interface {
 	// Obsolete returns delete files of base's head that delete no row
 	// other deletes of the head do not (equality deletes the index has
 	// turned into position deletes). The writer removes them in a
-	// snapshot of their own and reports it by Moved, or calls Abandon.
+	// snapshot of their own and reports it by Moved.
 	Obsolete(ctx context.Context, base *table.Table) ([]iceberg.DataFile, error)
 }
 
@@ -118,7 +118,7 @@ func (c *Committer) CommitDelta(ctx context.Context, seg Segment, d RowDelta) (R
 		covered, err := c.check(seg)
 		return seg, covered, err
 	}, func(ctx context.Context, tx *table.Transaction, seg Segment, props iceberg.Properties) error {
-		if head := headID(c.tbl); head != d.Base {
+		if head := HeadID(c.tbl); head != d.Base {
 			return fmt.Errorf("%w: resolved against %d, head is %d", ErrDeltaStale, d.Base, head)
 		}
 		seg.Files = d.files(seg)
@@ -146,7 +146,7 @@ func (c *Committer) RemoveDeletes(ctx context.Context, base int64, files []icebe
 	return c.settle(ctx, func() (Segment, bool, error) {
 		return Segment{From: Offsets{}, To: Offsets{}}, false, nil
 	}, func(ctx context.Context, tx *table.Transaction, _ Segment, props iceberg.Properties) error {
-		if head := headID(c.tbl); head != base {
+		if head := HeadID(c.tbl); head != base {
 			return fmt.Errorf("%w: planned on %d, head is %d", ErrDeltaStale, base, head)
 		}
 		r := tx.NewRewrite(props)
@@ -157,8 +157,8 @@ func (c *Committer) RemoveDeletes(ctx context.Context, base int64, files []icebe
 	})
 }
 
-// headID is the id of t's current snapshot, 0 if it has none.
-func headID(t *table.Table) int64 {
+// HeadID is the id of t's current snapshot, 0 if it has none.
+func HeadID(t *table.Table) int64 {
 	if s := t.CurrentSnapshot(); s != nil {
 		return s.SnapshotID
 	}

@@ -142,9 +142,11 @@ func (c *Committer) rewrite(ctx context.Context, rw Rewrite) (Result, error) {
 // (which apply to the new files as to the old, through the data sequence
 // number the new files keep). So nothing the plan read was removed and no
 // delete applies to it that does not apply to the new files. Anything else
-// (a rollback, another compaction, a removal of delete files, a position
-// delete that may name any file) makes the rewrite stale: a plan is made
-// again, never forced. Position deletes of rewritten files are conflicts:
+// (a rollback, another compaction or removal of files, a position delete
+// that may name any file) makes the rewrite stale: a plan is made again,
+// never forced. A keyed commit that replaced a rewritten file's deletion
+// vector is a conflict like its other deletes (rewrite then skips the
+// vector the plan read). Position deletes of rewritten files are conflicts:
 // with rebase they are returned, to be carried over to the new files.
 func rewriteFits(ctx context.Context, tbl *table.Table, rw Rewrite, rebase bool) (conflicts []iceberg.DataFile, err error) {
 	meta := tbl.Metadata()

@@ -705,8 +705,8 @@ func offsetRowsOf(ctx context.Context, tbl *table.Table, partCol, offCol string)
 }
 
 // checkKeyedDeleteKinds requires position-delete files in a v2 table and
-// deletion vectors in a v3 one (at most one per data file), never equality
-// deletes.
+// deletion vectors in a v3 one (at most one per data file), and equality
+// deletes exactly when equality is set (delete_mode: equality).
 func checkKeyedDeleteKinds(ctx context.Context, t *testing.T, tbl *table.Table, equality bool) {
 	t.Helper()
 	tasks, err := tbl.Scan().PlanFiles(ctx)
@@ -1311,6 +1311,23 @@ func keyedUnderKills(t *testing.T, k keyedShape) {
 	stopGracefully(t, proc)
 	t.Logf("%d incarnations, everything committed after %s", len(steps)+1, time.Since(began).Round(time.Millisecond))
 	checkKeyed(t, cfg, model, want, restarts)
+	if !k.equality {
+		// The failed first rebuilds made commits delete by equality.
+		tbl, err := cat.LoadTable(context.Background(), catalog.Ident(keyedTable))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, s := range tbl.Metadata().Snapshots() {
+			if s.Summary != nil && s.Summary.Properties["added-equality-delete-files"] != "" {
+				n++
+			}
+		}
+		if n == 0 {
+			t.Error("no snapshot added equality deletes: the commits of an incarnation whose first rebuild failed did not fall back to them")
+		}
+		t.Logf("%d snapshots added equality deletes while the key index was rebuilt", n)
+	}
 }
 
 // TestKeyedUpsertClusterLeaderKill runs the keyed orders pipeline (format

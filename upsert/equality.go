@@ -120,7 +120,7 @@ func (r *Resolver) Close() {
 // the rebuild wait (for good with a version column). It returns with the
 // index not ready when the rebuild is still running.
 func (r *Resolver) catchUp(ctx context.Context, base *table.Table) error {
-	head := headID(base)
+	head := commit.HeadID(base)
 	if head == 0 {
 		r.Close()
 		r.reset()
@@ -184,7 +184,7 @@ func (r *Resolver) reset() {
 // background.
 func (r *Resolver) startRebuild(base *table.Table) {
 	ctx, cancel := context.WithCancel(context.Background())
-	head := headID(base)
+	head := commit.HeadID(base)
 	j := &rebuildJob{snap: head, at: head, done: make(chan struct{}), cancel: cancel}
 	b := &Resolver{keys: r.keys, version: r.version, log: r.log, mem: r.mem, metrics: NopMetrics{}}
 	r.job = j
@@ -273,7 +273,7 @@ func (r *Resolver) journal(e journalEntry) {
 // resolveByEquality resolves a commit without the index: see the essay
 // above.
 func (r *Resolver) resolveByEquality(ctx context.Context, base *table.Table, files []iceberg.DataFile) (commit.RowDelta, error) {
-	head := headID(base)
+	head := commit.HeadID(base)
 	// The commit's rows are resolved among themselves by a scratch index;
 	// the resolver's own (stale, or being rebuilt) is put back after.
 	ix, files0, dvs, repairs, ready, snap := r.ix, r.files, r.dvs, r.repairs, r.ready, r.snap
@@ -286,7 +286,8 @@ func (r *Resolver) resolveByEquality(ctx context.Context, base *table.Table, fil
 	e := journalEntry{base: head}
 	fileIdx := map[uint32]int{}
 	seen := make(map[string]bool, len(rows))
-	for i := len(rows) - 1; i >= 0; i-- {
+	// What became of each key, for the journal of a running rebuild.
+	for i := len(rows) - 1; r.job != nil && i >= 0; i-- {
 		k := rows[i].key
 		if seen[string(k)] {
 			continue
@@ -308,7 +309,6 @@ func (r *Resolver) resolveByEquality(ctx context.Context, base *table.Table, fil
 	// that each key has one op.
 	e.rows = r.last.rows
 	if head != 0 && len(rows) > 0 {
-		e.keys = int64(len(e.ops))
 		fs, err := base.FS(ctx)
 		if err != nil {
 			return commit.RowDelta{}, fmt.Errorf("upsert: file IO of %s: %w", base.Location(), err)
@@ -318,7 +318,7 @@ func (r *Resolver) resolveByEquality(ctx context.Context, base *table.Table, fil
 			return commit.RowDelta{}, err
 		}
 		d.Deletes = append(d.Deletes, eq)
-		e.eqFiles = []iceberg.DataFile{eq}
+		e.eqFiles, e.keys = []iceberg.DataFile{eq}, eq.Count()
 	}
 	r.lastEq = &e
 	return d, nil
@@ -423,10 +423,11 @@ func (r *Resolver) copyKeys(ctx context.Context, fs iceio.IO, path string, asc *
 // Obsolete implements commit.RowDeltas: once the rows the table's
 // equality deletes delete are deleted by position too (the index applied
 // them, and the commit carrying its repairs landed), the equality-delete
-// files are obsolete. The writer removes them; until it reports that
-// (Moved), or that it could not (Abandon), the resolver forgets them.
+// files are obsolete. The writer removes them and reports it by Moved,
+// which makes the resolver forget them; if it could not, they are offered
+// again after the next commit.
 func (r *Resolver) Obsolete(ctx context.Context, base *table.Table) ([]iceberg.DataFile, error) {
-	if r.eqMode || !r.ready || r.snap != headID(base) || len(r.repairs) > 0 || len(r.eqKnown) == 0 {
+	if r.eqMode || !r.ready || r.snap != commit.HeadID(base) || len(r.repairs) > 0 || len(r.eqKnown) == 0 {
 		return nil, nil
 	}
 	live, err := commit.EqualityDeletes(ctx, base, base.CurrentSnapshot())
@@ -439,6 +440,9 @@ func (r *Resolver) Obsolete(ctx context.Context, base *table.Table) ([]iceberg.D
 			out = append(out, e.DataFile())
 		}
 	}
-	r.eqKnown = nil
+	if len(out) == 0 {
+		r.eqKnown = nil
+	}
+	r.obsolete = out
 	return out, nil
 }

@@ -112,7 +112,7 @@ func TestEqualityDeleteMode(t *testing.T) {
 				kt.requireRows(want)
 			}
 			st := res.Stats()
-			if st.Keys != 0 || st.EqualityCommits != 10 || st.EqualityKeys == 0 {
+			if st.Keys != 0 || st.Rebuilds != 0 || st.EqualityCommits != 10 || st.EqualityKeys == 0 {
 				t.Fatalf("stats %+v: want no index and 10 commits by equality", st)
 			}
 			if _, _, eq := kt.deleteFiles(); eq == 0 {

@@ -110,6 +110,9 @@ type Resolver struct {
 	// lastEq is what the last Resolve did when it resolved by equality
 	// (nil when it used the index), for Committed.
 	lastEq *journalEntry
+	// obsolete are the files the last Obsolete returned, forgotten once
+	// the writer reports their removal (Moved).
+	obsolete []iceberg.DataFile
 
 	// last is what the last Resolve changed besides the index, applied by
 	// Committed.
@@ -330,7 +333,11 @@ func (r *Resolver) Abandon() {
 func (r *Resolver) Moved(from, to int64) {
 	if r.ready && r.snap == from {
 		r.snap = to
+		for _, f := range r.obsolete {
+			delete(r.eqKnown, f.FilePath())
+		}
 	}
+	r.obsolete = nil
 	r.journal(journalEntry{base: from, snap: to})
 }
 
@@ -341,7 +348,7 @@ func (r *Resolver) Moved(from, to int64) {
 // compaction's plan (deleted by the compaction's own commit, see Rebase)
 // is not its key's row.
 func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64, old, new []iceberg.DataFile) {
-	r.journal(journalEntry{base: from, snap: headID(after), rewrite: &rewriteEvent{after: after, old: old, new: new}})
+	r.journal(journalEntry{base: from, snap: commit.HeadID(after), rewrite: &rewriteEvent{after: after, old: old, new: new}})
 	if !r.ready || r.snap != from {
 		return
 	}
@@ -404,14 +411,6 @@ func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64
 	}
 }
 
-// headID is the id of t's current snapshot, 0 if it has none.
-func headID(t *table.Table) int64 {
-	if s := t.CurrentSnapshot(); s != nil {
-		return s.SnapshotID
-	}
-	return 0
-}
-
 // fileIDs returns the index ids of the files (interning them).
 func (r *Resolver) fileIDs(files []iceberg.DataFile) map[uint32]bool {
 	ids := make(map[uint32]bool, len(files))
@@ -427,7 +426,7 @@ func (r *Resolver) fileIDs(files []iceberg.DataFile) map[uint32]bool {
 // while the compaction of old into new ran. The index must hold base's
 // head.
 func (r *Resolver) Rebase(ctx context.Context, base *table.Table, old, new []iceberg.DataFile) ([]iceberg.DataFile, error) {
-	head := headID(base)
+	head := commit.HeadID(base)
 	if !r.ready || r.snap != head {
 		return nil, fmt.Errorf("upsert: the key index does not hold the table's head (%d)", head)
 	}
@@ -487,7 +486,7 @@ type row struct {
 
 // Resolve implements commit.RowDeltas.
 func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []iceberg.DataFile) (commit.RowDelta, error) {
-	head := headID(base)
+	head := commit.HeadID(base)
 	r.clearLast()
 	r.lastEq = nil
 	if r.eqMode {
@@ -514,7 +513,7 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 // resolveRows puts the rows of files in the index and returns the delta
 // that deletes the rows they replace, and the rows read (ordered).
 func (r *Resolver) resolveRows(ctx context.Context, base *table.Table, files []iceberg.DataFile) (commit.RowDelta, []row, error) {
-	head := headID(base)
+	head := commit.HeadID(base)
 	fs, err := base.FS(ctx)
 	if err != nil {
 		return commit.RowDelta{}, nil, fmt.Errorf("upsert: file IO of %s: %w", base.Location(), err)
