@@ -145,6 +145,8 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 			}
 			if cfg.EqualityDeletes() {
 				opts = append(opts, upsert.EqualityDeletes())
+			} else {
+				opts = append(opts, upsert.Spill(n.keyIndexDir(name), cfg.KeyIndexBudget()))
 			}
 			r, err := upsert.NewResolver(cfg.Key, n.log.With("table", name), opts...)
 			if err != nil {

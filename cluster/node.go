@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -117,6 +118,8 @@ type Node struct {
 	maintainers sync.Map // table name → *maintain.Maintainer
 	// resolvers are the key indexes of the keyed tables among them.
 	resolvers sync.Map // table name → *upsert.Resolver
+	// keyDirs are the key index directories cleaned since the start.
+	keyDirs sync.Map // directory → true
 	// localRaft is set when the node runs as a cluster of one.
 	localRaft bool
 	// samples holds freshness samples of this node's accepted segments
@@ -735,4 +738,21 @@ func (n *Node) KeyIndex(tableName string) (upsert.Stats, error) {
 		return upsert.Stats{}, err
 	}
 	return upsert.Stats{}, ErrNotWriting
+}
+
+// keyIndexDir is where the key index of a keyed table keeps the keys that
+// outgrow its memory: DataDir/keys/<table>, emptied of what an earlier
+// process left the first time this node asks; "" (the system's temporary
+// directory) without a DataDir.
+func (n *Node) keyIndexDir(tableName string) string {
+	if n.opts.DataDir == "" {
+		return ""
+	}
+	dir := filepath.Join(n.opts.DataDir, "keys", url.PathEscape(tableName))
+	if _, done := n.keyDirs.LoadOrStore(dir, true); !done {
+		if err := upsert.RemoveSpillFiles(dir); err != nil {
+			n.log.Warn("key index: cannot remove the files of an earlier process", "dir", dir, "err", err)
+		}
+	}
+	return dir
 }

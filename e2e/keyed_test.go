@@ -19,8 +19,10 @@ package e2e
 // In the kill test every incarnation but the last fails its first rebuild
 // of the key index (the upsert/rebuild failpoint), so its first commits
 // delete by equality while the index is rebuilt, and the next ones turn
-// those equality deletes into position deletes and remove them. A third
-// variant runs delete_mode: equality (no index) on an unpartitioned table.
+// those equality deletes into position deletes and remove them. The v3
+// variant gives the key index 32 KiB (key_index_memory), so most keys
+// live in its file. A third variant runs delete_mode: equality (no index)
+// on an unpartitioned table.
 //
 // The model is the log of everything produced, by partition and offset.
 // The oracle (checkKeyed) computes from it the newest record of every
@@ -93,6 +95,9 @@ type keyedShape struct {
 	equality bool
 	// unpartitioned leaves out partition_by (day(ts) otherwise).
 	unpartitioned bool
+	// spilled gives the key index so little memory (key_index_memory)
+	// that most keys live in its file.
+	spilled bool
 }
 
 func (k keyedShape) String() string {
@@ -102,6 +107,9 @@ func (k keyedShape) String() string {
 	}
 	if k.unpartitioned {
 		s += "-unpartitioned"
+	}
+	if k.spilled {
+		s += "-spilled"
 	}
 	return s
 }
@@ -125,6 +133,10 @@ func keyedPipelineYAML(k keyedShape) string {
 	}
 	if k.equality {
 		y += "    delete_mode: equality\n"
+	}
+	if k.spilled {
+		// About 700 of the 3,000 orders fit in memory.
+		y += "    key_index_memory: 32KiB\n"
 	}
 	return y
 }
@@ -1206,7 +1218,7 @@ func TestKeyedUpsertUnderKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the keyed kill test takes about 40 seconds")
 	}
-	for _, k := range []keyedShape{{version: 2}, {version: 3}, {version: 2, equality: true, unpartitioned: true}} {
+	for _, k := range []keyedShape{{version: 2}, {version: 3, spilled: true}, {version: 2, equality: true, unpartitioned: true}} {
 		t.Run(k.String(), func(t *testing.T) { keyedUnderKills(t, k) })
 	}
 }
@@ -1327,6 +1339,17 @@ func keyedUnderKills(t *testing.T, k keyedShape) {
 			t.Error("no snapshot added equality deletes: the commits of an incarnation whose first rebuild failed did not fall back to them")
 		}
 		t.Logf("%d snapshots added equality deletes while the key index was rebuilt", n)
+	}
+	if k.spilled {
+		spills := 0
+		logs, _ := filepath.Glob(filepath.Join(s.Dir, "floe-*.log"))
+		for _, l := range logs {
+			spills += strings.Count(readFile(l), "key index: outgrew its memory")
+		}
+		if spills == 0 {
+			t.Error("no incarnation's key index outgrew key_index_memory: the spilled variant kept every key in memory")
+		}
+		t.Logf("%d key indexes spilled to their file", spills)
 	}
 }
 

@@ -145,6 +145,12 @@ type PipelineConfig struct {
 	// with equality deletes on the key columns, which readers apply by
 	// comparing keys). Equality cannot be combined with VersionColumn.
 	DeleteMode string `yaml:"delete_mode"`
+	// KeyIndexMemory, for a keyed pipeline with delete_mode position, is
+	// the memory its key index may hold (default 1GiB, about 25 million
+	// keys of 8 bytes). Beyond it, the keys of the oldest files move to a
+	// file under the node's data directory, read back when late data
+	// updates them.
+	KeyIndexMemory conf.ByteSize `yaml:"key_index_memory"`
 	// FormatVersion is the Iceberg format version of the tables floe
 	// creates: 2 or 3. A keyed table deletes the rows it replaces with
 	// position-delete files in version 2 and with deletion vectors in
@@ -180,6 +186,18 @@ const (
 	OnDataLossFail = "fail"
 	OnDataLossSkip = "skip"
 )
+
+// DefaultKeyIndexMemory is the memory a keyed table's key index holds
+// unless the pipeline sets key_index_memory.
+const DefaultKeyIndexMemory = 1 << 30
+
+// KeyIndexBudget is the memory the pipeline's key index may hold.
+func (p PipelineConfig) KeyIndexBudget() int64 {
+	if p.KeyIndexMemory > 0 {
+		return int64(p.KeyIndexMemory)
+	}
+	return DefaultKeyIndexMemory
+}
 
 // DefaultFormatVersion is the Iceberg format version of the tables floe
 // creates unless a pipeline sets format_version: version 2, which every
@@ -395,7 +413,13 @@ func (p PipelineConfig) checkKey(pr *conf.Problems) bool {
 		if p.DeleteMode == DeleteModePosition || p.DeleteMode == DeleteModeEquality {
 			pr.Addf("delete_mode", "needs key columns (key:): it says how the rows of a key that a newer row replaces are deleted")
 		}
+		if p.KeyIndexMemory != 0 {
+			pr.Addf("key_index_memory", "needs key columns (key:): it bounds the memory of the key index")
+		}
 		return true
+	}
+	if p.KeyIndexMemory < 0 {
+		pr.Addf("key_index_memory", "must be a positive size such as 512MiB, got %d", p.KeyIndexMemory)
 	}
 	if v := p.VersionColumn; v != "" {
 		j := slices.IndexFunc(p.Schema, func(c Column) bool { return c.Name == v })

@@ -183,6 +183,10 @@ func TestPipelineConfigValidate(t *testing.T) {
 			keyed("id")(p)
 			p.DeleteMode, p.VersionColumn = ingest.DeleteModeEquality, "n"
 		}, "delete_mode", "equality cannot be combined with version_column: which row of a key is the newest depends on the version of the key's current row, which only the key index of delete_mode position knows"},
+		{"key index memory without key", func(p *ingest.PipelineConfig) { p.KeyIndexMemory = 1 << 20 }, "key_index_memory",
+			"needs key columns (key:): it bounds the memory of the key index"},
+		{"negative key index memory", func(p *ingest.PipelineConfig) { keyed("id")(p); p.KeyIndexMemory = -1 }, "key_index_memory",
+			"must be a positive size such as 512MiB, got -1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -291,4 +295,9 @@ func TestDeclaredSchemaKeyed(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestKeyIndexBudget(t *testing.T) {
+	require.Equal(t, int64(ingest.DefaultKeyIndexMemory), ingest.PipelineConfig{Key: []string{"id"}}.KeyIndexBudget())
+	require.Equal(t, int64(64<<20), ingest.PipelineConfig{Key: []string{"id"}, KeyIndexMemory: 64 << 20}.KeyIndexBudget())
 }

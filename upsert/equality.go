@@ -106,13 +106,28 @@ type rewriteEvent struct {
 	old, new []iceberg.DataFile
 }
 
-// Close stops a rebuild running in the background. The resolver is not
-// used afterwards.
+// Close stops a rebuild running in the background and closes the index
+// (removing its file, if it spilled). The resolver is not used afterwards.
 func (r *Resolver) Close() {
-	if r.job != nil {
-		r.job.cancel()
-		r.job = nil
+	r.stopRebuild()
+	r.setIndex(nil)
+}
+
+// stopRebuild cancels the rebuild running in the background; what it
+// built, if it finishes anyway, is closed.
+func (r *Resolver) stopRebuild() {
+	j := r.job
+	if j == nil {
+		return
 	}
+	r.job = nil
+	j.cancel()
+	go func() {
+		<-j.done
+		if j.built != nil {
+			j.built.setIndex(nil)
+		}
+	}()
 }
 
 // catchUp tries to make the index hold base's head: it adopts a rebuild
@@ -122,14 +137,16 @@ func (r *Resolver) Close() {
 func (r *Resolver) catchUp(ctx context.Context, base *table.Table) error {
 	head := commit.HeadID(base)
 	if head == 0 {
-		r.Close()
-		r.reset()
+		r.stopRebuild()
+		if err := r.reset(); err != nil {
+			return err
+		}
 		r.ready = true
 		return nil
 	}
 	if r.job != nil && r.job.at != head {
 		r.log.Info("key index: the table moved under the rebuild; rebuilding from its head", "rebuilding", r.job.snap, "head", head)
-		r.Close()
+		r.stopRebuild()
 	}
 	if r.job == nil {
 		r.startRebuild(base)
@@ -172,12 +189,17 @@ func (r *Resolver) catchUp(ctx context.Context, base *table.Table) error {
 }
 
 // reset empties the index.
-func (r *Resolver) reset() {
-	r.ix = r.newIndex()
+func (r *Resolver) reset() error {
+	ix, err := r.newIndex()
+	if err != nil {
+		return err
+	}
+	r.setIndex(ix)
 	r.files = map[uint32]iceberg.DataFile{}
 	r.dvs = map[string]iceberg.DataFile{}
 	r.repairs, r.eqKnown, r.rebased = nil, nil, nil
 	r.ready, r.snap = false, 0
+	return nil
 }
 
 // startRebuild starts rebuilding the index from base's head in the
@@ -186,7 +208,8 @@ func (r *Resolver) startRebuild(base *table.Table) {
 	ctx, cancel := context.WithCancel(context.Background())
 	head := commit.HeadID(base)
 	j := &rebuildJob{snap: head, at: head, done: make(chan struct{}), cancel: cancel}
-	b := &Resolver{keys: r.keys, version: r.version, log: r.log, mem: r.mem, metrics: NopMetrics{}}
+	b := &Resolver{keys: r.keys, version: r.version, log: r.log, mem: r.mem, metrics: NopMetrics{},
+		spillDir: r.spillDir, spillBudget: r.spillBudget}
 	r.job = j
 	r.ready = false
 	gate := r.rebuildGate
@@ -202,6 +225,7 @@ func (r *Resolver) startRebuild(base *table.Table) {
 			}
 		}
 		if err := b.rebuild(ctx, base); err != nil {
+			b.setIndex(nil)
 			j.err = err
 			return
 		}
@@ -213,7 +237,9 @@ func (r *Resolver) startRebuild(base *table.Table) {
 // journal.
 func (r *Resolver) adopt(ctx context.Context, j *rebuildJob) {
 	b := j.built
-	r.ix, r.files, r.dvs, r.repairs, r.eqKnown = b.ix, b.files, b.dvs, b.repairs, b.eqKnown
+	r.setIndex(b.ix)
+	b.ix = nil
+	r.files, r.dvs, r.repairs, r.eqKnown = b.files, b.dvs, b.repairs, b.eqKnown
 	r.rebased, r.rebasedRows = nil, 0
 	if r.eqKnown == nil {
 		r.eqKnown = map[string]bool{}
@@ -251,6 +277,11 @@ func (r *Resolver) adopt(ctx context.Context, j *rebuildJob) {
 		r.snap = e.snap
 	}
 	r.snap = j.at
+	if err := r.ix.Err(); err != nil {
+		r.ready = false
+		r.log.Warn("key index: the rebuilt index failed; it is rebuilt again", "err", err)
+		return
+	}
 	repairs := 0
 	for _, ps := range r.repairs {
 		repairs += len(ps)
@@ -278,7 +309,7 @@ func (r *Resolver) resolveByEquality(ctx context.Context, base *table.Table, fil
 	// the resolver's own (stale, or being rebuilt) is put back after.
 	ix, files0, dvs, repairs, ready, snap := r.ix, r.files, r.dvs, r.repairs, r.ready, r.snap
 	defer func() { r.ix, r.files, r.dvs, r.repairs, r.ready, r.snap = ix, files0, dvs, repairs, ready, snap }()
-	r.ix, r.files, r.dvs, r.repairs = r.newIndex(), map[uint32]iceberg.DataFile{}, map[string]iceberg.DataFile{}, nil
+	r.ix, r.files, r.dvs, r.repairs = r.newMemIndex(), map[uint32]iceberg.DataFile{}, map[string]iceberg.DataFile{}, nil
 	d, rows, err := r.resolveRows(ctx, base, files)
 	if err != nil {
 		return commit.RowDelta{}, err

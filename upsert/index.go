@@ -20,23 +20,33 @@ type Loc struct {
 const MaxKeyLen = 1<<16 - 1
 
 // Store is what the table writer needs from a key index. Index is the
-// in-memory implementation; a store that spills to disk once the key set
-// outgrows memory will implement the same interface.
+// in-memory implementation; Spilled keeps an Index within a memory budget
+// and moves the keys beyond it to a file (spill.go).
 type Store interface {
 	FileID(path string) uint32
 	FilePath(id uint32) string
 	FileKeys(id uint32) int
 	Put(key []byte, loc Loc) (old Loc, had bool)
 	Get(key []byte) (Loc, bool)
+	PutVersion(key []byte, loc Loc, v int64) (old Loc, oldV int64, had bool)
+	GetVersion(key []byte) (Loc, int64, bool)
+	Versioned() bool
 	Delete(key []byte) (Loc, bool)
 	DropFile(id uint32) int
 	Remap(fn func(Loc) (Loc, bool))
 	Range(fn func(key []byte, loc Loc) bool)
 	Len() int
 	MemoryBytes() int64
+	// Err is the first error of a store that keeps keys outside memory,
+	// after which it must not be trusted.
+	Err() error
+	Close() error
 }
 
-var _ Store = (*Index)(nil)
+var (
+	_ Store = (*Index)(nil)
+	_ Store = (*Spilled)(nil)
+)
 
 const (
 	// Slot tags: the low byte of slot.ref. Live slots carry 2..255, derived
@@ -642,3 +652,50 @@ func (ix *Index) split(s *segment) bool {
 	}
 	return true
 }
+
+// Extract removes every key whose location pick selects and hands it to fn
+// with its value (the version of a versioned index, else 0), in one pass.
+// Segments that lose keys are rebuilt at the size their remaining keys
+// need, so the memory goes back down (Delete alone leaves tombstones). fn
+// must not use the index; key is valid only during the call.
+func (ix *Index) Extract(pick func(key []byte, loc Loc) bool, fn func(key []byte, loc Loc, val uint64)) int {
+	ix.mutating()
+	ix.busy++
+	defer func() { ix.busy-- }()
+	n := 0
+	for d := 0; d < len(ix.dir); {
+		s := ix.dir[d]
+		took := 0
+		for i := range s.slots {
+			sl := &s.slots[i]
+			if sl.ref&0xff < 2 || !pick(s.keyAt(sl.ref), sl.loc) {
+				continue
+			}
+			var v uint64
+			if s.vlen > 0 {
+				v = binary.LittleEndian.Uint64(s.valAt(sl.ref))
+			}
+			fn(s.keyAt(sl.ref), sl.loc, v)
+			ix.files[sl.loc.File].keys--
+			s.kill(i)
+			took++
+		}
+		if took > 0 {
+			ix.rebuild(s)
+		}
+		n += took
+		d += 1 << (ix.depth - s.depth)
+	}
+	ix.n -= n
+	return n
+}
+
+// Versioned reports whether the index keeps versions (NewVersioned).
+func (ix *Index) Versioned() bool { return ix.vlen == 8 }
+
+// Close releases what the index holds; an in-memory Index holds nothing
+// but memory. It exists so that Index and Spilled are interchangeable.
+func (ix *Index) Close() error { return nil }
+
+// Err returns nil: an in-memory Index cannot fail.
+func (ix *Index) Err() error { return nil }

@@ -61,8 +61,11 @@ type model struct {
 
 // harness runs operations against an Index and a map model side by side.
 type harness struct {
-	t     testing.TB
-	ix    *Index
+	t  testing.TB
+	ix Store
+	// mem is the in-memory index whose layout check verifies: ix itself,
+	// or a Spilled's memory tier.
+	mem   *Index
 	mod   model
 	live  []uint32 // live file ids, in creation order
 	nfile int
@@ -74,16 +77,18 @@ type harness struct {
 
 // versioned makes h's index a versioned one; it must be empty.
 func (h *harness) makeVersioned() {
-	h.ix.vlen = 8
-	h.ix.dir[0].vlen = 8
+	h.mem.vlen = 8
+	h.mem.dir[0].vlen = 8
 	h.versioned = true
 	h.mod.v = map[string]int64{}
 }
 
 func newHarness(t testing.TB, hash func([]byte) uint64, segSlots int) *harness {
+	ix := newIndex(hash, segSlots)
 	h := &harness{
 		t:   t,
-		ix:  newIndex(hash, segSlots),
+		ix:  ix,
+		mem: ix,
 		mod: model{m: map[string]Loc{}, files: map[uint32]string{}},
 	}
 	for range 3 {
@@ -217,6 +222,9 @@ func (h *harness) remap(src, dst uint32, shift, mod uint32) {
 func (h *harness) check() {
 	t, ix := h.t, h.ix
 	t.Helper()
+	if err := ix.Err(); err != nil {
+		t.Fatal(err)
+	}
 	if ix.Len() != len(h.mod.m) {
 		t.Fatalf("Len = %d, model %d", ix.Len(), len(h.mod.m))
 	}
@@ -251,7 +259,7 @@ func (h *harness) check() {
 			t.Fatalf("FileKeys(%d) = %d, model %d", id, got, perFile[id])
 		}
 	}
-	checkLayout(t, ix)
+	checkLayout(t, h.mem)
 }
 
 // checkLayout verifies the index's internal invariants.
@@ -393,6 +401,16 @@ func runModel(t *testing.T, h *harness, r *rand.Rand, keys [][]byte, ops int) {
 			}
 			h.remap(src, dst, r.Uint32N(100), r.Uint32N(4))
 		default:
+			if p, ok := h.ix.(interface{ Prefetch([][]byte) }); ok && r.IntN(2) == 0 {
+				// What follows reads the file through the prefetched
+				// entries, until the file changes.
+				some := make([][]byte, 500)
+				for i := range some {
+					some[i] = keys[r.IntN(len(keys))]
+				}
+				p.Prefetch(some)
+				continue
+			}
 			h.ix.Range(func([]byte, Loc) bool { return r.IntN(50) != 0 })
 		}
 		if op%20000 == 0 {

@@ -84,7 +84,14 @@ type Resolver struct {
 	log         *slog.Logger
 	mem         memory.Allocator
 
-	ix    *Index
+	// spillDir and spillBudget, when set (Spill), keep the index within
+	// a memory budget, the rest in a file in spillDir.
+	spillDir    string
+	spillBudget int64
+	// spillLogged is the index whose first spill was logged.
+	spillLogged *Spilled
+
+	ix    Store
 	ready bool  // the index holds snapshot snap
 	snap  int64 // 0: the table had no snapshot
 	// files are the data files the index points into, for the spec and
@@ -142,8 +149,10 @@ type Metrics interface {
 	// by an equality delete listing keys keys.
 	EqualityCommit(table string, keys int64)
 	// KeyIndex is called with the index's keys and bytes whenever a
-	// commit, rebuild or compaction changed it.
+	// commit, rebuild or compaction changed it; KeyIndexFile with the
+	// keys and bytes of its file (Spill), at the same times.
 	KeyIndex(table string, keys int, bytes int64)
+	KeyIndexFile(table string, keys int, bytes int64)
 	// KeyIndexRebuilt is called for every rebuild from the table.
 	KeyIndexRebuilt(table string, keys int, took time.Duration)
 }
@@ -154,13 +163,22 @@ type NopMetrics struct{}
 func (NopMetrics) KeyedCommit(string, int64, int64, int64)    {}
 func (NopMetrics) EqualityCommit(string, int64)               {}
 func (NopMetrics) KeyIndex(string, int, int64)                {}
+func (NopMetrics) KeyIndexFile(string, int, int64)            {}
 func (NopMetrics) KeyIndexRebuilt(string, int, time.Duration) {}
 
 // Stats counts what a resolver did, for metrics, logs and status.
 type Stats struct {
-	// Keys and IndexBytes are the index's size.
+	// Keys and IndexBytes are the index's size: all its keys, and the
+	// memory it holds.
 	Keys       int
 	IndexBytes int64
+	// FileKeys and FileBytes are the keys kept in the index's file and
+	// its size (Spill); Spills counts the times the index moved keys
+	// there, FileReads its lookups in the file, since the index was
+	// built.
+	FileKeys          int
+	FileBytes         int64
+	Spills, FileReads int64
 	// Rows are the rows of committed files that went through the index;
 	// Replaced those whose key had a row, which got a position delete;
 	// Deleted the keys deleted (tombstones, delete events) that had a row.
@@ -232,15 +250,41 @@ func RebuildWait(d time.Duration) Option {
 	return func(r *Resolver) { r.rebuildWait = d }
 }
 
+// Spill keeps the index within about budget bytes of memory: beyond it,
+// the keys of the oldest files move to a file in dir (see Spilled). A
+// budget of 0 keeps every key in memory.
+func Spill(dir string, budget int64) Option {
+	return func(r *Resolver) { r.spillDir, r.spillBudget = dir, budget }
+}
+
 // DefaultRebuildWait is how long a commit waits for the index by default.
 const DefaultRebuildWait = 2 * time.Second
 
-// newIndex returns an empty index of the resolver's kind.
-func (r *Resolver) newIndex() *Index {
+// newIndex returns an empty index of the resolver's kind: in memory, or
+// spilling beyond the memory budget.
+func (r *Resolver) newIndex() (Store, error) {
+	if r.spillBudget > 0 {
+		return NewSpilled(r.spillDir, r.spillBudget, r.version != "")
+	}
+	return r.newMemIndex(), nil
+}
+
+// newMemIndex returns an empty in-memory index of the resolver's kind.
+func (r *Resolver) newMemIndex() *Index {
 	if r.version != "" {
 		return NewVersioned()
 	}
 	return New()
+}
+
+// setIndex replaces the index, closing the one it replaces.
+func (r *Resolver) setIndex(ix Store) {
+	if r.ix != nil && r.ix != ix {
+		if err := r.ix.Close(); err != nil {
+			r.log.Warn("key index: closing the replaced index", "err", err)
+		}
+	}
+	r.ix = ix
 }
 
 // put puts key's row at loc with version v.
@@ -281,10 +325,22 @@ func (r *Resolver) publish() {
 	if r.ix != nil {
 		r.stats.Keys, r.stats.IndexBytes = r.ix.Len(), r.ix.MemoryBytes()
 	}
+	if sp, ok := r.ix.(*Spilled); ok {
+		st := sp.Stats()
+		r.stats.FileKeys, r.stats.FileBytes, r.stats.Spills, r.stats.FileReads = st.DiskKeys, st.FileBytes, st.Spills, st.DiskReads
+		if st.Spills > 0 && r.spillLogged != sp {
+			r.spillLogged = sp
+			r.log.Info("key index: outgrew its memory (key_index_memory); the keys of the oldest files moved to its file",
+				"budget", r.spillBudget, "keys", r.stats.Keys, "keys_in_file", st.DiskKeys, "file_bytes", st.FileBytes)
+		}
+	}
 	r.published.Lock()
 	r.published.s = r.stats
 	r.published.Unlock()
 	r.metrics.KeyIndex(r.table, r.stats.Keys, r.stats.IndexBytes)
+	if r.spillBudget > 0 {
+		r.metrics.KeyIndexFile(r.table, r.stats.FileKeys, r.stats.FileBytes)
+	}
 }
 
 // Committed implements commit.RowDeltas.
@@ -327,6 +383,7 @@ func (r *Resolver) Abandon() {
 	r.ready = false
 	r.lastEq = nil
 	r.clearLast()
+	r.publish()
 }
 
 // Moved implements commit.RowDeltas.
@@ -404,6 +461,10 @@ func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64
 		r.log.Warn("key index: a compaction's output lacks rows the index had; it is rebuilt before the next commit", "keys", lost)
 		return
 	}
+	if err := r.ix.Err(); err != nil {
+		r.log.Warn("key index: cannot follow a compaction; it is rebuilt before the next commit", "err", err)
+		return
+	}
 	if s := after.CurrentSnapshot(); s != nil {
 		r.snap, r.ready = s.SnapshotID, true
 		r.stats.Remaps++
@@ -448,6 +509,9 @@ func (r *Resolver) Rebase(ctx context.Context, base *table.Table, old, new []ice
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := r.ix.Err(); err != nil {
+		return nil, err
 	}
 	if len(deleted) == 0 {
 		return nil, nil
@@ -506,6 +570,9 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 	if err != nil {
 		return commit.RowDelta{}, err
 	}
+	if err := r.ix.Err(); err != nil {
+		return commit.RowDelta{}, err
+	}
 	r.ready = true
 	return d, nil
 }
@@ -559,6 +626,14 @@ func (r *Resolver) resolveRows(ctx context.Context, base *table.Table, files []i
 	deleted := make(map[uint32][]uint32, len(r.repairs))
 	for id, ps := range r.repairs {
 		deleted[id] = append(deleted[id], ps...)
+	}
+	if sp, ok := r.ix.(*Spilled); ok {
+		keys := make([][]byte, len(rows))
+		for i := range rows {
+			keys[i] = rows[i].key
+		}
+		sp.Prefetch(keys)
+		defer sp.Prefetch(nil)
 	}
 	for _, rw := range rows {
 		if rw.del {
@@ -1058,7 +1133,11 @@ type liveFile struct {
 // rebuild makes the index hold base's current snapshot.
 func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 	start := time.Now()
-	r.ix = r.newIndex()
+	ix, err := r.newIndex()
+	if err != nil {
+		return err
+	}
+	r.setIndex(ix)
 	r.files = map[uint32]iceberg.DataFile{}
 	r.dvs = map[string]iceberg.DataFile{}
 	r.repairs, r.eqKnown = nil, map[string]bool{}
@@ -1182,6 +1261,9 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := r.ix.Err(); err != nil {
+		return err
 	}
 	r.ready, r.snap = true, snap.SnapshotID
 	r.stats.Rebuilds++

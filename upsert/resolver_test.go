@@ -277,6 +277,17 @@ func (k *keyedTable) requireRows(want map[string]int64) {
 	}
 }
 
+// indexKinds are the indexes the resolver tests run with: all in memory,
+// and spilled with a budget so small that nearly every key lives in the
+// file.
+var indexKinds = []struct {
+	name string
+	opts func(t *testing.T) []upsert.Option
+}{
+	{"memory", func(*testing.T) []upsert.Option { return nil }},
+	{"spilled", func(t *testing.T) []upsert.Option { return []upsert.Option{upsert.Spill(t.TempDir(), 1)} }},
+}
+
 // TestResolverKeepsOneRowPerKey commits random upserts (keys repeated
 // within and across commits, moving between partitions) and checks after
 // every commit that the table holds exactly the newest row of each key. A
@@ -285,68 +296,73 @@ func (k *keyedTable) requireRows(want map[string]int64) {
 // abandoned on the way.
 func TestResolverKeepsOneRowPerKey(t *testing.T) {
 	for _, version := range []int{2, 3} {
-		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
-			kt := newKeyedTable(t, version)
-			rng := rand.New(rand.NewPCG(uint64(version), 7))
-			// Commits wait for rebuilds: this test is about the index.
-			res, err := upsert.NewResolver([]string{"id"}, nil, upsert.RebuildWait(time.Hour))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := map[string]int64{}
-			regions := []string{"eu", "us", "ap"}
-			for round := 0; round < 16; round++ {
-				evs := make([]event, 60)
-				for i := range evs {
-					e := event{key: fmt.Sprintf("k%03d", rng.IntN(80)), value: int64(round*1000 + i),
-						region: regions[rng.IntN(len(regions))], offset: kt.next + int64(i)}
-					evs[i] = e
-					want[e.key] = e.value
+		for _, kind := range indexKinds {
+			t.Run(fmt.Sprintf("v%d/%s", version, kind.name), func(t *testing.T) {
+				kt := newKeyedTable(t, version)
+				rng := rand.New(rand.NewPCG(uint64(version), 7))
+				// Commits wait for rebuilds: this test is about the index.
+				opts := append(kind.opts(t), upsert.RebuildWait(time.Hour))
+				res, err := upsert.NewResolver([]string{"id"}, nil, opts...)
+				if err != nil {
+					t.Fatal(err)
 				}
-				switch round {
-				case 6:
-					// A delta resolved and then lost.
-					c, err := commit.New(kt.ctx, kt.cat, commit.Config{Pipeline: "p", Table: kt.ident})
-					if err != nil {
-						t.Fatal(err)
+				want := map[string]int64{}
+				regions := []string{"eu", "us", "ap"}
+				for round := 0; round < 16; round++ {
+					evs := make([]event, 60)
+					for i := range evs {
+						e := event{key: fmt.Sprintf("k%03d", rng.IntN(80)), value: int64(round*1000 + i),
+							region: regions[rng.IntN(len(regions))], offset: kt.next + int64(i)}
+						evs[i] = e
+						want[e.key] = e.value
 					}
-					if _, err := res.Resolve(kt.ctx, c.Table(), kt.files(c.Table(), evs)); err != nil {
-						t.Fatal(err)
+					switch round {
+					case 6:
+						// A delta resolved and then lost.
+						c, err := commit.New(kt.ctx, kt.cat, commit.Config{Pipeline: "p", Table: kt.ident})
+						if err != nil {
+							t.Fatal(err)
+						}
+						if _, err := res.Resolve(kt.ctx, c.Table(), kt.files(c.Table(), evs)); err != nil {
+							t.Fatal(err)
+						}
+						res.Abandon()
+					case 10:
+						res.Close()
+						if res, err = upsert.NewResolver([]string{"id"}, nil, opts...); err != nil {
+							t.Fatal(err)
+						}
 					}
-					res.Abandon()
-				case 10:
-					if res, err = upsert.NewResolver([]string{"id"}, nil, upsert.RebuildWait(time.Hour)); err != nil {
-						t.Fatal(err)
+					kt.commit(res, evs)
+					kt.requireRows(want)
+				}
+				st := res.Stats()
+				if st.Rebuilds == 0 || st.Replaced == 0 {
+					t.Fatalf("stats %+v: want rebuilds and replaced rows", st)
+				}
+				// The deletes are what the table format asks for.
+				tbl := kt.load()
+				tasks, err := tbl.Scan().PlanFiles(kt.ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var pos, dvs int
+				for _, task := range tasks {
+					pos += len(task.DeleteFiles)
+					dvs += len(task.DeletionVectorFiles)
+					if len(task.EqualityDeleteFiles) > 0 {
+						t.Fatalf("%s has equality deletes", task.File.FilePath())
+					}
+					if len(task.DeletionVectorFiles) > 1 {
+						t.Fatalf("%s has %d deletion vectors", task.File.FilePath(), len(task.DeletionVectorFiles))
 					}
 				}
-				kt.commit(res, evs)
-				kt.requireRows(want)
-			}
-			st := res.Stats()
-			if st.Rebuilds == 0 || st.Replaced == 0 {
-				t.Fatalf("stats %+v: want rebuilds and replaced rows", st)
-			}
-			// The deletes are what the table format asks for.
-			tbl := kt.load()
-			tasks, err := tbl.Scan().PlanFiles(kt.ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var pos, dvs int
-			for _, task := range tasks {
-				pos += len(task.DeleteFiles)
-				dvs += len(task.DeletionVectorFiles)
-				if len(task.EqualityDeleteFiles) > 0 {
-					t.Fatalf("%s has equality deletes", task.File.FilePath())
+				if version == 2 && (pos == 0 || dvs != 0) || version == 3 && (dvs == 0 || pos != 0) {
+					t.Fatalf("v%d table: %d position-delete files and %d deletion vectors apply", version, pos, dvs)
 				}
-				if len(task.DeletionVectorFiles) > 1 {
-					t.Fatalf("%s has %d deletion vectors", task.File.FilePath(), len(task.DeletionVectorFiles))
-				}
-			}
-			if version == 2 && (pos == 0 || dvs != 0) || version == 3 && (dvs == 0 || pos != 0) {
-				t.Fatalf("v%d table: %d position-delete files and %d deletion vectors apply", version, pos, dvs)
-			}
-		})
+				res.Close()
+			})
+		}
 	}
 }
 
@@ -357,41 +373,43 @@ func TestResolverKeepsOneRowPerKey(t *testing.T) {
 // the versions.
 func TestResolverVersionColumn(t *testing.T) {
 	for _, version := range []int{2, 3} {
-		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
-			kt := newKeyedTable(t, version)
-			rng := rand.New(rand.NewPCG(uint64(version), 11))
-			newResolver := func() *upsert.Resolver {
-				res, err := upsert.NewResolver([]string{"id"}, nil, upsert.Version("v"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return res
-			}
-			res := newResolver()
-			want := map[string]int64{}
-			for round := 0; round < 10; round++ {
-				if round == 5 {
-					res = newResolver()
-				}
-				evs := make([]event, 50)
-				for i := range evs {
-					key := fmt.Sprintf("k%02d", rng.IntN(30))
-					v := int64(round*1000 + i)
-					if rng.IntN(3) == 0 {
-						v -= int64(1 + rng.IntN(3000)) // late: often older than the key's row
+		for _, kind := range indexKinds {
+			t.Run(fmt.Sprintf("v%d/%s", version, kind.name), func(t *testing.T) {
+				kt := newKeyedTable(t, version)
+				rng := rand.New(rand.NewPCG(uint64(version), 11))
+				newResolver := func() *upsert.Resolver {
+					res, err := upsert.NewResolver([]string{"id"}, nil, append(kind.opts(t), upsert.Version("v"))...)
+					if err != nil {
+						t.Fatal(err)
 					}
-					evs[i] = event{key: key, value: v, region: []string{"eu", "us"}[rng.IntN(2)], offset: kt.next + int64(i)}
-					if cur, ok := want[key]; !ok || v >= cur {
-						want[key] = v
-					}
+					return res
 				}
-				kt.commit(res, evs)
-				kt.requireRows(want)
-			}
-			if st := res.Stats(); st.Stale == 0 {
-				t.Fatalf("no row was older than its key's: %+v", st)
-			}
-		})
+				res := newResolver()
+				want := map[string]int64{}
+				for round := 0; round < 10; round++ {
+					if round == 5 {
+						res = newResolver()
+					}
+					evs := make([]event, 50)
+					for i := range evs {
+						key := fmt.Sprintf("k%02d", rng.IntN(30))
+						v := int64(round*1000 + i)
+						if rng.IntN(3) == 0 {
+							v -= int64(1 + rng.IntN(3000)) // late: often older than the key's row
+						}
+						evs[i] = event{key: key, value: v, region: []string{"eu", "us"}[rng.IntN(2)], offset: kt.next + int64(i)}
+						if cur, ok := want[key]; !ok || v >= cur {
+							want[key] = v
+						}
+					}
+					kt.commit(res, evs)
+					kt.requireRows(want)
+				}
+				if st := res.Stats(); st.Stale == 0 {
+					t.Fatalf("no row was older than its key's: %+v", st)
+				}
+			})
+		}
 	}
 }
 
@@ -402,45 +420,47 @@ func TestResolverVersionColumn(t *testing.T) {
 // the next commits build on it.
 func TestCompactionCarriesDeletesMadeWhileItRan(t *testing.T) {
 	for _, version := range []int{2, 3} {
-		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
-			kt := newKeyedTable(t, version)
-			res, err := upsert.NewResolver([]string{"id"}, nil, upsert.RebuildWait(time.Hour))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := map[string]int64{}
-			round := func(r int, keys ...string) {
-				evs := make([]event, len(keys))
-				for i, k := range keys {
-					evs[i] = event{key: k, value: int64(r*1000 + i), region: "eu", offset: kt.next + int64(i)}
-					want[k] = evs[i].value
+		for _, kind := range indexKinds {
+			t.Run(fmt.Sprintf("v%d/%s", version, kind.name), func(t *testing.T) {
+				kt := newKeyedTable(t, version)
+				res, err := upsert.NewResolver([]string{"id"}, nil, append(kind.opts(t), upsert.RebuildWait(time.Hour))...)
+				if err != nil {
+					t.Fatal(err)
 				}
-				kt.commit(res, evs)
+				want := map[string]int64{}
+				round := func(r int, keys ...string) {
+					evs := make([]event, len(keys))
+					for i, k := range keys {
+						evs[i] = event{key: k, value: int64(r*1000 + i), region: "eu", offset: kt.next + int64(i)}
+						want[k] = evs[i].value
+					}
+					kt.commit(res, evs)
+					kt.requireRows(want)
+				}
+				for r := range 4 {
+					round(r, "a", "b", "c", "d", "e", fmt.Sprintf("n%d", r))
+				}
+				// Plan and execute a compaction of every live file.
+				rw := kt.compaction("eu")
+				// Meanwhile: b and c are replaced, a row of the compacted
+				// files gets a newer version twice over.
+				round(10, "b", "c", "n10")
+				round(11, "c")
+				// The compaction commits, carrying those deletes.
+				kt.commitRewrite(res, rw)
 				kt.requireRows(want)
-			}
-			for r := range 4 {
-				round(r, "a", "b", "c", "d", "e", fmt.Sprintf("n%d", r))
-			}
-			// Plan and execute a compaction of every live file.
-			rw := kt.compaction("eu")
-			// Meanwhile: b and c are replaced, a row of the compacted
-			// files gets a newer version twice over.
-			round(10, "b", "c", "n10")
-			round(11, "c")
-			// The compaction commits, carrying those deletes.
-			kt.commitRewrite(res, rw)
-			kt.requireRows(want)
-			if st := res.Stats(); st.Rebased != 1 || st.Remaps != 1 {
-				t.Fatalf("stats %+v: want one compaction carried over and followed", st)
-			}
-			// The index followed: the next commits replace the rows now in
-			// the compacted file, without a rebuild.
-			rebuilds := res.Stats().Rebuilds
-			round(20, "a", "d", "e", "n0")
-			round(21, "a")
-			if st := res.Stats(); st.Rebuilds != rebuilds {
-				t.Fatalf("stats %+v: the index was rebuilt after the compaction", st)
-			}
-		})
+				if st := res.Stats(); st.Rebased != 1 || st.Remaps != 1 {
+					t.Fatalf("stats %+v: want one compaction carried over and followed", st)
+				}
+				// The index followed: the next commits replace the rows now in
+				// the compacted file, without a rebuild.
+				rebuilds := res.Stats().Rebuilds
+				round(20, "a", "d", "e", "n0")
+				round(21, "a")
+				if st := res.Stats(); st.Rebuilds != rebuilds {
+					t.Fatalf("stats %+v: the index was rebuilt after the compaction", st)
+				}
+			})
+		}
 	}
 }

@@ -1046,6 +1046,25 @@ type indexResult struct {
 	Rebuild       time.Duration `json:"rebuild"`
 	RebuildMemory int64         `json:"rebuild_memory"`
 	RebuildHeap   int64         `json:"rebuild_heap"`
+	// UpdateRows random keys of the table updated by one commit:
+	// UpdateResolve is its Resolve with the index in memory.
+	UpdateRows    int           `json:"update_rows"`
+	UpdateResolve time.Duration `json:"update_resolve"`
+	// Spilled is the same rebuild and update with a quarter of the
+	// index's memory as its budget (key_index_memory).
+	Spilled spillResult `json:"spilled"`
+}
+
+// spillResult measures a key index that spills to its file.
+type spillResult struct {
+	Budget        int64         `json:"budget"`
+	Rebuild       time.Duration `json:"rebuild"`
+	Memory        int64         `json:"memory"`
+	FileKeys      int           `json:"file_keys"`
+	FileBytes     int64         `json:"file_bytes"`
+	UpdateResolve time.Duration `json:"update_resolve"`
+	// FileReads are the update's lookups in the file.
+	FileReads int64 `json:"file_reads"`
 }
 
 func perKey(b int64, n int) float64 { return float64(b) / float64(max(n, 1)) }
@@ -1056,6 +1075,11 @@ func (r indexResult) print(out io.Writer) {
 	fmt.Fprintf(out, "  rebuild from a table of %d keys in %d files (%.0f MiB, written in %s): %s (%.0f keys/s); %.1f bytes/key (MemoryBytes/Len), live heap +%.1f bytes/key\n",
 		r.Keys, r.Files, float64(r.TableBytes)/(1<<20), r.Write.Round(100*time.Millisecond), fmtSecs(r.Rebuild),
 		float64(r.Keys)/r.Rebuild.Seconds(), perKey(r.RebuildMemory, r.Keys), perKey(r.RebuildHeap, r.Keys))
+	s := r.Spilled
+	fmt.Fprintf(out, "  update of %d random keys: resolved in %s with the index in memory\n", r.UpdateRows, fmtSecs(r.UpdateResolve))
+	fmt.Fprintf(out, "  spilled (key_index_memory %.0f MiB): rebuild %s, memory %.0f MiB, %d keys in a file of %.0f MiB (%.1f bytes/key); update resolved in %s (%d file reads)\n",
+		float64(s.Budget)/(1<<20), fmtSecs(s.Rebuild), float64(s.Memory)/(1<<20), s.FileKeys, float64(s.FileBytes)/(1<<20),
+		perKey(s.FileBytes, s.FileKeys), fmtSecs(s.UpdateResolve), s.FileReads)
 }
 
 // liveHeap is the live heap after two collections.
@@ -1112,6 +1136,55 @@ func upsertIndex(ctx context.Context, dir string, a upsertArgs) (indexResult, er
 	}
 	r.RebuildMemory, r.RebuildHeap = mem, liveHeap()-before
 	runtime.KeepAlive(res)
+
+	// One commit updating random keys of the whole table, resolved (not
+	// committed) by the index in memory, then by a spilled one.
+	r.UpdateRows = min(100_000, a.Keys/10)
+	upd := newKeyStream(7, 0, int32(a.Files), 1)
+	upd.keys, upd.update = int64(a.Keys), 1
+	uf, err := t.writeFile(ctx, upd, r.UpdateRows)
+	if err != nil {
+		return r, err
+	}
+	update := func(res *upsert.Resolver) (time.Duration, error) {
+		start := time.Now()
+		d, err := res.Resolve(ctx, c.Table(), []iceberg.DataFile{uf})
+		took := time.Since(start)
+		if err != nil {
+			return 0, err
+		}
+		if res.Stats().Rebuilds != 1 || d.Empty() {
+			return 0, errors.New("bench: the update commit was not resolved by the index")
+		}
+		res.Abandon()
+		return took, nil
+	}
+	if r.UpdateResolve, err = update(res); err != nil {
+		return r, err
+	}
+	res.Close()
+
+	s := &r.Spilled
+	s.Budget = mem / 4
+	spilled, err := upsert.NewResolver([]string{upsertKey}, benchLogger(), upsert.RebuildWait(time.Hour), upsert.Spill(filepath.Join(dir, "keys"), s.Budget))
+	if err != nil {
+		return r, err
+	}
+	defer spilled.Close()
+	start = time.Now()
+	if _, err := spilled.Resolve(ctx, c.Table(), nil); err != nil {
+		return r, err
+	}
+	s.Rebuild = time.Since(start)
+	st = spilled.Stats()
+	if st.Keys != a.Keys || st.FileKeys == 0 {
+		return r, fmt.Errorf("bench: the spilled index holds %d keys, %d in its file; the table %d", st.Keys, st.FileKeys, a.Keys)
+	}
+	s.Memory, s.FileKeys, s.FileBytes = st.IndexBytes, st.FileKeys, st.FileBytes
+	if s.UpdateResolve, err = update(spilled); err != nil {
+		return r, err
+	}
+	s.FileReads = spilled.Stats().FileReads - st.FileReads
 	return r, nil
 }
 
@@ -1301,6 +1374,11 @@ func (r upsertResult) summary(out io.Writer, o UpsertOptions) {
 		fmt.Sprintf("%.1f bytes/key (MemoryBytes/Len); live heap %.1f bytes/key", perKey(ix.MemoryBytes, ix.Keys), perKey(ix.HeapBytes, ix.Keys)), "")
 	row(fmt.Sprintf("(3) index rebuild, %s keys from %d files (%.0f MiB)", humanCount(ix.Keys), ix.Files, float64(ix.TableBytes)/(1<<20)),
 		fmt.Sprintf("%s (%s keys/s); %.1f bytes/key", fmtSecs(ix.Rebuild), human(float64(ix.Keys)/ix.Rebuild.Seconds()), perKey(ix.RebuildMemory, ix.Keys)), "")
+	sp := ix.Spilled
+	row(fmt.Sprintf("(3) index rebuild spilled to a file, key_index_memory %.0f MiB", float64(sp.Budget)/(1<<20)),
+		fmt.Sprintf("%s; %.0f MiB in memory, %s keys in a file of %.0f MiB", fmtSecs(sp.Rebuild), float64(sp.Memory)/(1<<20), humanCount(sp.FileKeys), float64(sp.FileBytes)/(1<<20)), "")
+	row(fmt.Sprintf("(3) resolve of a commit updating %s random keys", humanCount(ix.UpdateRows)),
+		fmt.Sprintf("%s in memory; %s spilled (%s file reads)", fmtSecs(ix.UpdateResolve), fmtSecs(sp.UpdateResolve), humanCount(int(sp.FileReads))), "")
 	row("(3) peak RSS of the index process", fmt.Sprintf("%.0f MiB", float64(r.indexRSS)/(1<<20)), "")
 }
 

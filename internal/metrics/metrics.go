@@ -84,6 +84,7 @@ type Set struct {
 	upsertRows, upsertReplaced, upsertDeleted, indexRebuilds *prometheus.CounterVec
 	equalityCommits, equalityKeys                            *prometheus.CounterVec
 	indexKeys, indexBytes                                    *prometheus.GaugeVec
+	indexFileKeys, indexFileBytes                            *prometheus.GaugeVec
 	indexRebuildSeconds                                      *prometheus.HistogramVec
 }
 
@@ -149,6 +150,9 @@ func New() *Set {
 		equalityKeys: counter("floe_upsert_equality_keys_total", "Keys listed in the equality deletes of keyed tables' commits.", "table"),
 		indexKeys:    gauge("floe_upsert_index_keys", "Keys in the key index.", "table"),
 		indexBytes:   gauge("floe_upsert_index_bytes", "Memory of the key index.", "table"),
+		indexFileKeys: gauge("floe_upsert_index_file_keys",
+			"Keys of the key index kept in its file because the index outgrew key_index_memory.", "table"),
+		indexFileBytes: gauge("floe_upsert_index_file_bytes", "Size of the key index's file.", "table"),
 		indexRebuildSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "floe_upsert_index_rebuild_seconds",
 			Help:    "Time to rebuild a key index from its table.",
@@ -167,6 +171,7 @@ func New() *Set {
 		s.maintRuns, s.maintFailures, s.rewrittenBytes, s.rewrittenFiles, s.expiredSnapshots, s.orphanFiles,
 		s.orphanBytes, s.maintDuration,
 		s.upsertRows, s.upsertReplaced, s.upsertDeleted, s.indexRebuilds, s.indexKeys, s.indexBytes, s.indexRebuildSeconds,
+		s.indexFileKeys, s.indexFileBytes,
 	)
 	return s
 }
@@ -319,6 +324,8 @@ func (s *Set) LeadershipChanged(leading bool) {
 		s.freshness.Reset()
 		s.indexKeys.Reset()
 		s.indexBytes.Reset()
+		s.indexFileKeys.Reset()
+		s.indexFileBytes.Reset()
 	}
 }
 
@@ -387,6 +394,12 @@ func (s *Set) EqualityCommit(table string, keys int64) {
 func (s *Set) KeyIndex(table string, keys int, bytes int64) {
 	s.indexKeys.WithLabelValues(table).Set(float64(keys))
 	s.indexBytes.WithLabelValues(table).Set(float64(bytes))
+}
+
+// KeyIndexFile sets the keys and bytes of a key index's file.
+func (s *Set) KeyIndexFile(table string, keys int, bytes int64) {
+	s.indexFileKeys.WithLabelValues(table).Set(float64(keys))
+	s.indexFileBytes.WithLabelValues(table).Set(float64(bytes))
 }
 
 // KeyIndexRebuilt counts a key index rebuild.
