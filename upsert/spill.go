@@ -93,11 +93,11 @@ type Spilled struct {
 	bloom     bloom
 	// cache holds what Prefetch read from the file (nil: absent), kept
 	// up to date by spills and deletes, dropped by DropFile and Remap.
-	cache     map[string][]byte
-	inserts   int // since the last size check
-	every     int // inserts between two size checks
-	err       error
-	stats     SpillStats
+	cache   map[string][]byte
+	inserts int // since the last size check
+	every   int // inserts between two size checks
+	err     error
+	stats   SpillStats
 }
 
 // NewSpilled returns an empty index (versioned or not) that keeps about
