@@ -1,10 +1,12 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/apache/iceberg-go"
@@ -47,12 +49,31 @@ const (
 type changeReader struct {
 	cdc  bool
 	keys []string
-	p    fastjson.Parser
-	buf  []byte
+	// versionFrom is the path of the change event's field that becomes
+	// the row's versionColumn (version_from); nil: none.
+	versionFrom   []string
+	versionColumn string
+	p             fastjson.Parser
+	buf           []byte
 }
 
 func newChangeReader(cfg PipelineConfig) *changeReader {
-	return &changeReader{cdc: cfg.Mode == ModeCDC, keys: slices.Clone(cfg.Key)}
+	c := &changeReader{cdc: cfg.Mode == ModeCDC, keys: slices.Clone(cfg.Key), versionColumn: cfg.VersionColumn}
+	if cfg.VersionFrom != "" {
+		c.versionFrom = strings.Split(cfg.VersionFrom, ".")
+	}
+	return c
+}
+
+// stamp sets the version column of obj (the event's after or before
+// image) to the event's version_from field, when both exist.
+func (c *changeReader) stamp(event, obj *fastjson.Value) {
+	if c.versionFrom == nil {
+		return
+	}
+	if v := event.Get(c.versionFrom...); v != nil && v.Type() != fastjson.TypeNull {
+		obj.Set(c.versionColumn, v)
+	}
 }
 
 // read returns what the record with this key and value does, and the JSON
@@ -88,20 +109,42 @@ func (c *changeReader) read(key, value []byte) (changeKind, []byte, error) {
 		if after == nil || after.Type() != fastjson.TypeObject {
 			return changeRow, nil, fmt.Errorf("change event with op %q has no \"after\" object", op)
 		}
+		c.stamp(v, after)
 		c.buf = after.MarshalTo(c.buf[:0])
 		return changeRow, c.buf, nil
 	case "d":
 		before := v.Get("before")
 		if before == nil || before.Type() == fastjson.TypeNull {
+			// keyObject parses the key with c.p, which v belongs to: the
+			// version is taken out first.
+			var ver []byte
+			if c.versionFrom != nil {
+				if x := v.Get(c.versionFrom...); x != nil && x.Type() != fastjson.TypeNull {
+					ver = x.MarshalTo(nil)
+				}
+			}
 			obj, err := c.keyObject(key)
 			if err != nil {
 				return changeDelete, nil, fmt.Errorf("delete event without \"before\": the Kafka key must name the key: %w", err)
 			}
-			return changeDelete, obj, nil
+			if ver == nil {
+				return changeDelete, obj, nil
+			}
+			// The key object, stamped with the deletion's version.
+			name, _ := json.Marshal(c.versionColumn)
+			out := append(append(append([]byte{'{'}, name...), ':'), ver...)
+			if rest := bytes.TrimSpace(obj[1:]); len(rest) > 0 && rest[0] != '}' {
+				out = append(out, ',')
+			}
+			c.buf = append(out, obj[1:]...)
+			return changeDelete, c.buf, nil
 		}
 		if before.Type() != fastjson.TypeObject {
 			return changeDelete, nil, fmt.Errorf("delete event's \"before\" is not an object")
 		}
+		// With version_from, the deletion's version replaces the one the
+		// row had.
+		c.stamp(v, before)
 		c.buf = before.MarshalTo(c.buf[:0])
 		return changeDelete, c.buf, nil
 	case "":
@@ -172,9 +215,9 @@ func (c *changeReader) keyObject(key []byte) ([]byte, error) {
 }
 
 // keySchema is the schema of a keyed table's files of deleted keys: its key
-// columns and the Kafka columns that order them, with the table's field
-// ids.
-func keySchema(sch *iceberg.Schema, keys []string) (*iceberg.Schema, []int, error) {
+// columns, the Kafka columns that order them and the version column, if
+// any (a deletion's version), with the table's field ids.
+func keySchema(sch *iceberg.Schema, keys []string, version string) (*iceberg.Schema, []int, error) {
 	var fields []iceberg.NestedField
 	var ids []int
 	for _, k := range keys {
@@ -190,6 +233,14 @@ func keySchema(sch *iceberg.Schema, keys []string) (*iceberg.Schema, []int, erro
 		if !ok {
 			return nil, nil, fmt.Errorf("ingest: the table has no column %s, which a keyed table orders its rows by", name)
 		}
+		fields = append(fields, f)
+	}
+	if version != "" {
+		f, ok := sch.FindFieldByName(version)
+		if !ok {
+			return nil, nil, fmt.Errorf("ingest: the table has no version column %q", version)
+		}
+		f.Required = false
 		fields = append(fields, f)
 	}
 	return iceberg.NewSchemaWithIdentifiers(0, ids, fields...), ids, nil

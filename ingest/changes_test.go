@@ -10,6 +10,8 @@ func TestChangeReader(t *testing.T) {
 	one := newChangeReader(PipelineConfig{Key: []string{"id"}})
 	two := newChangeReader(PipelineConfig{Key: []string{"a", "b"}})
 	cdc := newChangeReader(PipelineConfig{Key: []string{"id"}, Mode: ModeCDC})
+	lsn := newChangeReader(PipelineConfig{Key: []string{"id"}, Mode: ModeCDC, VersionColumn: "v", VersionFrom: "source.lsn"})
+	tsms := newChangeReader(PipelineConfig{Key: []string{"id"}, Mode: ModeCDC, VersionColumn: "v", VersionFrom: "ts_ms"})
 	for _, c := range []struct {
 		name       string
 		r          *changeReader
@@ -38,6 +40,17 @@ func TestChangeReader(t *testing.T) {
 		{name: "cdc update without after", r: cdc, value: `{"op":"u","after":null}`, err: `no "after" object`},
 		{name: "cdc not JSON", r: cdc, value: `{"op":`, err: "not valid JSON"},
 		{name: "cdc not an object", r: cdc, value: `[1]`, err: "not a JSON object"},
+		{name: "version_from, create", r: lsn, value: `{"after":{"id":1},"op":"c","source":{"lsn":77}}`, kind: changeRow, want: `{"id":1,"v":77}`},
+		{name: "version_from replaces the row's own", r: tsms, value: `{"after":{"id":1,"v":3},"op":"u","ts_ms":1700000000000}`, kind: changeRow,
+			want: `{"id":1,"v":1700000000000}`},
+		{name: "version_from, wrapped", r: lsn, value: `{"schema":{},"payload":{"after":{"id":1},"op":"r","source":{"lsn":5}}}`, kind: changeRow, want: `{"id":1,"v":5}`},
+		{name: "version_from absent", r: lsn, value: `{"after":{"id":1,"v":2},"op":"c","source":{}}`, kind: changeRow, want: `{"id":1,"v":2}`},
+		{name: "version_from null", r: lsn, value: `{"after":{"id":1},"op":"c","source":{"lsn":null}}`, kind: changeRow, want: `{"id":1}`},
+		{name: "version_from, delete", r: lsn, value: `{"before":{"id":3,"v":1},"op":"d","source":{"lsn":9}}`, kind: changeDelete, want: `{"id":3,"v":9}`},
+		{name: "version_from, delete by the Kafka key", r: lsn, key: `{"id":3}`, value: `{"before":null,"op":"d","source":{"lsn":9}}`, kind: changeDelete,
+			want: `{"v":9,"id":3}`},
+		{name: "version_from, delete by a scalar Kafka key", r: tsms, key: `k-3`, value: `{"op":"d","ts_ms":12}`, kind: changeDelete, want: `{"v":12,"id":"k-3"}`},
+		{name: "version_from, tombstone", r: lsn, key: `{"id":3}`, null: true, kind: changeDelete, want: `{"id":3}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var key, value []byte
@@ -66,15 +79,20 @@ func TestChangeReader(t *testing.T) {
 
 // FuzzChangeReader: whatever the key and value, the reader returns an
 // error, the value itself (an upsert row, for the decoder to judge), or a
-// JSON object, and never panics.
+// JSON object, and never panics, with or without version_from.
 func FuzzChangeReader(f *testing.F) {
 	f.Add([]byte("k"), []byte(`{"op":"u","after":{"id":1}}`), false, true)
 	f.Add([]byte(`{"schema":{},"payload":{"id":1}}`), []byte(nil), true, false)
 	f.Add([]byte(`"x"`), []byte(`{"payload":{"op":"d","before":null}}`), false, true)
+	f.Add([]byte(`{"id":2}`), []byte(`{"op":"d","source":{"lsn":4}}`), false, true)
 	f.Fuzz(func(t *testing.T, key, value []byte, tombstone, cdc bool) {
 		cfg := PipelineConfig{Key: []string{"id"}}
 		if cdc {
 			cfg.Mode = ModeCDC
+			// Half the inputs stamp a version from the envelope.
+			if len(value)%2 == 0 {
+				cfg.VersionColumn, cfg.VersionFrom = "v", "source.lsn"
+			}
 		}
 		if tombstone {
 			value = nil

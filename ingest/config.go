@@ -137,6 +137,12 @@ type PipelineConfig struct {
 	// highest version wins, Kafka order among equal versions. Empty: Kafka
 	// order alone (within a partition) decides.
 	VersionColumn string `yaml:"version_column"`
+	// VersionFrom, in cdc mode, fills the version column from the change
+	// event rather than the row: a dotted path into the Debezium event
+	// (after its schema wrapper), such as ts_ms, source.ts_ms or
+	// source.lsn. A delete event then carries the version of the
+	// deletion, so a late change older than it cannot bring the key back.
+	VersionFrom string `yaml:"version_from"`
 	// DeleteMode, for a keyed pipeline, is how a commit deletes the rows
 	// its records replace: position (the default: a key index on the
 	// table writer places every key's row, and the commit deletes it by
@@ -410,6 +416,9 @@ func (p PipelineConfig) checkKey(pr *conf.Problems) bool {
 		if p.VersionColumn != "" {
 			pr.Addf("version_column", "needs key columns (key:): it orders the rows of a key")
 		}
+		if p.VersionFrom != "" && p.Mode != ModeCDC {
+			pr.Addf("version_from", "needs mode: cdc and key columns (key:): it reads the version from the change event's envelope")
+		}
 		if p.DeleteMode == DeleteModePosition || p.DeleteMode == DeleteModeEquality {
 			pr.Addf("delete_mode", "needs key columns (key:): it says how the rows of a key that a newer row replaces are deleted")
 		}
@@ -420,6 +429,16 @@ func (p PipelineConfig) checkKey(pr *conf.Problems) bool {
 	}
 	if p.KeyIndexMemory < 0 {
 		pr.Addf("key_index_memory", "must be a positive size such as 512MiB, got %d", p.KeyIndexMemory)
+	}
+	if vf := p.VersionFrom; vf != "" {
+		switch {
+		case p.Mode != ModeCDC:
+			pr.Addf("version_from", "needs mode: cdc: it reads the version from the change event's envelope")
+		case p.VersionColumn == "":
+			pr.Addf("version_from", "needs version_column: the column the envelope's value is written to")
+		case !validEnvelopePath(vf):
+			pr.Addf("version_from", "must be a dotted path of field names such as ts_ms or source.lsn, got %q", vf)
+		}
 	}
 	if v := p.VersionColumn; v != "" {
 		j := slices.IndexFunc(p.Schema, func(c Column) bool { return c.Name == v })
@@ -509,4 +528,15 @@ func checkStart(s string) error {
 func startTime(s string) (time.Time, bool) {
 	t, err := time.Parse(time.RFC3339, s)
 	return t, err == nil
+}
+
+// validEnvelopePath reports whether p is a dotted path of non-empty field
+// names.
+func validEnvelopePath(p string) bool {
+	for _, f := range strings.Split(p, ".") {
+		if f == "" || strings.TrimSpace(f) != f {
+			return false
+		}
+	}
+	return true
 }

@@ -183,6 +183,16 @@ func TestPipelineConfigValidate(t *testing.T) {
 			keyed("id")(p)
 			p.DeleteMode, p.VersionColumn = ingest.DeleteModeEquality, "n"
 		}, "delete_mode", "equality cannot be combined with version_column: which row of a key is the newest depends on the version of the key's current row, which only the key index of delete_mode position knows"},
+		{"version_from in upsert mode", func(p *ingest.PipelineConfig) { keyed("id")(p); p.VersionColumn, p.VersionFrom = "n", "ts_ms" }, "version_from",
+			"needs mode: cdc: it reads the version from the change event's envelope"},
+		{"version_from without a version column", func(p *ingest.PipelineConfig) { keyed("id")(p); p.Mode, p.VersionFrom = ingest.ModeCDC, "ts_ms" },
+			"version_from", "needs version_column: the column the envelope's value is written to"},
+		{"version_from not a path", func(p *ingest.PipelineConfig) {
+			keyed("id")(p)
+			p.Mode, p.VersionColumn, p.VersionFrom = ingest.ModeCDC, "n", "source..lsn"
+		}, "version_from", `must be a dotted path of field names such as ts_ms or source.lsn, got "source..lsn"`},
+		{"version_from without key", func(p *ingest.PipelineConfig) { p.VersionFrom = "ts_ms" }, "version_from",
+			"needs mode: cdc and key columns (key:)"},
 		{"key index memory without key", func(p *ingest.PipelineConfig) { p.KeyIndexMemory = 1 << 20 }, "key_index_memory",
 			"needs key columns (key:): it bounds the memory of the key index"},
 		{"negative key index memory", func(p *ingest.PipelineConfig) { keyed("id")(p); p.KeyIndexMemory = -1 }, "key_index_memory",

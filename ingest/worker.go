@@ -206,8 +206,8 @@ const deletedPart = "\x00deleted"
 // newDeletedKeys lays out the files of deleted keys of a table with info.
 // They carry the table's partition spec with null values (they are never
 // committed as they are) and are equality-delete files on the key columns.
-func newDeletedKeys(info fileio.TableInfo, keys []string, opts fileio.Options) (*deletedKeys, *decode.JSONDecoder, error) {
-	ksch, ids, err := keySchema(info.Schema, keys)
+func newDeletedKeys(info fileio.TableInfo, keys []string, version string, opts fileio.Options) (*deletedKeys, *decode.JSONDecoder, error) {
+	ksch, ids, err := keySchema(info.Schema, keys, version)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -295,7 +295,7 @@ func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64) (*w
 				return nil, err
 			}
 			if cfg := p.opts.Pipeline; cfg.Keyed() {
-				if out.del, w.keyDec, err = newDeletedKeys(spec.info, cfg.Key, p.fileOpts); err != nil {
+				if out.del, w.keyDec, err = newDeletedKeys(spec.info, cfg.Key, cfg.VersionColumn, p.fileOpts); err != nil {
 					return nil, err
 				}
 				w.changes = newChangeReader(cfg)

@@ -258,7 +258,7 @@ func (r *Resolver) adopt(ctx context.Context, j *rebuildJob) {
 			continue
 		}
 		for _, op := range e.ops {
-			if cur, had := r.ix.Get(op.key); had {
+			if cur, had := r.ix.Get(op.key); had && !r.isDeleted(cur) {
 				// Deleted by the commit's equality delete.
 				r.repair(cur)
 			}

@@ -225,8 +225,11 @@ type Option func(*Resolver)
 // the row with the highest version wins, the later Kafka offset among
 // equal versions. A row older than the key's current row is deleted
 // itself. The column must hold int, long, date or timestamp values; a null
-// version is older than any other. Deletions (tombstones, delete events)
-// carry no version and apply in Kafka order.
+// version is older than any other. A deletion whose file of deleted keys
+// has the column with a value is ordered by it too: it is ignored if the
+// key's row is newer, and otherwise leaves an entry with its version (see
+// deletedPath) until the next rebuild. A deletion without a version
+// applies in Kafka order, whatever the key's row.
 func Version(column string) Option {
 	return func(r *Resolver) { r.version = column }
 }
@@ -294,6 +297,35 @@ func (r *Resolver) put(key []byte, loc Loc, v int64) (old Loc, oldV int64, had b
 	}
 	old, had = r.ix.Put(key, loc)
 	return old, NoVersion, had
+}
+
+// deletedPath names no file: a key of a versioned index whose location is
+// in it was deleted, and the entry keeps the deletion's version, so that
+// a late row older than the deletion does not bring the key back. Such
+// entries live until the index is rebuilt from the table, which does not
+// know the versions of deletions.
+const deletedPath = "floe:deleted-key"
+
+// isDeleted reports whether loc is that of a deleted key's entry.
+func (r *Resolver) isDeleted(loc Loc) bool {
+	return r.version != "" && r.ix.FilePath(loc.File) == deletedPath
+}
+
+// deleteVersioned deletes a key by a deletion with a version: it deletes
+// the key's row unless the row is newer, and leaves an entry with the
+// deletion's version.
+func (r *Resolver) deleteVersioned(rw row, deleted map[uint32][]uint32) {
+	loc, cur, had := r.ix.GetVersion(rw.key)
+	if had && cur > rw.version {
+		// The key's row is newer than the deletion: the deletion is late.
+		r.last.stale++
+		return
+	}
+	if had && !r.isDeleted(loc) {
+		deleted[loc.File] = append(deleted[loc.File], loc.Pos)
+		r.last.deleted++
+	}
+	r.ix.PutVersion(rw.key, Loc{File: r.ix.FileID(deletedPath)}, rw.version)
 }
 
 // older reports whether a row of key with version v is older than the
@@ -637,7 +669,11 @@ func (r *Resolver) resolveRows(ctx context.Context, base *table.Table, files []i
 	}
 	for _, rw := range rows {
 		if rw.del {
-			if old, had := r.ix.Delete(rw.key); had {
+			if r.version != "" && rw.version != NoVersion {
+				r.deleteVersioned(rw, deleted)
+				continue
+			}
+			if old, had := r.ix.Delete(rw.key); had && !r.isDeleted(old) {
 				deleted[old.File] = append(deleted[old.File], old.Pos)
 				r.last.deleted++
 			}
@@ -651,7 +687,7 @@ func (r *Resolver) resolveRows(ctx context.Context, base *table.Table, files []i
 			r.last.stale++
 			continue
 		}
-		if old, _, had := r.put(rw.key, rw.loc, rw.version); had {
+		if old, _, had := r.put(rw.key, rw.loc, rw.version); had && !r.isDeleted(old) {
 			deleted[old.File] = append(deleted[old.File], old.Pos)
 			r.last.replaced++
 		}

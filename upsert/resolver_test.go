@@ -40,6 +40,10 @@ type keyedTable struct {
 	cat   *catalog.Catalog
 	ident table.Identifier
 	next  int64 // next Kafka offset
+	// delVersions writes deleted keys with their version (the v column,
+	// from the event's value), as ingest does for a table with a version
+	// column.
+	delVersions bool
 }
 
 func newKeyedTable(t *testing.T, version int) *keyedTable {
@@ -142,7 +146,11 @@ func (k *keyedTable) files(tbl *table.Table, evs []event) []iceberg.DataFile {
 // equality-delete content with the key and the Kafka order columns.
 func (k *keyedTable) deletedKeys(info fileio.TableInfo, evs []event) iceberg.DataFile {
 	k.t.Helper()
-	ksch, err := info.Schema.Select(true, "id", upsert.MetaPartition, upsert.MetaOffset)
+	cols := []string{"id", upsert.MetaPartition, upsert.MetaOffset}
+	if k.delVersions {
+		cols = append(cols, "v")
+	}
+	ksch, err := info.Schema.Select(true, cols...)
 	if err != nil {
 		k.t.Fatal(err)
 	}
@@ -152,10 +160,18 @@ func (k *keyedTable) deletedKeys(info fileio.TableInfo, evs []event) iceberg.Dat
 	}
 	b := array.NewRecordBuilder(memory.DefaultAllocator, asc)
 	defer b.Release()
+	field := func(name string) array.Builder { return b.Field(asc.FieldIndices(name)[0]) }
 	for _, e := range evs {
-		b.Field(0).(*array.StringBuilder).Append(e.key)
-		b.Field(1).(*array.Int32Builder).Append(0)
-		b.Field(2).(*array.Int64Builder).Append(e.offset)
+		field("id").(*array.StringBuilder).Append(e.key)
+		field(upsert.MetaPartition).(*array.Int32Builder).Append(0)
+		field(upsert.MetaOffset).(*array.Int64Builder).Append(e.offset)
+		if k.delVersions {
+			if e.value == upsert.NoVersion {
+				field("v").AppendNull()
+			} else {
+				field("v").(*array.Int64Builder).Append(e.value)
+			}
+		}
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
@@ -459,6 +475,56 @@ func TestCompactionCarriesDeletesMadeWhileItRan(t *testing.T) {
 				round(21, "a")
 				if st := res.Stats(); st.Rebuilds != rebuilds {
 					t.Fatalf("stats %+v: the index was rebuilt after the compaction", st)
+				}
+			})
+		}
+	}
+}
+
+// TestResolverVersionedDeletes: with a version column, a deletion that
+// carries a version (mode: cdc with version_from, or the before image's
+// version) deletes the key's row only if the row is not newer, and a late
+// row older than the deletion does not bring the key back; a newer one
+// does.
+func TestResolverVersionedDeletes(t *testing.T) {
+	for _, version := range []int{2, 3} {
+		for _, kind := range indexKinds {
+			t.Run(fmt.Sprintf("v%d/%s", version, kind.name), func(t *testing.T) {
+				kt := newKeyedTable(t, version)
+				kt.delVersions = true
+				res, err := upsert.NewResolver([]string{"id"}, nil, append(kind.opts(t), upsert.Version("v"))...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Close()
+				ev := func(key string, v int64, del bool) event {
+					return event{key: key, value: v, region: "eu", del: del}
+				}
+				round := func(want map[string]int64, evs ...event) {
+					t.Helper()
+					for i := range evs {
+						evs[i].offset = kt.next + int64(i)
+					}
+					kt.commit(res, evs)
+					kt.requireRows(want)
+				}
+				round(map[string]int64{"a": 10, "b": 10, "c": 10}, ev("a", 10, false), ev("b", 10, false), ev("c", 10, false))
+				// a is deleted at version 20; b's deletion (5) is older
+				// than its row and is late; c is updated.
+				round(map[string]int64{"b": 10, "c": 30}, ev("a", 20, true), ev("b", 5, true), ev("c", 30, false))
+				// A late row of a, older than its deletion, stays out; b's
+				// newer row replaces its row.
+				round(map[string]int64{"b": 11, "c": 30}, ev("a", 15, false), ev("b", 11, false))
+				// Within one commit: c is deleted, then a late row older
+				// than the deletion arrives.
+				round(map[string]int64{"b": 11}, ev("c", 40, true), ev("c", 35, false))
+				// A row newer than a's deletion brings a back.
+				round(map[string]int64{"a": 25, "b": 11}, ev("a", 25, false))
+				// A deletion without a version deletes whatever the row.
+				round(map[string]int64{"b": 11}, event{key: "a", value: upsert.NoVersion, region: "eu", del: true})
+				st := res.Stats()
+				if st.Stale < 3 || st.Deleted < 3 {
+					t.Fatalf("stats %+v: want the late rows and the late deletion counted stale, three keys deleted", st)
 				}
 			})
 		}
