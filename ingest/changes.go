@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -54,6 +53,8 @@ type changeReader struct {
 	versionFrom   []string
 	versionColumn string
 	p             fastjson.Parser
+	kp            fastjson.Parser // re-parses a Kafka key object to stamp
+	arena         fastjson.Arena
 	buf           []byte
 }
 
@@ -68,12 +69,22 @@ func newChangeReader(cfg PipelineConfig) *changeReader {
 // stamp sets the version column of obj (the event's after or before
 // image) to the event's version_from field, when both exist.
 func (c *changeReader) stamp(event, obj *fastjson.Value) {
-	if c.versionFrom == nil {
-		return
-	}
-	if v := event.Get(c.versionFrom...); v != nil && v.Type() != fastjson.TypeNull {
+	if v := c.version(event); v != nil {
 		obj.Set(c.versionColumn, v)
 	}
+}
+
+// version returns the event's version_from field: a number or a string
+// (an object, such as the whole "after", is no version), or nil.
+func (c *changeReader) version(event *fastjson.Value) *fastjson.Value {
+	if c.versionFrom == nil {
+		return nil
+	}
+	v := event.Get(c.versionFrom...)
+	if v == nil || (v.Type() != fastjson.TypeNumber && v.Type() != fastjson.TypeString) {
+		return nil
+	}
+	return v
 }
 
 // read returns what the record with this key and value does, and the JSON
@@ -116,12 +127,13 @@ func (c *changeReader) read(key, value []byte) (changeKind, []byte, error) {
 		before := v.Get("before")
 		if before == nil || before.Type() == fastjson.TypeNull {
 			// keyObject parses the key with c.p, which v belongs to: the
-			// version is taken out first.
-			var ver []byte
-			if c.versionFrom != nil {
-				if x := v.Get(c.versionFrom...); x != nil && x.Type() != fastjson.TypeNull {
-					ver = x.MarshalTo(nil)
-				}
+			// version is copied out first.
+			c.arena.Reset()
+			var ver *fastjson.Value
+			if x := c.version(v); x != nil && x.Type() == fastjson.TypeNumber {
+				ver = c.arena.NewNumberString(string(x.MarshalTo(nil)))
+			} else if x != nil {
+				ver = c.arena.NewStringBytes(x.GetStringBytes())
 			}
 			obj, err := c.keyObject(key)
 			if err != nil {
@@ -131,12 +143,12 @@ func (c *changeReader) read(key, value []byte) (changeKind, []byte, error) {
 				return changeDelete, obj, nil
 			}
 			// The key object, stamped with the deletion's version.
-			name, _ := json.Marshal(c.versionColumn)
-			out := append(append(append([]byte{'{'}, name...), ':'), ver...)
-			if rest := bytes.TrimSpace(obj[1:]); len(rest) > 0 && rest[0] != '}' {
-				out = append(out, ',')
+			kv, err := c.kp.ParseBytes(obj)
+			if err != nil {
+				return changeDelete, nil, err
 			}
-			c.buf = append(out, obj[1:]...)
+			kv.Set(c.versionColumn, ver)
+			c.buf = kv.MarshalTo(c.buf[:0])
 			return changeDelete, c.buf, nil
 		}
 		if before.Type() != fastjson.TypeObject {

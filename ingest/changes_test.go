@@ -48,8 +48,14 @@ func TestChangeReader(t *testing.T) {
 		{name: "version_from null", r: lsn, value: `{"after":{"id":1},"op":"c","source":{"lsn":null}}`, kind: changeRow, want: `{"id":1}`},
 		{name: "version_from, delete", r: lsn, value: `{"before":{"id":3,"v":1},"op":"d","source":{"lsn":9}}`, kind: changeDelete, want: `{"id":3,"v":9}`},
 		{name: "version_from, delete by the Kafka key", r: lsn, key: `{"id":3}`, value: `{"before":null,"op":"d","source":{"lsn":9}}`, kind: changeDelete,
-			want: `{"v":9,"id":3}`},
-		{name: "version_from, delete by a scalar Kafka key", r: tsms, key: `k-3`, value: `{"op":"d","ts_ms":12}`, kind: changeDelete, want: `{"v":12,"id":"k-3"}`},
+			want: `{"id":3,"v":9}`},
+		{name: "version_from, delete by a scalar Kafka key", r: tsms, key: `k-3`, value: `{"op":"d","ts_ms":12}`, kind: changeDelete, want: `{"id":"k-3","v":12}`},
+		{name: "version_from, Kafka key with the column", r: lsn, key: `{"id":3,"v":1}`, value: `{"op":"d","source":{"lsn":9}}`, kind: changeDelete,
+			want: `{"id":3,"v":9}`},
+		{name: "version_from, string version", r: lsn, value: `{"after":{"id":1},"op":"c","source":{"lsn":"0/16B3748"}}`, kind: changeRow,
+			want: `{"id":1,"v":"0/16B3748"}`},
+		{name: "version_from naming an object", r: newChangeReader(PipelineConfig{Key: []string{"id"}, Mode: ModeCDC, VersionColumn: "v", VersionFrom: "after"}),
+			value: `{"after":{"id":1},"op":"c"}`, kind: changeRow, want: `{"id":1}`},
 		{name: "version_from, tombstone", r: lsn, key: `{"id":3}`, null: true, kind: changeDelete, want: `{"id":3}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -282,6 +282,7 @@ func (r *Resolver) newMemIndex() *Index {
 
 // setIndex replaces the index, closing the one it replaces.
 func (r *Resolver) setIndex(ix Store) {
+	r.spillLogged = nil
 	if r.ix != nil && r.ix != ix {
 		if err := r.ix.Close(); err != nil {
 			r.log.Warn("key index: closing the replaced index", "err", err)
@@ -593,6 +594,11 @@ func (r *Resolver) Resolve(ctx context.Context, base *table.Table, files []icebe
 			return commit.RowDelta{}, err
 		}
 		if !r.ready || r.snap != head {
+			if r.version != "" {
+				// Equality deletes cannot honour versions: the commit
+				// waits for an index (catchUp logged why there is none).
+				return commit.RowDelta{}, fmt.Errorf("upsert: the key index of a table with a version column is not ready")
+			}
 			return r.resolveByEquality(ctx, base, files)
 		}
 	}

@@ -22,8 +22,9 @@ import (
 // half of the memory tier at a time, sorted by key and written in one
 // transaction. A key lives in exactly one tier. A Get or Put looks in
 // memory first; on a miss it asks a Bloom filter over the file's keys (10
-// bits per key, seven probes: about 1% false positives), and only if the
-// filter says maybe does it read the file. A key found in the file moves
+// to 20 bits per key, seven probes: at most about 1% false positives; it
+// is rebuilt from the file when it has taken as many keys as it was sized
+// for), and only if the filter says maybe does it read the file. A key found in the file moves
 // back to memory (it is being written, so it is hot again); its old entry
 // is remembered in a small set (gone) and deleted from the file in one
 // sorted batch when the set reaches 64k keys or before the file is
@@ -152,13 +153,14 @@ func RemoveSpillFiles(dir string) error {
 	return errors.Join(errs...)
 }
 
-// Close closes and removes the file.
+// Close closes and removes the file, and lets go of the memory.
 func (s *Spilled) Close() error {
 	if s.db == nil {
 		return nil
 	}
 	err := s.db.Close()
 	s.db = nil
+	s.mem, s.bloom, s.cache, s.gone, s.diskFiles, s.disk = New(), newBloom(0), nil, nil, nil, 0
 	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 		err = errors.Join(err, rerr)
 	}
@@ -419,9 +421,10 @@ func (s *Spilled) spill() {
 	}
 	var buf []byte
 	var ents []spilledEntry
-	// bbolt has no empty keys; the empty key (which KeyEncoder never
-	// makes) stays in memory.
-	s.mem.Extract(func(k []byte, l Loc) bool { return len(k) > 0 && pick[l.File] }, func(key []byte, loc Loc, v uint64) {
+	// bbolt takes keys of 1 to MaxKeySize (32 KiB) bytes; the empty key
+	// (which KeyEncoder never makes) and longer ones stay in memory.
+	fits := func(k []byte) bool { return len(k) > 0 && len(k) <= bbolt.MaxKeySize }
+	s.mem.Extract(func(k []byte, l Loc) bool { return fits(k) && pick[l.File] }, func(key []byte, loc Loc, v uint64) {
 		ents = append(ents, spilledEntry{off: len(buf), n: len(key), loc: loc, v: v})
 		buf = append(buf, key...)
 	})
@@ -455,7 +458,7 @@ func (s *Spilled) spill() {
 	s.disk += len(ents)
 	s.stats.Spills++
 	s.stats.SpilledKeys += int64(len(ents))
-	if s.disk > s.bloom.capacity || s.bloom.added+len(ents) > 2*s.bloom.capacity {
+	if s.disk > s.bloom.capacity || s.bloom.added+len(ents) > s.bloom.capacity {
 		s.rebuildBloom()
 		return
 	}
@@ -465,7 +468,9 @@ func (s *Spilled) spill() {
 }
 
 // rebuildBloom sizes the filter for twice the file's keys and fills it
-// from the file, forgetting the keys that have left it.
+// from the file, forgetting the keys that have left it. Between two
+// rebuilds the filter holds at most its capacity in keys (those that left
+// the file included), so it keeps at least 10 bits per key.
 func (s *Spilled) rebuildBloom() {
 	s.flushGone()
 	s.bloom = newBloom(2 * s.disk)
