@@ -40,6 +40,14 @@ type CompactionConfig struct {
 	// MaxBytesPerRun bounds what one run rewrites, so a run stays short
 	// and a large backlog is worked off over several.
 	MaxBytesPerRun conf.ByteSize `yaml:"max_bytes_per_run"`
+	// DeleteFiles: a data file that at least this many delete files apply
+	// to is rewritten without them, whatever its size (0: never). The
+	// updates of a keyed format-v2 table add a position-delete file to
+	// every data file they touch.
+	DeleteFiles int `yaml:"delete_files"`
+	// DeleteRatio: a data file whose deletes remove at least this share of
+	// its rows is rewritten without them, whatever its size (0: never).
+	DeleteRatio float64 `yaml:"delete_ratio"`
 }
 
 // ExpiryConfig thins the table's snapshots in tiers.
@@ -83,6 +91,8 @@ func DefaultConfig() Config {
 			MaxSmallFiles:  16,
 			MaxSmallBytes:  512 << 20,
 			MaxBytesPerRun: 2 << 30,
+			DeleteFiles:    32,
+			DeleteRatio:    0.3,
 		},
 		Expiry: ExpiryConfig{
 			Enabled: true,
@@ -120,6 +130,12 @@ func (c Config) Validate() error {
 	}
 	if cc.MaxSmallBytes < 0 {
 		p.Addf("compaction.max_small_bytes", "must not be negative (0: no limit), got %d", cc.MaxSmallBytes)
+	}
+	if cc.DeleteFiles < 0 {
+		p.Addf("compaction.delete_files", "must not be negative (0: never), got %d", cc.DeleteFiles)
+	}
+	if cc.DeleteRatio < 0 || cc.DeleteRatio > 1 {
+		p.Addf("compaction.delete_ratio", "must be between 0 (never) and 1, got %g", cc.DeleteRatio)
 	}
 	if cc.MaxBytesPerRun < cc.TargetFileSize {
 		p.Addf("compaction.max_bytes_per_run", "must be at least target_file_size (%d), got %d", cc.TargetFileSize, cc.MaxBytesPerRun)

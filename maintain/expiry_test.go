@@ -101,4 +101,9 @@ func TestTiersValidate(t *testing.T) {
 	c = DefaultConfig()
 	c.Expiry.Keep = nil
 	require.ErrorContains(t, c.Validate(), "expiry.keep: must list at least one tier")
+	c = DefaultConfig()
+	c.Compaction.DeleteFiles, c.Compaction.DeleteRatio = -1, 1.5
+	err = c.Validate()
+	require.ErrorContains(t, err, "compaction.delete_files: must not be negative (0: never), got -1")
+	require.ErrorContains(t, err, "compaction.delete_ratio: must be between 0 (never) and 1, got 1.5")
 }

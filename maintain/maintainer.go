@@ -473,9 +473,14 @@ func describe(tasks []table.FileScanTask) ([]File, map[string][]table.FileScanTa
 	for _, t := range tasks {
 		p := t.File.FilePath()
 		if _, seen := tasksOf[p]; !seen {
+			deleted, ok := deletedRows(t)
+			if !ok {
+				deleted = -1
+			}
 			files = append(files, File{
 				Path: p, Partition: partitionKey(t.File), Size: t.File.FileSizeBytes(),
 				Records: t.File.Count(), Deletes: len(t.DeleteFiles) + len(t.DeletionVectorFiles) + len(t.EqualityDeleteFiles),
+				Deleted: deleted,
 			})
 		}
 		tasksOf[p] = append(tasksOf[p], t)

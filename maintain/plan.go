@@ -12,8 +12,11 @@ type File struct {
 	Partition string // an opaque key: files of one partition (and spec) share it
 	Size      int64
 	Records   int64
-	// Deletes is the number of delete files that apply to it.
+	// Deletes is the number of delete files that apply to it; Deleted
+	// the rows its position deletes and deletion vectors remove (-1 when
+	// unknown: a delete may name other files, or equality deletes apply).
 	Deletes int
+	Deleted int64
 }
 
 // Group is a set of files of one partition to compact into one or more
@@ -36,6 +39,20 @@ type PlanOptions struct {
 	// All compacts every small file of every partition (on demand),
 	// ignoring tiers and thresholds.
 	All bool
+	// DeleteFiles and DeleteRatio make a file that many delete files
+	// apply to, or whose deletes remove that share of its rows, be
+	// rewritten without them, whatever its size (0: never).
+	DeleteFiles int
+	DeleteRatio float64
+}
+
+// Burdened reports whether enough deletes apply to f that readers are
+// better served by a copy without them (DeleteFiles, DeleteRatio).
+func (o PlanOptions) Burdened(f File) bool {
+	if o.DeleteFiles > 0 && f.Deletes >= o.DeleteFiles {
+		return true
+	}
+	return o.DeleteRatio > 0 && f.Deleted > 0 && f.Records > 0 && float64(f.Deleted) >= o.DeleteRatio*float64(f.Records)
 }
 
 // planOptions are the scheduled runs' options, or, with all, those of a
@@ -44,7 +61,7 @@ type PlanOptions struct {
 func (c CompactionConfig) planOptions(all bool) PlanOptions {
 	o := PlanOptions{
 		Target: int64(c.TargetFileSize), FanIn: c.FanIn, MaxSmallFiles: c.MaxSmallFiles, MaxSmallBytes: int64(c.MaxSmallBytes),
-		MaxBytes: int64(c.MaxBytesPerRun), All: all,
+		MaxBytes: int64(c.MaxBytesPerRun), All: all, DeleteFiles: c.DeleteFiles, DeleteRatio: c.DeleteRatio,
 	}
 	if all {
 		o.MaxBytes = math.MaxInt64
@@ -81,12 +98,24 @@ func (o PlanOptions) Tier(size int64) int {
 // into target-size files. Files of at least three quarters of the target are never
 // rewritten. Groups are at most the target size, so a group yields one file.
 //
-// Groups are returned smallest tier first (the tiny files, cheap to
-// compact and the ones that hurt readers most), up to MaxBytes in all.
+// A file burdened by deletes (Burdened: many delete files, or a large
+// share of its rows deleted) is rewritten on its own whatever its size,
+// before anything else: the deletes of a keyed table's updates land on
+// files of every size, and a file that is never rewritten would make
+// every reader apply them forever.
+//
+// Groups are returned burdened files first, then smallest tier first (the
+// tiny files, cheap to compact and the ones that hurt readers most), up to
+// MaxBytes in all.
 func Plan(files []File, o PlanOptions) []Group {
 	byPart := map[string][]File{}
 	var parts []string
+	var burdened []Group
 	for _, f := range files {
+		if o.Burdened(f) {
+			burdened = append(burdened, Group{Partition: f.Partition, Files: []File{f}, Bytes: f.Size})
+			continue
+		}
 		if !o.Small(f) {
 			continue
 		}
@@ -152,8 +181,15 @@ func Plan(files []File, o PlanOptions) []Group {
 			}
 		}
 	}
-	// Smallest files (highest tier) first.
+	// Burdened files (the most deleted rows first), then the smallest
+	// files (highest tier).
+	slices.SortStableFunc(burdened, func(a, b Group) int {
+		return cmp.Or(cmp.Compare(b.Files[0].Deleted, a.Files[0].Deleted), cmp.Compare(a.Files[0].Path, b.Files[0].Path))
+	})
 	slices.SortStableFunc(all, func(a, b ranked) int { return cmp.Compare(b.tier, a.tier) })
+	for i := range burdened {
+		all = slices.Insert(all, i, ranked{burdened[i], math.MaxInt})
+	}
 	var out []Group
 	var bytes int64
 	for _, r := range all {

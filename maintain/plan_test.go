@@ -189,3 +189,37 @@ func TestPlanPacksWhenSmallFilesHoldEnoughBytes(t *testing.T) {
 	o.MaxSmallBytes = 400 * mib
 	require.Empty(t, Plan(fs, o), "below the threshold")
 }
+
+// TestPlanRewritesFilesBurdenedByDeletes: a file with many delete files or
+// a large share of deleted rows is rewritten alone, whatever its size,
+// before the tiers; with both thresholds at 0 it is not.
+func TestPlanRewritesFilesBurdenedByDeletes(t *testing.T) {
+	o := opts()
+	o.DeleteFiles, o.DeleteRatio = 8, 0.3
+	big := File{Path: "p/big", Partition: "p", Size: 500 * mib, Records: 1000, Deletes: 8, Deleted: 40}
+	deleted := File{Path: "p/deleted", Partition: "p", Size: 450 * mib, Records: 1000, Deletes: 1, Deleted: 300}
+	calm := File{Path: "p/calm", Partition: "p", Size: 450 * mib, Records: 1000, Deletes: 7, Deleted: 299}
+	unknown := File{Path: "p/unknown", Partition: "p", Size: 450 * mib, Records: 1000, Deletes: 2, Deleted: -1}
+	fs := append([]File{big, deleted, calm, unknown}, files("p", mib, mib, mib, mib)...)
+	groups := Plan(fs, o)
+	require.GreaterOrEqual(t, len(groups), 3)
+	require.Equal(t, []string{"p/deleted"}, paths(groups[0]), "the most deleted rows first")
+	require.Equal(t, []string{"p/big"}, paths(groups[1]))
+	for _, g := range groups[2:] {
+		require.NotContains(t, paths(g), "p/calm")
+		require.NotContains(t, paths(g), "p/unknown")
+		require.NotContains(t, paths(g), "p/big")
+	}
+	require.Len(t, groups[2].Files, 4, "the small tier is compacted after them")
+
+	o.DeleteFiles, o.DeleteRatio = 0, 0
+	for _, g := range Plan(fs, o) {
+		require.NotContains(t, paths(g), "p/big")
+		require.NotContains(t, paths(g), "p/deleted")
+	}
+	// MaxBytes bounds them like any group.
+	o.DeleteFiles, o.DeleteRatio, o.MaxBytes = 8, 0.3, 600*mib
+	groups = Plan(fs, o)
+	require.Len(t, groups, 1)
+	require.Equal(t, []string{"p/deleted"}, paths(groups[0]))
+}

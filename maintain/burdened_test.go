@@ -1,0 +1,105 @@
+package maintain_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/stretchr/testify/require"
+
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/conf"
+	"github.com/floelake/floe/internal/fileio"
+	"github.com/floelake/floe/internal/testutil"
+	"github.com/floelake/floe/maintain"
+	"github.com/floelake/floe/upsert"
+)
+
+// TestCompactionRewritesALargeFileBurdenedByDeletes: a data file too large
+// for any size tier, whose rows a keyed table's updates have mostly
+// deleted, is rewritten without its deletes; readers stop applying them.
+func TestCompactionRewritesALargeFileBurdenedByDeletes(t *testing.T) {
+	ctx := context.Background()
+	cat := testutil.SQLiteCatalog(t)
+	ident := table.Identifier{"db", "keyed"}
+	sch := iceberg.NewSchemaWithIdentifiers(0, []int{1},
+		iceberg.NestedField{ID: 1, Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true},
+		iceberg.NestedField{ID: 2, Name: "v", Type: iceberg.PrimitiveTypes.String},
+	)
+	tbl, _, err := catalog.EnsureTable(ctx, cat, ident, sch, *iceberg.UnpartitionedSpec, nil)
+	require.NoError(t, err)
+	info, err := fileio.InfoFromTable(ctx, tbl)
+	require.NoError(t, err)
+	c, err := commit.New(ctx, cat, commit.Config{Pipeline: "p", Table: ident})
+	require.NoError(t, err)
+	res, err := upsert.NewResolver([]string{"id"}, nil)
+	require.NoError(t, err)
+	defer res.Close()
+
+	next := int64(0)
+	write := func(ids []int64, round int) {
+		t.Helper()
+		w := fileio.NewWriter(info, nil, fileio.Options{})
+		b := array.NewRecordBuilder(memory.NewGoAllocator(), info.ArrowSchema)
+		for _, id := range ids {
+			b.Field(0).(*array.Int64Builder).Append(id)
+			b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("round %d of %d: %x", round, id, uint64(id)*0x9e3779b97f4a7c15))
+		}
+		rec := b.NewRecordBatch()
+		b.Release()
+		require.NoError(t, w.Write(rec))
+		rec.Release()
+		fs, err := w.Close(ctx)
+		require.NoError(t, err)
+		d, err := res.Resolve(ctx, c.Table(), fs)
+		require.NoError(t, err)
+		n := int64(len(ids))
+		r, err := c.CommitDelta(ctx, commit.Segment{Files: fs, From: commit.Offsets{"tp": {0: next}}, To: commit.Offsets{"tp": {0: next + n}}, Records: n}, d)
+		require.NoError(t, err)
+		res.Committed(r.SnapshotID)
+		next += n
+	}
+	const rows = 80_000
+	all := make([]int64, rows)
+	for i := range all {
+		all[i] = int64(i)
+	}
+	write(all, 0)
+	big := c.Table().CurrentSnapshot()
+	// 40% of the keys updated: their rows in the large file are deleted.
+	write(all[:rows*4/10], 1)
+
+	cfg := maintain.DefaultConfig()
+	cfg.Compaction.TargetFileSize = conf.ByteSize(1 << 20)
+	cfg.Compaction.MaxBytesPerRun = conf.ByteSize(1 << 30)
+	tasks, err := c.Table().Scan().PlanFiles(ctx)
+	require.NoError(t, err)
+	var largest int64
+	for _, task := range tasks {
+		largest = max(largest, task.File.FileSizeBytes())
+	}
+	require.GreaterOrEqual(t, largest, int64(cfg.Compaction.TargetFileSize)*3/4, "the first file is past every size tier")
+	require.NotNil(t, big)
+
+	m := maintain.New("db.keyed", testutil.Direct{C: c}, cfg, nil, nil)
+	sum, err := m.Compact(ctx, nil)
+	require.NoError(t, err)
+	require.NotZero(t, sum.Snapshot, "nothing was compacted: %+v", sum)
+
+	got, err := cat.LoadTable(ctx, ident)
+	require.NoError(t, err)
+	tasks, err = got.Scan().PlanFiles(ctx)
+	require.NoError(t, err)
+	for _, task := range tasks {
+		require.Empty(t, task.DeleteFiles, "%s still has deletes", task.File.FilePath())
+	}
+	at, err := got.Scan().ToArrowTable(ctx)
+	require.NoError(t, err)
+	defer at.Release()
+	require.EqualValues(t, rows, at.NumRows(), "one row per key")
+}
