@@ -472,3 +472,75 @@ func dropNotExist(err error) error {
 	}
 	return err
 }
+
+// ReplaceDeletes replaces delete files by others that delete the same rows
+// (the position-delete files of one data file merged into one), in one
+// replace snapshot that carries the table's offsets and changes no row.
+// It returns ErrRewriteStale, committing nothing, when a file of remove is
+// no longer live (a compaction rewrote its data file meanwhile). A keyed
+// table's RowDeltas hear of it as a rewrite of no data file.
+func (c *Committer) ReplaceDeletes(ctx context.Context, remove, add []iceberg.DataFile) (Result, error) {
+	if len(remove) == 0 || len(add) == 0 {
+		return Result{}, fmt.Errorf("commit: a replacement of delete files of %s removes %d files and adds %d: both must be non-empty", c.ident, len(remove), len(add))
+	}
+	res, err := c.settle(ctx, func() (Segment, bool, error) {
+		live, err := liveDeleteFiles(ctx, c.tbl)
+		if err != nil {
+			return Segment{}, false, err
+		}
+		for _, f := range remove {
+			if !live[f.FilePath()] {
+				return Segment{}, false, fmt.Errorf("%w: delete file %s is no longer live", ErrRewriteStale, f.FilePath())
+			}
+		}
+		return Segment{From: Offsets{}, To: Offsets{}}, false, nil
+	}, func(ctx context.Context, tx *table.Transaction, _ Segment, props iceberg.Properties) error {
+		r := tx.NewRewrite(props)
+		for _, f := range remove {
+			r.DeleteFile(f)
+		}
+		for _, f := range add {
+			r.AddDeleteFile(f)
+		}
+		if err := r.Commit(ctx); err != nil {
+			return fmt.Errorf("%w: %w", ErrRewriteStale, err)
+		}
+		return nil
+	})
+	if err == nil && res.SnapshotID != 0 && c.rewrote != nil {
+		if s := c.tbl.CurrentSnapshot(); s != nil && s.SnapshotID == res.SnapshotID && s.ParentSnapshotID != nil {
+			c.rewrote(ctx, c.tbl, *s.ParentSnapshotID, Rewrite{})
+		}
+	}
+	return res, err
+}
+
+// liveDeleteFiles returns the paths of the delete files main's head holds.
+func liveDeleteFiles(ctx context.Context, tbl *table.Table) (map[string]bool, error) {
+	s := tbl.CurrentSnapshot()
+	live := map[string]bool{}
+	if s == nil {
+		return live, nil
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mans, err := s.Manifests(fs)
+	if err != nil {
+		return nil, fmt.Errorf("commit: manifests of snapshot %d: %w", s.SnapshotID, err)
+	}
+	for _, m := range mans {
+		if m.ManifestContent() != iceberg.ManifestContentDeletes {
+			continue
+		}
+		entries, err := m.FetchEntries(fs, true)
+		if err != nil {
+			return nil, fmt.Errorf("commit: read manifest %s: %w", m.FilePath(), err)
+		}
+		for _, e := range entries {
+			live[e.DataFile().FilePath()] = true
+		}
+	}
+	return live, nil
+}

@@ -103,3 +103,130 @@ func TestCompactionRewritesALargeFileBurdenedByDeletes(t *testing.T) {
 	defer at.Release()
 	require.EqualValues(t, rows, at.NumRows(), "one row per key")
 }
+
+// TestMergeDeletes: the position-delete files that a keyed v2 table's
+// commits add to one data file are merged into one, in a snapshot that
+// changes no row, and the key index follows it without a rebuild.
+func TestMergeDeletes(t *testing.T) {
+	ctx := context.Background()
+	cat := testutil.SQLiteCatalog(t)
+	ident := table.Identifier{"db", "merged"}
+	sch := iceberg.NewSchemaWithIdentifiers(0, []int{1},
+		iceberg.NestedField{ID: 1, Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true},
+		iceberg.NestedField{ID: 2, Name: "v", Type: iceberg.PrimitiveTypes.String},
+	)
+	tbl, _, err := catalog.EnsureTable(ctx, cat, ident, sch, *iceberg.UnpartitionedSpec, nil)
+	require.NoError(t, err)
+	info, err := fileio.InfoFromTable(ctx, tbl)
+	require.NoError(t, err)
+	c, err := commit.New(ctx, cat, commit.Config{Pipeline: "p", Table: ident})
+	require.NoError(t, err)
+	res, err := upsert.NewResolver([]string{"id"}, nil)
+	require.NoError(t, err)
+	defer res.Close()
+	c.UseRowDeltas(res)
+
+	next := int64(0)
+	want := map[int64]string{}
+	write := func(ids []int64, round int) {
+		t.Helper()
+		w := fileio.NewWriter(info, nil, fileio.Options{})
+		b := array.NewRecordBuilder(memory.NewGoAllocator(), info.ArrowSchema)
+		for _, id := range ids {
+			v := fmt.Sprintf("round %d", round)
+			b.Field(0).(*array.Int64Builder).Append(id)
+			b.Field(1).(*array.StringBuilder).Append(v)
+			want[id] = v
+		}
+		rec := b.NewRecordBatch()
+		b.Release()
+		require.NoError(t, w.Write(rec))
+		rec.Release()
+		fs, err := w.Close(ctx)
+		require.NoError(t, err)
+		d, err := res.Resolve(ctx, c.Table(), fs)
+		require.NoError(t, err)
+		n := int64(len(ids))
+		r, err := c.CommitDelta(ctx, commit.Segment{Files: fs, From: commit.Offsets{"tp": {0: next}}, To: commit.Offsets{"tp": {0: next + n}}, Records: n}, d)
+		require.NoError(t, err)
+		res.Committed(r.SnapshotID)
+		next += n
+	}
+	requireRows := func() {
+		t.Helper()
+		got, err := cat.LoadTable(ctx, ident)
+		require.NoError(t, err)
+		at, err := got.Scan().ToArrowTable(ctx)
+		require.NoError(t, err)
+		defer at.Release()
+		seen := map[int64]string{}
+		tr := array.NewTableReader(at, 0)
+		defer tr.Release()
+		for tr.Next() {
+			rec := tr.RecordBatch()
+			ids, vs := rec.Column(0).(*array.Int64), rec.Column(1).(*array.String)
+			for i := range int(rec.NumRows()) {
+				_, dup := seen[ids.Value(i)]
+				require.False(t, dup, "id %d twice", ids.Value(i))
+				seen[ids.Value(i)] = vs.Value(i)
+			}
+		}
+		require.Equal(t, want, seen)
+	}
+	deletesOf := func() map[string]int {
+		t.Helper()
+		got, err := cat.LoadTable(ctx, ident)
+		require.NoError(t, err)
+		tasks, err := got.Scan().PlanFiles(ctx)
+		require.NoError(t, err)
+		out := map[string]int{}
+		for _, task := range tasks {
+			out[task.File.FilePath()] = len(task.DeleteFiles)
+		}
+		return out
+	}
+
+	ids := make([]int64, 1000)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	write(ids, 0)
+	for round := 1; round <= 6; round++ {
+		write(ids[round*100:round*100+50], round)
+	}
+	before := deletesOf()
+	deletedBefore := c.Table().CurrentSnapshot().Summary.Properties["total-position-deletes"]
+	most := 0
+	for _, n := range before {
+		most = max(most, n)
+	}
+	require.Equal(t, 6, most, "each update commit added a delete file to the first data file")
+	requireRows()
+
+	m := maintain.New("db.merged", testutil.Direct{C: c}, maintain.DefaultConfig(), nil, nil)
+	n, err := m.MergeDeletes(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "one data file had merge_deletes (4) or more delete files")
+	after := deletesOf()
+	for path, k := range after {
+		if before[path] >= 4 {
+			require.Equal(t, 1, k, "%s still has %d delete files", path, k)
+		} else {
+			require.Equal(t, before[path], k)
+		}
+	}
+	require.Equal(t, "replace", string(c.Table().CurrentSnapshot().Summary.Operation))
+	require.Equal(t, deletedBefore, c.Table().CurrentSnapshot().Summary.Properties["total-position-deletes"],
+		"the merged file deletes the same positions, once each")
+	requireRows()
+
+	// The index followed the merge: the next commits need no rebuild.
+	rebuilds := res.Stats().Rebuilds
+	write(ids[:10], 7)
+	write(ids[5:15], 8)
+	require.Equal(t, rebuilds, res.Stats().Rebuilds, "the merge made the index rebuild")
+	requireRows()
+	n, err = m.MergeDeletes(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing left to merge")
+}

@@ -48,6 +48,10 @@ type CompactionConfig struct {
 	// DeleteRatio: a data file whose deletes remove at least this share of
 	// its rows is rewritten without them, whatever its size (0: never).
 	DeleteRatio float64 `yaml:"delete_ratio"`
+	// MergeDeletes: the position-delete files of a data file that at
+	// least this many apply to are merged into one (merge.go), without
+	// rewriting the data file (0: never).
+	MergeDeletes int `yaml:"merge_deletes"`
 }
 
 // ExpiryConfig thins the table's snapshots in tiers.
@@ -93,6 +97,7 @@ func DefaultConfig() Config {
 			MaxBytesPerRun: 2 << 30,
 			DeleteFiles:    32,
 			DeleteRatio:    0.3,
+			MergeDeletes:   4,
 		},
 		Expiry: ExpiryConfig{
 			Enabled: true,
@@ -133,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if cc.DeleteFiles < 0 {
 		p.Addf("compaction.delete_files", "must not be negative (0: never), got %d", cc.DeleteFiles)
+	}
+	if cc.MergeDeletes < 0 || cc.MergeDeletes == 1 {
+		p.Addf("compaction.merge_deletes", "must be 0 (never) or at least 2, got %d", cc.MergeDeletes)
 	}
 	if cc.DeleteRatio < 0 || cc.DeleteRatio > 1 {
 		p.Addf("compaction.delete_ratio", "must be between 0 (never) and 1, got %g", cc.DeleteRatio)

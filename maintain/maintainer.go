@@ -103,7 +103,10 @@ func (m *Maintainer) Run(ctx context.Context) {
 	jobs := []*job{
 		// The compaction check comes first: commits move it forward.
 		every(m.cfg.Compaction.Enabled, m.cfg.Compaction.Every.D(), "compaction", func(ctx context.Context) error {
-			_, err := m.compact(ctx, false, nil)
+			if _, err := m.compact(ctx, false, nil); err != nil {
+				return err
+			}
+			_, err := m.MergeDeletes(ctx)
 			return err
 		}),
 		every(m.cfg.Expiry.Enabled, m.cfg.Expiry.Every.D(), "expiry", m.Expire),

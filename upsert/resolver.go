@@ -16,8 +16,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/iceberg-go"
@@ -439,6 +437,14 @@ func (r *Resolver) Moved(from, to int64) {
 // is not its key's row.
 func (r *Resolver) Rewritten(ctx context.Context, after *table.Table, from int64, old, new []iceberg.DataFile) {
 	r.journal(journalEntry{base: from, snap: commit.HeadID(after), rewrite: &rewriteEvent{after: after, old: old, new: new}})
+	if len(old) == 0 && len(new) == 0 {
+		// Delete files replaced by others deleting the same rows
+		// (maintenance merged them): no row moved.
+		if r.ready && r.snap == from {
+			r.snap = commit.HeadID(after)
+		}
+		return
+	}
 	if !r.ready || r.snap != from {
 		return
 	}
@@ -903,7 +909,7 @@ func (r *Resolver) writeDeletes(ctx context.Context, base *table.Table, fs iceio
 				dir += "/" + fileio.PartitionPath(*spec, base.Schema(), df.Partition())
 			}
 			path := fmt.Sprintf("%s/%s-deletes-%05d.parquet", dir, batch, n)
-			f, err := writePositionDeleteFile(wfs, path, df, *spec, sortedPositions(deleted[id]), r.mem)
+			f, err := fileio.WritePositionDeletes(wfs, path, df, *spec, sortedPositions(deleted[id]), r.mem)
 			if err != nil {
 				return written{}, err
 			}
@@ -944,78 +950,6 @@ func (r *Resolver) writeDeletes(ctx context.Context, base *table.Table, fs iceio
 	}
 	return out, nil
 }
-
-// positionDeleteArrow is the Arrow schema of a position-delete file, with
-// the field ids the Iceberg spec reserves for it.
-var positionDeleteArrow = arrow.NewSchema([]arrow.Field{
-	{Name: "file_path", Type: arrow.BinaryTypes.String, Metadata: arrow.NewMetadata([]string{"PARQUET:field_id"}, []string{"2147483546"})},
-	{Name: "pos", Type: arrow.PrimitiveTypes.Int64, Metadata: arrow.NewMetadata([]string{"PARQUET:field_id"}, []string{"2147483545"})},
-}, nil)
-
-func writePositionDeleteFile(wfs iceio.WriteFileIO, path string, target iceberg.DataFile, spec iceberg.PartitionSpec, positions []int64, mem memory.Allocator) (iceberg.DataFile, error) {
-	b := array.NewRecordBuilder(mem, positionDeleteArrow)
-	defer b.Release()
-	paths := b.Field(0).(*array.StringBuilder)
-	poss := b.Field(1).(*array.Int64Builder)
-	for range positions {
-		paths.Append(target.FilePath())
-	}
-	poss.AppendValues(positions, nil)
-	rec := b.NewRecordBatch()
-	defer rec.Release()
-
-	out, err := wfs.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("upsert: create %s: %w", path, err)
-	}
-	cw := &countingWriter{w: out}
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithStats(true),
-		parquet.WithDictionaryFor("file_path", true), parquet.WithCreatedBy("floe"))
-	fw, err := pqarrow.NewFileWriter(positionDeleteArrow, cw, props, pqarrow.NewArrowWriterProperties())
-	if err != nil {
-		_ = out.Close()
-		return nil, fmt.Errorf("upsert: position deletes %s: %w", path, err)
-	}
-	if err := fw.Write(rec); err != nil {
-		_ = fw.Close()
-		return nil, fmt.Errorf("upsert: write %s: %w", path, err)
-	}
-	if err := fw.Close(); err != nil {
-		return nil, fmt.Errorf("upsert: close %s: %w", path, err)
-	}
-	meta, err := fw.FileMetadata()
-	if err != nil {
-		return nil, fmt.Errorf("upsert: metadata of %s: %w", path, err)
-	}
-	return table.DataFileFromMetadata(table.DataFileArgs{
-		Schema:          iceberg.PositionalDeleteSchema,
-		Spec:            spec,
-		Format:          iceberg.ParquetFile,
-		Metadata:        meta,
-		FilePath:        path,
-		FileSize:        cw.n,
-		Content:         iceberg.EntryContentPosDeletes,
-		PartitionValues: target.Partition(),
-		// Full bounds on file_path: lower = upper = the data file, which
-		// tells readers the file holds deletes for that file alone.
-		Properties:    iceberg.Properties{"write.metadata.metrics.default": "full"},
-		FormatVersion: 2,
-	})
-}
-
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
-	w iceio.FileWriter
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countingWriter) Close() error { return c.w.Close() }
 
 func sortedIDs(m map[uint32][]uint32) []uint32 {
 	ids := make([]uint32, 0, len(m))
@@ -1242,7 +1176,7 @@ func (r *Resolver) rebuild(ctx context.Context, base *table.Table) error {
 		for _, d := range lf.deletes {
 			byData, ok := posDeletes[d.FilePath()]
 			if !ok {
-				if byData, err = readPositionDeletes(ctx, fs, d.FilePath(), r.mem); err != nil {
+				if byData, err = fileio.ReadPositionDeletes(ctx, fs, d.FilePath(), r.mem); err != nil {
 					return err
 				}
 				posDeletes[d.FilePath()] = byData
@@ -1339,40 +1273,4 @@ func (r *Resolver) repair(loc Loc) {
 		r.repairs = map[uint32][]uint32{}
 	}
 	r.repairs[loc.File] = append(r.repairs[loc.File], loc.Pos)
-}
-
-// readPositionDeletes reads a position-delete file: positions by data file.
-func readPositionDeletes(ctx context.Context, fs iceio.IO, path string, mem memory.Allocator) (map[string][]int64, error) {
-	pf, fr, closeFile, err := openParquet(fs, path, mem)
-	if err != nil {
-		return nil, err
-	}
-	defer closeFile()
-	sch := pf.MetaData().Schema
-	pathCol, posCol := sch.ColumnIndexByName("file_path"), sch.ColumnIndexByName("pos")
-	if pathCol < 0 || posCol < 0 {
-		return nil, fmt.Errorf("upsert: %s is not a position-delete file (no file_path and pos columns)", path)
-	}
-	rr, err := fr.GetRecordReader(ctx, []int{pathCol, posCol}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("upsert: read %s: %w", path, err)
-	}
-	defer rr.Release()
-	out := map[string][]int64{}
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		paths, ok1 := rec.Column(0).(*array.String)
-		poss, ok2 := rec.Column(1).(*array.Int64)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("upsert: %s: file_path and pos must be string and long", path)
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			p := paths.Value(i)
-			out[p] = append(out[p], poss.Value(i))
-		}
-	}
-	if err := rr.Err(); err != nil {
-		return nil, fmt.Errorf("upsert: read %s: %w", path, err)
-	}
-	return out, nil
 }

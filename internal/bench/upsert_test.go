@@ -93,6 +93,7 @@ func TestUpsertQuick(t *testing.T) {
 		"| (1) keyed v2 delete_mode: equality, 10% updates |",
 		"| (2) v2 scan after 10 upsert commits", "| (2) v3 scan after 1 upsert commit", "| (3) index rebuild, 100k keys",
 		"| (2) v2 delete_mode: equality, scan after 10 upsert commits", "| (2) v3 delete_mode: equality, scan after 1 upsert commit",
+		"| (2) v2 after 10 commits, position deletes merged by maintenance",
 		"| (3) index rebuild spilled to a file, key_index_memory", "| (3) resolve of a commit updating 10k random keys",
 	} {
 		if !strings.Contains(got, want) {
