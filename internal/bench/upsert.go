@@ -887,8 +887,8 @@ type readPoint struct {
 	Plan        time.Duration `json:"plan"`
 	// FilesScan is a scan of the same data files without their deletes
 	// (FilesRows rows), at the last checkpoint only.
-	FilesScan      time.Duration `json:"files_scan,omitempty"`
-	FilesRows      int64         `json:"files_rows,omitempty"`
+	FilesScan time.Duration `json:"files_scan,omitempty"`
+	FilesRows int64         `json:"files_rows,omitempty"`
 	// MergedDeleteFiles and MergedScan are the table's position-delete
 	// files and scan after maintenance merged them (v2, delete_mode
 	// position): no data file rewritten.
@@ -896,7 +896,7 @@ type readPoint struct {
 	MergedScan        time.Duration `json:"merged_scan,omitempty"`
 	CompactedFiles    int           `json:"compacted_files"`
 	CompactedScan     time.Duration `json:"compacted_scan"`
-	Compaction     time.Duration `json:"compaction"`
+	Compaction        time.Duration `json:"compaction"`
 	// Upserts are the upsert commits' times.
 	Upserts commitTimes `json:"upserts"`
 }
