@@ -1235,7 +1235,9 @@ func keyedUnderKills(t *testing.T, k keyedShape) {
 
 	_, addr := startBroker(t, keyedTopic, 4)
 	s := keyedSetup(t, addr)
-	s.Extra = maintenanceYAML(fastCompaction, disabled, disabled)
+	// Position-delete files are merged as soon as two apply to a data
+	// file, so that merges land between kills too.
+	s.Extra = maintenanceYAML(strings.TrimSuffix(fastCompaction, "}")+", merge_deletes: 2}", disabled, disabled)
 	cfgPath, cfg := writeKeyedConfig(t, s, k)
 	bin := floeBinary(t)
 	cat := openCatalog(t, cfg)
@@ -1339,6 +1341,13 @@ func keyedUnderKills(t *testing.T, k keyedShape) {
 			t.Error("no snapshot added equality deletes: the commits of an incarnation whose first rebuild failed did not fall back to them")
 		}
 		t.Logf("%d snapshots added equality deletes while the key index was rebuilt", n)
+		merges := 0
+		for _, s := range tbl.Metadata().Snapshots() {
+			if p := s.Summary; p != nil && p.Operation == table.OpReplace && p.Properties["deleted-data-files"] == "" && p.Properties["added-delete-files"] != "" {
+				merges++
+			}
+		}
+		t.Logf("%d snapshots merged position-delete files (maintenance, merge_deletes)", merges)
 	}
 	if k.spilled {
 		spills := 0
