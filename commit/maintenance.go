@@ -64,10 +64,11 @@ type Rewrite struct {
 
 // Rewrite commits rw as one replace snapshot carrying the table's offsets.
 // It returns ErrRewriteStale (nothing committed) when rw no longer fits the
-// table, before the first attempt or after a failed one.
+// table, before the first attempt or after a failed one. New may be empty:
+// old files whose rows were all deleted are removed with their deletes.
 func (c *Committer) Rewrite(ctx context.Context, rw Rewrite) (Result, error) {
-	if len(rw.Old) == 0 || len(rw.New) == 0 {
-		return Result{}, fmt.Errorf("commit: a rewrite of %s replaces %d files with %d: both must be non-empty", c.ident, len(rw.Old), len(rw.New))
+	if len(rw.Old) == 0 {
+		return Result{}, fmt.Errorf("commit: a rewrite of %s replaces no file", c.ident)
 	}
 	res, err := c.rewrite(ctx, rw)
 	if err == nil && res.SnapshotID != 0 && c.rewrote != nil {

@@ -102,6 +102,23 @@ func TestCompactionRewritesALargeFileBurdenedByDeletes(t *testing.T) {
 	require.NoError(t, err)
 	defer at.Release()
 	require.EqualValues(t, rows, at.NumRows(), "one row per key")
+
+	// Every key updated again: the compacted file's rows are all deleted.
+	// Its rewrite writes nothing and removes it with its deletes.
+	write(all, 2)
+	sum, err = m.Compact(ctx, nil)
+	require.NoError(t, err)
+	require.NotZero(t, sum.Snapshot, "nothing was compacted: %+v", sum)
+	got, err = cat.LoadTable(ctx, ident)
+	require.NoError(t, err)
+	tasks, err = got.Scan().PlanFiles(ctx)
+	require.NoError(t, err)
+	require.Len(t, tasks, 1, "the file of the last round alone")
+	require.Empty(t, tasks[0].DeleteFiles)
+	at2, err := got.Scan().ToArrowTable(ctx)
+	require.NoError(t, err)
+	defer at2.Release()
+	require.EqualValues(t, rows, at2.NumRows(), "one row per key")
 }
 
 // TestMergeDeletes: the position-delete files that a keyed v2 table's

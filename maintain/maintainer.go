@@ -103,11 +103,10 @@ func (m *Maintainer) Run(ctx context.Context) {
 	jobs := []*job{
 		// The compaction check comes first: commits move it forward.
 		every(m.cfg.Compaction.Enabled, m.cfg.Compaction.Every.D(), "compaction", func(ctx context.Context) error {
-			if _, err := m.compact(ctx, false, nil); err != nil {
-				return err
-			}
-			_, err := m.MergeDeletes(ctx)
-			return err
+			// A failed compaction does not hold the merge back.
+			_, cerr := m.compact(ctx, false, nil)
+			_, merr := m.MergeDeletes(ctx)
+			return errors.Join(cerr, merr)
 		}),
 		every(m.cfg.Expiry.Enabled, m.cfg.Expiry.Every.D(), "expiry", m.Expire),
 		every(m.cfg.Orphans.Enabled, m.cfg.Orphans.Every.D(), "orphans", func(ctx context.Context) error {
@@ -483,7 +482,7 @@ func describe(tasks []table.FileScanTask) ([]File, map[string][]table.FileScanTa
 			files = append(files, File{
 				Path: p, Partition: partitionKey(t.File), Size: t.File.FileSizeBytes(),
 				Records: t.File.Count(), Deletes: len(t.DeleteFiles) + len(t.DeletionVectorFiles) + len(t.EqualityDeleteFiles),
-				Deleted: deleted,
+				PosDeletes: len(t.DeleteFiles) + len(t.DeletionVectorFiles), Deleted: deleted,
 			})
 		}
 		tasksOf[p] = append(tasksOf[p], t)

@@ -12,11 +12,14 @@ type File struct {
 	Partition string // an opaque key: files of one partition (and spec) share it
 	Size      int64
 	Records   int64
-	// Deletes is the number of delete files that apply to it; Deleted
-	// the rows its position deletes and deletion vectors remove (-1 when
-	// unknown: a delete may name other files, or equality deletes apply).
-	Deletes int
-	Deleted int64
+	// Deletes is the number of delete files that apply to it, PosDeletes
+	// those of them that are position-delete files or deletion vectors;
+	// Deleted the rows its position deletes and deletion vectors remove
+	// (-1 when unknown: a delete may name other files, or equality
+	// deletes apply).
+	Deletes    int
+	PosDeletes int
+	Deleted    int64
 }
 
 // Group is a set of files of one partition to compact into one or more
@@ -39,9 +42,11 @@ type PlanOptions struct {
 	// All compacts every small file of every partition (on demand),
 	// ignoring tiers and thresholds.
 	All bool
-	// DeleteFiles and DeleteRatio make a file that many delete files
-	// apply to, or whose deletes remove that share of its rows, be
-	// rewritten without them, whatever its size (0: never).
+	// DeleteFiles and DeleteRatio make a file that many position-delete
+	// files (or deletion vectors) apply to, or whose deletes remove that
+	// share of its rows, be rewritten without them, whatever its size (0:
+	// never). Burdened files take at most half of MaxBytes (at least one
+	// of them), so that small files are compacted too.
 	DeleteFiles int
 	DeleteRatio float64
 }
@@ -49,7 +54,10 @@ type PlanOptions struct {
 // Burdened reports whether enough deletes apply to f that readers are
 // better served by a copy without them (DeleteFiles, DeleteRatio).
 func (o PlanOptions) Burdened(f File) bool {
-	if o.DeleteFiles > 0 && f.Deletes >= o.DeleteFiles {
+	// Equality deletes do not count: one applies to every older file of
+	// its partition, so counting them would rewrite whole tables again
+	// and again; compaction folds them into the small files it rewrites.
+	if o.DeleteFiles > 0 && f.PosDeletes >= o.DeleteFiles {
 		return true
 	}
 	return o.DeleteRatio > 0 && f.Deleted > 0 && f.Records > 0 && float64(f.Deleted) >= o.DeleteRatio*float64(f.Records)
@@ -187,11 +195,15 @@ func Plan(files []File, o PlanOptions) []Group {
 		return cmp.Or(cmp.Compare(b.Files[0].Deleted, a.Files[0].Deleted), cmp.Compare(a.Files[0].Path, b.Files[0].Path))
 	})
 	slices.SortStableFunc(all, func(a, b ranked) int { return cmp.Compare(b.tier, a.tier) })
-	for i := range burdened {
-		all = slices.Insert(all, i, ranked{burdened[i], math.MaxInt})
-	}
 	var out []Group
 	var bytes int64
+	for _, g := range burdened {
+		if len(out) > 0 && bytes+g.Bytes > o.MaxBytes/2 {
+			break
+		}
+		out = append(out, g)
+		bytes += g.Bytes
+	}
 	for _, r := range all {
 		if len(out) > 0 && bytes+r.g.Bytes > o.MaxBytes {
 			break

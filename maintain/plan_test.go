@@ -190,24 +190,25 @@ func TestPlanPacksWhenSmallFilesHoldEnoughBytes(t *testing.T) {
 	require.Empty(t, Plan(fs, o), "below the threshold")
 }
 
-// TestPlanRewritesFilesBurdenedByDeletes: a file with many delete files or
-// a large share of deleted rows is rewritten alone, whatever its size,
-// before the tiers; with both thresholds at 0 it is not.
+// TestPlanRewritesFilesBurdenedByDeletes: a file with many position-delete
+// files or a large share of deleted rows is rewritten alone, whatever its
+// size, before the tiers, within half the run's bytes; equality deletes do
+// not count; with both thresholds at 0 nothing is.
 func TestPlanRewritesFilesBurdenedByDeletes(t *testing.T) {
 	o := opts()
 	o.DeleteFiles, o.DeleteRatio = 8, 0.3
-	big := File{Path: "p/big", Partition: "p", Size: 500 * mib, Records: 1000, Deletes: 8, Deleted: 40}
-	deleted := File{Path: "p/deleted", Partition: "p", Size: 450 * mib, Records: 1000, Deletes: 1, Deleted: 300}
-	calm := File{Path: "p/calm", Partition: "p", Size: 450 * mib, Records: 1000, Deletes: 7, Deleted: 299}
-	unknown := File{Path: "p/unknown", Partition: "p", Size: 450 * mib, Records: 1000, Deletes: 2, Deleted: -1}
-	fs := append([]File{big, deleted, calm, unknown}, files("p", mib, mib, mib, mib)...)
+	big := File{Path: "p/big", Partition: "p", Size: 500 * mib, Records: 1000, Deletes: 8, PosDeletes: 8, Deleted: 40}
+	deleted := File{Path: "p/deleted", Partition: "p", Size: 450 * mib, Records: 1000, Deletes: 1, PosDeletes: 1, Deleted: 300}
+	calm := File{Path: "p/calm", Partition: "p", Size: 450 * mib, Records: 1000, Deletes: 7, PosDeletes: 7, Deleted: 299}
+	equality := File{Path: "p/equality", Partition: "p", Size: 450 * mib, Records: 1000, Deletes: 40, Deleted: -1}
+	fs := append([]File{big, deleted, calm, equality}, files("p", mib, mib, mib, mib)...)
 	groups := Plan(fs, o)
 	require.GreaterOrEqual(t, len(groups), 3)
 	require.Equal(t, []string{"p/deleted"}, paths(groups[0]), "the most deleted rows first")
 	require.Equal(t, []string{"p/big"}, paths(groups[1]))
 	for _, g := range groups[2:] {
 		require.NotContains(t, paths(g), "p/calm")
-		require.NotContains(t, paths(g), "p/unknown")
+		require.NotContains(t, paths(g), "p/equality", "equality deletes do not make a file burdened")
 		require.NotContains(t, paths(g), "p/big")
 	}
 	require.Len(t, groups[2].Files, 4, "the small tier is compacted after them")
@@ -217,9 +218,11 @@ func TestPlanRewritesFilesBurdenedByDeletes(t *testing.T) {
 		require.NotContains(t, paths(g), "p/big")
 		require.NotContains(t, paths(g), "p/deleted")
 	}
-	// MaxBytes bounds them like any group.
+	// Burdened files take half the run's bytes at most (at least one of
+	// them); the small files still get the rest.
 	o.DeleteFiles, o.DeleteRatio, o.MaxBytes = 8, 0.3, 600*mib
 	groups = Plan(fs, o)
-	require.Len(t, groups, 1)
+	require.Len(t, groups, 2)
 	require.Equal(t, []string{"p/deleted"}, paths(groups[0]))
+	require.Len(t, groups[1].Files, 4)
 }
