@@ -23,10 +23,13 @@ import (
 //     converter with schemas enabled. c (create), r (snapshot read) and u
 //     (update) make "after" the row; d deletes the key of "before" (of the
 //     Kafka key when "before" is null). Tombstones delete as in upsert.
+//     With version_from, the event's field it names (source.lsn, ts_ms)
+//     is written into the version column of the row or the deletion.
 //
 // A deletion is a row of the key columns (and the Kafka partition and
-// offset that order it among the key's rows), written to a file of deleted
-// keys beside the segment's data files. The table writer never commits
+// offset that order it among the key's rows, and the version column, if
+// the pipeline has one), written to a file of deleted keys beside the
+// segment's data files. The table writer never commits
 // that file: it turns each deleted key into a position delete of the key's
 // row (see package upsert).
 //
