@@ -235,6 +235,18 @@ func deletesOf(ctx context.Context, tbl *table.Table, s *table.Snapshot, old map
 // EqualityDeletes returns the live equality-delete entries of snapshot s
 // of tbl, with their sequence numbers.
 func EqualityDeletes(ctx context.Context, tbl *table.Table, s *table.Snapshot) ([]iceberg.ManifestEntry, error) {
+	all, err := liveDeleteEntries(ctx, tbl, s)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(e iceberg.ManifestEntry) bool {
+		return e.DataFile().ContentType() != iceberg.EntryContentEqDeletes
+	}), nil
+}
+
+// liveDeleteEntries returns the live delete entries (position and
+// equality) of snapshot s of tbl.
+func liveDeleteEntries(ctx context.Context, tbl *table.Table, s *table.Snapshot) ([]iceberg.ManifestEntry, error) {
 	if s == nil {
 		return nil, nil
 	}
@@ -255,11 +267,7 @@ func EqualityDeletes(ctx context.Context, tbl *table.Table, s *table.Snapshot) (
 		if err != nil {
 			return nil, fmt.Errorf("commit: read manifest %s: %w", m.FilePath(), err)
 		}
-		for _, e := range entries {
-			if e.DataFile().ContentType() == iceberg.EntryContentEqDeletes {
-				out = append(out, e)
-			}
-		}
+		out = append(out, entries...)
 	}
 	return out, nil
 }
@@ -518,30 +526,13 @@ func (c *Committer) ReplaceDeletes(ctx context.Context, remove, add []iceberg.Da
 
 // liveDeleteFiles returns the paths of the delete files main's head holds.
 func liveDeleteFiles(ctx context.Context, tbl *table.Table) (map[string]bool, error) {
-	s := tbl.CurrentSnapshot()
-	live := map[string]bool{}
-	if s == nil {
-		return live, nil
-	}
-	fs, err := tbl.FS(ctx)
+	entries, err := liveDeleteEntries(ctx, tbl, tbl.CurrentSnapshot())
 	if err != nil {
 		return nil, err
 	}
-	mans, err := s.Manifests(fs)
-	if err != nil {
-		return nil, fmt.Errorf("commit: manifests of snapshot %d: %w", s.SnapshotID, err)
-	}
-	for _, m := range mans {
-		if m.ManifestContent() != iceberg.ManifestContentDeletes {
-			continue
-		}
-		entries, err := m.FetchEntries(fs, true)
-		if err != nil {
-			return nil, fmt.Errorf("commit: read manifest %s: %w", m.FilePath(), err)
-		}
-		for _, e := range entries {
-			live[e.DataFile().FilePath()] = true
-		}
+	live := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		live[e.DataFile().FilePath()] = true
 	}
 	return live, nil
 }

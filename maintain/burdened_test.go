@@ -20,13 +20,27 @@ import (
 	"github.com/floelake/floe/upsert"
 )
 
-// TestCompactionRewritesALargeFileBurdenedByDeletes: a data file too large
-// for any size tier, whose rows a keyed table's updates have mostly
-// deleted, is rewritten without its deletes; readers stop applying them.
-func TestCompactionRewritesALargeFileBurdenedByDeletes(t *testing.T) {
+// keyedFixture is a keyed table (id long, v string) written the way the
+// table writer does: files resolved by an upsert.Resolver and committed
+// with their deletes.
+type keyedFixture struct {
+	t     *testing.T
+	ctx   context.Context
+	cat   *catalog.Catalog
+	ident table.Identifier
+	info  fileio.TableInfo
+	c     *commit.Committer
+	res   *upsert.Resolver
+	next  int64
+	want  map[int64]string // each key's newest v
+}
+
+// newKeyedFixture creates the table; with rowDeltas the committer tells
+// the resolver of rewrites, as a keyed table's writer does.
+func newKeyedFixture(t *testing.T, name string, rowDeltas bool) *keyedFixture {
 	ctx := context.Background()
 	cat := testutil.SQLiteCatalog(t)
-	ident := table.Identifier{"db", "keyed"}
+	ident := table.Identifier{"db", name}
 	sch := iceberg.NewSchemaWithIdentifiers(0, []int{1},
 		iceberg.NestedField{ID: 1, Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true},
 		iceberg.NestedField{ID: 2, Name: "v", Type: iceberg.PrimitiveTypes.String},
@@ -39,31 +53,46 @@ func TestCompactionRewritesALargeFileBurdenedByDeletes(t *testing.T) {
 	require.NoError(t, err)
 	res, err := upsert.NewResolver([]string{"id"}, nil)
 	require.NoError(t, err)
-	defer res.Close()
-
-	next := int64(0)
-	write := func(ids []int64, round int) {
-		t.Helper()
-		w := fileio.NewWriter(info, nil, fileio.Options{})
-		b := array.NewRecordBuilder(memory.NewGoAllocator(), info.ArrowSchema)
-		for _, id := range ids {
-			b.Field(0).(*array.Int64Builder).Append(id)
-			b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("round %d of %d: %x", round, id, uint64(id)*0x9e3779b97f4a7c15))
-		}
-		rec := b.NewRecordBatch()
-		b.Release()
-		require.NoError(t, w.Write(rec))
-		rec.Release()
-		fs, err := w.Close(ctx)
-		require.NoError(t, err)
-		d, err := res.Resolve(ctx, c.Table(), fs)
-		require.NoError(t, err)
-		n := int64(len(ids))
-		r, err := c.CommitDelta(ctx, commit.Segment{Files: fs, From: commit.Offsets{"tp": {0: next}}, To: commit.Offsets{"tp": {0: next + n}}, Records: n}, d)
-		require.NoError(t, err)
-		res.Committed(r.SnapshotID)
-		next += n
+	t.Cleanup(res.Close)
+	if rowDeltas {
+		c.UseRowDeltas(res)
 	}
+	return &keyedFixture{t: t, ctx: ctx, cat: cat, ident: ident, info: info, c: c, res: res, want: map[int64]string{}}
+}
+
+// write commits one file of the ids' new rows.
+func (k *keyedFixture) write(ids []int64, round int) {
+	t := k.t
+	t.Helper()
+	w := fileio.NewWriter(k.info, nil, fileio.Options{})
+	b := array.NewRecordBuilder(memory.NewGoAllocator(), k.info.ArrowSchema)
+	for _, id := range ids {
+		v := fmt.Sprintf("round %d of %d: %x", round, id, uint64(id)*0x9e3779b97f4a7c15)
+		b.Field(0).(*array.Int64Builder).Append(id)
+		b.Field(1).(*array.StringBuilder).Append(v)
+		k.want[id] = v
+	}
+	rec := b.NewRecordBatch()
+	b.Release()
+	require.NoError(t, w.Write(rec))
+	rec.Release()
+	fs, err := w.Close(k.ctx)
+	require.NoError(t, err)
+	d, err := k.res.Resolve(k.ctx, k.c.Table(), fs)
+	require.NoError(t, err)
+	n := int64(len(ids))
+	r, err := k.c.CommitDelta(k.ctx, commit.Segment{Files: fs, From: commit.Offsets{"tp": {0: k.next}}, To: commit.Offsets{"tp": {0: k.next + n}}, Records: n}, d)
+	require.NoError(t, err)
+	k.res.Committed(r.SnapshotID)
+	k.next += n
+}
+
+// TestCompactionRewritesALargeFileBurdenedByDeletes: a data file too large
+// for any size tier, whose rows a keyed table's updates have mostly
+// deleted, is rewritten without its deletes; readers stop applying them.
+func TestCompactionRewritesALargeFileBurdenedByDeletes(t *testing.T) {
+	k := newKeyedFixture(t, "keyed", false)
+	ctx, cat, ident, c, write := k.ctx, k.cat, k.ident, k.c, k.write
 	const rows = 80_000
 	all := make([]int64, rows)
 	for i := range all {
@@ -125,50 +154,8 @@ func TestCompactionRewritesALargeFileBurdenedByDeletes(t *testing.T) {
 // commits add to one data file are merged into one, in a snapshot that
 // changes no row, and the key index follows it without a rebuild.
 func TestMergeDeletes(t *testing.T) {
-	ctx := context.Background()
-	cat := testutil.SQLiteCatalog(t)
-	ident := table.Identifier{"db", "merged"}
-	sch := iceberg.NewSchemaWithIdentifiers(0, []int{1},
-		iceberg.NestedField{ID: 1, Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true},
-		iceberg.NestedField{ID: 2, Name: "v", Type: iceberg.PrimitiveTypes.String},
-	)
-	tbl, _, err := catalog.EnsureTable(ctx, cat, ident, sch, *iceberg.UnpartitionedSpec, nil)
-	require.NoError(t, err)
-	info, err := fileio.InfoFromTable(ctx, tbl)
-	require.NoError(t, err)
-	c, err := commit.New(ctx, cat, commit.Config{Pipeline: "p", Table: ident})
-	require.NoError(t, err)
-	res, err := upsert.NewResolver([]string{"id"}, nil)
-	require.NoError(t, err)
-	defer res.Close()
-	c.UseRowDeltas(res)
-
-	next := int64(0)
-	want := map[int64]string{}
-	write := func(ids []int64, round int) {
-		t.Helper()
-		w := fileio.NewWriter(info, nil, fileio.Options{})
-		b := array.NewRecordBuilder(memory.NewGoAllocator(), info.ArrowSchema)
-		for _, id := range ids {
-			v := fmt.Sprintf("round %d", round)
-			b.Field(0).(*array.Int64Builder).Append(id)
-			b.Field(1).(*array.StringBuilder).Append(v)
-			want[id] = v
-		}
-		rec := b.NewRecordBatch()
-		b.Release()
-		require.NoError(t, w.Write(rec))
-		rec.Release()
-		fs, err := w.Close(ctx)
-		require.NoError(t, err)
-		d, err := res.Resolve(ctx, c.Table(), fs)
-		require.NoError(t, err)
-		n := int64(len(ids))
-		r, err := c.CommitDelta(ctx, commit.Segment{Files: fs, From: commit.Offsets{"tp": {0: next}}, To: commit.Offsets{"tp": {0: next + n}}, Records: n}, d)
-		require.NoError(t, err)
-		res.Committed(r.SnapshotID)
-		next += n
-	}
+	k := newKeyedFixture(t, "merged", true)
+	ctx, cat, ident, c, res, write, want := k.ctx, k.cat, k.ident, k.c, k.res, k.write, k.want
 	requireRows := func() {
 		t.Helper()
 		got, err := cat.LoadTable(ctx, ident)
