@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,6 +61,11 @@ func (m *Maintainer) mergeDeletes(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	snap := tbl.CurrentSnapshot()
+	if n, err := strconv.Atoi(summaryProp(snap, "total-delete-files")); err == nil && n < least {
+		// Too few delete files in all for any data file to have least:
+		// no need to plan the table (this runs after every check).
+		return 0, nil
+	}
 	tasks, err := tbl.Scan(table.WithSnapshotID(snap.SnapshotID)).PlanFiles(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("maintain: plan %s: %w", m.table, err)
@@ -151,4 +157,12 @@ func mergeOne(ctx context.Context, tbl *table.Table, fs iceio.IO, wfs iceio.Writ
 	}
 	dir := j.data.FilePath()[:strings.LastIndex(j.data.FilePath(), "/")+1]
 	return fileio.WritePositionDeletes(wfs, dir+uuid.NewString()+"-merged-deletes.parquet", j.data, *spec, positions, memory.DefaultAllocator)
+}
+
+// summaryProp is a property of s's summary, "" without one.
+func summaryProp(s *table.Snapshot, key string) string {
+	if s.Summary == nil {
+		return ""
+	}
+	return s.Summary.Properties[key]
 }

@@ -304,6 +304,15 @@ var indexKinds = []struct {
 	{"spilled", func(t *testing.T) []upsert.Option { return []upsert.Option{upsert.Spill(t.TempDir(), 1)} }},
 }
 
+// requireSpilled checks that a test run with the spilled index kind kept
+// keys in the index's file and read them back.
+func requireSpilled(t *testing.T, kind string, st upsert.Stats) {
+	t.Helper()
+	if kind == "spilled" && (st.Spills == 0 || st.FileKeys == 0 || st.FileReads == 0) {
+		t.Fatalf("stats %+v: the spilled index never used its file", st)
+	}
+}
+
 // TestResolverKeepsOneRowPerKey commits random upserts (keys repeated
 // within and across commits, moving between partitions) and checks after
 // every commit that the table holds exactly the newest row of each key. A
@@ -356,6 +365,7 @@ func TestResolverKeepsOneRowPerKey(t *testing.T) {
 				if st.Rebuilds == 0 || st.Replaced == 0 {
 					t.Fatalf("stats %+v: want rebuilds and replaced rows", st)
 				}
+				requireSpilled(t, kind.name, st)
 				// The deletes are what the table format asks for.
 				tbl := kt.load()
 				tasks, err := tbl.Scan().PlanFiles(kt.ctx)
@@ -424,6 +434,7 @@ func TestResolverVersionColumn(t *testing.T) {
 				if st := res.Stats(); st.Stale == 0 {
 					t.Fatalf("no row was older than its key's: %+v", st)
 				}
+				requireSpilled(t, kind.name, res.Stats())
 			})
 		}
 	}
@@ -465,6 +476,7 @@ func TestCompactionCarriesDeletesMadeWhileItRan(t *testing.T) {
 				// The compaction commits, carrying those deletes.
 				kt.commitRewrite(res, rw)
 				kt.requireRows(want)
+				requireSpilled(t, kind.name, res.Stats())
 				if st := res.Stats(); st.Rebased != 1 || st.Remaps != 1 {
 					t.Fatalf("stats %+v: want one compaction carried over and followed", st)
 				}
@@ -526,6 +538,7 @@ func TestResolverVersionedDeletes(t *testing.T) {
 				if st.Stale < 3 || st.Deleted < 3 {
 					t.Fatalf("stats %+v: want the late rows and the late deletion counted stale, three keys deleted", st)
 				}
+				requireSpilled(t, kind.name, st)
 			})
 		}
 	}

@@ -91,6 +91,7 @@ type Spilled struct {
 	disk      int            // keys in the file, not counting gone
 	diskFiles map[uint32]int // keys in the file by file id
 	gone      map[string]struct{}
+	goneBytes int64 // MemoryBytes' estimate of gone
 	bloom     bloom
 	// cache holds what Prefetch read from the file (nil: absent), kept
 	// up to date by spills and deletes, dropped by DropFile and Remap.
@@ -198,11 +199,7 @@ func (s *Spilled) FileKeys(id uint32) int    { return s.mem.FileKeys(id) + s.dis
 // MemoryBytes is the memory tier's bytes, the filter's, and an estimate of
 // the removed keys waiting to be deleted from the file.
 func (s *Spilled) MemoryBytes() int64 {
-	b := s.mem.MemoryBytes() + int64(len(s.bloom.bits))*8
-	for k := range s.gone {
-		b += int64(len(k)) + 48
-	}
-	return b
+	return s.mem.MemoryBytes() + int64(len(s.bloom.bits))*8 + s.goneBytes
 }
 
 // Get returns the location of key's current row.
@@ -343,6 +340,7 @@ func (s *Spilled) take(key []byte) (Loc, int64, bool) {
 		return Loc{}, 0, false
 	}
 	s.gone[string(key)] = struct{}{}
+	s.goneBytes += int64(len(key)) + 48
 	s.disk--
 	s.decFile(loc.File)
 	if len(s.gone) >= goneFlush {
@@ -382,6 +380,7 @@ func (s *Spilled) flushGone() {
 		return nil
 	}))
 	clear(s.gone)
+	s.goneBytes = 0
 }
 
 // inserted counts a key added to the memory tier and spills when the tier

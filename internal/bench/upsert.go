@@ -1005,14 +1005,9 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 		if _, p.MergedDeleteFiles, _, _, err = tableShape(ctx, merged); err != nil {
 			return p, err
 		}
-		mt, err := scanTable(ctx, merged)
-		if err != nil {
+		if p.MergedScan, err = scanSameRows(ctx, merged, p.Rows, "after merging its deletes"); err != nil {
 			return p, err
 		}
-		if mt.Rows != p.Rows {
-			return p, fmt.Errorf("the table holds %d rows after merging its deletes, before %d", mt.Rows, p.Rows)
-		}
-		p.MergedScan = mt.Total
 	}
 	sum, err := m.Compact(ctx, nil)
 	if err != nil {
@@ -1033,14 +1028,9 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 	if pos+dvs+eq > 0 {
 		return p, fmt.Errorf("%d position-delete files, %d deletion vectors and %d equality-delete files apply after the compaction", pos, dvs, eq)
 	}
-	ct, err := scanTable(ctx, tbl)
-	if err != nil {
+	if p.CompactedScan, err = scanSameRows(ctx, tbl, p.Rows, "compacted"); err != nil {
 		return p, err
 	}
-	if ct.Rows != p.Rows {
-		return p, fmt.Errorf("the compacted table holds %d rows, before %d", ct.Rows, p.Rows)
-	}
-	p.CompactedScan = ct.Total
 	if commits == slices.Max(a.Checkpoints) && !p.equality() {
 		ft, err := scanFilesAlone(ctx, t.cat, before)
 		if err != nil {
@@ -1437,4 +1427,17 @@ func fmtSecs(d time.Duration) string {
 		return fmt.Sprintf("%.2f s", d.Seconds())
 	}
 	return d.Round(time.Millisecond).String()
+}
+
+// scanSameRows scans tbl and checks that it still holds rows rows (state
+// names the table's state in the error).
+func scanSameRows(ctx context.Context, tbl *table.Table, rows int64, state string) (time.Duration, error) {
+	st, err := scanTable(ctx, tbl)
+	if err != nil {
+		return 0, err
+	}
+	if st.Rows != rows {
+		return 0, fmt.Errorf("the table holds %d rows %s, before %d", st.Rows, state, rows)
+	}
+	return st.Total, nil
 }
