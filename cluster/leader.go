@@ -237,7 +237,7 @@ func (n *Node) Flushing() bool { return n.flushing.Load() }
 // committed observes one commit of a table writer.
 func (n *Node) committed(p *ingest.Pipeline, wc commit.WriterCommit) {
 	ev := ingest.CommitEvent{
-		Table: wc.Table, SnapshotID: wc.Result.SnapshotID, Records: wc.Records, Files: wc.Files, CommitTime: time.Now(),
+		Table: wc.Table, SnapshotID: wc.Result.SnapshotID, Records: wc.Records, Offsets: wc.Offsets, Files: wc.Files, CommitTime: time.Now(),
 	}
 	if wc.Table == p.Outputs()[0].Table { // the main table
 		ev.Samples = n.samples.take(wc.Segments)

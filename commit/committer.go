@@ -36,6 +36,19 @@ type Segment struct {
 	Skipped Skipped
 }
 
+// Span is the number of offsets s covers, over all its partitions.
+func (s *Segment) Span() int64 {
+	var n int64
+	for t, ps := range s.From {
+		for p, from := range ps {
+			if to, ok := s.To.Get(t, p); ok && to > from {
+				n += to - from
+			}
+		}
+	}
+	return n
+}
+
 // Append extends s by next, which must start where s ends.
 func (s *Segment) Append(next Segment) error {
 	for t, ps := range next.From {

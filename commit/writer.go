@@ -130,7 +130,11 @@ type WriterCommit struct {
 	Pipeline string
 	Result   Result
 	Records  int64
-	Files    int
+	// Offsets is the number of Kafka offsets the commit covers: its
+	// records, those a transform filtered out or the dead-letter table
+	// took, and offsets without a record.
+	Offsets int64
+	Files   int
 	// Segments are the ledger ids of the committed segments.
 	Segments []uint64
 	// Committer is the writer's committer, as of the commit.
@@ -612,7 +616,7 @@ func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) 
 		"records", seg.Records, "files", len(seg.Files), "attempts", res.Attempts, "commit_ms", res.Duration.Milliseconds())
 	if w.cfg.OnCommit != nil {
 		w.cfg.OnCommit(WriterCommit{
-			Table: w.cfg.Table, Pipeline: w.cfg.Pipeline, Result: res, Records: seg.Records,
+			Table: w.cfg.Table, Pipeline: w.cfg.Pipeline, Result: res, Records: seg.Records, Offsets: seg.Span(),
 			Files: len(seg.Files), Segments: ids, Committer: w.c,
 		})
 	}

@@ -44,6 +44,9 @@ type changeKind uint8
 const (
 	changeRow changeKind = iota
 	changeDelete
+	// changeFiltered: the pipeline's transform filter leaves the record
+	// out; its offset is covered, no row is written.
+	changeFiltered
 )
 
 // changeReader splits a keyed pipeline's records into rows and deletions.

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
+	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/schema"
 )
@@ -178,6 +179,41 @@ type PipelineConfig struct {
 	// and takes every value as its JSON text). Numbers widen on their own:
 	// a field seen as 1 and as 1.5 is a double.
 	InferConflicts string `yaml:"infer_conflicts"`
+	// Transform filters records and computes, renames and drops columns
+	// between decoding a record (into the declared schema, which a
+	// transform needs) and writing its row (see package transform).
+	Transform *transform.Config `yaml:"transform"`
+}
+
+// Transforms reports whether the pipeline transforms its records: the
+// table's columns are then the transform's output, not the declared
+// schema.
+func (p PipelineConfig) Transforms() bool { return !p.Transform.Empty() }
+
+// CompileTransform compiles the pipeline's transform against its declared
+// schema (the records' columns); nil when it has none.
+func (p PipelineConfig) CompileTransform() (*transform.Program, error) {
+	if !p.Transforms() {
+		return nil, nil
+	}
+	in, err := p.DeclaredSchema()
+	if err != nil {
+		return nil, err
+	}
+	return transform.Compile(*p.Transform, in)
+}
+
+// TableSchema is the schema of the table the pipeline creates when it
+// declares its schema: the declared one, or its transform's output.
+func (p PipelineConfig) TableSchema() (*iceberg.Schema, error) {
+	prog, err := p.CompileTransform()
+	if err != nil || prog == nil {
+		if err != nil {
+			return nil, conf.Nest("transform", err)
+		}
+		return p.DeclaredSchema()
+	}
+	return prog.OutputSchema(p.Key)
 }
 
 // Inference conflict policies (PipelineConfig.InferConflicts; empty is
@@ -378,12 +414,62 @@ func (p PipelineConfig) Validate() error {
 		pr.Addf("schema", "%v", err)
 		return pr.Err()
 	}
+	if p.Transforms() {
+		if sch = p.checkTransform(&pr, sch, keyOK); sch == nil {
+			return pr.Err()
+		}
+	}
 	if len(p.Schema) > 0 {
 		if _, err := schema.Partition(p.PartitionBy, sch); err != nil {
 			pr.Addf("partition_by", "%v", err)
 		}
 	}
 	return pr.Err()
+}
+
+// checkTransform adds the problems of the transform section to pr and
+// returns the schema of the table the transform writes (nil when it has
+// problems). Key, version and Kafka-order columns must pass through it
+// unchanged: a deletion is read by the key columns of the record, before
+// any transform.
+func (p PipelineConfig) checkTransform(pr *conf.Problems, in *iceberg.Schema, keyOK bool) *iceberg.Schema {
+	if len(p.Schema) == 0 {
+		pr.Addf("transform", "needs a declared schema (schema:): expressions are type-checked against it when the pipeline starts")
+		return nil
+	}
+	prog, err := transform.Compile(*p.Transform, in)
+	if err != nil {
+		pr.Nest("transform", err)
+		return nil
+	}
+	if !p.Keyed() {
+		sch, err := prog.OutputSchema(nil)
+		if err != nil {
+			pr.Addf("transform", "%v", err)
+		}
+		return sch
+	}
+	must := slices.Clone(p.Key)
+	if p.VersionColumn != "" {
+		must = append(must, p.VersionColumn)
+	}
+	must = append(must, KeyOrderColumns...)
+	bad := false
+	for _, c := range must {
+		if !prog.Passes(c) {
+			pr.Addf("transform", "column %q must pass through unchanged (not dropped or renamed): a keyed pipeline needs its key, version and Kafka order columns as the records carry them", c)
+			bad = true
+		}
+	}
+	if bad || !keyOK {
+		return nil
+	}
+	sch, err := prog.OutputSchema(p.Key)
+	if err != nil {
+		pr.Addf("transform", "%v", err)
+		return nil
+	}
+	return sch
 }
 
 // checkKey adds the problems of the key columns to pr and reports whether

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/conf/conftest"
 )
@@ -310,4 +311,56 @@ func TestDeclaredSchemaKeyed(t *testing.T) {
 func TestKeyIndexBudget(t *testing.T) {
 	require.Equal(t, int64(ingest.DefaultKeyIndexMemory), ingest.PipelineConfig{Key: []string{"id"}}.KeyIndexBudget())
 	require.Equal(t, int64(64<<20), ingest.PipelineConfig{Key: []string{"id"}, KeyIndexMemory: 64 << 20}.KeyIndexBudget())
+}
+
+func TestPipelineConfigValidatesTransform(t *testing.T) {
+	pipeline := func(f func(*ingest.PipelineConfig)) ingest.PipelineConfig {
+		p := ingest.PipelineConfig{Name: "p", Topics: []string{"t"}, Table: "a.b", Format: "json", Start: "earliest",
+			CommitInterval: conf.Duration(time.Second), TargetFileSize: 128 << 20, OnDataLoss: ingest.OnDataLossFail,
+			FormatVersion: ingest.DefaultFormatVersion,
+			Schema:        []ingest.Column{{Name: "id", Type: "long", Required: true}, {Name: "ts", Type: "timestamptz"}, {Name: "v", Type: "long"}}}
+		f(&p)
+		return p
+	}
+	tr := func(c transform.Config) func(*ingest.PipelineConfig) {
+		return func(p *ingest.PipelineConfig) { p.Transform = &c }
+	}
+	conftest.RequireValid(t, pipeline(func(p *ingest.PipelineConfig) {
+		p.Transform = &transform.Config{Columns: []transform.Column{{Name: "day", Expr: "ts", Type: "date"}}}
+		p.PartitionBy = []string{"day"}
+	}).Validate())
+	conftest.RequireValid(t, pipeline(func(p *ingest.PipelineConfig) {
+		p.Key = []string{"id"}
+		p.Transform = &transform.Config{Filter: "v != null && v > 0", Drop: []string{"ts"}}
+	}).Validate())
+
+	cases := []struct {
+		name          string
+		cfg           ingest.PipelineConfig
+		field, reason string
+	}{
+		{"no schema", pipeline(func(p *ingest.PipelineConfig) {
+			p.Schema = nil
+			p.Transform = &transform.Config{Filter: "true"}
+		}), "transform", "needs a declared schema"},
+		{"filter", pipeline(tr(transform.Config{Filter: "v +"})), "transform.filter", "Syntax error"},
+		{"column", pipeline(tr(transform.Config{Columns: []transform.Column{{Name: "x", Expr: "nope"}}})), "transform.columns[0].expr", "undeclared reference to 'nope'"},
+		{"key dropped", pipeline(func(p *ingest.PipelineConfig) {
+			p.Key = []string{"id"}
+			p.Transform = &transform.Config{Rename: map[string]string{"id": "ident"}}
+		}), "transform", `column "id" must pass through unchanged`},
+		{"order column dropped", pipeline(func(p *ingest.PipelineConfig) {
+			p.Key = []string{"id"}
+			p.Transform = &transform.Config{Drop: []string{"_kafka_offset"}}
+		}), "transform", `column "_kafka_offset" must pass through unchanged`},
+		{"partition on a dropped column", pipeline(func(p *ingest.PipelineConfig) {
+			p.PartitionBy = []string{"day(ts)"}
+			p.Transform = &transform.Config{Drop: []string{"ts"}}
+		}), "partition_by", "ts"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conftest.RequireField(t, c.cfg.Validate(), c.field, c.reason)
+		})
+	}
 }

@@ -2,12 +2,14 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -17,6 +19,9 @@ type CommitEvent struct {
 	Table      string
 	SnapshotID int64
 	Records    int64
+	// Offsets is the number of Kafka offsets the commit covers (records
+	// filtered out and dead letters included).
+	Offsets    int64
 	Files      int
 	CommitTime time.Time
 	// Samples are the Kafka timestamps of a deterministic sample of the
@@ -40,6 +45,8 @@ type Options struct {
 // Stats are running totals for status lines.
 type Stats struct {
 	RecordsIn, BytesIn, DeadLetters int64
+	// Filtered counts the records the transform's filter left out.
+	Filtered                        int64
 	Committed, DeadLettersCommitted int64
 	Lag                             int64
 	LastSnapshot                    int64
@@ -51,6 +58,7 @@ type Stats struct {
 
 type stats struct {
 	recordsIn, bytesIn, deadLetters atomic.Int64
+	filtered                        atomic.Int64
 	committed, dlCommitted          atomic.Int64
 	lag, lastSnapshot, dataFiles    atomic.Int64
 	commits                         atomic.Int64
@@ -64,6 +72,8 @@ type Pipeline struct {
 	log      *slog.Logger
 	fileOpts fileio.Options
 	stats    stats
+	// prog is the pipeline's transform, nil without one.
+	prog *transform.Program
 	// sealed, if set (tests only), sees every seal as soon as it is made,
 	// before it is handed to the delivery.
 	sealed func(seal)
@@ -91,6 +101,11 @@ func New(opts Options) (*Pipeline, error) {
 		log:      opts.Logger.With("pipeline", opts.Pipeline.Name),
 		fileOpts: fileio.Options{TargetFileSize: int64(opts.Pipeline.TargetFileSize)},
 	}
+	prog, err := opts.Pipeline.CompileTransform()
+	if err != nil {
+		return nil, fmt.Errorf("ingest: pipelines[%s].transform: %w", opts.Pipeline.Name, err)
+	}
+	p.prog = prog
 	p.mu.hwm = map[topicPartition]int64{}
 	p.mu.health = ErrNotConsuming
 	return p, nil
@@ -100,6 +115,7 @@ func New(opts Options) (*Pipeline, error) {
 func (p *Pipeline) Stats() Stats {
 	return Stats{
 		RecordsIn: p.stats.recordsIn.Load(), BytesIn: p.stats.bytesIn.Load(), DeadLetters: p.stats.deadLetters.Load(),
+		Filtered:  p.stats.filtered.Load(),
 		Committed: p.stats.committed.Load(), DeadLettersCommitted: p.stats.dlCommitted.Load(),
 		Lag: p.stats.lag.Load(), LastSnapshot: p.stats.lastSnapshot.Load(), DataFiles: p.stats.dataFiles.Load(),
 		Commits: p.stats.commits.Load(), Metadata: deref(p.stats.metadata.Load()),

@@ -348,7 +348,7 @@ func sameSet(a, b []string) bool {
 func (p *Pipeline) declaredOrInferredSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceberg.Schema, error) {
 	cfg := p.opts.Pipeline
 	if len(cfg.Schema) > 0 {
-		sch, err := cfg.DeclaredSchema()
+		sch, err := cfg.TableSchema()
 		if err != nil {
 			return nil, &configError{err}
 		}

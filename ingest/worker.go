@@ -13,6 +13,7 @@ import (
 
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest/decode"
+	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -248,6 +249,9 @@ type worker struct {
 	// deleted keys.
 	changes *changeReader
 	keyDec  *decode.JSONDecoder
+	// tr runs the pipeline's transform on the decoder's rows (nil: the
+	// decoder's rows are the table's).
+	tr *transform.Runner
 	// outs holds the worker's outputs, in Outputs order.
 	outs []output
 	tps  map[topicPartition]*tpState
@@ -288,8 +292,21 @@ func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64) (*w
 			if cfg := p.opts.Pipeline; cfg.InferConflicts == InferConflictsString && len(cfg.Schema) == 0 {
 				opts = append(opts, decode.StringsTakeAnyJSON())
 			}
-			if w.dec, err = decode.NewJSONDecoder(spec.info.Schema, opts...); err != nil {
+			in := spec.info.Schema
+			if p.prog != nil {
+				// Records decode into the declared schema; the transform
+				// makes the table's rows of them.
+				if in, err = p.opts.Pipeline.DeclaredSchema(); err != nil {
+					return nil, err
+				}
+			}
+			if w.dec, err = decode.NewJSONDecoder(in, opts...); err != nil {
 				return nil, err
+			}
+			if p.prog != nil {
+				if w.tr, err = p.prog.NewRunner(w.dec, spec.info.Schema); err != nil {
+					return nil, &configError{fmt.Errorf("pipelines[%s]: table %s: %w", p.opts.Pipeline.Name, spec.Table, err)}
+				}
 			}
 			if out.part, err = newPartitioner(spec.info.Spec, spec.info.Schema); err != nil {
 				return nil, err
@@ -363,7 +380,7 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 	st := w.state(tp)
 	prog := st.outs[:len(w.outs)]
 	now := time.Now()
-	var good, bad, bytes int64
+	var good, bad, filtered, bytes int64
 	for _, r := range recs {
 		o := r.Offset
 		wanted := false
@@ -393,16 +410,21 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 				if err := w.write(out, &meta, r.Value, perr, kind, now); err != nil {
 					return err
 				}
-				out.note(r.Timestamp)
+				if kind != changeFiltered || got != routeDecoded {
+					out.note(r.Timestamp)
+				}
 				took = true
 			}
 			ps.cover(o, st.pos)
 		}
 		if took {
-			if perr == nil {
-				good++
-			} else {
+			switch {
+			case perr != nil:
 				bad++
+			case kind == changeFiltered:
+				filtered++
+			default:
+				good++
 			}
 		}
 		w.n++
@@ -410,10 +432,11 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 			w.samples = append(w.samples, r.Timestamp)
 		}
 	}
-	w.p.stats.recordsIn.Add(good + bad)
+	w.p.stats.recordsIn.Add(good + bad + filtered)
 	w.p.stats.deadLetters.Add(bad)
+	w.p.stats.filtered.Add(filtered)
 	w.p.stats.bytesIn.Add(bytes)
-	w.p.metrics().RecordsConsumed(w.p.opts.Pipeline.Name, good+bad, bad, bytes)
+	w.p.metrics().RecordsConsumed(w.p.opts.Pipeline.Name, good+bad+filtered, bad, filtered, bytes)
 	return nil
 }
 
@@ -490,7 +513,7 @@ func (w *worker) buf(out *output, key []byte, values func() map[int]any) *partBu
 // decoder's row for a keyed pipeline's deletion.
 func (w *worker) parse(r *kgo.Record, meta decode.RecordMeta) (changeKind, error) {
 	if w.changes == nil {
-		return changeRow, w.dec.Parse(r.Value, meta)
+		return w.transform(changeRow, w.dec.Parse(r.Value, meta))
 	}
 	kind, obj, err := w.changes.read(r.Key, r.Value)
 	switch {
@@ -499,8 +522,22 @@ func (w *worker) parse(r *kgo.Record, meta decode.RecordMeta) (changeKind, error
 	case kind == changeDelete:
 		return kind, w.keyDec.Parse(obj, meta)
 	default:
-		return kind, w.dec.Parse(obj, meta)
+		return w.transform(kind, w.dec.Parse(obj, meta))
 	}
+}
+
+// transform runs the pipeline's transform, if it has one, on a row the
+// decoder parsed without error: the row is filtered out, or its output
+// computed, or the record is a dead letter with the reason.
+func (w *worker) transform(kind changeKind, err error) (changeKind, error) {
+	if err != nil || w.tr == nil {
+		return kind, err
+	}
+	keep, err := w.tr.Eval()
+	if err == nil && !keep {
+		return changeFiltered, nil
+	}
+	return kind, err
 }
 
 // write appends a record's row to an output of its route: the decoder's
@@ -517,6 +554,12 @@ func (w *worker) write(out *output, m *decode.RecordMeta, value []byte, perr err
 			out.parts[deletedPart] = pb
 		}
 		w.keyDec.Append(pb.rb)
+	case out.route == routeDecoded && kind == changeFiltered:
+		return nil
+	case out.route == routeDecoded && w.tr != nil:
+		part := out.part
+		pb = w.buf(out, part.keyOf(w.tr), func() map[int]any { return part.values(w.tr) })
+		w.tr.Append(pb.rb)
 	case out.route == routeDecoded:
 		part := out.part
 		pb = w.buf(out, part.keyOf(w.dec), func() map[int]any { return part.values(w.dec) })

@@ -56,9 +56,10 @@ go test -count=1 -timeout 20m ./...
 # failure when the deadline catches a worker mid-run on a loaded machine,
 # with no failing input. A count has no deadline to race.
 echo "== fuzz (${FUZZTIME:-10000x} per target)"
-for target in $(grep -ho 'func Fuzz[A-Za-z0-9_]*' --include='*_test.go' -r . | sed 's/func //' | sort -u); do
-  pkg=$(grep -rl "func $target(" --include='*_test.go' . | head -1 | xargs dirname)
-  go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-10000x}" "$pkg"
+# Every target of every package: two packages may name a target alike.
+grep -rHo 'func Fuzz[A-Za-z0-9_]*' --include='*_test.go' . | sort -u | while IFS=: read -r file fn; do
+  target=${fn#func }
+  go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-10000x}" "./$(dirname "${file#./}")"
 done
 
 # One floe process at 20k records/s, 1-second commits, maintenance at its

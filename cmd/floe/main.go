@@ -206,7 +206,7 @@ func benchCmd() *cobra.Command {
 	f.DurationVar(&o.FreshnessDuration, "freshness-duration", o.FreshnessDuration, "length of the freshness phase")
 	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "commit interval for the end-to-end and freshness phases")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory (default: a temporary directory, removed after)")
-	cmd.AddCommand(benchClusterCmd(), benchSoakCmd(), benchUpsertCmd(), benchChildCmd())
+	cmd.AddCommand(benchClusterCmd(), benchSoakCmd(), benchUpsertCmd(), benchTransformCmd(), benchChildCmd())
 	return cmd
 }
 
@@ -320,6 +320,42 @@ not how fast.`,
 	f.IntVar(&o.CommitRows, "commit-rows", o.CommitRows, "rows of each upsert commit of the read-cost tables (10% updates)")
 	f.IntVar(&o.Commits, "commits", o.Commits, "upsert commits of the read-cost phase (it scans after 1, 10 and this many)")
 	f.IntVar(&o.Keys, "keys", o.Keys, "keys of the index phase (bytes per key, rebuild time)")
+	f.BoolVar(&quick, "quick", false, "a run of well under a minute on small data (flags given explicitly still apply)")
+	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory, kept (default: a temporary directory, removed after)")
+	return cmd
+}
+
+func benchTransformCmd() *cobra.Command {
+	o := bench.DefaultTransformOptions()
+	var quick bool
+	cmd := &cobra.Command{
+		Use:   "transform",
+		Short: "Measure pipelines with a transform: filter + derive throughput against append",
+		Long: `Measure pipelines with a transform section on this machine: the Kafka
+offsets a node commits per second from a preloaded topic of click events,
+for the declared schema without a transform (append) and with a filter,
+three computed columns, a rename and a drop, one after the other on the same
+records. --quick is a run of well under a minute on small data (CI's).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if quick {
+				q, f := bench.QuickTransformOptions(), cmd.Flags()
+				if !f.Changed("records") {
+					o.Records = q.Records
+				}
+				if !f.Changed("commit-interval") {
+					o.CommitInterval = q.CommitInterval
+				}
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			return bench.RunTransform(ctx, o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Records, "records", o.Records, "records to preload (each about 220 bytes, 10 columns)")
+	f.IntVar(&o.Partitions, "partitions", o.Partitions, "topic partitions")
+	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "commit interval of the measured runs")
 	f.BoolVar(&quick, "quick", false, "a run of well under a minute on small data (flags given explicitly still apply)")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory, kept (default: a temporary directory, removed after)")
 	return cmd

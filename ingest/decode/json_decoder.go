@@ -125,8 +125,11 @@ type jsonNode struct {
 type parseSlot struct {
 	p     fastjson.Parser
 	cells []Cell // top-level columns
-	tape  []Cell // nested values in depth-first order, consumed by Append in the same order
-	arena []byte // decoded bytes (binary, fixed, uuid, metadata) that do not live in the parser
+	// tapeAt is where each top-level column's nested values start on the
+	// tape (a Projector appends columns on their own).
+	tapeAt []int
+	tape   []Cell // nested values in depth-first order, consumed by Append in the same order
+	arena  []byte // decoded bytes (binary, fixed, uuid, metadata) that do not live in the parser
 }
 
 // builderSet caches the typed builders of one RecordBuilder, indexed by node id.
@@ -227,6 +230,7 @@ func NewJSONDecoder(schema *iceberg.Schema, opts ...DecoderOption) (*JSONDecoder
 	d.schema = as
 	for i := range d.slots {
 		d.slots[i].cells = make([]Cell, len(root.children))
+		d.slots[i].tapeAt = make([]int, len(root.children))
 	}
 	d.visitFn = d.visit
 	return d, nil
@@ -357,6 +361,7 @@ func (d *JSONDecoder) parseInto(s *parseSlot, value []byte, meta RecordMeta) err
 	s.arena = s.arena[:0]
 	for i, n := range root.children {
 		c := &s.cells[i]
+		s.tapeAt[i] = len(s.tape)
 		if n.meta != metaNone {
 			if err := d.metaCell(s, n, c, &meta); err != nil {
 				return withParent(err, n.name)

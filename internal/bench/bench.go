@@ -38,6 +38,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/fileio"
@@ -183,6 +184,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 }
 
 func preload(ctx context.Context, brokers []string, n int) error {
+	return preloadTopic(ctx, brokers, "bench", n)
+}
+
+// preloadTopic produces n click events (seed 1, none malformed) to topic.
+func preloadTopic(ctx context.Context, brokers []string, topic string, n int) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000))
 	if err != nil {
@@ -190,7 +196,7 @@ func preload(ctx context.Context, brokers []string, n int) error {
 	}
 	defer cl.Close()
 	return gen.Produce(ctx, cl, gen.ProducerConfig{
-		Topic: "bench", Kind: gen.Clicks, Limit: int64(n),
+		Topic: topic, Kind: gen.Clicks, Limit: int64(n),
 		Gen: gen.Config{Seed: 1, MalformedRate: -1},
 	}, nil)
 }
@@ -324,10 +330,17 @@ type childArgs struct {
 	// declares the click schema (keyed or not); the upsert-* modes
 	// measure keyed tables in the child.
 	Upsert *upsertArgs `json:"upsert,omitempty"`
+	// Transform is set by `floe bench transform`: for e2e, a pipeline that
+	// declares the click schema with this transform (empty: none), run
+	// until Records offsets are committed (rows or not).
+	Transform *transform.Config `json:"transform,omitempty"`
 }
 
 type childResult struct {
-	Records int64         `json:"records"`
+	Records int64 `json:"records"`
+	// Rows are the rows committed, where Records counts offsets (a
+	// transform run).
+	Rows    int64         `json:"rows,omitempty"`
 	Files   int           `json:"files,omitempty"`
 	Commits int64         `json:"commits"`
 	Elapsed time.Duration `json:"elapsed"`
@@ -445,11 +458,17 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 		// The pipeline creates its table from the declared schema.
 		upsertPipeline(&cfg.Pipelines[0], a.Upsert.Key, a.Upsert.FormatVersion, a.Upsert.DeleteMode)
 	}
+	if a.Transform != nil {
+		cfg.Pipelines[0].Schema = clickColumns()
+		if !a.Transform.Empty() {
+			cfg.Pipelines[0].Transform = a.Transform
+		}
+	}
 	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if a.Upsert == nil {
+	if a.Upsert == nil && a.Transform == nil {
 		if err := ensureClicksTable(ctx, cfg); err != nil {
 			return err
 		}
@@ -459,8 +478,8 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 	defer stop()
 	var res childResult
 	type commitAt struct {
-		records int64
-		at      time.Time
+		records, rows int64
+		at            time.Time
 	}
 	committed := make(chan commitAt, 1024)
 	var lat []float64
@@ -472,7 +491,11 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 		for _, ts := range ev.Samples {
 			lat = append(lat, float64(ev.CommitTime.Sub(ts))/float64(time.Millisecond))
 		}
-		committed <- commitAt{ev.Records, ev.CommitTime}
+		covered := ev.Records
+		if a.Transform != nil {
+			covered = ev.Offsets
+		}
+		committed <- commitAt{covered, ev.Records, ev.CommitTime}
 	})
 	if err != nil {
 		return err
@@ -491,6 +514,7 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 		select {
 		case c := <-committed:
 			res.Records += c.records
+			res.Rows += c.rows
 			if c.records > 0 {
 				if first.IsZero() {
 					first = c.at

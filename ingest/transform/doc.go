@@ -1,0 +1,44 @@
+// Package transform changes a pipeline's records between decoding and
+// writing: a filter, computed columns, renamed and dropped ones, all
+// configured as CEL expressions over the columns of the pipeline's declared
+// schema (docs/transforms.md is the user's guide). Package window, below
+// it, holds the event-time window machinery.
+//
+// # Compile once, run per worker
+//
+// Compile checks a Config against the input schema (the declared columns
+// plus the Kafka metadata columns) and returns an immutable Program: each
+// expression parsed, type-checked and planned, the output columns in order
+// (kept input columns, then computed ones). Everything that can be known
+// before a record arrives is a configuration problem here, reported by
+// field relative to the transform section, so that a wrong expression
+// stops the pipeline at start with its path rather than failing records.
+// Program.OutputSchema is the table's schema with fresh field ids.
+//
+// Each worker binds the Program to its decoder and its table with
+// NewRunner. The table must have every output column (by name and type);
+// columns it has beyond the output are written null. Per record: the
+// decoder parses into its scratch row, Runner.Eval runs the filter and
+// computes the computed columns (into cells of their own, with an arena for
+// their bytes), Runner.Cell exposes the table row column by column for the
+// partitioner, and Runner.Append writes the row: pass-through columns are
+// copied from the decoder's scratch row by a decode.Projector (nested
+// columns included, straight to their builders), computed ones appended
+// by type.
+//
+// # What expressions see
+//
+// An activation resolves a variable name to its input column and converts
+// the decoder's cell to a CEL value only when an expression reads it.
+// Optional primitive columns are declared with CEL's nullable types, so
+// `x == null` type-checks; struct, list and map columns are not declared
+// (a later version can expose them from the decoder's tape). Dates are
+// timestamps at midnight UTC, decimals doubles.
+//
+// # Failure
+//
+// A runtime failure of an expression, a filter that is not a boolean, or a
+// value a computed column cannot hold is a *decode.DecodeError naming the
+// column: the worker routes the record to the dead-letter table like a
+// record that does not decode. CEL's cost limit bounds one evaluation.
+package transform

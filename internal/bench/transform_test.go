@@ -1,0 +1,38 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// TestRunTransformQuick runs `floe bench transform --quick` with this test
+// binary as the child: every run completes and the report has its rows,
+// with the filter keeping a share of the records and not all of them.
+func TestRunTransformQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := QuickTransformOptions()
+	o.Exe = exe
+	var out bytes.Buffer
+	if err := RunTransform(context.Background(), o, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got := out.String()
+	t.Log("\n" + got)
+	m := regexp.MustCompile(`\| \(1\) filter \+ derive .* \| \d+k records/s \(([0-9.]+)× append; ([0-9.]+)% of the records kept\) \|`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatalf("the report lacks the filter + derive row")
+	}
+	if kept, _ := strconv.ParseFloat(m[2], 64); kept <= 80 || kept >= 100 {
+		t.Errorf("the filter kept %.1f%% of the records, want about 93%%", kept)
+	}
+}
