@@ -264,7 +264,7 @@ func (n *Node) deliver(ctx context.Context, r run, outs []ingest.Output, b inges
 		if seg.To.Len() == 0 {
 			continue
 		}
-		e := commit.SegmentEntry{Table: outs[i].Table, From: seg.From, To: seg.To, Records: seg.Records, Skipped: seg.Skipped}
+		e := commit.SegmentEntry{Table: outs[i].Table, From: seg.From, To: seg.To, Records: seg.Records, Skipped: seg.Skipped, EventTimes: seg.EventTimes}
 		if !seg.Watermark.IsZero() {
 			e.WatermarkMs = seg.Watermark.UnixMilli()
 		}

@@ -34,6 +34,15 @@ type Segment struct {
 	// Kafka no longer had them (on_data_loss: skip). The commit writes them
 	// as PropSkipped.
 	Skipped Skipped
+	// EventTimes are, per partition, the newest event time (Unix
+	// microseconds) of the records a stateful transform read (event-time
+	// windows: the partitions' watermarks). Not offsets, but kept per
+	// partition the same way.
+	EventTimes Offsets
+	// State, when set, is written as the commit's floe.state (the location
+	// of the transform state's checkpoint); otherwise the commit carries
+	// the table's floe.state forward.
+	State string
 }
 
 // Span is the number of offsets s covers, over all its partitions.
@@ -62,6 +71,19 @@ func (s *Segment) Append(next Segment) error {
 		}
 	}
 	s.To = s.To.Merge(next.To)
+	for t, ps := range next.EventTimes {
+		for p, ts := range ps {
+			if old, ok := s.EventTimes.Get(t, p); !ok || ts > old {
+				if s.EventTimes == nil {
+					s.EventTimes = Offsets{}
+				}
+				s.EventTimes.Set(t, p, ts)
+			}
+		}
+	}
+	if next.State != "" {
+		s.State = next.State
+	}
 	s.Files = append(s.Files, next.Files...)
 	s.Records += next.Records
 	if next.Watermark.After(s.Watermark) {
@@ -443,6 +465,11 @@ func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string, s
 	}
 	if seg.Skipped.Len() > 0 {
 		props[PropSkipped] = seg.Skipped.Encode()
+	}
+	if seg.State != "" {
+		props[PropState] = seg.State
+	} else if st := TableState(c.tbl, c.cfg.Pipeline); st != "" {
+		props[PropState] = st
 	}
 	if err := stage(ctx, tx, seg, props); err != nil {
 		return nil, fmt.Errorf("commit: stage %s: %w", c.ident, err)

@@ -97,6 +97,25 @@ type RowDeltas interface {
 	Obsolete(ctx context.Context, base *table.Table) ([]iceberg.DataFile, error)
 }
 
+// Stage is a stateful transform's part of a table writer: event-time
+// windows, whose workers write partial aggregates and whose table holds
+// the merged ones. The writer calls it on its own goroutine, in commit
+// order, with each commit's segment before anything else; what it returns
+// is what the commit commits (its files then go through RowDeltas). State
+// that Apply changes is the stage's to keep until Committed, and to drop on
+// Abandon (reloading it from the table's floe.state).
+type Stage interface {
+	// Apply returns the segment to commit for seg, resolved against base:
+	// the same offsets, the stage's files in place of seg's, and the
+	// location of the stage's state checkpoint as State.
+	Apply(ctx context.Context, base *table.Table, seg Segment) (Segment, error)
+	// Committed says that the segment Apply returned last landed as
+	// snapshot id.
+	Committed(id int64)
+	// Abandon says that it did not land, or that its fate is not known.
+	Abandon()
+}
+
 // UseRowDeltas makes the committer's rewrites those of a keyed table: a
 // rewrite planned before deletes of its files were committed carries them
 // over (d.Rebase) instead of being stale, and d hears of every rewrite

@@ -86,6 +86,9 @@ type SegmentEntry struct {
 	// Skipped are offsets the entry covers without records, because Kafka
 	// no longer had them (commit.Segment.Skipped).
 	Skipped Skipped `json:"skipped,omitempty"`
+	// EventTimes are the newest event times per partition of a stateful
+	// transform's records (Segment.EventTimes).
+	EventTimes Offsets `json:"event_times,omitempty"`
 }
 
 // PendingSegment is one table's entry of an accepted, not yet committed

@@ -341,6 +341,27 @@ func olderThan(a, b *table.Snapshot) bool {
 	return a.TimestampMs <= b.TimestampMs
 }
 
+// TableState returns the floe.state (the transform state's checkpoint) that
+// goes with the pipeline's offsets in the table: that of the newest
+// snapshot of main's ancestry carrying the pipeline's floe.offsets, empty
+// when it has none. Every floe commit carries it forward, maintenance
+// included, so it is the head's unless another engine committed since.
+func TableState(tbl *table.Table, pipeline string) string {
+	meta := tbl.Metadata()
+	for snap := meta.CurrentSnapshot(); snap != nil; {
+		if snap.Summary != nil && snap.Summary.Properties[PropPipeline] == pipeline {
+			if _, ok := snap.Summary.Properties[PropOffsets]; ok {
+				return snap.Summary.Properties[PropState]
+			}
+		}
+		if snap.ParentSnapshotID == nil {
+			break
+		}
+		snap = meta.SnapshotByID(*snap.ParentSnapshotID)
+	}
+	return ""
+}
+
 // snapshotOffsets returns the floe.offsets of snap if it carries them for
 // pipeline.
 func snapshotOffsets(snap *table.Snapshot, pipeline string) (Offsets, bool, error) {

@@ -160,6 +160,10 @@ type WriterConfig struct {
 	// Deltas, set for a keyed table, resolves the deletes each commit adds
 	// besides its files (see RowDeltas).
 	Deltas RowDeltas
+	// Stage, set for the keyed table of a stateful transform (event-time
+	// windows), turns each commit's segment into the files it commits,
+	// before Deltas resolves their deletes (see Stage).
+	Stage Stage
 }
 
 // TableWriter owns one table's commits; see the essay above.
@@ -633,6 +637,14 @@ func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) 
 func (w *TableWriter) commitKeyed(ctx context.Context, seg Segment) (Result, error) {
 	base := HeadID(w.c.Table())
 	d := RowDelta{Base: base}
+	if w.cfg.Stage != nil {
+		staged, err := w.cfg.Stage.Apply(ctx, w.c.Table(), seg)
+		if err != nil {
+			w.cfg.Stage.Abandon()
+			return Result{}, fmt.Errorf("commit: %s: %w", w.cfg.Table, err)
+		}
+		seg = staged
+	}
 	if len(seg.Files) > 0 {
 		var err error
 		if d, err = w.cfg.Deltas.Resolve(ctx, w.c.Table(), seg.Files); err != nil {
@@ -641,6 +653,13 @@ func (w *TableWriter) commitKeyed(ctx context.Context, seg Segment) (Result, err
 		}
 	}
 	res, err := w.c.CommitDelta(ctx, seg, d)
+	if w.cfg.Stage != nil {
+		if err != nil || res.SnapshotID == 0 {
+			w.cfg.Stage.Abandon()
+		} else {
+			w.cfg.Stage.Committed(res.SnapshotID)
+		}
+	}
 	switch {
 	case err != nil || res.SnapshotID == 0:
 		// Failed, or the segment was committed before (by a previous
@@ -693,7 +712,7 @@ func joinPending(pend []PendingSegment, spec iceberg.PartitionSpec, sch *iceberg
 				return seg, nil, fmt.Errorf("segment %d: %w", ps.ID, err)
 			}
 		}
-		if err := seg.Append(Segment{From: ps.From, To: ps.To, Records: ps.Records, Files: files, Skipped: ps.Skipped}); err != nil {
+		if err := seg.Append(Segment{From: ps.From, To: ps.To, Records: ps.Records, Files: files, Skipped: ps.Skipped, EventTimes: ps.EventTimes}); err != nil {
 			return seg, nil, fmt.Errorf("segment %d: %w", ps.ID, err)
 		}
 		watermark = max(watermark, ps.WatermarkMs)

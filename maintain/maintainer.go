@@ -625,8 +625,9 @@ type OrphanResult struct {
 
 // RemoveOrphans deletes the files under the table's location that no
 // snapshot or metadata file references and that are older than the grace
-// period, except those named by accepted, uncommitted segments: they are
-// committed next.
+// period, except those named by accepted, uncommitted segments (they are
+// committed next) and the transform state checkpoints a snapshot's
+// floe.state names.
 func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -654,6 +655,15 @@ func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
 	if tbl == nil {
 		return out, errors.New("maintain: the table writer has not loaded the table yet")
 	}
+	// A transform state's checkpoint is referenced by the floe.state of
+	// the snapshots that go with it, not by the table's metadata: it
+	// stays as long as one of them does.
+	states := map[string]bool{}
+	for _, s := range tbl.Metadata().Snapshots() {
+		if s.Summary != nil && s.Summary.Properties[commit.PropState] != "" {
+			states[bare(s.Summary.Properties[commit.PropState])] = true
+		}
+	}
 	// The location is walked as a directory; the check below, with the
 	// trailing slash, keeps any listing that strays into a sibling table
 	// whose name extends this one's (t and t__dlq) from removing its files.
@@ -675,6 +685,7 @@ func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
 		switch {
 		case keep[bare(f.Path)]:
 			out.KeptPending++
+		case states[bare(f.Path)]:
 		case !strings.HasPrefix(bare(f.Path), bare(loc)):
 			// Not under the table's location (a listing by prefix that
 			// strayed): never ours to remove.
