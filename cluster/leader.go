@@ -138,7 +138,18 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 		names = append(names, name)
 		var m *maintain.Maintainer
 		var deltas commit.RowDeltas
-		if cfg := p.Config(); o.Role == ingest.RoleMain && cfg.Keyed() {
+		var stage commit.Stage
+		if cfg := p.Config(); o.Role == ingest.RoleMain && cfg.Windowed() {
+			st, err := p.Transform().NewStage(p.Name(), n.log.With("table", name))
+			if err != nil {
+				n.log.Error("window state", "table", name, "err", err)
+				return
+			}
+			n.stages.Store(name, st)
+			defer n.stages.Delete(name)
+			stage = st
+		}
+		if cfg := p.Config(); o.Role == ingest.RoleMain && (cfg.Keyed() || cfg.Windowed()) {
 			var opts []upsert.Option
 			if cfg.VersionColumn != "" {
 				opts = append(opts, upsert.Version(cfg.VersionColumn))
@@ -148,7 +159,7 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 			} else {
 				opts = append(opts, upsert.Spill(n.keyIndexDir(name), cfg.KeyIndexBudget()))
 			}
-			r, err := upsert.NewResolver(cfg.Key, n.log.With("table", name), opts...)
+			r, err := upsert.NewResolver(cfg.TableKey(), n.log.With("table", name), opts...)
 			if err != nil {
 				n.log.Error("key index", "table", name, "err", err)
 				return
@@ -161,8 +172,8 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 			deltas = r
 		}
 		w, err := commit.NewWriter(commit.WriterConfig{
-			Deltas: deltas,
-			Table:  name, Pipeline: p.Name(), Epoch: epoch, Policy: policy,
+			Deltas: deltas, Stage: stage,
+			Table: name, Pipeline: p.Name(), Epoch: epoch, Policy: policy,
 			Catalog: n.opts.Catalog, Ledger: n.ledger, Env: n, Logger: n.log, Metrics: n.metrics(),
 			OnCommit: func(wc commit.WriterCommit) {
 				n.committed(p, wc)

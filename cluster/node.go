@@ -20,6 +20,7 @@ import (
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/maintain"
 	"github.com/floelake/floe/raftstore"
@@ -118,6 +119,8 @@ type Node struct {
 	maintainers sync.Map // table name → *maintain.Maintainer
 	// resolvers are the key indexes of the keyed tables among them.
 	resolvers sync.Map // table name → *upsert.Resolver
+	// stages are the window states of the windowed tables among them.
+	stages sync.Map // table name → *transform.Stage
 	// keyDirs are the key index directories cleaned since the start.
 	keyDirs sync.Map // directory → true
 	// localRaft is set when the node runs as a cluster of one.
@@ -738,6 +741,19 @@ func (n *Node) KeyIndex(tableName string) (upsert.Stats, error) {
 		return upsert.Stats{}, err
 	}
 	return upsert.Stats{}, ErrNotWriting
+}
+
+// Windows returns the running totals of the window state of a windowed
+// table this node writes: ErrNotWriting when the node does not write it,
+// ErrUnknownTable when no pipeline writes it.
+func (n *Node) Windows(tableName string) (*transform.StageStats, error) {
+	if s, ok := n.stages.Load(tableName); ok {
+		return s.(*transform.Stage).Stats(), nil
+	}
+	if _, err := n.Maintainer(tableName); errors.Is(err, ErrUnknownTable) {
+		return nil, err
+	}
+	return nil, ErrNotWriting
 }
 
 // keyIndexDir is where the key index of a keyed table keeps the keys that

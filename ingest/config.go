@@ -213,7 +213,22 @@ func (p PipelineConfig) TableSchema() (*iceberg.Schema, error) {
 		}
 		return p.DeclaredSchema()
 	}
-	return prog.OutputSchema(p.Key)
+	return prog.TableSchema(p.Key)
+}
+
+// Windowed reports whether the pipeline aggregates its records into
+// event-time windows: its table is then keyed by the group columns and
+// window_start (TableKey), and its rows are the windows.
+func (p PipelineConfig) Windowed() bool { return p.Transform != nil && p.Transform.Window != nil }
+
+// TableKey is the key of the pipeline's table: Key, or a window table's
+// group columns and window_start.
+func (p PipelineConfig) TableKey() []string {
+	if !p.Windowed() {
+		return p.Key
+	}
+	key := slices.Clone(p.Transform.Window.GroupBy)
+	return append(key, transform.ColWindowStart)
 }
 
 // Inference conflict policies (PipelineConfig.InferConflicts; empty is
@@ -442,8 +457,22 @@ func (p PipelineConfig) checkTransform(pr *conf.Problems, in *iceberg.Schema, ke
 		pr.Nest("transform", err)
 		return nil
 	}
+	if prog.Windowed() {
+		bad := false
+		if p.Keyed() {
+			pr.Addf("key", "a window table is keyed by its group columns and %s; remove key (and mode, version_column)", transform.ColWindowStart)
+			bad = true
+		}
+		if len(p.PartitionBy) > 0 {
+			pr.Addf("partition_by", "a window table is not partitioned (its rows are corrected in place, commit after commit); remove partition_by")
+			bad = true
+		}
+		if bad {
+			return nil
+		}
+	}
 	if !p.Keyed() {
-		sch, err := prog.OutputSchema(nil)
+		sch, err := prog.TableSchema(nil)
 		if err != nil {
 			pr.Addf("transform", "%v", err)
 		}
@@ -464,7 +493,7 @@ func (p PipelineConfig) checkTransform(pr *conf.Problems, in *iceberg.Schema, ke
 	if bad || !keyOK {
 		return nil
 	}
-	sch, err := prog.OutputSchema(p.Key)
+	sch, err := prog.TableSchema(p.Key)
 	if err != nil {
 		pr.Addf("transform", "%v", err)
 		return nil

@@ -111,6 +111,9 @@ func New(opts Options) (*Pipeline, error) {
 	return p, nil
 }
 
+// Transform returns the pipeline's compiled transform, nil without one.
+func (p *Pipeline) Transform() *transform.Program { return p.prog }
+
 // Stats returns the running totals.
 func (p *Pipeline) Stats() Stats {
 	return Stats{

@@ -31,6 +31,8 @@ type harness struct {
 	cat     *catalog.Catalog
 	// metrics are what the harness's nodes report to.
 	metrics *metrics.Set
+	// node is the node start started last.
+	node *cluster.Node
 }
 
 func newHarness(t *testing.T, kopts []kfake.Opt, kafka ingest.KafkaConfig) *harness {
@@ -92,6 +94,7 @@ func (h *harness) start(p ingest.PipelineConfig, partitionCheck time.Duration) (
 		DataDir: h.t.TempDir(), ShutdownTimeout: 30 * time.Second, Catalog: h.cat, Local: true, PartitionCheckEvery: partitionCheck,
 		Metrics: h.metrics})
 	require.NoError(h.t, err)
+	h.node = n
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()

@@ -20,6 +20,7 @@ import (
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest/decode"
+	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/fileio"
 	"github.com/floelake/floe/internal/schema"
 )
@@ -306,6 +307,14 @@ func (p *Pipeline) checkExistingTable(tbl *table.Table, name string) error {
 			n = fmt.Sprintf("<field %d>", id)
 		}
 		have = append(have, n)
+	}
+	if cfg.Windowed() {
+		if !slices.Equal(have, cfg.TableKey()) {
+			return &configError{fmt.Errorf("ingest: pipelines[%s].transform.window: table %s has key columns (identifier fields) [%s], "+
+				"but a window table of this pipeline is keyed by [%s] (its group columns and %s); write to a new table",
+				cfg.Name, name, strings.Join(have, ", "), strings.Join(cfg.TableKey(), ", "), transform.ColWindowStart)}
+		}
+		return nil
 	}
 	if !cfg.Keyed() {
 		if len(have) > 0 {

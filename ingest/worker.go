@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
@@ -252,6 +253,9 @@ type worker struct {
 	// tr runs the pipeline's transform on the decoder's rows (nil: the
 	// decoder's rows are the table's).
 	tr *transform.Runner
+	// win folds a windowed pipeline's rows into the open segment's
+	// partial windows; the main output then writes them at the flush.
+	win *windowOut
 	// outs holds the worker's outputs, in Outputs order.
 	outs []output
 	tps  map[topicPartition]*tpState
@@ -303,7 +307,19 @@ func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64) (*w
 			if w.dec, err = decode.NewJSONDecoder(in, opts...); err != nil {
 				return nil, err
 			}
-			if p.prog != nil {
+			switch {
+			case p.prog != nil && p.prog.Windowed():
+				out, err := p.prog.OutputSchema(nil)
+				if err != nil {
+					return nil, err
+				}
+				if w.tr, err = p.prog.NewRunner(w.dec, out); err != nil {
+					return nil, err
+				}
+				if w.win, err = newWindowOut(p.prog.NewWindower(w.tr), spec.info); err != nil {
+					return nil, err
+				}
+			case p.prog != nil:
 				if w.tr, err = p.prog.NewRunner(w.dec, spec.info.Schema); err != nil {
 					return nil, &configError{fmt.Errorf("pipelines[%s]: table %s: %w", p.opts.Pipeline.Name, spec.Table, err)}
 				}
@@ -513,7 +529,7 @@ func (w *worker) buf(out *output, key []byte, values func() map[int]any) *partBu
 // decoder's row for a keyed pipeline's deletion.
 func (w *worker) parse(r *kgo.Record, meta decode.RecordMeta) (changeKind, error) {
 	if w.changes == nil {
-		return w.transform(changeRow, w.dec.Parse(r.Value, meta))
+		return w.transform(changeRow, w.dec.Parse(r.Value, meta), &meta)
 	}
 	kind, obj, err := w.changes.read(r.Key, r.Value)
 	switch {
@@ -522,20 +538,23 @@ func (w *worker) parse(r *kgo.Record, meta decode.RecordMeta) (changeKind, error
 	case kind == changeDelete:
 		return kind, w.keyDec.Parse(obj, meta)
 	default:
-		return w.transform(kind, w.dec.Parse(obj, meta))
+		return w.transform(kind, w.dec.Parse(obj, meta), &meta)
 	}
 }
 
 // transform runs the pipeline's transform, if it has one, on a row the
 // decoder parsed without error: the row is filtered out, or its output
 // computed, or the record is a dead letter with the reason.
-func (w *worker) transform(kind changeKind, err error) (changeKind, error) {
+func (w *worker) transform(kind changeKind, err error, meta *decode.RecordMeta) (changeKind, error) {
 	if err != nil || w.tr == nil {
 		return kind, err
 	}
 	keep, err := w.tr.Eval()
 	if err == nil && !keep {
 		return changeFiltered, nil
+	}
+	if err == nil && w.win != nil {
+		err = w.win.w.Add(meta.Topic, meta.Partition)
 	}
 	return kind, err
 }
@@ -554,7 +573,9 @@ func (w *worker) write(out *output, m *decode.RecordMeta, value []byte, perr err
 			out.parts[deletedPart] = pb
 		}
 		w.keyDec.Append(pb.rb)
-	case out.route == routeDecoded && kind == changeFiltered:
+	case out.route == routeDecoded && (kind == changeFiltered || w.win != nil):
+		// Nothing to write (the windower folded a windowed pipeline's
+		// row already).
 		return nil
 	case out.route == routeDecoded && w.tr != nil:
 		part := out.part
@@ -594,6 +615,10 @@ func (w *worker) writeBatch(pb *partBuf) error {
 // abort) and stays failed: its later segments could not be contiguous.
 func (w *worker) flush() flushResult {
 	res := flushResult{outs: make([]outputFlush, len(w.outs))}
+	var eventTimes commit.Offsets
+	if w.win != nil && w.err == nil {
+		eventTimes, w.err = w.win.flush(w)
+	}
 	for i := range w.outs {
 		for _, pb := range w.outs[i].parts {
 			if w.err != nil {
@@ -617,6 +642,9 @@ func (w *worker) flush() flushResult {
 	for i := range w.outs {
 		out := &w.outs[i]
 		res.outs[i].seg = commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}, Records: out.rows, Watermark: out.wm}
+		if out.route == routeDecoded && len(eventTimes) > 0 {
+			res.outs[i].seg.EventTimes = eventTimes
+		}
 		out.rows, out.wm = 0, time.Time{}
 	}
 	for tp, st := range w.tps {
@@ -650,4 +678,51 @@ func (w *worker) abort() {
 			delete(out.parts, key)
 		}
 	}
+}
+
+// windowOut writes a windowed pipeline's partial windows: at every flush,
+// one file of one row, the encoded partials of the segment (read by the
+// table writer's transform.Stage, never committed).
+type windowOut struct {
+	w    *transform.Windower
+	info fileio.TableInfo
+}
+
+// windowPart is the partBuf key of the partials file: no table partition
+// key is empty.
+const windowPart = "\x00windows"
+
+func newWindowOut(wr *transform.Windower, table fileio.TableInfo) (*windowOut, error) {
+	asc, err := arrowSchema(transform.PartialsSchema)
+	if err != nil {
+		return nil, err
+	}
+	info := table
+	info.Schema, info.ArrowSchema, info.Spec = transform.PartialsSchema, asc, *iceberg.UnpartitionedSpec
+	return &windowOut{w: wr, info: info}, nil
+}
+
+// flush hands the segment's partials to the main output as a file, and
+// returns the newest event time of each partition.
+func (o *windowOut) flush(w *worker) (commit.Offsets, error) {
+	blob, times, err := o.w.Flush()
+	if err != nil || blob == nil {
+		return times, err
+	}
+	for i := range w.outs {
+		out := &w.outs[i]
+		if out.route != routeDecoded {
+			continue
+		}
+		pb := &partBuf{rb: array.NewRecordBuilder(w.mem, o.info.ArrowSchema),
+			w: fileio.NewWriter(o.info, nil, fileio.Options{Dir: transform.PartialsDir})}
+		pb.rb.Field(0).(*array.BinaryBuilder).Append(blob)
+		pb.rows = 1
+		out.parts[windowPart] = pb
+	}
+	return times, nil
+}
+
+func arrowSchema(sch *iceberg.Schema) (*arrow.Schema, error) {
+	return table.SchemaToArrowSchema(sch, nil, true, false)
 }

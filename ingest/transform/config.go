@@ -16,6 +16,11 @@ type Config struct {
 	Rename map[string]string `yaml:"rename"`
 	// Drop lists input columns the output leaves out.
 	Drop []string `yaml:"drop"`
+	// Window aggregates the output into event-time windows: the table
+	// holds one row per group and window (see WindowConfig).
+	Window *WindowConfig `yaml:"window"`
+	// State tunes the state of the window aggregation.
+	State StateConfig `yaml:"state"`
 }
 
 // Column is one computed column.
@@ -33,5 +38,5 @@ type Column struct {
 // Empty reports whether the section asks for nothing: the output is the
 // input.
 func (c *Config) Empty() bool {
-	return c == nil || (c.Filter == "" && len(c.Columns) == 0 && len(c.Rename) == 0 && len(c.Drop) == 0)
+	return c == nil || (c.Filter == "" && len(c.Columns) == 0 && len(c.Rename) == 0 && len(c.Drop) == 0 && c.Window == nil)
 }

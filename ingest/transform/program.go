@@ -33,6 +33,9 @@ type Program struct {
 	filter cel.Program
 	// outs are the output columns, in order.
 	outs []outCol
+	// window, if set, aggregates the output rows into windows: the
+	// table's rows are the windows.
+	window *windowPlan
 }
 
 // outCol is one output column: an input column passed through (from >= 0)
@@ -162,6 +165,11 @@ func Compile(cfg Config, in *iceberg.Schema) (*Program, error) {
 			from:  -1, index: i, prg: prg, kind: ot.kind,
 		})
 	}
+	if cfg.Window != nil && pr.Err() == nil {
+		p.window = compileWindow(&pr, cfg.Window, cfg.State, p.outs)
+	} else if cfg.Window == nil && cfg.State != (StateConfig{}) {
+		pr.Addf("state", "applies to window aggregation only (window:)")
+	}
 	if err := pr.Err(); err != nil {
 		return nil, err
 	}
@@ -247,8 +255,23 @@ func (p *Program) Passes(name string) bool {
 // Filters reports whether the program has a filter.
 func (p *Program) Filters() bool { return p.filter != nil }
 
-// OutputSchema is the schema of the table the program writes to, with fresh
-// field ids and key as its identifier fields.
+// TableSchema is the schema of the table the program writes to, with fresh
+// field ids: the output's with key as its identifier fields, or a window
+// table's (key must then be empty: a window table is keyed by its group
+// columns and window_start).
+func (p *Program) TableSchema(key []string) (*iceberg.Schema, error) {
+	if p.window == nil {
+		return p.OutputSchema(key)
+	}
+	if len(key) > 0 {
+		return nil, fmt.Errorf("key: a window table is keyed by its group columns and %s; remove key", ColWindowStart)
+	}
+	return p.windowSchema()
+}
+
+// OutputSchema is the schema of the transform's output rows (before any
+// window aggregation), with fresh field ids and key as its identifier
+// fields.
 func (p *Program) OutputSchema(key []string) (*iceberg.Schema, error) {
 	fields := make([]iceberg.NestedField, len(p.outs))
 	for i, o := range p.outs {

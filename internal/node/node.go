@@ -22,6 +22,7 @@ import (
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/metrics"
@@ -48,8 +49,11 @@ type Node struct {
 	// keyIndex is the last upsert.Stats of each keyed table this node
 	// wrote, by table name: read at every commit and by KeyIndex.
 	keyIndex sync.Map
-	ln       net.Listener
-	srv      *http.Server
+	// windows is the *transform.StageStats of each windowed table this
+	// node wrote, by table name.
+	windows sync.Map
+	ln      net.Listener
+	srv     *http.Server
 	// started is cluster once New has it; the operations endpoint, which
 	// serves while New still waits for the catalog, reads it here.
 	started atomic.Pointer[cluster.Node]
@@ -304,6 +308,26 @@ func (n *Node) TableHealth(table string) (maintain.Health, bool) {
 	return maintain.Health{}, false
 }
 
+// Windows returns the running totals of the window state of a windowed
+// table this node writes (as the leader): see cluster.Node.Windows. The
+// totals stay readable after the node stops writing the table.
+func (n *Node) Windows(table string) (*transform.StageStats, error) {
+	if c := n.started.Load(); c != nil {
+		st, err := c.Windows(table)
+		if err == nil {
+			n.windows.Store(table, st)
+			return st, nil
+		}
+		if !errors.Is(err, cluster.ErrNotWriting) {
+			return nil, err
+		}
+	}
+	if st, ok := n.windows.Load(table); ok {
+		return st.(*transform.StageStats), nil
+	}
+	return nil, cluster.ErrNotWriting
+}
+
 // KeyIndex returns what the key index of a keyed table this node writes
 // (as the leader) has done: see cluster.Node.KeyIndex. Once the node stops
 // writing the table (it stopped, or no longer leads) it returns the figures
@@ -335,6 +359,9 @@ func (n *Node) committed(ev ingest.CommitEvent) {
 	if c := n.started.Load(); c != nil {
 		if st, err := c.KeyIndex(ev.Table); err == nil {
 			n.keyIndex.Store(ev.Table, st)
+		}
+		if st, err := c.Windows(ev.Table); err == nil {
+			n.windows.Store(ev.Table, st)
 		}
 	}
 	if n.onCommit != nil {

@@ -261,7 +261,7 @@ func (lc *localCluster) printStatus(out io.Writer, label string, produced map[st
 	if l := lc.leader(); l != nil {
 		leader = l.node
 	}
-	fmt.Fprintf(tw, "\ttable\tproduced\tcommitted\tlag\t%s\tpending segments\n", keyIndexHeader)
+	fmt.Fprintf(tw, "\ttable\tproduced\tcommitted\tlag\t%s\t%s\tpending segments\n", keyIndexHeader, windowsHeader)
 	for _, t := range tables {
 		pipeline, pending := "", 0
 		for _, ts := range st.Tables {
@@ -269,16 +269,17 @@ func (lc *localCluster) printStatus(out io.Writer, label string, produced map[st
 				pipeline, pending = ts.Pipeline, ts.PendingSegments
 			}
 		}
-		p, keys := "-", noKeyIndex
+		p, keys, wins := "-", noKeyIndex, noWindows
 		if !strings.HasSuffix(t, "__dlq") {
-			p = fmt.Sprint(produced[pipeline])
 			for _, pc := range lc.base.Pipelines {
 				if pc.Table == t {
-					keys = keyIndexCells(leader, pc)
+					// produced counts by topic: the generator's
+					p = fmt.Sprint(produced[pc.Topics[0]])
+					keys, wins = keyIndexCells(leader, pc), windowCells(leader, pc)
 				}
 			}
 		}
-		fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%s\t%d\n", t, p, lc.committed[t], lag[pipeline], keys, pending)
+		fmt.Fprintf(tw, "\t%s\t%s\t%d\t%d\t%s\t%s\t%d\n", t, p, lc.committed[t], lag[pipeline], keys, wins, pending)
 	}
 	events := lc.events
 	lc.events = nil

@@ -8,6 +8,8 @@
 //
 // demo.clicks appends every click. demo.orders is a keyed table: it keeps
 // one row per order_id, the newest event's, and drops deleted orders.
+// demo.clicks_per_minute aggregates the clicks per country and minute of
+// event time: a late click re-opens its minute and corrects its row.
 //
 // Layout under the data directory:
 //
@@ -38,6 +40,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/gen"
@@ -128,6 +131,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		}
 		cfg.Pipelines = append(cfg.Pipelines, p)
 	}
+	wp, err := windowPipeline(o)
+	if err != nil {
+		return err
+	}
+	cfg.Pipelines = append(cfg.Pipelines, wp)
 	if o.Nodes > 1 {
 		// The members share one catalog and warehouse; each has its own
 		// data dir for raft.
@@ -229,7 +237,7 @@ func runCluster(ctx context.Context, o Options, cfg config.Config, broker string
   broker     %s  (topics: clicks, orders; Kafka-compatible, embedded)
   catalog    sqlite %s
   warehouse  %s
-  tables     demo.clicks, demo.orders  (+ demo.clicks__dlq, demo.orders__dlq)
+  tables     demo.clicks, demo.orders, demo.clicks_per_minute  (+ a __dlq table each)
 %s  metrics    http://%s/metrics   cluster status: http://%s/cluster/status
              (or: floe cluster status --addr <a member's API address>)
 `, o.Nodes, broker, dbPath, cfg.Catalog.Warehouse, ordersNote, o.HTTPAddr, o.HTTPAddr)
@@ -304,6 +312,50 @@ func pipeline(k gen.Kind, o Options) (ingest.PipelineConfig, error) {
 	return p, nil
 }
 
+// windowPipeline is the quickstart's windowed aggregate: the clicks per
+// country and 1-minute window of event time, with distinct users, revenue
+// and the average visit. The clicks generator's late events (minutes to a
+// day late) re-open their windows.
+func windowPipeline(o Options) (ingest.PipelineConfig, error) {
+	cols, err := columns(gen.Schema(gen.Clicks))
+	if err != nil {
+		return ingest.PipelineConfig{}, err
+	}
+	return ingest.PipelineConfig{
+		Name:           windowTable,
+		Topics:         []string{string(gen.Clicks)},
+		Table:          "demo." + windowTable,
+		Start:          "earliest",
+		CommitInterval: conf.Duration(o.CommitInterval),
+		Schema:         cols,
+		Transform: &transform.Config{
+			Filter: `country != null`,
+			Window: &transform.WindowConfig{
+				Time: "ts", Size: conf.Duration(time.Minute), GroupBy: []string{"country"},
+				Aggregates: []transform.Aggregate{
+					{Name: "clicks", Fn: "count"},
+					{Name: "users", Fn: "approx_count_distinct", Of: "user_id"},
+					{Name: "revenue", Fn: "sum", Of: "revenue"},
+					{Name: "avg_duration_ms", Fn: "avg", Of: "duration_ms"},
+				},
+			},
+		},
+	}, nil
+}
+
+// windowTable names the windowed aggregate's pipeline and table.
+const windowTable = "clicks_per_minute"
+
+// topicIndex is the index in kinds of the generator feeding topic.
+func topicIndex(topic string) int {
+	for i, k := range kinds {
+		if string(k) == topic {
+			return i
+		}
+	}
+	return -1
+}
+
 // columns declares the top-level fields of sch as pipeline columns.
 func columns(sch *iceberg.Schema) ([]ingest.Column, error) {
 	var cols []ingest.Column
@@ -364,10 +416,10 @@ func createTables(ctx context.Context, cfg config.Config, dataDir string) error 
 		return err
 	}
 	defer cat.Close()
-	for i, p := range cfg.Pipelines {
-		sch := gen.Schema(kinds[i])
+	for _, p := range cfg.Pipelines {
+		sch := gen.Schema(gen.Kind(p.Topics[0]))
 		if len(p.Schema) > 0 {
-			if sch, err = p.DeclaredSchema(); err != nil {
+			if sch, err = p.TableSchema(); err != nil {
 				return err
 			}
 		}
@@ -397,7 +449,7 @@ func printBanner(out io.Writer, cfg config.Config, n *node.Node, broker string) 
   broker     %s  (topics: clicks, orders; Kafka-compatible, embedded)
   catalog    sqlite %s
   warehouse  %s
-  tables     demo.clicks, demo.orders  (+ demo.clicks__dlq, demo.orders__dlq for malformed records)
+  tables     demo.clicks, demo.orders, demo.clicks_per_minute  (+ a __dlq table each for malformed records)
 %s  metrics    http://%s/metrics   health: /healthz /readyz
 
 Read the tables while this runs (current metadata file: see each status line's 'metadata'):
@@ -405,6 +457,7 @@ Read the tables while this runs (current metadata file: see each status line's '
              cat = SqlCatalog("floe", uri="sqlite:///%s", warehouse="%s")
              cat.load_table("demo.clicks").scan().to_pandas()
              cat.load_table("demo.orders").scan().to_pandas()   # one row per order_id
+             cat.load_table("demo.clicks_per_minute").scan().to_pandas()   # one row per country and minute
   DuckDB:    INSTALL iceberg; LOAD iceberg;
              SELECT count(*) FROM iceberg_scan('<metadata file>');
   Spark:     --conf spark.sql.catalog.floe=org.apache.iceberg.spark.SparkCatalog
@@ -441,11 +494,11 @@ func statusLabel(elapsed time.Duration, final bool) string {
 
 func printStatus(out io.Writer, n *node.Node, pstats []*gen.ProducerStats, label string) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s\ttable\tproduced\tconsumed\tcommitted\tdead-lettered\tlag\t%s\tfiles (max/partition)\tsnapshots\tsnapshot\tmetadata\n", label, keyIndexHeader)
-	for i, p := range n.Pipelines() {
+	fmt.Fprintf(tw, "%s\ttable\tproduced\tconsumed\tcommitted\tdead-lettered\tlag\t%s\t%s\tfiles (max/partition)\tsnapshots\tsnapshot\tmetadata\n", label, keyIndexHeader, windowsHeader)
+	for _, p := range n.Pipelines() {
 		s := p.Stats()
 		var produced int64
-		if i < len(pstats) {
+		if i := topicIndex(p.Config().Topics[0]); i >= 0 && i < len(pstats) {
 			produced = pstats[i].Produced.Load()
 		}
 		// Live files and snapshots retained, as of the table's last
@@ -455,8 +508,8 @@ func printStatus(out io.Writer, n *node.Node, pstats []*gen.ProducerStats, label
 			files = fmt.Sprintf("%d (%d)", h.DataFiles, h.MaxFilesPerPartition)
 			snaps = fmt.Sprint(h.Snapshots)
 		}
-		fmt.Fprintf(tw, "\tdemo.%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%s\n", kinds[i], produced, s.RecordsIn,
-			s.Committed, s.DeadLettersCommitted, s.Lag, keyIndexCells(n, p.Config()), files, snaps, s.LastSnapshot, s.Metadata)
+		fmt.Fprintf(tw, "\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", p.Config().Table, produced, s.RecordsIn,
+			s.Committed, s.DeadLettersCommitted, s.Lag, keyIndexCells(n, p.Config()), windowCells(n, p.Config()), files, snaps, s.LastSnapshot, s.Metadata)
 	}
 	_ = tw.Flush()
 }
@@ -466,6 +519,29 @@ func printStatus(out io.Writer, n *node.Node, pstats []*gen.ProducerStats, label
 // key (updates), and the keys deleted (tombstones), since the index was
 // built (at the node's start, or when it took over the table).
 const keyIndexHeader = "keys\treplaced\tdeleted"
+
+// windowsHeader names the window state's figures of a windowed table: the
+// window rows written (corrections included), those late data re-opened
+// (the watermark had passed their end), and those read back from the table
+// to be corrected (no longer in memory), since the node took over the
+// table.
+const windowsHeader = "windows written\tre-opened\tread back"
+
+// noWindows fills the window columns of a table without windows.
+const noWindows = "-\t-\t-"
+
+// windowCells are the window state's figures of the pipeline's table, or
+// noWindows.
+func windowCells(n *node.Node, p ingest.PipelineConfig) string {
+	if n == nil || !p.Windowed() {
+		return noWindows
+	}
+	st, err := n.Windows(p.Table)
+	if err != nil {
+		return noWindows
+	}
+	return fmt.Sprintf("%d\t%d\t%d", st.Windows.Load(), st.Reopened.Load(), st.Loaded.Load())
+}
 
 // noKeyIndex fills the key index's columns of a table that has none.
 const noKeyIndex = "-\t-\t-"

@@ -41,11 +41,17 @@ func TestQuickstartRunsAndResumes(t *testing.T) {
 	require.Contains(t, first, "SqlCatalog(\"floe\"")
 	require.Contains(t, first, "floe quickstart stopped")
 	require.Contains(t, first, "produced  consumed  committed", "the header names the columns as the README does")
-	require.Contains(t, first, "lag  keys  replaced  deleted  files", "the key index's figures follow the lag")
+	require.Contains(t, first, "lag  keys  replaced  deleted  windows written  re-opened  read back  files",
+		"the key index's and the windows' figures follow the lag")
 	require.Contains(t, first, "demo.orders is keyed by order_id")
 	require.Equal(t, 1, strings.Count(first, ", final]"), "one final status line:\n%s", first)
 	clicks := finalRow(t, first, "demo.clicks")
 	require.Equal(t, []string{"-", "-", "-"}, clicks[6:9], "clicks is not keyed: %v", clicks)
+	require.Equal(t, []string{"-", "-", "-"}, clicks[9:12], "clicks has no windows: %v", clicks)
+	perMinute := finalRow(t, first, "demo.clicks_per_minute")
+	written, err := strconv.ParseInt(perMinute[9], 10, 64)
+	require.NoError(t, err, "demo.clicks_per_minute row %v", perMinute)
+	require.Positive(t, written, "no window rows written: %v", perMinute)
 	keys, replaced, deleted := keyIndexFigures(t, first)
 	require.Positive(t, keys)
 	require.Positive(t, replaced, "updates replace rows")
@@ -111,7 +117,7 @@ func TestQuickstartCluster(t *testing.T) {
 	require.Contains(t, got, "rejoins")
 	require.Contains(t, got, "floe quickstart stopped")
 	require.Equal(t, 1, strings.Count(got, ", final]"), "one final status line:\n%s", got)
-	require.Contains(t, got, "lag  keys  replaced  deleted  pending segments")
+	require.Contains(t, got, "lag  keys  replaced  deleted  windows written  re-opened  read back  pending segments")
 	checkTables(t, dir)
 }
 

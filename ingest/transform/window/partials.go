@@ -169,6 +169,60 @@ func (p *Partials) addSession(group string, ts int64, vals []Value) error {
 	return nil
 }
 
+// Merge folds the windows of o, partials of the same spec and aggregates,
+// into p: as if p had been given o's events too. On an error (an
+// overflowing sum) p is left partly merged and must be discarded.
+func (p *Partials) Merge(o *Partials) error {
+	if p.err != nil {
+		return p.err
+	}
+	if p.spec != o.spec || !slices.Equal(p.aggs, o.aggs) {
+		return errors.New("window: merging partials of another spec or other aggregates")
+	}
+	var err error
+	o.Windows(func(w *Window) bool {
+		if p.spec.Kind == Session {
+			err = p.mergeSession(w)
+			return err == nil
+		}
+		k := WindowKey{w.Group, w.Start}
+		dst := p.wins[k]
+		if dst == nil {
+			dst = &Window{Group: w.Group, Start: w.Start, End: w.End, Accs: p.aggs.New()}
+			p.wins[k] = dst
+			p.n++
+		}
+		if err = p.aggs.Merge(dst.Accs, w.Accs); err != nil {
+			return false
+		}
+		dst.Events += w.Events
+		return true
+	})
+	return err
+}
+
+// mergeSession folds a session of other partials into the group's
+// sessions: it joins every session it overlaps or touches.
+func (p *Partials) mergeSession(w *Window) error {
+	list := p.sess[w.Group]
+	i, j := touching(list, w.Start, w.End)
+	accs := p.aggs.New()
+	if err := p.aggs.Merge(accs, w.Accs); err != nil {
+		return err
+	}
+	start, end, events := w.Start, w.End, w.Events
+	for _, s := range list[i:j] {
+		if err := p.aggs.Merge(accs, s.Accs); err != nil {
+			return err
+		}
+		start, end, events = min(start, s.Start), max(end, s.End), events+s.Events
+	}
+	merged := &Window{Group: w.Group, Start: start, End: end, Accs: accs, Events: events}
+	p.sess[w.Group] = slices.Insert(slices.Delete(list, i, j), i, merged)
+	p.n += 1 - (j - i)
+	return nil
+}
+
 // Len returns the number of windows.
 func (p *Partials) Len() int { return p.n }
 

@@ -1,0 +1,193 @@
+package transform
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest/decode"
+	"github.com/floelake/floe/ingest/transform/window"
+)
+
+// PartialsSchema is the schema of the files a windowed pipeline's workers
+// write: one row, the segment's partial windows (window.Partials'
+// encoding). They travel with the segment like data files and are read by
+// the table writer's Stage, never committed.
+var PartialsSchema = iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "partials", Type: iceberg.PrimitiveTypes.Binary, Required: true})
+
+// PartialsDir is where the partials files go, under the table's location.
+const PartialsDir = "data/window-partials"
+
+// Windower folds the rows a Runner computes into the partial windows of
+// the open segment, on a worker. It is used by one goroutine.
+type Windower struct {
+	w     *windowPlan
+	r     *Runner
+	parts *window.Partials
+	vals  []window.Value
+	key   []byte
+	// times holds the newest event time per partition of the open
+	// segment.
+	times commit.Offsets
+}
+
+// NewWindower folds the rows of r, a Runner bound to the program's output
+// schema (OutputSchema), into windows.
+func (p *Program) NewWindower(r *Runner) *Windower {
+	return &Windower{w: p.window, r: r, parts: window.NewPartials(p.window.cfg.Spec, p.window.cfg.Aggs),
+		vals: make([]window.Value, len(p.window.aggIn)), times: commit.Offsets{}}
+}
+
+// Add folds the row the Runner computed last, a record of topic's
+// partition. An error (a null group column or event time, an overflowing
+// sum) is a *decode.DecodeError: the record belongs in the dead-letter
+// table, and nothing of it was folded.
+func (w *Windower) Add(topic string, partition int32) error {
+	ts, err := w.eventTime()
+	if err != nil {
+		return err
+	}
+	w.key, err = w.groupKey(w.key[:0])
+	if err != nil {
+		return err
+	}
+	for i, j := range w.w.aggIn {
+		w.vals[i] = w.value(j)
+	}
+	if err := w.parts.Add(string(w.key), ts, w.vals); err != nil {
+		return &decode.DecodeError{Reason: "window: " + err.Error()}
+	}
+	if old, ok := w.times.Get(topic, partition); !ok || ts > old {
+		w.times.Set(topic, partition, ts)
+	}
+	return nil
+}
+
+func (w *Windower) eventTime() (int64, error) {
+	j := w.w.time
+	c := w.r.Cell(j)
+	name := w.r.p.outs[j].field.Name
+	if c.Null {
+		return 0, &decode.DecodeError{Field: name, Reason: "the event time (window.time) is null"}
+	}
+	ts := c.Int
+	switch w.w.tkind {
+	case timeNanos:
+		ts = floorDiv(ts, 1000)
+	case timeDays:
+		if ts > math.MaxInt64/86_400_000_000 || ts < math.MinInt64/86_400_000_000 {
+			return 0, &decode.DecodeError{Field: name, Reason: "the event time is out of range"}
+		}
+		ts *= 86_400_000_000
+	}
+	if ts < window.MinTime || ts > window.MaxTime {
+		return 0, &decode.DecodeError{Field: name, Reason: "the event time is out of range"}
+	}
+	return ts, nil
+}
+
+// groupKey appends the row's group key: each group column's value, in a
+// form decodeGroup reads back.
+func (w *Windower) groupKey(dst []byte) ([]byte, error) {
+	for _, j := range w.w.group {
+		c := w.r.Cell(j)
+		f := w.r.p.outs[j].field
+		if c.Null {
+			return dst, &decode.DecodeError{Field: f.Name, Reason: "a group column (window.group_by) is null; filter such records out, or compute a column that is never null"}
+		}
+		switch f.Type.(type) {
+		case iceberg.StringType, iceberg.BinaryType:
+			dst = binary.AppendUvarint(dst, uint64(len(c.Bytes)))
+			dst = append(dst, c.Bytes...)
+		default:
+			dst = binary.BigEndian.AppendUint64(dst, uint64(c.Int))
+		}
+	}
+	return dst, nil
+}
+
+// value is the aggregate input of output column j (-1: none, count(*)).
+func (w *Windower) value(j int) window.Value {
+	if j < 0 {
+		return window.Value{}
+	}
+	c := w.r.Cell(j)
+	if c.Null {
+		return window.Value{Null: true}
+	}
+	switch w.r.p.outs[j].field.Type.(type) {
+	case iceberg.Float32Type, iceberg.Float64Type:
+		return window.Value{Float: c.Float}
+	case iceberg.StringType, iceberg.BinaryType, iceberg.FixedType, iceberg.UUIDType:
+		return window.Value{Bytes: c.Bytes}
+	}
+	return window.Value{Int: c.Int}
+}
+
+// Flush returns the open segment's partial windows, encoded (nil when it
+// has none), and its newest event time per partition, and starts the next
+// segment.
+func (w *Windower) Flush() ([]byte, commit.Offsets, error) {
+	times := w.times
+	w.times = commit.Offsets{}
+	if w.parts.Len() == 0 {
+		return nil, times, nil
+	}
+	b, err := w.parts.MarshalBinary()
+	w.parts.Reset()
+	if err != nil {
+		return nil, nil, fmt.Errorf("transform: encode the partial windows: %w", err)
+	}
+	return b, times, nil
+}
+
+// decodeGroup appends the group columns' values of a group key to their
+// builders.
+func decodeGroup(key []byte, types []iceberg.Type, bs []array.Builder) error {
+	for i, t := range types {
+		switch t.(type) {
+		case iceberg.StringType, iceberg.BinaryType:
+			n, k := binary.Uvarint(key)
+			if k <= 0 || uint64(len(key)-k) < n {
+				return errors.New("transform: corrupt group key")
+			}
+			v := key[k : k+int(n)]
+			key = key[k+int(n):]
+			if sb, ok := bs[i].(*array.StringBuilder); ok {
+				sb.BinaryBuilder.Append(v)
+			} else {
+				bs[i].(*array.BinaryBuilder).Append(v)
+			}
+		default:
+			if len(key) < 8 {
+				return errors.New("transform: corrupt group key")
+			}
+			v := int64(binary.BigEndian.Uint64(key))
+			key = key[8:]
+			switch b := bs[i].(type) {
+			case *array.BooleanBuilder:
+				b.Append(v != 0)
+			case *array.Int32Builder:
+				b.Append(int32(v))
+			case *array.Int64Builder:
+				b.Append(v)
+			case *array.Date32Builder:
+				b.Append(arrow.Date32(v))
+			case *array.TimestampBuilder:
+				b.Append(arrow.Timestamp(v))
+			default:
+				return fmt.Errorf("transform: group column builder %T", b)
+			}
+		}
+	}
+	if len(key) != 0 {
+		return errors.New("transform: corrupt group key")
+	}
+	return nil
+}

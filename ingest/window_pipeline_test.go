@@ -1,0 +1,222 @@
+package ingest_test
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/ingest/transform"
+	"github.com/floelake/floe/ingest/transform/window"
+	"github.com/floelake/floe/internal/conf"
+)
+
+// windowEvent is one produced click.
+type windowEvent struct {
+	user, country string
+	ts            time.Time
+	amount        int64
+}
+
+func (e windowEvent) json() string {
+	return fmt.Sprintf(`{"user":%q,"country":%q,"ts":%q,"amount":%d}`, e.user, e.country, e.ts.Format(time.RFC3339Nano), e.amount)
+}
+
+// expectedWindows computes the window table a batch job would: per country
+// and minute, count, sum, avg and approximate distinct users, with the
+// package's batch reference.
+func expectedWindows(t *testing.T, spec window.Spec, aggs window.Aggs, events []windowEvent) map[string]string {
+	t.Helper()
+	var evs []window.Event
+	for _, e := range events {
+		if e.country == "XX" {
+			continue // the filter's
+		}
+		key := binary.AppendUvarint(nil, uint64(len(e.country)))
+		key = append(key, e.country...)
+		evs = append(evs, window.Event{Group: string(key), Ts: e.ts.UnixMicro(), Vals: []window.Value{
+			{}, {Int: e.amount * 2}, {Int: e.amount * 2}, {Bytes: []byte(e.user)},
+		}})
+	}
+	ws, err := window.Batch(spec, aggs, evs)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, w := range ws {
+		country := w.Group[1:]
+		k := fmt.Sprintf("%s@%s", country, time.UnixMicro(w.Start).UTC().Format(time.RFC3339Nano))
+		out[k] = fmt.Sprintf("end=%s n=%d sum=%d avg=%.4f users=%d events=%d",
+			time.UnixMicro(w.End).UTC().Format(time.RFC3339Nano), aggs.Result(w.Accs, 0).Int, aggs.Result(w.Accs, 1).Int,
+			aggs.Result(w.Accs, 2).Float, aggs.Result(w.Accs, 3).Int, w.Events)
+	}
+	return out
+}
+
+// windowTable reads the window table the same way.
+func windowTable(t *testing.T, h *harness) (map[string]string, map[string]int64) {
+	t.Helper()
+	got, revs := map[string]string{}, map[string]int64{}
+	if _, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events")); err != nil {
+		return got, revs // not created yet
+	}
+	for _, r := range tableRows(t, h, "ns.events") {
+		start, err := time.Parse(time.RFC3339Nano, r["window_start"].(string))
+		require.NoError(t, err, "window_start %v", r["window_start"])
+		end, err := time.Parse(time.RFC3339Nano, r["window_end"].(string))
+		require.NoError(t, err)
+		k := fmt.Sprintf("%s@%s", r["country"], start.Format(time.RFC3339Nano))
+		if _, dup := got[k]; dup {
+			t.Fatalf("two rows for window %s", k)
+		}
+		got[k] = fmt.Sprintf("end=%s n=%d sum=%d avg=%.4f users=%d events=%d", end.Format(time.RFC3339Nano),
+			int64(r["clicks"].(float64)), int64(r["amount2"].(float64)), r["avg_amount2"].(float64), int64(r["users"].(float64)), int64(r["events"].(float64)))
+		revs[k] = int64(r["revision"].(float64))
+	}
+	return got, revs
+}
+
+// TestPipelineWindows: a windowed pipeline's table holds one row per
+// country and minute that equals the batch computation over every event
+// committed, after a restart, with late events for windows long evicted
+// from memory (read back from the table and corrected), and with records
+// the filter leaves out and records that fail going where they belong.
+func TestPipelineWindows(t *testing.T) {
+	for _, kind := range []string{"tumbling", "session"} {
+		t.Run(kind, func(t *testing.T) {
+			h := newHarness(t, nil, ingest.KafkaConfig{})
+			wc := &transform.WindowConfig{
+				Time: "ts", Type: kind, Size: conf.Duration(time.Minute), GroupBy: []string{"country"},
+				Aggregates: []transform.Aggregate{
+					{Name: "clicks", Fn: "count"},
+					{Name: "amount2", Fn: "sum", Of: "amount2"},
+					{Name: "avg_amount2", Fn: "avg", Of: "amount2"},
+					{Name: "users", Fn: "approx_count_distinct", Of: "user"},
+				},
+			}
+			spec := window.Spec{Kind: window.Tumbling, Size: time.Minute.Microseconds()}
+			if kind == "session" {
+				wc.Size, wc.Gap = 0, conf.Duration(30*time.Second)
+				spec = window.Spec{Kind: window.Session, Gap: (30 * time.Second).Microseconds()}
+			}
+			p := ingest.PipelineConfig{
+				Schema: []ingest.Column{
+					{Name: "user", Type: "string", Required: true},
+					{Name: "country", Type: "string"},
+					{Name: "ts", Type: "timestamptz", Required: true},
+					{Name: "amount", Type: "long"},
+				},
+				Transform: &transform.Config{
+					Filter:  `country != "XX"`,
+					Columns: []transform.Column{{Name: "amount2", Expr: `amount * 2`}},
+					Window:  wc,
+					// Every window leaves memory as soon as the watermark
+					// passes it: a late event reads it back.
+					State: transform.StateConfig{Retention: conf.Duration(time.Millisecond)},
+				},
+			}
+			aggs := window.Aggs{{Func: window.Count, Star: true}, {Func: window.Sum, In: window.KindInt}, {Func: window.Avg, In: window.KindInt},
+				{Func: window.ApproxDistinct, In: window.KindBytes}}
+			r := rand.New(rand.NewPCG(3, 4))
+			t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+			gen := func(n int, from time.Time, span time.Duration) []windowEvent {
+				var out []windowEvent
+				for range n {
+					out = append(out, windowEvent{
+						user: fmt.Sprintf("u%d", r.IntN(40)), country: []string{"DE", "FR", "PL", "XX"}[r.IntN(4)],
+						ts: from.Add(time.Duration(r.Int64N(int64(span)))), amount: r.Int64N(100),
+					})
+				}
+				return out
+			}
+			first := gen(300, t0, 10*time.Minute)
+			var values []string
+			for _, e := range first {
+				values = append(values, e.json())
+			}
+			// One record with a null group column and one whose event
+			// time does not parse: dead letters.
+			values = append(values, `{"user":"u1","ts":"2026-05-01T12:00:00Z","amount":1}`, `{"user":"u1","country":"DE","ts":"soon","amount":1}`)
+			h.produce(values...)
+			want := expectedWindows(t, spec, aggs, first)
+			h.runUntil(t, p, func() bool { got, _ := windowTable(t, h); return len(got) == len(want) })
+			got, revs := windowTable(t, h)
+			require.Equal(t, want, got)
+			require.EqualValues(t, 2, h.rows("ns.events__dlq"))
+
+			// Late events, an hour late, for the first minutes, and new
+			// ones: after a restart (the state comes from the checkpoint)
+			// the early windows are read back from the table and
+			// corrected, the others added.
+			late := append(gen(60, t0, 3*time.Minute), gen(60, t0.Add(70*time.Minute), 5*time.Minute)...)
+			values = values[:0]
+			for _, e := range late {
+				values = append(values, e.json())
+			}
+			h.produce(values...)
+			all := append(first, late...)
+			want = expectedWindows(t, spec, aggs, all)
+			st := h.runUntil(t, p, func() bool { got, _ := windowTable(t, h); return equalMaps(got, want) })
+			require.NotNil(t, st)
+			require.Positive(t, st.Loaded.Load(), "no window was read back from the table")
+			require.Positive(t, st.Reopened.Load(), "no window counted as re-opened")
+			got2, revs2 := windowTable(t, h)
+			require.Equal(t, want, got2)
+			reopened := 0
+			for k, rev := range revs2 {
+				if old, ok := revs[k]; ok && got[k] != got2[k] {
+					require.Greater(t, rev, old, "window %s changed without a new revision", k)
+					reopened++
+				}
+			}
+			require.Positive(t, reopened, "no window was corrected by the late events")
+		})
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// runUntil runs a pipeline until done holds (checked between commits),
+// then stops it gracefully. It returns the window state's totals of a
+// windowed pipeline (nil for another).
+func (h *harness) runUntil(t *testing.T, p ingest.PipelineConfig, done func() bool) *transform.StageStats {
+	t.Helper()
+	pl, stop := h.start(p, 0)
+	var stats *transform.StageStats
+	deadline := time.Now().Add(60 * time.Second)
+	for !done() {
+		if time.Now().After(deadline) {
+			_ = stop()
+			got := ""
+			if err := pl.Healthy(); err != nil {
+				got = err.Error()
+			}
+			t.Fatalf("timed out: stats %+v, health %s", pl.Stats(), strings.TrimSpace(got))
+		}
+		time.Sleep(100 * time.Millisecond)
+		if stats == nil && p.Windowed() {
+			stats, _ = h.node.Windows(cmp.Or(p.Table, "ns.events"))
+		}
+	}
+	if stats == nil && p.Windowed() {
+		stats, _ = h.node.Windows(cmp.Or(p.Table, "ns.events"))
+	}
+	require.NoError(t, stop())
+	return stats
+}
