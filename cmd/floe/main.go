@@ -38,7 +38,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), quickstartCmd(), benchCmd(), clusterCmd(), compactCmd(), versionCmd())
+	root.AddCommand(serveCmd(), quickstartCmd(), benchCmd(), clusterCmd(), compactCmd(), verifyCmd(), versionCmd())
 	return root
 }
 

@@ -1,10 +1,12 @@
 package transform
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -49,16 +51,9 @@ func (p *Program) NewWindower(r *Runner) *Windower {
 // sum) is a *decode.DecodeError: the record belongs in the dead-letter
 // table, and nothing of it was folded.
 func (w *Windower) Add(topic string, partition int32) error {
-	ts, err := w.eventTime()
+	ts, err := w.extract()
 	if err != nil {
 		return err
-	}
-	w.key, err = w.groupKey(w.key[:0])
-	if err != nil {
-		return err
-	}
-	for i, j := range w.w.aggIn {
-		w.vals[i] = w.value(j)
 	}
 	if err := w.parts.Add(string(w.key), ts, w.vals); err != nil {
 		return &decode.DecodeError{Reason: "window: " + err.Error()}
@@ -67,6 +62,39 @@ func (w *Windower) Add(topic string, partition int32) error {
 		w.times.Set(topic, partition, ts)
 	}
 	return nil
+}
+
+// extract reads the last row's event time, group key (into w.key) and
+// aggregate inputs (into w.vals, whose bytes are the Runner's until its
+// next row).
+func (w *Windower) extract() (int64, error) {
+	ts, err := w.eventTime()
+	if err != nil {
+		return 0, err
+	}
+	if w.key, err = w.groupKey(w.key[:0]); err != nil {
+		return 0, err
+	}
+	for i, j := range w.w.aggIn {
+		w.vals[i] = w.value(j)
+	}
+	return ts, nil
+}
+
+// Event returns the row the Runner computed last as a window event (its
+// own copy), the way Add would fold it: what a batch recomputation of the
+// windows (window.Batch) takes. The error is Add's.
+func (w *Windower) Event() (window.Event, error) {
+	ts, err := w.extract()
+	if err != nil {
+		return window.Event{}, err
+	}
+	ev := window.Event{Group: string(w.key), Ts: ts, Vals: make([]window.Value, len(w.vals))}
+	for i, v := range w.vals {
+		v.Bytes = bytes.Clone(v.Bytes)
+		ev.Vals[i] = v
+	}
+	return ev, nil
 }
 
 func (w *Windower) eventTime() (int64, error) {
@@ -190,4 +218,89 @@ func decodeGroup(key []byte, types []iceberg.Type, bs []array.Builder) error {
 		return errors.New("transform: corrupt group key")
 	}
 	return nil
+}
+
+// GroupKey returns the group key of row i of a window table's (or the
+// output's) group columns, cols in group_by order, as the Windower encodes
+// it.
+func (p *Program) GroupKey(dst []byte, cols []arrow.Array, i int) ([]byte, error) {
+	if len(cols) != len(p.window.group) {
+		return dst, fmt.Errorf("transform: %d group columns, want %d", len(cols), len(p.window.group))
+	}
+	for k, a := range cols {
+		if a.IsNull(i) {
+			return dst, fmt.Errorf("transform: group column %d is null", k)
+		}
+		var v int64
+		switch a := a.(type) {
+		case *array.String:
+			s := a.Value(i)
+			dst = binary.AppendUvarint(dst, uint64(len(s)))
+			dst = append(dst, s...)
+			continue
+		case *array.Binary:
+			b := a.Value(i)
+			dst = binary.AppendUvarint(dst, uint64(len(b)))
+			dst = append(dst, b...)
+			continue
+		case *array.Boolean:
+			if a.Value(i) {
+				v = 1
+			}
+		case *array.Int32:
+			v = int64(a.Value(i))
+		case *array.Int64:
+			v = a.Value(i)
+		case *array.Date32:
+			v = int64(a.Value(i))
+		case *array.Timestamp:
+			v = int64(a.Value(i))
+		default:
+			return dst, fmt.Errorf("transform: group column %d is %s", k, a.DataType())
+		}
+		dst = binary.BigEndian.AppendUint64(dst, uint64(v))
+	}
+	return dst, nil
+}
+
+// GroupColumns names the group columns, in group_by order.
+func (p *Program) GroupColumns() []string {
+	var names []string
+	for _, j := range p.window.group {
+		names = append(names, p.outs[j].field.Name)
+	}
+	return names
+}
+
+// AggregateColumns names the aggregate columns, in order.
+func (p *Program) AggregateColumns() []string {
+	var names []string
+	for _, a := range p.window.aggs {
+		names = append(names, a.Name)
+	}
+	return names
+}
+
+// DescribeGroup renders a group key as its values, for messages.
+func (p *Program) DescribeGroup(key string) string {
+	b := []byte(key)
+	var parts []string
+	for _, j := range p.window.group {
+		switch p.outs[j].field.Type.(type) {
+		case iceberg.StringType, iceberg.BinaryType:
+			n, k := binary.Uvarint(b)
+			if k <= 0 || uint64(len(b)-k) < n {
+				return fmt.Sprintf("%q", key)
+			}
+			parts = append(parts, fmt.Sprintf("%q", b[k:k+int(n)]))
+			b = b[k+int(n):]
+		default:
+			if len(b) < 8 {
+				return fmt.Sprintf("%q", key)
+			}
+			parts = append(parts, fmt.Sprint(int64(binary.BigEndian.Uint64(b))))
+			b = b[8:]
+		}
+	}
+	return strings.Join(parts, ",")
 }
