@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/ingest"
@@ -219,4 +220,81 @@ func (h *harness) runUntil(t *testing.T, p ingest.PipelineConfig, done func() bo
 	}
 	require.NoError(t, stop())
 	return stats
+}
+
+// TestPipelineWindowReadBack: beside a stream of on-time events, an event
+// hours late creates its window's row, which leaves memory at once (the
+// retention is shorter than its lateness); a second event of the same
+// window reads the row back and corrects it.
+func TestPipelineWindowReadBack(t *testing.T) {
+	h := newHarness(t, nil, ingest.KafkaConfig{})
+	p := ingest.PipelineConfig{
+		Schema: []ingest.Column{
+			{Name: "country", Type: "string", Required: true},
+			{Name: "ts", Type: "timestamptz", Required: true},
+		},
+		Transform: &transform.Config{
+			Window: &transform.WindowConfig{Time: "ts", Size: conf.Duration(time.Minute), GroupBy: []string{"country"},
+				Aggregates: []transform.Aggregate{{Name: "n", Fn: "count"}}},
+			State: transform.StateConfig{Retention: conf.Duration(10 * time.Minute)},
+		},
+	}
+	pl, stop := h.start(p, 0)
+	defer func() { require.NoError(t, stop()) }()
+	now := time.Now().UTC()
+	// On-time events in every partition, so that the watermark is now.
+	for part := range int32(3) {
+		h.produceValuesTo(part, fmt.Sprintf(`{"country":"DE","ts":%q}`, now.Add(time.Duration(part)*time.Millisecond).Format(time.RFC3339Nano)))
+	}
+	old := now.Add(-3 * time.Hour).Truncate(time.Minute).Add(10 * time.Second)
+	start := old.Truncate(time.Minute).Format(time.RFC3339Nano)
+	// events of the late window's row (0: none yet).
+	events := func() int64 {
+		if _, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events")); err != nil {
+			return 0
+		}
+		for _, r := range tableRows(t, h, "ns.events") {
+			if r["country"] == "LATE" && r["window_start"] == start {
+				return int64(r["events"].(float64))
+			}
+		}
+		return 0
+	}
+	wait := func(want int64) {
+		deadline := time.Now().Add(30 * time.Second)
+		for events() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %d events in the late window; stats %+v, window state %+v; rows %v",
+					want, pl.Stats(), windowStats(h), tableRows(t, h, "ns.events"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	h.produceValuesTo(1, fmt.Sprintf(`{"country":"LATE","ts":%q}`, old.Format(time.RFC3339Nano)))
+	wait(1)
+	h.produceValuesTo(2, fmt.Sprintf(`{"country":"LATE","ts":%q}`, old.Add(time.Second).Format(time.RFC3339Nano)))
+	wait(2)
+	st := windowStats(h)
+	require.Positive(t, st["read back"], "the second event did not read the window back: %v", st)
+}
+
+func windowStats(h *harness) map[string]int64 {
+	st, err := h.node.Windows("ns.events")
+	if err != nil {
+		return nil
+	}
+	return map[string]int64{"windows": st.Windows.Load(), "reopened": st.Reopened.Load(), "read back": st.Loaded.Load(), "in memory": st.InMemory.Load()}
+}
+
+// produceValuesTo produces values to one partition of the events topic.
+func (h *harness) produceValuesTo(partition int32, values ...string) {
+	h.t.Helper()
+	opts, err := ingest.ClientOpts(h.kafka)
+	require.NoError(h.t, err)
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	require.NoError(h.t, err)
+	defer cl.Close()
+	for _, v := range values {
+		require.NoError(h.t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: "events", Value: []byte(v), Partition: partition}).FirstErr())
+	}
 }

@@ -330,12 +330,16 @@ func benchTransformCmd() *cobra.Command {
 	var quick bool
 	cmd := &cobra.Command{
 		Use:   "transform",
-		Short: "Measure pipelines with a transform: filter + derive throughput against append",
-		Long: `Measure pipelines with a transform section on this machine: the Kafka
+		Short: "Measure pipelines with a transform: filter + derive and windowed aggregate throughput against append, late-event latency",
+		Long: `Measure pipelines with a transform section on this machine: (1) the Kafka
 offsets a node commits per second from a preloaded topic of click events,
-for the declared schema without a transform (append) and with a filter,
-three computed columns, a rename and a drop, one after the other on the same
-records. --quick is a run of well under a minute on small data (CI's).`,
+for the declared schema without a transform (append), with a filter, three
+computed columns, a rename and a drop, and with a windowed aggregate (per
+country and minute), one after the other on the same records; (2) beside a
+steady stream, the time from producing an event to its window's row
+visible in the table, on time, late for a window still in memory, and late
+for a window read back from the table. --quick is a run of well under a
+minute on small data (CI's).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if quick {
@@ -345,6 +349,12 @@ records. --quick is a run of well under a minute on small data (CI's).`,
 				}
 				if !f.Changed("commit-interval") {
 					o.CommitInterval = q.CommitInterval
+				}
+				if !f.Changed("probes") {
+					o.Probes = q.Probes
+				}
+				if !f.Changed("probe-rate") {
+					o.ProbeRate = q.ProbeRate
 				}
 			}
 			ctx, cancel := signalContext()
@@ -356,6 +366,8 @@ records. --quick is a run of well under a minute on small data (CI's).`,
 	f.IntVar(&o.Records, "records", o.Records, "records to preload (each about 220 bytes, 10 columns)")
 	f.IntVar(&o.Partitions, "partitions", o.Partitions, "topic partitions")
 	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "commit interval of the measured runs")
+	f.IntVar(&o.Probes, "probes", o.Probes, "late-event latency probes of each kind (on time, late in memory, late read back)")
+	f.IntVar(&o.ProbeRate, "probe-rate", o.ProbeRate, "steady produce rate beside the latency probes (records/s)")
 	f.BoolVar(&quick, "quick", false, "a run of well under a minute on small data (flags given explicitly still apply)")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory, kept (default: a temporary directory, removed after)")
 	return cmd

@@ -43,6 +43,9 @@ type Stage struct {
 	now      func() time.Time
 
 	state *window.State
+	// store is what state reads windows back from: the table as of the
+	// commit being applied.
+	store tableStore
 	// consumed are the partials files of the last Apply, removed once it
 	// landed.
 	consumed []string
@@ -67,7 +70,9 @@ func (p *Program) NewStage(pipeline string, log *slog.Logger) (*Stage, error) {
 	if p.window == nil {
 		return nil, errors.New("transform: the program has no window")
 	}
-	return &Stage{p: p, pipeline: pipeline, log: log, mem: memory.DefaultAllocator, now: time.Now}, nil
+	s := &Stage{p: p, pipeline: pipeline, log: log, mem: memory.DefaultAllocator, now: time.Now}
+	s.store.s = s
+	return s, nil
 }
 
 // Stats returns the stage's running totals.
@@ -82,9 +87,12 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 		return seg, err
 	}
 	s.fs = info.FS
-	store := &tableStore{ctx: ctx, s: s, base: base}
+	// The state reads windows back through the one store it was made
+	// with: point it at this commit's base.
+	s.store.ctx, s.store.base = ctx, base
+	defer func() { s.store.ctx = nil }()
 	if s.state == nil {
-		if s.state, err = s.load(ctx, base, store); err != nil {
+		if s.state, err = s.load(ctx, base, &s.store); err != nil {
 			return seg, err
 		}
 	}
@@ -107,7 +115,6 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 		}
 		s.consumed = append(s.consumed, f.FilePath())
 	}
-	store.state = s.state
 	ch, err := s.state.Apply(parts)
 	if err != nil {
 		return seg, fmt.Errorf("transform: windows: %w", err)
@@ -357,15 +364,18 @@ func (s *Stage) writeDeletes(ctx context.Context, info fileio.TableInfo, keys []
 }
 
 // tableStore reads windows back from the table: the rows of a group and
-// window, their accumulators in the state column.
+// window, their accumulators in the state column. Its table and context
+// are those of the Apply in progress.
 type tableStore struct {
-	ctx   context.Context
-	s     *Stage
-	base  *table.Table
-	state *window.State
+	ctx  context.Context
+	s    *Stage
+	base *table.Table
 }
 
 func (t *tableStore) Load(group string, lo, hi int64) ([]window.Window, error) {
+	if t.ctx == nil {
+		return nil, errors.New("transform: a window was read back outside a commit")
+	}
 	w := t.s.p.window
 	var preds []iceberg.BooleanExpression
 	key := []byte(group)

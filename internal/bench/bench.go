@@ -334,6 +334,10 @@ type childArgs struct {
 	// declares the click schema with this transform (empty: none), run
 	// until Records offsets are committed (rows or not).
 	Transform *transform.Config `json:"transform,omitempty"`
+	// Rate and Probes are the window-latency child's: the background
+	// produce rate, and the probes of each kind.
+	Rate   int `json:"rate,omitempty"`
+	Probes int `json:"probes,omitempty"`
 }
 
 type childResult struct {
@@ -355,6 +359,11 @@ type childResult struct {
 	// broker's copy of the data), which would be reported as floe's.
 	PeakRSS     int64     `json:"peak_rss"`
 	LatenciesMs []float64 `json:"latencies_ms,omitempty"`
+	// WindowLatencyMs are the window-latency child's latencies by probe
+	// kind; Reopened and ReadBack its window state's totals.
+	WindowLatencyMs map[string][]float64 `json:"window_latency_ms,omitempty"`
+	Reopened        int64                `json:"reopened,omitempty"`
+	ReadBack        int64                `json:"read_back,omitempty"`
 	// Read and Index are the upsert-read and upsert-index figures.
 	Read  []readPoint  `json:"read,omitempty"`
 	Index *indexResult `json:"index,omitempty"`
@@ -435,6 +444,12 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 			return err
 		}
 		return printResult(out, childResult{Records: a.Records, Files: files, Elapsed: elapsed})
+	case "window-latency":
+		res, err := windowLatency(ctx, a, out)
+		if err != nil {
+			return err
+		}
+		return printResult(out, res)
 	case "upsert-read", "upsert-index":
 		res, err := upsertChild(ctx, a)
 		if err != nil {
@@ -462,6 +477,9 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 		cfg.Pipelines[0].Schema = clickColumns()
 		if !a.Transform.Empty() {
 			cfg.Pipelines[0].Transform = a.Transform
+		}
+		if a.Transform.Window != nil {
+			cfg.Pipelines[0].PartitionBy = nil // a window table is not partitioned
 		}
 	}
 	cfg.FillDefaults()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +35,19 @@ func TestRunTransformQuick(t *testing.T) {
 	}
 	if kept, _ := strconv.ParseFloat(m[2], 64); kept <= 80 || kept >= 100 {
 		t.Errorf("the filter kept %.1f%% of the records, want about 93%%", kept)
+	}
+	for _, want := range []string{
+		"| (1) windowed aggregate (1-minute tumbling, by country, 4 aggregates) |",
+		"| (2) latency to the row visible, on time, p50 |",
+		"| (2) latency to the row visible, late, window in memory, p50 |",
+		"| (2) latency to the row visible, late, window read back, p50 |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	// Every read-back probe read its window back from the table.
+	if m := regexp.MustCompile(`(\d+) read back from the table`).FindStringSubmatch(got); m == nil || m[1] == "0" {
+		t.Errorf("no window was read back: %v", m)
 	}
 }
