@@ -145,6 +145,7 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 				n.log.Error("window state", "table", name, "err", err)
 				return
 			}
+			st.Observe(name, n.metrics())
 			n.stages.Store(name, st)
 			defer n.stages.Delete(name)
 			stage = st

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/maintain"
 	"github.com/floelake/floe/upsert"
 )
@@ -22,6 +23,9 @@ type Metrics interface {
 	// upsert.Metrics observes the key indexes of the keyed tables the
 	// member writes while it leads.
 	upsert.Metrics
+	// transform.StageMetrics observes the window state of the windowed
+	// tables the member writes while it leads.
+	transform.StageMetrics
 	// LeadershipChanged is called when the member becomes the leader
 	// (leading) and when it stops being it, once its leader's duties have
 	// stopped: what it reported as the leader (Members, PartitionLag, its
@@ -68,11 +72,12 @@ type (
 
 var _ Metrics = NopMetrics{}
 
-func (NopMetrics) LeadershipChanged(bool)            {}
-func (NopMetrics) Members(int, int)                  {}
-func (NopMetrics) PartitionsOwned(string, int)       {}
-func (NopMetrics) PipelineStopped(string)            {}
-func (NopMetrics) PipelineRestarted(string)          {}
-func (NopMetrics) SegmentProposed(string, string)    {}
-func (NopMetrics) PartitionsMoved(string, int)       {}
-func (NopMetrics) PartitionLag(string, int32, int64) {}
+func (NopMetrics) LeadershipChanged(bool)                                 {}
+func (NopMetrics) WindowCommit(string, int64, int64, int64, int64, int64) {}
+func (NopMetrics) Members(int, int)                                       {}
+func (NopMetrics) PartitionsOwned(string, int)                            {}
+func (NopMetrics) PipelineStopped(string)                                 {}
+func (NopMetrics) PipelineRestarted(string)                               {}
+func (NopMetrics) SegmentProposed(string, string)                         {}
+func (NopMetrics) PartitionsMoved(string, int)                            {}
+func (NopMetrics) PartitionLag(string, int32, int64)                      {}

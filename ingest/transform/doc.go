@@ -1,8 +1,9 @@
 // Package transform changes a pipeline's records between decoding and
 // writing: a filter, computed columns, renamed and dropped ones, all
 // configured as CEL expressions over the columns of the pipeline's declared
-// schema (docs/transforms.md is the user's guide). Package window, below
-// it, holds the event-time window machinery.
+// schema, and event-time windows over the result (docs/transforms.md is the
+// user's guide). Package window, below it, holds the window machinery that
+// knows nothing of Arrow, Iceberg or Kafka.
 //
 // # Compile once, run per worker
 //
@@ -34,6 +35,29 @@
 // `x == null` type-checks; struct, list and map columns are not declared
 // (a later version can expose them from the decoder's tape). Dates are
 // timestamps at midnight UTC, decimals doubles.
+//
+// # Windows
+//
+// With a window (windows.go), the Program's rows are not the table's: each
+// worker's Windower (windower.go) folds the rows Eval kept into the
+// segment's window.Partials (group key: the group columns' values in a
+// reversible encoding; event time in microseconds; aggregate inputs), and at
+// the flush the worker writes them as one file of PartialsSchema, with the
+// segment's newest event time per partition in the segment's EventTimes.
+// The table writer's Stage (stage.go, a commit.Stage) turns a commit's
+// partials files into the commit's rows: it merges them into one Partials,
+// applies that to its window.State, observes the watermarks, writes the
+// changed windows as rows (group columns decoded from the key, the
+// aggregates' results, events, revision, updated_at and the accumulators in
+// ColState) and the keys of sessions merged away as a file of deleted keys,
+// evicts, and checkpoints the state under <table>/state/ as the commit's
+// floe.state. The state reads windows it no longer holds back from the
+// table through tableStore, a scan filtered on the group and window_start,
+// always against the table of the commit being applied. Committed drops the
+// partials files; Abandon drops the state, which is loaded again from the
+// table's checkpoint (a table with rows and no checkpoint reads every window
+// back). Program.GroupKey encodes a table row's group the way the Windower
+// does, for floe verify.
 //
 // # Failure
 //

@@ -51,7 +51,9 @@ type Stage struct {
 	consumed []string
 	fs       interface{ Remove(string) error }
 
-	stats StageStats
+	stats   StageStats
+	table   string
+	metrics StageMetrics
 }
 
 // StageStats are a Stage's running totals.
@@ -64,6 +66,17 @@ type StageStats struct {
 	// InMemory is the number of windows the state holds.
 	InMemory atomic.Int64
 }
+
+// StageMetrics observes a Stage (internal/metrics.Set implements it).
+type StageMetrics interface {
+	// WindowCommit is called for every Apply: window rows written, of
+	// them re-opened ones, windows read back from the table, events
+	// dropped for max_lateness, and the windows in memory after it.
+	WindowCommit(table string, rows, reopened, readBack, dropped, inMemory int64)
+}
+
+// Observe makes the stage report to m under table's name.
+func (s *Stage) Observe(table string, m StageMetrics) { s.table, s.metrics = table, m }
 
 // NewStage makes the table writer's stage of a windowed program.
 func (p *Program) NewStage(pipeline string, log *slog.Logger) (*Stage, error) {
@@ -154,6 +167,9 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 	s.stats.Reopened.Add(int64(ch.Reopened))
 	s.stats.Loaded.Add(int64(ch.Loaded))
 	s.stats.InMemory.Store(int64(s.state.Len()))
+	if s.metrics != nil {
+		s.metrics.WindowCommit(s.table, int64(len(ch.Upserts)), int64(ch.Reopened), int64(ch.Loaded), ch.Dropped, int64(s.state.Len()))
+	}
 	if ch.Dropped > 0 {
 		s.stats.Dropped.Add(ch.Dropped)
 		s.log.Warn("dropped events later than max_lateness", "events", ch.Dropped)

@@ -86,6 +86,10 @@ type Set struct {
 	indexKeys, indexBytes                                    *prometheus.GaugeVec
 	indexFileKeys, indexFileBytes                            *prometheus.GaugeVec
 	indexRebuildSeconds                                      *prometheus.HistogramVec
+
+	// floe_window_*
+	windowRows, windowReopened, windowReadBack, windowDropped *prometheus.CounterVec
+	windowsInMemory                                           *prometheus.GaugeVec
 }
 
 // New returns a Set with every collector at zero, on a fresh registry.
@@ -159,6 +163,12 @@ func New() *Set {
 			Help:    "Time to rebuild a key index from its table.",
 			Buckets: []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300},
 		}, []string{"table"}),
+
+		windowRows:     counter("floe_window_rows_total", "Window rows written (first versions and corrections).", "table"),
+		windowReopened: counter("floe_window_reopened_total", "Window rows corrected after the watermark had passed their end: windows late data re-opened.", "table"),
+		windowReadBack: counter("floe_window_read_back_total", "Windows read back from the table to be corrected (no longer in memory).", "table"),
+		windowDropped:  counter("floe_window_dropped_events_total", "Events dropped for being later than max_lateness.", "table"),
+		windowsInMemory: gauge("floe_window_state_windows", "Windows the window state holds in memory.", "table"),
 	}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -173,6 +183,7 @@ func New() *Set {
 		s.orphanBytes, s.maintDuration,
 		s.upsertRows, s.upsertReplaced, s.upsertDeleted, s.indexRebuilds, s.indexKeys, s.indexBytes, s.indexRebuildSeconds,
 		s.indexFileKeys, s.indexFileBytes,
+		s.windowRows, s.windowReopened, s.windowReadBack, s.windowDropped, s.windowsInMemory,
 	)
 	return s
 }
@@ -435,4 +446,18 @@ func (s *Set) OrphansRemoved(table string, files int, bytes int64) {
 // MaintenanceFailed counts a failed maintenance run.
 func (s *Set) MaintenanceFailed(table, task string) {
 	s.maintFailures.WithLabelValues(table, task).Inc()
+}
+
+// ---------------------------------------------------------------------------
+// transform.StageMetrics
+
+// WindowCommit counts a windowed table's commit: rows written, of them
+// reopened ones, windows read back, events dropped, and the windows in
+// memory after it.
+func (s *Set) WindowCommit(table string, rows, reopened, readBack, dropped, inMemory int64) {
+	s.windowRows.WithLabelValues(table).Add(float64(rows))
+	s.windowReopened.WithLabelValues(table).Add(float64(reopened))
+	s.windowReadBack.WithLabelValues(table).Add(float64(readBack))
+	s.windowDropped.WithLabelValues(table).Add(float64(dropped))
+	s.windowsInMemory.WithLabelValues(table).Set(float64(inMemory))
 }
