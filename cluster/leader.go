@@ -10,6 +10,7 @@ import (
 
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/clock"
 	"github.com/floelake/floe/maintain"
 	"github.com/floelake/floe/upsert"
@@ -171,6 +172,9 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 			// After the writers have stopped (wg.Wait below runs first).
 			defer r.Close()
 			deltas = r
+			if s, ok := stage.(*transform.Stage); ok {
+				s.UseIndex(r)
+			}
 		}
 		w, err := commit.NewWriter(commit.WriterConfig{
 			Deltas: deltas, Stage: stage,

@@ -276,6 +276,7 @@ func TestPipelineWindowReadBack(t *testing.T) {
 	wait(2)
 	st := windowStats(h)
 	require.Positive(t, st["read back"], "the second event did not read the window back: %v", st)
+	require.Positive(t, st["by index"], "the window was not read back through the key index: %v", st)
 }
 
 func windowStats(h *harness) map[string]int64 {
@@ -283,7 +284,8 @@ func windowStats(h *harness) map[string]int64 {
 	if err != nil {
 		return nil
 	}
-	return map[string]int64{"windows": st.Windows.Load(), "reopened": st.Reopened.Load(), "read back": st.Loaded.Load(), "in memory": st.InMemory.Load()}
+	return map[string]int64{"windows": st.Windows.Load(), "reopened": st.Reopened.Load(), "read back": st.Loaded.Load(), "in memory": st.InMemory.Load(),
+		"by index": st.ByIndex.Load()}
 }
 
 // produceValuesTo produces values to one partition of the events topic.

@@ -310,6 +310,40 @@ func (r *Resolver) isDeleted(loc Loc) bool {
 	return r.version != "" && r.ix.FilePath(loc.File) == deletedPath
 }
 
+// Locate finds the current row of the key in row i of rec (which has the
+// key columns, by name, with the table's types) in base's head: the data
+// file's path and the row's position. known is false when the index cannot
+// tell (it is not ready, or not current with base's head, or the resolver
+// keeps none): the caller must look in the table itself. When known,
+// found says whether the key has a row. Call it on the table writer's
+// goroutine, between commits (as Resolve).
+func (r *Resolver) Locate(base *table.Table, rec arrow.RecordBatch, i int) (path string, pos int64, found, known bool, err error) {
+	if r.eqMode || !r.ready || r.ix == nil || r.snap != commit.HeadID(base) {
+		return "", 0, false, false, nil
+	}
+	enc, err := NewKeyEncoder(rec.Schema(), r.keys)
+	if err != nil {
+		return "", 0, false, false, err
+	}
+	key, err := enc.AppendKey(nil, rec, i)
+	enc.Reset()
+	if err != nil {
+		return "", 0, false, false, err
+	}
+	loc, ok := r.ix.Get(key)
+	if err := r.ix.Err(); err != nil {
+		return "", 0, false, false, err
+	}
+	if !ok || r.isDeleted(loc) {
+		return "", 0, false, true, nil
+	}
+	path = r.ix.FilePath(loc.File)
+	if path == "" {
+		return "", 0, false, false, nil
+	}
+	return path, int64(loc.Pos), true, true, nil
+}
+
 // deleteVersioned deletes a key by a deletion with a version: it deletes
 // the key's row unless the row is newer, and leaves an entry with the
 // deletion's version.

@@ -53,7 +53,8 @@
 // evicts, and checkpoints the state under <table>/state/ as the commit's
 // floe.state. The state reads windows it no longer holds back from the
 // table through tableStore, a scan filtered on the group and window_start,
-// always against the table of the commit being applied. Committed drops the
+// always against the table of the commit being applied (a tumbling or hopping
+// window through the key index, UseIndex, when it can tell). Committed drops the
 // partials files; Abandon drops the state, which is loaded again from the
 // table's checkpoint (a table with rows and no checkpoint reads every window
 // back). Program.GroupKey encodes a table row's group the way the Windower

@@ -54,6 +54,7 @@ type Stage struct {
 	stats   StageStats
 	table   string
 	metrics StageMetrics
+	index   Locator
 }
 
 // StageStats are a Stage's running totals.
@@ -65,6 +66,9 @@ type StageStats struct {
 	Windows, Reopened, Loaded, Dropped atomic.Int64
 	// InMemory is the number of windows the state holds.
 	InMemory atomic.Int64
+	// ByIndex counts the windows read back through the key index (one
+	// row of one file), of Loaded.
+	ByIndex atomic.Int64
 }
 
 // StageMetrics observes a Stage (internal/metrics.Set implements it).
@@ -74,6 +78,20 @@ type StageMetrics interface {
 	// dropped for max_lateness, and the windows in memory after it.
 	WindowCommit(table string, rows, reopened, readBack, dropped, inMemory int64)
 }
+
+// Locator finds a key's current row through the table's key index
+// (upsert.Resolver implements it): see UseIndex.
+type Locator interface {
+	// Locate finds the row of the key in row i of rec in base's head;
+	// known is false when the index cannot tell.
+	Locate(base *table.Table, rec arrow.RecordBatch, i int) (path string, pos int64, found, known bool, err error)
+}
+
+// UseIndex makes the stage read a tumbling or hopping window back through
+// the table's key index: one row of one data file, instead of a scan.
+// Sessions, and every window while the index cannot tell, are read back by
+// a scan.
+func (s *Stage) UseIndex(l Locator) { s.index = l }
 
 // Observe makes the stage report to m under table's name.
 func (s *Stage) Observe(table string, m StageMetrics) { s.table, s.metrics = table, m }
@@ -393,6 +411,12 @@ func (t *tableStore) Load(group string, lo, hi int64) ([]window.Window, error) {
 		return nil, errors.New("transform: a window was read back outside a commit")
 	}
 	w := t.s.p.window
+	if t.s.index != nil && w.cfg.Spec.Kind != window.Session {
+		ws, known, err := t.byIndex(group, lo)
+		if err != nil || known {
+			return ws, err
+		}
+	}
 	var preds []iceberg.BooleanExpression
 	key := []byte(group)
 	for _, j := range w.group {
@@ -492,4 +516,59 @@ func windowsOf(rec arrow.RecordBatch, group string, aggs window.Aggs) ([]window.
 			Accs: accs, Revision: revs.Value(i), Events: events.Value(i)})
 	}
 	return out, nil
+}
+
+// byIndex reads the window of group starting at start back through the key
+// index: known is false when the index cannot tell.
+func (t *tableStore) byIndex(group string, start int64) ([]window.Window, bool, error) {
+	s := t.s
+	info := t.base.Schema()
+	var fields []iceberg.NestedField
+	for _, name := range s.p.WindowKey() {
+		f, ok := info.FindFieldByName(name)
+		if !ok {
+			return nil, false, fmt.Errorf("transform: the window table has no key column %q", name)
+		}
+		fields = append(fields, f)
+	}
+	asc, err := table.SchemaToArrowSchema(iceberg.NewSchema(0, fields...), nil, true, false)
+	if err != nil {
+		return nil, false, err
+	}
+	rb := array.NewRecordBuilder(s.mem, asc)
+	defer rb.Release()
+	var types []iceberg.Type
+	var bs []array.Builder
+	for i, j := range s.p.window.group {
+		types = append(types, s.p.outs[j].field.Type)
+		bs = append(bs, rb.Field(i))
+	}
+	if err := decodeGroup([]byte(group), types, bs); err != nil {
+		return nil, false, err
+	}
+	rb.Field(len(bs)).(*array.TimestampBuilder).Append(arrow.Timestamp(start))
+	rec := rb.NewRecordBatch()
+	defer rec.Release()
+	path, pos, found, known, err := s.index.Locate(t.base, rec, 0)
+	if err != nil || !known || !found {
+		return nil, known, err
+	}
+	fs, err := t.base.FS(t.ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	row, err := fileio.ReadRow(t.ctx, fs, path, pos, []string{ColWindowStart, ColWindowEnd, ColEvents, ColRevision, ColState}, s.mem)
+	if err != nil {
+		return nil, false, fmt.Errorf("transform: read a window back: %w", err)
+	}
+	defer row.Release()
+	ws, err := windowsOf(row, group, s.p.window.cfg.Aggs)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(ws) != 1 || ws[0].Start != start {
+		return nil, false, fmt.Errorf("transform: the key index placed window %s at %s row %d, which holds another", s.p.DescribeGroup(group), path, pos)
+	}
+	s.stats.ByIndex.Add(1)
+	return ws, true, nil
 }

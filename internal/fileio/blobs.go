@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -65,4 +66,61 @@ func WriteBlob(fs iceio.WriteFileIO, path string, b []byte) error {
 		return fmt.Errorf("fileio: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// ReadRow reads row pos (counted from 0 over the file) of a Parquet file,
+// the named columns only, as a one-row record the caller releases.
+func ReadRow(ctx context.Context, fs iceio.IO, path string, pos int64, columns []string, mem memory.Allocator) (arrow.RecordBatch, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("fileio: open %s: %w", path, err)
+	}
+	defer f.Close()
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
+	}
+	defer pf.Close()
+	md := pf.MetaData()
+	rg, start := -1, int64(0)
+	for i := range md.NumRowGroups() {
+		n := md.RowGroup(i).NumRows()
+		if pos < start+n {
+			rg = i
+			break
+		}
+		start += n
+	}
+	if pos < 0 || rg < 0 {
+		return nil, fmt.Errorf("fileio: %s has no row %d (%d rows)", path, pos, md.NumRows)
+	}
+	var cols []int
+	for _, c := range columns {
+		i := md.Schema.ColumnIndexByName(c)
+		if i < 0 {
+			return nil, fmt.Errorf("fileio: %s has no column %q", path, c)
+		}
+		cols = append(cols, i)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 4096}, mem)
+	if err != nil {
+		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, cols, []int{rg})
+	if err != nil {
+		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
+	}
+	defer rr.Release()
+	at := start
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		if n := rec.NumRows(); pos < at+n {
+			return rec.NewSlice(pos-at, pos-at+1), nil
+		}
+		at += rec.NumRows()
+	}
+	if err := rr.Err(); err != nil {
+		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
+	}
+	return nil, fmt.Errorf("fileio: %s has no row %d", path, pos)
 }
