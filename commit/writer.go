@@ -649,6 +649,11 @@ func (w *TableWriter) commitKeyed(ctx context.Context, seg Segment) (Result, err
 		var err error
 		if d, err = w.cfg.Deltas.Resolve(ctx, w.c.Table(), seg.Files); err != nil {
 			w.cfg.Deltas.Abandon()
+			if w.cfg.Stage != nil {
+				// What the stage applied did not land: the next round
+				// applies the segment again, to the state of the table.
+				w.cfg.Stage.Abandon()
+			}
 			return Result{}, fmt.Errorf("commit: resolve the deletes of %s: %w", w.cfg.Table, err)
 		}
 	}

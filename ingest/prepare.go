@@ -209,6 +209,9 @@ func (p *Pipeline) ensureMainTable(ctx context.Context, baseOpts []kgo.Opt, name
 	props := iceberg.Properties{}
 	maps.Copy(props, cfg.TableProperties)
 	props[table.PropertyFormatVersion] = strconv.Itoa(cfg.tableFormatVersion())
+	if p.prog != nil && p.prog.Windowed() {
+		props[transform.PropWindow] = p.prog.WindowSignature()
+	}
 	tbl, created, err := catalog.EnsureTable(ctx, p.opts.Catalog, ident, sch, spec, props)
 	if err != nil {
 		return nil, err
@@ -309,6 +312,11 @@ func (p *Pipeline) checkExistingTable(tbl *table.Table, name string) error {
 		have = append(have, n)
 	}
 	if cfg.Windowed() {
+		if got, want := tbl.Properties()[transform.PropWindow], p.prog.WindowSignature(); got != "" && got != want {
+			return &configError{fmt.Errorf("ingest: pipelines[%s].transform.window: table %s holds the windows of another definition "+
+				"(%s = %q; this pipeline's is %q): its rows and state do not fit this window; write to a new table",
+				cfg.Name, name, transform.PropWindow, got, want)}
+		}
 		if !slices.Equal(have, cfg.TableKey()) {
 			return &configError{fmt.Errorf("ingest: pipelines[%s].transform.window: table %s has key columns (identifier fields) [%s], "+
 				"but a window table of this pipeline is keyed by [%s] (its group columns and %s); write to a new table",

@@ -300,3 +300,33 @@ func (h *harness) produceValuesTo(partition int32, values ...string) {
 		require.NoError(h.t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: "events", Value: []byte(v), Partition: partition}).FirstErr())
 	}
 }
+
+// TestPipelineRefusesAnotherWindowOnItsTable: a window table records its
+// window; a pipeline with another window (another size) on that table is a
+// configuration error, not a stalled writer.
+func TestPipelineRefusesAnotherWindowOnItsTable(t *testing.T) {
+	h := newHarness(t, nil, ingest.KafkaConfig{})
+	p := ingest.PipelineConfig{
+		Schema: []ingest.Column{{Name: "country", Type: "string", Required: true}, {Name: "ts", Type: "timestamptz", Required: true}},
+		Transform: &transform.Config{Window: &transform.WindowConfig{Time: "ts", Size: conf.Duration(time.Minute), GroupBy: []string{"country"},
+			Aggregates: []transform.Aggregate{{Name: "n", Fn: "count"}}}},
+	}
+	h.produce(`{"country":"DE","ts":"2026-01-01T00:00:00Z"}`)
+	h.runUntil(t, p, func() bool {
+		if _, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events")); err != nil {
+			return false
+		}
+		return h.rows("ns.events") == 1
+	})
+	p.Transform.Window.Size = conf.Duration(time.Hour)
+	pl, stop := h.start(p, 0)
+	deadline := time.Now().Add(30 * time.Second)
+	for pl.Healthy() == nil || !strings.Contains(pl.Healthy().Error(), "holds the windows of another definition") {
+		if time.Now().After(deadline) {
+			_ = stop()
+			t.Fatalf("no configuration error; health %v", pl.Healthy())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = stop()
+}

@@ -256,8 +256,10 @@ type worker struct {
 	// win folds a windowed pipeline's rows into the open segment's
 	// partial windows; the main output then writes them at the flush.
 	win *windowOut
-	// outs holds the worker's outputs, in Outputs order.
+	// outs holds the worker's outputs, in Outputs order; main is the
+	// index of the main output (the decoded route).
 	outs []output
+	main int
 	tps  map[topicPartition]*tpState
 	// pos is where consumption of each partition was positioned; an
 	// output's first segment may claim to start at its floor only if pos <=
@@ -292,6 +294,7 @@ func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64) (*w
 			if w.dec != nil {
 				return nil, fmt.Errorf("ingest: more than one main output (%s)", spec.Table)
 			}
+			w.main = i
 			var opts []decode.DecoderOption
 			if cfg := p.opts.Pipeline; cfg.InferConflicts == InferConflictsString && len(cfg.Schema) == 0 {
 				opts = append(opts, decode.StringsTakeAnyJSON())
@@ -411,7 +414,10 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 		}
 		bytes += int64(len(r.Value) + len(r.Key))
 		meta := decode.RecordMeta{Topic: tp.topic, Partition: tp.partition, Offset: o, Timestamp: r.Timestamp, Key: r.Key}
-		kind, perr := w.parse(r, meta)
+		// A windowed pipeline folds a row into the main output's windows
+		// only where that output takes the record: another output (the
+		// dead-letter table) may read records the main table has.
+		kind, perr := w.parse(r, meta, prog[w.main].takes(o))
 		got := routeDecoded
 		if perr != nil {
 			got = routeRejected
@@ -527,9 +533,9 @@ func (w *worker) buf(out *output, key []byte, values func() map[int]any) *partBu
 
 // parse decodes a record into the decoder's row, or into the key
 // decoder's row for a keyed pipeline's deletion.
-func (w *worker) parse(r *kgo.Record, meta decode.RecordMeta) (changeKind, error) {
+func (w *worker) parse(r *kgo.Record, meta decode.RecordMeta, fold bool) (changeKind, error) {
 	if w.changes == nil {
-		return w.transform(changeRow, w.dec.Parse(r.Value, meta), &meta)
+		return w.transform(changeRow, w.dec.Parse(r.Value, meta), &meta, fold)
 	}
 	kind, obj, err := w.changes.read(r.Key, r.Value)
 	switch {
@@ -538,14 +544,16 @@ func (w *worker) parse(r *kgo.Record, meta decode.RecordMeta) (changeKind, error
 	case kind == changeDelete:
 		return kind, w.keyDec.Parse(obj, meta)
 	default:
-		return w.transform(kind, w.dec.Parse(obj, meta), &meta)
+		return w.transform(kind, w.dec.Parse(obj, meta), &meta, fold)
 	}
 }
 
 // transform runs the pipeline's transform, if it has one, on a row the
 // decoder parsed without error: the row is filtered out, or its output
-// computed, or the record is a dead letter with the reason.
-func (w *worker) transform(kind changeKind, err error, meta *decode.RecordMeta) (changeKind, error) {
+// computed, or the record is a dead letter with the reason. A windowed
+// pipeline's row is folded into the open segment's windows if fold, and
+// only checked otherwise.
+func (w *worker) transform(kind changeKind, err error, meta *decode.RecordMeta, fold bool) (changeKind, error) {
 	if err != nil || w.tr == nil {
 		return kind, err
 	}
@@ -553,8 +561,11 @@ func (w *worker) transform(kind changeKind, err error, meta *decode.RecordMeta) 
 	if err == nil && !keep {
 		return changeFiltered, nil
 	}
-	if err == nil && w.win != nil {
+	switch {
+	case err == nil && w.win != nil && fold:
 		err = w.win.w.Add(meta.Topic, meta.Partition)
+	case err == nil && w.win != nil:
+		err = w.win.w.Check()
 	}
 	return kind, err
 }

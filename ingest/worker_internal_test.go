@@ -13,6 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest/transform"
+	"github.com/floelake/floe/ingest/transform/window"
+	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/metrics"
 )
 
@@ -275,4 +278,43 @@ func TestOnLogGapDataLoss(t *testing.T) {
 			require.EqualValues(t, 12, fs.pos[tp])
 		})
 	}
+}
+
+// TestWindowerFoldsOnlyWhatTheMainTableTakes: when the dead-letter table
+// is behind the main table (its offsets commit less often), the records
+// between them are read again for it; a windowed pipeline must not fold
+// them into the main table's windows a second time.
+func TestWindowerFoldsOnlyWhatTheMainTableTakes(t *testing.T) {
+	e := newEnv(t)
+	p, err := New(Options{Pipeline: PipelineConfig{Name: "events", Table: "ns.events", Topics: []string{"events"},
+		Format: "json", Start: "earliest", CommitInterval: conf.Duration(time.Second), TargetFileSize: 128 << 20, Workers: 1,
+		Schema: []Column{{Name: "id", Type: "long", Required: true}, {Name: "ts", Type: "timestamptz", Required: true}},
+		Transform: &transform.Config{Window: &transform.WindowConfig{Time: "ts", Size: conf.Duration(time.Hour),
+			Aggregates: []transform.Aggregate{{Name: "n", Fn: "count"}}}},
+	}, Kafka: e.kafka, Catalog: e.cat, ShutdownTimeout: time.Minute})
+	require.NoError(t, err)
+	pr, err := p.prepare(context.Background(), context.Background())
+	require.NoError(t, err)
+	pr.adm.Close()
+	tp := topicPartition{"events", 0}
+	main, dl := roleIndex(t, pr.outs, RoleMain), roleIndex(t, pr.outs, RoleDeadLetter)
+	floors := make([]commit.Offsets, len(pr.outs))
+	floors[main], floors[dl] = commit.Offsets{"events": {0: 10}}, commit.Offsets{"events": {0: 0}}
+	w, err := newWorker(p, outputSpecs(pr.outs, pr.infos, floors), map[topicPartition]int64{tp: 0})
+	require.NoError(t, err)
+	var recs []*kgo.Record
+	for o := range int64(20) {
+		recs = append(recs, &kgo.Record{Offset: o, Value: []byte(fmt.Sprintf(`{"id":%d,"ts":"2026-01-01T00:00:%02dZ"}`, o, o))})
+	}
+	require.NoError(t, w.process(tp, recs))
+	blob, times, err := w.win.w.Flush()
+	require.NoError(t, err)
+	parts, err := window.UnmarshalPartials(p.prog.WindowConfig().Spec, p.prog.WindowConfig().Aggs, blob)
+	require.NoError(t, err)
+	var events int64
+	parts.Windows(func(win *window.Window) bool { events += win.Events; return true })
+	require.EqualValues(t, 10, events, "records below the main table's floor were folded")
+	ts, _ := times.Get("events", 0)
+	require.Equal(t, time.Date(2026, 1, 1, 0, 0, 19, 0, time.UTC).UnixMicro(), ts)
+	w.abort()
 }

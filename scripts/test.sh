@@ -70,6 +70,6 @@ echo "== soak (3 minutes)"
 go run ./cmd/floe bench soak --duration 3m --sample 10s --png "$(mktemp -d)/soak.png"
 
 echo "== race detector (concurrent packages)"
-go test -count=1 -race -timeout 15m ./commit/ ./ingest/ ./internal/node/ ./cluster/ ./raftstore/ ./maintain/ ./upsert/
+go test -count=1 -race -timeout 15m ./commit/ ./ingest/... ./internal/node/ ./cluster/ ./raftstore/ ./maintain/ ./upsert/
 # The cluster runtime under the race detector: three members in one process.
 go test -count=1 -race -timeout 10m -run TestClusterInProcess ./e2e/

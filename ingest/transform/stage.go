@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -43,13 +45,16 @@ type Stage struct {
 	now      func() time.Time
 
 	state *window.State
+	// loaded is the checkpoint state matches: the floe.state of the
+	// table's head it was loaded from, or the one the last Apply wrote
+	// once that landed. pending is what the last Apply wrote, and
+	// pendingStats what it did, kept until Committed.
+	loaded, pending string
+	pendingStats    window.Changes
+	pendingRows     int64
 	// store is what state reads windows back from: the table as of the
 	// commit being applied.
 	store tableStore
-	// consumed are the partials files of the last Apply, removed once it
-	// landed.
-	consumed []string
-	fs       interface{ Remove(string) error }
 
 	stats   StageStats
 	table   string
@@ -117,7 +122,14 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 	if err != nil {
 		return seg, err
 	}
-	s.fs = info.FS
+	if s.state != nil && commit.TableState(base, s.pipeline) != s.loaded {
+		// The table moved under the state (a rollback adopted, a table
+		// replaced, a commit whose fate the state missed): its checkpoint
+		// is the truth.
+		s.log.Info("the table's window state checkpoint is not the one in memory; loading it",
+			"table_checkpoint", commit.TableState(base, s.pipeline), "in_memory", s.loaded)
+		s.state = nil
+	}
 	// The state reads windows back through the one store it was made
 	// with: point it at this commit's base.
 	s.store.ctx, s.store.base = ctx, base
@@ -129,7 +141,6 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 	}
 	cfg := s.p.window.cfg
 	parts := window.NewPartials(cfg.Spec, cfg.Aggs)
-	s.consumed = s.consumed[:0]
 	for _, f := range seg.Files {
 		blobs, err := fileio.ReadBinaryColumn(ctx, info.FS, f.FilePath(), PartialsSchema.Field(0).Name, s.mem)
 		if err != nil {
@@ -144,7 +155,6 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 				return seg, fmt.Errorf("transform: partial windows in %s: %w", f.FilePath(), err)
 			}
 		}
-		s.consumed = append(s.consumed, f.FilePath())
 	}
 	ch, err := s.state.Apply(parts)
 	if err != nil {
@@ -181,12 +191,25 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 		return seg, err
 	}
 	out.Records = int64(len(ch.Upserts))
-	s.stats.Windows.Add(int64(len(ch.Upserts)))
+	s.pending, s.pendingStats, s.pendingRows = out.State, ch, int64(len(ch.Upserts))
+	s.pendingStats.Upserts, s.pendingStats.Deletes = nil, nil
+	return out, nil
+}
+
+// Committed implements commit.Stage: the state is the one the landed
+// checkpoint holds. The partials files stay for orphan cleanup: until the
+// ledger hears of the commit, its segments are pending and name them.
+func (s *Stage) Committed(int64) {
+	s.loaded = s.pending
+	ch := s.pendingStats
+	s.stats.Windows.Add(s.pendingRows)
 	s.stats.Reopened.Add(int64(ch.Reopened))
 	s.stats.Loaded.Add(int64(ch.Loaded))
-	s.stats.InMemory.Store(int64(s.state.Len()))
+	if s.state != nil {
+		s.stats.InMemory.Store(int64(s.state.Len()))
+	}
 	if s.metrics != nil {
-		s.metrics.WindowCommit(s.table, int64(len(ch.Upserts)), int64(ch.Reopened), int64(ch.Loaded), ch.Dropped, int64(s.state.Len()))
+		s.metrics.WindowCommit(s.table, s.pendingRows, int64(ch.Reopened), int64(ch.Loaded), ch.Dropped, s.stats.InMemory.Load())
 	}
 	if ch.Dropped > 0 {
 		s.stats.Dropped.Add(ch.Dropped)
@@ -195,26 +218,14 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 	if ch.Reopened > 0 || ch.Loaded > 0 {
 		s.log.Debug("late data re-opened windows", "reopened", ch.Reopened, "read_back", ch.Loaded)
 	}
-	return out, nil
-}
-
-// Committed implements commit.Stage: the partials files are no longer
-// needed (orphan cleanup removes any this misses).
-func (s *Stage) Committed(int64) {
-	if s.fs == nil {
-		return
-	}
-	for _, f := range s.consumed {
-		_ = s.fs.Remove(f)
-	}
-	s.consumed = s.consumed[:0]
+	s.pending, s.pendingStats, s.pendingRows = "", window.Changes{}, 0
 }
 
 // Abandon implements commit.Stage: the state may hold what did not land, so
 // it is dropped and loaded again from the table's checkpoint.
 func (s *Stage) Abandon() {
 	s.state = nil
-	s.consumed = s.consumed[:0]
+	s.pending, s.pendingStats, s.pendingRows = "", window.Changes{}, 0
 }
 
 // load reads the state the table's floe.state references. A table with
@@ -223,11 +234,12 @@ func (s *Stage) Abandon() {
 func (s *Stage) load(ctx context.Context, base *table.Table, store *tableStore) (*window.State, error) {
 	cfg := s.p.window.cfg
 	loc := commit.TableState(base, s.pipeline)
+	s.loaded = loc
 	if loc == "" {
 		if snap := base.CurrentSnapshot(); snap != nil && snap.Summary != nil && snap.Summary.Properties["total-records"] != "0" &&
 			snap.Summary.Properties["total-records"] != "" {
-			s.log.Warn("the window table has rows but no state checkpoint (floe.state); every window is read back from the table as it is needed")
-			return window.NewStateAfterLoss(cfg, store)
+			s.log.Warn("the window table has rows but no state checkpoint (floe.state); windows are read back from the table as they are needed")
+			return s.afterLoss(ctx, base, store)
 		}
 		return window.NewState(cfg, store)
 	}
@@ -236,6 +248,10 @@ func (s *Stage) load(ctx context.Context, base *table.Table, store *tableStore) 
 		return nil, err
 	}
 	f, err := fs.Open(loc)
+	if errors.Is(err, iofs.ErrNotExist) {
+		s.log.Warn("the window state checkpoint the table names is gone; windows are read back from the table as they are needed", "checkpoint", loc)
+		return s.afterLoss(ctx, base, store)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("transform: open the window state %s: %w", loc, err)
 	}
@@ -571,4 +587,27 @@ func (t *tableStore) byIndex(group string, start int64) ([]window.Window, bool, 
 	}
 	s.stats.ByIndex.Add(1)
 	return ws, true, nil
+}
+
+// afterLoss makes the state of a table whose checkpoint is lost: every
+// window that may be in the table (ending at or before the largest
+// window_end its files' statistics give) is looked up before it is
+// changed.
+func (s *Stage) afterLoss(ctx context.Context, base *table.Table, store *tableStore) (*window.State, error) {
+	cfg := s.p.window.cfg
+	horizon := int64(math.MaxInt64)
+	if f, ok := base.Schema().FindFieldByName(ColWindowEnd); ok {
+		if tasks, err := base.Scan().PlanFiles(ctx); err == nil {
+			horizon = math.MinInt64
+			for _, t := range tasks {
+				b, ok := t.File.UpperBoundValues()[f.ID]
+				if !ok || len(b) != 8 {
+					horizon = math.MaxInt64
+					break
+				}
+				horizon = max(horizon, int64(binary.LittleEndian.Uint64(b)))
+			}
+		}
+	}
+	return window.NewStateWithHorizon(cfg, store, horizon)
 }

@@ -81,6 +81,14 @@ func (w *Windower) extract() (int64, error) {
 	return ts, nil
 }
 
+// Check reports what Add would refuse in the row the Runner computed last
+// (a null group column or event time) without folding it: for a record
+// the windows already have, read again for another output.
+func (w *Windower) Check() error {
+	_, err := w.extract()
+	return err
+}
+
 // Event returns the row the Runner computed last as a window event (its
 // own copy), the way Add would fold it: what a batch recomputation of the
 // windows (window.Batch) takes. The error is Add's.

@@ -3,6 +3,7 @@ package transform
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -242,6 +243,14 @@ func compileWindow(pr *conf.Problems, w *WindowConfig, st StateConfig, outs []ou
 			case window.Count, window.ApproxDistinct:
 				outType = iceberg.PrimitiveTypes.Int64
 			case window.Avg:
+				switch t.(type) {
+				case iceberg.Int32Type, iceberg.Int64Type, iceberg.Float32Type, iceberg.Float64Type:
+				default:
+					// The exact sum of timestamps overflows within a few
+					// thousand events.
+					bad(f+".fn", "avg of %s column %q: avg takes int, long, float or double columns", t, a.Of)
+					continue
+				}
 				outType = iceberg.PrimitiveTypes.Float64
 			case window.Sum:
 				if _, isBool := t.(iceberg.BooleanType); isBool {
@@ -352,3 +361,29 @@ func (p *Program) WindowKey() []string {
 
 // WindowConfig returns the window state's configuration.
 func (p *Program) WindowConfig() window.Config { return p.window.cfg }
+
+// PropWindow is the table property a window table records its window in
+// (WindowSignature): the partials and the state checkpoint only fit the
+// window they were made for.
+const PropWindow = "floe.window"
+
+// WindowSignature describes the window: its kind and durations, the event
+// time, the group columns and the aggregates, as PropWindow records it.
+func (p *Program) WindowSignature() string {
+	w := p.window
+	var b strings.Builder
+	sp := w.cfg.Spec
+	fmt.Fprintf(&b, "%s size=%dus slide=%dus gap=%dus time=%s group_by=[%s] aggregates=[", sp.Kind, sp.Size, sp.Slide, sp.Gap,
+		p.outs[w.time].field.Name, strings.Join(p.GroupColumns(), ","))
+	for i, a := range w.aggs {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, "%s=%s(%s)", a.Name, w.cfg.Aggs[i].Func, a.Of)
+		if a.Precision != 0 {
+			fmt.Fprintf(&b, "/p%d", a.Precision)
+		}
+	}
+	b.WriteString("]")
+	return b.String()
+}

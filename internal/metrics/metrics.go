@@ -164,10 +164,10 @@ func New() *Set {
 			Buckets: []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300},
 		}, []string{"table"}),
 
-		windowRows:     counter("floe_window_rows_total", "Window rows written (first versions and corrections).", "table"),
-		windowReopened: counter("floe_window_reopened_total", "Window rows corrected after the watermark had passed their end: windows late data re-opened.", "table"),
-		windowReadBack: counter("floe_window_read_back_total", "Windows read back from the table to be corrected (no longer in memory).", "table"),
-		windowDropped:  counter("floe_window_dropped_events_total", "Events dropped for being later than max_lateness.", "table"),
+		windowRows:      counter("floe_window_rows_total", "Window rows written (first versions and corrections).", "table"),
+		windowReopened:  counter("floe_window_reopened_total", "Window rows corrected after the watermark had passed their end: windows late data re-opened.", "table"),
+		windowReadBack:  counter("floe_window_read_back_total", "Windows read back from the table to be corrected (no longer in memory).", "table"),
+		windowDropped:   counter("floe_window_dropped_events_total", "Events dropped for being later than max_lateness.", "table"),
 		windowsInMemory: gauge("floe_window_state_windows", "Windows the window state holds in memory.", "table"),
 	}
 	s.reg.MustRegister(

@@ -112,7 +112,14 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 	}
 	fmt.Fprintf(out, "floe verify %s: table %s, snapshot %d, committed offsets %s\n", pc.Name, pc.Table, tbl.CurrentSnapshot().SnapshotID, offsets.Encode())
 
-	events, err := readEvents(ctx, o.Config.Kafka, *pc, prog, offsets, &res)
+	starts, cut := startOffsets(tbl, *pc)
+	if cut {
+		fmt.Fprintf(out, "note: the table's history was expired; reading from the offsets of its oldest snapshot left, %s\n", starts.Encode())
+	}
+	if skipped := tbl.CurrentSnapshot().Summary.Properties[commit.PropSkipped]; skipped != "" {
+		fmt.Fprintf(out, "note: the pipeline skipped offsets Kafka no longer had (floe.skipped %s); verify reads what the topics hold\n", skipped)
+	}
+	events, err := readEvents(ctx, o.Config.Kafka, *pc, prog, starts, offsets, &res)
 	if err != nil {
 		return res, err
 	}
@@ -213,10 +220,11 @@ func precision(a window.AggSpec) uint8 {
 	return a.Precision
 }
 
-// readEvents reads every record of the pipeline's topics below offsets and
-// runs it through the pipeline's decoder and transform.
+// readEvents reads every record of the pipeline's topics from starts (the
+// log start where it has none) below offsets, and runs it through the
+// pipeline's decoder and transform.
 func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineConfig, prog *transform.Program,
-	offsets commit.Offsets, res *Result,
+	starts, offsets commit.Offsets, res *Result,
 ) ([]window.Event, error) {
 	in, err := pc.DeclaredSchema()
 	if err != nil {
@@ -239,13 +247,20 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 	left := map[string]map[int32]int64{}
 	for topic, ps := range offsets {
 		for p, next := range ps {
+			from := kgo.NewOffset().AtStart()
+			if o, ok := starts.Get(topic, p); ok {
+				if o >= next {
+					continue
+				}
+				from = kgo.NewOffset().At(o)
+			}
 			if next <= 0 {
 				continue
 			}
 			if parts[topic] == nil {
 				parts[topic], left[topic] = map[int32]kgo.Offset{}, map[int32]int64{}
 			}
-			parts[topic][p] = kgo.NewOffset().AtStart()
+			parts[topic][p] = from
 			left[topic][p] = next
 		}
 	}
@@ -265,7 +280,29 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 	for _, ps := range left {
 		pending += len(ps)
 	}
+	done := func(topic string, p int32) {
+		if _, ok := left[topic][p]; ok {
+			delete(left[topic], p)
+			pending--
+		}
+	}
 	var events []window.Event
+	read := func(r *kgo.Record) {
+		res.Records++
+		meta := decode.RecordMeta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key}
+		if err := dec.Parse(r.Value, meta); err != nil {
+			res.DeadLetters++
+		} else if keep, err := run.Eval(); err != nil {
+			res.DeadLetters++
+		} else if !keep {
+			res.Filtered++
+		} else if ev, err := win.Event(); err != nil {
+			res.DeadLetters++
+		} else {
+			events = append(events, ev)
+			res.Events++
+		}
+	}
 	lastProgress := time.Now()
 	for pending > 0 {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -274,7 +311,6 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		got := false
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) {
@@ -284,32 +320,33 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 		if ferr != nil {
 			return nil, ferr
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := left[r.Topic][r.Partition]
-			if !ok || r.Offset >= end {
+		progress := false
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			end, ok := left[fp.Topic][fp.Partition]
+			if !ok || fp.Err != nil {
 				return
 			}
-			got = true
-			res.Records++
-			meta := decode.RecordMeta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key}
-			if err := dec.Parse(r.Value, meta); err != nil {
-				res.DeadLetters++
-			} else if keep, err := run.Eval(); err != nil {
-				res.DeadLetters++
-			} else if !keep {
-				res.Filtered++
-			} else if ev, err := win.Event(); err != nil {
-				res.DeadLetters++
-			} else {
-				events = append(events, ev)
-				res.Events++
+			for _, r := range fp.Records {
+				if r.Offset >= end {
+					done(fp.Topic, fp.Partition)
+					break
+				}
+				progress = true
+				read(r)
+				if r.Offset+1 >= end {
+					done(fp.Topic, fp.Partition)
+					break
+				}
 			}
-			if r.Offset+1 >= end {
-				delete(left[r.Topic], r.Partition)
-				pending--
+			if len(fp.Records) == 0 && fp.HighWatermark >= end {
+				// Nothing left below end to read: the offsets between the
+				// last record and end hold no record (transaction markers,
+				// aborted or compacted-away records).
+				done(fp.Topic, fp.Partition)
+				progress = true
 			}
 		})
-		if got {
+		if progress {
 			lastProgress = time.Now()
 		} else if time.Since(lastProgress) > time.Minute {
 			var missing []string
@@ -324,6 +361,37 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 		}
 	}
 	return events, nil
+}
+
+// startOffsets are where the pipeline started reading its topics: the
+// floe.offsets of the oldest snapshot of the table's history carrying the
+// pipeline's (the one that recorded them, unless expiry removed it), or
+// nil (each partition's log start) for a pipeline that starts at
+// earliest. The second result says whether the history may be cut.
+func startOffsets(tbl *table.Table, pc ingest.PipelineConfig) (commit.Offsets, bool) {
+	if pc.Start == "" || pc.Start == "earliest" {
+		return nil, false
+	}
+	meta := tbl.Metadata()
+	var oldest commit.Offsets
+	cut := false
+	for snap := meta.CurrentSnapshot(); snap != nil; {
+		if snap.Summary != nil && snap.Summary.Properties[commit.PropPipeline] == pc.Name {
+			if off, err := commit.ParseOffsets(snap.Summary.Properties[commit.PropOffsets]); err == nil {
+				oldest = off
+			}
+		}
+		if snap.ParentSnapshotID == nil {
+			break
+		}
+		parent := meta.SnapshotByID(*snap.ParentSnapshotID)
+		if parent == nil {
+			cut = true
+			break
+		}
+		snap = parent
+	}
+	return oldest, cut
 }
 
 // tableRow is one window row of the table.

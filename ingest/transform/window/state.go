@@ -128,6 +128,14 @@ func NewStateAfterLoss(cfg Config, store Store) (*State, error) {
 	return newState(cfg, store, math.MaxInt64)
 }
 
+// NewStateWithHorizon returns a state for a table whose stored windows all
+// end at or before horizon (as the table's statistics say after losing the
+// checkpoint): windows ending later are known not to be stored, earlier
+// ones are looked up in store before they are first changed.
+func NewStateWithHorizon(cfg Config, store Store, horizon int64) (*State, error) {
+	return newState(cfg, store, horizon)
+}
+
 func newState(cfg Config, store Store, horizon int64) (*State, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
