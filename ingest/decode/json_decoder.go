@@ -875,32 +875,42 @@ func (d *JSONDecoder) appendNested(s *parseSlot, n *jsonNode, nbs []nodeBuilder)
 
 // buildersFor returns the typed builders of b, binding them on first use.
 func (d *JSONDecoder) buildersFor(b *array.RecordBuilder) []nodeBuilder {
-	for i, bs := range d.builders {
+	return cachedBuilders(&d.builders, b, d.nnodes, func(nodes []nodeBuilder) {
+		if !sameColumns(b.Schema(), d.schema) {
+			panic(fmt.Sprintf("ingest: RecordBuilder schema %s does not match the decoder's %s", b.Schema(), d.schema))
+		}
+		for i, n := range d.root.children {
+			bindBuilder(n, b.Field(i), nodes)
+		}
+	})
+}
+
+// cachedBuilders returns the typed builders of b from cache (most recently
+// used first, at most maxCachedBuilders), binding them with bind on a miss.
+func cachedBuilders(cache *[]*builderSet, b *array.RecordBuilder, nnodes int, bind func(nodes []nodeBuilder)) []nodeBuilder {
+	c := *cache
+	for i, bs := range c {
 		if bs.rb == b {
 			if i != 0 {
-				copy(d.builders[1:i+1], d.builders[:i])
-				d.builders[0] = bs
+				copy(c[1:i+1], c[:i])
+				c[0] = bs
 			}
 			return bs.nodes
 		}
 	}
-	if !sameColumns(b.Schema(), d.schema) {
-		panic(fmt.Sprintf("ingest: RecordBuilder schema %s does not match the decoder's %s", b.Schema(), d.schema))
-	}
 	var bs *builderSet
-	if len(d.builders) < maxCachedBuilders {
-		bs = &builderSet{nodes: make([]nodeBuilder, d.nnodes)}
-		d.builders = append(d.builders, nil)
+	if len(c) < maxCachedBuilders {
+		bs = &builderSet{nodes: make([]nodeBuilder, nnodes)}
+		c = append(c, nil)
 	} else {
-		bs = d.builders[len(d.builders)-1]
+		bs = c[len(c)-1]
 		clear(bs.nodes)
 	}
-	copy(d.builders[1:], d.builders[:len(d.builders)-1])
-	d.builders[0] = bs
+	copy(c[1:], c[:len(c)-1])
+	c[0] = bs
 	bs.rb = b
-	for i, n := range d.root.children {
-		bindBuilder(n, b.Field(i), bs.nodes)
-	}
+	*cache = c
+	bind(bs.nodes)
 	return bs.nodes
 }
 

@@ -55,34 +55,14 @@ func (p *Projector) Append(b *array.RecordBuilder) {
 }
 
 // buildersFor returns the typed builders of b for the mapped columns,
-// binding them on first use (most recently used first, as the decoder's
-// own cache).
+// binding them on first use.
 func (p *Projector) buildersFor(b *array.RecordBuilder) []nodeBuilder {
-	for i, bs := range p.builders {
-		if bs.rb == b {
-			if i != 0 {
-				copy(p.builders[1:i+1], p.builders[:i])
-				p.builders[0] = bs
-			}
-			return bs.nodes
+	return cachedBuilders(&p.builders, b, p.d.nnodes, func(nodes []nodeBuilder) {
+		if !sameColumns(b.Schema(), p.schema) {
+			panic(fmt.Sprintf("ingest: RecordBuilder schema %s does not match the projector's %s", b.Schema(), p.schema))
 		}
-	}
-	if !sameColumns(b.Schema(), p.schema) {
-		panic(fmt.Sprintf("ingest: RecordBuilder schema %s does not match the projector's %s", b.Schema(), p.schema))
-	}
-	var bs *builderSet
-	if len(p.builders) < maxCachedBuilders {
-		bs = &builderSet{nodes: make([]nodeBuilder, p.d.nnodes)}
-		p.builders = append(p.builders, nil)
-	} else {
-		bs = p.builders[len(p.builders)-1]
-		clear(bs.nodes)
-	}
-	copy(p.builders[1:], p.builders[:len(p.builders)-1])
-	p.builders[0] = bs
-	bs.rb = b
-	for k, i := range p.from {
-		bindBuilder(p.d.root.children[i], b.Field(p.to[k]), bs.nodes)
-	}
-	return bs.nodes
+		for k, i := range p.from {
+			bindBuilder(p.d.root.children[i], b.Field(p.to[k]), nodes)
+		}
+	})
 }

@@ -17,20 +17,11 @@ import (
 // row order (a null is nil). It is for the small files floe writes for
 // itself, such as a windowed pipeline's partial windows.
 func ReadBinaryColumn(ctx context.Context, fs iceio.IO, path, column string, mem memory.Allocator) ([][]byte, error) {
-	f, err := fs.Open(path)
+	pf, fr, done, err := openParquet(fs, path, 1024, mem)
 	if err != nil {
-		return nil, fmt.Errorf("fileio: open %s: %w", path, err)
+		return nil, err
 	}
-	defer f.Close()
-	pf, err := file.NewParquetReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
-	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1024}, mem)
-	if err != nil {
-		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
-	}
+	defer done()
 	col := pf.MetaData().Schema.ColumnIndexByName(column)
 	if col < 0 {
 		return nil, fmt.Errorf("fileio: %s has no column %q", path, column)
@@ -71,16 +62,11 @@ func WriteBlob(fs iceio.WriteFileIO, path string, b []byte) error {
 // ReadRow reads row pos (counted from 0 over the file) of a Parquet file,
 // the named columns only, as a one-row record the caller releases.
 func ReadRow(ctx context.Context, fs iceio.IO, path string, pos int64, columns []string, mem memory.Allocator) (arrow.RecordBatch, error) {
-	f, err := fs.Open(path)
+	pf, fr, done, err := openParquet(fs, path, 4096, mem)
 	if err != nil {
-		return nil, fmt.Errorf("fileio: open %s: %w", path, err)
+		return nil, err
 	}
-	defer f.Close()
-	pf, err := file.NewParquetReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
-	}
-	defer pf.Close()
+	defer done()
 	md := pf.MetaData()
 	rg, start := -1, int64(0)
 	for i := range md.NumRowGroups() {
@@ -102,10 +88,6 @@ func ReadRow(ctx context.Context, fs iceio.IO, path string, pos int64, columns [
 		}
 		cols = append(cols, i)
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 4096}, mem)
-	if err != nil {
-		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
-	}
 	rr, err := fr.GetRecordReader(ctx, cols, []int{rg})
 	if err != nil {
 		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
@@ -123,4 +105,25 @@ func ReadRow(ctx context.Context, fs iceio.IO, path string, pos int64, columns [
 		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
 	}
 	return nil, fmt.Errorf("fileio: %s has no row %d", path, pos)
+}
+
+// openParquet opens a Parquet file for Arrow reads of batch rows; done
+// closes it.
+func openParquet(fs iceio.IO, path string, batch int64, mem memory.Allocator) (*file.Reader, *pqarrow.FileReader, func(), error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("fileio: open %s: %w", path, err)
+	}
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, nil, fmt.Errorf("fileio: read %s: %w", path, err)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: batch}, mem)
+	if err != nil {
+		pf.Close()
+		f.Close()
+		return nil, nil, nil, fmt.Errorf("fileio: read %s: %w", path, err)
+	}
+	return pf, fr, func() { pf.Close(); f.Close() }, nil
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
@@ -83,20 +82,11 @@ func WritePositionDeletes(wfs iceio.WriteFileIO, path string, target iceberg.Dat
 
 // ReadPositionDeletes reads a position-delete file: positions by data file.
 func ReadPositionDeletes(ctx context.Context, fs iceio.IO, path string, mem memory.Allocator) (map[string][]int64, error) {
-	f, err := fs.Open(path)
+	pf, fr, done, err := openParquet(fs, path, 64<<10, mem)
 	if err != nil {
-		return nil, fmt.Errorf("fileio: open %s: %w", path, err)
+		return nil, err
 	}
-	defer f.Close()
-	pf, err := file.NewParquetReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
-	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
-	if err != nil {
-		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
-	}
+	defer done()
 	sch := pf.MetaData().Schema
 	pathCol, posCol := sch.ColumnIndexByName("file_path"), sch.ColumnIndexByName("pos")
 	if pathCol < 0 || posCol < 0 {
