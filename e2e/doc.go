@@ -102,6 +102,21 @@
 //     TestKeyedCompactionRemovesDeletionVectorsOfRewrittenFiles pins down
 //     v3 compactions that leave deletion vectors of the files they rewrote.
 //
+//   - TestWindowsUnderKills, TestWindowsClusterPartitionMoves
+//     (windows_test.go): windowed pipelines (transform.window: tumbling
+//     windows per country, sessions per user) fed clicks out of order,
+//     hours and days late (beyond the state retention, so their windows
+//     are read back from the table), duplicated, filtered out and dead
+//     letters, while a floe process is SIGKILLed (and failpoints crash it
+//     around commits) or a cluster's members are, the leader, which runs
+//     the table writer and its window state, among them: `floe verify`
+//     finds the table equal to a batch recomputation over the topic, the
+//     rows add up to the events produced, late data corrected windows,
+//     the dead-letter table holds the dead letters, and ClickHouse reads
+//     the same rows as iceberg-go. TestWindowsDeadLetterTableBehind pins
+//     down windows that counted twice the records a restart read again
+//     for a dead-letter table behind the window table.
+//
 //   - TestIndependentChecksCatchTampering: the pruned scans and ClickHouse
 //     checks fail on copies of a table committed with one fault each (a
 //     file's upper bound or partition value, its record count, a file left

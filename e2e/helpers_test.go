@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -510,4 +511,48 @@ func testSeed(t *testing.T) int64 {
 	}
 	t.Logf("seed %d (replay with FLOE_E2E_SEED=%d)", seed, seed)
 	return seed
+}
+
+// endIncarnation ends incarnation i of a kill test, a floe process writing
+// its log to logPath: with a failpoint, it waits for the failpoint's crash
+// (at its hit-th hit) and checks that it was that; otherwise it SIGKILLs
+// the process, after a random delay or once committed() has grown past
+// before (a coin toss). It returns how the incarnation ended.
+func endIncarnation(t *testing.T, i int, proc *procrig.Proc, logPath, failpoint string, hit int, rng *rand.Rand,
+	committed func() int64, before int64,
+) string {
+	t.Helper()
+	if failpoint != "" {
+		if !proc.Wait(2 * time.Minute) {
+			t.Fatalf("incarnation %d: failpoint %s=crash@%d did not fire within 2 minutes", i, failpoint, hit)
+		}
+		if !proc.KilledBySIGKILL() {
+			t.Fatalf("incarnation %d: floe exited with %s, want it killed by its failpoint %s", i, proc.State(), failpoint)
+		}
+		if want := "failpoint " + failpoint + ": crashing"; !strings.Contains(readFile(logPath), want) {
+			t.Fatalf("incarnation %d: died of SIGKILL but its log lacks %q", i, want)
+		}
+		return fmt.Sprintf("failpoint %s (crash@%d)", failpoint, hit)
+	}
+	var how string
+	if rng.IntN(2) == 0 {
+		d := time.Duration(500+rng.IntN(2500)) * time.Millisecond
+		how = "SIGKILL after " + d.String()
+		time.Sleep(d)
+	} else {
+		waitFor(t, 2*time.Minute, fmt.Sprintf("incarnation %d to commit something", i), func() (bool, string) {
+			if proc.Exited() {
+				t.Fatalf("incarnation %d exited by itself: %v", i, proc.Err())
+			}
+			n := committed()
+			return n > before, fmt.Sprintf("committed offsets %d, %d before", n, before)
+		})
+		d := time.Duration(rng.IntN(1000)) * time.Millisecond
+		how = "SIGKILL once it committed, plus " + d.String()
+		time.Sleep(d)
+	}
+	if err := proc.Kill(); err != nil {
+		t.Fatalf("incarnation %d: %v", i, err)
+	}
+	return how
 }

@@ -1273,38 +1273,7 @@ func keyedUnderKills(t *testing.T, k keyedShape) {
 			restarts = append(restarts, time.Now())
 		}
 		proc := startFloe(t, bin, cfgPath, logPath, env...)
-		how := fmt.Sprintf("failpoint %s (crash@%d)", step.failpoint, step.hit)
-		if step.failpoint != "" {
-			if !proc.Wait(2 * time.Minute) {
-				t.Fatalf("incarnation %d: failpoint %s=crash@%d did not fire within 2 minutes", i, step.failpoint, step.hit)
-			}
-			if !proc.KilledBySIGKILL() {
-				t.Fatalf("incarnation %d: floe exited with %s, want it killed by its failpoint %s", i, proc.State(), step.failpoint)
-			}
-			if want := "failpoint " + step.failpoint + ": crashing"; !strings.Contains(readFile(logPath), want) {
-				t.Fatalf("incarnation %d: died of SIGKILL but its log lacks %q", i, want)
-			}
-		} else {
-			if rng.IntN(2) == 0 {
-				d := time.Duration(500+rng.IntN(2500)) * time.Millisecond
-				how = "SIGKILL after " + d.String()
-				time.Sleep(d)
-			} else {
-				waitFor(t, 2*time.Minute, fmt.Sprintf("incarnation %d to commit something", i), func() (bool, string) {
-					if proc.Exited() {
-						t.Fatalf("incarnation %d exited by itself: %v", i, proc.Err())
-					}
-					n := committed()
-					return n > before, fmt.Sprintf("committed offsets %d, %d before", n, before)
-				})
-				d := time.Duration(rng.IntN(1000)) * time.Millisecond
-				how = "SIGKILL once it committed, plus " + d.String()
-				time.Sleep(d)
-			}
-			if err := proc.Kill(); err != nil {
-				t.Fatalf("incarnation %d: %v", i, err)
-			}
-		}
+		how := endIncarnation(t, i, proc, logPath, step.failpoint, step.hit, rng, committed, before)
 		t.Logf("incarnation %2d: %-50s committed offsets %d -> %d; %d produced so far", i, how, before, committed(), prod.stats.Produced.Load())
 	}
 
