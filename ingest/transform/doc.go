@@ -65,5 +65,7 @@
 // A runtime failure of an expression, a filter that is not a boolean, or a
 // value a computed column cannot hold is a *decode.DecodeError naming the
 // column: the worker routes the record to the dead-letter table like a
-// record that does not decode. CEL's cost limit bounds one evaluation.
+// record that does not decode. Evaluations are bounded by the expression and
+// the record (CEL has no unbounded loops); CEL's cost tracking is off, as it
+// costs more than the evaluation.
 package transform

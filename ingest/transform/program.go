@@ -18,12 +18,6 @@ import (
 	"github.com/floelake/floe/internal/schema"
 )
 
-// costLimit bounds the work of one evaluation (CEL's cost units, roughly one
-// per operation and per byte of a string operation), so that no expression
-// can stall a worker on one record: an expression past it fails, and its
-// record is a dead letter.
-const costLimit = 1 << 20
-
 // Program is a transform compiled against its input schema: the filter,
 // the output columns and where each comes from. It is immutable and shared;
 // each worker evaluates it with a Runner of its own.
@@ -176,8 +170,13 @@ func Compile(cfg Config, in *iceberg.Schema) (*Program, error) {
 	return p, nil
 }
 
+// program plans an expression. CEL has no unbounded loops (a comprehension
+// runs over a list, here made of the record's own values), so an
+// evaluation's work is bounded by the expression and the record; CEL's cost
+// tracking, which would bound it further, costs more than the evaluation
+// itself and is left off.
 func program(env *cel.Env, ast *cel.Ast) (cel.Program, error) {
-	return env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(costLimit))
+	return env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 }
 
 func boolKind(k types.Kind) bool {
