@@ -30,6 +30,10 @@ import (
 // table's location.
 const StateDir = "state"
 
+// IdlePartition is how long a partition may deliver no event before the
+// window watermark stops waiting for it.
+const IdlePartition = 5 * time.Minute
+
 // Stage is the table writer's part of a windowed pipeline (a commit.Stage):
 // at every commit it merges the partial windows the workers wrote for the
 // segment into the windows' state, writes the rows of the windows that
@@ -55,6 +59,10 @@ type Stage struct {
 	// store is what state reads windows back from: the table as of the
 	// commit being applied.
 	store tableStore
+
+	// heard is when each partition last delivered an event, by the id
+	// the state knows it by.
+	heard map[string]time.Time
 
 	stats   StageStats
 	table   string
@@ -106,7 +114,7 @@ func (p *Program) NewStage(pipeline string, log *slog.Logger) (*Stage, error) {
 	if p.window == nil {
 		return nil, errors.New("transform: the program has no window")
 	}
-	s := &Stage{p: p, pipeline: pipeline, log: log, mem: memory.DefaultAllocator, now: time.Now}
+	s := &Stage{p: p, pipeline: pipeline, log: log, mem: memory.DefaultAllocator, now: time.Now, heard: map[string]time.Time{}}
 	s.store.s = s
 	return s, nil
 }
@@ -160,9 +168,23 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 	if err != nil {
 		return seg, fmt.Errorf("transform: windows: %w", err)
 	}
+	now := s.now()
 	for t, ps := range seg.EventTimes {
 		for p, ts := range ps {
-			s.state.Observe(t+"/"+strconv.Itoa(int(p)), ts)
+			id := t + "/" + strconv.Itoa(int(p))
+			s.state.Observe(id, ts)
+			s.heard[id] = now
+		}
+	}
+	// A partition that has delivered nothing for IdlePartition stops
+	// holding the watermark back (windows would stay in memory forever).
+	for _, id := range s.state.Partitions() {
+		if at, ok := s.heard[id]; !ok {
+			s.heard[id] = now // restored from a checkpoint: give it time
+		} else if now.Sub(at) > IdlePartition {
+			s.state.Forget(id)
+			delete(s.heard, id)
+			s.log.Info("a partition delivered no event for a while; the window watermark no longer waits for it", "partition", id, "idle", IdlePartition)
 		}
 	}
 	out := seg

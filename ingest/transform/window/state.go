@@ -163,6 +163,25 @@ func (s *State) Observe(partition string, maxTs int64) {
 	}
 }
 
+// Forget drops partition from the watermark, as if it had never reported:
+// for a partition that stopped delivering (idle, or no longer read), which
+// would otherwise hold the watermark back forever. It reports again with
+// its next Observe. The watermark only decides eviction, re-opened counts
+// and MaxLateness drops, never what a window holds.
+func (s *State) Forget(partition string) {
+	delete(s.parts, partition)
+}
+
+// Partitions lists the partitions the watermark is made of.
+func (s *State) Partitions() []string {
+	out := make([]string, 0, len(s.parts))
+	for p := range s.parts {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Watermark returns the smallest time the partitions reported, minus
 // Delay; false if no partition reported yet.
 func (s *State) Watermark() (int64, bool) {

@@ -351,3 +351,29 @@ func TestPartialsAddAtomic(t *testing.T) {
 		t.Error("Reset left windows")
 	}
 }
+
+// TestForgetLetsTheWatermarkMoveOn: a partition that stopped reporting
+// holds the watermark back until it is forgotten, and rejoins with its next
+// report.
+func TestForgetLetsTheWatermarkMoveOn(t *testing.T) {
+	s, err := NewState(Config{Spec: Spec{Kind: Tumbling, Size: 10}, Aggs: Aggs{{Func: Count, Star: true}}}, newMemStore(t, Spec{Kind: Tumbling, Size: 10}, Aggs{{Func: Count, Star: true}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Observe("a", 100)
+	s.Observe("b", 1000)
+	if wm, _ := s.Watermark(); wm != 100 {
+		t.Fatalf("watermark %d, want 100", wm)
+	}
+	s.Forget("a")
+	if wm, _ := s.Watermark(); wm != 1000 {
+		t.Fatalf("watermark %d after forgetting a, want 1000", wm)
+	}
+	if got := s.Partitions(); len(got) != 1 || got[0] != "b" {
+		t.Fatalf("partitions %v", got)
+	}
+	s.Observe("a", 500)
+	if wm, _ := s.Watermark(); wm != 500 {
+		t.Fatalf("watermark %d after a reported again, want 500", wm)
+	}
+}
