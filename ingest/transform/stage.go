@@ -141,7 +141,13 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 	// The state reads windows back through the one store it was made
 	// with: point it at this commit's base.
 	s.store.ctx, s.store.base = ctx, base
-	defer func() { s.store.ctx = nil }()
+	defer func() {
+		s.store.ctx = nil
+		if s.store.rows != nil {
+			s.store.rows.Close()
+			s.store.rows = nil
+		}
+	}()
 	if s.state == nil {
 		if s.state, err = s.load(ctx, base, &s.store); err != nil {
 			return seg, err
@@ -442,6 +448,9 @@ type tableStore struct {
 	ctx  context.Context
 	s    *Stage
 	base *table.Table
+	// rows reads rows through the key index; it keeps the files and row
+	// groups it read until the Apply ends.
+	rows *fileio.RowReader
 }
 
 func (t *tableStore) Load(group string, lo, hi int64) ([]window.Window, error) {
@@ -591,11 +600,14 @@ func (t *tableStore) byIndex(group string, start int64) ([]window.Window, bool, 
 	if err != nil || !known || !found {
 		return nil, known, err
 	}
-	fs, err := t.base.FS(t.ctx)
-	if err != nil {
-		return nil, false, err
+	if t.rows == nil {
+		fs, err := t.base.FS(t.ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		t.rows = fileio.NewRowReader(fs, []string{ColWindowStart, ColWindowEnd, ColEvents, ColRevision, ColState}, s.mem)
 	}
-	row, err := fileio.ReadRow(t.ctx, fs, path, pos, []string{ColWindowStart, ColWindowEnd, ColEvents, ColRevision, ColState}, s.mem)
+	row, err := t.rows.Row(t.ctx, path, pos)
 	if err != nil {
 		return nil, false, fmt.Errorf("transform: read a window back: %w", err)
 	}

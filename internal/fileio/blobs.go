@@ -62,49 +62,9 @@ func WriteBlob(fs iceio.WriteFileIO, path string, b []byte) error {
 // ReadRow reads row pos (counted from 0 over the file) of a Parquet file,
 // the named columns only, as a one-row record the caller releases.
 func ReadRow(ctx context.Context, fs iceio.IO, path string, pos int64, columns []string, mem memory.Allocator) (arrow.RecordBatch, error) {
-	pf, fr, done, err := openParquet(fs, path, 4096, mem)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	md := pf.MetaData()
-	rg, start := -1, int64(0)
-	for i := range md.NumRowGroups() {
-		n := md.RowGroup(i).NumRows()
-		if pos < start+n {
-			rg = i
-			break
-		}
-		start += n
-	}
-	if pos < 0 || rg < 0 {
-		return nil, fmt.Errorf("fileio: %s has no row %d (%d rows)", path, pos, md.NumRows)
-	}
-	var cols []int
-	for _, c := range columns {
-		i := md.Schema.ColumnIndexByName(c)
-		if i < 0 {
-			return nil, fmt.Errorf("fileio: %s has no column %q", path, c)
-		}
-		cols = append(cols, i)
-	}
-	rr, err := fr.GetRecordReader(ctx, cols, []int{rg})
-	if err != nil {
-		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
-	}
-	defer rr.Release()
-	at := start
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		if n := rec.NumRows(); pos < at+n {
-			return rec.NewSlice(pos-at, pos-at+1), nil
-		}
-		at += rec.NumRows()
-	}
-	if err := rr.Err(); err != nil {
-		return nil, fmt.Errorf("fileio: read %s: %w", path, err)
-	}
-	return nil, fmt.Errorf("fileio: %s has no row %d", path, pos)
+	r := NewRowReader(fs, columns, mem)
+	defer r.Close()
+	return r.Row(ctx, path, pos)
 }
 
 // openParquet opens a Parquet file for Arrow reads of batch rows; done
@@ -126,4 +86,109 @@ func openParquet(fs iceio.IO, path string, batch int64, mem memory.Allocator) (*
 		return nil, nil, nil, fmt.Errorf("fileio: read %s: %w", path, err)
 	}
 	return pf, fr, func() { pf.Close(); f.Close() }, nil
+}
+
+// RowReader reads single rows of Parquet files by position, keeping the
+// files it opened and the row groups it read until Close: rows near one
+// another cost one read. It is used by one goroutine.
+type RowReader struct {
+	fs      iceio.IO
+	columns []string
+	mem     memory.Allocator
+	files   map[string]*rowFile
+}
+
+type rowFile struct {
+	pf     *file.Reader
+	fr     *pqarrow.FileReader
+	done   func()
+	cols   []int
+	starts []int64 // first row of each row group, and the row count last
+	groups map[int][]arrow.RecordBatch
+}
+
+// NewRowReader reads the named columns of files through fs.
+func NewRowReader(fs iceio.IO, columns []string, mem memory.Allocator) *RowReader {
+	return &RowReader{fs: fs, columns: columns, mem: mem, files: map[string]*rowFile{}}
+}
+
+// Row returns row pos of the file at path as a one-row record the caller
+// releases.
+func (r *RowReader) Row(ctx context.Context, path string, pos int64) (arrow.RecordBatch, error) {
+	f := r.files[path]
+	if f == nil {
+		pf, fr, done, err := openParquet(r.fs, path, 4096, r.mem)
+		if err != nil {
+			return nil, err
+		}
+		f = &rowFile{pf: pf, fr: fr, done: done, groups: map[int][]arrow.RecordBatch{}}
+		md := pf.MetaData()
+		for _, c := range r.columns {
+			i := md.Schema.ColumnIndexByName(c)
+			if i < 0 {
+				done()
+				return nil, fmt.Errorf("fileio: %s has no column %q", path, c)
+			}
+			f.cols = append(f.cols, i)
+		}
+		at := int64(0)
+		for i := range md.NumRowGroups() {
+			f.starts = append(f.starts, at)
+			at += md.RowGroup(i).NumRows()
+		}
+		f.starts = append(f.starts, at)
+		r.files[path] = f
+	}
+	rg := -1
+	for i := 0; i+1 < len(f.starts); i++ {
+		if pos >= f.starts[i] && pos < f.starts[i+1] {
+			rg = i
+			break
+		}
+	}
+	if rg < 0 {
+		return nil, fmt.Errorf("fileio: %s has no row %d (%d rows)", path, pos, f.starts[len(f.starts)-1])
+	}
+	recs, ok := f.groups[rg]
+	if !ok {
+		rr, err := f.fr.GetRecordReader(ctx, f.cols, []int{rg})
+		if err != nil {
+			return nil, fmt.Errorf("fileio: read %s: %w", path, err)
+		}
+		for rr.Next() {
+			rec := rr.RecordBatch()
+			rec.Retain()
+			recs = append(recs, rec)
+		}
+		err = rr.Err()
+		rr.Release()
+		if err != nil {
+			for _, rec := range recs {
+				rec.Release()
+			}
+			return nil, fmt.Errorf("fileio: read %s: %w", path, err)
+		}
+		f.groups[rg] = recs
+	}
+	at := f.starts[rg]
+	for _, rec := range recs {
+		if n := rec.NumRows(); pos < at+n {
+			return rec.NewSlice(pos-at, pos-at+1), nil
+		}
+		at += rec.NumRows()
+	}
+	return nil, fmt.Errorf("fileio: %s has no row %d", path, pos)
+}
+
+// Close releases what the reader keeps.
+func (r *RowReader) Close() {
+	for _, f := range r.files {
+		for _, recs := range f.groups {
+			for _, rec := range recs {
+				rec.Release()
+			}
+		}
+		f.done()
+	}
+	clear(r.files)
 }

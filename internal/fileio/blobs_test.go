@@ -54,6 +54,15 @@ func TestReadRowAndBinaryColumn(t *testing.T) {
 		require.EqualValues(t, pos, rec.Column(1).(*array.Int64).Value(0))
 		rec.Release()
 	}
+	// One reader, many rows: each row group is read once.
+	rr := fileio.NewRowReader(iceio.LocalFS{}, []string{"id"}, memory.DefaultAllocator)
+	for _, pos := range []int64{19_999, 5, 6, 12_000, 7, 19_998} {
+		rec, err := rr.Row(context.Background(), path, pos)
+		require.NoError(t, err)
+		require.EqualValues(t, pos, rec.Column(0).(*array.Int64).Value(0))
+		rec.Release()
+	}
+	rr.Close()
 	_, err = fileio.ReadRow(context.Background(), iceio.LocalFS{}, path, n, []string{"id"}, memory.DefaultAllocator)
 	require.ErrorContains(t, err, "has no row")
 	_, err = fileio.ReadRow(context.Background(), iceio.LocalFS{}, path, 0, []string{"nope"}, memory.DefaultAllocator)
