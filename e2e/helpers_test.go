@@ -556,3 +556,22 @@ func endIncarnation(t *testing.T, i int, proc *procrig.Proc, logPath, failpoint 
 	}
 	return how
 }
+
+// writeMemberConfig writes s's configuration with its member's pipeline
+// shaped by shape, and returns its path and the configuration as floe
+// parses it.
+func writeMemberConfig(t *testing.T, s setup, shape func(*procrig.MemberConfig)) (string, config.Config) {
+	t.Helper()
+	mc := s.memberConfig()
+	shape(&mc)
+	yaml := mc.YAML() + s.Extra
+	cfg, err := config.Parse([]byte(yaml), nil)
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, yaml)
+	}
+	path := filepath.Join(s.Dir, "floe.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, cfg
+}

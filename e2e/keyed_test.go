@@ -159,18 +159,7 @@ func keyedMember(mc *procrig.MemberConfig, k keyedShape) {
 // returns its path and the configuration as floe parses it.
 func writeKeyedConfig(t *testing.T, s setup, k keyedShape) (string, config.Config) {
 	t.Helper()
-	mc := s.memberConfig()
-	keyedMember(&mc, k)
-	yaml := mc.YAML() + s.Extra
-	cfg, err := config.Parse([]byte(yaml), nil)
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, yaml)
-	}
-	path := filepath.Join(s.Dir, "floe.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path, cfg
+	return writeMemberConfig(t, s, func(mc *procrig.MemberConfig) { keyedMember(mc, k) })
 }
 
 // ---------------------------------------------------------------------------

@@ -36,7 +36,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -139,18 +138,7 @@ func windowMember(mc *procrig.MemberConfig, w windowShape) {
 // and returns its path and the configuration as floe parses it.
 func writeWindowConfig(t *testing.T, s setup, w windowShape) (string, config.Config) {
 	t.Helper()
-	mc := s.memberConfig()
-	windowMember(&mc, w)
-	yaml := mc.YAML() + s.Extra
-	cfg, err := config.Parse([]byte(yaml), nil)
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, yaml)
-	}
-	path := filepath.Join(s.Dir, "floe.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path, cfg
+	return writeMemberConfig(t, s, func(mc *procrig.MemberConfig) { windowMember(mc, w) })
 }
 
 // ---------------------------------------------------------------------------
