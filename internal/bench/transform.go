@@ -332,6 +332,11 @@ func windowLatency(ctx context.Context, a childArgs, out io.Writer) (childResult
 			case probeReadBack:
 				ts = now.Add(-3 * time.Hour)
 			}
+			if kind != probeOnTime {
+				// Early in its minute, so that the correction (a second
+				// later) falls in the same window.
+				ts = ts.Truncate(time.Minute).Add(10 * time.Second)
+			}
 			start := ts.Truncate(time.Minute)
 			sent := time.Now()
 			if err := produce(group, ts, group+"/1"); err != nil {
