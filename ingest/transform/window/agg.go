@@ -310,14 +310,28 @@ func (s AggSpec) add(acc *Acc, v *Value) {
 	}
 	first := acc.n == 0
 	acc.n++
+	if s.Func == ApproxDistinct {
+		if acc.sketch == nil {
+			acc.sketch = NewHLL(s.norm().Precision)
+		}
+		acc.sketch.Add(hashValue(s.In, v))
+		return
+	}
+	s.combine(acc, v.Int, canonFloat(v.Float), v.Bytes, first)
+}
+
+// combine folds a number or bytes (an input's, or another accumulator's
+// sum, minimum or maximum) into acc's sum, minimum or maximum; first says
+// acc held none yet. f must be canonical (canonFloat).
+func (s AggSpec) combine(acc *Acc, i int64, f float64, b []byte, first bool) {
 	switch s.Func {
 	case Sum, Avg:
 		if s.In == KindInt {
-			acc.i += v.Int
+			acc.i += i
 		} else if first {
-			acc.f = canonFloat(v.Float)
+			acc.f = f
 		} else {
-			acc.f = canonFloat(acc.f + v.Float)
+			acc.f = canonFloat(acc.f + f)
 		}
 	case Min, Max:
 		want := -1
@@ -326,23 +340,18 @@ func (s AggSpec) add(acc *Acc, v *Value) {
 		}
 		switch s.In {
 		case KindInt:
-			if first || cmpInt(v.Int, acc.i) == want {
-				acc.i = v.Int
+			if first || cmpInt(i, acc.i) == want {
+				acc.i = i
 			}
 		case KindFloat:
-			if first || cmpFloat(v.Float, acc.f) == want {
-				acc.f = canonFloat(v.Float)
+			if first || cmpFloat(f, acc.f) == want {
+				acc.f = f
 			}
 		case KindBytes:
-			if first || bytes.Compare(v.Bytes, acc.b) == want {
-				acc.b = append(acc.b[:0], v.Bytes...)
+			if first || bytes.Compare(b, acc.b) == want {
+				acc.b = append(acc.b[:0], b...)
 			}
 		}
-	case ApproxDistinct:
-		if acc.sketch == nil {
-			acc.sketch = NewHLL(s.norm().Precision)
-		}
-		acc.sketch.Add(hashValue(s.In, v))
 	}
 }
 
@@ -408,42 +417,16 @@ func (s AggSpec) merge(dst, src *Acc) {
 	if s.Star || s.Func == Count {
 		return
 	}
-	switch s.Func {
-	case Sum, Avg:
-		if s.In == KindInt {
-			dst.i += src.i
-		} else if first {
-			dst.f = src.f
-		} else {
-			dst.f = canonFloat(dst.f + src.f)
-		}
-	case Min, Max:
-		want := -1
-		if s.Func == Max {
-			want = 1
-		}
-		switch s.In {
-		case KindInt:
-			if first || cmpInt(src.i, dst.i) == want {
-				dst.i = src.i
-			}
-		case KindFloat:
-			if first || cmpFloat(src.f, dst.f) == want {
-				dst.f = src.f
-			}
-		case KindBytes:
-			if first || bytes.Compare(src.b, dst.b) == want {
-				dst.b = append(dst.b[:0], src.b...)
-			}
-		}
-	case ApproxDistinct:
-		switch {
-		case src.sketch == nil:
-		case dst.sketch == nil:
-			dst.sketch = src.sketch.Clone()
-		default:
-			_ = dst.sketch.Merge(src.sketch) // precisions checked by Merge
-		}
+	if s.Func != ApproxDistinct {
+		s.combine(dst, src.i, src.f, src.b, first)
+		return
+	}
+	switch {
+	case src.sketch == nil:
+	case dst.sketch == nil:
+		dst.sketch = src.sketch.Clone()
+	default:
+		_ = dst.sketch.Merge(src.sketch) // precisions checked by Merge
 	}
 }
 
