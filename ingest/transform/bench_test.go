@@ -9,7 +9,7 @@ import (
 
 // BenchmarkEval: a filter and three computed columns on one decoded row.
 func BenchmarkEval(b *testing.B) {
-	in := inputSchema(&testing.T{})
+	in := inputSchema(b)
 	p, err := transform.Compile(transform.Config{
 		Filter: `country != "XX"`,
 		Columns: []transform.Column{
@@ -21,12 +21,7 @@ func BenchmarkEval(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, _ := p.OutputSchema(nil)
-	dec, _ := decode.NewJSONDecoder(in)
-	r, err := p.NewRunner(dec, out)
-	if err != nil {
-		b.Fatal(err)
-	}
+	dec, r, _ := bind(b, p, in)
 	if err := dec.Parse([]byte(`{"id":1,"country":"DE","amount":2.5,"qty":4,"ts":"2026-01-02T03:04:05Z"}`), decode.RecordMeta{}); err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func FuzzCompile(f *testing.F) {
 	f.Add(`size(country) > 2`, "s", `country + "x"`, "binary", "qty", "id", "nosuch", `{"id":1,"country":null}`)
 	f.Add(`dyn(1)`, "n", `null`, "string", "", "", "", `{"id":2}`)
 	f.Add(`"a".matches("(")`, "r", `string(price)`, "", "", "", "", `{"id":3,"price":"1.25"}`)
-	in := inputSchema(&testing.T{})
+	in := inputSchema(f)
 	f.Fuzz(func(t *testing.T, filter, name, expr, typ, renameFrom, renameTo, drop, record string) {
 		cfg := transform.Config{Filter: filter, Columns: []transform.Column{{Name: name, Expr: expr, Type: typ}}}
 		if renameFrom != "" {
@@ -31,18 +31,7 @@ func FuzzCompile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out, err := p.OutputSchema(nil)
-		if err != nil {
-			t.Fatalf("compiled, but no output schema: %v", err)
-		}
-		dec, err := decode.NewJSONDecoder(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := p.NewRunner(dec, out)
-		if err != nil {
-			t.Fatalf("compiled, but the output schema does not fit: %v", err)
-		}
+		dec, r, out := bind(t, p, in)
 		if dec.Parse([]byte(record), decode.RecordMeta{}) != nil {
 			return
 		}
@@ -70,7 +59,7 @@ func FuzzWindowConfig(f *testing.F) {
 	f.Add("hopping", int64(120e9), int64(60e9), int64(0), "id", "country", "approx_count_distinct", "country", "max", "ts", uint8(10), "ts", `{"id":2,"ts":"2026-01-02T03:04:05Z"}`)
 	f.Add("session", int64(0), int64(0), int64(30e9), "", "", "avg", "amount", "min", "country", uint8(0), "ts", `{"id":3,"amount":1.5}`)
 	f.Add("session", int64(-1), int64(5), int64(1), "tags", "nosuch", "median", "qty", "count", "", uint8(30), "country", `{}`)
-	in := inputSchema(&testing.T{})
+	in := inputSchema(f)
 	f.Fuzz(func(t *testing.T, typ string, size, slide, gap int64, g1, g2, fn1, of1, fn2, of2 string, precision uint8, timeCol, record string) {
 		w := &transform.WindowConfig{Time: timeCol, Type: typ, Size: conf.Duration(size), Slide: conf.Duration(slide), Gap: conf.Duration(gap),
 			Aggregates: []transform.Aggregate{{Name: "a1", Fn: fn1, Of: of1, Precision: int(precision)}, {Name: "a2", Fn: fn2, Of: of2}}}
@@ -93,18 +82,7 @@ func FuzzWindowConfig(f *testing.F) {
 		if len(sch.IdentifierFieldIDs) != len(p.WindowKey()) {
 			t.Fatalf("identifiers %v for key %v", sch.IdentifierFieldIDs, p.WindowKey())
 		}
-		out, err := p.OutputSchema(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec, err := decode.NewJSONDecoder(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := p.NewRunner(dec, out)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dec, r, _ := bind(t, p, in)
 		wd := p.NewWindower(r)
 		if dec.Parse([]byte(record), decode.RecordMeta{Topic: "t"}) != nil {
 			return

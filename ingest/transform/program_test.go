@@ -17,7 +17,7 @@ import (
 	"github.com/floelake/floe/internal/schema"
 )
 
-func inputSchema(t *testing.T) *iceberg.Schema {
+func inputSchema(t testing.TB) *iceberg.Schema {
 	t.Helper()
 	sch, err := schema.Build([]schema.Column{
 		{Name: "id", Type: "long", Required: true},
@@ -32,6 +32,25 @@ func inputSchema(t *testing.T) *iceberg.Schema {
 		t.Fatal(err)
 	}
 	return sch
+}
+
+// bind makes a decoder of the input schema in and a Runner of p on it,
+// bound to p's output schema, which it returns too.
+func bind(t testing.TB, p *transform.Program, in *iceberg.Schema) (*decode.JSONDecoder, *transform.Runner, *iceberg.Schema) {
+	t.Helper()
+	out, err := p.OutputSchema(nil)
+	if err != nil {
+		t.Fatalf("compiled, but no output schema: %v", err)
+	}
+	dec, err := decode.NewJSONDecoder(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.NewRunner(dec, out)
+	if err != nil {
+		t.Fatalf("compiled, but the output schema does not fit: %v", err)
+	}
+	return dec, r, out
 }
 
 type rig struct {
@@ -50,18 +69,7 @@ func newRig(t *testing.T, cfg transform.Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := p.OutputSchema(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, err := decode.NewJSONDecoder(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := p.NewRunner(dec, out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dec, r, out := bind(t, p, in)
 	asc, err := table.SchemaToArrowSchema(out, nil, true, false)
 	if err != nil {
 		t.Fatal(err)
