@@ -345,10 +345,16 @@ func TestPipelineConfigValidatesTransform(t *testing.T) {
 		}), "transform", "needs a declared schema"},
 		{"filter", pipeline(tr(transform.Config{Filter: "v +"})), "transform.filter", "Syntax error"},
 		{"column", pipeline(tr(transform.Config{Columns: []transform.Column{{Name: "x", Expr: "nope"}}})), "transform.columns[0].expr", "undeclared reference to 'nope'"},
-		{"key dropped", pipeline(func(p *ingest.PipelineConfig) {
+		{"key renamed", pipeline(func(p *ingest.PipelineConfig) {
 			p.Key = []string{"id"}
 			p.Transform = &transform.Config{Rename: map[string]string{"id": "ident"}}
 		}), "transform", `column "id" must pass through unchanged`},
+		{"key dropped", pipeline(func(p *ingest.PipelineConfig) {
+			p.Key = []string{"id"}
+			p.Transform = &transform.Config{Drop: []string{"id"}}
+		}), "transform", `column "id" must pass through unchanged`},
+		{"state without window", pipeline(tr(transform.Config{State: transform.StateConfig{Retention: conf.Duration(time.Minute)}})),
+			"transform.state", "applies to window aggregation only"},
 		{"order column dropped", pipeline(func(p *ingest.PipelineConfig) {
 			p.Key = []string{"id"}
 			p.Transform = &transform.Config{Drop: []string{"_kafka_offset"}}
@@ -356,7 +362,7 @@ func TestPipelineConfigValidatesTransform(t *testing.T) {
 		{"partition on a dropped column", pipeline(func(p *ingest.PipelineConfig) {
 			p.PartitionBy = []string{"day(ts)"}
 			p.Transform = &transform.Config{Drop: []string{"ts"}}
-		}), "partition_by", "ts"},
+		}), "partition_by", `no column "ts" in the schema`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

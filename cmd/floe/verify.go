@@ -18,8 +18,9 @@ func verifyCmd() *cobra.Command {
 		Use:   "verify --config FILE --pipeline NAME",
 		Short: "Check a windowed pipeline's table against a batch recomputation over its topics",
 		Long: `Check that a windowed pipeline's table equals what a batch job computes from
-the same input: read the pipeline's topics from the start of each partition
-up to the offsets the table has committed, run each record through the
+the same input: read the pipeline's topics from where the pipeline started
+(each partition's log start for start: earliest, otherwise the offsets it
+recorded in the table's first snapshot) up to the offsets the table has committed, run each record through the
 pipeline's decoder and transform, compute every window at once, and compare
 the table row by row (windows, ends, event counts and aggregates; float sums
 and averages within a relative 1e-9, approximate distinct counts exactly,

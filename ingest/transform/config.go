@@ -38,5 +38,6 @@ type Column struct {
 // Empty reports whether the section asks for nothing: the output is the
 // input.
 func (c *Config) Empty() bool {
-	return c == nil || (c.Filter == "" && len(c.Columns) == 0 && len(c.Rename) == 0 && len(c.Drop) == 0 && c.Window == nil)
+	return c == nil || (c.Filter == "" && len(c.Columns) == 0 && len(c.Rename) == 0 && len(c.Drop) == 0 && c.Window == nil &&
+		c.State == StateConfig{})
 }

@@ -314,8 +314,8 @@ func pipeline(k gen.Kind, o Options) (ingest.PipelineConfig, error) {
 
 // windowPipeline is the quickstart's windowed aggregate: the clicks per
 // country and 1-minute window of event time, with distinct users, revenue
-// and the average visit. The clicks generator's late events (minutes to a
-// day late) re-open their windows.
+// and the average visit. The clicks generator's late events (minutes to 30
+// hours late) re-open their windows.
 func windowPipeline(o Options) (ingest.PipelineConfig, error) {
 	cols, err := columns(gen.Schema(gen.Clicks))
 	if err != nil {

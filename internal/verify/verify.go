@@ -1,7 +1,8 @@
 // Package verify is `floe verify`: the check that a windowed pipeline's
 // table equals a batch recomputation over the same input ("Kappa equals
-// Lambda"). It reads the pipeline's topics from the start of each
-// partition up to the offsets the table has committed, runs every record
+// Lambda"). It reads the pipeline's topics from where the pipeline started
+// (the log start for start: earliest, else the offsets its first snapshot
+// recorded) up to the offsets the table has committed, runs every record
 // through the pipeline's own decoder and transform (so that a record the
 // pipeline filtered out or dead-lettered is left out the same way), and
 // computes every window of the events at once with window.Batch, a plain
