@@ -46,8 +46,14 @@ func TestRunTransformQuick(t *testing.T) {
 			t.Errorf("the report lacks %q", want)
 		}
 	}
-	// Every read-back probe read its window back from the table.
-	if m := regexp.MustCompile(`(\d+) read back from the table`).FindStringSubmatch(got); m == nil || m[1] == "0" {
-		t.Errorf("no window was read back: %v", m)
+	// Every read-back probe read its window back from the table (the
+	// windowed state reads back nothing else in this phase: its stream is
+	// on time).
+	m = regexp.MustCompile(`(\d+) read back from the table`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatal("the report lacks the window state's read-backs")
+	}
+	if n, _ := strconv.Atoi(m[1]); n < o.Probes {
+		t.Errorf("%d windows read back, want at least one per read-back probe (%d)", n, o.Probes)
 	}
 }

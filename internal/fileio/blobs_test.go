@@ -3,10 +3,16 @@ package fileio_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
@@ -24,9 +30,6 @@ func TestReadRowAndBinaryColumn(t *testing.T) {
 	)
 	asc, err := table.SchemaToArrowSchema(sch, nil, true, false)
 	require.NoError(t, err)
-	info := fileio.TableInfo{FS: iceio.LocalFS{}, Location: t.TempDir(), Schema: sch, ArrowSchema: asc, Spec: *iceberg.UnpartitionedSpec, FormatVersion: 2}
-	// Small row groups: the 20,000 rows span several.
-	w := fileio.NewWriter(info, nil, fileio.Options{RowGroupBytes: 16 << 10})
 	rb := array.NewRecordBuilder(memory.DefaultAllocator, asc)
 	defer rb.Release()
 	const n = 20_000
@@ -37,24 +40,34 @@ func TestReadRowAndBinaryColumn(t *testing.T) {
 		} else {
 			rb.Field(1).(*array.BinaryBuilder).Append([]byte(fmt.Sprintf("b%d", i)))
 		}
-		if rb.Field(0).Len() == 1000 {
-			rec := rb.NewRecordBatch()
-			require.NoError(t, w.Write(rec))
-			rec.Release()
-		}
 	}
-	files, err := w.Close(context.Background())
+	rec := rb.NewRecordBatch()
+	defer rec.Release()
+	// Row groups of 3,000 rows, so that rows are found across them.
+	path := filepath.Join(t.TempDir(), "rows.parquet")
+	f, err := os.Create(path)
 	require.NoError(t, err)
-	require.Len(t, files, 1)
-	path := files[0].FilePath()
+	tbl := array.NewTableFromRecords(asc, []arrow.RecordBatch{rec})
+	defer tbl.Release()
+	// WriteTable closes f.
+	require.NoError(t, pqarrow.WriteTable(tbl, f, 3000, parquet.NewWriterProperties(), pqarrow.DefaultWriterProps()))
+	pf, err := file.OpenParquetFile(path, false)
+	require.NoError(t, err)
+	require.Greater(t, pf.NumRowGroups(), 2, "the rows should span several row groups")
+	require.NoError(t, pf.Close())
 	for _, pos := range []int64{0, 1, 999, 1000, 4095, 4096, 12345, n - 1} {
 		rec, err := fileio.ReadRow(context.Background(), iceio.LocalFS{}, path, pos, []string{"blob", "id"}, memory.DefaultAllocator)
 		require.NoError(t, err)
 		require.EqualValues(t, 1, rec.NumRows())
 		require.EqualValues(t, pos, rec.Column(1).(*array.Int64).Value(0))
+		if blob := rec.Column(0); pos%7 == 0 {
+			require.True(t, blob.IsNull(0), "row %d", pos)
+		} else {
+			require.Equal(t, fmt.Sprintf("b%d", pos), string(blob.(*array.Binary).Value(0)), "row %d", pos)
+		}
 		rec.Release()
 	}
-	// One reader, many rows: each row group is read once.
+	// One reader, many rows, in any order, within and across row groups.
 	rr := fileio.NewRowReader(iceio.LocalFS{}, []string{"id"}, memory.DefaultAllocator)
 	for _, pos := range []int64{19_999, 5, 6, 12_000, 7, 19_998} {
 		rec, err := rr.Row(context.Background(), path, pos)
