@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
@@ -70,15 +69,11 @@ func (d *failingDeltas) Obsolete(context.Context, *table.Table) ([]iceberg.DataF
 func TestWriterAbandonsTheStageWhenResolvingFails(t *testing.T) {
 	r := newWriterRig(t)
 	require.NoError(t, r.propose(0, 10).Err)
-	st := &countingStage{}
-	p := commit.DefaultWriterPolicy(20 * time.Millisecond)
-	p.MinBackoff, p.MaxBackoff = time.Millisecond, 10*time.Millisecond
-	w, err := commit.NewWriter(commit.WriterConfig{
-		Table: rigTable, Pipeline: "p", Epoch: 1, Policy: p, Catalog: r.cat, Ledger: r.env.l, Env: r.env,
-		Stage: st, Deltas: &failingDeltas{fails: 2},
-	})
-	require.NoError(t, err)
-	r.run(w, 10)
-	require.GreaterOrEqual(t, st.applies, 3, "the failed rounds did not apply the segment again")
+	st, d := &countingStage{}, &failingDeltas{fails: 2}
+	cfg := r.writerConfig(r.cat, 1, nil)
+	cfg.Stage, cfg.Deltas = st, d
+	r.run(r.writerOf(cfg), 10)
+	require.Zero(t, d.fails, "the injected failures did not happen")
+	require.Equal(t, 3, st.applies, "two failed rounds and the one that landed each apply the segment")
 	require.Zero(t, st.doubled, "the segment was applied on top of an attempt that did not land")
 }

@@ -96,11 +96,22 @@ func (r *writerRig) propose(from, n int64) commit.ApplyResult {
 
 func (r *writerRig) writer(cat table.CatalogIO, epoch int64, onCommit func(commit.WriterCommit)) *commit.TableWriter {
 	r.t.Helper()
+	return r.writerOf(r.writerConfig(cat, epoch, onCommit))
+}
+
+// writerConfig is the rig's writer configuration: quick commits and
+// retries.
+func (r *writerRig) writerConfig(cat table.CatalogIO, epoch int64, onCommit func(commit.WriterCommit)) commit.WriterConfig {
 	p := commit.DefaultWriterPolicy(20 * time.Millisecond)
 	p.MinBackoff, p.MaxBackoff = time.Millisecond, 10*time.Millisecond
-	w, err := commit.NewWriter(commit.WriterConfig{
+	return commit.WriterConfig{
 		Table: rigTable, Pipeline: "p", Epoch: epoch, Policy: p, Catalog: cat, Ledger: r.env.l, Env: r.env, OnCommit: onCommit,
-	})
+	}
+}
+
+func (r *writerRig) writerOf(cfg commit.WriterConfig) *commit.TableWriter {
+	r.t.Helper()
+	w, err := commit.NewWriter(cfg)
 	require.NoError(r.t, err)
 	return w
 }

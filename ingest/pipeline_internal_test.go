@@ -159,10 +159,19 @@ func (e *env) produce(n int) {
 
 func (e *env) pipeline(interval time.Duration) *Pipeline {
 	e.t.Helper()
-	p, err := New(Options{Pipeline: PipelineConfig{Name: "events", Table: "ns.events", Topics: []string{"events"},
+	return e.pipelineWith(interval, nil)
+}
+
+// pipelineWith is pipeline with its configuration changed by mod.
+func (e *env) pipelineWith(interval time.Duration, mod func(*PipelineConfig)) *Pipeline {
+	e.t.Helper()
+	cfg := PipelineConfig{Name: "events", Table: "ns.events", Topics: []string{"events"},
 		Format: "json", Start: "earliest", CommitInterval: conf.Duration(interval), TargetFileSize: 128 << 20, Workers: 2,
-		Schema: []Column{{Name: "id", Type: "long", Required: true}}}, Kafka: e.kafka, Catalog: e.cat,
-		ShutdownTimeout: time.Minute})
+		Schema: []Column{{Name: "id", Type: "long", Required: true}}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := New(Options{Pipeline: cfg, Kafka: e.kafka, Catalog: e.cat, ShutdownTimeout: time.Minute})
 	require.NoError(e.t, err)
 	return p
 }

@@ -75,16 +75,26 @@ func (h *harness) admin() *kadm.Client {
 
 func (h *harness) produceTo(part int32, n int, ts func(i int) time.Time) {
 	h.t.Helper()
-	opts, err := ingest.ClientOpts(h.kafka)
-	require.NoError(h.t, err)
-	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	require.NoError(h.t, err)
-	defer cl.Close()
+	var recs []*kgo.Record
 	for i := range n {
 		r := &kgo.Record{Topic: "events", Partition: part, Value: []byte(fmt.Sprintf(`{"id": %d}`, i))}
 		if ts != nil {
 			r.Timestamp = ts(i)
 		}
+		recs = append(recs, r)
+	}
+	h.produceRecords(recs...)
+}
+
+// produceRecords produces records to the partitions they name, in order.
+func (h *harness) produceRecords(recs ...*kgo.Record) {
+	h.t.Helper()
+	opts, err := ingest.ClientOpts(h.kafka)
+	require.NoError(h.t, err)
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	require.NoError(h.t, err)
+	defer cl.Close()
+	for _, r := range recs {
 		require.NoError(h.t, cl.ProduceSync(context.Background(), r).FirstErr())
 	}
 }

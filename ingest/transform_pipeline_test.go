@@ -101,8 +101,8 @@ func TestPipelineTransforms(t *testing.T) {
 		require.Contains(t, r["error"], "division by zero", "dead letter %v", r)
 	}
 
-	// The last records were filtered (i = 27 is XX, 28 and 29 are not);
-	// a restart with nothing new commits nothing and reads nothing twice.
+	// Filtered records' offsets are committed with the others: a restart
+	// with two new records (one filtered) reads exactly those two.
 	h.produce(`{"id":100,"country":"XX","amount":1,"qty":1}`, `{"id":101,"country":"DE","amount":4,"qty":2}`)
 	pl = h.run(p, 1)
 	require.EqualValues(t, 2, pl.Stats().RecordsIn, "a restart re-read records")

@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -64,8 +66,8 @@ func expectedWindows(t *testing.T, spec window.Spec, aggs window.Aggs, events []
 func windowTable(t *testing.T, h *harness) (map[string]string, map[string]int64) {
 	t.Helper()
 	got, revs := map[string]string{}, map[string]int64{}
-	if _, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events")); err != nil {
-		return got, revs // not created yet
+	if !h.tableExists("ns.events") {
+		return got, revs
 	}
 	for _, r := range tableRows(t, h, "ns.events") {
 		start, err := time.Parse(time.RFC3339Nano, r["window_start"].(string))
@@ -146,7 +148,10 @@ func TestPipelineWindows(t *testing.T) {
 			values = append(values, `{"user":"u1","ts":"2026-05-01T12:00:00Z","amount":1}`, `{"user":"u1","country":"DE","ts":"soon","amount":1}`)
 			h.produce(values...)
 			want := expectedWindows(t, spec, aggs, first)
-			h.runUntil(t, p, func() bool { got, _ := windowTable(t, h); return len(got) == len(want) })
+			h.runUntil(t, p, func() bool {
+				got, _ := windowTable(t, h)
+				return equalMaps(got, want) && h.tableExists("ns.events__dlq") && h.rows("ns.events__dlq") == 2
+			})
 			got, revs := windowTable(t, h)
 			require.Equal(t, want, got)
 			require.EqualValues(t, 2, h.rows("ns.events__dlq"))
@@ -250,7 +255,7 @@ func TestPipelineWindowReadBack(t *testing.T) {
 	start := old.Truncate(time.Minute).Format(time.RFC3339Nano)
 	// events of the late window's row (0: none yet).
 	events := func() int64 {
-		if _, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events")); err != nil {
+		if !h.tableExists("ns.events") {
 			return 0
 		}
 		for _, r := range tableRows(t, h, "ns.events") {
@@ -291,14 +296,11 @@ func windowStats(h *harness) map[string]int64 {
 // produceValuesTo produces values to one partition of the events topic.
 func (h *harness) produceValuesTo(partition int32, values ...string) {
 	h.t.Helper()
-	opts, err := ingest.ClientOpts(h.kafka)
-	require.NoError(h.t, err)
-	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	require.NoError(h.t, err)
-	defer cl.Close()
+	var recs []*kgo.Record
 	for _, v := range values {
-		require.NoError(h.t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: "events", Value: []byte(v), Partition: partition}).FirstErr())
+		recs = append(recs, &kgo.Record{Topic: "events", Value: []byte(v), Partition: partition})
 	}
+	h.produceRecords(recs...)
 }
 
 // TestPipelineRefusesAnotherWindowOnItsTable: a window table records its
@@ -313,7 +315,7 @@ func TestPipelineRefusesAnotherWindowOnItsTable(t *testing.T) {
 	}
 	h.produce(`{"country":"DE","ts":"2026-01-01T00:00:00Z"}`)
 	h.runUntil(t, p, func() bool {
-		if _, err := h.cat.LoadTable(context.Background(), catalog.Ident("ns.events")); err != nil {
+		if !h.tableExists("ns.events") {
 			return false
 		}
 		return h.rows("ns.events") == 1
@@ -329,4 +331,16 @@ func TestPipelineRefusesAnotherWindowOnItsTable(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	_ = stop()
+}
+
+// tableExists reports whether the pipeline created the table yet; any other
+// error loading it fails the test.
+func (h *harness) tableExists(name string) bool {
+	h.t.Helper()
+	_, err := h.cat.LoadTable(context.Background(), catalog.Ident(name))
+	if errors.Is(err, icecat.ErrNoSuchTable) {
+		return false
+	}
+	require.NoError(h.t, err)
+	return true
 }

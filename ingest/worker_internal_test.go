@@ -286,13 +286,11 @@ func TestOnLogGapDataLoss(t *testing.T) {
 // them into the main table's windows a second time.
 func TestWindowerFoldsOnlyWhatTheMainTableTakes(t *testing.T) {
 	e := newEnv(t)
-	p, err := New(Options{Pipeline: PipelineConfig{Name: "events", Table: "ns.events", Topics: []string{"events"},
-		Format: "json", Start: "earliest", CommitInterval: conf.Duration(time.Second), TargetFileSize: 128 << 20, Workers: 1,
-		Schema: []Column{{Name: "id", Type: "long", Required: true}, {Name: "ts", Type: "timestamptz", Required: true}},
-		Transform: &transform.Config{Window: &transform.WindowConfig{Time: "ts", Size: conf.Duration(time.Hour),
-			Aggregates: []transform.Aggregate{{Name: "n", Fn: "count"}}}},
-	}, Kafka: e.kafka, Catalog: e.cat, ShutdownTimeout: time.Minute})
-	require.NoError(t, err)
+	p := e.pipelineWith(time.Second, func(c *PipelineConfig) {
+		c.Schema = append(c.Schema, Column{Name: "ts", Type: "timestamptz", Required: true})
+		c.Transform = &transform.Config{Window: &transform.WindowConfig{Time: "ts", Size: conf.Duration(time.Hour),
+			Aggregates: []transform.Aggregate{{Name: "n", Fn: "count"}}}}
+	})
 	pr, err := p.prepare(context.Background(), context.Background())
 	require.NoError(t, err)
 	pr.adm.Close()
@@ -302,6 +300,7 @@ func TestWindowerFoldsOnlyWhatTheMainTableTakes(t *testing.T) {
 	floors[main], floors[dl] = commit.Offsets{"events": {0: 10}}, commit.Offsets{"events": {0: 0}}
 	w, err := newWorker(p, outputSpecs(pr.outs, pr.infos, floors), map[topicPartition]int64{tp: 0})
 	require.NoError(t, err)
+	defer w.abort()
 	var recs []*kgo.Record
 	for o := range int64(20) {
 		recs = append(recs, &kgo.Record{Offset: o, Value: []byte(fmt.Sprintf(`{"id":%d,"ts":"2026-01-01T00:00:%02dZ"}`, o, o))})
@@ -314,7 +313,7 @@ func TestWindowerFoldsOnlyWhatTheMainTableTakes(t *testing.T) {
 	var events int64
 	parts.Windows(func(win *window.Window) bool { events += win.Events; return true })
 	require.EqualValues(t, 10, events, "records below the main table's floor were folded")
-	ts, _ := times.Get("events", 0)
+	ts, ok := times.Get("events", 0)
+	require.True(t, ok, "no event time for the partition")
 	require.Equal(t, time.Date(2026, 1, 1, 0, 0, 19, 0, time.UTC).UnixMicro(), ts)
-	w.abort()
 }

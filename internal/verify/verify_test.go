@@ -83,7 +83,11 @@ func TestVerify(t *testing.T) {
 		if i%500 == 7 {
 			v = `{"user":"x"` // malformed
 		}
-		pcl.Produce(context.Background(), &kgo.Record{Value: []byte(v)}, nil)
+		pcl.Produce(context.Background(), &kgo.Record{Value: []byte(v)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
 	}
 	require.NoError(t, pcl.Flush(context.Background()))
 

