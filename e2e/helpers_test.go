@@ -575,3 +575,22 @@ func writeMemberConfig(t *testing.T, s setup, shape func(*procrig.MemberConfig))
 	}
 	return path, cfg
 }
+
+// newChaosCluster is a 3-member cluster on a 4-partition topic whose
+// members' pipeline shape sets, with 300ms commits and fast compaction (no
+// expiry, no orphan cleanup), and the catalog the members share.
+func newChaosCluster(t *testing.T, topic string, shape func(*procrig.MemberConfig)) (string, *clusterRig, *catalog.Catalog) {
+	t.Helper()
+	broker, _, r := newLocalClusterRig(t, topic, 4, 3)
+	err := r.Update(func(mc *procrig.MemberConfig) {
+		shape(mc)
+		mc.Pipeline.CommitInterval = 300 * time.Millisecond
+		// procrig writes the pipeline last, so a top-level section can
+		// follow its entry.
+		mc.Pipeline.Extra += "\n" + maintenanceYAML(fastCompaction, disabled, disabled)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return broker, r, openCatalog(t, r.config())
+}

@@ -1341,19 +1341,7 @@ func TestKeyedUpsertClusterLeaderKill(t *testing.T) {
 	}
 	const version, rate = 3, 2_500
 
-	broker, _, r := newLocalClusterRig(t, keyedTopic, 4, 3)
-	err := r.Update(func(mc *procrig.MemberConfig) {
-		keyedMember(mc, keyedShape{version: version})
-		mc.Pipeline.CommitInterval = 300 * time.Millisecond
-		// procrig writes the pipeline last, so a top-level section can
-		// follow its entry.
-		mc.Pipeline.Extra += "\n" + maintenanceYAML(fastCompaction, disabled, disabled)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := r.config()
-	cat := openCatalog(t, cfg)
+	broker, r, cat := newChaosCluster(t, keyedTopic, func(mc *procrig.MemberConfig) { keyedMember(mc, keyedShape{version: version}) })
 	model := newKeyedModel(seed, maxKeys, rate)
 	began := time.Now()
 	r.startAll()
@@ -1387,7 +1375,7 @@ func TestKeyedUpsertClusterLeaderKill(t *testing.T) {
 	want := keyedFinish(t, cat, model, broker, prod, r.waitFor)
 	t.Logf("everything committed at +%s", time.Since(began).Round(time.Millisecond))
 	r.stopAll()
-	checkKeyed(t, cfg, model, want, killedAt)
+	checkKeyed(t, r.config(), model, want, killedAt)
 }
 
 // TestKeyedCompactionRemovesDeletionVectorsOfRewrittenFiles pins down a

@@ -808,19 +808,7 @@ func TestWindowsClusterPartitionMoves(t *testing.T) {
 		users      = 100
 	)
 	w := sessionClicks
-	broker, _, r := newLocalClusterRig(t, windowTopic, 4, 3)
-	err := r.Update(func(mc *procrig.MemberConfig) {
-		windowMember(mc, w)
-		mc.Pipeline.CommitInterval = 300 * time.Millisecond
-		// procrig writes the pipeline last, so a top-level section can
-		// follow its entry.
-		mc.Pipeline.Extra += "\n" + maintenanceYAML(fastCompaction, disabled, disabled)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := r.config()
-	cat := openCatalog(t, cfg)
+	broker, r, cat := newChaosCluster(t, windowTopic, func(mc *procrig.MemberConfig) { windowMember(mc, w) })
 	model := newWindowModel(seed, users, rate)
 	began := time.Now()
 	r.startAll()
@@ -876,7 +864,7 @@ func TestWindowsClusterPartitionMoves(t *testing.T) {
 	if loaded < leaderKills {
 		t.Errorf("the leader was killed %d times, but a new table writer loaded the window state only %d times", leaderKills, loaded)
 	}
-	checkWindows(t, r.Bin(), r.Members()[0].ConfigPath, cfg, w, model, want)
+	checkWindows(t, r.Bin(), r.Members()[0].ConfigPath, r.config(), w, model, want)
 }
 
 // TestWindowsDeadLetterTableBehind pins down double counting in a
