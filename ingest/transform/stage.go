@@ -396,12 +396,31 @@ func appendResult(b array.Builder, v window.Value) {
 // keys (equality-delete content on the key columns; the key index turns it
 // into position deletes).
 func (s *Stage) writeDeletes(ctx context.Context, info fileio.TableInfo, keys []window.WindowKey) ([]iceberg.DataFile, error) {
+	ksch, ids, rec, err := s.keyRecord(info.Schema, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Release()
+	kinfo := info
+	kinfo.Schema, kinfo.ArrowSchema, kinfo.Spec = ksch, rec.Schema(), *iceberg.UnpartitionedSpec
+	fw := fileio.NewWriter(kinfo, nil, fileio.Options{Content: iceberg.EntryContentEqDeletes, EqualityFieldIDs: ids, Dir: "data/deleted-keys"})
+	if err := fw.Write(rec); err != nil {
+		fw.Abort()
+		return nil, fmt.Errorf("transform: write the merged sessions' keys: %w", err)
+	}
+	return fw.Close(ctx)
+}
+
+// keyRecord makes the rows of the window table's key columns (with sch's
+// field ids) of keys: the group columns decoded from each key's group, and
+// window_start. It also returns the key schema and its field ids.
+func (s *Stage) keyRecord(sch *iceberg.Schema, keys []window.WindowKey) (*iceberg.Schema, []int, arrow.RecordBatch, error) {
 	var fields []iceberg.NestedField
 	var ids []int
 	for _, name := range s.p.WindowKey() {
-		f, ok := info.Schema.FindFieldByName(name)
+		f, ok := sch.FindFieldByName(name)
 		if !ok {
-			return nil, fmt.Errorf("transform: the window table has no key column %q", name)
+			return nil, nil, nil, fmt.Errorf("transform: the window table has no key column %q", name)
 		}
 		fields = append(fields, f)
 		ids = append(ids, f.ID)
@@ -409,36 +428,24 @@ func (s *Stage) writeDeletes(ctx context.Context, info fileio.TableInfo, keys []
 	ksch := iceberg.NewSchema(0, fields...)
 	asc, err := table.SchemaToArrowSchema(ksch, nil, true, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	rb := array.NewRecordBuilder(s.mem, asc)
 	defer rb.Release()
 	w := s.p.window
-	var groupTypes []iceberg.Type
-	for _, j := range w.group {
-		groupTypes = append(groupTypes, s.p.outs[j].field.Type)
-	}
+	types := make([]iceberg.Type, len(w.group))
 	groups := make([]array.Builder, len(w.group))
-	for i := range groups {
-		groups[i] = rb.Field(i)
+	for i, j := range w.group {
+		types[i], groups[i] = s.p.outs[j].field.Type, rb.Field(i)
 	}
-	startCol := rb.Field(len(w.group)).(*array.TimestampBuilder)
+	starts := rb.Field(len(w.group)).(*array.TimestampBuilder)
 	for _, k := range keys {
-		if err := decodeGroup([]byte(k.Group), groupTypes, groups); err != nil {
-			return nil, err
+		if err := decodeGroup([]byte(k.Group), types, groups); err != nil {
+			return nil, nil, nil, err
 		}
-		startCol.Append(arrow.Timestamp(k.Start))
+		starts.Append(arrow.Timestamp(k.Start))
 	}
-	rec := rb.NewRecordBatch()
-	defer rec.Release()
-	kinfo := info
-	kinfo.Schema, kinfo.ArrowSchema, kinfo.Spec = ksch, asc, *iceberg.UnpartitionedSpec
-	fw := fileio.NewWriter(kinfo, nil, fileio.Options{Content: iceberg.EntryContentEqDeletes, EqualityFieldIDs: ids, Dir: "data/deleted-keys"})
-	if err := fw.Write(rec); err != nil {
-		fw.Abort()
-		return nil, fmt.Errorf("transform: write the merged sessions' keys: %w", err)
-	}
-	return fw.Close(ctx)
+	return ksch, ids, rb.NewRecordBatch(), nil
 }
 
 // tableStore reads windows back from the table: the rows of a group and
@@ -569,32 +576,10 @@ func windowsOf(rec arrow.RecordBatch, group string, aggs window.Aggs) ([]window.
 // index: known is false when the index cannot tell.
 func (t *tableStore) byIndex(group string, start int64) ([]window.Window, bool, error) {
 	s := t.s
-	info := t.base.Schema()
-	var fields []iceberg.NestedField
-	for _, name := range s.p.WindowKey() {
-		f, ok := info.FindFieldByName(name)
-		if !ok {
-			return nil, false, fmt.Errorf("transform: the window table has no key column %q", name)
-		}
-		fields = append(fields, f)
-	}
-	asc, err := table.SchemaToArrowSchema(iceberg.NewSchema(0, fields...), nil, true, false)
+	_, _, rec, err := s.keyRecord(t.base.Schema(), []window.WindowKey{{Group: group, Start: start}})
 	if err != nil {
 		return nil, false, err
 	}
-	rb := array.NewRecordBuilder(s.mem, asc)
-	defer rb.Release()
-	var types []iceberg.Type
-	var bs []array.Builder
-	for i, j := range s.p.window.group {
-		types = append(types, s.p.outs[j].field.Type)
-		bs = append(bs, rb.Field(i))
-	}
-	if err := decodeGroup([]byte(group), types, bs); err != nil {
-		return nil, false, err
-	}
-	rb.Field(len(bs)).(*array.TimestampBuilder).Append(arrow.Timestamp(start))
-	rec := rb.NewRecordBatch()
 	defer rec.Release()
 	path, pos, found, known, err := s.index.Locate(t.base, rec, 0)
 	if err != nil || !known || !found {
