@@ -139,7 +139,17 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 		names = append(names, name)
 		var m *maintain.Maintainer
 		var deltas commit.RowDeltas
-		var stage commit.Stage
+		var stages commit.Stages
+		var windows *transform.Stage
+		if _, ok := p.Transform().Dedups(); ok && o.Role == ingest.RoleMain {
+			// First: it takes the dedup files out of the segment.
+			st, err := p.Transform().NewDedupStage(p.Name(), n.log.With("table", name))
+			if err != nil {
+				n.log.Error("dedup state", "table", name, "err", err)
+				return
+			}
+			stages = append(stages, st)
+		}
 		if cfg := p.Config(); o.Role == ingest.RoleMain && cfg.Windowed() {
 			st, err := p.Transform().NewStage(p.Name(), n.log.With("table", name))
 			if err != nil {
@@ -149,7 +159,15 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 			st.Observe(name, n.metrics())
 			n.stages.Store(name, st)
 			defer n.stages.Delete(name)
-			stage = st
+			stages, windows = append(stages, st), st
+		}
+		var stage commit.Stage
+		switch len(stages) {
+		case 0:
+		case 1:
+			stage = stages[0]
+		default:
+			stage = stages
 		}
 		if cfg := p.Config(); o.Role == ingest.RoleMain && (cfg.Keyed() || cfg.Windowed()) {
 			var opts []upsert.Option
@@ -172,8 +190,8 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 			// After the writers have stopped (wg.Wait below runs first).
 			defer r.Close()
 			deltas = r
-			if s, ok := stage.(*transform.Stage); ok {
-				s.UseIndex(r)
+			if windows != nil {
+				windows.UseIndex(r)
 			}
 		}
 		w, err := commit.NewWriter(commit.WriterConfig{

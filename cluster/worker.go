@@ -22,6 +22,9 @@ type run struct {
 	epochs   map[commit.PartitionKey]uint64
 	start    commit.Offsets
 	floors   []commit.Offsets // per output, in the pipeline's Outputs order
+	// accepted holds the encoded files of the main table's pending
+	// segments, read before start (see ingest.Assignment.Accepted).
+	accepted [][]byte
 }
 
 // errReassigned ends a run whose assignment changed.
@@ -55,7 +58,7 @@ func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 		go func() { defer close(watchDone); n.watchRun(runCtx, cancel, p, r) }()
 		outs := p.Outputs()
 		err := p.RunAssigned(runCtx, ingest.Assignment{
-			Start: r.start, Floors: r.floors,
+			Start: r.start, Floors: r.floors, Accepted: r.accepted,
 			Deliver: func(dctx context.Context, b ingest.Batch) error {
 				return n.deliver(dctx, r, outs, b)
 			},
@@ -194,6 +197,15 @@ func (n *Node) nextRun(p *ingest.Pipeline) (run, bool) {
 	r := run{pipeline: name, epochs: n.ledger.Owned(name, n.id), start: commit.Offsets{}}
 	if len(r.epochs) == 0 || !n.attached() {
 		return r, false
+	}
+	if _, ok := p.Transform().Dedups(); ok {
+		// Read before the start offsets: what was pending then and is
+		// committed by the time the run loads the table is in both.
+		for _, ps := range n.ledger.Pending(p.Config().Table) {
+			if ps.Pipeline == name && len(ps.Files) > 0 {
+				r.accepted = append(r.accepted, ps.Files)
+			}
+		}
 	}
 	var ends []commit.Offsets
 	for _, o := range p.Outputs() {

@@ -43,6 +43,10 @@ type Segment struct {
 	// of the transform state's checkpoint); otherwise the commit carries
 	// the table's floe.state forward.
 	State string
+	// Dedup, when set, is written as the commit's floe.dedup (the location
+	// of the dedup state's manifest); otherwise the commit carries the
+	// table's floe.dedup forward.
+	Dedup string
 }
 
 // Span is the number of offsets s covers, over all its partitions.
@@ -83,6 +87,9 @@ func (s *Segment) Append(next Segment) error {
 	}
 	if next.State != "" {
 		s.State = next.State
+	}
+	if next.Dedup != "" {
+		s.Dedup = next.Dedup
 	}
 	s.Files = append(s.Files, next.Files...)
 	s.Records += next.Records
@@ -470,6 +477,11 @@ func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string, s
 		props[PropState] = seg.State
 	} else if st := TableState(c.tbl, c.cfg.Pipeline); st != "" {
 		props[PropState] = st
+	}
+	if seg.Dedup != "" {
+		props[PropDedup] = seg.Dedup
+	} else if d := TableDedup(c.tbl, c.cfg.Pipeline); d != "" {
+		props[PropDedup] = d
 	}
 	if err := stage(ctx, tx, seg, props); err != nil {
 		return nil, fmt.Errorf("commit: stage %s: %w", c.ident, err)

@@ -99,7 +99,8 @@ type RowDeltas interface {
 
 // Stage is a stateful transform's part of a table writer: event-time
 // windows, whose workers write partial aggregates and whose table holds
-// the merged ones. The writer calls it on its own goroutine, in commit
+// the merged ones; dedup, whose workers write the keys they kept and whose
+// commits reference them. The writer calls it on its own goroutine, in commit
 // order, with each commit's segment before anything else; what it returns
 // is what the commit commits (its files then go through RowDeltas). State
 // that Apply changes is the stage's to keep until Committed, and to drop on
@@ -114,6 +115,37 @@ type Stage interface {
 	Committed(id int64)
 	// Abandon says that it did not land, or that its fate is not known.
 	Abandon()
+}
+
+// Stages chains stages: Apply runs each on the segment the one before
+// returned, and Committed and Abandon reach every one.
+type Stages []Stage
+
+var _ Stage = Stages(nil)
+
+// Apply implements Stage.
+func (ss Stages) Apply(ctx context.Context, base *table.Table, seg Segment) (Segment, error) {
+	for _, s := range ss {
+		var err error
+		if seg, err = s.Apply(ctx, base, seg); err != nil {
+			return seg, err
+		}
+	}
+	return seg, nil
+}
+
+// Committed implements Stage.
+func (ss Stages) Committed(id int64) {
+	for _, s := range ss {
+		s.Committed(id)
+	}
+}
+
+// Abandon implements Stage.
+func (ss Stages) Abandon() {
+	for _, s := range ss {
+		s.Abandon()
+	}
 }
 
 // UseRowDeltas makes the committer's rewrites those of a keyed table: a

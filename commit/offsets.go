@@ -19,6 +19,7 @@ const (
 	PropCommitID = "floe.commit-id"
 	PropEpoch    = "floe.epoch"
 	PropState    = "floe.state"
+	PropDedup    = "floe.dedup"
 	// PropWatermark is the newest Kafka record timestamp (epoch millis) the
 	// snapshot covers, for freshness measurement by readers.
 	PropWatermark = "floe.watermark-ms"
@@ -347,11 +348,24 @@ func olderThan(a, b *table.Snapshot) bool {
 // when it has none. Every floe commit carries it forward, maintenance
 // included, so it is the head's unless another engine committed since.
 func TableState(tbl *table.Table, pipeline string) string {
+	return tableProp(tbl, pipeline, PropState)
+}
+
+// TableDedup returns the floe.dedup (the manifest of the dedup state) that
+// goes with the pipeline's offsets in the table, as TableState does
+// floe.state.
+func TableDedup(tbl *table.Table, pipeline string) string {
+	return tableProp(tbl, pipeline, PropDedup)
+}
+
+// tableProp returns prop of the newest snapshot of main's ancestry that
+// carries the pipeline's floe.offsets.
+func tableProp(tbl *table.Table, pipeline, prop string) string {
 	meta := tbl.Metadata()
 	for snap := meta.CurrentSnapshot(); snap != nil; {
 		if snap.Summary != nil && snap.Summary.Properties[PropPipeline] == pipeline {
 			if _, ok := snap.Summary.Properties[PropOffsets]; ok {
-				return snap.Summary.Properties[PropState]
+				return snap.Summary.Properties[prop]
 			}
 		}
 		if snap.ParentSnapshotID == nil {

@@ -160,9 +160,9 @@ type WriterConfig struct {
 	// Deltas, set for a keyed table, resolves the deletes each commit adds
 	// besides its files (see RowDeltas).
 	Deltas RowDeltas
-	// Stage, set for the keyed table of a stateful transform (event-time
-	// windows), turns each commit's segment into the files it commits,
-	// before Deltas resolves their deletes (see Stage).
+	// Stage, set for the table of a stateful transform (event-time
+	// windows, dedup), turns each commit's segment into the files it
+	// commits, before Deltas (if any) resolves their deletes (see Stage).
 	Stage Stage
 }
 
@@ -579,7 +579,7 @@ func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) 
 	if w.cfg.Deltas != nil {
 		res, err = w.commitKeyed(ctx, seg)
 	} else {
-		res, err = w.c.Commit(ctx, seg)
+		res, err = w.commitAppend(ctx, seg)
 	}
 	var gap *OffsetGapError
 	if errors.As(err, &gap) {
@@ -628,6 +628,26 @@ func (w *TableWriter) commitPending(ctx context.Context, pend []PendingSegment) 
 		w.removeObsoleteDeletes(ctx)
 	}
 	return nil
+}
+
+// commitAppend commits seg to an append table, through the stage if the
+// writer has one.
+func (w *TableWriter) commitAppend(ctx context.Context, seg Segment) (Result, error) {
+	if w.cfg.Stage == nil {
+		return w.c.Commit(ctx, seg)
+	}
+	staged, err := w.cfg.Stage.Apply(ctx, w.c.Table(), seg)
+	if err != nil {
+		w.cfg.Stage.Abandon()
+		return Result{}, fmt.Errorf("commit: %s: %w", w.cfg.Table, err)
+	}
+	res, err := w.c.Commit(ctx, staged)
+	if err != nil || res.SnapshotID == 0 {
+		w.cfg.Stage.Abandon()
+	} else {
+		w.cfg.Stage.Committed(res.SnapshotID)
+	}
+	return res, err
 }
 
 // commitKeyed commits seg with the deletes that keep one row per key, and

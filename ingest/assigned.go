@@ -9,6 +9,7 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest/transform/dedup"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -94,6 +95,11 @@ type Assignment struct {
 	// accepted offsets end): records below a table's floor are not routed
 	// to it.
 	Floors []commit.Offsets
+	// Accepted holds the encoded files of the main table's segments the
+	// ledger accepted and the table has not committed yet, read before the
+	// start offsets were: a pipeline that drops duplicates rebuilds its
+	// state at Start from the table's and theirs.
+	Accepted [][]byte
 	// Deliver receives every batch in order, on one goroutine. An error
 	// ends the run.
 	Deliver func(ctx context.Context, b Batch) error
@@ -121,10 +127,16 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 		return fmt.Errorf("ingest: %s: %d floors for %d outputs", p.opts.Pipeline.Name, len(a.Floors), len(outs))
 	}
 	specs := make([]outputSpec, len(outs))
+	var dd map[string]*dedup.Partition
 	for t, o := range outs {
 		tbl, err := p.opts.Catalog.LoadTable(ctx, catalog.Ident(o.Table))
 		if err != nil {
 			return fmt.Errorf("ingest: load %s: %w", o.Table, err)
+		}
+		if o.Role == RoleMain {
+			if dd, err = p.loadDedup(fsCtx, tbl, a.Accepted, a.Start); err != nil {
+				return fmt.Errorf("ingest: %s: %w", p.opts.Pipeline.Name, err)
+			}
 		}
 		specs[t] = outputSpec{Output: o, floors: a.Floors[t].Clone()}
 		if specs[t].info, err = fileio.InfoFromTable(fsCtx, tbl); err != nil {
@@ -141,7 +153,7 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 		}
 	}
 	return p.consume(ctx, baseOpts, consumeSpec{
-		outs: specs, plan: plan, pos: pos,
+		outs: specs, plan: plan, pos: pos, dedup: dd,
 		deliver: func(ctx context.Context, seals <-chan seal) error {
 			for s := range seals {
 				files, err := closeWriters(ctx, s)

@@ -47,7 +47,14 @@ const (
 	// changeFiltered: the pipeline's transform filter leaves the record
 	// out; its offset is covered, no row is written.
 	changeFiltered
+	// changeDuplicate: the pipeline's transform dedup leaves the record
+	// out; its offset is covered, no row is written.
+	changeDuplicate
 )
+
+// dropped reports whether a record of kind k writes no row: filtered out,
+// or a duplicate.
+func (k changeKind) dropped() bool { return k == changeFiltered || k == changeDuplicate }
 
 // changeReader splits a keyed pipeline's records into rows and deletions.
 // It is used by one worker.

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/floelake/floe/ingest/transform/dedup"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -28,6 +29,9 @@ type consumeSpec struct {
 	outs []outputSpec
 	plan map[string]map[int32]kgo.Offset
 	pos  map[topicPartition]int64
+	// dedup is the dedup state the run starts with (a pipeline that drops
+	// duplicates), by partition id.
+	dedup map[string]*dedup.Partition
 	// parts, if set, are watched for new partitions through adm.
 	parts map[string][]int32
 	adm   *kgo.Client
@@ -108,7 +112,7 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	}
 	workers := make([]*worker, n)
 	for i := range workers {
-		if workers[i], err = newWorker(p, spec.outs, spec.pos); err != nil {
+		if workers[i], err = newWorker(p, spec.outs, spec.pos, spec.dedup); err != nil {
 			return &configError{err}
 		}
 	}

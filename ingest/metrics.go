@@ -12,9 +12,10 @@ type Metrics interface {
 	commit.Metrics
 	// RecordsConsumed is called after every batch of records a worker
 	// takes: records in all, deadLetters of them routed to the dead-letter
-	// table, filtered of them left out by the transform's filter, bytes
-	// their keys and values weigh.
-	RecordsConsumed(pipeline string, records, deadLetters, filtered, bytes int64)
+	// table, filtered of them left out by the transform's filter,
+	// duplicates of them dropped by its dedup, bytes their keys and values
+	// weigh.
+	RecordsConsumed(pipeline string, records, deadLetters, filtered, duplicates, bytes int64)
 	// ConsumerError is called for every error consuming from Kafka, by
 	// kind (authorization, authentication, unknown_topic,
 	// offset_out_of_range, data_loss, transient, other), retried or not.
@@ -33,7 +34,7 @@ type NopMetrics struct{ commit.NopMetrics }
 
 var _ Metrics = NopMetrics{}
 
-func (NopMetrics) RecordsConsumed(string, int64, int64, int64, int64) {}
-func (NopMetrics) ConsumerError(string, string)                       {}
-func (NopMetrics) OffsetsSkipped(string, int32, int64)                {}
-func (NopMetrics) FileWriteFailed(string)                             {}
+func (NopMetrics) RecordsConsumed(string, int64, int64, int64, int64, int64) {}
+func (NopMetrics) ConsumerError(string, string)                              {}
+func (NopMetrics) OffsetsSkipped(string, int32, int64)                       {}
+func (NopMetrics) FileWriteFailed(string)                                    {}

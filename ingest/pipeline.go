@@ -45,8 +45,9 @@ type Options struct {
 // Stats are running totals for status lines.
 type Stats struct {
 	RecordsIn, BytesIn, DeadLetters int64
-	// Filtered counts the records the transform's filter left out.
-	Filtered                        int64
+	// Filtered counts the records the transform's filter left out,
+	// Duplicates those its dedup left out.
+	Filtered, Duplicates            int64
 	Committed, DeadLettersCommitted int64
 	Lag                             int64
 	LastSnapshot                    int64
@@ -58,7 +59,7 @@ type Stats struct {
 
 type stats struct {
 	recordsIn, bytesIn, deadLetters atomic.Int64
-	filtered                        atomic.Int64
+	filtered, duplicates            atomic.Int64
 	committed, dlCommitted          atomic.Int64
 	lag, lastSnapshot, dataFiles    atomic.Int64
 	commits                         atomic.Int64
@@ -118,7 +119,7 @@ func (p *Pipeline) Transform() *transform.Program { return p.prog }
 func (p *Pipeline) Stats() Stats {
 	return Stats{
 		RecordsIn: p.stats.recordsIn.Load(), BytesIn: p.stats.bytesIn.Load(), DeadLetters: p.stats.deadLetters.Load(),
-		Filtered:  p.stats.filtered.Load(),
+		Filtered: p.stats.filtered.Load(), Duplicates: p.stats.duplicates.Load(),
 		Committed: p.stats.committed.Load(), DeadLettersCommitted: p.stats.dlCommitted.Load(),
 		Lag: p.stats.lag.Load(), LastSnapshot: p.stats.lastSnapshot.Load(), DataFiles: p.stats.dataFiles.Load(),
 		Commits: p.stats.commits.Load(), Metadata: deref(p.stats.metadata.Load()),

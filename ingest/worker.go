@@ -15,6 +15,7 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest/decode"
 	"github.com/floelake/floe/ingest/transform"
+	"github.com/floelake/floe/ingest/transform/dedup"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -256,6 +257,9 @@ type worker struct {
 	// win folds a windowed pipeline's rows into the open segment's
 	// partial windows; the main output then writes them at the flush.
 	win *windowOut
+	// dd drops a deduplicating pipeline's duplicates, and writes the keys
+	// its segments kept.
+	dd *dedupOut
 	// outs holds the worker's outputs, in Outputs order; main is the
 	// index of the main output (the decoded route).
 	outs []output
@@ -278,7 +282,7 @@ const sampleEvery = 64
 
 // newWorker makes a worker writing to outs, which holds exactly one main
 // output: its table's schema is what records decode into.
-func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64) (*worker, error) {
+func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64, dd map[string]*dedup.Partition) (*worker, error) {
 	w := &worker{
 		p: p, in: make(chan workItem, workerQueue), outs: make([]output, len(outs)),
 		tps: map[topicPartition]*tpState{}, pos: pos, mem: memory.DefaultAllocator,
@@ -325,6 +329,11 @@ func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64) (*w
 			case p.prog != nil:
 				if w.tr, err = p.prog.NewRunner(w.dec, spec.info.Schema); err != nil {
 					return nil, &configError{fmt.Errorf("pipelines[%s]: table %s: %w", p.opts.Pipeline.Name, spec.Table, err)}
+				}
+			}
+			if horizon, ok := p.prog.Dedups(); ok {
+				if w.dd, err = newDedupOut(horizon, dd, spec.info); err != nil {
+					return nil, err
 				}
 			}
 			if out.part, err = newPartitioner(spec.info.Spec, spec.info.Schema); err != nil {
@@ -399,7 +408,7 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 	st := w.state(tp)
 	prog := st.outs[:len(w.outs)]
 	now := time.Now()
-	var good, bad, filtered, bytes int64
+	var good, bad, filtered, dups, bytes int64
 	for _, r := range recs {
 		o := r.Offset
 		wanted := false
@@ -432,7 +441,7 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 				if err := w.write(out, &meta, r.Value, perr, kind, now); err != nil {
 					return err
 				}
-				if kind != changeFiltered || got != routeDecoded {
+				if !kind.dropped() || got != routeDecoded {
 					out.note(r.Timestamp)
 				}
 				took = true
@@ -445,6 +454,8 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 				bad++
 			case kind == changeFiltered:
 				filtered++
+			case kind == changeDuplicate:
+				dups++
 			default:
 				good++
 			}
@@ -454,11 +465,12 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 			w.samples = append(w.samples, r.Timestamp)
 		}
 	}
-	w.p.stats.recordsIn.Add(good + bad + filtered)
+	w.p.stats.recordsIn.Add(good + bad + filtered + dups)
 	w.p.stats.deadLetters.Add(bad)
 	w.p.stats.filtered.Add(filtered)
+	w.p.stats.duplicates.Add(dups)
 	w.p.stats.bytesIn.Add(bytes)
-	w.p.metrics().RecordsConsumed(w.p.opts.Pipeline.Name, good+bad+filtered, bad, filtered, bytes)
+	w.p.metrics().RecordsConsumed(w.p.opts.Pipeline.Name, good+bad+filtered+dups, bad, filtered, dups, bytes)
 	return nil
 }
 
@@ -549,17 +561,28 @@ func (w *worker) parse(r *kgo.Record, meta decode.RecordMeta, fold bool) (change
 }
 
 // transform runs the pipeline's transform, if it has one, on a row the
-// decoder parsed without error: the row is filtered out, or its output
-// computed, or the record is a dead letter with the reason. A windowed
-// pipeline's row is folded into the open segment's windows if fold, and
-// only checked otherwise.
+// decoder parsed without error: the row is filtered out, or dropped as a
+// duplicate, or its output computed, or the record is a dead letter with
+// the reason. fold says that the main output takes the record: only then
+// is it checked against (and added to) the dedup state, and a windowed
+// pipeline's row folded into the open segment's windows (otherwise only
+// checked).
 func (w *worker) transform(kind changeKind, err error, meta *decode.RecordMeta, fold bool) (changeKind, error) {
 	if err != nil || w.tr == nil {
 		return kind, err
 	}
-	keep, err := w.tr.Eval()
+	keep, err := w.tr.Keep()
 	if err == nil && !keep {
 		return changeFiltered, nil
+	}
+	if err == nil && w.dd != nil && fold {
+		var dup bool
+		if dup, err = w.dd.check(w.tr, meta); err == nil && dup {
+			return changeDuplicate, nil
+		}
+	}
+	if err == nil {
+		err = w.tr.Compute()
 	}
 	switch {
 	case err == nil && w.win != nil && fold:
@@ -584,7 +607,7 @@ func (w *worker) write(out *output, m *decode.RecordMeta, value []byte, perr err
 			out.parts[deletedPart] = pb
 		}
 		w.keyDec.Append(pb.rb)
-	case out.route == routeDecoded && (kind == changeFiltered || w.win != nil):
+	case out.route == routeDecoded && (kind.dropped() || w.win != nil):
 		// Nothing to write (the windower folded a windowed pipeline's
 		// row already).
 		return nil
@@ -629,6 +652,9 @@ func (w *worker) flush() flushResult {
 	var eventTimes commit.Offsets
 	if w.win != nil && w.err == nil {
 		eventTimes, w.err = w.win.flush(w)
+	}
+	if w.dd != nil && w.err == nil {
+		w.dd.flush(w)
 	}
 	for i := range w.outs {
 		for _, pb := range w.outs[i].parts {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	iofs "io/fs"
 	"log/slog"
 	"maps"
 	"slices"
@@ -13,9 +15,11 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go"
+	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest/transform/dedup"
 )
 
 // Writer is the table writer a Maintainer hands its commits to
@@ -626,8 +630,9 @@ type OrphanResult struct {
 // RemoveOrphans deletes the files under the table's location that no
 // snapshot or metadata file references and that are older than the grace
 // period, except those named by accepted, uncommitted segments (they are
-// committed next) and the transform state checkpoints a snapshot's
-// floe.state names.
+// committed next), the transform state checkpoints a snapshot's floe.state
+// names, and the dedup state manifests a snapshot's floe.dedup names with
+// the files they list.
 func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -658,10 +663,36 @@ func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
 	// A transform state's checkpoint is referenced by the floe.state of
 	// the snapshots that go with it, not by the table's metadata: it
 	// stays as long as one of them does.
+	// Likewise a dedup state's manifest (floe.dedup), and the state files
+	// it lists.
 	states := map[string]bool{}
+	var manifests []string
 	for _, s := range tbl.Metadata().Snapshots() {
-		if s.Summary != nil && s.Summary.Properties[commit.PropState] != "" {
-			states[bare(s.Summary.Properties[commit.PropState])] = true
+		if s.Summary == nil {
+			continue
+		}
+		if st := s.Summary.Properties[commit.PropState]; st != "" {
+			states[bare(st)] = true
+		}
+		if d := s.Summary.Properties[commit.PropDedup]; d != "" && !states[bare(d)] {
+			states[bare(d)] = true
+			manifests = append(manifests, d)
+		}
+	}
+	if len(manifests) > 0 {
+		fs, err := tbl.FS(ctx)
+		if err != nil {
+			return out, err
+		}
+		for _, loc := range manifests {
+			paths, err := dedupFiles(fs, loc)
+			if err != nil {
+				// Which files it lists is unknown: remove nothing.
+				return out, fmt.Errorf("maintain: %w", err)
+			}
+			for _, p := range paths {
+				states[bare(p)] = true
+			}
 		}
 	}
 	// The location is walked as a directory; the check below, with the
@@ -703,6 +734,28 @@ func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
 		m.log.Info("removed orphan files", "files", out.Files, "bytes", out.Bytes, "kept_pending", out.KeptPending)
 	}
 	return out, errors.Join(errs...)
+}
+
+// dedupFiles returns the files the dedup state manifest at loc lists
+// (none if it is gone).
+func dedupFiles(fs iceio.IO, loc string) ([]string, error) {
+	f, err := fs.Open(loc)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	man, err := dedup.ParseManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", loc, err)
+	}
+	return man.Paths(), nil
 }
 
 // bare drops the scheme of a local location: iceberg-go names local files

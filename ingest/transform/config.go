@@ -1,5 +1,7 @@
 package transform
 
+import "github.com/floelake/floe/internal/conf"
+
 // Config is a pipeline's transform section: what happens to a record between
 // decoding it (into the pipeline's declared schema, the input) and writing
 // its row to the table (the output).
@@ -21,6 +23,24 @@ type Config struct {
 	Window *WindowConfig `yaml:"window"`
 	// State tunes the state of the window aggregation.
 	State StateConfig `yaml:"state"`
+	// Dedup drops records whose key was seen on their Kafka partition
+	// within a horizon (see DedupConfig).
+	Dedup *DedupConfig `yaml:"dedup"`
+}
+
+// DedupConfig drops duplicates: a record that passes the filter is left
+// out when a record with the same key was kept, earlier on its Kafka
+// partition, while the partition's clock (the newest Kafka timestamp read
+// from it) was within Horizon of its clock now. The decision depends only
+// on the partition's log, so it is the same on every replay: restarts and
+// partition moves neither let a duplicate through nor drop a record twice.
+type DedupConfig struct {
+	// Key lists CEL expressions over the input columns (a column name is
+	// one) whose values together are the record's key; null is a value.
+	Key []string `yaml:"key"`
+	// Horizon is how long a key is remembered, in the partition's Kafka
+	// time.
+	Horizon conf.Duration `yaml:"horizon"`
 }
 
 // Column is one computed column.
@@ -39,5 +59,5 @@ type Column struct {
 // input.
 func (c *Config) Empty() bool {
 	return c == nil || (c.Filter == "" && len(c.Columns) == 0 && len(c.Rename) == 0 && len(c.Drop) == 0 && c.Window == nil &&
-		c.State == StateConfig{})
+		c.State == StateConfig{} && c.Dedup == nil)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floelake/floe/ingest/decode"
+	"github.com/floelake/floe/ingest/transform/dedup"
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/schema"
 )
@@ -30,6 +31,8 @@ type Program struct {
 	// window, if set, aggregates the output rows into windows: the
 	// table's rows are the windows.
 	window *windowPlan
+	// dedup, if set, drops duplicates (see DedupConfig).
+	dedup *dedupPlan
 }
 
 // outCol is one output column: an input column passed through (from >= 0)
@@ -158,6 +161,9 @@ func Compile(cfg Config, in *iceberg.Schema) (*Program, error) {
 			field: iceberg.NestedField{Name: c.Name, Type: ot.typ, Doc: "computed: " + c.Expr},
 			from:  -1, index: i, prg: prg, kind: ot.kind,
 		})
+	}
+	if cfg.Dedup != nil {
+		p.dedup = compileDedup(&pr, env, in, cfg.Dedup)
 	}
 	if cfg.Window != nil && pr.Err() == nil {
 		p.window = compileWindow(&pr, cfg.Window, cfg.State, p.outs)
@@ -313,6 +319,7 @@ type Runner struct {
 	// output columns; nulls the table fields that get nulls.
 	computed [][2]int
 	nulls    []int
+	hasher   dedup.Hasher
 }
 
 // NewRunner binds p to dec, a decoder of p's input schema, and to tbl, the
@@ -384,8 +391,18 @@ func sortedIntKeys(m map[string]int) []string {
 // Eval runs the program on the decoder's last parsed row: keep is false
 // when the filter leaves the record out. An error (an expression that
 // fails on this row, a value its column cannot hold) is a *decode.DecodeError
-// naming the column: the record belongs in the dead-letter table.
+// naming the column: the record belongs in the dead-letter table. It is
+// Keep then Compute.
 func (r *Runner) Eval() (keep bool, err error) {
+	if keep, err = r.Keep(); !keep || err != nil {
+		return keep, err
+	}
+	return true, r.Compute()
+}
+
+// Keep runs the filter on the decoder's last parsed row: keep is false
+// when it leaves the record out.
+func (r *Runner) Keep() (keep bool, err error) {
 	if r.p.filter != nil {
 		v, _, err := r.p.filter.Eval(&r.act)
 		if err != nil {
@@ -399,6 +416,12 @@ func (r *Runner) Eval() (keep bool, err error) {
 			return false, nil
 		}
 	}
+	return true, nil
+}
+
+// Compute computes the output columns of the decoder's last parsed row,
+// which the filter kept.
+func (r *Runner) Compute() error {
 	r.arena = r.arena[:0]
 	for i := range r.p.outs {
 		o := &r.p.outs[i]
@@ -407,13 +430,13 @@ func (r *Runner) Eval() (keep bool, err error) {
 		}
 		v, _, err := o.prg.Eval(&r.act)
 		if err != nil {
-			return false, &decode.DecodeError{Field: o.field.Name, Reason: fmt.Sprintf("transform columns[%d] failed: %v", o.index, err)}
+			return &decode.DecodeError{Field: o.field.Name, Reason: fmt.Sprintf("transform columns[%d] failed: %v", o.index, err)}
 		}
 		if r.cells[i], r.arena, err = o.kind.cell(v, r.arena); err != nil {
-			return false, &decode.DecodeError{Field: o.field.Name, Reason: fmt.Sprintf("transform columns[%d]: %v", o.index, err)}
+			return &decode.DecodeError{Field: o.field.Name, Reason: fmt.Sprintf("transform columns[%d]: %v", o.index, err)}
 		}
 	}
-	return true, nil
+	return nil
 }
 
 // Cell returns top-level column j of the table of the row Eval computed

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -177,7 +176,7 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 	now := s.now()
 	for t, ps := range seg.EventTimes {
 		for p, ts := range ps {
-			id := t + "/" + strconv.Itoa(int(p))
+			id := PartitionID(t, p)
 			s.state.Observe(id, ts)
 			s.heard[id] = now
 		}

@@ -50,12 +50,12 @@ type Set struct {
 	reg *prometheus.Registry
 
 	// floe_ingest_*
-	recordsIn, bytesIn, deadLetters, filtered *prometheus.CounterVec
-	fileWriteErrors                           *prometheus.CounterVec
-	lag                                       *prometheus.GaugeVec
-	consumerErrors                            *prometheus.CounterVec
-	skippedRecords                            *prometheus.CounterVec
-	pipelineRestarts                          *prometheus.CounterVec
+	recordsIn, bytesIn, deadLetters, filtered, duplicates *prometheus.CounterVec
+	fileWriteErrors                                       *prometheus.CounterVec
+	lag                                                   *prometheus.GaugeVec
+	consumerErrors                                        *prometheus.CounterVec
+	skippedRecords                                        *prometheus.CounterVec
+	pipelineRestarts                                      *prometheus.CounterVec
 
 	// floe_commit_*
 	recordsCommitted, filesCommitted, commits *prometheus.CounterVec
@@ -101,6 +101,7 @@ func New() *Set {
 		bytesIn:          counter("floe_ingest_bytes_total", "Record key and value bytes consumed from Kafka.", "pipeline"),
 		deadLetters:      counter("floe_ingest_dead_letters_total", "Records written to the dead-letter table.", "pipeline"),
 		filtered:         counter("floe_ingest_filtered_records_total", "Records the pipeline's transform filter left out of the table.", "pipeline"),
+		duplicates:       counter("floe_ingest_duplicate_records_total", "Records the pipeline's transform dedup left out of the table: their key was seen on their Kafka partition within the horizon.", "pipeline"),
 		recordsCommitted: counter("floe_commit_records_total", "Rows made visible by committed snapshots.", "table"),
 		filesCommitted:   counter("floe_commit_files_total", "Data files committed.", "table"),
 		commits:          counter("floe_commit_snapshots_total", "Snapshots committed.", "table"),
@@ -173,7 +174,7 @@ func New() *Set {
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		s.recordsIn, s.bytesIn, s.deadLetters, s.filtered, s.recordsCommitted, s.filesCommitted, s.commits,
+		s.recordsIn, s.bytesIn, s.deadLetters, s.filtered, s.duplicates, s.recordsCommitted, s.filesCommitted, s.commits,
 		s.commitFailures, s.commitDuration, s.fileWriteErrors, s.lag, s.freshness, s.lastSnapshot, s.pipelineRestarts,
 		s.consumerErrors, s.skippedRecords,
 		s.leader, s.leaderChanges, s.members, s.partitionsOwned, s.pendingSegments,
@@ -292,8 +293,9 @@ func (s *Set) TableAdopted(table string) {
 
 // RecordsConsumed counts records consumed by pipeline (deadLetters of them
 // went to its dead-letter table, filtered were left out by its transform's
-// filter) and their key and value bytes.
-func (s *Set) RecordsConsumed(pipeline string, records, deadLetters, filtered, bytes int64) {
+// filter, duplicates dropped by its dedup) and their key and value bytes.
+func (s *Set) RecordsConsumed(pipeline string, records, deadLetters, filtered, duplicates, bytes int64) {
+	s.duplicates.WithLabelValues(pipeline).Add(float64(duplicates))
 	s.recordsIn.WithLabelValues(pipeline).Add(float64(records))
 	s.deadLetters.WithLabelValues(pipeline).Add(float64(deadLetters))
 	s.filtered.WithLabelValues(pipeline).Add(float64(filtered))

@@ -28,7 +28,7 @@ func touch(s *metrics.Set) {
 	s.LastSnapshot("ns.t", 42)
 	s.PendingSegments("ns.t", 3)
 	s.TableAdopted("ns.t")
-	s.RecordsConsumed("p", 12, 2, 0, 1200)
+	s.RecordsConsumed("p", 12, 2, 0, 0, 1200)
 	s.ConsumerError("p", "transient")
 	s.OffsetsSkipped("events", 1, 5)
 	s.FileWriteFailed("p")

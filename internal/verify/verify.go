@@ -42,6 +42,7 @@ import (
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/ingest/decode"
 	"github.com/floelake/floe/ingest/transform"
+	"github.com/floelake/floe/ingest/transform/dedup"
 	"github.com/floelake/floe/ingest/transform/window"
 	"github.com/floelake/floe/internal/config"
 )
@@ -56,8 +57,8 @@ type Options struct {
 
 // Result is what a verification found.
 type Result struct {
-	Records, Filtered, DeadLetters, Events int64
-	Windows, TableRows                     int
+	Records, Filtered, Duplicates, DeadLetters, Events int64
+	Windows, TableRows                                 int
 	// Missing are windows the table lacks, Extra rows the batch has no
 	// window for, Different windows whose values differ.
 	Missing, Extra, Different int
@@ -131,8 +132,8 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 	}
 	res.Windows = len(batch)
 	exact := exactDistincts(wc, events, batch)
-	fmt.Fprintf(out, "read %d records: %d events, %d filtered out, %d dead letters; the batch computation has %d windows\n",
-		res.Records, res.Events, res.Filtered, res.DeadLetters, res.Windows)
+	fmt.Fprintf(out, "read %d records: %d events, %d filtered out, %d duplicates, %d dead letters; the batch computation has %d windows\n",
+		res.Records, res.Events, res.Filtered, res.Duplicates, res.DeadLetters, res.Windows)
 	if pc.Transform.Window.MaxLateness > 0 {
 		fmt.Fprintf(out, "note: max_lateness is set (%s): events the pipeline dropped for lateness make their windows differ from the batch\n",
 			pc.Transform.Window.MaxLateness)
@@ -295,15 +296,22 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 		}
 	}
 	var events []window.Event
+	dd := newDedupRef(prog)
 	read := func(r *kgo.Record) {
 		res.Records++
 		meta := decode.RecordMeta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key}
 		if err := dec.Parse(r.Value, meta); err != nil {
 			res.DeadLetters++
-		} else if keep, err := run.Eval(); err != nil {
+		} else if keep, err := run.Keep(); err != nil {
 			res.DeadLetters++
 		} else if !keep {
 			res.Filtered++
+		} else if dup, err := dd.duplicate(run, r); err != nil {
+			res.DeadLetters++
+		} else if dup {
+			res.Duplicates++
+		} else if err := run.Compute(); err != nil {
+			res.DeadLetters++
 		} else if ev, err := win.Event(); err != nil {
 			res.DeadLetters++
 		} else {
@@ -632,4 +640,47 @@ func distinctKey(s window.AggSpec, v window.Value) string {
 		return fmt.Sprint(math.Float64bits(f))
 	}
 	return fmt.Sprint(v.Int)
+}
+
+// dedupRef is the dedup rule as the batch computation applies it: per
+// Kafka partition, a clock (the newest Kafka timestamp so far) and the
+// clock at which each key was last kept; a record is a duplicate when its
+// key was kept at a clock within the horizon of the clock now. It shares
+// only the key's hash with the streaming path.
+type dedupRef struct {
+	horizon int64
+	on      bool
+	parts   map[string]*refPart
+}
+
+type refPart struct {
+	clock int64
+	kept  map[dedup.Key]int64
+}
+
+func newDedupRef(prog *transform.Program) *dedupRef {
+	h, ok := prog.Dedups()
+	return &dedupRef{horizon: h, on: ok, parts: map[string]*refPart{}}
+}
+
+func (d *dedupRef) duplicate(run *transform.Runner, r *kgo.Record) (bool, error) {
+	if !d.on {
+		return false, nil
+	}
+	k, err := run.DedupKey()
+	if err != nil {
+		return false, err
+	}
+	id := transform.PartitionID(r.Topic, r.Partition)
+	p := d.parts[id]
+	if p == nil {
+		p = &refPart{clock: math.MinInt64, kept: map[dedup.Key]int64{}}
+		d.parts[id] = p
+	}
+	p.clock = max(p.clock, r.Timestamp.UnixMicro())
+	if at, ok := p.kept[k]; ok && p.clock-at <= d.horizon {
+		return true, nil
+	}
+	p.kept[k] = p.clock
+	return false, nil
 }

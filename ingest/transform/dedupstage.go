@@ -1,0 +1,226 @@
+package transform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+	iceio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+
+	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest/transform/dedup"
+	"github.com/floelake/floe/internal/fileio"
+)
+
+// DedupSchema is the layout of the files workers write the keys they kept
+// in: one row, one binary cell holding dedup.Encode's bytes.
+var DedupSchema = iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "keys", Type: iceberg.PrimitiveTypes.Binary, Required: true})
+
+// IsDedupFile reports whether path is a dedup state file a worker wrote
+// (never committed as data: the stage lists it in the manifest instead).
+func IsDedupFile(path string) bool {
+	return strings.Contains(path, "/"+DedupDir+"/") && strings.HasSuffix(path, ".parquet")
+}
+
+// DedupStage is the table writer's part of a pipeline that drops
+// duplicates (a commit.Stage): at every commit it lists the files of kept
+// keys the workers wrote for the segment in a new manifest, drops the
+// files past the horizon, merges small files into bigger ones, and writes
+// the manifest; the commit references it as floe.dedup. It keeps the
+// manifest, never the keys, in memory.
+type DedupStage struct {
+	pipeline string
+	horizon  int64
+	log      *slog.Logger
+	mem      memory.Allocator
+
+	man *dedup.Manifest
+	// loaded is the floe.dedup man was read from, or the manifest the last
+	// Apply wrote once that landed; pending is what the last Apply wrote.
+	loaded     string
+	pending    *dedup.Manifest
+	pendingLoc string
+
+	stats DedupStats
+}
+
+// DedupStats are a DedupStage's running totals.
+type DedupStats struct {
+	// Files is the number of state files the manifest lists, Keys the
+	// keys they hold (a key kept twice, past the horizon in between,
+	// counts twice), Merges the merges of files into bigger ones.
+	Files, Keys, Merges atomic.Int64
+}
+
+// NewDedupStage makes the table writer's stage of a program that drops
+// duplicates.
+func (p *Program) NewDedupStage(pipeline string, log *slog.Logger) (*DedupStage, error) {
+	if p.dedup == nil {
+		return nil, errors.New("transform: the program has no dedup")
+	}
+	return &DedupStage{pipeline: pipeline, horizon: p.dedup.horizon, log: log, mem: memory.DefaultAllocator}, nil
+}
+
+// Stats returns the stage's running totals.
+func (s *DedupStage) Stats() *DedupStats { return &s.stats }
+
+var _ commit.Stage = (*DedupStage)(nil)
+
+// Apply implements commit.Stage: the segment's files without its dedup
+// files, and the new manifest as Dedup (none when the segment has no
+// dedup file: the commit carries the table's forward).
+func (s *DedupStage) Apply(ctx context.Context, base *table.Table, seg commit.Segment) (commit.Segment, error) {
+	out := seg
+	out.Files = nil
+	var deltas []iceberg.DataFile
+	for _, f := range seg.Files {
+		if IsDedupFile(f.FilePath()) {
+			deltas = append(deltas, f)
+		} else {
+			out.Files = append(out.Files, f)
+		}
+	}
+	if len(deltas) == 0 {
+		return out, nil
+	}
+	info, err := fileio.InfoFromTable(ctx, base)
+	if err != nil {
+		return seg, err
+	}
+	fs := info.FS
+	if cur := commit.TableDedup(base, s.pipeline); s.man == nil || cur != s.loaded {
+		if s.man, err = ReadDedupManifest(fs, cur, s.log); err != nil {
+			return seg, err
+		}
+		s.loaded = cur
+	}
+	m := s.man.Clone()
+	for _, f := range deltas {
+		secs, err := ReadDedupFile(ctx, fs, f.FilePath(), s.mem)
+		if err != nil {
+			return seg, err
+		}
+		m.Add(f.FilePath(), 0, secs)
+	}
+	m.Expire(s.horizon)
+	loc := strings.TrimSuffix(info.Location, "/")
+	for {
+		files, level := m.Compaction()
+		if files == nil {
+			break
+		}
+		var secs []dedup.Section
+		var paths []string
+		for _, f := range files {
+			fsecs, err := ReadDedupFile(ctx, fs, f.Path, s.mem)
+			if errors.Is(err, iofs.ErrNotExist) {
+				s.log.Error("a dedup state file the manifest lists is gone; its keys are forgotten, so duplicates of them may pass once", "file", f.Path)
+			} else if err != nil {
+				return seg, err
+			}
+			secs = append(secs, fsecs...)
+			paths = append(paths, f.Path)
+		}
+		merged := dedup.Merge(s.horizon, secs, m.Clocks)
+		path := fmt.Sprintf("%s/%s/%s-L%d-%s.bin", loc, DedupDir, s.pipeline, level, uuid.NewString())
+		if err := fileio.WriteBlob(fs, path, dedup.Encode(merged)); err != nil {
+			return seg, err
+		}
+		m.Replace(paths, path, level, merged)
+		s.stats.Merges.Add(1)
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		return seg, err
+	}
+	out.Dedup = fmt.Sprintf("%s/%s/%s-dedup-%s.json", loc, StateDir, s.pipeline, uuid.NewString())
+	if err := fileio.WriteBlob(fs, out.Dedup, b); err != nil {
+		return seg, err
+	}
+	s.pending, s.pendingLoc = m, out.Dedup
+	return out, nil
+}
+
+// Committed implements commit.Stage.
+func (s *DedupStage) Committed(int64) {
+	if s.pending != nil {
+		s.man, s.loaded = s.pending, s.pendingLoc
+		keys := 0
+		for _, f := range s.man.Files {
+			for _, p := range f.Parts {
+				keys += p.Keys
+			}
+		}
+		s.stats.Files.Store(int64(len(s.man.Files)))
+		s.stats.Keys.Store(int64(keys))
+	}
+	s.pending, s.pendingLoc = nil, ""
+}
+
+// Abandon implements commit.Stage: the manifest is read again from the
+// table.
+func (s *DedupStage) Abandon() {
+	s.man, s.loaded, s.pending, s.pendingLoc = nil, "", nil, ""
+}
+
+// ReadDedupManifest reads the manifest at loc; an empty loc, or a manifest
+// that is gone (logged), is an empty manifest.
+func ReadDedupManifest(fs iceio.IO, loc string, log *slog.Logger) (*dedup.Manifest, error) {
+	if loc == "" {
+		return dedup.NewManifest(), nil
+	}
+	b, err := readAll(fs, loc)
+	if errors.Is(err, iofs.ErrNotExist) {
+		log.Error("the dedup state manifest the table names is gone; dedup starts over with no key remembered, so duplicates within the horizon may pass once", "manifest", loc)
+		return dedup.NewManifest(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transform: read the dedup state manifest %s: %w", loc, err)
+	}
+	return dedup.ParseManifest(b)
+}
+
+// ReadDedupFile reads the sections of a dedup state file: one a worker
+// wrote (Parquet) or one a merge wrote (raw).
+func ReadDedupFile(ctx context.Context, fs iceio.IO, path string, mem memory.Allocator) ([]dedup.Section, error) {
+	var blobs [][]byte
+	if strings.HasSuffix(path, ".parquet") {
+		var err error
+		if blobs, err = fileio.ReadBinaryColumn(ctx, fs, path, DedupSchema.Field(0).Name, mem); err != nil {
+			return nil, fmt.Errorf("transform: dedup state %s: %w", path, err)
+		}
+	} else {
+		b, err := readAll(fs, path)
+		if err != nil {
+			return nil, fmt.Errorf("transform: dedup state %s: %w", path, err)
+		}
+		blobs = [][]byte{b}
+	}
+	var out []dedup.Section
+	for _, b := range blobs {
+		secs, err := dedup.Decode(b)
+		if err != nil {
+			return nil, fmt.Errorf("transform: dedup state %s: %w", path, err)
+		}
+		out = append(out, secs...)
+	}
+	return out, nil
+}
+
+func readAll(fs iceio.IO, path string) ([]byte, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
