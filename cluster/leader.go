@@ -148,6 +148,7 @@ func (n *Node) leadPipeline(ctx context.Context, p *ingest.Pipeline, epoch int64
 				n.log.Error("dedup state", "table", name, "err", err)
 				return
 			}
+			st.Observe(name, n.metrics())
 			stages = append(stages, st)
 		}
 		if cfg := p.Config(); o.Role == ingest.RoleMain && cfg.Windowed() {

@@ -26,6 +26,9 @@ type Metrics interface {
 	// transform.StageMetrics observes the window state of the windowed
 	// tables the member writes while it leads.
 	transform.StageMetrics
+	// transform.DedupMetrics observes the dedup state of the tables of
+	// pipelines that drop duplicates, likewise.
+	transform.DedupMetrics
 	// LeadershipChanged is called when the member becomes the leader
 	// (leading) and when it stops being it, once its leader's duties have
 	// stopped: what it reported as the leader (Members, PartitionLag, its
@@ -74,6 +77,9 @@ var _ Metrics = NopMetrics{}
 
 func (NopMetrics) LeadershipChanged(bool)                                 {}
 func (NopMetrics) WindowCommit(string, int64, int64, int64, int64, int64) {}
+
+// DedupCommit implements transform.DedupMetrics.
+func (NopMetrics) DedupCommit(string, int64, int64, int64) {}
 func (NopMetrics) Members(int, int)                                       {}
 func (NopMetrics) PartitionsOwned(string, int)                            {}
 func (NopMetrics) PipelineStopped(string)                                 {}

@@ -11,13 +11,15 @@ package e2e
 // windows the stream wrote earlier and the state evicted long ago), 1%
 // days late (into a few windows days before the stream, far beyond the
 // state retention: every such event reads its window back from the
-// table), the same record produced twice (both count, in the stream and
-// in the batch: there is no deduplication), clicks of the country "XX",
+// table), the same record produced twice with the same record key (on
+// the same partition, seconds apart: the pipeline's dedup drops the copy
+// of a kept record, in the stream and in the batch), clicks of the
+// country "XX",
 // which the pipeline's filter drops, and a few records that are dead
 // letters: malformed JSON, a missing or bad event time, an amount of the
 // wrong type, and amounts the computed column amount2 = amount * 2 fails
-// on (null, and one that overflows). Every record goes to a random
-// partition (a random record key).
+// on (null, and one that overflows). Every record but a copy goes to a
+// random partition (a random record key).
 //
 // The oracle (checkWindows) is `floe verify`, the binary the test built,
 // which recomputes every window in batch from the topic with the
@@ -124,7 +126,10 @@ func windowPipelineYAML(w windowShape) string {
       - {name: amount, type: long}
     transform:
       filter: 'country != "XX"'
-      columns: [{name: amount2, expr: 'amount * 2'}]` + w.window + `      state:
+      columns: [{name: amount2, expr: 'amount * 2'}]
+      dedup:
+        key: [user, country, ts, amount]
+        horizon: 10m` + w.window + `      state:
         retention: ` + windowRetention.String() + "\n"
 }
 
@@ -151,6 +156,7 @@ const (
 	clickKept     clickKind = iota // an event of the windows
 	clickFiltered                  // the filter drops it
 	clickDead                      // a dead letter
+	clickDuplicate                 // a copy of a kept record: dedup drops it
 )
 
 // windowRecord is one produced record.
@@ -201,14 +207,19 @@ func (g *windowGen) next() windowRecord {
 	g.stats.records++
 	g.clock = g.clock.Add(time.Duration(100+g.rng.IntN(800)) * time.Millisecond)
 	// A random record key: the client's partitioner hashes it, so every
-	// record goes to a random partition (a duplicate too).
+	// record goes to a random partition (a copy to its original's).
 	key := []byte(fmt.Sprintf("%016x", g.rng.Uint64()))
 	x := g.rng.Float64()
 	switch {
 	case len(g.recent) > 0 && x < 0.03:
+		// The same key: the same partition, and a few seconds of
+		// Kafka time later, well within the dedup horizon. A copy of a
+		// filtered record or a dead letter is one too.
 		g.stats.duplicates++
 		r := g.recent[g.rng.IntN(len(g.recent))]
-		r.key = key
+		if r.kind == clickKept {
+			r.kind = clickDuplicate
+		}
 		g.count(r.kind)
 		return r
 	case x < 0.036:
@@ -291,6 +302,7 @@ type windowModel struct {
 
 	mu                      sync.Mutex
 	records, kept, filtered int64
+	duplicates              int64 // copies of kept records
 	amount                  int64   // the sum of the kept records' amounts
 	dead                    []int64 // partition<<40|offset of every dead letter
 	perPartition            map[int32]int64
@@ -341,6 +353,8 @@ func (m *windowModel) startProducer(t *testing.T, broker string, minRecords int6
 				m.amount += r.amount
 			case clickFiltered:
 				m.filtered++
+			case clickDuplicate:
+				m.duplicates++
 			case clickDead:
 				m.dead = append(m.dead, int64(r.part)<<40|r.off)
 				dead++
@@ -425,12 +439,12 @@ func scanWindows(ctx context.Context, tbl *table.Table, w windowShape) ([]window
 
 // verifyReport is what `floe verify` printed.
 type verifyReport struct {
-	records, events, filtered, dead, windows int64
+	records, events, filtered, duplicates, dead, windows int64
 	rows, missing, extra, different          int64
 }
 
 var (
-	verifyRead  = regexp.MustCompile(`(?m)^read (\d+) records: (\d+) events, (\d+) filtered out, (\d+) dead letters; the batch computation has (\d+) windows$`)
+	verifyRead  = regexp.MustCompile(`(?m)^read (\d+) records: (\d+) events, (\d+) filtered out, (\d+) duplicates, (\d+) dead letters; the batch computation has (\d+) windows$`)
 	verifyTable = regexp.MustCompile(`(?m)^table: (\d+) rows; (\d+) windows missing, (\d+) extra, (\d+) different$`)
 )
 
@@ -455,7 +469,7 @@ func runVerify(t *testing.T, bin, cfgPath string) verifyReport {
 	if m == nil || n == nil {
 		t.Fatalf("floe verify: no record and table counts in its report:\n%s", out)
 	}
-	for i, p := range []*int64{&rep.records, &rep.events, &rep.filtered, &rep.dead, &rep.windows} {
+	for i, p := range []*int64{&rep.records, &rep.events, &rep.filtered, &rep.duplicates, &rep.dead, &rep.windows} {
 		*p, _ = strconv.ParseInt(m[i+1], 10, 64)
 	}
 	for i, p := range []*int64{&rep.rows, &rep.missing, &rep.extra, &rep.different} {
@@ -487,8 +501,8 @@ func checkWindows(t *testing.T, bin, cfgPath string, cfg config.Config, w window
 			t.Fatalf("harness: partition %d ends at %d but %d records were acknowledged there", p, e, model.perPartition[p])
 		}
 	}
-	t.Logf("oracle: end offsets %s: %d records (%d events, %d filtered, %d dead letters); generated %s",
-		fmtOffsets(ends), model.records, model.kept, model.filtered, len(model.dead), model.gen.stats)
+	t.Logf("oracle: end offsets %s: %d records (%d events, %d filtered, %d duplicates, %d dead letters); generated %s",
+		fmtOffsets(ends), model.records, model.kept, model.filtered, model.duplicates, len(model.dead), model.gen.stats)
 
 	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Storage, cfg.Node.DataDir)
 	if err != nil {
@@ -506,12 +520,16 @@ func checkWindows(t *testing.T, bin, cfgPath string, cfg config.Config, w window
 	if commit.TableState(tbl, pc.Name) == "" {
 		t.Errorf("oracle: %s's current snapshot references no state checkpoint (floe.state)", pc.Table)
 	}
+	if commit.TableDedup(tbl, pc.Name) == "" {
+		t.Errorf("oracle: %s's current snapshot references no dedup state manifest (floe.dedup)", pc.Table)
+	}
 
 	// floe verify, and what it read against what was produced.
 	rep := runVerify(t, bin, cfgPath)
-	if rep.records != model.records || rep.events != model.kept || rep.filtered != model.filtered || rep.dead != int64(len(model.dead)) {
-		t.Errorf("oracle: floe verify read %d records (%d events, %d filtered out, %d dead letters), the producer made %d (%d, %d, %d)",
-			rep.records, rep.events, rep.filtered, rep.dead, model.records, model.kept, model.filtered, len(model.dead))
+	if rep.records != model.records || rep.events != model.kept || rep.filtered != model.filtered || rep.duplicates != model.duplicates ||
+		rep.dead != int64(len(model.dead)) {
+		t.Errorf("oracle: floe verify read %d records (%d events, %d filtered out, %d duplicates, %d dead letters), the producer made %d (%d, %d, %d, %d)",
+			rep.records, rep.events, rep.filtered, rep.duplicates, rep.dead, model.records, model.kept, model.filtered, model.duplicates, len(model.dead))
 	}
 	if rep.windows == 0 || rep.rows != rep.windows {
 		t.Errorf("oracle: floe verify: %d windows in the batch, %d rows in the table", rep.windows, rep.rows)

@@ -105,6 +105,8 @@ func TestPipelineDedup(t *testing.T) {
 		require.Equal(t, wantRows, h.rows("ns.events"), "run %d: rows", run)
 	}
 	require.Greater(t, wantDups, int64(10), "the test data has too few duplicates to prove anything")
+	require.EqualValues(t, wantDups, h.metrics.Sum("floe_ingest_duplicate_records_total", "pipeline", "events"))
+	require.Positive(t, h.metrics.Sum("floe_dedup_state_merges_total", "table", "ns.events"))
 	rows := tableRows(t, h, "ns.events")
 	seen := map[string]int{}
 	for _, r := range rows {

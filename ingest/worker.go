@@ -575,14 +575,15 @@ func (w *worker) transform(kind changeKind, err error, meta *decode.RecordMeta, 
 	if err == nil && !keep {
 		return changeFiltered, nil
 	}
+	if err == nil {
+		err = w.tr.Compute()
+	}
+	// After the columns: a record that is a dead letter is not remembered.
 	if err == nil && w.dd != nil && fold {
 		var dup bool
 		if dup, err = w.dd.check(w.tr, meta); err == nil && dup {
 			return changeDuplicate, nil
 		}
-	}
-	if err == nil {
-		err = w.tr.Compute()
 	}
 	switch {
 	case err == nil && w.win != nil && fold:

@@ -28,8 +28,8 @@ type Config struct {
 	Dedup *DedupConfig `yaml:"dedup"`
 }
 
-// DedupConfig drops duplicates: a record that passes the filter is left
-// out when a record with the same key was kept, earlier on its Kafka
+// DedupConfig drops duplicates: a record that passes the filter (and whose
+// computed columns compute) is left out when a record with the same key was kept, earlier on its Kafka
 // partition, while the partition's clock (the newest Kafka timestamp read
 // from it) was within Horizon of its clock now. The decision depends only
 // on the partition's log, so it is the same on every replay: restarts and

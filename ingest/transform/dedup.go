@@ -22,7 +22,7 @@ import (
 const DedupDir = StateDir + "/dedup"
 
 // MaxDedupHorizon bounds dedup.horizon: the state of a horizon is held in
-// memory (about 60 bytes per key kept within it).
+// memory (about 55 bytes per key kept within it).
 const MaxDedupHorizon = 30 * 24 * time.Hour
 
 // PartitionID is how transform state names a Kafka partition.

@@ -51,7 +51,21 @@ type DedupStage struct {
 	pendingLoc string
 
 	stats DedupStats
+	// merges counts the merges of the pending Apply.
+	merges  int64
+	table   string
+	metrics DedupMetrics
 }
+
+// DedupMetrics observes a DedupStage (internal/metrics.Set implements it).
+type DedupMetrics interface {
+	// DedupCommit is called for every commit that changed the manifest:
+	// the files and keys it lists, and the merges the commit made.
+	DedupCommit(table string, files, keys, merges int64)
+}
+
+// Observe makes the stage report to m under table's name.
+func (s *DedupStage) Observe(table string, m DedupMetrics) { s.table, s.metrics = table, m }
 
 // DedupStats are a DedupStage's running totals.
 type DedupStats struct {
@@ -104,6 +118,7 @@ func (s *DedupStage) Apply(ctx context.Context, base *table.Table, seg commit.Se
 		s.loaded = cur
 	}
 	m := s.man.Clone()
+	s.merges = 0
 	for _, f := range deltas {
 		secs, err := ReadDedupFile(ctx, fs, f.FilePath(), s.mem)
 		if err != nil {
@@ -136,7 +151,7 @@ func (s *DedupStage) Apply(ctx context.Context, base *table.Table, seg commit.Se
 			return seg, err
 		}
 		m.Replace(paths, path, level, merged)
-		s.stats.Merges.Add(1)
+		s.merges++
 	}
 	b, err := m.Marshal()
 	if err != nil {
@@ -162,6 +177,10 @@ func (s *DedupStage) Committed(int64) {
 		}
 		s.stats.Files.Store(int64(len(s.man.Files)))
 		s.stats.Keys.Store(int64(keys))
+		s.stats.Merges.Add(s.merges)
+		if s.metrics != nil {
+			s.metrics.DedupCommit(s.table, int64(len(s.man.Files)), int64(keys), s.merges)
+		}
 	}
 	s.pending, s.pendingLoc = nil, ""
 }

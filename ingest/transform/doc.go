@@ -1,9 +1,10 @@
 // Package transform changes a pipeline's records between decoding and
 // writing: a filter, computed columns, renamed and dropped ones, all
 // configured as CEL expressions over the columns of the pipeline's declared
-// schema, and event-time windows over the result (docs/transforms.md is the
-// user's guide). Package window, below it, holds the window machinery that
-// knows nothing of Arrow, Iceberg or Kafka.
+// schema, dedup by key within a horizon, and event-time windows over the
+// result (docs/transforms.md is the user's guide). Packages window and
+// dedup, below it, hold the machinery that knows nothing of Arrow, Iceberg
+// or Kafka.
 //
 // # Compile once, run per worker
 //
@@ -59,6 +60,21 @@
 // table's checkpoint (a table with rows and no checkpoint reads every window
 // back). Program.GroupKey encodes a table row's group the way the Windower
 // does, for floe verify.
+//
+// # Dedup
+//
+// A Runner computes a record's dedup key (DedupKey: the key expressions'
+// values, hashed by dedup.Hasher) after its filter and columns; the worker
+// checks it against the dedup.Partition of the record's Kafka partition
+// (ingest's dedupOut) and, at every flush, writes the keys the segment kept
+// as one file under DedupDir (DedupSchema: one binary cell). DedupStage,
+// the table writer's part, takes those files out of the segment, lists them
+// in the table's dedup.Manifest (merging and expiring files), writes the
+// manifest, and returns its location for the commit's floe.dedup; it holds
+// only the manifest. A run rebuilds its state with ReadDedupManifest and
+// ReadDedupFile from the head's manifest and the files of the segments the
+// ledger accepted after it. When a pipeline has both, DedupStage runs
+// before the window Stage (commit.Stages), which then sees only partials.
 //
 // # Failure
 //

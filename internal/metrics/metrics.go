@@ -90,6 +90,8 @@ type Set struct {
 	// floe_window_*
 	windowRows, windowReopened, windowReadBack, windowDropped *prometheus.CounterVec
 	windowsInMemory                                           *prometheus.GaugeVec
+	dedupFiles, dedupKeys                                     *prometheus.GaugeVec
+	dedupMerges                                               *prometheus.CounterVec
 }
 
 // New returns a Set with every collector at zero, on a fresh registry.
@@ -170,6 +172,9 @@ func New() *Set {
 		windowReadBack:  counter("floe_window_read_back_total", "Windows read back from the table to be corrected (no longer in memory).", "table"),
 		windowDropped:   counter("floe_window_dropped_events_total", "Events dropped for being later than max_lateness.", "table"),
 		windowsInMemory: gauge("floe_window_state_windows", "Windows the window state holds in memory.", "table"),
+		dedupFiles:      gauge("floe_dedup_state_files", "Files of kept keys the table's dedup state manifest lists.", "table"),
+		dedupKeys:       gauge("floe_dedup_state_keys", "Keys the files of the table's dedup state manifest hold (within the horizon, or not merged away yet).", "table"),
+		dedupMerges:     counter("floe_dedup_state_merges_total", "Merges of dedup state files into one of the next level.", "table"),
 	}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -185,6 +190,7 @@ func New() *Set {
 		s.upsertRows, s.upsertReplaced, s.upsertDeleted, s.indexRebuilds, s.indexKeys, s.indexBytes, s.indexRebuildSeconds,
 		s.indexFileKeys, s.indexFileBytes,
 		s.windowRows, s.windowReopened, s.windowReadBack, s.windowDropped, s.windowsInMemory,
+		s.dedupFiles, s.dedupKeys, s.dedupMerges,
 	)
 	return s
 }
@@ -452,6 +458,14 @@ func (s *Set) MaintenanceFailed(table, task string) {
 
 // ---------------------------------------------------------------------------
 // transform.StageMetrics
+
+// DedupCommit reports a commit's dedup state: the files and keys its
+// manifest lists, and the merges the commit made.
+func (s *Set) DedupCommit(table string, files, keys, merges int64) {
+	s.dedupFiles.WithLabelValues(table).Set(float64(files))
+	s.dedupKeys.WithLabelValues(table).Set(float64(keys))
+	s.dedupMerges.WithLabelValues(table).Add(float64(merges))
+}
 
 // WindowCommit counts a windowed table's commit: rows written, of them
 // reopened ones, windows read back, events dropped, and the windows in

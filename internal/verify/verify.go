@@ -306,12 +306,12 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 			res.DeadLetters++
 		} else if !keep {
 			res.Filtered++
+		} else if err := run.Compute(); err != nil {
+			res.DeadLetters++
 		} else if dup, err := dd.duplicate(run, r); err != nil {
 			res.DeadLetters++
 		} else if dup {
 			res.Duplicates++
-		} else if err := run.Compute(); err != nil {
-			res.DeadLetters++
 		} else if ev, err := win.Event(); err != nil {
 			res.DeadLetters++
 		} else {
