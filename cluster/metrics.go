@@ -80,10 +80,10 @@ func (NopMetrics) WindowCommit(string, int64, int64, int64, int64, int64) {}
 
 // DedupCommit implements transform.DedupMetrics.
 func (NopMetrics) DedupCommit(string, int64, int64, int64) {}
-func (NopMetrics) Members(int, int)                                       {}
-func (NopMetrics) PartitionsOwned(string, int)                            {}
-func (NopMetrics) PipelineStopped(string)                                 {}
-func (NopMetrics) PipelineRestarted(string)                               {}
-func (NopMetrics) SegmentProposed(string, string)                         {}
-func (NopMetrics) PartitionsMoved(string, int)                            {}
-func (NopMetrics) PartitionLag(string, int32, int64)                      {}
+func (NopMetrics) Members(int, int)                        {}
+func (NopMetrics) PartitionsOwned(string, int)             {}
+func (NopMetrics) PipelineStopped(string)                  {}
+func (NopMetrics) PipelineRestarted(string)                {}
+func (NopMetrics) SegmentProposed(string, string)          {}
+func (NopMetrics) PartitionsMoved(string, int)             {}
+func (NopMetrics) PartitionLag(string, int32, int64)       {}

@@ -153,10 +153,10 @@ func writeWindowConfig(t *testing.T, s setup, w windowShape) (string, config.Con
 type clickKind uint8
 
 const (
-	clickKept     clickKind = iota // an event of the windows
-	clickFiltered                  // the filter drops it
-	clickDead                      // a dead letter
-	clickDuplicate                 // a copy of a kept record: dedup drops it
+	clickKept      clickKind = iota // an event of the windows
+	clickFiltered                   // the filter drops it
+	clickDead                       // a dead letter
+	clickDuplicate                  // a copy of a kept record: dedup drops it
 )
 
 // windowRecord is one produced record.
@@ -302,7 +302,7 @@ type windowModel struct {
 
 	mu                      sync.Mutex
 	records, kept, filtered int64
-	duplicates              int64 // copies of kept records
+	duplicates              int64   // copies of kept records
 	amount                  int64   // the sum of the kept records' amounts
 	dead                    []int64 // partition<<40|offset of every dead letter
 	perPartition            map[int32]int64
@@ -440,7 +440,7 @@ func scanWindows(ctx context.Context, tbl *table.Table, w windowShape) ([]window
 // verifyReport is what `floe verify` printed.
 type verifyReport struct {
 	records, events, filtered, duplicates, dead, windows int64
-	rows, missing, extra, different          int64
+	rows, missing, extra, different                      int64
 }
 
 var (
