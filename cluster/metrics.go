@@ -75,13 +75,13 @@ type (
 
 var _ Metrics = NopMetrics{}
 
-func (NopMetrics) LeadershipChanged(bool)                                 {}
-func (NopMetrics) WindowCommit(string, int64, int64, int64, int64, int64) {}
-func (NopMetrics) DedupCommit(string, int64, int64, int64)                {}
-func (NopMetrics) Members(int, int)                                       {}
-func (NopMetrics) PartitionsOwned(string, int)                            {}
-func (NopMetrics) PipelineStopped(string)                                 {}
-func (NopMetrics) PipelineRestarted(string)                               {}
-func (NopMetrics) SegmentProposed(string, string)                         {}
-func (NopMetrics) PartitionsMoved(string, int)                            {}
-func (NopMetrics) PartitionLag(string, int32, int64)                      {}
+func (NopMetrics) LeadershipChanged(bool)                          {}
+func (NopMetrics) WindowCommit(string, int64, int64, int64, int64) {}
+func (NopMetrics) DedupCommit(string, int64, int64, int64)         {}
+func (NopMetrics) Members(int, int)                                {}
+func (NopMetrics) PartitionsOwned(string, int)                     {}
+func (NopMetrics) PipelineStopped(string)                          {}
+func (NopMetrics) PipelineRestarted(string)                        {}
+func (NopMetrics) SegmentProposed(string, string)                  {}
+func (NopMetrics) PartitionsMoved(string, int)                     {}
+func (NopMetrics) PartitionLag(string, int32, int64)               {}

@@ -22,9 +22,9 @@ type run struct {
 	epochs   map[commit.PartitionKey]uint64
 	start    commit.Offsets
 	floors   []commit.Offsets // per output, in the pipeline's Outputs order
-	// accepted holds the encoded files of the main table's pending
-	// segments, read before start (see ingest.Assignment.Accepted).
-	accepted [][]byte
+	// accepted holds the main table's entries of the pending segments,
+	// read before start (see ingest.Assignment.Accepted).
+	accepted []commit.SegmentEntry
 }
 
 // errReassigned ends a run whose assignment changed.
@@ -198,12 +198,17 @@ func (n *Node) nextRun(p *ingest.Pipeline) (run, bool) {
 	if len(r.epochs) == 0 || !n.attached() {
 		return r, false
 	}
-	if _, ok := p.Transform().Dedups(); ok {
-		// Read before the start offsets: what was pending then and is
-		// committed by the time the run loads the table is in both.
-		for _, ps := range n.ledger.Pending(p.Config().Table) {
-			if ps.Pipeline == name && len(ps.Files) > 0 {
-				r.accepted = append(r.accepted, ps.Files)
+	// A stateful transform starts from the state at the start offsets: the
+	// table's plus that of the segments pending then, read at the same
+	// point of the log (what is committed by the time the run loads the
+	// table is in both; the run checks that they meet).
+	var next map[commit.PartitionKey]int64
+	if _, ok := p.Transform().Dedups(); ok || p.Config().Windowed() {
+		var pend []commit.PendingSegment
+		next, pend = n.ledger.NextAndPending(name, p.Config().Table)
+		for _, ps := range pend {
+			if ps.Pipeline == name {
+				r.accepted = append(r.accepted, ps.SegmentEntry)
 			}
 		}
 	}
@@ -213,17 +218,20 @@ func (n *Node) nextRun(p *ingest.Pipeline) (run, bool) {
 		r.floors = append(r.floors, commit.Offsets{})
 	}
 	for k := range r.epochs {
-		next, ok := n.ledger.NextExpected(name, k.Topic, k.Partition)
+		nx, ok := n.ledger.NextExpected(name, k.Topic, k.Partition)
+		if next != nil {
+			nx, ok = next[k]
+		}
 		if !ok {
 			// The leader has not recorded where this partition starts.
 			delete(r.epochs, k)
 			continue
 		}
-		r.start.Set(k.Topic, k.Partition, next)
+		r.start.Set(k.Topic, k.Partition, nx)
 		for t := range ends {
 			f, ok := ends[t].Get(k.Topic, k.Partition)
 			if !ok {
-				f = next
+				f = nx
 			}
 			r.floors[t].Set(k.Topic, k.Partition, f)
 		}

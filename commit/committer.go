@@ -478,6 +478,9 @@ func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string, s
 	} else if st := TableState(c.tbl, c.cfg.Pipeline); st != "" {
 		props[PropState] = st
 	}
+	if et := TableEventTimes(c.tbl, c.cfg.Pipeline); len(et) > 0 || len(seg.EventTimes) > 0 {
+		props[PropEventTimes] = et.MaxMerge(seg.EventTimes).Encode()
+	}
 	if seg.Dedup != "" {
 		props[PropDedup] = seg.Dedup
 	} else if d := TableDedup(c.tbl, c.cfg.Pipeline); d != "" {

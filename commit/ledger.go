@@ -823,6 +823,25 @@ func (l *Ledger) NextExpected(pipeline, topic string, partition int32) (int64, b
 func (l *Ledger) Pending(table string) []PendingSegment {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	return l.pendingLocked(table)
+}
+
+// NextAndPending returns, read at one point of the log, the next expected
+// offset of every partition of pipeline that has one and table's pending
+// entries (as Pending): what a run of a stateful transform starts from.
+func (l *Ledger) NextAndPending(pipeline, table string) (map[PartitionKey]int64, []PendingSegment) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	next := map[PartitionKey]int64{}
+	for k, ps := range l.mu.partitions {
+		if k.Pipeline == pipeline && ps.hasNext {
+			next[k] = ps.next
+		}
+	}
+	return next, l.pendingLocked(table)
+}
+
+func (l *Ledger) pendingLocked(table string) []PendingSegment {
 	ts := l.mu.tables[table]
 	out := make([]PendingSegment, 0, len(ts.pending))
 	for _, id := range ts.pending {

@@ -20,6 +20,11 @@ const (
 	PropEpoch    = "floe.epoch"
 	PropState    = "floe.state"
 	PropDedup    = "floe.dedup"
+	// PropEventTimes is a windowed pipeline's newest event time per
+	// partition (Unix µs) over everything committed:
+	// {"<topic>": {"<partition>": <µs>}}, merged forward by every floe
+	// commit.
+	PropEventTimes = "floe.event-times"
 	// PropWatermark is the newest Kafka record timestamp (epoch millis) the
 	// snapshot covers, for freshness measurement by readers.
 	PropWatermark = "floe.watermark-ms"
@@ -356,6 +361,35 @@ func TableState(tbl *table.Table, pipeline string) string {
 // floe.state.
 func TableDedup(tbl *table.Table, pipeline string) string {
 	return tableProp(tbl, pipeline, PropDedup)
+}
+
+// TableEventTimes returns the floe.event-times that go with the
+// pipeline's offsets in the table (nil when it has none, or they do not
+// parse).
+func TableEventTimes(tbl *table.Table, pipeline string) Offsets {
+	s := tableProp(tbl, pipeline, PropEventTimes)
+	if s == "" {
+		return nil
+	}
+	et, err := ParseOffsets(s)
+	if err != nil {
+		return nil
+	}
+	return et
+}
+
+// MaxMerge returns a copy of o with every value of other that is greater
+// (or that o lacks) laid over it.
+func (o Offsets) MaxMerge(other Offsets) Offsets {
+	c := o.Clone()
+	for t, ps := range other {
+		for p, v := range ps {
+			if old, ok := c.Get(t, p); !ok || v > old {
+				c.Set(t, p, v)
+			}
+		}
+	}
+	return c
 }
 
 // tableProp returns prop of the newest snapshot of main's ancestry that

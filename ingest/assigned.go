@@ -95,11 +95,12 @@ type Assignment struct {
 	// accepted offsets end): records below a table's floor are not routed
 	// to it.
 	Floors []commit.Offsets
-	// Accepted holds the encoded files of the main table's segments the
-	// ledger accepted and the table has not committed yet, read before the
-	// start offsets were: a pipeline that drops duplicates rebuilds its
-	// state at Start from the table's and theirs.
-	Accepted [][]byte
+	// Accepted holds the main table's entries of the segments the ledger
+	// accepted and the table has not committed yet, read before the start
+	// offsets were: a stateful transform rebuilds the state it decides by
+	// at Start from the table's and theirs (dedup: their key files;
+	// max_lateness: their event times).
+	Accepted []commit.SegmentEntry
 	// Deliver receives every batch in order, on one goroutine. An error
 	// ends the run.
 	Deliver func(ctx context.Context, b Batch) error
@@ -128,13 +129,14 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 	}
 	specs := make([]outputSpec, len(outs))
 	var dd map[string]*dedup.Partition
+	var clocks commit.Offsets
 	for t, o := range outs {
 		tbl, err := p.opts.Catalog.LoadTable(ctx, catalog.Ident(o.Table))
 		if err != nil {
 			return fmt.Errorf("ingest: load %s: %w", o.Table, err)
 		}
 		if o.Role == RoleMain {
-			if dd, err = p.loadDedup(fsCtx, tbl, a.Accepted, a.Start); err != nil {
+			if dd, clocks, err = p.runState(fsCtx, tbl, a.Accepted, a.Start); err != nil {
 				return fmt.Errorf("ingest: %s: %w", p.opts.Pipeline.Name, err)
 			}
 		}
@@ -153,7 +155,7 @@ func (p *Pipeline) RunAssigned(ctx context.Context, a Assignment) error {
 		}
 	}
 	return p.consume(ctx, baseOpts, consumeSpec{
-		outs: specs, plan: plan, pos: pos, dedup: dd,
+		outs: specs, plan: plan, pos: pos, dedup: dd, clocks: clocks,
 		deliver: func(ctx context.Context, seals <-chan seal) error {
 			for s := range seals {
 				files, err := closeWriters(ctx, s)

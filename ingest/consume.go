@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest/transform/dedup"
 	"github.com/floelake/floe/internal/fileio"
 )
@@ -32,6 +33,9 @@ type consumeSpec struct {
 	// dedup is the dedup state the run starts with (a pipeline that drops
 	// duplicates), by partition id.
 	dedup map[string]*dedup.Partition
+	// clocks are a windowed pipeline's newest event times per partition
+	// where the run starts (max_lateness is measured from them).
+	clocks commit.Offsets
 	// parts, if set, are watched for new partitions through adm.
 	parts map[string][]int32
 	adm   *kgo.Client
@@ -112,7 +116,7 @@ func (p *Pipeline) consume(ctx context.Context, baseOpts []kgo.Opt, spec consume
 	}
 	workers := make([]*worker, n)
 	for i := range workers {
-		if workers[i], err = newWorker(p, spec.outs, spec.pos, spec.dedup); err != nil {
+		if workers[i], err = newWorker(p, spec.outs, runStart{pos: spec.pos, dedup: spec.dedup, clocks: spec.clocks}); err != nil {
 			return &configError{err}
 		}
 	}

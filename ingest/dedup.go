@@ -30,6 +30,7 @@ type dedupOut struct {
 	loaded map[string]*dedup.Partition
 	parts  map[topicPartition]*dedup.Partition
 	info   fileio.TableInfo
+	values map[int]any
 }
 
 // dedupPart is the partBuf key of the dedup state file: no table
@@ -42,8 +43,19 @@ func newDedupOut(horizon int64, loaded map[string]*dedup.Partition, table fileio
 		return nil, err
 	}
 	info := table
-	info.Schema, info.ArrowSchema, info.Spec = transform.DedupSchema, asc, *iceberg.UnpartitionedSpec
-	return &dedupOut{horizon: horizon, loaded: loaded, parts: map[topicPartition]*dedup.Partition{}, info: info}, nil
+	info.Schema, info.ArrowSchema = transform.DedupSchema, asc
+	return &dedupOut{horizon: horizon, loaded: loaded, parts: map[topicPartition]*dedup.Partition{}, info: info, values: nullPartition(info.Spec)}, nil
+}
+
+// nullPartition is the partition of a state file: the table's current
+// spec (whose id is what the segment's files are decoded with) with null
+// values; the file is never committed as data.
+func nullPartition(spec iceberg.PartitionSpec) map[int]any {
+	values := map[int]any{}
+	for _, f := range spec.Fields() {
+		values[f.FieldID] = nil
+	}
+	return values
 }
 
 // check computes the record's key and decides whether it is a duplicate.
@@ -77,19 +89,79 @@ func (d *dedupOut) flush(w *worker) {
 	}
 	out := &w.outs[w.main]
 	pb := &partBuf{rb: array.NewRecordBuilder(w.mem, d.info.ArrowSchema),
-		w: fileio.NewWriter(d.info, nil, fileio.Options{Dir: transform.DedupDir})}
+		w: fileio.NewWriter(d.info, d.values, fileio.Options{Dir: transform.DedupDir})}
 	pb.rb.Field(0).(*array.BinaryBuilder).Append(dedup.Encode(sections))
 	pb.rows = 1
 	out.parts[dedupPart] = pb
 }
 
-// loadDedup rebuilds the dedup state of the partitions a run starts at:
-// that of the main table's head (its floe.dedup manifest), plus the dedup
-// files of the segments accepted after it (accepted: their encoded files,
-// as the ledger holds them; a run starts where the accepted offsets end).
-// Whatever the head holds beyond the accepted segments' start is covered
-// twice, which changes nothing: the state is a union.
-func (p *Pipeline) loadDedup(ctx context.Context, tbl *table.Table, accepted [][]byte, start commit.Offsets) (map[string]*dedup.Partition, error) {
+// runState rebuilds the state a stateful transform decides by at the
+// partitions' start offsets: that of the main table's head (its floe.dedup
+// manifest, its floe.event-times) plus that of the segments the ledger
+// accepted after it (read, with the start offsets, before the table was
+// loaded: a segment committed in between is in both, which changes
+// nothing, as the state is a union and the clocks a maximum). It checks
+// that the two meet: a table read from a catalog that lags the ledger
+// fails the run, which is retried.
+func (p *Pipeline) runState(ctx context.Context, tbl *table.Table, accepted []commit.SegmentEntry, start commit.Offsets) (map[string]*dedup.Partition, commit.Offsets, error) {
+	_, dedups := p.prog.Dedups()
+	if !dedups && !p.prog.Windowed() {
+		return nil, nil, nil
+	}
+	if err := p.checkReach(tbl, accepted, start); err != nil {
+		return nil, nil, err
+	}
+	var clocks commit.Offsets
+	if p.prog.Windowed() {
+		clocks = commit.TableEventTimes(tbl, p.opts.Pipeline.Name)
+		for _, e := range accepted {
+			clocks = clocks.MaxMerge(e.EventTimes)
+		}
+	}
+	dd, err := p.loadDedup(ctx, tbl, accepted, start)
+	return dd, clocks, err
+}
+
+// checkReach checks that the table's offsets and the accepted segments
+// cover every partition up to its start offset, without a gap.
+func (p *Pipeline) checkReach(tbl *table.Table, accepted []commit.SegmentEntry, start commit.Offsets) error {
+	off, _, _, err := commit.TableOffsets(tbl, p.opts.Pipeline.Name)
+	if err != nil {
+		return err
+	}
+	return reaches(off, accepted, start)
+}
+
+// reaches checks that off (a table's offsets) and the accepted segments
+// after it cover every partition of start up to its offset, without a gap.
+func reaches(off commit.Offsets, accepted []commit.SegmentEntry, start commit.Offsets) error {
+	for topic, ps := range start {
+		for part, want := range ps {
+			reach, ok := off.Get(topic, part)
+			for _, e := range accepted {
+				from, fok := e.From.Get(topic, part)
+				to, tok := e.To.Get(topic, part)
+				switch {
+				case !fok || !tok || (ok && to <= reach):
+				case !ok || from <= reach:
+					reach, ok = to, true
+				default:
+					return fmt.Errorf("the table (at %d) and the segments accepted after it (from %d) do not meet on %s/%d; the catalog may lag the cluster, retrying",
+						reach, from, topic, part)
+				}
+			}
+			if ok && reach < want {
+				return fmt.Errorf("the table and the segments accepted after it reach %d on %s/%d, the run starts at %d; the catalog may lag the cluster, retrying",
+					reach, topic, part, want)
+			}
+		}
+	}
+	return nil
+}
+
+// loadDedup rebuilds the dedup state of the partitions a run starts at
+// (see runState).
+func (p *Pipeline) loadDedup(ctx context.Context, tbl *table.Table, accepted []commit.SegmentEntry, start commit.Offsets) (map[string]*dedup.Partition, error) {
 	horizon, ok := p.prog.Dedups()
 	if !ok {
 		return nil, nil
@@ -98,26 +170,41 @@ func (p *Pipeline) loadDedup(ctx context.Context, tbl *table.Table, accepted [][
 	if err != nil {
 		return nil, err
 	}
-	man, err := transform.ReadDedupManifest(fs, commit.TableDedup(tbl, p.opts.Pipeline.Name), p.log)
+	ids := map[string]bool{}
+	var idList []string
+	for topic, ps := range start {
+		for part := range ps {
+			id := transform.PartitionID(topic, part)
+			ids[id] = true
+			idList = append(idList, id)
+		}
+	}
+	man, err := transform.ReadDedupManifest(fs, commit.TableDedup(tbl, p.opts.Pipeline.Name), p.prog.DedupSignature(), p.log)
 	if err != nil {
 		return nil, err
 	}
-	paths := man.Paths()
-	for _, b := range accepted {
-		files, err := fileio.DecodeDataFiles(b, tbl.Spec(), tbl.Schema())
+	var paths []string
+	for _, f := range man.Files {
+		for id := range f.Parts {
+			if ids[id] {
+				paths = append(paths, f.Path)
+				break
+			}
+		}
+	}
+	loc := tbl.Location()
+	for _, e := range accepted {
+		if len(e.Files) == 0 {
+			continue
+		}
+		files, err := fileio.DecodeDataFiles(e.Files, tbl.Spec(), tbl.Schema())
 		if err != nil {
 			return nil, fmt.Errorf("ingest: the files of an accepted segment: %w", err)
 		}
 		for _, f := range files {
-			if transform.IsDedupFile(f.FilePath()) {
+			if transform.IsDedupFile(loc, f.FilePath()) {
 				paths = append(paths, f.FilePath())
 			}
-		}
-	}
-	var ids []string
-	for topic, ps := range start {
-		for part := range ps {
-			ids = append(ids, transform.PartitionID(topic, part))
 		}
 	}
 	var sections []dedup.Section
@@ -130,9 +217,13 @@ func (p *Pipeline) loadDedup(ctx context.Context, tbl *table.Table, accepted [][
 		if err != nil {
 			return nil, err
 		}
-		sections = append(sections, secs...)
+		for _, s := range secs {
+			if ids[s.ID] {
+				sections = append(sections, s)
+			}
+		}
 	}
-	parts := dedup.Load(ids, horizon, man.Clocks, sections)
+	parts := dedup.Load(idList, horizon, man.Clocks, sections)
 	keys := 0
 	for _, pt := range parts {
 		keys += pt.Len()

@@ -16,6 +16,9 @@ type Metrics interface {
 	// duplicates of them dropped by its dedup, bytes their keys and values
 	// weigh.
 	RecordsConsumed(pipeline string, records, deadLetters, filtered, duplicates, bytes int64)
+	// LateEvents counts the events of a windowed table later than its
+	// max_lateness (they went to the dead-letter table).
+	LateEvents(table string, n int64)
 	// ConsumerError is called for every error consuming from Kafka, by
 	// kind (authorization, authentication, unknown_topic,
 	// offset_out_of_range, data_loss, transient, other), retried or not.
@@ -35,6 +38,9 @@ type NopMetrics struct{ commit.NopMetrics }
 var _ Metrics = NopMetrics{}
 
 func (NopMetrics) RecordsConsumed(string, int64, int64, int64, int64, int64) {}
+
+// LateEvents implements Metrics.
+func (NopMetrics) LateEvents(string, int64) {}
 func (NopMetrics) ConsumerError(string, string)                              {}
 func (NopMetrics) OffsetsSkipped(string, int32, int64)                       {}
 func (NopMetrics) FileWriteFailed(string)                                    {}

@@ -24,7 +24,7 @@ func WriteOffline(ctx context.Context, main, dlq fileio.TableInfo, values [][]by
 	}
 	ws := make([]*worker, workers)
 	for i := range ws {
-		w, err := newWorker(p, outs, nil, nil)
+		w, err := newWorker(p, outs, runStart{})
 		if err != nil {
 			return 0, err
 		}

@@ -344,3 +344,62 @@ func (h *harness) tableExists(name string) bool {
 	require.NoError(h.t, err)
 	return true
 }
+
+// TestPipelineWindowMaxLateness: with max_lateness, an event whose window
+// ended more than max_lateness before its partition's watermark is a dead
+// letter with the reason and is counted; the partition's clock survives a
+// restart (floe.event-times), so the same lateness is judged the same way
+// after it; another partition's clock does not make an event late; and an
+// event within max_lateness re-opens its window.
+func TestPipelineWindowMaxLateness(t *testing.T) {
+	h := newHarness(t, nil, ingest.KafkaConfig{})
+	p := ingest.PipelineConfig{
+		Schema: []ingest.Column{{Name: "country", Type: "string", Required: true}, {Name: "ts", Type: "timestamptz", Required: true}},
+		KafkaMetadata: []string{"partition", "offset"},
+		Transform: &transform.Config{Window: &transform.WindowConfig{Time: "ts", Size: conf.Duration(time.Minute), GroupBy: []string{"country"},
+			Aggregates: []transform.Aggregate{{Name: "n", Fn: "count"}}, WatermarkDelay: conf.Duration(10 * time.Second),
+			MaxLateness: conf.Duration(time.Hour)}},
+	}
+	ev := func(c, ts string) string { return fmt.Sprintf(`{"country":%q,"ts":%q}`, c, ts) }
+	// Partition 0 reaches 12:00; partition 1 stays at 09:00.
+	h.produceValuesTo(0, ev("DE", "2026-01-01T12:00:00Z"))
+	h.produceValuesTo(1, ev("FR", "2026-01-01T09:00:00Z"))
+	dead := func() int64 {
+		if !h.tableExists("ns.events__dlq") {
+			return 0
+		}
+		return h.rows("ns.events__dlq")
+	}
+	h.runUntil(t, p, func() bool { return h.tableExists("ns.events") && h.rows("ns.events") == 2 })
+
+	// After a restart: on partition 0, 10:58:50 (its window ended at
+	// 10:59:00, 1h00:50 before the watermark 11:59:50) is too late, and
+	// 11:00:30 (window end 11:01) is not; on partition 1, 09:00:30 is on
+	// time whatever partition 0's clock.
+	h.produceValuesTo(0, ev("DE", "2026-01-01T10:58:50Z"), ev("DE", "2026-01-01T11:00:30Z"))
+	h.produceValuesTo(1, ev("FR", "2026-01-01T09:00:30Z"))
+	h.runUntil(t, p, func() bool {
+		var n int64
+		for _, ps := range h.offsets("ns.events") {
+			for _, o := range ps {
+				n += o
+			}
+		}
+		return dead() == 1 && n == 5
+	})
+
+	rows := tableRows(t, h, "ns.events__dlq")
+	require.Len(t, rows, 1)
+	require.EqualValues(t, 0, rows[0]["partition"], "dead letter %v", rows[0])
+	require.EqualValues(t, 1, rows[0]["offset"], "dead letter %v", rows[0])
+	require.Contains(t, rows[0]["error"], "later than max_lateness (1h0m0s)", "dead letter %v", rows[0])
+	require.Contains(t, rows[0]["error"], "partition's watermark (2026-01-01T11:59:50Z)", "dead letter %v", rows[0])
+	require.EqualValues(t, 1, h.metrics.Sum("floe_window_dropped_events_total", "table", "ns.events"))
+	got := map[string]int64{}
+	for _, r := range tableRows(t, h, "ns.events") {
+		got[fmt.Sprint(r["country"], "@", r["window_start"])] = int64(r["n"].(float64))
+	}
+	require.Equal(t, map[string]int64{
+		"DE@2026-01-01T12:00:00Z": 1, "DE@2026-01-01T11:00:00Z": 1, "FR@2026-01-01T09:00:00Z": 2,
+	}, got)
+}

@@ -276,13 +276,28 @@ type worker struct {
 	samples []time.Time
 	n       int64
 	err     error
+	// late counts the records of the batch being processed that were
+	// later than max_lateness.
+	late int64
 }
 
 const sampleEvery = 64
 
 // newWorker makes a worker writing to outs, which holds exactly one main
 // output: its table's schema is what records decode into.
-func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64, dd map[string]*dedup.Partition) (*worker, error) {
+// runStart is what a run's workers start from besides their outputs.
+type runStart struct {
+	// pos is where consumption of each partition is positioned.
+	pos map[topicPartition]int64
+	// dedup is the dedup state by partition id (a pipeline that drops
+	// duplicates); clocks the newest event times per partition (a windowed
+	// pipeline, for max_lateness).
+	dedup  map[string]*dedup.Partition
+	clocks commit.Offsets
+}
+
+func newWorker(p *Pipeline, outs []outputSpec, rs runStart) (*worker, error) {
+	pos, dd, clocks := rs.pos, rs.dedup, rs.clocks
 	w := &worker{
 		p: p, in: make(chan workItem, workerQueue), outs: make([]output, len(outs)),
 		tps: map[topicPartition]*tpState{}, pos: pos, mem: memory.DefaultAllocator,
@@ -326,6 +341,7 @@ func newWorker(p *Pipeline, outs []outputSpec, pos map[topicPartition]int64, dd 
 				if w.win, err = newWindowOut(p.prog.NewWindower(w.tr), spec.info); err != nil {
 					return nil, err
 				}
+				w.win.w.SetClocks(clocks)
 			case p.prog != nil:
 				if w.tr, err = p.prog.NewRunner(w.dec, spec.info.Schema); err != nil {
 					return nil, &configError{fmt.Errorf("pipelines[%s]: table %s: %w", p.opts.Pipeline.Name, spec.Table, err)}
@@ -471,6 +487,10 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 	w.p.stats.duplicates.Add(dups)
 	w.p.stats.bytesIn.Add(bytes)
 	w.p.metrics().RecordsConsumed(w.p.opts.Pipeline.Name, good+bad+filtered+dups, bad, filtered, dups, bytes)
+	if w.late > 0 {
+		w.p.metrics().LateEvents(w.p.opts.Pipeline.Table, w.late)
+		w.late = 0
+	}
 	return nil
 }
 
@@ -578,7 +598,14 @@ func (w *worker) transform(kind changeKind, err error, meta *decode.RecordMeta, 
 	if err == nil {
 		err = w.tr.Compute()
 	}
-	// After the columns: a record that is a dead letter is not remembered.
+	if err == nil && w.win != nil && fold {
+		var late bool
+		if late, err = w.win.w.Prepare(meta.Topic, meta.Partition); late {
+			w.late++
+		}
+	}
+	// After the columns and the window's checks (max_lateness included): a
+	// record that is a dead letter is not remembered.
 	if err == nil && w.dd != nil && fold {
 		var dup bool
 		if dup, err = w.dd.check(w.tr, meta); err == nil && dup {
@@ -587,7 +614,7 @@ func (w *worker) transform(kind changeKind, err error, meta *decode.RecordMeta, 
 	}
 	switch {
 	case err == nil && w.win != nil && fold:
-		err = w.win.w.Add(meta.Topic, meta.Partition)
+		err = w.win.w.Fold(meta.Topic, meta.Partition)
 	case err == nil && w.win != nil:
 		err = w.win.w.Check()
 	}
@@ -722,8 +749,9 @@ func (w *worker) abort() {
 // one file of one row, the encoded partials of the segment (read by the
 // table writer's transform.Stage, never committed).
 type windowOut struct {
-	w    *transform.Windower
-	info fileio.TableInfo
+	w      *transform.Windower
+	info   fileio.TableInfo
+	values map[int]any
 }
 
 // windowPart is the partBuf key of the partials file: no table partition
@@ -736,8 +764,8 @@ func newWindowOut(wr *transform.Windower, table fileio.TableInfo) (*windowOut, e
 		return nil, err
 	}
 	info := table
-	info.Schema, info.ArrowSchema, info.Spec = transform.PartialsSchema, asc, *iceberg.UnpartitionedSpec
-	return &windowOut{w: wr, info: info}, nil
+	info.Schema, info.ArrowSchema = transform.PartialsSchema, asc
+	return &windowOut{w: wr, info: info, values: nullPartition(info.Spec)}, nil
 }
 
 // flush hands the segment's partials to the main output as a file, and
@@ -753,7 +781,7 @@ func (o *windowOut) flush(w *worker) (commit.Offsets, error) {
 			continue
 		}
 		pb := &partBuf{rb: array.NewRecordBuilder(w.mem, o.info.ArrowSchema),
-			w: fileio.NewWriter(o.info, nil, fileio.Options{Dir: transform.PartialsDir})}
+			w: fileio.NewWriter(o.info, o.values, fileio.Options{Dir: transform.PartialsDir})}
 		pb.rb.Field(0).(*array.BinaryBuilder).Append(blob)
 		pb.rows = 1
 		out.parts[windowPart] = pb

@@ -71,7 +71,7 @@ func TestWorkerSkipsLogGaps(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			floors := []commit.Offsets{{"events": {0: 10}}, {"events": {0: 10}}}
-			w, err := newWorker(p, outputSpecs(pr.outs, pr.infos, floors), map[topicPartition]int64{tp: 10}, nil)
+			w, err := newWorker(p, outputSpecs(pr.outs, pr.infos, floors), runStart{pos: map[topicPartition]int64{tp: 10}})
 			require.NoError(t, err)
 			require.NoError(t, w.process(tp, records(10, 15)))
 			before := skippedCount()
@@ -185,7 +185,7 @@ func TestWorkerWritesEachRecordOnceToItsOutputs(t *testing.T) {
 				}
 			}
 			// Consumption starts at the lowest floor, as seekPlan seeks.
-			w, err := newWorker(p, specs, map[topicPartition]int64{tp: 10}, nil)
+			w, err := newWorker(p, specs, runStart{pos: map[topicPartition]int64{tp: 10}})
 			require.NoError(t, err)
 			defer w.abort()
 			recordsIn, deadLetters := p.stats.recordsIn.Load(), p.stats.deadLetters.Load()
@@ -246,7 +246,7 @@ func TestNewWorkerNeedsOneMainOutput(t *testing.T) {
 		"two":     {main, dl, main},
 		"unknown": {main, {Output: Output{Role: "window", Table: "ns.w"}, info: main.info}},
 	} {
-		_, err := newWorker(p, outs, nil, nil)
+		_, err := newWorker(p, outs, runStart{})
 		require.Error(t, err, name)
 	}
 }
@@ -298,7 +298,7 @@ func TestWindowerFoldsOnlyWhatTheMainTableTakes(t *testing.T) {
 	main, dl := roleIndex(t, pr.outs, RoleMain), roleIndex(t, pr.outs, RoleDeadLetter)
 	floors := make([]commit.Offsets, len(pr.outs))
 	floors[main], floors[dl] = commit.Offsets{"events": {0: 10}}, commit.Offsets{"events": {0: 0}}
-	w, err := newWorker(p, outputSpecs(pr.outs, pr.infos, floors), map[topicPartition]int64{tp: 0}, nil)
+	w, err := newWorker(p, outputSpecs(pr.outs, pr.infos, floors), runStart{pos: map[topicPartition]int64{tp: 0}})
 	require.NoError(t, err)
 	defer w.abort()
 	var recs []*kgo.Record

@@ -679,22 +679,6 @@ func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
 			manifests = append(manifests, d)
 		}
 	}
-	if len(manifests) > 0 {
-		fs, err := tbl.FS(ctx)
-		if err != nil {
-			return out, err
-		}
-		for _, loc := range manifests {
-			paths, err := dedupFiles(fs, loc)
-			if err != nil {
-				// Which files it lists is unknown: remove nothing.
-				return out, fmt.Errorf("maintain: %w", err)
-			}
-			for _, p := range paths {
-				states[bare(p)] = true
-			}
-		}
-	}
 	// The location is walked as a directory; the check below, with the
 	// trailing slash, keeps any listing that strays into a sibling table
 	// whose name extends this one's (t and t__dlq) from removing its files.
@@ -711,12 +695,34 @@ func (m *Maintainer) RemoveOrphans(ctx context.Context) (OrphanResult, error) {
 	if err != nil {
 		return out, err
 	}
+	// The dedup state files the manifests list, read only when a dedup
+	// state file is a candidate. When a manifest cannot be read, which
+	// files it lists is unknown: every dedup state file stays this round.
+	dedupDir := bare(loc) + dedup.Dir + "/"
+	keepDedup := false
+	for _, f := range plan.OrphanFiles() {
+		if strings.HasPrefix(bare(f.Path), dedupDir) {
+			for _, man := range manifests {
+				paths, err := dedupFiles(fs, man)
+				if err != nil {
+					m.log.Warn("a dedup state manifest cannot be read; orphan cleanup keeps every dedup state file this round", "manifest", man, "err", err)
+					keepDedup = true
+					break
+				}
+				for _, p := range paths {
+					states[bare(p)] = true
+				}
+			}
+			break
+		}
+	}
 	var errs []error
 	for _, f := range plan.OrphanFiles() {
 		switch {
 		case keep[bare(f.Path)]:
 			out.KeptPending++
 		case states[bare(f.Path)]:
+		case keepDedup && strings.HasPrefix(bare(f.Path), dedupDir):
 		case !strings.HasPrefix(bare(f.Path), bare(loc)):
 			// Not under the table's location (a listing by prefix that
 			// strayed): never ours to remove.

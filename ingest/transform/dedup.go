@@ -19,7 +19,7 @@ import (
 // DedupDir is where workers write the keys they kept per segment, under
 // the table's location (state files: they outlive the commit, referenced
 // by the table's floe.dedup manifest until past the horizon).
-const DedupDir = StateDir + "/dedup"
+const DedupDir = dedup.Dir
 
 // MaxDedupHorizon bounds dedup.horizon: the state of a horizon is held in
 // memory (about 55 bytes per key kept within it).
@@ -75,6 +75,15 @@ func compileDedup(pr *conf.Problems, env *cel.Env, in *iceberg.Schema, d *DedupC
 		plan.keys, plan.exprs = append(plan.keys, prg), append(plan.exprs, e)
 	}
 	return plan
+}
+
+// DedupSignature describes what the dedup's keys are made of: a state
+// built with another signature does not apply.
+func (p *Program) DedupSignature() string {
+	if p == nil || p.dedup == nil {
+		return ""
+	}
+	return "key=[" + strings.Join(p.dedup.exprs, "; ") + "]"
 }
 
 // Dedups reports whether the program drops duplicates, and returns the

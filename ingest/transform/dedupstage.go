@@ -26,20 +26,23 @@ import (
 var DedupSchema = iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "keys", Type: iceberg.PrimitiveTypes.Binary, Required: true})
 
 // IsDedupFile reports whether path is a dedup state file a worker wrote
-// (never committed as data: the stage lists it in the manifest instead).
-func IsDedupFile(path string) bool {
-	return strings.Contains(path, "/"+DedupDir+"/") && strings.HasSuffix(path, ".parquet")
+// for the table at location (never committed as data: the stage lists it
+// in the manifest instead).
+func IsDedupFile(location, path string) bool {
+	return strings.HasPrefix(path, strings.TrimSuffix(location, "/")+"/"+DedupDir+"/") && strings.HasSuffix(path, ".parquet")
 }
 
 // DedupStage is the table writer's part of a pipeline that drops
 // duplicates (a commit.Stage): at every commit it lists the files of kept
 // keys the workers wrote for the segment in a new manifest, drops the
 // files past the horizon, merges small files into bigger ones, and writes
-// the manifest; the commit references it as floe.dedup. It keeps the
-// manifest, never the keys, in memory.
+// the manifest; the commit references it as floe.dedup. Between commits it
+// keeps the manifest, never the keys, in memory; a merge holds the keys of
+// the files it merges while it runs.
 type DedupStage struct {
 	pipeline string
 	horizon  int64
+	sig      string
 	log      *slog.Logger
 	mem      memory.Allocator
 
@@ -81,7 +84,7 @@ func (p *Program) NewDedupStage(pipeline string, log *slog.Logger) (*DedupStage,
 	if p.dedup == nil {
 		return nil, errors.New("transform: the program has no dedup")
 	}
-	return &DedupStage{pipeline: pipeline, horizon: p.dedup.horizon, log: log, mem: memory.DefaultAllocator}, nil
+	return &DedupStage{pipeline: pipeline, horizon: p.dedup.horizon, sig: p.DedupSignature(), log: log, mem: memory.DefaultAllocator}, nil
 }
 
 // Stats returns the stage's running totals.
@@ -97,7 +100,7 @@ func (s *DedupStage) Apply(ctx context.Context, base *table.Table, seg commit.Se
 	out.Files = nil
 	var deltas []iceberg.DataFile
 	for _, f := range seg.Files {
-		if IsDedupFile(f.FilePath()) {
+		if IsDedupFile(base.Location(), f.FilePath()) {
 			deltas = append(deltas, f)
 		} else {
 			out.Files = append(out.Files, f)
@@ -112,7 +115,7 @@ func (s *DedupStage) Apply(ctx context.Context, base *table.Table, seg commit.Se
 	}
 	fs := info.FS
 	if cur := commit.TableDedup(base, s.pipeline); s.man == nil || cur != s.loaded {
-		if s.man, err = ReadDedupManifest(fs, cur, s.log); err != nil {
+		if s.man, err = ReadDedupManifest(fs, cur, s.sig, s.log); err != nil {
 			return seg, err
 		}
 		s.loaded = cur
@@ -121,6 +124,10 @@ func (s *DedupStage) Apply(ctx context.Context, base *table.Table, seg commit.Se
 	s.merges = 0
 	for _, f := range deltas {
 		secs, err := ReadDedupFile(ctx, fs, f.FilePath(), s.mem)
+		if errors.Is(err, iofs.ErrNotExist) {
+			s.log.Error("a dedup state file of the segment is gone; its keys are forgotten, so duplicates of them may pass once", "file", f.FilePath())
+			continue
+		}
 		if err != nil {
 			return seg, err
 		}
@@ -191,21 +198,35 @@ func (s *DedupStage) Abandon() {
 	s.man, s.loaded, s.pending, s.pendingLoc = nil, "", nil, ""
 }
 
-// ReadDedupManifest reads the manifest at loc; an empty loc, or a manifest
-// that is gone (logged), is an empty manifest.
-func ReadDedupManifest(fs iceio.IO, loc string, log *slog.Logger) (*dedup.Manifest, error) {
+// ReadDedupManifest reads the manifest at loc, for keys of signature sig
+// (Program.DedupSignature). An empty loc is an empty manifest; so is a
+// manifest that is gone or damaged, or of keys of another signature (the
+// key changed), which is logged: dedup then starts over with no key
+// remembered.
+func ReadDedupManifest(fs iceio.IO, loc, sig string, log *slog.Logger) (*dedup.Manifest, error) {
+	empty := dedup.NewManifest()
+	empty.Key = sig
 	if loc == "" {
-		return dedup.NewManifest(), nil
+		return empty, nil
 	}
 	b, err := readAll(fs, loc)
 	if errors.Is(err, iofs.ErrNotExist) {
 		log.Error("the dedup state manifest the table names is gone; dedup starts over with no key remembered, so duplicates within the horizon may pass once", "manifest", loc)
-		return dedup.NewManifest(), nil
+		return empty, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("transform: read the dedup state manifest %s: %w", loc, err)
 	}
-	return dedup.ParseManifest(b)
+	m, err := dedup.ParseManifest(b)
+	if err != nil {
+		log.Error("the dedup state manifest the table names cannot be read; dedup starts over with no key remembered, so duplicates within the horizon may pass once", "manifest", loc, "err", err)
+		return empty, nil
+	}
+	if m.Key != sig {
+		log.Warn("the dedup key changed; dedup starts over with no key remembered", "was", m.Key, "now", sig)
+		return empty, nil
+	}
+	return m, nil
 }
 
 // ReadDedupFile reads the sections of a dedup state file: one a worker

@@ -73,9 +73,10 @@ type Stage struct {
 type StageStats struct {
 	// Windows counts the window rows written, Reopened those of them late
 	// data re-opened (the watermark had passed their end), Loaded the
-	// windows read back from the table, Dropped the events dropped for
-	// max_lateness.
-	Windows, Reopened, Loaded, Dropped atomic.Int64
+	// windows read back from the table. (Events later than max_lateness
+	// never reach the stage: the workers route them to the dead-letter
+	// table, see Windower.Late.)
+	Windows, Reopened, Loaded atomic.Int64
 	// InMemory is the number of windows the state holds.
 	InMemory atomic.Int64
 	// ByIndex counts the windows read back through the key index (one
@@ -86,9 +87,9 @@ type StageStats struct {
 // StageMetrics observes a Stage (internal/metrics.Set implements it).
 type StageMetrics interface {
 	// WindowCommit is called for every Apply: window rows written, of
-	// them re-opened ones, windows read back from the table, events
-	// dropped for max_lateness, and the windows in memory after it.
-	WindowCommit(table string, rows, reopened, readBack, dropped, inMemory int64)
+	// them re-opened ones, windows read back from the table, and the
+	// windows in memory after it.
+	WindowCommit(table string, rows, reopened, readBack, inMemory int64)
 }
 
 // Locator finds a key's current row through the table's key index
@@ -236,11 +237,7 @@ func (s *Stage) Committed(int64) {
 		s.stats.InMemory.Store(int64(s.state.Len()))
 	}
 	if s.metrics != nil {
-		s.metrics.WindowCommit(s.table, s.pendingRows, int64(ch.Reopened), int64(ch.Loaded), ch.Dropped, s.stats.InMemory.Load())
-	}
-	if ch.Dropped > 0 {
-		s.stats.Dropped.Add(ch.Dropped)
-		s.log.Warn("dropped events later than max_lateness", "events", ch.Dropped)
+		s.metrics.WindowCommit(s.table, s.pendingRows, int64(ch.Reopened), int64(ch.Loaded), s.stats.InMemory.Load())
 	}
 	if ch.Reopened > 0 || ch.Loaded > 0 {
 		s.log.Debug("late data re-opened windows", "reopened", ch.Reopened, "read_back", ch.Loaded)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -37,31 +38,85 @@ type Windower struct {
 	// times holds the newest event time per partition of the open
 	// segment.
 	times commit.Offsets
+	// clocks holds the newest event time per partition since the run
+	// started from the table (with max_lateness only).
+	clocks commit.Offsets
+	// ts is the event time Prepare read.
+	ts int64
 }
 
 // NewWindower folds the rows of r, a Runner bound to the program's output
 // schema (OutputSchema), into windows.
 func (p *Program) NewWindower(r *Runner) *Windower {
 	return &Windower{w: p.window, r: r, parts: window.NewPartials(p.window.cfg.Spec, p.window.cfg.Aggs),
-		vals: make([]window.Value, len(p.window.aggIn)), times: commit.Offsets{}}
+		vals: make([]window.Value, len(p.window.aggIn)), times: commit.Offsets{}, clocks: commit.Offsets{}}
 }
 
-// Add folds the row the Runner computed last, a record of topic's
-// partition. An error (a null group column or event time, an overflowing
-// sum) is a *decode.DecodeError: the record belongs in the dead-letter
-// table, and nothing of it was folded.
-func (w *Windower) Add(topic string, partition int32) error {
+// SetClocks gives the newest event time of each partition as of where the
+// run starts (the table's floe.event-times and the segments accepted
+// after it), from which max_lateness is measured.
+func (w *Windower) SetClocks(c commit.Offsets) { w.clocks = c.Clone() }
+
+// Prepare reads the row the Runner computed last, a record of topic's
+// partition, for Fold: an error (a null group column or event time) is a
+// *decode.DecodeError, and so is an event later than max_lateness (late is
+// then set): every window it belongs to ended more than max_lateness
+// before the partition's watermark, its newest event time minus
+// watermark_delay. That depends only on the partition's events before it,
+// so every replay decides the same; the record belongs in the dead-letter
+// table.
+func (w *Windower) Prepare(topic string, partition int32) (late bool, err error) {
 	ts, err := w.extract()
 	if err != nil {
-		return err
+		return false, err
 	}
-	if err := w.parts.Add(string(w.key), ts, w.vals); err != nil {
+	w.ts = ts
+	if w.w.maxLate <= 0 {
+		return false, nil
+	}
+	clock, ok := w.clocks.Get(topic, partition)
+	cfg := w.w.cfg
+	if !ok || !cfg.Spec.TooLate(ts, clock, cfg.Delay, w.w.maxLate) {
+		return false, nil
+	}
+	return true, &decode.DecodeError{Field: w.r.p.outs[w.w.time].field.Name, Reason: fmt.Sprintf(
+		"window: the event (%s) is later than max_lateness (%s): its last window ended at %s, more than that before its partition's watermark (%s)",
+		micros(ts), time.Duration(w.w.maxLate)*time.Microsecond, micros(cfg.Spec.LastEnd(ts)), micros(clock-cfg.Delay))}
+}
+
+// Fold folds the row Prepare read into the open segment's partial windows.
+// An error (an overflowing sum) is a *decode.DecodeError: the record
+// belongs in the dead-letter table, and nothing of it was folded.
+func (w *Windower) Fold(topic string, partition int32) error {
+	if err := w.parts.Add(string(w.key), w.ts, w.vals); err != nil {
 		return &decode.DecodeError{Reason: "window: " + err.Error()}
 	}
+	w.observe(topic, partition, w.ts)
+	return nil
+}
+
+// observe counts an event at ts of topic's partition in the segment's
+// newest event times and the partition's clock.
+func (w *Windower) observe(topic string, partition int32, ts int64) {
 	if old, ok := w.times.Get(topic, partition); !ok || ts > old {
 		w.times.Set(topic, partition, ts)
 	}
-	return nil
+	if old, ok := w.clocks.Get(topic, partition); w.w.maxLate > 0 && (!ok || ts > old) {
+		w.clocks.Set(topic, partition, ts)
+	}
+}
+
+func micros(us int64) string { return time.UnixMicro(us).UTC().Format(time.RFC3339Nano) }
+
+// Add prepares and folds the row the Runner computed last, a record of
+// topic's partition (Prepare, then Fold). An error is a
+// *decode.DecodeError: the record belongs in the dead-letter table, and
+// nothing of it was folded.
+func (w *Windower) Add(topic string, partition int32) error {
+	if _, err := w.Prepare(topic, partition); err != nil {
+		return err
+	}
+	return w.Fold(topic, partition)
 }
 
 // extract reads the last row's event time, group key (into w.key) and
@@ -89,20 +144,18 @@ func (w *Windower) Check() error {
 	return err
 }
 
-// Event returns the row the Runner computed last as a window event (its
-// own copy), the way Add would fold it: what a batch recomputation of the
-// windows (window.Batch) takes. The error is Add's.
-func (w *Windower) Event() (window.Event, error) {
-	ts, err := w.extract()
-	if err != nil {
-		return window.Event{}, err
-	}
+// Event returns the row Prepare read as a window event (its own copy),
+// the way Fold would fold it, and counts it in its partition's clock: what
+// a batch recomputation of the windows (window.Batch) takes.
+func (w *Windower) Event(topic string, partition int32) window.Event {
+	ts := w.ts
+	w.observe(topic, partition, ts)
 	ev := window.Event{Group: string(w.key), Ts: ts, Vals: make([]window.Value, len(w.vals))}
 	for i, v := range w.vals {
 		v.Bytes = bytes.Clone(v.Bytes)
 		ev.Vals[i] = v
 	}
-	return ev, nil
+	return ev
 }
 
 func (w *Windower) eventTime() (int64, error) {

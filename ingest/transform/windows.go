@@ -38,9 +38,11 @@ type WindowConfig struct {
 	// past its end. It decides when a window leaves memory (with
 	// Retention) and what MaxLateness measures from; never what counts.
 	WatermarkDelay conf.Duration `yaml:"watermark_delay"`
-	// MaxLateness, when set, drops events whose window completed longer
-	// ago than this (they are counted and logged); 0, the default, drops
-	// nothing: a late event re-opens its window whatever its lateness.
+	// MaxLateness, when set, drops events whose every window ended more
+	// than this before their Kafka partition's watermark (its newest event
+	// time minus WatermarkDelay): they go to the dead-letter table with
+	// the reason. 0, the default, drops nothing: a late event re-opens its
+	// window whatever its lateness.
 	MaxLateness conf.Duration `yaml:"max_lateness"`
 }
 
@@ -94,6 +96,8 @@ type windowPlan struct {
 	aggIn   []int
 	aggs    []Aggregate
 	outType []iceberg.Type // each aggregate column's type
+	// maxLate is max_lateness in µs (0: none).
+	maxLate int64
 }
 
 type timeKind uint8
@@ -296,7 +300,10 @@ func compileWindow(pr *conf.Problems, w *WindowConfig, st StateConfig, outs []ou
 	}
 	plan.cfg.Spec = spec
 	plan.cfg.Delay = int64(w.WatermarkDelay.D() / time.Microsecond)
-	plan.cfg.MaxLateness = int64(w.MaxLateness.D() / time.Microsecond)
+	// max_lateness is decided on the workers, per partition, where the
+	// record can still go to the dead-letter table (Windower.Late): the
+	// state never drops anything.
+	plan.maxLate = int64(w.MaxLateness.D() / time.Microsecond)
 	plan.cfg.Retention = int64(min(retention, time.Duration(math.MaxInt64)) / time.Microsecond)
 	return plan
 }

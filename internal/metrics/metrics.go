@@ -170,7 +170,7 @@ func New() *Set {
 		windowRows:      counter("floe_window_rows_total", "Window rows written (first versions and corrections).", "table"),
 		windowReopened:  counter("floe_window_reopened_total", "Window rows corrected after the watermark had passed their end: windows late data re-opened.", "table"),
 		windowReadBack:  counter("floe_window_read_back_total", "Windows read back from the table to be corrected (no longer in memory).", "table"),
-		windowDropped:   counter("floe_window_dropped_events_total", "Events dropped for being later than max_lateness.", "table"),
+		windowDropped:   counter("floe_window_dropped_events_total", "Events later than max_lateness, routed to the dead-letter table.", "table"),
 		windowsInMemory: gauge("floe_window_state_windows", "Windows the window state holds in memory.", "table"),
 		dedupFiles:      gauge("floe_dedup_state_files", "Files of kept keys the table's dedup state manifest lists.", "table"),
 		dedupKeys:       gauge("floe_dedup_state_keys", "Keys the files of the table's dedup state manifest hold (within the horizon, or not merged away yet).", "table"),
@@ -459,6 +459,12 @@ func (s *Set) MaintenanceFailed(table, task string) {
 // ---------------------------------------------------------------------------
 // transform.StageMetrics
 
+// LateEvents counts the events of a windowed table that were later than
+// its max_lateness (routed to the dead-letter table).
+func (s *Set) LateEvents(table string, n int64) {
+	s.windowDropped.WithLabelValues(table).Add(float64(n))
+}
+
 // DedupCommit reports a commit's dedup state: the files and keys its
 // manifest lists, and the merges the commit made.
 func (s *Set) DedupCommit(table string, files, keys, merges int64) {
@@ -468,12 +474,10 @@ func (s *Set) DedupCommit(table string, files, keys, merges int64) {
 }
 
 // WindowCommit counts a windowed table's commit: rows written, of them
-// reopened ones, windows read back, events dropped, and the windows in
-// memory after it.
-func (s *Set) WindowCommit(table string, rows, reopened, readBack, dropped, inMemory int64) {
+// reopened ones, windows read back, and the windows in memory after it.
+func (s *Set) WindowCommit(table string, rows, reopened, readBack, inMemory int64) {
 	s.windowRows.WithLabelValues(table).Add(float64(rows))
 	s.windowReopened.WithLabelValues(table).Add(float64(reopened))
 	s.windowReadBack.WithLabelValues(table).Add(float64(readBack))
-	s.windowDropped.WithLabelValues(table).Add(float64(dropped))
 	s.windowsInMemory.WithLabelValues(table).Set(float64(inMemory))
 }

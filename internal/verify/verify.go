@@ -134,10 +134,6 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 	exact := exactDistincts(wc, events, batch)
 	fmt.Fprintf(out, "read %d records: %d events, %d filtered out, %d duplicates, %d dead letters; the batch computation has %d windows\n",
 		res.Records, res.Events, res.Filtered, res.Duplicates, res.DeadLetters, res.Windows)
-	if pc.Transform.Window.MaxLateness > 0 {
-		fmt.Fprintf(out, "note: max_lateness is set (%s): events the pipeline dropped for lateness make their windows differ from the batch\n",
-			pc.Transform.Window.MaxLateness)
-	}
 
 	rows, err := readTable(ctx, tbl, prog)
 	if err != nil {
@@ -280,7 +276,7 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumePartitions(parts), kgo.FetchMaxBytes(int32(min(int64(kc.FetchMaxBytes), math.MaxInt32))))...)
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumePartitions(parts), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxBytes(int32(min(int64(kc.FetchMaxBytes), math.MaxInt32))))...)
 	if err != nil {
 		return nil, err
 	}
@@ -308,13 +304,14 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 			res.Filtered++
 		} else if err := run.Compute(); err != nil {
 			res.DeadLetters++
+		} else if _, err := win.Prepare(r.Topic, r.Partition); err != nil {
+			res.DeadLetters++ // max_lateness included
 		} else if dup, err := dd.duplicate(run, r); err != nil {
 			res.DeadLetters++
 		} else if dup {
 			res.Duplicates++
-		} else if ev, err := win.Event(); err != nil {
-			res.DeadLetters++
 		} else {
+			ev := win.Event(r.Topic, r.Partition)
 			events = append(events, ev)
 			res.Events++
 		}

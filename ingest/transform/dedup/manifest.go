@@ -17,6 +17,9 @@ import (
 // short. A file whose keys are all past the horizon is dropped (Expire).
 type Manifest struct {
 	Version int `json:"version"`
+	// Key says what the keys are hashes of (the dedup's key expressions):
+	// the state of another key is no state for this one.
+	Key string `json:"key,omitempty"`
 	// Clocks holds every partition's clock (newest Kafka timestamp, µs).
 	Clocks map[string]int64 `json:"clocks"`
 	Files  []File           `json:"files"`
@@ -35,6 +38,9 @@ type Part struct {
 	Keys   int   `json:"keys"`
 	Newest int64 `json:"newest"`
 }
+
+// Dir is where a table's dedup state files go, under its location.
+const Dir = "state/dedup"
 
 // FanIn is the number of files of a level merged into one of the next.
 const FanIn = 8
@@ -66,7 +72,7 @@ func (m *Manifest) Marshal() ([]byte, error) { return json.Marshal(m) }
 
 // Clone returns a deep copy.
 func (m *Manifest) Clone() *Manifest {
-	c := &Manifest{Version: m.Version, Clocks: make(map[string]int64, len(m.Clocks)), Files: make([]File, len(m.Files))}
+	c := &Manifest{Version: m.Version, Key: m.Key, Clocks: make(map[string]int64, len(m.Clocks)), Files: make([]File, len(m.Files))}
 	for k, v := range m.Clocks {
 		c.Clocks[k] = v
 	}

@@ -111,7 +111,10 @@
 // MaxLateness. With Config.MaxLateness > 0, a partial window (a partial
 // session as a whole) whose End is at or before watermark-MaxLateness is
 // dropped and its events counted in Changes.Dropped; rows then no longer
-// equal the batch result for those events.
+// equal the batch result for those events. floe itself leaves it 0: it
+// decides lateness per event on the workers (Spec.TooLate against the
+// event's partition), where a dropped record can still go to the
+// dead-letter table and every replay decides the same.
 //
 // Checkpoints. State.MarshalBinary captures the partitions' times, the
 // horizon and every window in memory with its revision; RestoreState

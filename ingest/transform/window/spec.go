@@ -193,3 +193,28 @@ func satSub(a, b int64) int64 {
 	}
 	return a - b
 }
+
+// LastEnd returns the latest end among the windows an event at ts belongs
+// to: that of its tumbling window, of the last hopping window containing
+// it, or of its own single-event session (ts+Gap). ts must lie in
+// [MinTime, MaxTime] and the spec must be valid.
+func (s Spec) LastEnd(ts int64) int64 {
+	switch s.Kind {
+	case Tumbling:
+		return floorDiv(ts, s.Size)*s.Size + s.Size
+	case Hopping:
+		return floorDiv(ts, s.Slide)*s.Slide + s.Size
+	}
+	return ts + s.Gap
+}
+
+// TooLate reports whether an event at ts is later than maxLateness on a
+// partition whose newest event time is clock: every window it belongs to
+// ended at or before clock-delay-maxLateness (the partition's watermark
+// minus maxLateness). maxLateness 0 drops nothing.
+func (s Spec) TooLate(ts, clock, delay, maxLateness int64) bool {
+	if maxLateness <= 0 {
+		return false
+	}
+	return s.LastEnd(ts) <= satSub(satSub(clock, delay), maxLateness)
+}

@@ -1,6 +1,8 @@
 package window
 
 import (
+	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -115,5 +117,44 @@ func TestTimeRange(t *testing.T) {
 	}
 	if _, err := Batch(Spec{Kind: Session, Gap: 1}, nil, []Event{{Ts: MaxTime + 1}}); err == nil {
 		t.Error("Batch accepted a time out of range")
+	}
+}
+
+// TestLastEndAndTooLate: LastEnd is the latest end among the windows
+// Starts gives (a session's own end for sessions), and TooLate drops an
+// event exactly when that end is at or before clock-delay-maxLateness.
+func TestLastEndAndTooLate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	specs := []Spec{
+		{Kind: Tumbling, Size: 60e6},
+		{Kind: Hopping, Size: 60e6, Slide: 15e6},
+		{Kind: Hopping, Size: 50e6, Slide: 20e6},
+		{Kind: Session, Gap: 30e6},
+	}
+	for _, s := range specs {
+		for range 2000 {
+			ts := rng.Int64N(4e12) - 2e12
+			want := ts + s.Gap
+			if s.Kind != Session {
+				want = math.MinInt64
+				for _, st := range s.Starts(nil, ts) {
+					want = max(want, s.End(st))
+				}
+			}
+			if got := s.LastEnd(ts); got != want {
+				t.Fatalf("%v: LastEnd(%d) = %d, want %d", s, ts, got, want)
+			}
+			delay, lateness := rng.Int64N(10e6), 1+rng.Int64N(100e6)
+			clock := want + delay + lateness + rng.Int64N(3) - 1 // around the boundary
+			if got, wantLate := s.TooLate(ts, clock, delay, lateness), want <= clock-delay-lateness; got != wantLate {
+				t.Fatalf("%v: TooLate(%d, clock %d, delay %d, lateness %d) = %v", s, ts, clock, delay, lateness, got)
+			}
+			if s.TooLate(ts, math.MaxInt64, delay, 0) {
+				t.Fatalf("max lateness 0 dropped an event")
+			}
+		}
+	}
+	if (Spec{Kind: Tumbling, Size: 60e6}).TooLate(0, math.MinInt64+5, 10, 10) {
+		t.Fatalf("a clock near the minimum made an event late")
 	}
 }
