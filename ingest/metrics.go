@@ -40,7 +40,7 @@ var _ Metrics = NopMetrics{}
 func (NopMetrics) RecordsConsumed(string, int64, int64, int64, int64, int64) {}
 
 // LateEvents implements Metrics.
-func (NopMetrics) LateEvents(string, int64) {}
-func (NopMetrics) ConsumerError(string, string)                              {}
-func (NopMetrics) OffsetsSkipped(string, int32, int64)                       {}
-func (NopMetrics) FileWriteFailed(string)                                    {}
+func (NopMetrics) LateEvents(string, int64)            {}
+func (NopMetrics) ConsumerError(string, string)        {}
+func (NopMetrics) OffsetsSkipped(string, int32, int64) {}
+func (NopMetrics) FileWriteFailed(string)              {}

@@ -354,7 +354,7 @@ func (h *harness) tableExists(name string) bool {
 func TestPipelineWindowMaxLateness(t *testing.T) {
 	h := newHarness(t, nil, ingest.KafkaConfig{})
 	p := ingest.PipelineConfig{
-		Schema: []ingest.Column{{Name: "country", Type: "string", Required: true}, {Name: "ts", Type: "timestamptz", Required: true}},
+		Schema:        []ingest.Column{{Name: "country", Type: "string", Required: true}, {Name: "ts", Type: "timestamptz", Required: true}},
 		KafkaMetadata: []string{"partition", "offset"},
 		Transform: &transform.Config{Window: &transform.WindowConfig{Time: "ts", Size: conf.Duration(time.Minute), GroupBy: []string{"country"},
 			Aggregates: []transform.Aggregate{{Name: "n", Fn: "count"}}, WatermarkDelay: conf.Duration(10 * time.Second),
