@@ -11,7 +11,9 @@ package e2e
 // windows the stream wrote earlier and the state evicted long ago), 1%
 // days late (into a few windows days before the stream, far beyond the
 // state retention: every such event reads its window back from the
-// table), the same record produced twice with the same record key (on
+// table; the tumbling pipeline's max_lateness of 36 hours makes those two
+// or three days late dead letters, decided per partition), the same record
+// produced twice with the same record key (on
 // the same partition, seconds apart: the pipeline's dedup drops the copy
 // of a kept record, in the stream and in the batch), clicks of the
 // country "XX",
@@ -74,12 +76,20 @@ type windowShape struct {
 	window string
 	// group is the window's one group column, count its count aggregate.
 	group, count string
+	// maxLateness is the window's max_lateness (0: none); lastEnd the end
+	// of the last window an event at ts (µs) belongs to.
+	maxLateness time.Duration
+	lastEnd     func(ts int64) int64
 }
 
 var (
 	// tumblingClicks: per country and minute, watermark without delay,
-	// windows out of memory 10 minutes (of event time) after it.
-	tumblingClicks = windowShape{group: "country", count: "clicks", window: `
+	// windows out of memory 10 minutes (of event time) after it, events
+	// whose window ended 36 hours before their partition's watermark
+	// dead-lettered (of the days-late events, those two or three days
+	// late).
+	tumblingClicks = windowShape{group: "country", count: "clicks", maxLateness: 36 * time.Hour,
+		lastEnd: func(ts int64) int64 { m := time.Minute.Microseconds(); return ts - ((ts%m)+m)%m + m }, window: `
       window:
         time: ts
         type: tumbling
@@ -92,6 +102,7 @@ var (
           - {name: max_amount2, fn: max, of: amount2}
           - {name: users, fn: approx_count_distinct, of: user}
         watermark_delay: 0s
+        max_lateness: 36h
 `}
 	// sessionClicks: per user, sessions closed by a minute without a
 	// click (with 100 users a user clicks about every 50 seconds of event
@@ -164,6 +175,7 @@ type windowRecord struct {
 	key, value []byte
 	kind       clickKind
 	amount     int64 // of a kept record
+	ts         int64 // of a kept record, Unix µs
 	part       int32 // set when Kafka acknowledges it
 	off        int64
 }
@@ -273,7 +285,7 @@ func (g *windowGen) next() windowRecord {
 		`"amount":` + strconv.FormatInt(amount, 10),
 	}
 	g.rng.Shuffle(len(fields), func(i, j int) { fields[i], fields[j] = fields[j], fields[i] })
-	return g.remember(windowRecord{key: key, value: []byte("{" + strings.Join(fields, ", ") + "}"), kind: kind, amount: amount})
+	return g.remember(windowRecord{key: key, value: []byte("{" + strings.Join(fields, ", ") + "}"), kind: kind, amount: amount, ts: ts.UnixMicro()})
 }
 
 func (g *windowGen) count(k clickKind) {
@@ -306,6 +318,49 @@ type windowModel struct {
 	amount                  int64   // the sum of the kept records' amounts
 	dead                    []int64 // partition<<40|offset of every dead letter
 	perPartition            map[int32]int64
+	// acked holds every record acknowledged, for applyLateness.
+	acked []windowRecord
+	// late counts the events applyLateness found later than max_lateness.
+	late        int64
+	lateApplied bool
+}
+
+// applyLateness moves the events later than w's max_lateness from the
+// events (and the copies) to the dead letters, the way the pipeline
+// decides: per partition, in offset order, an event is late when its last
+// window ended max_lateness before the partition's newest event time so
+// far (watermark_delay is 0); a late copy is a dead letter, not a
+// duplicate; only events that are kept move the clock. m.mu is held.
+func (m *windowModel) applyLateness(w windowShape) {
+	if m.lateApplied || w.maxLateness <= 0 {
+		return
+	}
+	m.lateApplied = true
+	recs := slices.Clone(m.acked)
+	slices.SortFunc(recs, func(a, b windowRecord) int {
+		return cmp.Or(cmp.Compare(a.part, b.part), cmp.Compare(a.off, b.off))
+	})
+	clock := map[int32]int64{}
+	for _, r := range recs {
+		if r.kind != clickKept && r.kind != clickDuplicate {
+			continue
+		}
+		c, ok := clock[r.part]
+		if ok && w.lastEnd(r.ts) <= c-w.maxLateness.Microseconds() {
+			m.late++
+			m.dead = append(m.dead, int64(r.part)<<40|r.off)
+			if r.kind == clickKept {
+				m.kept--
+				m.amount -= r.amount
+			} else {
+				m.duplicates--
+			}
+			continue
+		}
+		if r.kind == clickKept && (!ok || r.ts > c) {
+			clock[r.part] = r.ts
+		}
+	}
 }
 
 func newWindowModel(seed int64, users, rate int) *windowModel {
@@ -347,6 +402,7 @@ func (m *windowModel) startProducer(t *testing.T, broker string, minRecords int6
 		for _, r := range recs {
 			m.records++
 			m.perPartition[r.part]++
+			m.acked = append(m.acked, r)
 			switch r.kind {
 			case clickKept:
 				m.kept++
@@ -493,6 +549,10 @@ func checkWindows(t *testing.T, bin, cfgPath string, cfg config.Config, w window
 	}
 	model.mu.Lock()
 	defer model.mu.Unlock()
+	model.applyLateness(w)
+	if w.maxLateness > 0 && model.late == 0 {
+		t.Errorf("harness: max_lateness is %s but no event was that late", w.maxLateness)
+	}
 	if sum(ends) != want.Records || model.records != want.Records {
 		t.Fatalf("harness: the topic holds %d records, the producer acknowledged %d, the model counted %d", sum(ends), want.Records, model.records)
 	}
@@ -501,8 +561,8 @@ func checkWindows(t *testing.T, bin, cfgPath string, cfg config.Config, w window
 			t.Fatalf("harness: partition %d ends at %d but %d records were acknowledged there", p, e, model.perPartition[p])
 		}
 	}
-	t.Logf("oracle: end offsets %s: %d records (%d events, %d filtered, %d duplicates, %d dead letters); generated %s",
-		fmtOffsets(ends), model.records, model.kept, model.filtered, model.duplicates, len(model.dead), model.gen.stats)
+	t.Logf("oracle: end offsets %s: %d records (%d events, %d filtered, %d duplicates, %d dead letters, %d of them later than max_lateness); generated %s",
+		fmtOffsets(ends), model.records, model.kept, model.filtered, model.duplicates, len(model.dead), model.late, model.gen.stats)
 
 	cat, err := catalog.Open(ctx, cfg.Catalog, cfg.Storage, cfg.Node.DataDir)
 	if err != nil {

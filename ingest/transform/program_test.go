@@ -224,6 +224,9 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		{transform.Config{Rename: map[string]string{"nosuch": "x"}}, "rename.nosuch", "no input column"},
 		{transform.Config{Rename: map[string]string{"country": "amount"}}, "rename.country", `already has a column "amount"`},
 		{transform.Config{Rename: map[string]string{"country": "x"}, Drop: []string{"country"}}, "drop[0]", "also renamed"},
+		{transform.Config{Window: countPerMinute(), State: transform.StateConfig{IdlePartition: conf.Duration(-time.Second)}}, "state.idle_partition", "must not be negative"},
+		{transform.Config{Window: countPerMinute(), State: transform.StateConfig{Retention: conf.Duration(-time.Second)}}, "state.retention", "must not be negative"},
+		{transform.Config{State: transform.StateConfig{IdlePartition: conf.Duration(time.Minute)}}, "state", "applies to window aggregation only"},
 	}
 	for _, c := range cases {
 		_, err := transform.Compile(c.cfg, in)
@@ -366,4 +369,10 @@ func TestTimestampsAndDatesInExpressions(t *testing.T) {
 			t.Fatalf("row %s lacks %s", rows[0], want)
 		}
 	}
+}
+
+// countPerMinute is a valid window: events per country and minute.
+func countPerMinute() *transform.WindowConfig {
+	return &transform.WindowConfig{Time: "ts", Size: conf.Duration(time.Minute), GroupBy: []string{"country"},
+		Aggregates: []transform.Aggregate{{Name: "n", Fn: "count"}}}
 }

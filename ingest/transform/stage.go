@@ -29,9 +29,10 @@ import (
 // table's location.
 const StateDir = "state"
 
-// IdlePartition is how long a partition may deliver no event before the
-// window watermark stops waiting for it.
-const IdlePartition = 5 * time.Minute
+// DefaultIdlePartition is how long a partition may deliver no event before
+// the window watermark stops waiting for it, unless state.idle_partition
+// says otherwise.
+const DefaultIdlePartition = 5 * time.Minute
 
 // Stage is the table writer's part of a windowed pipeline (a commit.Stage):
 // at every commit it merges the partial windows the workers wrote for the
@@ -182,15 +183,17 @@ func (s *Stage) Apply(ctx context.Context, base *table.Table, seg commit.Segment
 			s.heard[id] = now
 		}
 	}
-	// A partition that has delivered nothing for IdlePartition stops
-	// holding the watermark back (windows would stay in memory forever).
+	// A partition that has delivered nothing for state.idle_partition
+	// stops holding the watermark back (windows would stay in memory
+	// forever).
+	idle := s.p.window.idle
 	for _, id := range s.state.Partitions() {
 		if at, ok := s.heard[id]; !ok {
 			s.heard[id] = now // restored from a checkpoint: give it time
-		} else if now.Sub(at) > IdlePartition {
+		} else if now.Sub(at) > idle {
 			s.state.Forget(id)
 			delete(s.heard, id)
-			s.log.Info("a partition delivered no event for a while; the window watermark no longer waits for it", "partition", id, "idle", IdlePartition)
+			s.log.Info("a partition delivered no event for a while; the window watermark no longer waits for it", "partition", id, "idle", idle)
 		}
 	}
 	out := seg

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -64,6 +65,9 @@ type StateConfig struct {
 	// passes its end (default 1h). An event for a window no longer in
 	// memory reads the window's row back from the table.
 	Retention conf.Duration `yaml:"retention"`
+	// IdlePartition is how long (in wall time) a partition may deliver no
+	// event before the window watermark stops waiting for it (default 5m).
+	IdlePartition conf.Duration `yaml:"idle_partition"`
 }
 
 // DefaultRetention is the state retention of a pipeline that sets none.
@@ -98,6 +102,8 @@ type windowPlan struct {
 	outType []iceberg.Type // each aggregate column's type
 	// maxLate is max_lateness in µs (0: none).
 	maxLate int64
+	// idle is state.idle_partition.
+	idle time.Duration
 }
 
 type timeKind uint8
@@ -295,6 +301,11 @@ func compileWindow(pr *conf.Problems, w *WindowConfig, st StateConfig, outs []ou
 		pr.Addf("state.retention", "must not be negative")
 		ok = false
 	}
+	plan.idle = cmp.Or(st.IdlePartition.D(), DefaultIdlePartition)
+	if plan.idle < 0 {
+		pr.Addf("state.idle_partition", "must not be negative")
+		ok = false
+	}
 	if !ok {
 		return nil
 	}
@@ -351,7 +362,7 @@ func (p *Program) windowSchema() (*iceberg.Schema, error) {
 }
 
 // Windowed reports whether the program aggregates its rows into windows.
-func (p *Program) Windowed() bool { return p.window != nil }
+func (p *Program) Windowed() bool { return p != nil && p.window != nil }
 
 // WindowKey is the key of a window table: the group columns and
 // window_start.
