@@ -43,6 +43,23 @@ type Node struct {
 	ShutdownTimeout conf.Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// RESTCatalog serves the catalog's tables read-only over the Iceberg
+	// REST catalog protocol at /iceberg on HTTPAddr.
+	RESTCatalog RESTCatalog `yaml:"rest_catalog"`
+}
+
+// RESTCatalog configures the read-only Iceberg REST catalog a node serves.
+type RESTCatalog struct {
+	// Disabled turns it off.
+	Disabled bool `yaml:"disabled"`
+	// Warehouse is the name clients give as their warehouse (default
+	// "floe").
+	Warehouse string `yaml:"warehouse"`
+	// VendCredentials hands the storage section's S3 access key and
+	// secret to every client that loads a table (with the endpoint,
+	// region and path style, which are always given): for clients that
+	// have no credentials of their own. Off by default.
+	VendCredentials bool `yaml:"vend_credentials"`
 }
 
 // Defaults apply to every pipeline that does not set its own value.

@@ -19,7 +19,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	iceio "github.com/apache/iceberg-go/io"
+
 	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/catalog/rest"
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/ingest/transform"
@@ -60,6 +63,8 @@ type Node struct {
 	// waiting says what New waits for (an unreachable catalog), for
 	// /readyz.
 	waiting atomic.Pointer[error]
+	// rest serves the REST catalog once the catalog is open.
+	rest atomic.Pointer[http.Handler]
 }
 
 // Option customises a node.
@@ -91,6 +96,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	}
 	n.lock = lock
 	n.cat = cat
+	n.rest.Store(n.restCatalog(cat))
 	log.Info("floe sources and destination", "brokers", strings.Join(cfg.Kafka.Brokers, ","),
 		"catalog_type", cfg.Catalog.Type, "catalog", cat.URI, "warehouse", cat.Warehouse)
 	if cat.Created {
@@ -240,6 +246,9 @@ func (n *Node) handler() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("POST /tables/{table}/compact", n.handleCompact)
+	if !n.cfg.Node.RESTCatalog.Disabled {
+		mux.Handle("/iceberg/", http.StripPrefix("/iceberg", http.HandlerFunc(n.serveRESTCatalog)))
+	}
 	mux.HandleFunc("/cluster/status", func(w http.ResponseWriter, r *http.Request) {
 		if !n.cfg.Cluster.Enabled {
 			http.Error(w, "this node does not run in cluster mode (cluster.enabled is false)", http.StatusNotFound)
@@ -448,4 +457,36 @@ func Compact(ctx context.Context, hc *http.Client, httpAddr, table string, progr
 			progress(*ev.Progress)
 		}
 	}
+}
+
+// restCatalog is the read-only Iceberg REST catalog over cat: the
+// storage endpoint, region and path style go to every client that loads a
+// table, the access key and secret only with vend_credentials.
+func (n *Node) restCatalog(cat *catalog.Catalog) *http.Handler {
+	rc := n.cfg.Node.RESTCatalog
+	tc := map[string]string{}
+	for k, v := range cat.IOProps {
+		switch k {
+		case iceio.S3AccessKeyID, iceio.S3SecretAccessKey, iceio.S3SessionToken:
+			if !rc.VendCredentials {
+				continue
+			}
+		}
+		tc[k] = v
+	}
+	h := rest.NewHandler(cat.Catalog, rest.Options{Warehouse: rc.Warehouse, TableConfig: tc, Logger: n.log.With("component", "rest_catalog")})
+	return &h
+}
+
+// serveRESTCatalog serves the REST catalog, or 503 while the catalog is
+// not open yet.
+func (n *Node) serveRESTCatalog(w http.ResponseWriter, r *http.Request) {
+	h := n.rest.Load()
+	if h == nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintf(w, `{"error":{"message":"the catalog is not open yet; retry shortly","type":"ServiceUnavailableException","code":503}}`)
+		return
+	}
+	(*h).ServeHTTP(w, r)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	icerest "github.com/apache/iceberg-go/catalog/rest"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -88,8 +92,40 @@ func TestNodeServesOperationsEndpoints(t *testing.T) {
 		return out
 	}
 	require.Eventually(t, func() bool { return len(missing()) == 0 }, 30*time.Second, 50*time.Millisecond, "missing: %v", missing())
+
+	// The REST catalog at /iceberg: an Iceberg REST client finds the
+	// table, loads it at the catalog's metadata file and reads its rows.
+	rc, err := icerest.NewCatalog(ctx, "floe", base+"/iceberg", icerest.WithWarehouseLocation("floe"))
+	require.NoError(t, err)
+	ids, err := collect(rc.ListTables(ctx, table.Identifier{"ns"}))
+	require.NoError(t, err)
+	require.Contains(t, ids, table.Identifier{"ns", name})
+	tbl, err := rc.LoadTable(ctx, table.Identifier{"ns", name})
+	require.NoError(t, err)
+	own, err := n.cat.LoadTable(ctx, table.Identifier{"ns", name})
+	require.NoError(t, err)
+	require.Equal(t, own.MetadataLocation(), tbl.MetadataLocation())
+	at, err := tbl.Scan().ToArrowTable(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, at.NumRows())
+	at.Release()
+	code, body = get(t, base+"/iceberg/v1/namespaces/ns/tables/nosuch")
+	require.Equal(t, http.StatusNotFound, code, body)
+	require.Contains(t, body, "NoSuchTableException")
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// collect gathers an iterator's identifiers.
+func collect(seq iter.Seq2[table.Identifier, error]) ([]table.Identifier, error) {
+	var out []table.Identifier
+	for id, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 func TestNodeStopsOnConfigError(t *testing.T) {
