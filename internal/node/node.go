@@ -474,6 +474,11 @@ func (n *Node) restCatalog(cat *catalog.Catalog) *http.Handler {
 		}
 		tc[k] = v
 	}
+	// Iceberg's Java S3 file IO, and engines that follow it (ClickHouse),
+	// read path-style addressing from its own property.
+	if cat.IOProps[iceio.S3ForceVirtualAddressing] == "false" {
+		tc["s3.path-style-access"] = "true"
+	}
 	h := rest.NewHandler(cat.Catalog, rest.Options{Warehouse: rc.Warehouse, TableConfig: tc, Logger: n.log.With("component", "rest_catalog")})
 	return &h
 }
