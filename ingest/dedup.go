@@ -29,8 +29,7 @@ type dedupOut struct {
 	// workers and only read: each takes its partitions out of it.
 	loaded map[string]*dedup.Partition
 	parts  map[topicPartition]*dedup.Partition
-	info   fileio.TableInfo
-	values map[int]any
+	file   stateFile
 }
 
 // dedupPart is the partBuf key of the dedup state file: no table
@@ -38,24 +37,45 @@ type dedupOut struct {
 const dedupPart = "\x00dedup"
 
 func newDedupOut(horizon int64, loaded map[string]*dedup.Partition, table fileio.TableInfo) (*dedupOut, error) {
-	asc, err := arrowSchema(transform.DedupSchema)
+	f, err := newStateFile(table, transform.DedupSchema, transform.DedupDir)
 	if err != nil {
 		return nil, err
 	}
-	info := table
-	info.Schema, info.ArrowSchema = transform.DedupSchema, asc
-	return &dedupOut{horizon: horizon, loaded: loaded, parts: map[topicPartition]*dedup.Partition{}, info: info, values: nullPartition(info.Spec)}, nil
+	return &dedupOut{horizon: horizon, loaded: loaded, parts: map[topicPartition]*dedup.Partition{}, file: f}, nil
 }
 
-// nullPartition is the partition of a state file: the table's current
-// spec (whose id is what the segment's files are decoded with) with null
-// values; the file is never committed as data.
-func nullPartition(spec iceberg.PartitionSpec) map[int]any {
+// stateFile lays out the one-row files a stateful transform's workers
+// hand to the table writer with each segment (window partials, kept dedup
+// keys): one binary cell, under dir, with the table's current spec (whose
+// id is what the segment's files are decoded with) and null partition
+// values. They are never committed as data.
+type stateFile struct {
+	info   fileio.TableInfo
+	values map[int]any
+	dir    string
+}
+
+func newStateFile(table fileio.TableInfo, sch *iceberg.Schema, dir string) (stateFile, error) {
+	asc, err := arrowSchema(sch)
+	if err != nil {
+		return stateFile{}, err
+	}
+	info := table
+	info.Schema, info.ArrowSchema = sch, asc
 	values := map[int]any{}
-	for _, f := range spec.Fields() {
+	for _, f := range info.Spec.Fields() {
 		values[f.FieldID] = nil
 	}
-	return values
+	return stateFile{info: info, values: values, dir: dir}, nil
+}
+
+// part returns a buffer holding blob as the file's one row.
+func (f stateFile) part(mem memory.Allocator, blob []byte) *partBuf {
+	pb := &partBuf{rb: array.NewRecordBuilder(mem, f.info.ArrowSchema),
+		w: fileio.NewWriter(f.info, f.values, fileio.Options{Dir: f.dir})}
+	pb.rb.Field(0).(*array.BinaryBuilder).Append(blob)
+	pb.rows = 1
+	return pb
 }
 
 // check computes the record's key and decides whether it is a duplicate.
@@ -87,12 +107,7 @@ func (d *dedupOut) flush(w *worker) {
 	if sections == nil {
 		return
 	}
-	out := &w.outs[w.main]
-	pb := &partBuf{rb: array.NewRecordBuilder(w.mem, d.info.ArrowSchema),
-		w: fileio.NewWriter(d.info, d.values, fileio.Options{Dir: transform.DedupDir})}
-	pb.rb.Field(0).(*array.BinaryBuilder).Append(dedup.Encode(sections))
-	pb.rows = 1
-	out.parts[dedupPart] = pb
+	w.outs[w.main].parts[dedupPart] = d.file.part(w.mem, dedup.Encode(sections))
 }
 
 // runState rebuilds the state a stateful transform decides by at the

@@ -749,9 +749,8 @@ func (w *worker) abort() {
 // one file of one row, the encoded partials of the segment (read by the
 // table writer's transform.Stage, never committed).
 type windowOut struct {
-	w      *transform.Windower
-	info   fileio.TableInfo
-	values map[int]any
+	w    *transform.Windower
+	file stateFile
 }
 
 // windowPart is the partBuf key of the partials file: no table partition
@@ -759,13 +758,11 @@ type windowOut struct {
 const windowPart = "\x00windows"
 
 func newWindowOut(wr *transform.Windower, table fileio.TableInfo) (*windowOut, error) {
-	asc, err := arrowSchema(transform.PartialsSchema)
+	f, err := newStateFile(table, transform.PartialsSchema, transform.PartialsDir)
 	if err != nil {
 		return nil, err
 	}
-	info := table
-	info.Schema, info.ArrowSchema = transform.PartialsSchema, asc
-	return &windowOut{w: wr, info: info, values: nullPartition(info.Spec)}, nil
+	return &windowOut{w: wr, file: f}, nil
 }
 
 // flush hands the segment's partials to the main output as a file, and
@@ -775,17 +772,7 @@ func (o *windowOut) flush(w *worker) (commit.Offsets, error) {
 	if err != nil || blob == nil {
 		return times, err
 	}
-	for i := range w.outs {
-		out := &w.outs[i]
-		if out.route != routeDecoded {
-			continue
-		}
-		pb := &partBuf{rb: array.NewRecordBuilder(w.mem, o.info.ArrowSchema),
-			w: fileio.NewWriter(o.info, o.values, fileio.Options{Dir: transform.PartialsDir})}
-		pb.rb.Field(0).(*array.BinaryBuilder).Append(blob)
-		pb.rows = 1
-		out.parts[windowPart] = pb
-	}
+	w.outs[w.main].parts[windowPart] = o.file.part(w.mem, blob)
 	return times, nil
 }
 

@@ -128,5 +128,7 @@
 //	ClickHouse: CREATE DATABASE lake ENGINE = DataLakeCatalog('http://node:8080/iceberg/v1')
 //	            SETTINGS catalog_type = 'rest', warehouse = 'floe'
 //	            (ClickHouse takes the URI with /v1, which all its releases accept;
-//	            storage credentials are DataLakeCatalog's second and third arguments)
+//	            storage credentials are DataLakeCatalog's second and third arguments.
+//	            ClickHouse 26.7 lists the tables this way; reading a table on an
+//	            S3-compatible store through it has not worked yet: an S3 404)
 package rest

@@ -8,7 +8,6 @@ import (
 	iofs "io/fs"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
@@ -53,7 +52,6 @@ type DedupStage struct {
 	pending    *dedup.Manifest
 	pendingLoc string
 
-	stats DedupStats
 	// merges counts the merges of the pending Apply.
 	merges  int64
 	table   string
@@ -70,14 +68,6 @@ type DedupMetrics interface {
 // Observe makes the stage report to m under table's name.
 func (s *DedupStage) Observe(table string, m DedupMetrics) { s.table, s.metrics = table, m }
 
-// DedupStats are a DedupStage's running totals.
-type DedupStats struct {
-	// Files is the number of state files the manifest lists, Keys the
-	// keys they hold (a key kept twice, past the horizon in between,
-	// counts twice), Merges the merges of files into bigger ones.
-	Files, Keys, Merges atomic.Int64
-}
-
 // NewDedupStage makes the table writer's stage of a program that drops
 // duplicates.
 func (p *Program) NewDedupStage(pipeline string, log *slog.Logger) (*DedupStage, error) {
@@ -86,9 +76,6 @@ func (p *Program) NewDedupStage(pipeline string, log *slog.Logger) (*DedupStage,
 	}
 	return &DedupStage{pipeline: pipeline, horizon: p.dedup.horizon, sig: p.DedupSignature(), log: log, mem: memory.DefaultAllocator}, nil
 }
-
-// Stats returns the stage's running totals.
-func (s *DedupStage) Stats() *DedupStats { return &s.stats }
 
 var _ commit.Stage = (*DedupStage)(nil)
 
@@ -182,9 +169,6 @@ func (s *DedupStage) Committed(int64) {
 				keys += p.Keys
 			}
 		}
-		s.stats.Files.Store(int64(len(s.man.Files)))
-		s.stats.Keys.Store(int64(keys))
-		s.stats.Merges.Add(s.merges)
 		if s.metrics != nil {
 			s.metrics.DedupCommit(s.table, int64(len(s.man.Files)), int64(keys), s.merges)
 		}
