@@ -55,6 +55,11 @@ type Options struct {
 	// APIAddr is the address other members reach this node's Service at
 	// (default Cluster.APIAdvertiseAddr, else APIAddr).
 	APIAddr string
+	// Auth, when set, checks the bearer token of every call to this
+	// member's cluster API; Token is what this member sends to the others
+	// (an admin token of the node's API).
+	Auth  Authorizer
+	Token string
 	// Peers reaches other members; default gRPC clients.
 	Peers Peers
 	// PartitionCheckEvery is how often the leader looks for partitions
@@ -235,14 +240,14 @@ func (n *Node) open() error {
 	if n.apiAddr == "" {
 		n.apiAddr = ln.Addr().String()
 	}
-	n.grpc = NewServer(n, tlsCfg)
+	n.grpc = NewServer(n, tlsCfg, n.opts.Auth)
 	go func() { _ = n.grpc.Serve(ln) }()
 	if n.peers == nil {
 		ctls, err := clientTLS(cc.TLS)
 		if err != nil {
 			return err
 		}
-		n.pool = NewPool(ctls)
+		n.pool = NewPool(ctls, n.opts.Token)
 		n.peers = poolPeers{n.pool}
 	}
 	return nil
@@ -727,6 +732,18 @@ func (n *Node) Maintainer(tableName string) (*maintain.Maintainer, error) {
 	default:
 		return nil, fmt.Errorf("%w: the writer of %q is starting", ErrNotWriting, tableName)
 	}
+}
+
+// Writer returns the writer of the table this member writes as the
+// leader, with the errors of Maintainer.
+func (n *Node) Writer(tableName string) (*commit.TableWriter, error) {
+	if w, ok := n.writers.Load(tableName); ok {
+		return w.(*commit.TableWriter), nil
+	}
+	if _, err := n.Maintainer(tableName); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: the writer of %q is starting", ErrNotWriting, tableName)
 }
 
 // KeyIndex returns what the key index of a keyed table this node writes

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
@@ -229,14 +230,29 @@ type grpcService struct {
 // without a deadline get DefaultCallTimeout; malformed requests fail with
 // ErrInvalidArgument before reaching svc; svc's errors are mapped as the notes
 // at the top of rpc.go describe.
-func NewServer(svc Service, tlsCfg *tls.Config) *grpc.Server {
+//
+// auth, when not nil, checks every call's bearer token (the node's API
+// tokens: Status needs the read scope, the rest admin); members send theirs
+// (Options.Token) with every call.
+func NewServer(svc Service, tlsCfg *tls.Config, auth Authorizer) *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
 		// Clients ping idle connections (Dial); allow it.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
-		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			if auth != nil {
+				var authz string
+				if md, ok := metadata.FromIncomingContext(ctx); ok {
+					if v := md.Get("authorization"); len(v) > 0 {
+						authz = v[0]
+					}
+				}
+				if err := auth.Check(authz, info.FullMethod); err != nil {
+					return nil, err
+				}
+			}
 			ctx, cancel := withDefaultTimeout(ctx)
 			defer cancel()
 			return handler(ctx, req)
@@ -248,6 +264,30 @@ func NewServer(svc Service, tlsCfg *tls.Config) *grpc.Server {
 	s := grpc.NewServer(opts...)
 	clusterv1.RegisterClusterServiceServer(s, &grpcService{svc: svc})
 	return s
+}
+
+// Authorizer checks a call's authorization metadata ("Bearer <token>")
+// for a method, returning a gRPC status error when it may not call it.
+type Authorizer interface {
+	Check(authorization, method string) error
+}
+
+// bearer sends a token with every call.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// RequireTransportSecurity is false: members may talk plaintext on a
+// trusted network, as the configuration allows.
+func (bearer) RequireTransportSecurity() bool { return false }
+
+// Register offers svc as ClusterService on reg (the node's API server
+// serves it beside the floe API, under its tokens), with the same error
+// mapping as NewServer's.
+func Register(reg grpc.ServiceRegistrar, svc Service) {
+	clusterv1.RegisterClusterServiceServer(reg, &grpcService{svc: svc})
 }
 
 func invalidArgument(format string, args ...any) error {
@@ -314,12 +354,19 @@ var _ Service = (*Client)(nil)
 // (host:port), over TLS when tlsCfg is not nil (tlsCfg.ServerName defaults
 // to addr's host). It does not connect: an unreachable node fails the first
 // call, not Dial.
-func Dial(addr string, tlsCfg *tls.Config) (*Client, error) {
+func Dial(addr string, tlsCfg *tls.Config) (*Client, error) { return DialToken(addr, tlsCfg, "") }
+
+// DialToken is Dial with a bearer token sent with every call ("" none).
+func DialToken(addr string, tlsCfg *tls.Config, token string) (*Client, error) {
 	creds := insecure.NewCredentials()
 	if tlsCfg != nil {
 		creds = credentials.NewTLS(tlsCfg)
 	}
-	conn, err := grpc.NewClient(addr,
+	var extra []grpc.DialOption
+	if token != "" {
+		extra = append(extra, grpc.WithPerRPCCredentials(bearer(token)))
+	}
+	conn, err := grpc.NewClient(addr, append(extra,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithStatsHandler(sentTracker{}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize)),
@@ -331,7 +378,7 @@ func Dial(addr string, tlsCfg *tls.Config) (*Client, error) {
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
 			MinConnectTimeout: 5 * time.Second,
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: dial %s: %w", addr, err)
 	}
@@ -472,16 +519,18 @@ func (sentTracker) HandleConn(context.Context, stats.ConnStats) {}
 // Pool keeps one Client per address, for a node that calls the other
 // members (forwarding to the leader). It is safe for concurrent use.
 type Pool struct {
-	tls *tls.Config
+	tls   *tls.Config
+	token string
 
 	mu      sync.Mutex
 	clients map[string]*Client
 	closed  bool
 }
 
-// NewPool returns an empty Pool whose Clients use tlsCfg (nil: plaintext).
-func NewPool(tlsCfg *tls.Config) *Pool {
-	return &Pool{tls: tlsCfg, clients: map[string]*Client{}}
+// NewPool returns an empty Pool whose Clients use tlsCfg (nil: plaintext)
+// and send token with every call ("" none).
+func NewPool(tlsCfg *tls.Config, token string) *Pool {
+	return &Pool{tls: tlsCfg, token: token, clients: map[string]*Client{}}
 }
 
 // Get returns the Client for addr, dialing it on first use. The Client
@@ -495,7 +544,7 @@ func (p *Pool) Get(addr string) (*Client, error) {
 	if c, ok := p.clients[addr]; ok {
 		return c, nil
 	}
-	c, err := Dial(addr, p.tls)
+	c, err := DialToken(addr, p.tls, p.token)
 	if err != nil {
 		return nil, err
 	}

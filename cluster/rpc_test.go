@@ -92,7 +92,7 @@ func serveRPC(t *testing.T, svc Service, tlsCfg *tls.Config) (string, *grpc.Serv
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := NewServer(svc, tlsCfg)
+	srv := NewServer(svc, tlsCfg, nil)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
 	return ln.Addr().String(), srv
@@ -653,7 +653,7 @@ func TestRPCPool(t *testing.T) {
 	svc := &fakeService{status: func(context.Context) (Status, error) { return Status{NodeID: "n1"}, nil }}
 	addr, _ := serveRPC(t, svc, nil)
 	other := closedAddr(t)
-	p := NewPool(nil)
+	p := NewPool(nil, "")
 
 	var wg sync.WaitGroup
 	clients := make([]*Client, 16)
@@ -687,4 +687,40 @@ func TestRPCPool(t *testing.T) {
 	// Its clients are closed.
 	_, err = clients[0].Status(context.Background())
 	require.Error(t, err)
+}
+
+// tokenAuth accepts one token, for Status only unless admin.
+type tokenAuth struct{ token string }
+
+func (a tokenAuth) Check(authz, method string) error {
+	if authz != "Bearer "+a.token {
+		return status.Error(codes.Unauthenticated, "no or unknown token")
+	}
+	return nil
+}
+
+// With an Authorizer, a call without the token is refused unrun (and is
+// not mistaken for an unreachable node); a pool with the token gets
+// through.
+func TestRPCServerAuth(t *testing.T) {
+	svc := &fakeService{status: func(context.Context) (Status, error) { return Status{NodeID: "n1"}, nil }}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := NewServer(svc, nil, tokenAuth{"secret-secret-secret"})
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	addr := ln.Addr().String()
+
+	_, err = dialRPC(t, addr, nil).Status(context.Background())
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrUnreachable)
+	require.Contains(t, err.Error(), "token")
+
+	p := NewPool(nil, "secret-secret-secret")
+	defer p.Close()
+	c, err := p.Get(addr)
+	require.NoError(t, err)
+	st, err := c.Status(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, "n1", st.NodeID)
 }

@@ -592,6 +592,14 @@ func (m *Maintainer) Expire(ctx context.Context) error {
 	start := time.Now()
 	var exp commit.Expired
 	err := m.w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
+		// Tags past their max-ref-age go first: they protect their
+		// snapshots no longer.
+		for _, name := range commit.AgedTags(c.Table().Metadata(), time.Now()) {
+			if err := c.RemoveTag(ctx, name); err != nil {
+				return err
+			}
+			m.log.Info("removed a tag past its max-ref-age", "tag", name)
+		}
 		meta := c.Table().Metadata()
 		ids := SelectExpired(Snaps(meta), commit.ProtectedSnapshots(meta), time.Now(), m.cfg.Expiry.Keep)
 		if len(ids) == 0 {

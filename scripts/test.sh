@@ -41,6 +41,29 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
   fi
 fi
 
+# Debian packages the checks need: protoc (the generated-code check) and
+# Chromium (the console's browser test).
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || { echo "scripts/test.sh: install ${missing[*]} (Debian/Ubuntu packages)" >&2; exit 1; }
+  echo "== installing ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get install -y "${missing[@]}" >/dev/null || { $sudo apt-get update >/dev/null && $sudo apt-get install -y "${missing[@]}" >/dev/null; }
+}
+apt_install protobuf-compiler chromium
+
+# The committed generated code (protobuf, gRPC, the HTTP gateway, the
+# OpenAPI document) must be what the .proto files generate.
+echo "== generated code is up to date"
+scripts/gen-proto.sh >/dev/null
+if ! git diff --quiet -- proto/ || [ -n "$(git ls-files --others --exclude-standard -- proto/)" ]; then
+  git status --short -- proto/
+  echo "scripts/test.sh: the generated code in proto/ is out of date: run scripts/gen-proto.sh and commit the result" >&2
+  exit 1
+fi
+
 # Tests that need a service skip without it on a developer machine, but must
 # fail here if it is missing.
 export CI="${CI:-1}"

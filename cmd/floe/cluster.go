@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 
 // clusterFlags are the connection settings every cluster subcommand takes.
 type clusterFlags struct {
-	addr, cfgPath, cert, key, ca string
-	timeout                      time.Duration
+	addr, cfgPath, cert, key, ca, token string
+	timeout                             time.Duration
 }
 
 func (f *clusterFlags) register(cmd *cobra.Command) {
@@ -28,6 +29,7 @@ func (f *clusterFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.key, "tls-key", "", "client key (overrides cluster.tls.key_file)")
 	cmd.Flags().StringVar(&f.ca, "tls-ca", "", "CA of the members' certificates (overrides cluster.tls.ca_file)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this long")
+	cmd.Flags().StringVar(&f.token, "token", os.Getenv("FLOE_TOKEN"), "bearer token when the node has node.api.tokens (default $FLOE_TOKEN): read for status, admin for join and leave")
 }
 
 func (f *clusterFlags) dial() (*cluster.Client, error) {
@@ -66,7 +68,7 @@ func (f *clusterFlags) dial() (*cluster.Client, error) {
 			return nil, err
 		}
 	}
-	return cluster.Dial(addr, ct)
+	return cluster.DialToken(addr, ct, f.token)
 }
 
 // call dials the member and runs fn within the timeout.

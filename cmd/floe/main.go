@@ -39,6 +39,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), quickstartCmd(), benchCmd(), clusterCmd(), compactCmd(), verifyCmd(), versionCmd())
+	root.AddCommand(apiCmds()...)
 	return root
 }
 
@@ -177,7 +178,8 @@ func quickstartCmd() *cobra.Command {
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "where the broker log, catalog and warehouse live")
 	f.IntVar(&o.Rate, "rate", o.Rate, "events per second per topic (clicks and orders)")
 	f.IntVar(&o.KafkaPort, "kafka-port", o.KafkaPort, "port of the embedded Kafka-compatible broker (0: any free port)")
-	f.StringVar(&o.HTTPAddr, "http-addr", o.HTTPAddr, "address of /metrics, /healthz and /readyz")
+	f.StringVar(&o.HTTPAddr, "http-addr", o.HTTPAddr, "address of /metrics, /healthz, /readyz, the console and the HTTP API")
+	f.StringVar(&o.GRPCAddr, "grpc-addr", o.GRPCAddr, "address of the gRPC API, which the CLI's floe tables/query/rollback call (\"\": none)")
 	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "how often each table commits a snapshot")
 	f.DurationVar(&o.StatusEvery, "status-every", o.StatusEvery, "how often to print the status line")
 	f.DurationVar(&o.Duration, "duration", o.Duration, "stop after this long (0: until Ctrl-C)")

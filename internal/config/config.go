@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floelake/floe/timetravel/api"
+
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/ingest"
@@ -46,6 +48,9 @@ type Node struct {
 	// RESTCatalog serves the catalog's tables read-only over the Iceberg
 	// REST catalog protocol at /iceberg on HTTPAddr.
 	RESTCatalog RESTCatalog `yaml:"rest_catalog"`
+	// API is the floe API (gRPC on its own address, HTTP/JSON under
+	// /api/v1 on HTTPAddr) and the console (/console on HTTPAddr).
+	API api.Config `yaml:"api"`
 }
 
 // RESTCatalog configures the read-only Iceberg REST catalog a node serves.
@@ -79,6 +84,7 @@ func Default() Config {
 			HTTPAddr:        "127.0.0.1:8080",
 			ShutdownTimeout: conf.Duration(30 * time.Second),
 			LogLevel:        "info",
+			API:             api.DefaultConfig(),
 		},
 		Cluster:     cluster.DefaultConfig(),
 		Kafka:       ingest.DefaultKafkaConfig(),

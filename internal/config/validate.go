@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/floelake/floe/timetravel/api"
+
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/internal/conf"
 )
@@ -23,6 +25,9 @@ func (c *Config) validate(inherited func(pipeline int, f inheritedField) bool) e
 	var p conf.Problems
 	p.Nest("node", c.Node.Validate())
 	p.Nest("cluster", c.Cluster.Validate())
+	if c.Cluster.Enabled && len(c.Node.API.Tokens) > 0 && !hasAdminToken(c.Node.API.Tokens) {
+		p.Addf("node.api.tokens", "a cluster member needs an admin token: the members send it to each other's cluster API")
+	}
 	if c.Cluster.Enabled && c.Catalog.InMemory() {
 		p.Addf("catalog.uri", "an in-memory catalog cannot be shared by cluster members; use a SQLite file, Postgres or REST")
 	}
@@ -148,6 +153,7 @@ func (n Node) Validate() error {
 	if n.ShutdownTimeout.D() <= 0 {
 		p.Addf("shutdown_timeout", "must be a positive duration, got %s", n.ShutdownTimeout)
 	}
+	p.Nest("api", n.API.Validate())
 	return p.Err()
 }
 
@@ -164,4 +170,13 @@ func (d Defaults) Validate() error {
 		_, ok := inheritedFields[fe.Field]
 		return !ok
 	})
+}
+
+func hasAdminToken(ts []api.Token) bool {
+	for _, t := range ts {
+		if t.Scope == api.ScopeAdmin {
+			return true
+		}
+	}
+	return false
 }

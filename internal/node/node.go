@@ -19,6 +19,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	clusterv1 "github.com/floelake/floe/proto/floe/cluster/v1"
+	floev1 "github.com/floelake/floe/proto/floe/v1"
+	"github.com/floelake/floe/timetravel/api"
+
 	iceio "github.com/apache/iceberg-go/io"
 
 	"github.com/floelake/floe/catalog"
@@ -65,6 +69,10 @@ type Node struct {
 	waiting atomic.Pointer[error]
 	// rest serves the REST catalog once the catalog is open.
 	rest atomic.Pointer[http.Handler]
+	// api is the floe API once the pipelines are prepared; apiStop ends
+	// the work its calls started (compactions).
+	api     atomic.Pointer[api.Service]
+	apiStop context.CancelFunc
 }
 
 // Option customises a node.
@@ -102,9 +110,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	if cat.Created {
 		log.Info("created a new, empty catalog; pipelines start at their configured start", "catalog", cat.URI)
 	}
+	// With API tokens, the cluster API takes them too: members send an
+	// admin token to each other.
+	var clusterAuth cluster.Authorizer
+	var peerToken string
+	if len(cfg.Node.API.Tokens) > 0 {
+		a, err := api.NewAuth(cfg.Node.API.Tokens)
+		if err != nil {
+			_ = cat.Close()
+			n.shutdownHTTP()
+			lock.release()
+			return nil, err
+		}
+		clusterAuth, peerToken = a, a.PeerToken()
+	}
 	// A single node is a cluster of one member (cluster.Options.Local):
 	// the same ledger, table writers and workers, one path.
 	cn, err := cluster.Start(cluster.Options{
+		Auth: clusterAuth, Token: peerToken,
 		Cluster: cfg.Cluster, Kafka: cfg.Kafka, Pipelines: cfg.Pipelines,
 		DataDir: cfg.Node.DataDir, ShutdownTimeout: cfg.Node.ShutdownTimeout.D(),
 		Catalog: cat, Logger: log, OnCommit: n.committed, Local: !cfg.Cluster.Enabled,
@@ -118,6 +141,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	}
 	n.cluster = cn
 	n.started.Store(cn)
+	actx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	n.apiStop = stop
+	if err := n.startAPI(actx); err != nil {
+		stop()
+		_ = cat.Close()
+		n.shutdownHTTP()
+		lock.release()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -180,8 +212,15 @@ func (n *Node) Listen() error {
 	}
 	n.ln = ln
 	n.srv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
+	t := n.cfg.Node.API.TLS
 	go func() {
-		if err := n.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if t.Enabled() {
+			err = n.srv.ServeTLS(ln, t.CertFile, t.KeyFile)
+		} else {
+			err = n.srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("operations endpoint failed", "err", err)
 		}
 	}()
@@ -220,6 +259,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	err := n.cluster.Run(ctx)
 	n.shutdownHTTP()
+	if s := n.api.Load(); s != nil {
+		s.Close()
+	}
+	n.apiStop()
 	return err
 }
 
@@ -245,11 +288,12 @@ func (n *Node) handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.HandleFunc("POST /tables/{table}/compact", n.handleCompact)
+	mux.HandleFunc("POST /tables/{table}/compact", n.authorized(floev1.TableService_Compact_FullMethodName, n.handleCompact))
 	if !n.cfg.Node.RESTCatalog.Disabled {
-		mux.Handle("/iceberg/", http.StripPrefix("/iceberg", http.HandlerFunc(n.serveRESTCatalog)))
+		mux.Handle("/iceberg/", http.StripPrefix("/iceberg", n.authorized(api.MethodRESTCatalog, n.serveRESTCatalog)))
 	}
-	mux.HandleFunc("/cluster/status", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/api/v1/", n.serveAPI)
+	mux.HandleFunc("/cluster/status", n.authorized(clusterv1.ClusterService_Status_FullMethodName, func(w http.ResponseWriter, r *http.Request) {
 		if !n.cfg.Cluster.Enabled {
 			http.Error(w, "this node does not run in cluster mode (cluster.enabled is false)", http.StatusNotFound)
 			return
@@ -268,8 +312,26 @@ func (n *Node) handler() http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(st)
-	})
+	}))
 	return mux
+}
+
+// authorized wraps h with the API's token check for method: the
+// operations routes that read tables or change them take the same tokens
+// as the API (with none configured, everything is allowed).
+func (n *Node) authorized(method string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s := n.api.Load(); s != nil {
+			if err := s.Authorize(r, method); err != nil {
+				s.WriteError(w, err)
+				return
+			}
+		} else if len(n.cfg.Node.API.Tokens) > 0 {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // FetchClusterStatus reads GET /cluster/status from the operations port at
@@ -478,6 +540,15 @@ func (n *Node) restCatalog(cat *catalog.Catalog) *http.Handler {
 	// read path-style addressing from its own property.
 	if cat.IOProps[iceio.S3ForceVirtualAddressing] == "false" {
 		tc["s3.path-style-access"] = "true"
+	}
+	// The endpoint ends in "/" for ClickHouse (DataLakeCatalog; 26.7 and
+	// 26.8, ClickHouse issue #93283): it makes the metadata location
+	// relative to the table by cutting the endpoint off the table's URL,
+	// and without the slash the rest starts with one and is no prefix of
+	// the metadata location, so it reads <table>/<bucket>/<table
+	// path>/metadata/..., an S3 404. S3 clients take either form.
+	if ep := tc[iceio.S3EndpointURL]; ep != "" && !strings.HasSuffix(ep, "/") {
+		tc[iceio.S3EndpointURL] = ep + "/"
 	}
 	h := rest.NewHandler(cat.Catalog, rest.Options{Warehouse: rc.Warehouse, TableConfig: tc, Logger: n.log.With("component", "rest_catalog")})
 	return &h

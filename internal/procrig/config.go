@@ -13,6 +13,7 @@ import (
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/internal/config"
+	"github.com/floelake/floe/timetravel/api"
 )
 
 // MemberConfig is one `floe serve` process's configuration file: a node
@@ -25,6 +26,9 @@ type MemberConfig struct {
 	LogLevel string // "": floe's default
 	// ShutdownTimeout bounds the final commit on SIGTERM; 0: floe's default.
 	ShutdownTimeout time.Duration
+	// APITokens are node.api.tokens, the floe API's bearer tokens; none
+	// leaves the API open.
+	APITokens []api.Token
 
 	// Cluster enables cluster mode; the other cluster fields are written
 	// only then (zero durations: floe's defaults).
@@ -67,6 +71,17 @@ func (c MemberConfig) YAML() string {
 	}
 	if c.LogLevel != "" {
 		fmt.Fprintf(&b, "  log_level: %s\n", yq(c.LogLevel))
+	}
+	if len(c.APITokens) > 0 {
+		b.WriteString("  api:\n    tokens:\n")
+		for _, tok := range c.APITokens {
+			fmt.Fprintf(&b, "      - name: %s\n        scope: %s\n", yq(tok.Name), yq(tok.Scope))
+			if tok.File != "" {
+				fmt.Fprintf(&b, "        token_file: %s\n", yq(tok.File))
+			} else {
+				fmt.Fprintf(&b, "        token: %s\n", yq(tok.Token))
+			}
+		}
 	}
 	if c.Cluster {
 		fmt.Fprintf(&b, "cluster:\n  enabled: true\n  node_id: %s\n  raft_addr: %s\n  api_addr: %s\n",

@@ -11,11 +11,16 @@ import (
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/cluster"
+	"github.com/floelake/floe/timetravel/api"
 )
 
 func TestMemberConfigParses(t *testing.T) {
 	c := MemberConfig{
 		ID: "n2", DataDir: "/tmp/x y/n2/data", HTTPAddr: "127.0.0.1:1", LogLevel: "info", ShutdownTimeout: time.Minute,
+		APITokens: []api.Token{
+			{Name: "admin", Token: "admin-token-0123456789", Scope: api.ScopeAdmin},
+			{Name: "reader", File: "/tmp/x y/read.token", Scope: api.ScopeRead},
+		},
 		Cluster: true, RaftAddr: "127.0.0.1:2", APIAddr: "127.0.0.1:3", Join: []string{"127.0.0.1:4"},
 		HeartbeatInterval: time.Second, DeadAfter: 5 * time.Second,
 		TLS:     &cluster.TLSConfig{CertFile: "/c.pem", KeyFile: "/k.pem", CAFile: "/ca.pem"},
@@ -43,6 +48,9 @@ func TestMemberConfigParses(t *testing.T) {
 		len(cfg.Kafka.Brokers) != 1 || cfg.Kafka.Brokers[0] != "127.0.0.1:5" || cfg.Kafka.Group != "floe-test" {
 		t.Errorf("node, catalog or kafka section: %+v %+v %+v", cfg.Node, cfg.Catalog, cfg.Kafka)
 	}
+	if toks := cfg.Node.API.Tokens; len(toks) != 2 || toks[0] != c.APITokens[0] || toks[1] != c.APITokens[1] {
+		t.Errorf("node.api.tokens: %+v", toks)
+	}
 	if s3 := cfg.Storage.S3; s3.Endpoint != c.S3.Endpoint || !s3.PathStyle || s3.SecretAccessKey != "s" {
 		t.Errorf("storage section: %+v", cfg.Storage)
 	}
@@ -55,13 +63,16 @@ func TestMemberConfigParses(t *testing.T) {
 		t.Errorf("pipeline: %+v", p)
 	}
 
-	c.Cluster, c.Join, c.S3 = false, nil, nil
+	c.Cluster, c.Join, c.S3, c.APITokens = false, nil, nil, nil
 	cfg, err = c.Parse()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Cluster.Enabled {
 		t.Error("a single node's configuration enables cluster mode")
+	}
+	if len(cfg.Node.API.Tokens) != 0 {
+		t.Errorf("no tokens configured, got %+v", cfg.Node.API.Tokens)
 	}
 }
 

@@ -51,8 +51,10 @@ func newLocalCluster(base config.Config, nodes int, httpAddr string, log *slog.L
 		cfg := base
 		cfg.Node.DataDir = filepath.Join(base.Node.DataDir, "nodes", id)
 		cfg.Node.HTTPAddr = "127.0.0.1:0"
+		cfg.Node.API.GRPCAddr = ""
 		if i == 0 {
 			cfg.Node.HTTPAddr = httpAddr
+			cfg.Node.API.GRPCAddr = base.Node.API.GRPCAddr
 		}
 		cfg.Cluster.Enabled = true
 		cfg.Cluster.NodeID = id
@@ -82,6 +84,9 @@ func (lc *localCluster) start(ctx context.Context, m *localMember) error {
 	c := n.Cluster()
 	m.cfg.Cluster.RaftAddr, m.cfg.Cluster.APIAddr = c.RaftAddr(), c.APIAddr()
 	m.cfg.Node.HTTPAddr = n.Addr()
+	if m.cfg.Node.API.GRPCAddr != "" {
+		m.cfg.Node.API.GRPCAddr = n.APIAddr()
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	m.node, m.cancel, m.done = n, cancel, make(chan struct{})
 	go func() {

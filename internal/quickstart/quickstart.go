@@ -50,10 +50,12 @@ import (
 
 // Options tune the quickstart.
 type Options struct {
-	DataDir        string
-	Rate           int
-	KafkaPort      int
-	HTTPAddr       string
+	DataDir   string
+	Rate      int
+	KafkaPort int
+	HTTPAddr  string
+	// GRPCAddr is the gRPC API's address ("" serves none).
+	GRPCAddr       string
 	CommitInterval time.Duration
 	StatusEvery    time.Duration
 	Duration       time.Duration
@@ -75,6 +77,7 @@ func DefaultOptions() Options {
 		Rate:           2000,
 		KafkaPort:      9092,
 		HTTPAddr:       "127.0.0.1:8080",
+		GRPCAddr:       "127.0.0.1:7070",
 		CommitInterval: time.Second,
 		StatusEvery:    5 * time.Second,
 		MalformedRate:  0.01,
@@ -121,6 +124,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	cfg := config.Default()
 	cfg.Node.DataDir = dataDir
 	cfg.Node.HTTPAddr = o.HTTPAddr
+	cfg.Node.API.GRPCAddr = o.GRPCAddr
 	cfg.Node.ShutdownTimeout = conf.Duration(15 * time.Second)
 	cfg.Kafka.Brokers = broker.ListenAddrs()
 	cfg.Kafka.Group = "floe-quickstart"
@@ -451,6 +455,9 @@ func printBanner(out io.Writer, cfg config.Config, n *node.Node, broker string) 
   warehouse  %s
   tables     demo.clicks, demo.orders, demo.clicks_per_minute  (+ a __dlq table each for malformed records)
 %s  metrics    http://%s/metrics   health: /healthz /readyz
+  console    http://%s/console   API: http://%s/api/v1 (docs/api.md)%s
+  time travel  floe tables%s;  floe snapshots demo.orders%s
+             floe query demo.orders --where "status = 'shipped'" --limit 10%s
 
 Read the tables while this runs (current metadata file: see each status line's 'metadata'):
   PyIceberg: from pyiceberg.catalog.sql import SqlCatalog
@@ -472,7 +479,7 @@ Read the tables while this runs (current metadata file: see each status line's '
              (or run floe serve with a Postgres catalog and iceberg.catalog.type=jdbc)
 
 Ctrl-C stops cleanly after a final commit.
-`, broker, dbPath, wh, ordersNote, n.Addr(), dbPath, wh, dbPath, wh, strings.TrimSuffix(wh, "/"), strings.TrimSuffix(wh, "/"))
+`, broker, dbPath, wh, ordersNote, n.Addr(), n.Addr(), n.Addr(), grpcNote(n), addrFlag(n), addrFlag(n), addrFlag(n), dbPath, wh, dbPath, wh, strings.TrimSuffix(wh, "/"), strings.TrimSuffix(wh, "/"))
 }
 
 // ordersNote is the banner's word on the keyed orders table.
@@ -557,4 +564,20 @@ func keyIndexCells(n *node.Node, p ingest.PipelineConfig) string {
 		return noKeyIndex
 	}
 	return fmt.Sprintf("%d\t%d\t%d", st.Keys, st.Replaced, st.Deleted)
+}
+
+// grpcNote names the gRPC API's address, when it has one.
+func grpcNote(n *node.Node) string {
+	if a := n.APIAddr(); a != "" {
+		return ", gRPC " + a
+	}
+	return ""
+}
+
+// addrFlag is the --addr the CLI needs for this node, "" for the default.
+func addrFlag(n *node.Node) string {
+	if a := n.APIAddr(); a != "" && a != "127.0.0.1:7070" {
+		return " --addr " + a
+	}
+	return ""
 }

@@ -127,6 +127,7 @@ func testOptions(dir string) Options {
 	o.DataDir = dir
 	o.KafkaPort = 0
 	o.HTTPAddr = "127.0.0.1:0"
+	o.GRPCAddr = "127.0.0.1:0"
 	o.Rate = 500
 	o.StatusEvery = time.Second
 	o.CommitInterval = 300 * time.Millisecond
