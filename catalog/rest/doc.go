@@ -125,10 +125,16 @@
 //	            iceberg.rest-catalog.warehouse=floe
 //	            (plus Trino's own file-system settings for the warehouse's store)
 //	PyIceberg:  load_catalog("lake", type="rest", uri="http://node:8080/iceberg", warehouse="floe")
-//	ClickHouse: CREATE DATABASE lake ENGINE = DataLakeCatalog('http://node:8080/iceberg/v1')
-//	            SETTINGS catalog_type = 'rest', warehouse = 'floe'
-//	            (ClickHouse takes the URI with /v1, which all its releases accept;
-//	            storage credentials are DataLakeCatalog's second and third arguments.
-//	            ClickHouse 26.7 lists the tables this way; reading a table on an
-//	            S3-compatible store through it has not worked yet: an S3 404)
+//	ClickHouse: SET allow_database_iceberg = 1;
+//	            CREATE DATABASE lake ENGINE = DataLakeCatalog('http://node:8080/iceberg/v1',
+//	            '<access key>', '<secret>') SETTINGS catalog_type = 'rest', warehouse = 'floe'
+//	            (ClickHouse takes the URI with /v1, which all its releases accept.
+//	            The S3 access key and secret are DataLakeCatalog's second and third
+//	            arguments, or none when the table config carries them. A local
+//	            (file://) warehouse: no arguments and vended_credentials = 0, or
+//	            the arguments 'Parquet', 'auto'. Tested with ClickHouse 26.7, which
+//	            reads a table on an S3-compatible store only if the s3.endpoint of
+//	            its config ends in "/" (ClickHouse issue #93283): a floe node serves it
+//	            so; without the slash ClickHouse reads the metadata file at
+//	            <table>/<bucket>/<table path>/metadata/..., an S3 404)
 package rest
