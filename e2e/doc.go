@@ -117,6 +117,22 @@
 //     down windows that counted twice the records a restart read again
 //     for a dead-letter table behind the window table.
 //
+//   - TestClusterRollback (cluster_rollback_test.go): the API's rollback on
+//     three floe processes with tokens: a follower refuses and names the
+//     leader; a dry run changes nothing; replay returns the table to a
+//     snapshot and the members read the records since again, ending with
+//     exactly the rows before; skip drops the records since a snapshot for
+//     good, also after the leader is SIGKILLed right after it.
+//
+//   - TestRESTCatalogClickHouse* (rest_catalog_test.go): ClickHouse finds
+//     the tables through the node's Iceberg REST catalog (/iceberg) and
+//     reads every row floe's own query returns, on S3 (with and without
+//     vended credentials) and on a local warehouse.
+//
+//   - TestConsole (console_test.go): the web console in headless Chromium
+//     (Playwright): a table's snapshots and a query's rows, with a
+//     screenshot kept.
+//
 //   - TestIndependentChecksCatchTampering: the pruned scans and ClickHouse
 //     checks fail on copies of a table committed with one fault each (a
 //     file's upper bound or partition value, its record count, a file left

@@ -32,6 +32,18 @@ if [ ! -f "$FLOE_CHDB_DIR/.installed" ]; then
   touch "$FLOE_CHDB_DIR/.installed"
 fi
 
+# Playwright drives Debian's Chromium for the console's browser test; the
+# npm package playwright-core downloads no browser and runs no install
+# script. Cached like chdb.
+PLAYWRIGHT_VERSION=1.65.1
+export FLOE_PLAYWRIGHT_DIR="${FLOE_PLAYWRIGHT_DIR:-$(go env GOPATH)/floe-test-tools/playwright-core-$PLAYWRIGHT_VERSION}"
+if [ ! -f "$FLOE_PLAYWRIGHT_DIR/.installed" ]; then
+  echo "== installing playwright-core $PLAYWRIGHT_VERSION (drives Chromium for the console test; cached in $FLOE_PLAYWRIGHT_DIR)"
+  mkdir -p "$FLOE_PLAYWRIGHT_DIR"
+  (cd "$FLOE_PLAYWRIGHT_DIR" && npm install --prefix "$FLOE_PLAYWRIGHT_DIR" --save-exact --no-audit --no-fund "playwright-core@$PLAYWRIGHT_VERSION")
+  touch "$FLOE_PLAYWRIGHT_DIR/.installed"
+fi
+
 # PostgreSQL for the Postgres catalog tests (machine service; start if down).
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if command -v pg_ctlcluster >/dev/null 2>&1; then
@@ -72,7 +84,10 @@ echo "== go vet"
 go vet ./...
 
 echo "== go test"
+# The console's browser test keeps its screenshot here.
+export FLOE_CONSOLE_SCREENSHOT="${FLOE_CONSOLE_SCREENSHOT:-$(mktemp -d)/console.png}"
 go test -count=1 -timeout 20m ./...
+echo "== the console as the browser test saw it: $FLOE_CONSOLE_SCREENSHOT"
 
 # Budgets are counted in executions, not seconds: with a duration, Go's
 # fuzz coordinator (go1.26) can report "context deadline exceeded" as a

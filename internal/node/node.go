@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/floelake/floe/timetravel/console"
+
 	clusterv1 "github.com/floelake/floe/proto/floe/cluster/v1"
 	floev1 "github.com/floelake/floe/proto/floe/v1"
 	"github.com/floelake/floe/timetravel/api"
@@ -293,6 +295,8 @@ func (n *Node) handler() http.Handler {
 		mux.Handle("/iceberg/", http.StripPrefix("/iceberg", n.authorized(api.MethodRESTCatalog, n.serveRESTCatalog)))
 	}
 	mux.HandleFunc("/api/v1/", n.serveAPI)
+	// The console is static files; its calls to /api/v1 carry the token.
+	mux.Handle("/console/", http.StripPrefix("/console", console.Handler()))
 	mux.HandleFunc("/cluster/status", n.authorized(clusterv1.ClusterService_Status_FullMethodName, func(w http.ResponseWriter, r *http.Request) {
 		if !n.cfg.Cluster.Enabled {
 			http.Error(w, "this node does not run in cluster mode (cluster.enabled is false)", http.StatusNotFound)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -93,6 +94,9 @@ func (s *Server) load(ctx context.Context, name string) (TableRef, *table.Table,
 		return ref, nil, err
 	}
 	tbl, err := s.b.LoadTable(ctx, name)
+	if errors.Is(err, icecat.ErrNoSuchTable) {
+		return ref, nil, notFoundf("table %s is configured but does not exist yet: its pipeline creates it when it starts", name)
+	}
 	if err != nil {
 		return ref, nil, fmt.Errorf("%w: load %s: %w", timetravel.ErrUnavailable, name, err)
 	}
