@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/commit"
@@ -303,6 +305,11 @@ func (noPeers) Peer(addr string) (Service, error) {
 	return nil, fmt.Errorf("cluster: %s: a single node has no peers", addr)
 }
 
+// Close releases what Start opened (raft, the cluster API's listener and
+// clients) for a node that will not Run: its owner failed to start
+// something else. Run closes them itself.
+func (n *Node) Close() { n.closeOwned() }
+
 func (n *Node) closeOwned() {
 	if n.grpc != nil {
 		n.grpc.Stop()
@@ -577,7 +584,13 @@ func (n *Node) heartbeats(ctx context.Context) {
 				}
 			}
 			if err != nil && ctx.Err() == nil {
-				n.log.Debug("heartbeat failed", "err", err)
+				// A refused token is a configuration mistake the member
+				// cannot outwait: say so loudly.
+				if refusedToken(err) {
+					n.log.Warn("the leader refused this member's token: its node.api.tokens must hold the admin token the members send each other (the first admin token)", "err", err)
+				} else {
+					n.log.Debug("heartbeat failed", "err", err)
+				}
 			}
 		}
 		select {
@@ -788,4 +801,14 @@ func (n *Node) keyIndexDir(tableName string) string {
 		}
 	}
 	return dir
+}
+
+// refusedToken reports whether err is a call refused for its token.
+func refusedToken(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if c := status.Code(e); c == codes.Unauthenticated || c == codes.PermissionDenied {
+			return true
+		}
+	}
+	return false
 }

@@ -166,6 +166,9 @@ func rewriteFits(ctx context.Context, tbl *table.Table, rw Rewrite, rebase bool)
 		switch {
 		case s.Summary == nil:
 			return nil, stale("")
+		case s.Summary.Properties[PropRollback] != "":
+			// A rollback's manifests are not its parent's plus its own.
+			return nil, stale(": a rollback")
 		case s.Summary.Operation == table.OpAppend && s.Summary.Properties["added-delete-files"] == "":
 		case (s.Summary.Operation == table.OpOverwrite || s.Summary.Operation == table.OpDelete) &&
 			s.Summary.Properties["deleted-data-files"] == "":

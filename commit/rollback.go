@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"path"
@@ -74,6 +75,21 @@ func (m RollbackMode) String() string {
 // PropRollback is written on a Skip rollback's snapshot: "skip:<target id>".
 const PropRollback = "floe.rollback"
 
+// ErrNotReplayable means a replay rollback cannot say where to read from
+// again: the target snapshot lacks offsets the table has now.
+var ErrNotReplayable = errors.New("cannot replay from this snapshot")
+
+// Uncovered names the first partition of now that back has no offset
+// for, "" when back covers every one.
+func Uncovered(now, back Offsets) string {
+	for _, k := range offsetKeys(now) {
+		if _, ok := back.Get(k.topic, k.partition); !ok {
+			return fmt.Sprintf("%s/%d", k.topic, k.partition)
+		}
+	}
+	return ""
+}
+
 // ErrNotAncestor means the rollback target is not in the current
 // snapshot's history.
 var ErrNotAncestor = errors.New("not an ancestor of the current snapshot")
@@ -126,9 +142,15 @@ func (c *Committer) Rollback(ctx context.Context, target int64, mode RollbackMod
 		upd = append(upd, table.NewSetSnapshotRefUpdate(table.MainBranch, s.SnapshotID, table.BranchRef, 0, 0, 0))
 		// The tag pins the newest snapshot at or before S that carries the
 		// pipeline's offsets: what S's data holds.
-		if _, tagged, found, err := tableOffsets(tableAt(c.tbl, s), c.cfg.Pipeline, c.cfg.Logger); err != nil {
+		back, tagged, found, err := tableOffsets(tableAt(c.tbl, s), c.cfg.Pipeline, c.cfg.Logger)
+		if err != nil {
 			return nil, err
-		} else if found {
+		}
+		if missing := Uncovered(c.offsets, back); missing != "" {
+			return nil, fmt.Errorf("%w: snapshot %d holds no offsets for %s, which the table has now: a replay could not say where to read %s from again; roll back to a later snapshot, or use skip",
+				ErrNotReplayable, target, missing, missing)
+		}
+		if found {
 			upd = append(upd, table.NewSetSnapshotRefUpdate(tag, tagged, table.TagRef, math.MaxInt64, 0, 0))
 		} else {
 			upd = append(upd, table.NewRemoveSnapshotRefUpdate(tag))
@@ -229,34 +251,15 @@ func (c *Committer) skipSnapshot(ctx context.Context, head, s *table.Snapshot) (
 	if err != nil {
 		return nil, fmt.Errorf("commit: write %s: %w", loc, err)
 	}
-	if err := iceberg.WriteManifestList(version, out, id, &parent, &seq, firstRowID, manifests); err != nil {
-		_ = out.Close()
+	addedRows, err := writeManifestList(version, out, id, parent, seq, firstRowID, manifests)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("commit: write %s: %w", loc, err)
 	}
-	if err := out.Close(); err != nil {
-		return nil, fmt.Errorf("commit: write %s: %w", loc, err)
-	}
-	props := iceberg.Properties{
-		PropPipeline: c.cfg.Pipeline,
-		PropOffsets:  c.offsets.Encode(),
-		PropCommitID: uuid.NewString(),
-		PropEpoch:    strconv.FormatInt(c.cfg.Epoch, 10),
-		PropRollback: fmt.Sprintf("skip:%d", s.SnapshotID),
-	}
-	if st := TableState(c.tbl, c.cfg.Pipeline); st != "" {
-		props[PropState] = st
-	}
-	if d := TableDedup(c.tbl, c.cfg.Pipeline); d != "" {
-		props[PropDedup] = d
-	}
-	if et := TableEventTimes(c.tbl, c.cfg.Pipeline); len(et) > 0 {
-		props[PropEventTimes] = et.Encode()
-	}
-	if head.Summary != nil {
-		if wm, ok := head.Summary.Properties[PropWatermark]; ok {
-			props[PropWatermark] = wm
-		}
-	}
+	props := c.carriedProps(head, c.offsets)
+	props[PropRollback] = fmt.Sprintf("skip:%d", s.SnapshotID)
 	if s.Summary != nil && head.Summary != nil {
 		// What the skip removed (or brought back), for readers of the
 		// summary.
@@ -287,10 +290,130 @@ func (c *Committer) skipSnapshot(ctx context.Context, head, s *table.Snapshot) (
 		SchemaID:         &schemaID,
 	}
 	if version >= 3 {
-		var zero int64
-		snap.FirstRowID, snap.AddedRows = &firstRowID, &zero
+		snap.FirstRowID, snap.AddedRows = &firstRowID, &addedRows
 	}
 	return snap, nil
+}
+
+// writeManifestList writes the manifest list of a new snapshot listing
+// manifests, and returns the row ids it assigned (format v3): S's data
+// manifests carry their first row ids, except those written before the
+// table was upgraded to v3, which get new ones here, and the snapshot must
+// count them so that the table's next row id moves past them.
+func writeManifestList(version int, out io.Writer, id, parent, seq, firstRowID int64, manifests []iceberg.ManifestFile) (int64, error) {
+	if version < 3 {
+		return 0, iceberg.WriteManifestList(version, out, id, &parent, &seq, firstRowID, manifests)
+	}
+	w, err := iceberg.NewManifestListWriterV3(out, id, seq, firstRowID, &parent)
+	if err != nil {
+		return 0, err
+	}
+	if err := w.AddManifests(manifests); err != nil {
+		_ = w.Close()
+		return 0, err
+	}
+	if err := w.Close(); err != nil {
+		return 0, err
+	}
+	var added int64
+	if next := w.NextRowID(); next != nil {
+		added = *next - firstRowID
+	}
+	return added, nil
+}
+
+// TrimDeadLetters makes the committer's table (a dead-letter table: it
+// has the columns topic, partition and offset of the records it holds)
+// hold only the records below to, and moves its offsets back to to, in one
+// snapshot: what a replay rollback of its pipeline's table to offsets to
+// needs, so that every record read again lands in exactly one of the two
+// tables, whatever the transform decides this time. Partitions where the
+// table is already at or below to are left alone; it is a no-op (nil, nil)
+// when there are none.
+func (c *Committer) TrimDeadLetters(ctx context.Context, to Offsets) (*table.Table, error) {
+	if err := c.reload(ctx); err != nil {
+		return nil, err
+	}
+	offs := c.offsets.Clone()
+	var cond iceberg.BooleanExpression
+	for _, k := range offsetKeys(to) {
+		want, _ := to.Get(k.topic, k.partition)
+		have, ok := offs.Get(k.topic, k.partition)
+		if ok && have <= want {
+			continue
+		}
+		offs.Set(k.topic, k.partition, want)
+		p := iceberg.NewAnd(iceberg.EqualTo(iceberg.Reference("topic"), k.topic),
+			iceberg.EqualTo(iceberg.Reference("partition"), k.partition),
+			iceberg.GreaterThanEqual(iceberg.Reference("offset"), want))
+		if cond == nil {
+			cond = p
+		} else {
+			cond = iceberg.NewOr(cond, p)
+		}
+	}
+	if cond == nil {
+		return nil, nil
+	}
+	head := c.tbl.CurrentSnapshot()
+	props := c.carriedProps(head, offs)
+	props[PropRollback] = "trim:" + to.Encode()
+	pin := &pinningCatalog{CatalogIO: c.cat, tag: TagName(c.cfg.Pipeline)}
+	tx := bind(c.tbl, pin).NewTransaction()
+	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return nil, err
+	}
+	if head != nil {
+		if err := tx.Delete(ctx, cond, props); err != nil {
+			return nil, fmt.Errorf("commit: trim %s to %s: %w", c.ident, to.Encode(), err)
+		}
+	}
+	if staged, err := tx.StagedTable(); err != nil {
+		return nil, err
+	} else if staged.CurrentSnapshot() == nil || (head != nil && staged.CurrentSnapshot().SnapshotID == head.SnapshotID) {
+		// No row to delete: an empty snapshot moves the offsets.
+		if err := tx.AddFiles(ctx, nil, props, false); err != nil {
+			return nil, fmt.Errorf("commit: trim %s to %s: %w", c.ident, to.Encode(), err)
+		}
+	}
+	if err := pin.follow(tx, c.tbl); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("commit: trim %s to %s: %w", c.ident, to.Encode(), err)
+	}
+	if err := c.reload(ctx); err != nil {
+		return nil, err
+	}
+	c.cfg.Logger.Warn("trimmed the dead-letter table for a replay of its pipeline", "to", to.Encode(), "current", HeadID(c.tbl))
+	return c.tbl, nil
+}
+
+// carriedProps are the floe properties of a commit that changes no
+// pipeline state: offs as the offsets, and the transform state and
+// watermark of head carried forward.
+func (c *Committer) carriedProps(head *table.Snapshot, offs Offsets) iceberg.Properties {
+	props := iceberg.Properties{
+		PropPipeline: c.cfg.Pipeline,
+		PropOffsets:  offs.Encode(),
+		PropCommitID: uuid.NewString(),
+		PropEpoch:    strconv.FormatInt(c.cfg.Epoch, 10),
+	}
+	if st := TableState(c.tbl, c.cfg.Pipeline); st != "" {
+		props[PropState] = st
+	}
+	if d := TableDedup(c.tbl, c.cfg.Pipeline); d != "" {
+		props[PropDedup] = d
+	}
+	if et := TableEventTimes(c.tbl, c.cfg.Pipeline); len(et) > 0 {
+		props[PropEventTimes] = et.Encode()
+	}
+	if head != nil && head.Summary != nil {
+		if wm, ok := head.Summary.Properties[PropWatermark]; ok {
+			props[PropWatermark] = wm
+		}
+	}
+	return props
 }
 
 // metadataDir is where tbl's metadata files go.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
 
@@ -148,4 +149,64 @@ func TestAgedTags(t *testing.T) {
 		require.Empty(t, commit.AgedTags(c.Table().Metadata(), time.Now().Add(time.Second)))
 		return nil
 	}))
+}
+
+// A replay to a snapshot without the pipeline's offsets (another engine's)
+// is refused: the ledger could not say where to read the partition from
+// again, and its records would be lost.
+func TestRollbackReplayNeedsTheTargetsOffsets(t *testing.T) {
+	r := newWriterRig(t)
+	s0 := r.foreign(1000)
+	w := r.writer(r.cat, 1, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i := int64(0); i < 2; i++ {
+		require.NoError(t, r.propose(i*10, 10).Err)
+		r.waitCommitted((i + 1) * 10)
+	}
+	err := w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
+		_, err := c.Rollback(ctx, s0, commit.RollbackReplay)
+		return err
+	})
+	require.ErrorIs(t, err, commit.ErrNotReplayable)
+	require.ErrorContains(t, err, "tp/0")
+	ids, _, last := r.idsOf(r.ident)
+	want := rangeIDs(0, 20)
+	want[1000] = 1 // the other engine's row
+	require.Equal(t, want, ids, "nothing changed")
+	require.Equal(t, commit.Offsets{"tp": {0: 20}}, last)
+}
+
+// A compaction planned before a skip rollback does not commit on top of
+// it: the skip's manifests are not its parent's, so the plan is stale.
+func TestRewritePlannedBeforeASkipIsStale(t *testing.T) {
+	r, w, snaps, ctx := rollbackRig(t)
+	tbl := r.load()
+	fs, err := tbl.FS(ctx)
+	require.NoError(t, err)
+	mans, err := tbl.Metadata().SnapshotByID(snaps[0]).Manifests(fs)
+	require.NoError(t, err)
+	var old iceberg.DataFile
+	for _, m := range mans {
+		es, err := m.FetchEntries(fs, true)
+		require.NoError(t, err)
+		for _, e := range es {
+			old = e.DataFile()
+		}
+	}
+	head := tbl.CurrentSnapshot()
+	rw := commit.Rewrite{Old: []iceberg.DataFile{old}, New: r.segment(0, 5).Files, BaseSnapshot: head.SnapshotID, DataSeq: head.SequenceNumber}
+	require.NoError(t, w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
+		_, err := c.Rollback(ctx, snaps[1], commit.RollbackSkip)
+		return err
+	}))
+	err = w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
+		_, err := c.Rewrite(ctx, rw)
+		return err
+	})
+	require.ErrorIs(t, err, commit.ErrRewriteStale)
+	ids, _, _ := r.idsOf(r.ident)
+	require.Equal(t, rangeIDs(0, 20), ids)
 }

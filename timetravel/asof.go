@@ -1,6 +1,7 @@
 package timetravel
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -117,10 +118,10 @@ func snapshotByID(meta table.Metadata, id int64) (*table.Snapshot, error) {
 	}
 	snaps := slices.Clone(meta.Snapshots())
 	slices.SortFunc(snaps, func(a, b table.Snapshot) int {
-		if c := compareInt64(b.TimestampMs, a.TimestampMs); c != 0 {
+		if c := cmp.Compare(b.TimestampMs, a.TimestampMs); c != 0 {
 			return c
 		}
-		return compareInt64(b.SequenceNumber, a.SequenceNumber)
+		return cmp.Compare(b.SequenceNumber, a.SequenceNumber)
 	})
 	ids := make([]string, 0, min(len(snaps), maxNamesListed))
 	for i, s := range snaps {
@@ -135,16 +136,6 @@ func snapshotByID(meta table.Metadata, id int64) (*table.Snapshot, error) {
 	}
 	return nil, notFound("the table has no snapshot %d (its snapshots, newest first, are %s%s)",
 		id, strings.Join(ids, ", "), more)
-}
-
-func compareInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // snapshotAsOfTime returns the snapshot the main branch pointed to at t.

@@ -334,7 +334,7 @@ func TestAPICLI(t *testing.T) {
 		require.Equal(t, []int64{1, 2, 3, 4, 5}, jsonIDs(t, out), "a dry run changes nothing")
 
 		out, _ = cli(t, admin, "rollback", "ns.in", "--to-snapshot", fmt.Sprint(s1), "--mode", "skip", "--apply")
-		require.True(t, strings.HasPrefix(out, "done: ns.in gets a new snapshot"), out)
+		require.True(t, strings.HasPrefix(out, "done: ns.in got a new snapshot"), out)
 		require.Regexp(t, `(?m)^now current\s+\d+$`, out)
 		require.NotContains(t, out, "dry run")
 		out, _ = cli(t, read, "query", "ns.in", "-o", "json")

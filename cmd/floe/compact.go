@@ -2,21 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/floelake/floe/cluster"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/node"
 	"github.com/floelake/floe/maintain"
 )
 
 func compactCmd() *cobra.Command {
-	var addr, cfgPath string
+	var addr, cfgPath, token, caFile string
+	var useTLS bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "compact TABLE",
@@ -29,7 +33,9 @@ meanwhile. Prints progress, then the table's live data files and bytes before
 and after.
 
 The node is reached on its operations port: --addr, else node.http_addr of
---config, else 127.0.0.1:8080.`,
+--config, else 127.0.0.1:8080; over TLS with --tls (or when --config sets
+node.api.tls). A node with node.api.tokens needs an admin token: --token or
+FLOE_TOKEN.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if addr == "" {
@@ -40,7 +46,22 @@ The node is reached on its operations port: --addr, else node.http_addr of
 						return err
 					}
 					addr = cfg.Node.HTTPAddr
+					useTLS = useTLS || cfg.Node.API.TLS.Enabled()
 				}
+			}
+			hc := http.DefaultClient
+			base := addr
+			if useTLS {
+				tc := &tls.Config{MinVersion: tls.VersionTLS12}
+				if caFile != "" {
+					pool, err := cluster.LoadCA(caFile)
+					if err != nil {
+						return err
+					}
+					tc.RootCAs = pool
+				}
+				hc = &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+				base = "https://" + addr
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
@@ -50,7 +71,7 @@ The node is reached on its operations port: --addr, else node.http_addr of
 				defer c()
 			}
 			bar := progressBar{w: cmd.ErrOrStderr()}
-			sum, err := node.Compact(ctx, http.DefaultClient, addr, args[0], bar.show)
+			sum, err := node.Compact(ctx, hc, base, token, args[0], bar.show)
 			bar.done()
 			if err != nil {
 				return fmt.Errorf("compact %s on %s: %w", args[0], addr, err)
@@ -62,6 +83,9 @@ The node is reached on its operations port: --addr, else node.http_addr of
 	cmd.Flags().StringVar(&addr, "addr", "", "operations address (host:port) of the node that writes the table")
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "read node.http_addr from this configuration file")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: never)")
+	cmd.Flags().StringVar(&token, "token", os.Getenv("FLOE_TOKEN"), "admin bearer token, when the node has node.api.tokens (default $FLOE_TOKEN)")
+	cmd.Flags().BoolVar(&useTLS, "tls", false, "reach the node over TLS (node.api.tls)")
+	cmd.Flags().StringVar(&caFile, "ca-file", "", "with --tls: the CA of the node's certificate (default: the system's)")
 	return cmd
 }
 

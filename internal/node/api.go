@@ -13,7 +13,6 @@ import (
 	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/ingest"
 	"github.com/floelake/floe/maintain"
-	"github.com/floelake/floe/timetravel"
 	"github.com/floelake/floe/timetravel/api"
 )
 
@@ -68,6 +67,11 @@ func (b apiBackend) Do(ctx context.Context, name string, f func(context.Context,
 	return w.Do(ctx, f)
 }
 
+func (b apiBackend) Writes(name string) error {
+	_, err := b.n.cluster.Writer(name)
+	return err
+}
+
 func (b apiBackend) Compact(ctx context.Context, name string, progress func(maintain.Progress)) (maintain.Summary, error) {
 	m, err := b.n.cluster.Maintainer(name)
 	if err != nil {
@@ -85,19 +89,19 @@ type publicCluster struct {
 }
 
 func (p publicCluster) Apply(context.Context, []byte) (commit.ApplyResult, error) {
-	return commit.ApplyResult{}, fmt.Errorf("%w: ledger commands are applied between members on cluster.api_addr, not through the API", timetravel.ErrConflict)
+	return commit.ApplyResult{}, fmt.Errorf("%w: ledger commands are applied between members on cluster.api_addr, not through the API", cluster.ErrInvalidArgument)
 }
 
 func (p publicCluster) Join(ctx context.Context, req cluster.JoinRequest) error {
 	if !p.enabled {
-		return fmt.Errorf("%w: this node does not run in cluster mode (cluster.enabled is false)", timetravel.ErrConflict)
+		return fmt.Errorf("%w: this node does not run in cluster mode (cluster.enabled is false)", cluster.ErrInvalidArgument)
 	}
 	return p.c.Join(ctx, req)
 }
 
 func (p publicCluster) Leave(ctx context.Context, id string) error {
 	if !p.enabled {
-		return fmt.Errorf("%w: this node does not run in cluster mode (cluster.enabled is false)", timetravel.ErrConflict)
+		return fmt.Errorf("%w: this node does not run in cluster mode (cluster.enabled is false)", cluster.ErrInvalidArgument)
 	}
 	return p.c.Leave(ctx, id)
 }

@@ -344,6 +344,22 @@ func TestAPIRollback(t *testing.T) {
 	first := snapshots(t, base, "ns.in")[0]
 	p.batch(10)
 	waitRows(t, c, "ns.in", idsTo(20))
+	// A dead letter after the first snapshot: replay must leave it in
+	// the dead-letter table exactly once.
+	bad := &kgo.Record{Value: []byte("not json")}
+	require.NoError(t, pcl.ProduceSync(context.Background(), bad).FirstErr())
+	dlq := func() []string {
+		_, body := call(t, "GET", base+"/api/v1/tables/ns.in__dlq/query?columns=partition,offset", readToken, "")
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
+			if !strings.HasPrefix(l, `{"@`) {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	wantDLQ := []string{fmt.Sprintf(`{"partition":%d,"offset":%d}`, bad.Partition, bad.Offset)}
+	require.Eventually(t, func() bool { return slices.Equal(dlq(), wantDLQ) }, 30*time.Second, 50*time.Millisecond, "%v", dlq())
 
 	body := fmt.Sprintf(`{"snapshot_id":"%d","mode":"ROLLBACK_MODE_REPLAY","dry_run":true}`, first.SnapshotId)
 	code, out := call(t, "POST", base+"/api/v1/tables/ns.in/rollback", adminToken, body)
@@ -371,6 +387,10 @@ func TestAPIRollback(t *testing.T) {
 	require.True(t, plan.Applied)
 	require.Equal(t, first.SnapshotId, plan.NewSnapshotId)
 	waitRows(t, c, "ns.in", idsTo(20))
+	require.Eventually(t, func() bool { return slices.Equal(dlq(), wantDLQ) }, 30*time.Second, 50*time.Millisecond, "%v", dlq())
+	code, out = call(t, "POST", base+"/api/v1/tables/ns.in__dlq/rollback", adminToken, body)
+	require.Equal(t, http.StatusBadRequest, code, out)
+	require.Contains(t, out, "dead-letter table")
 
 	// Skip, by time: back to the rows of the first snapshot with the
 	// offsets kept; [10, 20) never comes back, new records do.

@@ -69,12 +69,12 @@ func TestCompactOnDemand(t *testing.T) {
 		require.Eventually(t, func() bool { o := tbl(); return o != nil && (*o)["in"][0] == int64(i+1) }, 30*time.Second, 10*time.Millisecond)
 	}
 
-	_, err = Compact(ctx, http.DefaultClient, n.Addr(), "ns.nope", nil)
+	_, err = Compact(ctx, http.DefaultClient, n.Addr(), "", "ns.nope", nil)
 	require.ErrorContains(t, err, "404 Not Found")
 	require.ErrorContains(t, err, `no pipeline writes the table: "ns.nope"`)
 
 	var seen []maintain.Progress
-	sum, err := Compact(ctx, http.DefaultClient, n.Addr(), "ns.in", func(p maintain.Progress) { seen = append(seen, p) })
+	sum, err := Compact(ctx, http.DefaultClient, n.Addr(), "", "ns.in", func(p maintain.Progress) { seen = append(seen, p) })
 	require.NoError(t, err)
 	require.NotZero(t, sum.Snapshot)
 	require.Equal(t, 10, sum.FilesBefore)
@@ -85,7 +85,7 @@ func TestCompactOnDemand(t *testing.T) {
 	require.Equal(t, last.Groups, last.Done)
 	require.Equal(t, last.Bytes, last.BytesDone)
 
-	again, err := Compact(ctx, http.DefaultClient, n.Addr(), "ns.in", nil)
+	again, err := Compact(ctx, http.DefaultClient, n.Addr(), "", "ns.in", nil)
 	require.NoError(t, err)
 	require.Zero(t, again.Snapshot, "nothing left to compact")
 	require.Equal(t, 1, again.FilesBefore)

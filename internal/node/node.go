@@ -125,6 +125,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 			return nil, err
 		}
 		clusterAuth, peerToken = a, a.PeerToken()
+		if cfg.Cluster.Enabled && cfg.Cluster.TLS.CertFile == "" {
+			log.Warn("node.api.tokens is set and cluster.tls is not: the members send each other the admin token in plaintext; set cluster.tls on an untrusted network")
+		}
 	}
 	// A single node is a cluster of one member (cluster.Options.Local):
 	// the same ledger, table writers and workers, one path.
@@ -147,6 +150,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	n.apiStop = stop
 	if err := n.startAPI(actx); err != nil {
 		stop()
+		cn.Close()
 		_ = cat.Close()
 		n.shutdownHTTP()
 		lock.release()
@@ -491,10 +495,21 @@ func (n *Node) handleCompact(w http.ResponseWriter, r *http.Request) {
 
 // Compact asks the node whose operations port is httpAddr to compact table
 // now, calling progress with every progress line, and returns the summary.
-func Compact(ctx context.Context, hc *http.Client, httpAddr, table string, progress func(maintain.Progress)) (maintain.Summary, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+httpAddr+"/tables/"+url.PathEscape(table)+"/compact", nil)
+//
+// httpAddr is host:port (plain HTTP) or a URL base (https://host:port);
+// token, when not empty, is sent as the bearer token (an admin token of a
+// node with node.api.tokens).
+func Compact(ctx context.Context, hc *http.Client, httpAddr, token, table string, progress func(maintain.Progress)) (maintain.Summary, error) {
+	base := httpAddr
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+"/tables/"+url.PathEscape(table)+"/compact", nil)
 	if err != nil {
 		return maintain.Summary{}, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -9,7 +9,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/floelake/floe/cluster"
+	"github.com/floelake/floe/commit"
 	"github.com/floelake/floe/timetravel"
 )
 
@@ -51,8 +54,11 @@ func code(err error) codes.Code {
 		return codes.NotFound
 	case errors.Is(err, timetravel.ErrExhausted):
 		return codes.ResourceExhausted
-	case errors.Is(err, timetravel.ErrConflict), errors.Is(err, cluster.ErrNotWriting):
+	case errors.Is(err, timetravel.ErrConflict), errors.Is(err, cluster.ErrNotWriting), errors.Is(err, commit.ErrAncestryCut):
 		return codes.FailedPrecondition
+	case errors.Is(err, table.ErrCommitFailed):
+		// Another writer changed the table under the call: retry.
+		return codes.Aborted
 	case errors.Is(err, timetravel.ErrUnavailable):
 		return codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):

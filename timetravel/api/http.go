@@ -91,6 +91,9 @@ func (h *httpAPI) rows(w http.ResponseWriter, r *http.Request, table, what strin
 		writeError(w, err)
 		return
 	}
+	// A client that stops reading cannot hold the query slot past the
+	// query timeout.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.s.cfg.QueryTimeout.D() + sendGrace))
 	out := &rowWriter{w: w}
 	defer out.flush()
 	var err error
@@ -237,9 +240,9 @@ func (o *rowWriter) start() {
 	o.bw = bufio.NewWriterSize(o.w, 64<<10)
 }
 
-func (o *rowWriter) batch(b any) error {
+func (o *rowWriter) batch(b timetravel.Batch) error {
 	o.start()
-	if err := timetravel.WriteJSONRows(o.bw, b.(timetravel.Batch)); err != nil {
+	if err := timetravel.WriteJSONRows(o.bw, b); err != nil {
 		return err
 	}
 	if o.bw.Buffered() > 32<<10 {

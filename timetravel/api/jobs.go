@@ -35,9 +35,14 @@ func (j *jobs) start(table string, run func(context.Context, func(maintain.Progr
 	j.mu.Lock()
 	j.byID[job.JobId] = job
 	j.order = append(j.order, job.JobId)
-	for len(j.order) > maxJobs {
-		delete(j.byID, j.order[0])
-		j.order = j.order[1:]
+	// The oldest finished jobs go; a running one is kept whatever its age.
+	for i := 0; len(j.order) > maxJobs && i < len(j.order); {
+		if id := j.order[i]; j.byID[id].GetState() != "running" {
+			delete(j.byID, id)
+			j.order = append(j.order[:i], j.order[i+1:]...)
+			continue
+		}
+		i++
 	}
 	out := proto.Clone(job).(*floev1.CompactionJob)
 	j.mu.Unlock()

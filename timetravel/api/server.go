@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +50,9 @@ type Backend interface {
 	// does not write the table (it is not the leader: the error names
 	// it) and timetravel.ErrNotFound when no pipeline writes it.
 	Do(ctx context.Context, table string, f func(context.Context, *commit.Committer) error) error
+	// Writes returns nil when this node writes the table now, else the
+	// error Do would return.
+	Writes(table string) error
 	// Compact compacts the table now, on its writer, reporting progress.
 	Compact(ctx context.Context, table string, progress func(maintain.Progress)) (maintain.Summary, error)
 }
@@ -71,6 +75,7 @@ func NewServer(ctx context.Context, b Backend, cfg Config, log *slog.Logger) *Se
 	if log == nil {
 		log = slog.Default()
 	}
+	cfg = cfg.WithDefaults()
 	return &Server{b: b, cfg: cfg, log: log, sem: make(chan struct{}, cfg.MaxConcurrentQueries), jobs: newJobs(ctx), now: time.Now}
 }
 
@@ -370,24 +375,14 @@ func snapshotsNewestFirst(meta table.Metadata) []table.Snapshot {
 	snaps := slices.Clone(meta.Snapshots())
 	slices.SortFunc(snaps, func(a, b table.Snapshot) int {
 		if a.SequenceNumber != b.SequenceNumber {
-			return cmpInt(b.SequenceNumber, a.SequenceNumber)
+			return cmp.Compare(b.SequenceNumber, a.SequenceNumber)
 		}
 		if a.TimestampMs != b.TimestampMs {
-			return cmpInt(b.TimestampMs, a.TimestampMs)
+			return cmp.Compare(b.TimestampMs, a.TimestampMs)
 		}
-		return cmpInt(b.SnapshotID, a.SnapshotID)
+		return cmp.Compare(b.SnapshotID, a.SnapshotID)
 	})
 	return snaps
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ListSnapshots implements floev1.TableServiceServer. The page token is
@@ -494,7 +489,7 @@ func (s *Server) checkLimit(n int64) error {
 
 // RunQuery runs a query, calling emit with each batch: the gRPC and HTTP
 // forms share it.
-func (s *Server) RunQuery(ctx context.Context, req *floev1.QueryRequest, emit func(batch any) error) (timetravel.QueryStats, error) {
+func (s *Server) RunQuery(ctx context.Context, req *floev1.QueryRequest, emit func(timetravel.Batch) error) (timetravel.QueryStats, error) {
 	if err := s.checkLimit(req.GetLimit()); err != nil {
 		return timetravel.QueryStats{}, err
 	}
@@ -509,11 +504,11 @@ func (s *Server) RunQuery(ctx context.Context, req *floev1.QueryRequest, emit fu
 	defer release()
 	return timetravel.Query(ctx, tbl, timetravel.QueryRequest{
 		AsOf: asOf(req.GetAsOf()), Columns: req.GetColumns(), Where: req.GetWhere(), Limit: req.GetLimit(),
-	}, s.limits(), func(rec timetravel.Batch) error { return emit(rec) })
+	}, s.limits(), emit)
 }
 
 // RunChanges runs a changes call, calling emit with each batch.
-func (s *Server) RunChanges(ctx context.Context, req *floev1.ChangesRequest, emit func(batch any) error) (timetravel.ChangesStats, error) {
+func (s *Server) RunChanges(ctx context.Context, req *floev1.ChangesRequest, emit func(timetravel.Batch) error) (timetravel.ChangesStats, error) {
 	if err := s.checkLimit(req.GetLimit()); err != nil {
 		return timetravel.ChangesStats{}, err
 	}
@@ -528,23 +523,53 @@ func (s *Server) RunChanges(ctx context.Context, req *floev1.ChangesRequest, emi
 	defer release()
 	return timetravel.Changes(ctx, tbl, timetravel.ChangesRequest{
 		From: req.GetFromSnapshotId(), To: req.GetToSnapshotId(), Columns: req.GetColumns(), Limit: req.GetLimit(),
-	}, s.limits(), func(rec timetravel.Batch) error { return emit(rec) })
+	}, s.limits(), emit)
 }
 
 // Query implements floev1.TableServiceServer: Arrow IPC, one stream per
 // message.
 func (s *Server) Query(req *floev1.QueryRequest, stream floev1.TableService_QueryServer) error {
-	st, err := s.RunQuery(stream.Context(), req, func(b any) error {
-		data, err := timetravel.IPCBatch(b.(timetravel.Batch))
-		if err != nil {
-			return err
-		}
-		return stream.Send(&floev1.QueryResponse{ArrowIpc: data})
-	})
+	ctx, send, done := s.sender(stream.Context(), stream.Send)
+	defer done()
+	st, err := s.RunQuery(ctx, req, sendBatch(send))
 	if err != nil {
 		return toStatus(err)
 	}
-	return toStatus(stream.Send(&floev1.QueryResponse{Stats: queryStats(st)}))
+	return toStatus(send(&floev1.QueryResponse{Stats: queryStats(st)}))
+}
+
+// sender bounds a streaming answer by the query timeout, sends included:
+// a client that stops reading blocks a send on flow control, and would
+// hold its query slot forever. A send that outlives the deadline returns
+// the deadline's error; returning from the handler then resets the
+// stream, which ends the blocked send.
+func (s *Server) sender(parent context.Context, raw func(*floev1.QueryResponse) error) (context.Context, func(*floev1.QueryResponse) error, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(parent, s.cfg.QueryTimeout.D()+sendGrace)
+	send := func(m *floev1.QueryResponse) error {
+		errc := make(chan error, 1)
+		go func() { errc <- raw(m) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("%w: the client did not read the answer within api.query_timeout (%s)", timetravel.ErrExhausted, s.cfg.QueryTimeout)
+		}
+	}
+	return ctx, send, cancel
+}
+
+// sendGrace is how long past the query timeout the last messages may take.
+const sendGrace = 5 * time.Second
+
+// sendBatch sends each batch as one Arrow IPC stream.
+func sendBatch(send func(*floev1.QueryResponse) error) func(timetravel.Batch) error {
+	return func(b timetravel.Batch) error {
+		data, err := timetravel.IPCBatch(b)
+		if err != nil {
+			return err
+		}
+		return send(&floev1.QueryResponse{ArrowIpc: data})
+	}
 }
 
 func queryStats(st timetravel.QueryStats) *floev1.QueryStats {
@@ -563,17 +588,13 @@ func changesStats(st timetravel.ChangesStats) *floev1.QueryStats {
 
 // Changes implements floev1.TableServiceServer.
 func (s *Server) Changes(req *floev1.ChangesRequest, stream floev1.TableService_ChangesServer) error {
-	st, err := s.RunChanges(stream.Context(), req, func(b any) error {
-		data, err := timetravel.IPCBatch(b.(timetravel.Batch))
-		if err != nil {
-			return err
-		}
-		return stream.Send(&floev1.QueryResponse{ArrowIpc: data})
-	})
+	ctx, send, done := s.sender(stream.Context(), stream.Send)
+	defer done()
+	st, err := s.RunChanges(ctx, req, sendBatch(send))
 	if err != nil {
 		return toStatus(err)
 	}
-	return toStatus(stream.Send(&floev1.QueryResponse{Stats: changesStats(st)}))
+	return toStatus(send(&floev1.QueryResponse{Stats: changesStats(st)}))
 }
 
 // Rollback implements floev1.TableServiceServer.
@@ -599,21 +620,53 @@ func (s *Server) Rollback(ctx context.Context, req *floev1.RollbackRequest) (*fl
 		plan.Description = "dry run: " + plan.Description
 		return plan, nil
 	}
+	if mode == commit.RollbackReplay {
+		// The pipeline's dead-letter table goes back to the same offsets
+		// first, so that every record read again lands in exactly one of
+		// the two tables, whatever the transform decides this time.
+		// Trimmed first: should the node die between the two, the table
+		// keeps its rows and the same rollback can be run again.
+		to := targetOffsets(tbl, tbl.Metadata().SnapshotByID(plan.TargetSnapshotId), ref.Pipeline)
+		for _, sib := range s.b.Tables() {
+			if sib.Pipeline != ref.Pipeline || sib.Name == ref.Name || sib.Kind != "dead_letter" {
+				continue
+			}
+			err := s.b.Do(ctx, sib.Name, func(wctx context.Context, c *commit.Committer) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				_, err := c.TrimDeadLetters(wctx, to)
+				return err
+			})
+			if err != nil {
+				return nil, toStatus(fmt.Errorf("trimming the dead-letter table %s to the snapshot's offsets: %w", sib.Name, err))
+			}
+		}
+	}
 	var after *table.Table
-	err = s.b.Do(ctx, ref.Name, func(ctx context.Context, c *commit.Committer) error {
+	err = s.b.Do(ctx, ref.Name, func(wctx context.Context, c *commit.Committer) error {
+		// A request that ended while the task waited is not applied.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		// Planned again on the writer: the table may have moved since.
 		cur, err := planRollback(ref, c.Table(), req, mode)
 		if err != nil {
 			return err
 		}
 		plan = cur
-		after, err = c.Rollback(ctx, plan.TargetSnapshotId, mode)
+		after, err = c.Rollback(wctx, plan.TargetSnapshotId, mode)
 		return err
 	})
-	if err != nil {
-		if errors.Is(err, commit.ErrNotAncestor) {
-			err = invalidf("%v", err)
-		}
+	switch {
+	case err == nil:
+	case errors.Is(err, commit.ErrNotAncestor):
+		return nil, toStatus(invalidf("%v", err))
+	case errors.Is(err, commit.ErrNotReplayable):
+		return nil, toStatus(conflictf("%v", err))
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return nil, toStatus(fmt.Errorf("%w (the rollback may or may not have been applied: list the snapshots to see)", err))
+	default:
 		return nil, toStatus(err)
 	}
 	plan.Applied = true
@@ -631,6 +684,9 @@ func (s *Server) Rollback(ctx context.Context, req *floev1.RollbackRequest) (*fl
 
 // planRollback says what rolling tbl back as req asks would do.
 func planRollback(ref TableRef, tbl *table.Table, req *floev1.RollbackRequest, mode commit.RollbackMode) (*floev1.RollbackResponse, error) {
+	if mode == commit.RollbackReplay && ref.Kind == "dead_letter" {
+		return nil, invalidf("%s is a dead-letter table: replay its pipeline's table, which takes the dead-letter table back with it", ref.Name)
+	}
 	head := tbl.CurrentSnapshot()
 	if head == nil {
 		return nil, invalidf("table %s has no snapshot yet: there is nothing to roll back", ref.Name)
@@ -685,6 +741,10 @@ func planRollback(ref TableRef, tbl *table.Table, req *floev1.RollbackRequest, m
 	after := before
 	if mode == commit.RollbackReplay {
 		after = targetOffsets(tbl, target, ref.Pipeline)
+		if missing := commit.Uncovered(before, after); missing != "" {
+			return nil, conflictf("snapshot %d holds no offsets for %s, which %s has now: a replay could not say where to read %s from again; roll back to a later snapshot, or use skip",
+				target.SnapshotID, missing, ref.Name, missing)
+		}
 		out.NewSnapshotId = target.SnapshotID
 	}
 	out.OffsetsAfter = partitionOffsets(after, nil)
@@ -825,6 +885,11 @@ func (s *Server) DeleteTag(ctx context.Context, req *floev1.DeleteTagRequest) (*
 func (s *Server) Compact(ctx context.Context, req *floev1.CompactRequest) (*floev1.CompactionJob, error) {
 	ref, err := s.ref(req.GetTable())
 	if err != nil {
+		return nil, toStatus(err)
+	}
+	// A member that does not write the table says so now, not in a job
+	// that fails later.
+	if err := s.b.Writes(ref.Name); err != nil {
 		return nil, toStatus(err)
 	}
 	return s.jobs.start(ref.Name, func(ctx context.Context, progress func(maintain.Progress)) (maintain.Summary, error) {
