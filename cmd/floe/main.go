@@ -208,7 +208,7 @@ func benchCmd() *cobra.Command {
 	f.DurationVar(&o.FreshnessDuration, "freshness-duration", o.FreshnessDuration, "length of the freshness phase")
 	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "commit interval for the end-to-end and freshness phases")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory (default: a temporary directory, removed after)")
-	cmd.AddCommand(benchClusterCmd(), benchSoakCmd(), benchUpsertCmd(), benchTransformCmd(), benchChildCmd())
+	cmd.AddCommand(benchClusterCmd(), benchSoakCmd(), benchUpsertCmd(), benchTransformCmd(), benchQueryCmd(), benchChildCmd())
 	return cmd
 }
 
@@ -371,6 +371,50 @@ minute on small data (CI's).`,
 	f.IntVar(&o.Probes, "probes", o.Probes, "late-event latency probes of each kind (on time, late in memory, late read back)")
 	f.IntVar(&o.ProbeRate, "probe-rate", o.ProbeRate, "steady produce rate beside the latency probes (records/s)")
 	f.BoolVar(&quick, "quick", false, "a run of well under a minute on small data (flags given explicitly still apply)")
+	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory, kept (default: a temporary directory, removed after)")
+	return cmd
+}
+
+func benchQueryCmd() *cobra.Command {
+	o := bench.DefaultQueryOptions()
+	var quick bool
+	cmd := &cobra.Command{
+		Use:   "query",
+		Short: "Measure queries (timetravel.Query): full scan, projection and filters before and after compaction, beside the raw Parquet read",
+		Long: `Measure the query path of a node (timetravel.Query, which the Query call and
+floe query run) on this machine, in one process: build a table of --rows
+click events in a local warehouse as --files 1-second commits of one file
+each (generated, decoded and written as a pipeline does, partitioned by
+day(ts): one partition), then time a full scan, a projection of two columns,
+a filter on ts selecting 0.1% of the time range (file statistics prune) and a
+filter user_id = 5 (nothing prunes), each beside pqarrow reading the same
+files' same columns directly; then compact the table with floe's compaction
+and time them again. Each figure is the fastest of --repeat runs, with its
+files planned, rows/s, ratio to the raw read and peak heap.
+FLOE_BENCH_CPUPROFILE=prefix writes a CPU profile of each phase's first run.
+--quick is a run of a few seconds on small data (CI's).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if quick {
+				q, f := bench.QuickQueryOptions(), cmd.Flags()
+				for name, v := range map[string][2]*int{
+					"rows": {&o.Rows, &q.Rows}, "files": {&o.Files, &q.Files}, "repeat": {&o.Repeat, &q.Repeat},
+				} {
+					if !f.Changed(name) {
+						*v[0] = *v[1]
+					}
+				}
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			return bench.RunQuery(ctx, o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Rows, "rows", o.Rows, "rows of the table (click events, 10 columns)")
+	f.IntVar(&o.Files, "files", o.Files, "commits, of one data file each (a second of event time each), before compaction")
+	f.IntVar(&o.Repeat, "repeat", o.Repeat, "runs of each measured phase; the fastest counts")
+	f.BoolVar(&quick, "quick", false, "a run of a few seconds on small data (flags given explicitly still apply)")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory, kept (default: a temporary directory, removed after)")
 	return cmd
 }
