@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,6 +88,13 @@ type QueryStats struct {
 // errQueryTimeout is the cause of a query's context when Limits.Timeout
 // ends it.
 var errQueryTimeout = errors.New("timetravel: the query timed out")
+
+// scanConcurrency and scanSplitBytes bound the memory one query's scan
+// holds (see the scan options in run).
+const (
+	scanConcurrency = 2
+	scanSplitBytes  = 32 << 20
+)
 
 // Query reads tbl as of req.AsOf and calls emit with each record batch of
 // the result: the requested columns in the requested order, named as in
@@ -432,7 +440,15 @@ func (q *query) run(tbl *table.Table, snap *table.Snapshot, sch *iceberg.Schema,
 		}
 	}
 
-	opts := []table.ScanOption{table.WithSelectedFields(selected...), table.WithCaseSensitive(true)}
+	opts := []table.ScanOption{table.WithSelectedFields(selected...), table.WithCaseSensitive(true),
+		// Memory. iceberg-go reads tasks concurrently but returns their
+		// batches in task order, holding every task read ahead whole: a
+		// compacted file's 128 MiB splits decode to over a GiB. Small
+		// splits and two readers bound a query to a few hundred MiB
+		// whatever the file sizes.
+		table.WithMaxConcurrency(scanConcurrency),
+		table.WithOptions(iceberg.Properties{table.ReadSplitTargetSizeKey: strconv.Itoa(scanSplitBytes)}),
+	}
 	switch {
 	case q.req.AsOf.IsZero():
 		// The current snapshot, which snap is.
