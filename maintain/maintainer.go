@@ -1,6 +1,7 @@
 package maintain
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -294,7 +295,13 @@ func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progre
 	}
 	for _, g := range groups {
 		tg := table.CompactionTaskGroup{PartitionKey: g.Partition, TotalSizeBytes: g.Bytes}
-		for _, f := range g.Files {
+		// Rows are rewritten in commit order, not in the order the files
+		// were packed (largest first): an event stream's files each hold
+		// a stretch of time, and kept in order the new row groups hold
+		// narrow time ranges that a time filter can skip.
+		for _, f := range slices.SortedStableFunc(slices.Values(g.Files), func(a, b File) int {
+			return cmp.Or(cmp.Compare(a.Seq, b.Seq), strings.Compare(a.Path, b.Path))
+		}) {
 			// Every task of the file: a large file is planned as
 			// several byte ranges, and a group given only one would
 			// rewrite part of the file and remove all of it.
@@ -488,6 +495,9 @@ func describe(tasks []table.FileScanTask) ([]File, map[string][]table.FileScanTa
 				Records: t.File.Count(), Deletes: len(t.DeleteFiles) + len(t.DeletionVectorFiles) + len(t.EqualityDeleteFiles),
 				PosDeletes: len(t.DeleteFiles) + len(t.DeletionVectorFiles), Deleted: deleted,
 			})
+			if t.DataSequenceNumber != nil {
+				files[len(files)-1].Seq = *t.DataSequenceNumber
+			}
 		}
 		tasksOf[p] = append(tasksOf[p], t)
 	}

@@ -20,6 +20,9 @@ type File struct {
 	Deletes    int
 	PosDeletes int
 	Deleted    int64
+	// Seq is the file's data sequence number: the order it was committed
+	// in (rows of an event stream arrive roughly in time order).
+	Seq int64
 }
 
 // Group is a set of files of one partition to compact into one or more

@@ -1,8 +1,13 @@
 // Package decode turns Kafka record values into rows of an Iceberg table's
-// Arrow schema. It holds the JSON decoder (JSONDecoder) and schema inference
-// from sample JSON records (InferSchema); decoders for other formats, such as
-// Avro and Protobuf, will sit beside it here, with the same two-phase shape
-// and the same rules.
+// Arrow schema. It holds the JSON decoder (JSONDecoder), schema inference
+// from sample JSON records (InferSchema), and the decoders of the schema
+// registry's formats: AvroDecoder (avro.go; writer schemas parsed and
+// mapped to Iceberg by avro_schema.go) and ProtoDecoder (protobuf.go;
+// messages mapped by protobuf_schema.go, .proto sources compiled by
+// protobuf_source.go). Each is compiled once per writer schema and table
+// schema, matching columns by name, with the same two-phase shape and the
+// same rules. The registry's framing (magic byte, schema id) is package
+// ingest/registry's; the pipeline does not use these two decoders yet.
 //
 // # Two phases
 //
