@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,12 +89,21 @@ type QueryStats struct {
 // ends it.
 var errQueryTimeout = errors.New("timetravel: the query timed out")
 
-// scanConcurrency and scanSplitBytes bound the memory one query's scan
-// holds (see the scan options in run).
+// scanConcurrency is how many tasks a query reads at once, and
+// scanBigTaskBytes the task size from which it reads one at a time: the
+// two bound the memory one query holds (see run).
 const (
-	scanConcurrency = 2
-	scanSplitBytes  = 32 << 20
+	scanConcurrency  = 2
+	scanBigTaskBytes = 32 << 20
 )
+
+func largestTask(tasks []table.FileScanTask) int64 {
+	var n int64
+	for _, t := range tasks {
+		n = max(n, t.Length)
+	}
+	return n
+}
 
 // Query reads tbl as of req.AsOf and calls emit with each record batch of
 // the result: the requested columns in the requested order, named as in
@@ -441,14 +450,7 @@ func (q *query) run(tbl *table.Table, snap *table.Snapshot, sch *iceberg.Schema,
 	}
 
 	opts := []table.ScanOption{table.WithSelectedFields(selected...), table.WithCaseSensitive(true),
-		// Memory. iceberg-go reads tasks concurrently but returns their
-		// batches in task order, holding every task read ahead whole: a
-		// compacted file's 128 MiB splits decode to over a GiB. Small
-		// splits and two readers bound a query to a few hundred MiB
-		// whatever the file sizes.
-		table.WithMaxConcurrency(scanConcurrency),
-		table.WithOptions(iceberg.Properties{table.ReadSplitTargetSizeKey: strconv.Itoa(scanSplitBytes)}),
-	}
+		table.WithMaxConcurrency(scanConcurrency)}
 	switch {
 	case q.req.AsOf.IsZero():
 		// The current snapshot, which snap is.
@@ -464,14 +466,21 @@ func (q *query) run(tbl *table.Table, snap *table.Snapshot, sch *iceberg.Schema,
 		}
 		opts = append(opts, table.WithRowFilter(planFilter))
 	}
-	scan := tbl.Scan(opts...)
-	if b := q.req.AsOf.Branch; b != "" {
-		onRef, err := scan.UseRef(b)
-		_ = scan.Close()
-		if err != nil {
-			return fmt.Errorf("timetravel: scan branch %q: %w", b, err)
+	newScan := func(extra ...table.ScanOption) (*table.Scan, error) {
+		scan := tbl.Scan(append(slices.Clip(opts), extra...)...)
+		if b := q.req.AsOf.Branch; b != "" {
+			onRef, err := scan.UseRef(b)
+			_ = scan.Close()
+			if err != nil {
+				return nil, fmt.Errorf("timetravel: scan branch %q: %w", b, err)
+			}
+			scan = onRef
 		}
-		scan = onRef
+		return scan, nil
+	}
+	scan, err := newScan()
+	if err != nil {
+		return err
 	}
 	defer scan.Close()
 
@@ -505,7 +514,19 @@ func (q *query) run(tbl *table.Table, snap *table.Snapshot, sch *iceberg.Schema,
 		}
 	}
 
-	asch, records, err := scan.ReadTasks(ctx, tasks)
+	// Memory. iceberg-go reads tasks concurrently but returns their
+	// batches in task order, holding each task read ahead whole: with two
+	// readers, a compacted file's 128 MiB splits took a full scan to
+	// 1.6 GiB. Tasks that large are read one at a time (as fast: one
+	// large split keeps a reader busy).
+	reader := scan
+	if largestTask(tasks) > scanBigTaskBytes {
+		if reader, err = newScan(table.WithMaxConcurrency(1)); err != nil {
+			return err
+		}
+		defer reader.Close()
+	}
+	asch, records, err := reader.ReadTasks(ctx, tasks)
 	if err != nil {
 		return fmt.Errorf("timetravel: read snapshot %d: %w", snap.SnapshotID, err)
 	}
