@@ -219,6 +219,12 @@ type Committer struct {
 
 	tbl     *table.Table
 	offsets Offsets
+	// fs opens the table's file IO: the loaded table's (see reload). Every
+	// table the committer makes gets this one, never the FS of the table it
+	// was made from: t.FS is a method value holding a copy of t, so a table
+	// made from the last one's FS keeps it, and through it every earlier
+	// table and its metadata, alive.
+	fs table.FSysF
 	// rewrote, if set, hears of every rewrite this committer lands.
 	rewrote func(ctx context.Context, after *table.Table, from int64, rw Rewrite)
 	// rebase, if set, writes the deletes that carry rows deleted since a
@@ -276,12 +282,13 @@ func (c *Committer) reload(ctx context.Context) error {
 	}
 	// Route this table's commits through our CatalogIO, so wrappers (fault
 	// injection, instrumentation) see them.
-	t = bind(t, c.cat)
+	fs := t.FS
+	t = table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), fs, c.cat)
 	off, _, _, err := tableOffsets(t, c.cfg.Pipeline, c.cfg.Logger)
 	if err != nil {
 		return err
 	}
-	c.tbl, c.offsets = t, off
+	c.tbl, c.fs, c.offsets = t, fs, off
 	c.setSnapshot(t)
 	return nil
 }
@@ -457,7 +464,7 @@ func (c *Committer) settle(ctx context.Context, next func() (seg Segment, done b
 
 func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string, stage stageFunc) (*table.Table, error) {
 	pin := &pinningCatalog{CatalogIO: c.cat, tag: TagName(c.cfg.Pipeline)}
-	tx := bind(c.tbl, pin).NewTransaction()
+	tx := c.bind(c.tbl, pin).NewTransaction()
 	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
 		return nil, err
 	}
@@ -505,7 +512,29 @@ func (c *Committer) attempt(ctx context.Context, seg Segment, commitID string, s
 	if t == nil || t.CurrentSnapshot() == nil {
 		return nil, errors.New("commit: catalog returned no current snapshot")
 	}
-	return table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), t.FS, c.cat), nil
+	return table.New(t.Identifier(), detach(t.Metadata()), t.MetadataLocation(), c.fs, c.cat), nil
+}
+
+// detach returns a copy of meta that shares no memory with the transaction
+// that committed it. iceberg-go's snapshot producer points the new
+// snapshot's SchemaID into the transaction's MetadataBuilder (and its
+// ParentSnapshotID into the producer), and the catalog returns that
+// snapshot as it is: the builder's base is the metadata the transaction
+// started from, so each committed metadata would keep the one before it,
+// and so every one since the last load, alive. A builder copies every
+// snapshot deeply. The copy's last-updated time is the time of the copy
+// (Build sets it; the catalog's metadata keeps its own). If the copy
+// fails (it never should), meta itself is returned.
+func detach(meta table.Metadata) table.Metadata {
+	b, err := table.MetadataBuilderFromBase(meta, "")
+	if err != nil {
+		return meta
+	}
+	copied, err := b.Build()
+	if err != nil {
+		return meta
+	}
+	return copied
 }
 
 func (c *Committer) committed(t *table.Table, seg Segment, start time.Time) {
@@ -541,9 +570,10 @@ func (c *Committer) lastErr() error {
 	return c.mu.lastErr
 }
 
-// bind returns t with its commits routed through cat.
-func bind(t *table.Table, cat table.CatalogIO) *table.Table {
-	return table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), t.FS, cat)
+// bind returns t with its commits routed through cat and its file IO
+// opened by c.fs (see Committer.fs).
+func (c *Committer) bind(t *table.Table, cat table.CatalogIO) *table.Table {
+	return table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), c.fs, cat)
 }
 
 // pinningCatalog adds one update to the commit it carries: the tag set to

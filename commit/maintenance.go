@@ -357,7 +357,7 @@ func (c *Committer) ExpireSnapshots(ctx context.Context, ids []int64) (Expired, 
 		}
 		return Expired{}, fmt.Errorf("commit: expire snapshots of %s: %w", c.ident, err)
 	}
-	after := table.New(before.Identifier(), newMeta, loc, before.FS, c.cat)
+	after := table.New(before.Identifier(), newMeta, loc, c.fs, c.cat)
 	c.tbl = after
 	c.setSnapshot(after)
 	c.succeeded()
@@ -458,7 +458,7 @@ func (c *Committer) SetProperties(ctx context.Context, props iceberg.Properties)
 		}
 		return false, fmt.Errorf("commit: set properties of %s: %w", c.ident, err)
 	}
-	c.tbl = bind(t, c.cat)
+	c.tbl = c.bind(t, c.cat)
 	return true, nil
 }
 

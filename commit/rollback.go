@@ -175,7 +175,7 @@ func (c *Committer) Rollback(ctx context.Context, target int64, mode RollbackMod
 	if err != nil {
 		return nil, fmt.Errorf("commit: roll %s back to %d (%s): %w", c.ident, target, mode, err)
 	}
-	t := table.New(c.tbl.Identifier(), meta, loc, c.tbl.FS, c.cat)
+	t := table.New(c.tbl.Identifier(), meta, loc, c.fs, c.cat)
 	if err := c.reload(ctx); err != nil {
 		return t, err
 	}
@@ -359,7 +359,7 @@ func (c *Committer) TrimDeadLetters(ctx context.Context, to Offsets) (*table.Tab
 	props := c.carriedProps(head, offs)
 	props[PropRollback] = "trim:" + to.Encode()
 	pin := &pinningCatalog{CatalogIO: c.cat, tag: TagName(c.cfg.Pipeline)}
-	tx := bind(c.tbl, pin).NewTransaction()
+	tx := c.bind(c.tbl, pin).NewTransaction()
 	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
 		return nil, err
 	}
