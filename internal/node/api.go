@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/apache/iceberg-go/table"
@@ -126,6 +127,10 @@ func (n *Node) startAPI(ctx context.Context) error {
 		svc.Close()
 		return err
 	}
+	if len(n.cfg.Node.API.Tokens) == 0 && (!loopback(n.cfg.Node.HTTPAddr) || !loopback(n.cfg.Node.API.GRPCAddr)) {
+		n.log.Warn("the API has no tokens (node.api.tokens) and listens beyond this host: anyone who reaches it can read the tables and roll them back",
+			"http_addr", n.cfg.Node.HTTPAddr, "grpc_addr", n.cfg.Node.API.GRPCAddr)
+	}
 	if addr := svc.GRPCAddr(); addr != "" {
 		n.log.Info("floe API", "grpc", addr, "tls", tlsCfg != nil)
 	}
@@ -164,4 +169,21 @@ func (n *Node) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.HTTPHandler().ServeHTTP(w, r)
+}
+
+// loopback reports whether addr (host:port) listens on this host only; an
+// empty address listens nowhere.
+func loopback(addr string) bool {
+	if addr == "" {
+		return true
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -545,3 +545,12 @@ func selfSignedFiles(t *testing.T, dir string) (certFile, keyFile string, pool *
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+func TestLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"": true, "127.0.0.1:8080": true, "localhost:7070": true, "[::1]:7070": true,
+		"0.0.0.0:8080": false, ":8080": false, "10.0.0.5:8080": false, "nonsense": false,
+	} {
+		require.Equal(t, want, loopback(addr), addr)
+	}
+}

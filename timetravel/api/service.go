@@ -77,9 +77,6 @@ func New(ctx context.Context, cfg Config, b Backend, opts Options) (*Service, er
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: log, auth: auth, server: NewServer(ctx, b, cfg, log)}
-	if auth.Open() {
-		log.Warn("the API has no tokens (node.api.tokens): anyone who reaches this node can read its tables and roll them back")
-	}
 	register := func(g *grpc.Server) {
 		floev1.RegisterTableServiceServer(g, s.server)
 		if opts.Cluster != nil {
