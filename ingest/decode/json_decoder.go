@@ -439,38 +439,47 @@ func (n *jsonNode) lookup(key []byte, pos int) int {
 }
 
 func (d *JSONDecoder) metaCell(s *parseSlot, n *jsonNode, c *Cell, m *RecordMeta) error {
+	var err error
+	s.arena, err = metaValue(n.meta, n.required, m, s.arena, c)
+	return err
+}
+
+// metaValue sets c to the Kafka metadata column kind of the record m
+// (bytes copied into arena, which it returns grown), or refuses a missing
+// value of a required column. Every decoder fills these columns alike.
+func metaValue(kind metaColumn, required bool, m *RecordMeta, arena []byte, c *Cell) ([]byte, error) {
 	*c = Cell{}
-	switch n.meta {
+	switch kind {
 	case metaTopic:
-		start := len(s.arena)
-		s.arena = append(s.arena, m.Topic...)
-		c.Bytes = s.arena[start:len(s.arena):len(s.arena)]
+		start := len(arena)
+		arena = append(arena, m.Topic...)
+		c.Bytes = arena[start:len(arena):len(arena)]
 	case metaPartition:
 		c.Int = int64(m.Partition)
 	case metaOffset:
 		c.Int = m.Offset
 	case metaTimestamp:
 		if m.Timestamp.IsZero() {
-			if n.required {
-				return fieldErr("required field is missing (the Kafka record has no timestamp)")
+			if required {
+				return arena, fieldErr("required field is missing (the Kafka record has no timestamp)")
 			}
 			c.Null = true
-			return nil
+			return arena, nil
 		}
 		c.Int = m.Timestamp.UnixMicro()
 	case metaKey:
 		if m.Key == nil {
-			if n.required {
-				return fieldErr("required field is missing (the Kafka record has no key)")
+			if required {
+				return arena, fieldErr("required field is missing (the Kafka record has no key)")
 			}
 			c.Null = true
-			return nil
+			return arena, nil
 		}
-		start := len(s.arena)
-		s.arena = append(s.arena, m.Key...)
-		c.Bytes = s.arena[start:len(s.arena):len(s.arena)]
+		start := len(arena)
+		arena = append(arena, m.Key...)
+		c.Bytes = arena[start:len(arena):len(arena)]
 	}
-	return nil
+	return arena, nil
 }
 
 // nested converts the value of a node below the top level and appends it, and then its

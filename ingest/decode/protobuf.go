@@ -1182,39 +1182,9 @@ func mapKeyText(kn *protoNode, k Cell) string {
 }
 
 func (d *ProtoDecoder) metaCell(s *protoSlot, n *protoNode, c *Cell) error {
-	m := &d.meta
-	*c = Cell{}
-	switch n.meta {
-	case metaTopic:
-		start := len(s.arena)
-		s.arena = append(s.arena, m.Topic...)
-		c.Bytes = s.arena[start:len(s.arena):len(s.arena)]
-	case metaPartition:
-		c.Int = int64(m.Partition)
-	case metaOffset:
-		c.Int = m.Offset
-	case metaTimestamp:
-		if m.Timestamp.IsZero() {
-			if n.required {
-				return fieldErr("required field is missing (the Kafka record has no timestamp)")
-			}
-			c.Null = true
-			return nil
-		}
-		c.Int = m.Timestamp.UnixMicro()
-	case metaKey:
-		if m.Key == nil {
-			if n.required {
-				return fieldErr("required field is missing (the Kafka record has no key)")
-			}
-			c.Null = true
-			return nil
-		}
-		start := len(s.arena)
-		s.arena = append(s.arena, m.Key...)
-		c.Bytes = s.arena[start:len(s.arena):len(s.arena)]
-	}
-	return nil
+	var err error
+	s.arena, err = metaValue(n.meta, n.required, &d.meta, s.arena, c)
+	return err
 }
 
 // Append appends the last successfully parsed row to b (whose schema is
