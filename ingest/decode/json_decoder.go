@@ -943,9 +943,29 @@ func sameColumns(a, b *arrow.Schema) bool {
 
 func bindBuilder(n *jsonNode, b array.Builder, nbs []nodeBuilder) {
 	nb := &nbs[n.id]
+	if !bindTyped(n.kind, b, nb) {
+		panic(fmt.Sprintf("ingest: builder for %s column %q is %T", n.typeName, n.name, b))
+	}
+	switch n.kind {
+	case jkStruct:
+		for i, c := range n.children {
+			bindBuilder(c, nb.st.FieldBuilder(i), nbs)
+		}
+	case jkList:
+		bindBuilder(n.children[0], nb.ls.ValueBuilder(), nbs)
+	case jkMap:
+		bindBuilder(n.children[0], nb.mp.KeyBuilder(), nbs)
+		bindBuilder(n.children[1], nb.mp.ItemBuilder(), nbs)
+	}
+}
+
+// bindTyped sets nb's typed builder for kind from b, and reports whether b
+// is of the type kind needs. Nested kinds bind only their own builder: the
+// caller binds the children (every decoder has its own node type).
+func bindTyped(kind jsonKind, b array.Builder, nb *nodeBuilder) bool {
 	nb.any = b
 	ok := true
-	switch n.kind {
+	switch kind {
 	case jkBool:
 		nb.bl, ok = b.(*array.BooleanBuilder)
 	case jkInt32:
@@ -981,22 +1001,11 @@ func bindBuilder(n *jsonNode, b array.Builder, nbs []nodeBuilder) {
 		}
 	case jkUnknown:
 	case jkStruct:
-		if nb.st, ok = b.(*array.StructBuilder); ok {
-			for i, c := range n.children {
-				bindBuilder(c, nb.st.FieldBuilder(i), nbs)
-			}
-		}
+		nb.st, ok = b.(*array.StructBuilder)
 	case jkList:
-		if nb.ls, ok = b.(*array.ListBuilder); ok {
-			bindBuilder(n.children[0], nb.ls.ValueBuilder(), nbs)
-		}
+		nb.ls, ok = b.(*array.ListBuilder)
 	case jkMap:
-		if nb.mp, ok = b.(*array.MapBuilder); ok {
-			bindBuilder(n.children[0], nb.mp.KeyBuilder(), nbs)
-			bindBuilder(n.children[1], nb.mp.ItemBuilder(), nbs)
-		}
+		nb.mp, ok = b.(*array.MapBuilder)
 	}
-	if !ok {
-		panic(fmt.Sprintf("ingest: builder for %s column %q is %T", n.typeName, n.name, b))
-	}
+	return ok
 }

@@ -1256,50 +1256,22 @@ func (d *ProtoDecoder) appendNode(s *protoSlot, n *protoNode, nbs []nodeBuilder)
 // protoBind binds the typed builders of node n and its descendants.
 func protoBind(n *protoNode, b array.Builder, nbs []nodeBuilder) {
 	nb := &nbs[n.id]
-	nb.any = b
 	if n.conv == pcAbsent {
+		nb.any = b
 		return // only ever null
 	}
-	ok := true
+	if !bindTyped(n.kind, b, nb) {
+		panic(fmt.Sprintf("ingest: builder for %s column %q is %T", n.typeName, n.name, b))
+	}
 	switch n.kind {
-	case jkBool:
-		nb.bl, ok = b.(*array.BooleanBuilder)
-	case jkInt32:
-		nb.i32, ok = b.(*array.Int32Builder)
-	case jkInt64:
-		nb.i64, ok = b.(*array.Int64Builder)
-	case jkFloat32:
-		nb.f32, ok = b.(*array.Float32Builder)
-	case jkFloat64:
-		nb.f64, ok = b.(*array.Float64Builder)
-	case jkDecimal:
-		nb.dec, ok = b.(*array.Decimal128Builder)
-	case jkTimestamp, jkTimestampNs:
-		nb.ts, ok = b.(*array.TimestampBuilder)
-	case jkString:
-		var sb *array.StringBuilder
-		if sb, ok = b.(*array.StringBuilder); ok {
-			nb.bin = sb.BinaryBuilder
-		}
-	case jkBinary:
-		nb.bin, ok = b.(*array.BinaryBuilder)
 	case jkStruct:
-		if nb.st, ok = b.(*array.StructBuilder); ok {
-			for i, c := range n.children {
-				protoBind(c, nb.st.FieldBuilder(i), nbs)
-			}
+		for i, c := range n.children {
+			protoBind(c, nb.st.FieldBuilder(i), nbs)
 		}
 	case jkList:
-		if nb.ls, ok = b.(*array.ListBuilder); ok {
-			protoBind(n.children[0], nb.ls.ValueBuilder(), nbs)
-		}
+		protoBind(n.children[0], nb.ls.ValueBuilder(), nbs)
 	case jkMap:
-		if nb.mp, ok = b.(*array.MapBuilder); ok {
-			protoBind(n.children[0], nb.mp.KeyBuilder(), nbs)
-			protoBind(n.children[1], nb.mp.ItemBuilder(), nbs)
-		}
-	}
-	if !ok {
-		panic(fmt.Sprintf("ingest: builder for %s column %q is %T", n.typeName, n.name, b))
+		protoBind(n.children[0], nb.mp.KeyBuilder(), nbs)
+		protoBind(n.children[1], nb.mp.ItemBuilder(), nbs)
 	}
 }
