@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"path"
@@ -79,6 +80,34 @@ const PropRollback = "floe.rollback"
 // again: the target snapshot lacks offsets the table has now.
 var ErrNotReplayable = errors.New("cannot replay from this snapshot")
 
+// ReplayOffsets returns the offsets a replay rollback of tbl to its
+// snapshot s reads pipeline's records again from: those of the newest
+// snapshot at or before s that carries them. It fails with an error that
+// Is ErrNotReplayable when they lack a partition tbl has now.
+func ReplayOffsets(tbl *table.Table, s *table.Snapshot, pipeline string) (Offsets, error) {
+	now, _, _, err := TableOffsets(tbl, pipeline)
+	if err != nil {
+		return nil, err
+	}
+	off, _, _, err := replayPoint(tbl, s, now, pipeline, slog.Default())
+	return off, err
+}
+
+// replayPoint is ReplayOffsets, with the snapshot the offsets come from
+// (which the pipeline's tag pins after the replay) and whether there is
+// one.
+func replayPoint(tbl *table.Table, s *table.Snapshot, now Offsets, pipeline string, log *slog.Logger) (Offsets, int64, bool, error) {
+	back, tagged, found, err := tableOffsets(tableAt(tbl, s), pipeline, log)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if missing := Uncovered(now, back); missing != "" {
+		return nil, 0, false, fmt.Errorf("%w: snapshot %d holds no offsets for %s, which the table has now: a replay could not say where to read %s from again; roll back to a later snapshot, or use skip",
+			ErrNotReplayable, s.SnapshotID, missing, missing)
+	}
+	return back, tagged, found, nil
+}
+
 // Uncovered names the first partition of now that back has no offset
 // for, "" when back covers every one.
 func Uncovered(now, back Offsets) string {
@@ -142,13 +171,9 @@ func (c *Committer) Rollback(ctx context.Context, target int64, mode RollbackMod
 		upd = append(upd, table.NewSetSnapshotRefUpdate(table.MainBranch, s.SnapshotID, table.BranchRef, 0, 0, 0))
 		// The tag pins the newest snapshot at or before S that carries the
 		// pipeline's offsets: what S's data holds.
-		back, tagged, found, err := tableOffsets(tableAt(c.tbl, s), c.cfg.Pipeline, c.cfg.Logger)
+		_, tagged, found, err := replayPoint(c.tbl, s, c.offsets, c.cfg.Pipeline, c.cfg.Logger)
 		if err != nil {
 			return nil, err
-		}
-		if missing := Uncovered(c.offsets, back); missing != "" {
-			return nil, fmt.Errorf("%w: snapshot %d holds no offsets for %s, which the table has now: a replay could not say where to read %s from again; roll back to a later snapshot, or use skip",
-				ErrNotReplayable, target, missing, missing)
 		}
 		if found {
 			upd = append(upd, table.NewSetSnapshotRefUpdate(tag, tagged, table.TagRef, math.MaxInt64, 0, 0))

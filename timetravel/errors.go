@@ -24,15 +24,17 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 )
 
-// invalid returns an error that Is ErrInvalid with the given text.
-func invalid(format string, args ...any) error {
-	return &classed{class: ErrInvalid, msg: fmt.Sprintf(format, args...)}
+// Errorf returns an error that Is class (one of the Err* above) and whose
+// text is the formatted message alone.
+func Errorf(class error, format string, args ...any) error {
+	return &classed{class: class, msg: fmt.Sprintf(format, args...)}
 }
 
+// invalid returns an error that Is ErrInvalid with the given text.
+func invalid(format string, args ...any) error { return Errorf(ErrInvalid, format, args...) }
+
 // notFound returns an error that Is ErrNotFound with the given text.
-func notFound(format string, args ...any) error {
-	return &classed{class: ErrNotFound, msg: fmt.Sprintf(format, args...)}
-}
+func notFound(format string, args ...any) error { return Errorf(ErrNotFound, format, args...) }
 
 // classed is an error of one class whose text is only its message (not
 // "invalid argument: ..."): the message is what a user reads.

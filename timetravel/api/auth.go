@@ -36,9 +36,7 @@ var readMethods = map[string]bool{
 	floev1.TableService_Changes_FullMethodName:       true,
 	floev1.TableService_GetCompaction_FullMethodName: true,
 	clusterv1.ClusterService_Status_FullMethodName:   true,
-	MethodRESTCatalog:              true,
-	"/grpc.health.v1.Health/Check": true,
-	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": true,
+	MethodRESTCatalog: true,
 }
 
 // Method scopes for the HTTP-only routes (query and changes over JSON

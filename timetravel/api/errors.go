@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"google.golang.org/grpc/codes"
@@ -22,24 +21,16 @@ import (
 // what to change. HTTP answers carry the same message with the status
 // httpStatus gives.
 
-type classedErr struct {
-	class error
-	msg   string
-}
-
-func (e *classedErr) Error() string        { return e.msg }
-func (e *classedErr) Is(target error) bool { return target == e.class }
-
 func invalidf(format string, args ...any) error {
-	return &classedErr{class: timetravel.ErrInvalid, msg: fmt.Sprintf(format, args...)}
+	return timetravel.Errorf(timetravel.ErrInvalid, format, args...)
 }
 
 func notFoundf(format string, args ...any) error {
-	return &classedErr{class: timetravel.ErrNotFound, msg: fmt.Sprintf(format, args...)}
+	return timetravel.Errorf(timetravel.ErrNotFound, format, args...)
 }
 
 func conflictf(format string, args ...any) error {
-	return &classedErr{class: timetravel.ErrConflict, msg: fmt.Sprintf(format, args...)}
+	return timetravel.Errorf(timetravel.ErrConflict, format, args...)
 }
 
 // code is the gRPC code of err.
@@ -48,13 +39,14 @@ func code(err error) codes.Code {
 		return s.Code()
 	}
 	switch {
-	case errors.Is(err, timetravel.ErrInvalid):
+	case errors.Is(err, timetravel.ErrInvalid), errors.Is(err, commit.ErrNotAncestor):
 		return codes.InvalidArgument
 	case errors.Is(err, timetravel.ErrNotFound), errors.Is(err, cluster.ErrUnknownTable):
 		return codes.NotFound
 	case errors.Is(err, timetravel.ErrExhausted):
 		return codes.ResourceExhausted
-	case errors.Is(err, timetravel.ErrConflict), errors.Is(err, cluster.ErrNotWriting), errors.Is(err, commit.ErrAncestryCut):
+	case errors.Is(err, timetravel.ErrConflict), errors.Is(err, cluster.ErrNotWriting), errors.Is(err, commit.ErrAncestryCut),
+		errors.Is(err, commit.ErrNotReplayable):
 		return codes.FailedPrecondition
 	case errors.Is(err, table.ErrCommitFailed):
 		// Another writer changed the table under the call: retry.

@@ -626,7 +626,10 @@ func (s *Server) Rollback(ctx context.Context, req *floev1.RollbackRequest) (*fl
 		// the two tables, whatever the transform decides this time.
 		// Trimmed first: should the node die between the two, the table
 		// keeps its rows and the same rollback can be run again.
-		to := targetOffsets(tbl, tbl.Metadata().SnapshotByID(plan.TargetSnapshotId), ref.Pipeline)
+		to, err := commit.ReplayOffsets(tbl, tbl.Metadata().SnapshotByID(plan.TargetSnapshotId), ref.Pipeline)
+		if err != nil {
+			return nil, toStatus(err)
+		}
 		for _, sib := range s.b.Tables() {
 			if sib.Pipeline != ref.Pipeline || sib.Name == ref.Name || sib.Kind != "dead_letter" {
 				continue
@@ -660,10 +663,6 @@ func (s *Server) Rollback(ctx context.Context, req *floev1.RollbackRequest) (*fl
 	})
 	switch {
 	case err == nil:
-	case errors.Is(err, commit.ErrNotAncestor):
-		return nil, toStatus(invalidf("%v", err))
-	case errors.Is(err, commit.ErrNotReplayable):
-		return nil, toStatus(conflictf("%v", err))
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return nil, toStatus(fmt.Errorf("%w (the rollback may or may not have been applied: list the snapshots to see)", err))
 	default:
@@ -740,10 +739,8 @@ func planRollback(ref TableRef, tbl *table.Table, req *floev1.RollbackRequest, m
 	out.OffsetsBefore = partitionOffsets(before, nil)
 	after := before
 	if mode == commit.RollbackReplay {
-		after = targetOffsets(tbl, target, ref.Pipeline)
-		if missing := commit.Uncovered(before, after); missing != "" {
-			return nil, conflictf("snapshot %d holds no offsets for %s, which %s has now: a replay could not say where to read %s from again; roll back to a later snapshot, or use skip",
-				target.SnapshotID, missing, ref.Name, missing)
+		if after, err = commit.ReplayOffsets(tbl, target, ref.Pipeline); err != nil {
+			return nil, err
 		}
 		out.NewSnapshotId = target.SnapshotID
 	}
@@ -781,26 +778,6 @@ func plural(n int64, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
-}
-
-// targetOffsets are the pipeline's offsets as of snapshot s: the newest
-// at or before it that carries them.
-func targetOffsets(tbl *table.Table, s *table.Snapshot, pipeline string) commit.Offsets {
-	meta := tbl.Metadata()
-	for sn := s; sn != nil; {
-		if sn.Summary != nil {
-			if v := sn.Summary.Properties[commit.PropOffsets]; v != "" && sn.Summary.Properties[commit.PropPipeline] == pipeline {
-				if off, err := commit.ParseOffsets(v); err == nil {
-					return off
-				}
-			}
-		}
-		if sn.ParentSnapshotID == nil {
-			break
-		}
-		sn = meta.SnapshotByID(*sn.ParentSnapshotID)
-	}
-	return commit.Offsets{}
 }
 
 // reservedTag says why a tag name is not the user's to set.
