@@ -11,11 +11,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/floelake/floe/commit"
@@ -65,6 +67,10 @@ type Server struct {
 	log  *slog.Logger
 	sem  chan struct{}
 	jobs *jobs
+	// files caches each table's file statistics by snapshot: GetTable
+	// would read every manifest of the current snapshot on each call, and
+	// the console calls it after every commit it sees.
+	files sync.Map // table name → cachedFiles
 	// now is time.Now, replaceable in tests.
 	now func() time.Time
 }
@@ -215,7 +221,7 @@ func (s *Server) GetTable(ctx context.Context, req *floev1.GetTableRequest) (*fl
 	if cur := meta.CurrentSnapshot(); cur != nil {
 		out.CurrentSnapshot = snapshotProto(cur, meta, refsByID, ancestors)
 		out.FreshnessSeconds = s.now().Sub(time.UnixMilli(cur.TimestampMs)).Seconds()
-		fs, err := fileStats(ctx, tbl, ref.TargetFileSize)
+		fs, err := s.fileStats(ctx, ref, tbl)
 		if err != nil {
 			return nil, toStatus(fmt.Errorf("%w: file statistics of %s: %w", timetravel.ErrUnavailable, ref.Name, err))
 		}
@@ -230,6 +236,26 @@ func (s *Server) GetTable(ctx context.Context, req *floev1.GetTableRequest) (*fl
 	}
 	slices.SortFunc(out.Refs, func(a, b *floev1.Ref) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+type cachedFiles struct {
+	snapshot int64
+	stats    *floev1.FileStats
+}
+
+// fileStats returns the file statistics of tbl's current snapshot, read
+// once per snapshot.
+func (s *Server) fileStats(ctx context.Context, ref TableRef, tbl *table.Table) (*floev1.FileStats, error) {
+	snap := commit.HeadID(tbl)
+	if c, ok := s.files.Load(ref.Name); ok && c.(cachedFiles).snapshot == snap {
+		return proto.Clone(c.(cachedFiles).stats).(*floev1.FileStats), nil
+	}
+	fs, err := fileStats(ctx, tbl, ref.TargetFileSize)
+	if err != nil {
+		return nil, err
+	}
+	s.files.Store(ref.Name, cachedFiles{snapshot: snap, stats: fs})
+	return proto.Clone(fs).(*floev1.FileStats), nil
 }
 
 // fileStats reads the current snapshot's manifests.
