@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/apache/iceberg-go"
 	"github.com/floelake/floe/commit"
 )
 
@@ -24,6 +25,22 @@ type Service interface {
 	Leave(ctx context.Context, nodeID string) error
 	// Status is this node's view of the cluster.
 	Status(ctx context.Context) (Status, error)
+	// EvolveSchema changes the schema of a pipeline's table so that it
+	// takes the records of a writer schema (schema_evolution: add) and
+	// returns the changes it applied (none when the table takes them
+	// already: it is idempotent). On a follower it is forwarded to the
+	// leader, which writes the table.
+	EvolveSchema(ctx context.Context, req EvolveRequest) ([]string, error)
+}
+
+// EvolveRequest names a pipeline and the writer schema its table must
+// take.
+type EvolveRequest struct {
+	Pipeline string
+	// SchemaID is the writer schema's registry id, for the log.
+	SchemaID uint32
+	// Writer is the writer schema in its Iceberg form.
+	Writer *iceberg.Schema
 }
 
 // JoinRequest names a node and the addresses the others reach it at.

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
+	"github.com/apache/iceberg-go"
 	"github.com/floelake/floe/commit"
 	clusterv1 "github.com/floelake/floe/proto/floe/cluster/v1"
 	"github.com/floelake/floe/raftstore"
@@ -328,6 +330,22 @@ func (g *grpcService) Leave(ctx context.Context, req *clusterv1.LeaveRequest) (*
 	return &clusterv1.LeaveResponse{}, nil
 }
 
+// EvolveSchema implements clusterv1.ClusterServiceServer.
+func (g *grpcService) EvolveSchema(ctx context.Context, req *clusterv1.EvolveSchemaRequest) (*clusterv1.EvolveSchemaResponse, error) {
+	if req.GetPipeline() == "" {
+		return nil, invalidArgument("evolve schema needs a pipeline")
+	}
+	var w iceberg.Schema
+	if err := json.Unmarshal([]byte(req.GetWriterSchema()), &w); err != nil {
+		return nil, invalidArgument("writer_schema is not an Iceberg schema: %v", err)
+	}
+	changes, err := g.svc.EvolveSchema(ctx, EvolveRequest{Pipeline: req.GetPipeline(), SchemaID: req.GetSchemaId(), Writer: &w})
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return &clusterv1.EvolveSchemaResponse{Changes: changes}, nil
+}
+
 // Status implements clusterv1.ClusterServiceServer.
 func (g *grpcService) Status(ctx context.Context, _ *clusterv1.StatusRequest) (*clusterv1.StatusResponse, error) {
 	s, err := g.svc.Status(ctx)
@@ -420,6 +438,26 @@ func (c *Client) Leave(ctx context.Context, nodeID string) error {
 		_, err := c.rpc.Leave(ctx, &clusterv1.LeaveRequest{NodeId: nodeID})
 		return err
 	})
+}
+
+// EvolveSchema calls Service.EvolveSchema on the node.
+func (c *Client) EvolveSchema(ctx context.Context, req EvolveRequest) ([]string, error) {
+	if req.Writer == nil {
+		return nil, fmt.Errorf("%w: evolve schema needs a writer schema", ErrInvalidArgument)
+	}
+	w, err := json.Marshal(req.Writer)
+	if err != nil {
+		return nil, err
+	}
+	var resp *clusterv1.EvolveSchemaResponse
+	err = c.call(ctx, "evolve schema", true, func(ctx context.Context) (err error) {
+		resp, err = c.rpc.EvolveSchema(ctx, &clusterv1.EvolveSchemaRequest{Pipeline: req.Pipeline, SchemaId: req.SchemaID, WriterSchema: string(w)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetChanges(), nil
 }
 
 // Status calls Service.Status on the node. Times come back in UTC.

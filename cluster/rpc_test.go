@@ -72,6 +72,10 @@ func (f *fakeService) Leave(ctx context.Context, nodeID string) error {
 	return f.leave(ctx, nodeID)
 }
 
+func (f *fakeService) EvolveSchema(ctx context.Context, req EvolveRequest) ([]string, error) {
+	return nil, nil
+}
+
 func (f *fakeService) Status(ctx context.Context) (Status, error) {
 	if f.status == nil {
 		return Status{}, nil

@@ -75,9 +75,31 @@ func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 			n.log.Info("assignment changed; restarting consumption", "pipeline", name, "reason", cause, "last_err", err)
 		case err != nil:
 			var rej *rejectedError
+			var change *ingest.SchemaChangeError
 			if ingest.IsConfigError(err) {
 				n.pipelineFailed(name, err)
 				return
+			}
+			if errors.As(err, &change) {
+				// Not a failure: the table takes the new writer schema
+				// first, then the records are read again.
+				n.log.Info("a writer schema needs the table's schema to change; changing it", "pipeline", name, "schema_id", change.SchemaID, "changes", len(change.Changes))
+				if err := n.evolveSchema(ctx, change); err != nil && ctx.Err() == nil {
+					n.log.Error("schema change refused; the records of this writer schema wait", "pipeline", name, "schema_id", change.SchemaID, "err", err)
+					select {
+					case <-ctx.Done():
+					case <-time.After(10 * time.Second):
+					}
+				}
+				continue
+			}
+			if ingest.IsPause(err) {
+				n.log.Warn("consumption paused; retrying from the ledger's offsets", "pipeline", name, "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(pauseFor):
+				}
+				continue
 			}
 			if errors.As(err, &rej) {
 				n.log.Warn("segment rejected; reloading the assignment", "pipeline", name, "err", err)
@@ -94,6 +116,10 @@ func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 		}
 	}
 }
+
+// pauseFor is how long a paused run (an unreachable schema registry) waits
+// before consuming again.
+const pauseFor = 2 * time.Second
 
 // noteSeen records that the leader applied index for this node.
 func (n *Node) noteSeen(index uint64) {

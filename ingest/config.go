@@ -10,6 +10,7 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
+	"github.com/floelake/floe/ingest/registry"
 	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/conf"
 	"github.com/floelake/floe/internal/schema"
@@ -103,8 +104,22 @@ type PipelineConfig struct {
 	Table string `yaml:"table"`
 	// DeadLetterTable receives records that do not decode; default <table>__dlq.
 	DeadLetterTable string `yaml:"dead_letter_table"`
-	// Format of record values: json.
+	// Format of record values: json, avro or protobuf. Avro and protobuf
+	// records are in the schema registry's wire format (a zero byte, the
+	// writer schema's id, then the payload; protobuf adds the message
+	// indexes), and need the registry section.
 	Format string `yaml:"format"`
+	// Registry is the schema registry the avro and protobuf formats read
+	// writer schemas from (URLs, TLS, basic auth, timeout).
+	Registry registry.Config `yaml:"registry"`
+	// SchemaEvolution is what a record whose writer schema has fields or
+	// types the table lacks does: strict (the record is a dead letter, or
+	// the fields are ignored) or add (new fields become new optional
+	// columns, and int->long, float->double and decimal precision widening
+	// are applied to the table before the first row that needs them is
+	// committed). Default: add for avro and protobuf without a transform,
+	// strict otherwise; json is always strict.
+	SchemaEvolution string `yaml:"schema_evolution"`
 	// Start is where to begin when the table has no committed offsets:
 	// earliest, latest, or an RFC 3339 timestamp.
 	Start          string        `yaml:"start"`
@@ -369,9 +384,7 @@ func (p PipelineConfig) Validate() error {
 	if p.DeadLetter() == p.Table {
 		pr.Addf("dead_letter_table", "must differ from the table")
 	}
-	if p.Format != "json" {
-		pr.Addf("format", "must be json, got %q", p.Format)
-	}
+	p.checkFormat(&pr)
 	if err := checkStart(p.Start); err != nil {
 		pr.Addf("start", "%v", err)
 	}
@@ -499,6 +512,79 @@ func (p PipelineConfig) checkTransform(pr *conf.Problems, in *iceberg.Schema, ke
 		return nil
 	}
 	return sch
+}
+
+// Record formats (PipelineConfig.Format; empty is json).
+const (
+	FormatJSON     = "json"
+	FormatAvro     = "avro"
+	FormatProtobuf = "protobuf"
+)
+
+// Schema evolution policies (PipelineConfig.SchemaEvolution).
+const (
+	EvolutionStrict = "strict"
+	EvolutionAdd    = "add"
+)
+
+// RegistryFormat reports whether the pipeline's records are in the schema
+// registry's wire format (avro, protobuf).
+func (p PipelineConfig) RegistryFormat() bool {
+	return p.Format == FormatAvro || p.Format == FormatProtobuf
+}
+
+// Evolves reports whether the pipeline adds columns and widens types of its
+// table to fit its records' writer schemas (schema_evolution: add, the
+// default of registry formats without a transform).
+func (p PipelineConfig) Evolves() bool {
+	switch p.SchemaEvolution {
+	case EvolutionAdd:
+		return true
+	case "":
+		return p.RegistryFormat() && !p.Transforms()
+	}
+	return false
+}
+
+// checkFormat adds the problems of format, registry and schema_evolution
+// to pr.
+func (p PipelineConfig) checkFormat(pr *conf.Problems) {
+	switch p.Format {
+	case FormatJSON:
+		if p.Registry.Enabled() {
+			pr.Addf("registry", "applies to format avro or protobuf only; this pipeline reads json")
+		}
+	case FormatAvro, FormatProtobuf:
+		if !p.Registry.Enabled() {
+			pr.Addf("registry.urls", "format %s needs the schema registry that holds the writer schemas, such as urls: [http://localhost:8081]", p.Format)
+		}
+		if p.InferConflicts != "" {
+			pr.Addf("infer_conflicts", "applies to json only: a %s table's schema is its first record's writer schema", p.Format)
+		}
+		if p.Mode == ModeCDC {
+			pr.Addf("mode", "cdc reads Debezium's JSON envelope: it needs format json")
+		}
+		if p.Format == FormatProtobuf && p.Transforms() {
+			pr.Addf("transform", "is not available for format protobuf yet (json and avro have it)")
+		}
+	default:
+		pr.Addf("format", "must be %s, %s or %s, got %q", FormatJSON, FormatAvro, FormatProtobuf, p.Format)
+	}
+	if err := p.Registry.Validate(); err != nil {
+		pr.Nest("registry", err)
+	}
+	switch p.SchemaEvolution {
+	case "", EvolutionStrict:
+	case EvolutionAdd:
+		switch {
+		case !p.RegistryFormat():
+			pr.Addf("schema_evolution", "add needs format avro or protobuf (a json record has no writer schema to add columns from)")
+		case p.Transforms():
+			pr.Addf("schema_evolution", "add cannot be combined with a transform: the table's columns are the transform's output; use strict")
+		}
+	default:
+		pr.Addf("schema_evolution", "must be %s or %s, got %q", EvolutionStrict, EvolutionAdd, p.SchemaEvolution)
+	}
 }
 
 // checkKey adds the problems of the key columns to pr and reports whether

@@ -120,7 +120,22 @@ func TestPipelineConfigValidate(t *testing.T) {
 		{"table part", func(p *ingest.PipelineConfig) { p.Table = "a..b" }, "table", "no empty part"},
 		{"dlq name", func(p *ingest.PipelineConfig) { p.DeadLetterTable = "dlq" }, "dead_letter_table", "namespace.table"},
 		{"dlq same", func(p *ingest.PipelineConfig) { p.DeadLetterTable = "a.b" }, "dead_letter_table", "must differ"},
-		{"format", func(p *ingest.PipelineConfig) { p.Format = "avro" }, "format", `must be json, got "avro"`},
+		{"format", func(p *ingest.PipelineConfig) { p.Format = "xml" }, "format", `must be json, avro or protobuf, got "xml"`},
+		{"avro without registry", func(p *ingest.PipelineConfig) { p.Format = ingest.FormatAvro }, "registry.urls", "format avro needs the schema registry"},
+		{"registry with json", func(p *ingest.PipelineConfig) { p.Registry.URLs = []string{"http://r:8081"} }, "registry", "applies to format avro or protobuf only"},
+		{"registry url", func(p *ingest.PipelineConfig) {
+			p.Format, p.Registry.URLs = ingest.FormatProtobuf, []string{"ftp://r"}
+		}, "registry.urls[0]", "must be an http:// or https:// URL"},
+		{"evolution", func(p *ingest.PipelineConfig) {
+			p.Format, p.Registry.URLs, p.SchemaEvolution = ingest.FormatAvro, []string{"http://r:8081"}, "loose"
+		}, "schema_evolution", `must be strict or add, got "loose"`},
+		{"evolution json", func(p *ingest.PipelineConfig) { p.SchemaEvolution = ingest.EvolutionAdd }, "schema_evolution", "add needs format avro or protobuf"},
+		{"avro cdc", func(p *ingest.PipelineConfig) {
+			p.Format, p.Registry.URLs, p.Mode = ingest.FormatAvro, []string{"http://r:8081"}, ingest.ModeCDC
+		}, "mode", "cdc reads Debezium's JSON envelope"},
+		{"avro infer conflicts", func(p *ingest.PipelineConfig) {
+			p.Format, p.Registry.URLs, p.InferConflicts = ingest.FormatAvro, []string{"http://r:8081"}, ingest.InferConflictsString
+		}, "infer_conflicts", "applies to json only"},
 		{"start", func(p *ingest.PipelineConfig) { p.Start = "yesterday" }, "start", "earliest, latest or an RFC 3339"},
 		{"interval", func(p *ingest.PipelineConfig) { p.CommitInterval = conf.Duration(time.Millisecond) }, "commit_interval", "must be at least 100ms, got 1ms"},
 		{"file size", func(p *ingest.PipelineConfig) { p.TargetFileSize = 10 << 10 }, "target_file_size", "at least 1MiB"},
@@ -207,7 +222,7 @@ func TestPipelineConfigValidate(t *testing.T) {
 }
 
 func TestPipelineConfigReportsAllProblemsAtOnce(t *testing.T) {
-	err := ingest.PipelineConfig{Table: "nodot", Format: "avro", Start: "earliest", OnDataLoss: "drop", Key: []string{"id"}}.Validate()
+	err := ingest.PipelineConfig{Table: "nodot", Format: "xml", Start: "earliest", OnDataLoss: "drop", Key: []string{"id"}}.Validate()
 	for _, field := range []string{"topics", "table", "format", "commit_interval", "target_file_size", "on_data_loss", "format_version", "key"} {
 		conftest.RequireField(t, err, field, "")
 	}

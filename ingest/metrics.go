@@ -27,6 +27,14 @@ type Metrics interface {
 	// without their records, because Kafka no longer has them
 	// (on_data_loss: skip).
 	OffsetsSkipped(topic string, partition int32, n int64)
+	// RegistryError is called for every record whose writer schema could
+	// not be used, by kind: not_framed, unknown_schema, bad_schema,
+	// incompatible (dead letters), unreachable (the run pauses), auth (the
+	// pipeline stops).
+	RegistryError(pipeline, kind string)
+	// SchemaChanged is called when n changes were applied to a table's
+	// schema to fit a writer schema.
+	SchemaChanged(table string, n int)
 	// FileWriteFailed is called when a seal's data files could not be
 	// written out.
 	FileWriteFailed(pipeline string)
@@ -41,6 +49,8 @@ func (NopMetrics) RecordsConsumed(string, int64, int64, int64, int64, int64) {}
 
 // LateEvents implements Metrics.
 func (NopMetrics) LateEvents(string, int64)            {}
+func (NopMetrics) RegistryError(string, string)        {}
+func (NopMetrics) SchemaChanged(string, int)           {}
 func (NopMetrics) ConsumerError(string, string)        {}
 func (NopMetrics) OffsetsSkipped(string, int32, int64) {}
 func (NopMetrics) FileWriteFailed(string)              {}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/floelake/floe/catalog"
+	"github.com/floelake/floe/ingest/registry"
 	"github.com/floelake/floe/ingest/transform"
 	"github.com/floelake/floe/internal/fileio"
 )
@@ -75,6 +76,9 @@ type Pipeline struct {
 	stats    stats
 	// prog is the pipeline's transform, nil without one.
 	prog *transform.Program
+	// schemas are the writer schemas of a registry format (avro,
+	// protobuf), nil for json.
+	schemas *writerSchemas
 	// sealed, if set (tests only), sees every seal as soon as it is made,
 	// before it is handed to the delivery.
 	sealed func(seal)
@@ -107,6 +111,17 @@ func New(opts Options) (*Pipeline, error) {
 		return nil, fmt.Errorf("ingest: pipelines[%s].transform: %w", opts.Pipeline.Name, err)
 	}
 	p.prog = prog
+	if opts.Pipeline.RegistryFormat() {
+		var ropts []registry.Option
+		if m, ok := opts.Metrics.(registry.Metrics); ok {
+			ropts = append(ropts, registry.WithMetrics(m))
+		}
+		cl, err := registry.New(opts.Pipeline.Registry, ropts...)
+		if err != nil {
+			return nil, &configError{fmt.Errorf("ingest: pipelines[%s].registry: %w", opts.Pipeline.Name, err)}
+		}
+		p.schemas = newWriterSchemas(opts.Pipeline.Format, cl)
+	}
 	p.mu.hwm = map[topicPartition]int64{}
 	p.mu.health = ErrNotConsuming
 	return p, nil

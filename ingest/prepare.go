@@ -401,7 +401,7 @@ func (p *Pipeline) inferSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceber
 	}
 	var samples [][]byte
 	var firstAt time.Time
-	p.log.Info("no schema declared: inferring it from the first records", "topics", cfg.Topics)
+	p.log.Info("no schema declared: taking it from the first records", "topics", cfg.Topics, "format", cfg.Format)
 	for polls := 0; len(samples) < 1000; polls++ {
 		if polls == 3 && len(samples) == 0 {
 			err := fmt.Errorf("waiting for the first records of %v to infer the schema from (no schema declared)", cfg.Topics)
@@ -415,16 +415,33 @@ func (p *Pipeline) inferSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceber
 			return nil, ctx.Err()
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
-			if len(r.Value) > 0 && r.Value[0] == '{' {
+			first := byte('{')
+			if p.schemas != nil {
+				first = 0 // the schema registry's magic byte
+			}
+			if len(r.Value) > 0 && r.Value[0] == first {
 				samples = append(samples, append([]byte(nil), r.Value...))
 			}
 		})
 		if len(samples) > 0 && firstAt.IsZero() {
 			firstAt = time.Now()
 		}
+		if len(samples) > 0 && p.schemas != nil {
+			// A registry format's table takes its first record's writer
+			// schema: no more samples needed.
+			break
+		}
 		if !firstAt.IsZero() && time.Since(firstAt) > 3*time.Second {
 			break
 		}
+	}
+	if p.schemas != nil {
+		sch, id, err := p.schemas.tableSchemaOf(ctx, samples, meta)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: pipelines[%s]: the table's schema: %w", cfg.Name, err)
+		}
+		p.log.Info("the table takes the writer schema of its first record", "schema_id", id)
+		return sch, nil
 	}
 	// Malformed records are dead letters, not evidence about the schema.
 	valid := samples[:0]

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -244,9 +245,11 @@ func (out *output) note(ts time.Time) {
 // flush hands its open writers to the pipeline, which closes and commits
 // them while the worker goes on.
 type worker struct {
-	p   *Pipeline
-	in  chan workItem
-	dec *decode.JSONDecoder
+	p  *Pipeline
+	in chan workItem
+	// dec decodes records into rows of the main output's schema (of the
+	// declared schema, for a transform).
+	dec decode.Decoder
 	// changes and keyDec read a keyed pipeline's records: rows and
 	// deleted keys.
 	changes *changeReader
@@ -326,8 +329,23 @@ func newWorker(p *Pipeline, outs []outputSpec, rs runStart) (*worker, error) {
 					return nil, err
 				}
 			}
-			if w.dec, err = decode.NewJSONDecoder(in, opts...); err != nil {
-				return nil, err
+			// rows is the decoder's row a transform reads.
+			var rows *decode.JSONDecoder
+			if p.opts.Pipeline.RegistryFormat() {
+				fixed := FixedColumns(p.opts.Pipeline, spec.info.Schema, &spec.info.Spec)
+				rd, err := newRegistryDecoder(p, spec.Table, in, fixed)
+				if err != nil {
+					return nil, err
+				}
+				w.dec, rows = rd, rd.rows
+			} else {
+				if rows, err = decode.NewJSONDecoder(in, opts...); err != nil {
+					return nil, err
+				}
+				w.dec = rows
+			}
+			if p.prog != nil && rows == nil {
+				return nil, &configError{fmt.Errorf("pipelines[%s]: format %s has no transform", p.opts.Pipeline.Name, p.opts.Pipeline.Format)}
 			}
 			switch {
 			case p.prog != nil && p.prog.Windowed():
@@ -335,7 +353,7 @@ func newWorker(p *Pipeline, outs []outputSpec, rs runStart) (*worker, error) {
 				if err != nil {
 					return nil, err
 				}
-				if w.tr, err = p.prog.NewRunner(w.dec, out); err != nil {
+				if w.tr, err = p.prog.NewRunner(rows, out); err != nil {
 					return nil, err
 				}
 				if w.win, err = newWindowOut(p.prog.NewWindower(w.tr), spec.info); err != nil {
@@ -343,7 +361,7 @@ func newWorker(p *Pipeline, outs []outputSpec, rs runStart) (*worker, error) {
 				}
 				w.win.w.SetClocks(clocks)
 			case p.prog != nil:
-				if w.tr, err = p.prog.NewRunner(w.dec, spec.info.Schema); err != nil {
+				if w.tr, err = p.prog.NewRunner(rows, spec.info.Schema); err != nil {
 					return nil, &configError{fmt.Errorf("pipelines[%s]: table %s: %w", p.opts.Pipeline.Name, spec.Table, err)}
 				}
 			}
@@ -443,6 +461,11 @@ func (w *worker) process(tp topicPartition, recs []*kgo.Record) error {
 		// only where that output takes the record: another output (the
 		// dead-letter table) may read records the main table has.
 		kind, perr := w.parse(r, meta, prog[w.main].takes(o))
+		if re := (*runEnding)(nil); errors.As(perr, &re) {
+			// Nothing of this run can be committed any more: the records
+			// are read again by the next run.
+			return re.err
+		}
 		got := routeDecoded
 		if perr != nil {
 			got = routeRejected

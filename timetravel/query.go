@@ -490,8 +490,9 @@ func (q *query) run(tbl *table.Table, snap *table.Snapshot, sch *iceberg.Schema,
 	}
 	q.countFiles(tasks)
 	if where != nil {
+		promoted := promotedColumns(tbl.Metadata(), sch)
 		for i := range tasks {
-			if rowGroupsPrunable(tasks[i].File, filterIDs) {
+			if rowGroupsPrunable(tasks[i].File, filterIDs) && !slices.ContainsFunc(filterIDs, func(id int) bool { return promoted[id] }) {
 				tasks[i].Residual = where
 			} else {
 				tasks[i].Residual = iceberg.AlwaysTrue{}
@@ -689,6 +690,12 @@ func planningFilter(ctx context.Context, tbl *table.Table, snap *table.Snapshot,
 	if err != nil {
 		return nil, err
 	}
+	for id := range promotedColumns(tbl.Metadata(), sch) {
+		if risky == nil {
+			risky = map[int]bool{}
+		}
+		risky[id] = true
+	}
 	if len(risky) == 0 {
 		return where, nil
 	}
@@ -697,6 +704,41 @@ func planningFilter(ctx context.Context, tbl *table.Table, snap *table.Snapshot,
 		return nil, fmt.Errorf("timetravel: rewrite the filter: %w", err)
 	}
 	return iceberg.VisitExpr[iceberg.BooleanExpression](nnf, &dropPredicates{sch: sch, ids: risky})
+}
+
+// promotedColumns returns the ids of the columns of sch whose type is
+// wider than in an earlier schema of the table (int to long, float to
+// double, a wider decimal: schema evolution). Files written before the
+// promotion keep bounds of the narrower type, which iceberg-go v0.7.0's
+// metrics evaluator reads as the wider one and fails the whole scan on
+// (an int's 4 bytes taken for a long's 8); predicates on these columns
+// are left to the filter every batch goes through.
+func promotedColumns(meta table.Metadata, sch *iceberg.Schema) map[int]bool {
+	var out map[int]bool
+	for _, old := range meta.Schemas() {
+		for _, f := range old.Fields() {
+			collectPromoted(sch, f, &out)
+		}
+	}
+	return out
+}
+
+// collectPromoted adds to out the fields of f (f included, nested ones
+// too) whose type in sch differs from theirs.
+func collectPromoted(sch *iceberg.Schema, f iceberg.NestedField, out *map[int]bool) {
+	if cur, ok := sch.FindFieldByID(f.ID); ok {
+		if _, nested := f.Type.(iceberg.NestedType); !nested && !cur.Type.Equals(f.Type) {
+			if *out == nil {
+				*out = map[int]bool{}
+			}
+			(*out)[f.ID] = true
+		}
+	}
+	if nt, ok := f.Type.(iceberg.NestedType); ok {
+		for _, c := range nt.Fields() {
+			collectPromoted(sch, c, out)
+		}
+	}
 }
 
 // emptyBoundSources returns the ids of the columns that are the source

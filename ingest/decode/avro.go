@@ -132,6 +132,16 @@ type avroReorder struct {
 // has no other). Any other difference is an error naming the field (a *DecodeError when it is
 // about the writer schema), to dead-letter the records of that writer schema with.
 func NewAvroDecoder(table *iceberg.Schema, writer *AvroSchema) (*AvroDecoder, error) {
+	return NewAvroDecoderInto(table, nil, writer)
+}
+
+// NewAvroDecoderInto is NewAvroDecoder parsing into rows, a JSONDecoder of
+// the same table schema (nil: a new one): decoders of several writer
+// schemas of one table then share one row, which Rows returns, so that
+// whatever reads the row (a transform, a Projector) reads it from one
+// place whichever writer schema the record had. Decoders sharing rows are
+// used by one goroutine.
+func NewAvroDecoderInto(table *iceberg.Schema, rows *JSONDecoder, writer *AvroSchema) (*AvroDecoder, error) {
 	if table == nil || writer == nil {
 		return nil, errors.New("ingest: nil schema")
 	}
@@ -140,9 +150,14 @@ func NewAvroDecoder(table *iceberg.Schema, writer *AvroSchema) (*AvroDecoder, er
 			return nil, err
 		}
 	}
-	out, err := NewJSONDecoder(table)
-	if err != nil {
-		return nil, err
+	out := rows
+	if out == nil {
+		var err error
+		if out, err = NewJSONDecoder(table); err != nil {
+			return nil, err
+		}
+	} else if len(out.root.children) != len(table.Fields()) {
+		return nil, fmt.Errorf("ingest: the shared row has %d columns, the table %d", len(out.root.children), len(table.Fields()))
 	}
 	w := writer.root
 	if w.kind != akRecord {
@@ -469,6 +484,9 @@ func compileRecord(op *avroOp, w *avroNode, t *jsonNode, st *iceberg.StructType,
 // ArrowSchema is the schema of the RecordBuilders Append accepts: the table's, as
 // NewJSONDecoder makes it.
 func (d *AvroDecoder) ArrowSchema() *arrow.Schema { return d.out.schema }
+
+// Rows returns the JSONDecoder whose row Parse fills (see NewAvroDecoderInto).
+func (d *AvroDecoder) Rows() *JSONDecoder { return d.out }
 
 // Parse validates and converts one Avro binary record (without the schema registry header)
 // into the decoder's scratch row. It appends nothing anywhere. On error it returns a

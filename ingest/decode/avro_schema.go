@@ -112,16 +112,27 @@ type AvroSchema struct {
 // -micros and -nanos are instants (timestamptz), as the Avro spec defines
 // them, and local-timestamp-* are timestamp.
 func ParseAvroSchema(text string) (*AvroSchema, error) {
-	dec := json.NewDecoder(strings.NewReader(text))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("avro schema: not valid JSON: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("avro schema: trailing data after the schema")
-	}
+	return ParseAvroSchemaWith(text, nil)
+}
+
+// ParseAvroSchemaWith parses an Avro schema that uses named types defined
+// by others (a schema registry's references): deps are their texts, each
+// after the ones it uses, as the registry client's Dependencies lists them.
+func ParseAvroSchemaWith(text string, deps []string) (*AvroSchema, error) {
 	p := &avroParser{names: map[string]*avroNode{}}
+	for i, d := range deps {
+		v, err := avroJSON(d)
+		if err != nil {
+			return nil, fmt.Errorf("avro schema: reference %d: %w", i+1, err)
+		}
+		if _, err := p.parse(v, "", ""); err != nil {
+			return nil, fmt.Errorf("avro schema: reference %d: %w", i+1, err)
+		}
+	}
+	v, err := avroJSON(text)
+	if err != nil {
+		return nil, fmt.Errorf("avro schema: %w", err)
+	}
 	root, err := p.parse(v, "", "")
 	if err != nil {
 		return nil, err
@@ -130,6 +141,20 @@ func ParseAvroSchema(text string) (*AvroSchema, error) {
 		return nil, err
 	}
 	return &AvroSchema{root: root}, nil
+}
+
+// avroJSON decodes one JSON document, numbers as json.Number.
+func avroJSON(text string) (any, error) {
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after the schema")
+	}
+	return v, nil
 }
 
 type avroParser struct {

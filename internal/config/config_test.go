@@ -22,15 +22,18 @@ pipelines:
 func TestExampleConfigIsValid(t *testing.T) {
 	cfg, err := Load("../../floe.example.yaml")
 	require.NoError(t, err)
-	require.Len(t, cfg.Pipelines, 2)
+	require.Len(t, cfg.Pipelines, 3)
 	require.Equal(t, time.Second, cfg.Pipelines[0].CommitInterval.D())
-	require.Equal(t, 10*time.Second, cfg.Pipelines[1].CommitInterval.D(), "default applies")
+	require.Equal(t, 10*time.Second, cfg.Pipelines[2].CommitInterval.D(), "default applies")
 	require.Equal(t, "lake.clicks__dlq", cfg.Pipelines[0].DeadLetter())
 	require.False(t, cfg.Pipelines[0].Keyed())
 	require.Equal(t, 2, cfg.Pipelines[0].FormatVersion)
-	require.Equal(t, []string{"order_id"}, cfg.Pipelines[1].Key)
-	require.Equal(t, 2, cfg.Pipelines[1].FormatVersion)
-	sch, err := cfg.Pipelines[1].DeclaredSchema()
+	require.Equal(t, "avro", cfg.Pipelines[1].Format)
+	require.True(t, cfg.Pipelines[1].Evolves())
+	require.False(t, cfg.Pipelines[0].Evolves())
+	require.Equal(t, []string{"order_id"}, cfg.Pipelines[2].Key)
+	require.Equal(t, 2, cfg.Pipelines[2].FormatVersion)
+	sch, err := cfg.Pipelines[2].DeclaredSchema()
 	require.NoError(t, err)
 	f, ok := sch.FindFieldByName("order_id")
 	require.True(t, ok)
@@ -247,7 +250,7 @@ cluster: {enabled: true, dead_after: 1s}
 kafka: {brokers: [a:1], group: ""}
 pipelines:
   - {name: p, topics: [t], table: a.b, commit_interval: 1ms}
-  - {name: p, topics: [u], table: a.b, format: avro}
+  - {name: p, topics: [u], table: a.b, format: xml}
 `), nil)
 	for _, f := range []string{"catalog.type", "node.log_level", "cluster.dead_after", "kafka.group",
 		"pipelines[0].commit_interval", "pipelines[1].name", "pipelines[1].format", "pipelines[1].table"} {

@@ -108,7 +108,7 @@ func TestUnknownFieldSuggests(t *testing.T) {
 		{"deep", onePipeline + "cluster:\n  tls:\n    ca: x\n", "cluster.tls.ca", 8,
 			"unknown field; allowed: cert_file, key_file, ca_file"},
 		{"far", onePipeline + "    interval: 1s\n", "pipelines[0].interval", 6,
-			"unknown field; allowed: name, topics, table, dead_letter_table, format, start, commit_interval, " +
+			"unknown field; allowed: name, topics, table, dead_letter_table, format, registry, schema_evolution, start, commit_interval, " +
 				"target_file_size, schema, partition_by, kafka_metadata, table_properties, key, mode, version_column, version_from, delete_mode, key_index_memory, format_version, workers, on_data_loss, infer_conflicts, transform"},
 		{"top level", "brokers: [a:1]\n" + onePipeline, "brokers", 1,
 			"unknown field; allowed: node, cluster, kafka, catalog, storage, defaults, pipelines, maintenance"},

@@ -19,6 +19,8 @@
 //	writer/before-report    a table writer's commit landed, the ledger not told yet
 //	cluster/after-propose   the ledger accepted a segment, its proposer not told yet
 //	upsert/rebuild          a key index rebuild from the table starts (an error fails it)
+//	schema/before-catalog   a schema change is staged, not sent
+//	schema/after-catalog    the catalog accepted a schema change, the member asking not told yet
 package failpoint
 
 import (

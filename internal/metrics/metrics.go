@@ -89,6 +89,8 @@ type Set struct {
 
 	// floe_window_*
 	windowRows, windowReopened, windowReadBack, windowDropped *prometheus.CounterVec
+	registryErrors, schemaChanges                             *prometheus.CounterVec
+	registryFetches                                           *prometheus.HistogramVec
 	windowsInMemory                                           *prometheus.GaugeVec
 	dedupFiles, dedupKeys                                     *prometheus.GaugeVec
 	dedupMerges                                               *prometheus.CounterVec
@@ -167,10 +169,15 @@ func New() *Set {
 			Buckets: []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300},
 		}, []string{"table"}),
 
-		windowRows:      counter("floe_window_rows_total", "Window rows written (first versions and corrections).", "table"),
-		windowReopened:  counter("floe_window_reopened_total", "Window rows corrected after the watermark had passed their end: windows late data re-opened.", "table"),
-		windowReadBack:  counter("floe_window_read_back_total", "Windows read back from the table to be corrected (no longer in memory).", "table"),
-		windowDropped:   counter("floe_window_dropped_events_total", "Events later than max_lateness, routed to the dead-letter table.", "table"),
+		windowRows:     counter("floe_window_rows_total", "Window rows written (first versions and corrections).", "table"),
+		windowReopened: counter("floe_window_reopened_total", "Window rows corrected after the watermark had passed their end: windows late data re-opened.", "table"),
+		windowReadBack: counter("floe_window_read_back_total", "Windows read back from the table to be corrected (no longer in memory).", "table"),
+		windowDropped:  counter("floe_window_dropped_events_total", "Events later than max_lateness, routed to the dead-letter table.", "table"),
+		registryErrors: counter("floe_registry_errors_total", "Records whose writer schema could not be used, by kind: not_framed, unknown_schema, bad_schema "+
+			"and incompatible (dead letters), unreachable (the pipeline pauses and retries), auth (the pipeline stops).", "pipeline", "kind"),
+		schemaChanges: counter("floe_schema_changes_total", "Changes (columns added, types widened, columns made optional) applied to a table's schema to fit its records' writer schemas.", "table"),
+		registryFetches: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "floe_registry_fetch_seconds",
+			Help: "Schema registry requests (one per schema id or referenced subject version; cached for good), by outcome.", Buckets: prometheus.DefBuckets}, []string{"outcome"}),
 		windowsInMemory: gauge("floe_window_state_windows", "Windows the window state holds in memory.", "table"),
 		dedupFiles:      gauge("floe_dedup_state_files", "Files of kept keys the table's dedup state manifest lists.", "table"),
 		dedupKeys:       gauge("floe_dedup_state_keys", "Keys the files of the table's dedup state manifest hold (within the horizon, or not merged away yet).", "table"),
@@ -190,6 +197,7 @@ func New() *Set {
 		s.upsertRows, s.upsertReplaced, s.upsertDeleted, s.indexRebuilds, s.indexKeys, s.indexBytes, s.indexRebuildSeconds,
 		s.indexFileKeys, s.indexFileBytes,
 		s.windowRows, s.windowReopened, s.windowReadBack, s.windowDropped, s.windowsInMemory,
+		s.registryErrors, s.schemaChanges, s.registryFetches,
 		s.dedupFiles, s.dedupKeys, s.dedupMerges,
 	)
 	return s
@@ -464,6 +472,30 @@ func (s *Set) MaintenanceFailed(table, task string) {
 func (s *Set) LateEvents(table string, n int64) {
 	s.windowDropped.WithLabelValues(table).Add(float64(n))
 }
+
+// RegistryError counts a record whose writer schema could not be used, by
+// kind (see floe_registry_errors_total).
+func (s *Set) RegistryError(pipeline, kind string) {
+	s.registryErrors.WithLabelValues(pipeline, kind).Inc()
+}
+
+// SchemaChanged counts the changes applied to a table's schema.
+func (s *Set) SchemaChanged(table string, n int) {
+	s.schemaChanges.WithLabelValues(table).Add(float64(n))
+}
+
+// SchemaFetched observes a schema registry request (registry.Metrics).
+func (s *Set) SchemaFetched(ok bool, d time.Duration) {
+	outcome := "ok"
+	if !ok {
+		outcome = "error"
+	}
+	s.registryFetches.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// CacheHit is a schema found in the registry client's cache (registry.Metrics):
+// not counted, the fetches are.
+func (s *Set) CacheHit() {}
 
 // DedupCommit reports a commit's dedup state: the files and keys its
 // manifest lists, and the merges the commit made.

@@ -82,8 +82,8 @@ func (b apiBackend) Compact(ctx context.Context, name string, progress func(main
 }
 
 // publicCluster is the cluster service as the API offers it: Status
-// always; Join and Leave in cluster mode; Apply never (the members apply
-// ledger commands to each other on cluster.api_addr, under mutual TLS).
+// always; Join and Leave in cluster mode; Apply and EvolveSchema never (the
+// members ask them of each other on cluster.api_addr, under mutual TLS).
 type publicCluster struct {
 	c       *cluster.Node
 	enabled bool
@@ -91,6 +91,10 @@ type publicCluster struct {
 
 func (p publicCluster) Apply(context.Context, []byte) (commit.ApplyResult, error) {
 	return commit.ApplyResult{}, fmt.Errorf("%w: ledger commands are applied between members on cluster.api_addr, not through the API", cluster.ErrInvalidArgument)
+}
+
+func (p publicCluster) EvolveSchema(context.Context, cluster.EvolveRequest) ([]string, error) {
+	return nil, fmt.Errorf("%w: schema changes are asked for between members on cluster.api_addr, not through the API", cluster.ErrInvalidArgument)
 }
 
 func (p publicCluster) Join(ctx context.Context, req cluster.JoinRequest) error {

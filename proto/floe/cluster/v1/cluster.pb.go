@@ -1021,6 +1021,117 @@ func (*LeaveResponse) Descriptor() ([]byte, []int) {
 	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{11}
 }
 
+// EvolveSchemaRequest names the pipeline and the writer schema its table
+// must take.
+type EvolveSchemaRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline string                 `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// schema_id is the writer schema's registry id (for the log).
+	SchemaId uint32 `protobuf:"varint,2,opt,name=schema_id,json=schemaId,proto3" json:"schema_id,omitempty"`
+	// writer_schema is the writer schema's Iceberg form, as Iceberg schema
+	// JSON (field ids mean nothing).
+	WriterSchema  string `protobuf:"bytes,3,opt,name=writer_schema,json=writerSchema,proto3" json:"writer_schema,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvolveSchemaRequest) Reset() {
+	*x = EvolveSchemaRequest{}
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvolveSchemaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvolveSchemaRequest) ProtoMessage() {}
+
+func (x *EvolveSchemaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvolveSchemaRequest.ProtoReflect.Descriptor instead.
+func (*EvolveSchemaRequest) Descriptor() ([]byte, []int) {
+	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *EvolveSchemaRequest) GetPipeline() string {
+	if x != nil {
+		return x.Pipeline
+	}
+	return ""
+}
+
+func (x *EvolveSchemaRequest) GetSchemaId() uint32 {
+	if x != nil {
+		return x.SchemaId
+	}
+	return 0
+}
+
+func (x *EvolveSchemaRequest) GetWriterSchema() string {
+	if x != nil {
+		return x.WriterSchema
+	}
+	return ""
+}
+
+// EvolveSchemaResponse lists the changes the call applied (none when the
+// table took the writer schema already).
+type EvolveSchemaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changes       []string               `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvolveSchemaResponse) Reset() {
+	*x = EvolveSchemaResponse{}
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvolveSchemaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvolveSchemaResponse) ProtoMessage() {}
+
+func (x *EvolveSchemaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvolveSchemaResponse.ProtoReflect.Descriptor instead.
+func (*EvolveSchemaResponse) Descriptor() ([]byte, []int) {
+	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *EvolveSchemaResponse) GetChanges() []string {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
 // StatusRequest has no parameters.
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1030,7 +1141,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[12]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1153,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[12]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1166,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 // StatusResponse is cluster.Status.
@@ -1075,7 +1186,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[13]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1198,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[13]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1211,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -1176,7 +1287,7 @@ type MemberStatus struct {
 
 func (x *MemberStatus) Reset() {
 	*x = MemberStatus{}
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1299,7 @@ func (x *MemberStatus) String() string {
 func (*MemberStatus) ProtoMessage() {}
 
 func (x *MemberStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1312,7 @@ func (x *MemberStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberStatus.ProtoReflect.Descriptor instead.
 func (*MemberStatus) Descriptor() ([]byte, []int) {
-	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MemberStatus) GetId() string {
@@ -1271,7 +1382,7 @@ type PartitionStatus struct {
 
 func (x *PartitionStatus) Reset() {
 	*x = PartitionStatus{}
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[15]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1394,7 @@ func (x *PartitionStatus) String() string {
 func (*PartitionStatus) ProtoMessage() {}
 
 func (x *PartitionStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[15]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1407,7 @@ func (x *PartitionStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStatus.ProtoReflect.Descriptor instead.
 func (*PartitionStatus) Descriptor() ([]byte, []int) {
-	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{15}
+	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PartitionStatus) GetPipeline() string {
@@ -1376,7 +1487,7 @@ type TableStatus struct {
 
 func (x *TableStatus) Reset() {
 	*x = TableStatus{}
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[16]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1499,7 @@ func (x *TableStatus) String() string {
 func (*TableStatus) ProtoMessage() {}
 
 func (x *TableStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[16]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1512,7 @@ func (x *TableStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStatus.ProtoReflect.Descriptor instead.
 func (*TableStatus) Descriptor() ([]byte, []int) {
-	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
+	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TableStatus) GetTable() string {
@@ -1463,7 +1574,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[17]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1586,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[17]
+	mi := &file_floe_cluster_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1599,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{17}
+	return file_floe_cluster_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Failure) GetKinds() []FailureKind {
@@ -1589,7 +1700,13 @@ const file_floe_cluster_v1_cluster_proto_rawDesc = "" +
 	"\fJoinResponse\"'\n" +
 	"\fLeaveRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x0f\n" +
-	"\rLeaveResponse\"\x0f\n" +
+	"\rLeaveResponse\"s\n" +
+	"\x13EvolveSchemaRequest\x12\x1a\n" +
+	"\bpipeline\x18\x01 \x01(\tR\bpipeline\x12\x1b\n" +
+	"\tschema_id\x18\x02 \x01(\rR\bschemaId\x12#\n" +
+	"\rwriter_schema\x18\x03 \x01(\tR\fwriterSchema\"0\n" +
+	"\x14EvolveSchemaResponse\x12\x18\n" +
+	"\achanges\x18\x01 \x03(\tR\achanges\"\x0f\n" +
 	"\rStatusRequest\"\xd8\x02\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
@@ -1656,12 +1773,13 @@ const file_floe_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x1eFAILURE_KIND_DEADLINE_EXCEEDED\x10\x04\x12\x19\n" +
 	"\x15FAILURE_KIND_CANCELED\x10\x05\x12!\n" +
 	"\x1dFAILURE_KIND_INVALID_ARGUMENT\x10\x06\x12 \n" +
-	"\x1cFAILURE_KIND_MEMBER_CONFLICT\x10\a2\xb0\x02\n" +
+	"\x1cFAILURE_KIND_MEMBER_CONFLICT\x10\a2\x8d\x03\n" +
 	"\x0eClusterService\x12F\n" +
 	"\x05Apply\x12\x1d.floe.cluster.v1.ApplyRequest\x1a\x1e.floe.cluster.v1.ApplyResponse\x12C\n" +
 	"\x04Join\x12\x1c.floe.cluster.v1.JoinRequest\x1a\x1d.floe.cluster.v1.JoinResponse\x12F\n" +
 	"\x05Leave\x12\x1d.floe.cluster.v1.LeaveRequest\x1a\x1e.floe.cluster.v1.LeaveResponse\x12I\n" +
-	"\x06Status\x12\x1e.floe.cluster.v1.StatusRequest\x1a\x1f.floe.cluster.v1.StatusResponseB:Z8github.com/floelake/floe/proto/floe/cluster/v1;clusterv1b\x06proto3"
+	"\x06Status\x12\x1e.floe.cluster.v1.StatusRequest\x1a\x1f.floe.cluster.v1.StatusResponse\x12[\n" +
+	"\fEvolveSchema\x12$.floe.cluster.v1.EvolveSchemaRequest\x1a%.floe.cluster.v1.EvolveSchemaResponseB:Z8github.com/floelake/floe/proto/floe/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_floe_cluster_v1_cluster_proto_rawDescOnce sync.Once
@@ -1676,7 +1794,7 @@ func file_floe_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_floe_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_floe_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_floe_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_floe_cluster_v1_cluster_proto_goTypes = []any{
 	(LedgerSentinel)(0),           // 0: floe.cluster.v1.LedgerSentinel
 	(FailureKind)(0),              // 1: floe.cluster.v1.FailureKind
@@ -1692,13 +1810,15 @@ var file_floe_cluster_v1_cluster_proto_goTypes = []any{
 	(*JoinResponse)(nil),          // 11: floe.cluster.v1.JoinResponse
 	(*LeaveRequest)(nil),          // 12: floe.cluster.v1.LeaveRequest
 	(*LeaveResponse)(nil),         // 13: floe.cluster.v1.LeaveResponse
-	(*StatusRequest)(nil),         // 14: floe.cluster.v1.StatusRequest
-	(*StatusResponse)(nil),        // 15: floe.cluster.v1.StatusResponse
-	(*MemberStatus)(nil),          // 16: floe.cluster.v1.MemberStatus
-	(*PartitionStatus)(nil),       // 17: floe.cluster.v1.PartitionStatus
-	(*TableStatus)(nil),           // 18: floe.cluster.v1.TableStatus
-	(*Failure)(nil),               // 19: floe.cluster.v1.Failure
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*EvolveSchemaRequest)(nil),   // 14: floe.cluster.v1.EvolveSchemaRequest
+	(*EvolveSchemaResponse)(nil),  // 15: floe.cluster.v1.EvolveSchemaResponse
+	(*StatusRequest)(nil),         // 16: floe.cluster.v1.StatusRequest
+	(*StatusResponse)(nil),        // 17: floe.cluster.v1.StatusResponse
+	(*MemberStatus)(nil),          // 18: floe.cluster.v1.MemberStatus
+	(*PartitionStatus)(nil),       // 19: floe.cluster.v1.PartitionStatus
+	(*TableStatus)(nil),           // 20: floe.cluster.v1.TableStatus
+	(*Failure)(nil),               // 21: floe.cluster.v1.Failure
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_floe_cluster_v1_cluster_proto_depIdxs = []int32{
 	5,  // 0: floe.cluster.v1.ApplyResponse.error:type_name -> floe.cluster.v1.LedgerError
@@ -1709,22 +1829,24 @@ var file_floe_cluster_v1_cluster_proto_depIdxs = []int32{
 	7,  // 5: floe.cluster.v1.LedgerError.not_owner:type_name -> floe.cluster.v1.NotOwner
 	8,  // 6: floe.cluster.v1.LedgerError.offset_gap:type_name -> floe.cluster.v1.OffsetGap
 	9,  // 7: floe.cluster.v1.LedgerError.offset_regression:type_name -> floe.cluster.v1.OffsetRegression
-	16, // 8: floe.cluster.v1.StatusResponse.members:type_name -> floe.cluster.v1.MemberStatus
-	17, // 9: floe.cluster.v1.StatusResponse.partitions:type_name -> floe.cluster.v1.PartitionStatus
-	18, // 10: floe.cluster.v1.StatusResponse.tables:type_name -> floe.cluster.v1.TableStatus
-	20, // 11: floe.cluster.v1.MemberStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	18, // 8: floe.cluster.v1.StatusResponse.members:type_name -> floe.cluster.v1.MemberStatus
+	19, // 9: floe.cluster.v1.StatusResponse.partitions:type_name -> floe.cluster.v1.PartitionStatus
+	20, // 10: floe.cluster.v1.StatusResponse.tables:type_name -> floe.cluster.v1.TableStatus
+	22, // 11: floe.cluster.v1.MemberStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
 	1,  // 12: floe.cluster.v1.Failure.kinds:type_name -> floe.cluster.v1.FailureKind
 	5,  // 13: floe.cluster.v1.Failure.ledger:type_name -> floe.cluster.v1.LedgerError
 	2,  // 14: floe.cluster.v1.ClusterService.Apply:input_type -> floe.cluster.v1.ApplyRequest
 	10, // 15: floe.cluster.v1.ClusterService.Join:input_type -> floe.cluster.v1.JoinRequest
 	12, // 16: floe.cluster.v1.ClusterService.Leave:input_type -> floe.cluster.v1.LeaveRequest
-	14, // 17: floe.cluster.v1.ClusterService.Status:input_type -> floe.cluster.v1.StatusRequest
-	3,  // 18: floe.cluster.v1.ClusterService.Apply:output_type -> floe.cluster.v1.ApplyResponse
-	11, // 19: floe.cluster.v1.ClusterService.Join:output_type -> floe.cluster.v1.JoinResponse
-	13, // 20: floe.cluster.v1.ClusterService.Leave:output_type -> floe.cluster.v1.LeaveResponse
-	15, // 21: floe.cluster.v1.ClusterService.Status:output_type -> floe.cluster.v1.StatusResponse
-	18, // [18:22] is the sub-list for method output_type
-	14, // [14:18] is the sub-list for method input_type
+	16, // 17: floe.cluster.v1.ClusterService.Status:input_type -> floe.cluster.v1.StatusRequest
+	14, // 18: floe.cluster.v1.ClusterService.EvolveSchema:input_type -> floe.cluster.v1.EvolveSchemaRequest
+	3,  // 19: floe.cluster.v1.ClusterService.Apply:output_type -> floe.cluster.v1.ApplyResponse
+	11, // 20: floe.cluster.v1.ClusterService.Join:output_type -> floe.cluster.v1.JoinResponse
+	13, // 21: floe.cluster.v1.ClusterService.Leave:output_type -> floe.cluster.v1.LeaveResponse
+	17, // 22: floe.cluster.v1.ClusterService.Status:output_type -> floe.cluster.v1.StatusResponse
+	15, // 23: floe.cluster.v1.ClusterService.EvolveSchema:output_type -> floe.cluster.v1.EvolveSchemaResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1748,7 +1870,7 @@ func file_floe_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_floe_cluster_v1_cluster_proto_rawDesc), len(file_floe_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

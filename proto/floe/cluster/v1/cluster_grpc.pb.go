@@ -23,10 +23,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ClusterService_Apply_FullMethodName  = "/floe.cluster.v1.ClusterService/Apply"
-	ClusterService_Join_FullMethodName   = "/floe.cluster.v1.ClusterService/Join"
-	ClusterService_Leave_FullMethodName  = "/floe.cluster.v1.ClusterService/Leave"
-	ClusterService_Status_FullMethodName = "/floe.cluster.v1.ClusterService/Status"
+	ClusterService_Apply_FullMethodName        = "/floe.cluster.v1.ClusterService/Apply"
+	ClusterService_Join_FullMethodName         = "/floe.cluster.v1.ClusterService/Join"
+	ClusterService_Leave_FullMethodName        = "/floe.cluster.v1.ClusterService/Leave"
+	ClusterService_Status_FullMethodName       = "/floe.cluster.v1.ClusterService/Status"
+	ClusterService_EvolveSchema_FullMethodName = "/floe.cluster.v1.ClusterService/EvolveSchema"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -46,6 +47,10 @@ type ClusterServiceClient interface {
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
 	// Status is the called node's view of the cluster.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// EvolveSchema changes the schema of a pipeline's table so that it takes
+	// the records of a writer schema (schema_evolution: add), on the leader
+	// (idempotent).
+	EvolveSchema(ctx context.Context, in *EvolveSchemaRequest, opts ...grpc.CallOption) (*EvolveSchemaResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -96,6 +101,16 @@ func (c *clusterServiceClient) Status(ctx context.Context, in *StatusRequest, op
 	return out, nil
 }
 
+func (c *clusterServiceClient) EvolveSchema(ctx context.Context, in *EvolveSchemaRequest, opts ...grpc.CallOption) (*EvolveSchemaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EvolveSchemaResponse)
+	err := c.cc.Invoke(ctx, ClusterService_EvolveSchema_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -113,6 +128,10 @@ type ClusterServiceServer interface {
 	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
 	// Status is the called node's view of the cluster.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// EvolveSchema changes the schema of a pipeline's table so that it takes
+	// the records of a writer schema (schema_evolution: add), on the leader
+	// (idempotent).
+	EvolveSchema(context.Context, *EvolveSchemaRequest) (*EvolveSchemaResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -134,6 +153,9 @@ func (UnimplementedClusterServiceServer) Leave(context.Context, *LeaveRequest) (
 }
 func (UnimplementedClusterServiceServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedClusterServiceServer) EvolveSchema(context.Context, *EvolveSchemaRequest) (*EvolveSchemaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EvolveSchema not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -228,6 +250,24 @@ func _ClusterService_Status_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_EvolveSchema_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EvolveSchemaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).EvolveSchema(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_EvolveSchema_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).EvolveSchema(ctx, req.(*EvolveSchemaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -250,6 +290,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _ClusterService_Status_Handler,
+		},
+		{
+			MethodName: "EvolveSchema",
+			Handler:    _ClusterService_EvolveSchema_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

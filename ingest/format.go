@@ -1,0 +1,432 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/floelake/floe/ingest/decode"
+	"github.com/floelake/floe/ingest/registry"
+	"github.com/floelake/floe/internal/schema"
+)
+
+// Records in the schema registry's wire format (format: avro, protobuf).
+//
+// Every record names its writer schema by id. A worker decodes it with a
+// decoder compiled for that writer schema and the table's schema, once per
+// id (per id and message for protobuf), and keeps it for the run. What a
+// record whose writer schema cannot be used becomes is chosen by what loses
+// nothing:
+//
+//   - a value not in the wire format, a schema id the registry does not
+//     know, a schema that cannot be read or mapped to Iceberg, a writer
+//     schema the table cannot take (a type narrowed or changed): a dead
+//     letter with the reason;
+//   - a registry that does not answer: the run ends and the pipeline
+//     retries (pauses) from its committed offsets, never a dead letter;
+//   - a registry that refuses floe's credentials: the pipeline stops (a
+//     configuration problem).
+//
+// With schema_evolution: add, a writer schema with fields the table lacks
+// (or wider types) ends the run with a *SchemaChangeError before any row of
+// it is written: the node applies the change to the table through its
+// table writer, then consumes again from the committed offsets with the new
+// schema. The schema change is committed before any data that needs it,
+// so a crash between the two loses nothing and no reader sees rows without
+// their columns.
+
+// SchemaChangeError ends a run whose records need the table's schema to
+// change first (schema_evolution: add). It is not a failure: the node
+// applies Changes (Writer against Table through the table writer) and
+// consumes again.
+type SchemaChangeError struct {
+	// Pipeline and Table name where the change goes.
+	Pipeline, Table string
+	// SchemaID is the writer schema's registry id.
+	SchemaID uint32
+	// Writer is the writer schema in its Iceberg form (field ids mean
+	// nothing): the table must take it.
+	Writer *iceberg.Schema
+	// Fixed are the columns the change must not touch (key, version and
+	// partition source columns).
+	Fixed []string
+	// Changes are the changes planned against the table's schema the run
+	// had (the table writer plans again against the current one).
+	Changes []schema.Change
+}
+
+func (e *SchemaChangeError) Error() string {
+	parts := make([]string, len(e.Changes))
+	for i, c := range e.Changes {
+		parts[i] = c.String()
+	}
+	return fmt.Sprintf("ingest: %s: writer schema %d needs the schema of %s to change first: %s",
+		e.Pipeline, e.SchemaID, e.Table, strings.Join(parts, "; "))
+}
+
+// PauseError ends a run that cannot go on for now (the schema registry
+// does not answer): nothing is a dead letter, and the pipeline consumes
+// again from its committed offsets after a pause.
+type PauseError struct{ Err error }
+
+func (e *PauseError) Error() string { return "ingest: paused: " + e.Err.Error() }
+func (e *PauseError) Unwrap() error { return e.Err }
+
+// IsPause reports whether err ended a run for a pause (see PauseError).
+func IsPause(err error) bool {
+	var p *PauseError
+	return errors.As(err, &p)
+}
+
+// runEnding wraps an error a decoder's Parse returns that must end the run
+// instead of making the record a dead letter.
+type runEnding struct{ err error }
+
+func (e *runEnding) Error() string { return e.err.Error() }
+func (e *runEnding) Unwrap() error { return e.err }
+
+// writerSchemas fetches writer schemas from the registry and reads them,
+// once per schema id, for every worker of a pipeline.
+type writerSchemas struct {
+	format string
+	cl     *registry.Client
+	mu     sync.Mutex
+	avro   map[uint32]*decode.AvroSchema
+	proto  map[uint32]protoreflect.FileDescriptor
+}
+
+func newWriterSchemas(format string, cl *registry.Client) *writerSchemas {
+	return &writerSchemas{format: format, cl: cl, avro: map[uint32]*decode.AvroSchema{}, proto: map[uint32]protoreflect.FileDescriptor{}}
+}
+
+// writerSchema is one writer schema: Avro, or a protobuf message.
+type writerSchema struct {
+	id    uint32
+	avro  *decode.AvroSchema
+	proto protoreflect.MessageDescriptor
+}
+
+// badSchema is a writer schema that cannot be used: its records are dead
+// letters with this reason.
+type badSchema struct{ reason string }
+
+func (e *badSchema) Error() string { return e.reason }
+
+// get returns the writer schema with id (and, for protobuf, the message at
+// indexes). Errors: *registry.Error (its class says what to do), a
+// *badSchema, or the end of ctx.
+func (s *writerSchemas) get(ctx context.Context, id uint32, indexes []int) (writerSchema, error) {
+	ws := writerSchema{id: id}
+	s.mu.Lock()
+	a, p := s.avro[id], s.proto[id]
+	s.mu.Unlock()
+	if a == nil && p == nil {
+		sch, deps, err := s.cl.Dependencies(ctx, id)
+		if err != nil {
+			return ws, err
+		}
+		want := registry.TypeAvro
+		if s.format == FormatProtobuf {
+			want = registry.TypeProtobuf
+		}
+		if sch.Type != want {
+			return ws, &badSchema{fmt.Sprintf("schema id %d is a %s schema; the pipeline reads format %s", id, sch.Type, s.format)}
+		}
+		switch s.format {
+		case FormatAvro:
+			texts := make([]string, len(deps))
+			for i, d := range deps {
+				texts[i] = d.Schema.Text
+			}
+			if a, err = decode.ParseAvroSchemaWith(sch.Text, texts); err != nil {
+				return ws, &badSchema{fmt.Sprintf("schema id %d cannot be read: %v", id, err)}
+			}
+		default:
+			imports := make(map[string]string, len(deps))
+			for _, d := range deps {
+				imports[d.Name] = d.Schema.Text
+			}
+			if p, err = decode.ProtoFileFromSource(fmt.Sprintf("schema-%d.proto", id), sch.Text, imports); err != nil {
+				return ws, &badSchema{fmt.Sprintf("schema id %d cannot be read: %v", id, err)}
+			}
+		}
+		s.mu.Lock()
+		if a != nil {
+			s.avro[id] = a
+		} else {
+			s.proto[id] = p
+		}
+		s.mu.Unlock()
+	}
+	ws.avro = a
+	if p != nil {
+		md, err := decode.ProtoMessage(p, indexes)
+		if err != nil {
+			return ws, &badSchema{fmt.Sprintf("schema id %d: %v", id, err)}
+		}
+		ws.proto = md
+	}
+	return ws, nil
+}
+
+// iceberg maps the writer schema to an Iceberg schema.
+func (ws writerSchema) iceberg() (*iceberg.Schema, error) {
+	var sch *iceberg.Schema
+	var err error
+	if ws.avro != nil {
+		sch, err = ws.avro.Iceberg()
+	} else {
+		sch, err = decode.ProtoIceberg(ws.proto)
+	}
+	if err != nil {
+		return nil, &badSchema{fmt.Sprintf("schema id %d has no Iceberg form: %v", ws.id, err)}
+	}
+	return sch, nil
+}
+
+// registryDecoder decodes a worker's records in the schema registry's wire
+// format into rows of the table's schema: a decode.Decoder whose row is that
+// of the decoder of the last good record's writer schema. It is used by one
+// worker.
+type registryDecoder struct {
+	src      *writerSchemas
+	pipeline string
+	table    string
+	schema   *iceberg.Schema
+	arrow    *arrow.Schema
+	// rows is the row every Avro decoder fills (a transform reads it).
+	rows *decode.JSONDecoder
+	// evolve: a writer schema the table cannot take as it is ends the run
+	// with a *SchemaChangeError; fixed are the columns it must not touch.
+	evolve  bool
+	fixed   []string
+	metrics Metrics
+
+	byHeader map[string]*compiled
+	cur      decode.Decoder
+	idx      []int
+}
+
+// compiled is a writer schema's decoder, or why its records are dead
+// letters.
+type compiled struct {
+	dec  decode.Decoder
+	err  error
+	kind string
+}
+
+func newRegistryDecoder(p *Pipeline, table string, sch *iceberg.Schema, fixed []string) (*registryDecoder, error) {
+	asc, err := arrowSchema(sch)
+	if err != nil {
+		return nil, err
+	}
+	d := &registryDecoder{
+		src: p.schemas, pipeline: p.opts.Pipeline.Name, table: table, schema: sch, arrow: asc,
+		evolve: p.opts.Pipeline.Evolves(), fixed: fixed, metrics: p.metrics(), byHeader: map[string]*compiled{},
+	}
+	if p.opts.Pipeline.Format == FormatAvro {
+		if d.rows, err = decode.NewJSONDecoder(sch); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (d *registryDecoder) ArrowSchema() *arrow.Schema { return d.arrow }
+
+// Parse decodes one record. A record that cannot be decoded gets a
+// *decode.DecodeError (a dead letter); a record that must end the run (an
+// unreachable registry, a schema change to apply first) a *runEnding.
+func (d *registryDecoder) Parse(value []byte, meta decode.RecordMeta) error {
+	id, payload, err := registry.Header(value)
+	if err != nil {
+		d.metrics.RegistryError(d.pipeline, "not_framed")
+		return &decode.DecodeError{Reason: err.Error()}
+	}
+	if d.src.format == FormatProtobuf {
+		d.idx, payload, err = decode.AppendMessageIndexes(d.idx[:0], payload)
+		if err != nil {
+			d.metrics.RegistryError(d.pipeline, "not_framed")
+			return &decode.DecodeError{Reason: fmt.Sprintf("schema id %d: %v", id, err)}
+		}
+	}
+	header := value[1 : len(value)-len(payload)]
+	c := d.byHeader[string(header)]
+	if c == nil {
+		if c, err = d.compile(id); err != nil {
+			return err
+		}
+		d.byHeader[string(header)] = c
+	}
+	if c.err != nil {
+		d.metrics.RegistryError(d.pipeline, c.kind)
+		return c.err
+	}
+	if err := c.dec.Parse(payload, meta); err != nil {
+		return err
+	}
+	d.cur = c.dec
+	return nil
+}
+
+// compile makes the decoder of writer schema id (d.idx: the protobuf
+// message). An error ends the run; a writer schema that cannot be used is
+// a compiled with the dead letters' reason.
+func (d *registryDecoder) compile(id uint32) (*compiled, error) {
+	ws, err := d.src.get(context.Background(), id, d.idx)
+	var rerr *registry.Error
+	var bad *badSchema
+	switch {
+	case errors.As(err, &bad):
+		return &compiled{err: &decode.DecodeError{Reason: bad.reason}, kind: "bad_schema"}, nil
+	case errors.Is(err, registry.ErrUnknownSchema):
+		return &compiled{err: &decode.DecodeError{Reason: err.Error()}, kind: "unknown_schema"}, nil
+	case errors.Is(err, registry.ErrAuth):
+		d.metrics.RegistryError(d.pipeline, "auth")
+		return nil, &runEnding{&configError{fmt.Errorf("ingest: pipelines[%s].registry: %w", d.pipeline, err)}}
+	case errors.As(err, &rerr) || err != nil:
+		d.metrics.RegistryError(d.pipeline, "unreachable")
+		return nil, &runEnding{&PauseError{err}}
+	}
+	if d.evolve {
+		w, err := ws.iceberg()
+		if err != nil {
+			return &compiled{err: &decode.DecodeError{Reason: err.Error()}, kind: "bad_schema"}, nil
+		}
+		changes, err := schema.Evolve(d.schema, w, d.fixed)
+		var inc *schema.IncompatibleError
+		switch {
+		case errors.As(err, &inc):
+			return &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d cannot be added to the table: %v", id, err)}, kind: "incompatible"}, nil
+		case err != nil:
+			return nil, err
+		case len(changes) > 0:
+			return nil, &runEnding{&SchemaChangeError{Pipeline: d.pipeline, Table: d.table, SchemaID: id, Writer: w, Fixed: d.fixed, Changes: changes}}
+		}
+	}
+	var dec decode.Decoder
+	if ws.avro != nil {
+		dec, err = decode.NewAvroDecoderInto(d.schema, d.rows, ws.avro)
+	} else {
+		dec, err = decode.NewProtoDecoder(d.schema, ws.proto)
+	}
+	if err != nil {
+		return &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d does not fit the table: %v", id, err)}, kind: "incompatible"}, nil
+	}
+	return &compiled{dec: dec}, nil
+}
+
+func (d *registryDecoder) Cell(i int) decode.Cell { return d.cur.Cell(i) }
+
+func (d *registryDecoder) Append(b *array.RecordBuilder) { d.cur.Append(b) }
+
+// fixedColumns are the top-level columns schema evolution must leave as
+// they are: the key and version columns, and the partition source columns.
+func FixedColumns(cfg PipelineConfig, sch *iceberg.Schema, spec *iceberg.PartitionSpec) []string {
+	fixed := append([]string(nil), cfg.Key...)
+	if cfg.VersionColumn != "" {
+		fixed = append(fixed, cfg.VersionColumn)
+	}
+	for _, f := range spec.Fields() {
+		if name, ok := sch.FindColumnName(f.SourceID()); ok {
+			fixed = append(fixed, name)
+		}
+	}
+	return fixed
+}
+
+// tableSchemaOf is the schema of the table a registry-format pipeline
+// creates when it declares none: the writer schema of the first record in
+// samples whose schema can be used, with the Kafka metadata columns meta.
+// Records whose schema is unknown or cannot be read are skipped (they are
+// dead letters); an unreachable registry is an error to retry, one that
+// refuses floe's credentials a configuration error.
+func (s *writerSchemas) tableSchemaOf(ctx context.Context, samples [][]byte, meta []string) (*iceberg.Schema, uint32, error) {
+	var skipped []string
+	for _, v := range samples {
+		id, payload, err := registry.Header(v)
+		if err != nil {
+			continue
+		}
+		var idx []int
+		if s.format == FormatProtobuf {
+			if idx, _, err = decode.ReadMessageIndexes(payload); err != nil {
+				continue
+			}
+		}
+		ws, err := s.get(ctx, id, idx)
+		var w *iceberg.Schema
+		if err == nil {
+			w, err = ws.iceberg()
+		}
+		var bad *badSchema
+		switch {
+		case errors.As(err, &bad) || errors.Is(err, registry.ErrUnknownSchema):
+			if len(skipped) < 3 {
+				skipped = append(skipped, err.Error())
+			}
+			continue
+		case errors.Is(err, registry.ErrAuth):
+			return nil, 0, &configError{err}
+		case err != nil:
+			return nil, 0, err
+		}
+		metaSch, err := schema.Build(nil, meta, nil)
+		if err != nil {
+			return nil, 0, &configError{err}
+		}
+		var fields []iceberg.NestedField
+		for _, f := range w.Fields() {
+			if strings.HasPrefix(f.Name, "_kafka_") {
+				continue // filled from the record's metadata
+			}
+			fields = append(fields, withoutDefaults(f))
+		}
+		next := iceberg.NewSchema(0, fields...).HighestFieldID()
+		for _, f := range metaSch.Fields() {
+			next++
+			f.ID = next
+			fields = append(fields, f)
+		}
+		sch, err := iceberg.AssignFreshSchemaIDs(iceberg.NewSchema(0, fields...), nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		return sch, id, nil
+	}
+	if len(skipped) > 0 {
+		return nil, 0, fmt.Errorf("no record among the first has a writer schema floe can use: %s", strings.Join(skipped, "; "))
+	}
+	return nil, 0, errors.New("no record among the first is in the schema registry wire format")
+}
+
+// withoutDefaults is f without default values, at every level: the
+// decoders never fill a column from its default (a record without a field
+// is null there), and format version 2 tables refuse defaults.
+func withoutDefaults(f iceberg.NestedField) iceberg.NestedField {
+	f.InitialDefault, f.WriteDefault = nil, nil
+	switch t := f.Type.(type) {
+	case *iceberg.StructType:
+		st := &iceberg.StructType{FieldList: make([]iceberg.NestedField, len(t.FieldList))}
+		for i, c := range t.FieldList {
+			st.FieldList[i] = withoutDefaults(c)
+		}
+		f.Type = st
+	case *iceberg.ListType:
+		lt := *t
+		lt.Element = withoutDefaults(iceberg.NestedField{ID: t.ElementID, Name: "element", Type: t.Element, Required: t.ElementRequired}).Type
+		f.Type = &lt
+	case *iceberg.MapType:
+		mt := *t
+		mt.ValueType = withoutDefaults(iceberg.NestedField{ID: t.ValueID, Name: "value", Type: t.ValueType, Required: t.ValueRequired}).Type
+		f.Type = &mt
+	}
+	return f
+}
