@@ -5,18 +5,22 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/hamba/avro/v2"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/catalog"
 	"github.com/floelake/floe/ingest"
+	"github.com/floelake/floe/ingest/registry"
 	"github.com/floelake/floe/internal/testutil"
+	testregistry "github.com/floelake/floe/internal/testutil/registry"
 )
 
 // Keyed tables on a cluster of one: upserts stream in over three Kafka
@@ -43,6 +47,49 @@ type keyedRig struct {
 	// version.
 	lsn     bool
 	deleted map[string]bool
+	// avro writes the change events in Avro (Debezium's Avro converter)
+	// in the schema registry's wire format; nil: JSON.
+	avro *avroEvents
+}
+
+// avroEvents encodes Debezium change events of the rig's rows in Avro.
+type avroEvents struct {
+	id     uint32
+	schema avro.Schema
+}
+
+// debeziumAvro is the envelope Debezium's Avro converter writes for a
+// table (id, v, region).
+const debeziumAvro = `{"type":"record","name":"Envelope","namespace":"db.public.events","fields":[
+	{"name":"before","type":["null",{"type":"record","name":"Value","fields":[
+		{"name":"id","type":"string"},{"name":"v","type":["null","long"],"default":null},
+		{"name":"region","type":["null","string"],"default":null}]}],"default":null},
+	{"name":"after","type":["null","Value"],"default":null},
+	{"name":"source","type":{"type":"record","name":"Source","namespace":"io.debezium.connector.postgresql","fields":[
+		{"name":"lsn","type":["null","long"],"default":null}]}},
+	{"name":"op","type":"string"},
+	{"name":"ts_ms","type":["null","long"],"default":null}]}`
+
+// event encodes a change of key: its deletion (with or without the
+// before image) or its new row with v and region; version is source.lsn.
+func (a *avroEvents) event(t *testing.T, key string, del, withBefore bool, v int64, region string, version int64) []byte {
+	t.Helper()
+	row := func(v any) map[string]any {
+		return map[string]any{"db.public.events.Value": map[string]any{"id": key, "v": v, "region": region}}
+	}
+	ev := map[string]any{"before": nil, "after": nil, "op": "u",
+		"source": map[string]any{"lsn": map[string]any{"long": version}}, "ts_ms": map[string]any{"long": int64(1)}}
+	switch {
+	case del && withBefore:
+		ev["op"], ev["before"] = "d", row(nil)
+	case del:
+		ev["op"] = "d"
+	default:
+		ev["after"] = row(map[string]any{"long": v})
+	}
+	b, err := avro.Marshal(a.schema, ev)
+	require.NoError(t, err)
+	return append(registry.AppendHeader(nil, a.id), b...)
 }
 
 func keyedPipeline(version int) ingest.PipelineConfig {
@@ -105,6 +152,12 @@ func (r *keyedRig) produce(n, keys int) {
 			rec.Value = []byte(fmt.Sprintf(`{"before":null,"after":%s,"op":"c","source":{"lsn":%d}}`, row, r.seq))
 		default:
 			rec.Value = []byte(row)
+		}
+		if r.avro != nil && (rec.Value != nil || r.lsn) {
+			// The same change, in Avro. With version_from the row's own v
+			// is not the version: source.lsn is.
+			region := regions[r.rng.IntN(len(regions))]
+			rec.Value = r.avro.event(r.t, key, del, r.rng.IntN(2) == 0, r.seq, region, r.seq)
 		}
 		require.NoError(r.t, cl.ProduceSync(context.Background(), rec).FirstErr())
 		if del {
@@ -172,9 +225,15 @@ func TestKeyedTableKeepsTheNewestRowPerKey(t *testing.T) {
 		{2, ingest.ModeUpsert, ""}, {3, ingest.ModeUpsert, ""}, {2, ingest.ModeCDC, ""}, {3, ingest.ModeCDC, ""},
 		{2, ingest.ModeUpsert, ingest.DeleteModeEquality}, {3, ingest.ModeCDC, ingest.DeleteModeEquality},
 		{2, ingest.ModeCDC, "version_from"},
+		{2, ingest.ModeCDC, "avro"}, {3, ingest.ModeCDC, "avro-version_from"},
 	} {
 		version := c.version
 		name := fmt.Sprintf("v%d-%s", version, c.mode)
+		inAvro := strings.HasPrefix(c.deleteMode, "avro")
+		if inAvro {
+			c.deleteMode = strings.TrimPrefix(strings.TrimPrefix(c.deleteMode, "avro"), "-")
+			name += "-avro"
+		}
 		lsn := c.deleteMode == "version_from"
 		if lsn {
 			c.deleteMode = ""
@@ -200,11 +259,19 @@ func TestKeyedTableKeepsTheNewestRowPerKey(t *testing.T) {
 			if lsn {
 				pc.VersionColumn, pc.VersionFrom = "v", "source.lsn"
 			}
+			var events *avroEvents
+			if inAvro {
+				reg := testregistry.Start(t)
+				events = &avroEvents{id: uint32(reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: debeziumAvro}))}
+				events.schema, err = avro.Parse(debeziumAvro)
+				require.NoError(t, err)
+				pc.Format, pc.Registry = ingest.FormatAvro, registry.Config{URLs: []string{reg.URL()}}
+			}
 			r := &keyedRig{
 				leaderRig: startLeaderRigWith(t, kc, cat, same, aggressiveMaintenance(time.Hour), pc),
 				kc:        kc, rng: rand.New(rand.NewPCG(uint64(version), 3)),
 				want: map[string]int64{}, ends: map[int32]int64{}, cdc: c.mode == ingest.ModeCDC,
-				lsn: lsn, deleted: map[string]bool{},
+				lsn: lsn, deleted: map[string]bool{}, avro: events,
 			}
 			for round := range 10 {
 				if round == 5 {

@@ -117,8 +117,8 @@ type PipelineConfig struct {
 	// the fields are ignored) or add (new fields become new optional
 	// columns, and int->long, float->double and decimal precision widening
 	// are applied to the table before the first row that needs them is
-	// committed). Default: add for avro and protobuf without a transform,
-	// strict otherwise; json is always strict.
+	// committed). Default: add for avro and protobuf without a transform
+	// or mode cdc, strict otherwise; json is always strict.
 	SchemaEvolution string `yaml:"schema_evolution"`
 	// Start is where to begin when the table has no committed offsets:
 	// earliest, latest, or an RFC 3339 timestamp.
@@ -541,7 +541,7 @@ func (p PipelineConfig) Evolves() bool {
 	case EvolutionAdd:
 		return true
 	case "":
-		return p.RegistryFormat() && !p.Transforms()
+		return p.RegistryFormat() && !p.Transforms() && p.Mode != ModeCDC
 	}
 	return false
 }
@@ -561,8 +561,11 @@ func (p PipelineConfig) checkFormat(pr *conf.Problems) {
 		if p.InferConflicts != "" {
 			pr.Addf("infer_conflicts", "applies to json only: a %s table's schema is its first record's writer schema", p.Format)
 		}
-		if p.Mode == ModeCDC {
-			pr.Addf("mode", "cdc reads Debezium's JSON envelope: it needs format json")
+		if p.Mode == ModeCDC && p.Format == FormatProtobuf {
+			pr.Addf("mode", "cdc reads Debezium's envelope in JSON or Avro, not protobuf")
+		}
+		if p.Mode == ModeCDC && p.SchemaEvolution == EvolutionAdd {
+			pr.Addf("schema_evolution", "add is not available with mode: cdc (the table's columns are the declared schema's); use strict")
 		}
 		if p.Format == FormatProtobuf && p.Transforms() {
 			pr.Addf("transform", "is not available for format protobuf yet (json and avro have it)")

@@ -130,9 +130,12 @@ func TestPipelineConfigValidate(t *testing.T) {
 			p.Format, p.Registry.URLs, p.SchemaEvolution = ingest.FormatAvro, []string{"http://r:8081"}, "loose"
 		}, "schema_evolution", `must be strict or add, got "loose"`},
 		{"evolution json", func(p *ingest.PipelineConfig) { p.SchemaEvolution = ingest.EvolutionAdd }, "schema_evolution", "add needs format avro or protobuf"},
-		{"avro cdc", func(p *ingest.PipelineConfig) {
-			p.Format, p.Registry.URLs, p.Mode = ingest.FormatAvro, []string{"http://r:8081"}, ingest.ModeCDC
-		}, "mode", "cdc reads Debezium's JSON envelope"},
+		{"protobuf cdc", func(p *ingest.PipelineConfig) {
+			p.Format, p.Registry.URLs, p.Mode = ingest.FormatProtobuf, []string{"http://r:8081"}, ingest.ModeCDC
+		}, "mode", "cdc reads Debezium's envelope in JSON or Avro, not protobuf"},
+		{"cdc evolution", func(p *ingest.PipelineConfig) {
+			p.Format, p.Registry.URLs, p.Mode, p.SchemaEvolution = ingest.FormatAvro, []string{"http://r:8081"}, ingest.ModeCDC, ingest.EvolutionAdd
+		}, "schema_evolution", "add is not available with mode: cdc"},
 		{"avro infer conflicts", func(p *ingest.PipelineConfig) {
 			p.Format, p.Registry.URLs, p.InferConflicts = ingest.FormatAvro, []string{"http://r:8081"}, ingest.InferConflictsString
 		}, "infer_conflicts", "applies to json only"},

@@ -19,6 +19,11 @@ import (
 
 // Records in the schema registry's wire format (format: avro, protobuf).
 //
+// Debezium change events in Avro (mode: cdc) take another way: each record
+// is rewritten as JSON (decode.AvroJSON) and read by the change reader and
+// the JSON decoder as a JSON change event would be; the same failures go
+// the same ways.
+//
 // Every record names its writer schema by id. A worker decodes it with a
 // decoder compiled for that writer schema and the table's schema, once per
 // id (per id and message for protobuf), and keeps it for the run. What a
@@ -281,19 +286,8 @@ func (d *registryDecoder) Parse(value []byte, meta decode.RecordMeta) error {
 // a compiled with the dead letters' reason.
 func (d *registryDecoder) compile(id uint32) (*compiled, error) {
 	ws, err := d.src.get(context.Background(), id, d.idx)
-	var rerr *registry.Error
-	var bad *badSchema
-	switch {
-	case errors.As(err, &bad):
-		return &compiled{err: &decode.DecodeError{Reason: bad.reason}, kind: "bad_schema"}, nil
-	case errors.Is(err, registry.ErrUnknownSchema):
-		return &compiled{err: &decode.DecodeError{Reason: err.Error()}, kind: "unknown_schema"}, nil
-	case errors.Is(err, registry.ErrAuth):
-		d.metrics.RegistryError(d.pipeline, "auth")
-		return nil, &runEnding{&configError{fmt.Errorf("ingest: pipelines[%s].registry: %w", d.pipeline, err)}}
-	case errors.As(err, &rerr) || err != nil:
-		d.metrics.RegistryError(d.pipeline, "unreachable")
-		return nil, &runEnding{&PauseError{err}}
+	if err != nil {
+		return schemaFailure(d.pipeline, d.metrics, err)
 	}
 	if d.evolve {
 		w, err := ws.iceberg()
@@ -321,6 +315,77 @@ func (d *registryDecoder) compile(id uint32) (*compiled, error) {
 		return &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d does not fit the table: %v", id, err)}, kind: "incompatible"}, nil
 	}
 	return &compiled{dec: dec}, nil
+}
+
+// schemaFailure sorts a failure to get a writer schema: the records of a
+// schema that cannot be used are dead letters (a compiled with the
+// reason); an unreachable registry pauses the run, one that refuses
+// floe's credentials stops the pipeline (the error ends the run).
+func schemaFailure(pipeline string, m Metrics, err error) (*compiled, error) {
+	var bad *badSchema
+	switch {
+	case errors.As(err, &bad):
+		return &compiled{err: &decode.DecodeError{Reason: bad.reason}, kind: "bad_schema"}, nil
+	case errors.Is(err, registry.ErrUnknownSchema):
+		return &compiled{err: &decode.DecodeError{Reason: err.Error()}, kind: "unknown_schema"}, nil
+	case errors.Is(err, registry.ErrAuth):
+		m.RegistryError(pipeline, "auth")
+		return nil, &runEnding{&configError{fmt.Errorf("ingest: pipelines[%s].registry: %w", pipeline, err)}}
+	}
+	m.RegistryError(pipeline, "unreachable")
+	return nil, &runEnding{&PauseError{err}}
+}
+
+// avroTranscoder rewrites a worker's Avro records as JSON (decode.AvroJSON),
+// for a pipeline whose records the JSON change reader reads: Debezium
+// change events in Avro (mode: cdc).
+type avroTranscoder struct {
+	src      *writerSchemas
+	pipeline string
+	metrics  Metrics
+	byID     map[uint32]*transcoding
+	buf      []byte
+}
+
+// transcoding is a writer schema's rewriter, or why its records are dead
+// letters.
+type transcoding struct {
+	aj   *decode.AvroJSON
+	fail *compiled
+}
+
+func newAvroTranscoder(p *Pipeline) *avroTranscoder {
+	return &avroTranscoder{src: p.schemas, pipeline: p.opts.Pipeline.Name, metrics: p.metrics(), byID: map[uint32]*transcoding{}}
+}
+
+// json returns the JSON text of a record value in the wire format (valid
+// until the next call): a *decode.DecodeError makes the record a dead
+// letter, a *runEnding ends the run.
+func (a *avroTranscoder) json(value []byte) ([]byte, error) {
+	id, payload, err := registry.Header(value)
+	if err != nil {
+		a.metrics.RegistryError(a.pipeline, "not_framed")
+		return nil, &decode.DecodeError{Reason: err.Error()}
+	}
+	tc := a.byID[id]
+	if tc == nil {
+		tc = &transcoding{}
+		ws, err := a.src.get(context.Background(), id, nil)
+		if err != nil {
+			if tc.fail, err = schemaFailure(a.pipeline, a.metrics, err); err != nil {
+				return nil, err
+			}
+		} else {
+			tc.aj = decode.NewAvroJSON(ws.avro)
+		}
+		a.byID[id] = tc
+	}
+	if tc.fail != nil {
+		a.metrics.RegistryError(a.pipeline, tc.fail.kind)
+		return nil, tc.fail.err
+	}
+	a.buf, err = tc.aj.AppendJSON(a.buf[:0], payload)
+	return a.buf, err
 }
 
 func (d *registryDecoder) Cell(i int) decode.Cell { return d.cur.Cell(i) }

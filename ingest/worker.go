@@ -254,6 +254,9 @@ type worker struct {
 	// deleted keys.
 	changes *changeReader
 	keyDec  *decode.JSONDecoder
+	// transcode rewrites Avro change events as JSON for the change reader
+	// (mode: cdc, format: avro); nil otherwise.
+	transcode *avroTranscoder
 	// tr runs the pipeline's transform on the decoder's rows (nil: the
 	// decoder's rows are the table's).
 	tr *transform.Runner
@@ -331,7 +334,7 @@ func newWorker(p *Pipeline, outs []outputSpec, rs runStart) (*worker, error) {
 			}
 			// rows is the decoder's row a transform reads.
 			var rows *decode.JSONDecoder
-			if p.opts.Pipeline.RegistryFormat() {
+			if cfg := p.opts.Pipeline; cfg.RegistryFormat() && cfg.Mode != ModeCDC {
 				fixed := FixedColumns(p.opts.Pipeline, spec.info.Schema, &spec.info.Spec)
 				rd, err := newRegistryDecoder(p, spec.Table, in, fixed)
 				if err != nil {
@@ -343,6 +346,9 @@ func newWorker(p *Pipeline, outs []outputSpec, rs runStart) (*worker, error) {
 					return nil, err
 				}
 				w.dec = rows
+				if p.opts.Pipeline.RegistryFormat() {
+					w.transcode = newAvroTranscoder(p)
+				}
 			}
 			if p.prog != nil && rows == nil {
 				return nil, &configError{fmt.Errorf("pipelines[%s]: format %s has no transform", p.opts.Pipeline.Name, p.opts.Pipeline.Format)}
@@ -592,7 +598,14 @@ func (w *worker) parse(r *kgo.Record, meta decode.RecordMeta, fold bool) (change
 	if w.changes == nil {
 		return w.transform(changeRow, w.dec.Parse(r.Value, meta), &meta, fold)
 	}
-	kind, obj, err := w.changes.read(r.Key, r.Value)
+	value := r.Value
+	if w.transcode != nil && value != nil {
+		var err error
+		if value, err = w.transcode.json(value); err != nil {
+			return changeRow, err
+		}
+	}
+	kind, obj, err := w.changes.read(r.Key, value)
 	switch {
 	case err != nil:
 		return kind, &decode.DecodeError{Reason: err.Error()}

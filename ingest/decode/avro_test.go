@@ -297,11 +297,12 @@ func TestAvroIcebergAllTypes(t *testing.T) {
 	assert.True(t, want.Equals(got), "got\n%s\nwant\n%s", got, want)
 }
 
-func TestAvroRoundTripAllTypes(t *testing.T) {
+// avroAllRows are values of avroAllSchema at the edges of every type.
+func avroAllRows() []avroAll {
 	u := [16]byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0xff}
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 123e6, time.UTC)
 	t1 := time.Date(1969, 7, 20, 20, 17, 40, 1e3, time.UTC)
-	rows := []avroAll{{
+	return []avroAll{{
 		B: true, I: math.MinInt32, L: math.MaxInt64, F: 1.5, D: -0.25, S: "héllo ✓", By: []byte{0, 1, 255},
 		NS: ptr("x"), E: "GREEN", Fx: [4]byte{1, 2, 3, 4},
 		DecB: big.NewRat(-1234, 100), DecF: new(big.Rat).SetFrac(big.NewInt(123456789012345678), big.NewInt(1000)),
@@ -322,6 +323,11 @@ func TestAvroRoundTripAllTypes(t *testing.T) {
 		Tsl: time.UnixMilli(0).UTC(), Tslm: time.UnixMilli(0).UTC(), Ltms: time.UnixMilli(0).UTC(), Ltus: time.UnixMilli(0).UTC(),
 		Dt: time.Unix(0, 0).UTC(), Arrn: []*string{nil},
 	}}
+}
+
+func TestAvroRoundTripAllTypes(t *testing.T) {
+	rows := avroAllRows()
+	t0, t1 := rows[0].Tsms, rows[0].Tsus
 	d := avroDecoderFor(t, avroAllSchema, nil)
 	var payloads [][]byte
 	for _, r := range rows {
