@@ -46,7 +46,11 @@
 // errors; worker.go decodes and writes a worker's partitions, routing rows
 // with partitioner.go and bad records to deadletter.go's rows; source.go
 // sets up the Kafka client and plans where each partition starts;
-// assigned.go runs a pipeline on the partitions assigned to this node.
+// assigned.go runs a pipeline on the partitions assigned to this node;
+// format.go decodes the schema registry's formats (avro, protobuf), one
+// decoder per writer schema, and ends a run whose writer schema needs the
+// table's schema to change first (schema_evolution: add; the node applies
+// the change through the leader's table writer, then consumes again).
 //
 // Decoding (package decode) is two-phase: Parse validates and converts a
 // record into a scratch row, so a bad record appends nothing and goes to the
@@ -56,7 +60,8 @@
 // Any failure inside a pipeline (a file that cannot be written, an offset
 // gap, a consumer error such as a refused authorization) restarts it from the
 // tables' committed offsets: uncommitted work is consumed again, never
-// half-kept. Failures a restart cannot fix (a configuration error, a data
+// half-kept; a schema registry that does not answer pauses it the same way,
+// without a dead letter. Failures a restart cannot fix (a configuration error, a data
 // file that cannot be produced from its rows) stop it. Records Kafka lost
 // before they were committed follow the pipeline's on_data_loss policy.
 package ingest

@@ -6,8 +6,10 @@
 // messages mapped by protobuf_schema.go, .proto sources compiled by
 // protobuf_source.go). Each is compiled once per writer schema and table
 // schema, matching columns by name, with the same two-phase shape and the
-// same rules. The registry's framing (magic byte, schema id) is package
-// ingest/registry's; the pipeline does not use these two decoders yet.
+// same rules; all three are Decoders (decoder.go). The registry's framing
+// (magic byte, schema id) is package ingest/registry's; the pipeline keeps
+// one decoder per writer schema id (ingest/format.go). AvroJSON rewrites
+// Avro records as JSON, for Debezium's envelope in Avro.
 //
 // # Two phases
 //
