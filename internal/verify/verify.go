@@ -231,6 +231,9 @@ func precision(a window.AggSpec) uint8 {
 func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineConfig, prog *transform.Program,
 	starts, offsets commit.Offsets, res *Result,
 ) ([]window.Event, error) {
+	if pc.RegistryFormat() {
+		return nil, fmt.Errorf("verify: pipeline %s reads format %s; floe verify recomputes json pipelines only", pc.Name, pc.Format)
+	}
 	in, err := pc.DeclaredSchema()
 	if err != nil {
 		return nil, err
