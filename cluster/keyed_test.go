@@ -56,6 +56,22 @@ type keyedRig struct {
 type avroEvents struct {
 	id     uint32
 	schema avro.Schema
+	// keyID and keySchema encode the Kafka keys: a record of the key
+	// column, as Debezium writes them, or the key's string.
+	keyID     uint32
+	keySchema avro.Schema
+}
+
+// key encodes a Kafka key.
+func (a *avroEvents) key(t *testing.T, key string) []byte {
+	t.Helper()
+	var v any = key
+	if a.keySchema.Type() == avro.Record {
+		v = map[string]any{"id": key}
+	}
+	b, err := avro.Marshal(a.keySchema, v)
+	require.NoError(t, err)
+	return append(registry.AppendHeader(nil, a.keyID), b...)
 }
 
 // debeziumAvro is the envelope Debezium's Avro converter writes for a
@@ -158,6 +174,9 @@ func (r *keyedRig) produce(n, keys int) {
 			// is not the version: source.lsn is.
 			region := regions[r.rng.IntN(len(regions))]
 			rec.Value = r.avro.event(r.t, key, del, r.rng.IntN(2) == 0, r.seq, region, r.seq)
+		}
+		if r.avro != nil {
+			rec.Key = r.avro.key(r.t, key)
 		}
 		require.NoError(r.t, cl.ProduceSync(context.Background(), rec).FirstErr())
 		if del {
@@ -264,6 +283,13 @@ func TestKeyedTableKeepsTheNewestRowPerKey(t *testing.T) {
 				reg := testregistry.Start(t)
 				events = &avroEvents{id: uint32(reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: debeziumAvro}))}
 				events.schema, err = avro.Parse(debeziumAvro)
+				require.NoError(t, err)
+				keySchema := `{"type":"record","name":"Key","namespace":"db.public.events","fields":[{"name":"id","type":"string"}]}`
+				if lsn {
+					keySchema = `"string"`
+				}
+				events.keyID = uint32(reg.MustRegister(t, topic+"-key", testregistry.Schema{Schema: keySchema}))
+				events.keySchema, err = avro.Parse(keySchema)
 				require.NoError(t, err)
 				pc.Format, pc.Registry = ingest.FormatAvro, registry.Config{URLs: []string{reg.URL()}}
 			}

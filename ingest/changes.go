@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/valyala/fastjson"
+
+	"github.com/floelake/floe/ingest/registry"
 )
 
 // Changes to a keyed table. A keyed pipeline's record is either the key's
@@ -36,7 +38,17 @@ import (
 // A Kafka key names a key as a JSON object of the key columns (Debezium's
 // key format, with or without its schema wrapper) or, for a single key
 // column, as the column's value: a JSON number or string, or the key's
-// bytes as a string.
+// bytes as a string. With format avro, a key in the schema registry's wire
+// format (Debezium's Avro key) is read as the JSON its Avro value stands
+// for: a record of the key columns, or the single key column's value.
+
+// framedKey reports whether a Kafka key is in the schema registry's wire
+// format: the magic byte 0, a schema id and a payload. A JSON key starts
+// with a printable character; a plain key that starts with a zero byte
+// would be unusual.
+func framedKey(key []byte) bool {
+	return len(key) > registry.HeaderSize && key[0] == 0
+}
 
 // changeKind is what a keyed pipeline's record does.
 type changeKind uint8
@@ -65,10 +77,13 @@ type changeReader struct {
 	// the row's versionColumn (version_from); nil: none.
 	versionFrom   []string
 	versionColumn string
-	p             fastjson.Parser
-	kp            fastjson.Parser // re-parses a Kafka key object to stamp
-	arena         fastjson.Arena
-	buf           []byte
+	// framed rewrites a Kafka key in the schema registry's wire format
+	// as JSON (format: avro); nil: such a key is refused.
+	framed func(key []byte) ([]byte, error)
+	p      fastjson.Parser
+	kp     fastjson.Parser // re-parses a Kafka key object to stamp
+	arena  fastjson.Arena
+	buf    []byte
 }
 
 func newChangeReader(cfg PipelineConfig) *changeReader {
@@ -195,6 +210,16 @@ func unwrapPayload(v *fastjson.Value) *fastjson.Value {
 func (c *changeReader) keyObject(key []byte) ([]byte, error) {
 	if len(key) == 0 {
 		return nil, fmt.Errorf("the record has no Kafka key")
+	}
+	if framedKey(key) {
+		if c.framed == nil {
+			return nil, fmt.Errorf("the Kafka key is in the schema registry wire format, which floe reads for format avro only; " +
+				"name the key with a JSON or plain Kafka key")
+		}
+		var err error
+		if key, err = c.framed(key); err != nil {
+			return nil, fmt.Errorf("the Kafka key: %w", err)
+		}
 	}
 	if json.Valid(key) {
 		v, err := c.p.ParseBytes(key)

@@ -384,6 +384,9 @@ func newWorker(p *Pipeline, outs []outputSpec, rs runStart) (*worker, error) {
 					return nil, err
 				}
 				w.changes = newChangeReader(cfg)
+				if cfg.Format == FormatAvro {
+					w.changes.framed = newAvroTranscoder(p).json
+				}
 			}
 		case routeRejected:
 			if out.dl, err = newDeadLetterRow(spec.info.ArrowSchema); err != nil {
@@ -607,6 +610,8 @@ func (w *worker) parse(r *kgo.Record, meta decode.RecordMeta, fold bool) (change
 	}
 	kind, obj, err := w.changes.read(r.Key, value)
 	switch {
+	case errors.As(err, new(*runEnding)):
+		return kind, err
 	case err != nil:
 		return kind, &decode.DecodeError{Reason: err.Error()}
 	case kind == changeDelete:
