@@ -57,6 +57,8 @@ type Pipeline struct {
 	Start          string
 	CommitInterval time.Duration
 	PartitionBy    []string
+	// Format is the records' format; "": json.
+	Format string
 	// Extra is YAML added to the pipeline's entry as it is, every line
 	// indented by four spaces: a schema, kafka_metadata.
 	Extra string
@@ -109,7 +111,11 @@ func (c MemberConfig) YAML() string {
 			yq(s.Endpoint), yq(s.Region), yq(s.AccessKeyID), yq(s.SecretAccessKey))
 	}
 	p := c.Pipeline
-	fmt.Fprintf(&b, "pipelines:\n  - name: %s\n    topics: [%s]\n    table: %s\n    format: json\n", yq(p.Name), yq(p.Topic), yq(p.Table))
+	format := p.Format
+	if format == "" {
+		format = "json"
+	}
+	fmt.Fprintf(&b, "pipelines:\n  - name: %s\n    topics: [%s]\n    table: %s\n    format: %s\n", yq(p.Name), yq(p.Topic), yq(p.Table), yq(format))
 	if p.Start != "" {
 		fmt.Fprintf(&b, "    start: %s\n", yq(p.Start))
 	}
