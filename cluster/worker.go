@@ -257,7 +257,12 @@ func (n *Node) nextRun(p *ingest.Pipeline) (run, bool) {
 		for t := range ends {
 			f, ok := ends[t].Get(k.Topic, k.Partition)
 			if !ok {
-				f = nx
+				// The table's writer has not told the ledger where the
+				// table is yet (a new leader's writers reconcile one by
+				// one): a floor guessed now could lie below the table's
+				// end, and the run's first segment would be refused.
+				// Wait for it.
+				return r, false
 			}
 			r.floors[t].Set(k.Topic, k.Partition, f)
 		}

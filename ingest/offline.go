@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/ingest/registry"
 	"github.com/floelake/floe/internal/fileio"
 )
 
@@ -17,7 +18,33 @@ import (
 // the given number of workers as partitions would be. It returns the number
 // of data files written.
 func WriteOffline(ctx context.Context, main, dlq fileio.TableInfo, values [][]byte, total, workers int) (int, error) {
-	p := &Pipeline{fileOpts: fileio.Options{TargetFileSize: 128 << 20}}
+	return writeOffline(ctx, &Pipeline{fileOpts: fileio.Options{TargetFileSize: 128 << 20}}, main, dlq, values, total, workers)
+}
+
+// WriteOfflineFormat is WriteOffline for the record format of cfg, of which
+// it takes Name, Format, Registry and SchemaEvolution: avro and protobuf
+// values in the schema registry's wire format are decoded as a pipeline's
+// workers decode them, with their writer schemas fetched from cfg.Registry.
+// A writer schema that needs the table's schema to change (schema_evolution:
+// add) is an error: there is no table to change.
+func WriteOfflineFormat(ctx context.Context, cfg PipelineConfig, main, dlq fileio.TableInfo, values [][]byte, total, workers int) (int, error) {
+	p := &Pipeline{
+		opts: Options{Pipeline: PipelineConfig{
+			Name: cfg.Name, Format: cfg.Format, Registry: cfg.Registry, SchemaEvolution: cfg.SchemaEvolution,
+		}},
+		fileOpts: fileio.Options{TargetFileSize: 128 << 20},
+	}
+	if cfg.RegistryFormat() {
+		cl, err := registry.New(cfg.Registry)
+		if err != nil {
+			return 0, err
+		}
+		p.schemas = newWriterSchemas(cfg.Format, cl)
+	}
+	return writeOffline(ctx, p, main, dlq, values, total, workers)
+}
+
+func writeOffline(ctx context.Context, p *Pipeline, main, dlq fileio.TableInfo, values [][]byte, total, workers int) (int, error) {
 	outs := []outputSpec{
 		{Output: Output{Role: RoleMain, Table: "offline"}, info: main, floors: commit.Offsets{}},
 		{Output: Output{Role: RoleDeadLetter, Table: "offline_dead_letters"}, info: dlq, floors: commit.Offsets{}},

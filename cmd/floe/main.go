@@ -208,6 +208,7 @@ func benchCmd() *cobra.Command {
 	f.DurationVar(&o.FreshnessDuration, "freshness-duration", o.FreshnessDuration, "length of the freshness phase")
 	f.DurationVar(&o.CommitInterval, "commit-interval", o.CommitInterval, "commit interval for the end-to-end and freshness phases")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory (default: a temporary directory, removed after)")
+	f.StringSliceVar(&o.Formats, "format", []string{"json"}, "record formats to measure, repeated or comma-separated: json (always measured), avro, protobuf (the same records in the schema registry wire format, with (b), (c) and the peak RSS of (c) beside json's)")
 	cmd.AddCommand(benchClusterCmd(), benchSoakCmd(), benchUpsertCmd(), benchTransformCmd(), benchQueryCmd(), benchChildCmd())
 	return cmd
 }

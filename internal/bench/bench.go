@@ -57,6 +57,9 @@ type Options struct {
 	DataDir           string
 	// Exe is the floe binary to run as the child; default: this executable.
 	Exe string
+	// Formats are the record formats to measure: json always, avro and
+	// protobuf (see format.go) beside it when listed.
+	Formats []string
 }
 
 // DefaultOptions are the figures the README quotes.
@@ -93,6 +96,10 @@ const (
 func Run(ctx context.Context, o Options, out io.Writer) error {
 	if o.Records < 10_000 {
 		return errors.New("bench: --records must be at least 10000")
+	}
+	formats, err := registryFormats(o.Formats)
+	if err != nil {
+		return err
 	}
 	dir := o.DataDir
 	if dir == "" {
@@ -180,6 +187,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	row("(c) / min(a, b)", fmt.Sprintf("%.2f", ratio), ">= 0.6", ratio >= targetRatio)
 	row("(d) freshness p99", res.FreshP99.Round(time.Millisecond).String(), "<= 3s", res.FreshP99 <= targetP99)
 	row("(e) peak RSS", fmt.Sprintf("%.0f MiB", float64(res.PeakRSS)/(1<<20)), "<= 1024 MiB", res.PeakRSS <= targetRSS)
+	if len(formats) > 0 {
+		return runFormats(ctx, exe, brokers, dir, o, formats, res, rss1, out)
+	}
 	return nil
 }
 
@@ -338,6 +348,9 @@ type childArgs struct {
 	// produce rate, and the probes of each kind.
 	Rate   int `json:"rate,omitempty"`
 	Probes int `json:"probes,omitempty"`
+	// Format is set by --format: the records are in this registry format
+	// (offline-format, and e2e into the declared click schema).
+	Format *formatArgs `json:"format,omitempty"`
 }
 
 type childResult struct {
@@ -444,6 +457,12 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 			return err
 		}
 		return printResult(out, childResult{Records: a.Records, Files: files, Elapsed: elapsed})
+	case "offline-format":
+		res, err := writeOfflineFormat(ctx, a)
+		if err != nil {
+			return err
+		}
+		return printResult(out, res)
 	case "window-latency":
 		res, err := windowLatency(ctx, a, out)
 		if err != nil {
@@ -482,11 +501,14 @@ func Child(ctx context.Context, spec string, out io.Writer) error {
 			cfg.Pipelines[0].PartitionBy = nil // a window table is not partitioned
 		}
 	}
+	if a.Format != nil {
+		a.Format.pipeline(&cfg.Pipelines[0])
+	}
 	cfg.FillDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if a.Upsert == nil && a.Transform == nil {
+	if a.Upsert == nil && a.Transform == nil && a.Format == nil {
 		if err := ensureClicksTable(ctx, cfg); err != nil {
 			return err
 		}
