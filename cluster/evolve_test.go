@@ -36,33 +36,7 @@ import (
 // and the rows written before a change read null in its new columns.
 
 // evolveVersions are the writer schemas, in the order the topic uses them.
-var evolveVersions = []string{
-	`{"type":"record","name":"Click","namespace":"floe.test","fields":[
-		{"name":"id","type":"long"},
-		{"name":"n","type":"int"},
-		{"name":"price","type":"float"},
-		{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}}]}`,
-	`{"type":"record","name":"Click","namespace":"floe.test","fields":[
-		{"name":"id","type":"long"},
-		{"name":"n","type":"int"},
-		{"name":"price","type":"float"},
-		{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}},
-		{"name":"note","type":["null","string"],"default":null}]}`,
-	`{"type":"record","name":"Click","namespace":"floe.test","fields":[
-		{"name":"id","type":"long"},
-		{"name":"n","type":"long"},
-		{"name":"price","type":"double"},
-		{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}},
-		{"name":"note","type":["null","string"],"default":null}]}`,
-	`{"type":"record","name":"Click","namespace":"floe.test","fields":[
-		{"name":"id","type":"long"},
-		{"name":"n","type":"long"},
-		{"name":"price","type":"double"},
-		{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":12,"scale":2}},
-		{"name":"note","type":["null","string"],"default":null},
-		{"name":"geo","type":["null",{"type":"record","name":"Geo","fields":[{"name":"lat","type":"double"}]}],"default":null},
-		{"name":"tags","type":{"type":"array","items":"string"},"default":[]}]}`,
-}
+var evolveVersions = testregistry.EvolvingAvro
 
 // evolveRow is one produced record as the table must hold it.
 type evolveRow struct {

@@ -43,35 +43,8 @@ import (
 // iceberg-go and by ClickHouse, and every bad record in the dead-letter
 // table exactly once.
 
-// ecVersions are the writer schemas, in the order the topic uses them (those
-// of cluster/evolve_test.go's TestSchemaEvolutionAvro).
-var ecVersions = []string{
-	`{"type":"record","name":"Click","namespace":"floe.test","fields":[
-		{"name":"id","type":"long"},
-		{"name":"n","type":"int"},
-		{"name":"price","type":"float"},
-		{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}}]}`,
-	`{"type":"record","name":"Click","namespace":"floe.test","fields":[
-		{"name":"id","type":"long"},
-		{"name":"n","type":"int"},
-		{"name":"price","type":"float"},
-		{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}},
-		{"name":"note","type":["null","string"],"default":null}]}`,
-	`{"type":"record","name":"Click","namespace":"floe.test","fields":[
-		{"name":"id","type":"long"},
-		{"name":"n","type":"long"},
-		{"name":"price","type":"double"},
-		{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}},
-		{"name":"note","type":["null","string"],"default":null}]}`,
-	`{"type":"record","name":"Click","namespace":"floe.test","fields":[
-		{"name":"id","type":"long"},
-		{"name":"n","type":"long"},
-		{"name":"price","type":"double"},
-		{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":12,"scale":2}},
-		{"name":"note","type":["null","string"],"default":null},
-		{"name":"geo","type":["null",{"type":"record","name":"Geo","fields":[{"name":"lat","type":"double"}]}],"default":null},
-		{"name":"tags","type":{"type":"array","items":"string"},"default":[]}]}`,
-}
+// ecVersions are the writer schemas, in the order the topic uses them.
+var ecVersions = testregistry.EvolvingAvro
 
 // ecSchemaFields is the table schema after each version, as "name type"
 // for every column but the Kafka metadata columns, in order; a column added
