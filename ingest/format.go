@@ -193,7 +193,43 @@ func (ws writerSchema) iceberg() (*iceberg.Schema, error) {
 	if err != nil {
 		return nil, &badSchema{fmt.Sprintf("schema id %d has no Iceberg form: %v", ws.id, err)}
 	}
-	return sch, nil
+	// Writer defaults are not table defaults (a record is written as the
+	// writer wrote it), and format version 2 tables refuse them.
+	fields := make([]iceberg.NestedField, 0, sch.NumFields())
+	for _, f := range sch.Fields() {
+		fields = append(fields, withoutDefaults(f))
+	}
+	return iceberg.NewSchemaWithIdentifiers(sch.ID, sch.IdentifierFieldIDs, fields...), nil
+}
+
+// v3Only names a type in t that format version 2 tables cannot hold
+// (unknown, nanosecond timestamps), "" if there is none.
+func v3Only(t iceberg.Type) string {
+	switch t := t.(type) {
+	case iceberg.UnknownType, iceberg.TimestampNsType, iceberg.TimestampTzNsType:
+		return t.String()
+	case iceberg.NestedType:
+		for _, f := range t.Fields() {
+			if s := v3Only(f.Type); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// fitsVersion refuses, for a table of format version v, a schema with a
+// type the version cannot hold.
+func fitsVersion(sch *iceberg.Schema, v, id uint32) error {
+	if v >= 3 {
+		return nil
+	}
+	for _, f := range sch.Fields() {
+		if t := v3Only(f.Type); t != "" {
+			return &badSchema{fmt.Sprintf("schema id %d: field %q has type %s, which format version %d tables cannot hold (format_version: 3 can)", id, f.Name, t, v)}
+		}
+	}
+	return nil
 }
 
 // registryDecoder decodes a worker's records in the schema registry's wire
@@ -212,6 +248,7 @@ type registryDecoder struct {
 	// with a *SchemaChangeError; fixed are the columns it must not touch.
 	evolve  bool
 	fixed   []string
+	version int // the table's format version
 	metrics Metrics
 
 	byHeader map[string]*compiled
@@ -227,14 +264,14 @@ type compiled struct {
 	kind string
 }
 
-func newRegistryDecoder(p *Pipeline, table string, sch *iceberg.Schema, fixed []string) (*registryDecoder, error) {
+func newRegistryDecoder(p *Pipeline, table string, sch *iceberg.Schema, fixed []string, version int) (*registryDecoder, error) {
 	asc, err := arrowSchema(sch)
 	if err != nil {
 		return nil, err
 	}
 	d := &registryDecoder{
 		src: p.schemas, pipeline: p.opts.Pipeline.Name, table: table, schema: sch, arrow: asc,
-		evolve: p.opts.Pipeline.Evolves(), fixed: fixed, metrics: p.metrics(), byHeader: map[string]*compiled{},
+		evolve: p.opts.Pipeline.Evolves(), fixed: fixed, version: version, metrics: p.metrics(), byHeader: map[string]*compiled{},
 	}
 	if p.opts.Pipeline.Format == FormatAvro {
 		if d.rows, err = decode.NewJSONDecoder(sch); err != nil {
@@ -295,6 +332,19 @@ func (d *registryDecoder) compile(id uint32) (*compiled, error) {
 			return &compiled{err: &decode.DecodeError{Reason: err.Error()}, kind: "bad_schema"}, nil
 		}
 		changes, err := schema.Evolve(d.schema, w, d.fixed)
+		if err == nil && len(changes) > 0 {
+			// Only the columns the change adds need to fit the table's
+			// version: a field the table lacks and will not get is
+			// skipped.
+			for _, c := range changes {
+				if c.Kind == schema.AddColumn {
+					if t := v3Only(c.Type); t != "" && d.version < 3 {
+						return &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d: new field %q has type %s, which format version %d tables cannot hold (format_version: 3 can)",
+							id, strings.Join(c.Path, "."), t, d.version)}, kind: "incompatible"}, nil
+					}
+				}
+			}
+		}
 		var inc *schema.IncompatibleError
 		switch {
 		case errors.As(err, &inc):
@@ -413,7 +463,7 @@ func FixedColumns(cfg PipelineConfig, sch *iceberg.Schema, spec *iceberg.Partiti
 // Records whose schema is unknown or cannot be read are skipped (they are
 // dead letters); an unreachable registry is an error to retry, one that
 // refuses floe's credentials a configuration error.
-func (s *writerSchemas) tableSchemaOf(ctx context.Context, samples [][]byte, meta []string) (*iceberg.Schema, uint32, error) {
+func (s *writerSchemas) tableSchemaOf(ctx context.Context, samples [][]byte, meta []string, version int) (*iceberg.Schema, uint32, error) {
 	var skipped []string
 	for _, v := range samples {
 		id, payload, err := registry.Header(v)
@@ -430,6 +480,9 @@ func (s *writerSchemas) tableSchemaOf(ctx context.Context, samples [][]byte, met
 		var w *iceberg.Schema
 		if err == nil {
 			w, err = ws.iceberg()
+		}
+		if err == nil {
+			err = fitsVersion(w, uint32(version), id)
 		}
 		var bad *badSchema
 		switch {

@@ -436,7 +436,7 @@ func (p *Pipeline) inferSchema(ctx context.Context, baseOpts []kgo.Opt) (*iceber
 		}
 	}
 	if p.schemas != nil {
-		sch, id, err := p.schemas.tableSchemaOf(ctx, samples, meta)
+		sch, id, err := p.schemas.tableSchemaOf(ctx, samples, meta, cfg.tableFormatVersion())
 		if err != nil {
 			return nil, fmt.Errorf("ingest: pipelines[%s]: the table's schema: %w", cfg.Name, err)
 		}

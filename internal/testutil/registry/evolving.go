@@ -30,6 +30,6 @@ var EvolvingAvro = []string{
 		{"name":"price","type":"double"},
 		{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":12,"scale":2}},
 		{"name":"note","type":["null","string"],"default":null},
-		{"name":"geo","type":["null",{"type":"record","name":"Geo","fields":[{"name":"lat","type":"double"}]}],"default":null},
+		{"name":"geo","type":["null",{"type":"record","name":"Geo","fields":[{"name":"lat","type":"double","default":0}]}],"default":null},
 		{"name":"tags","type":{"type":"array","items":"string"},"default":[]}]}`,
 }
