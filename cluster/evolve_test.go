@@ -3,14 +3,12 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"math/big"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
-	"github.com/apache/iceberg-go/table"
 	"github.com/hamba/avro/v2"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -36,18 +34,7 @@ import (
 // and the rows written before a change read null in its new columns.
 
 // evolveVersions are the writer schemas, in the order the topic uses them.
-var evolveVersions = testregistry.EvolvingAvro
-
-// evolveRow is one produced record as the table must hold it.
-type evolveRow struct {
-	version int
-	id, n   int64
-	price   float64
-	amount  int64 // cents
-	note    *string
-	lat     *float64
-	tags    string
-}
+var evolveVersions = testutil.EvolvingAvro
 
 func TestSchemaEvolutionAvro(t *testing.T) {
 	// Avro calls a wider decimal incompatible; Iceberg takes it.
@@ -76,10 +63,10 @@ func TestSchemaEvolutionAvro(t *testing.T) {
 	require.NoError(t, err)
 	defer cl.Close()
 
-	want := map[[2]int64]evolveRow{}
+	want := map[[2]int64]testutil.EvolvingRow{}
 	ends := map[int32]int64{}
 	var sent int64
-	send := func(value []byte, row *evolveRow) {
+	send := func(value []byte, row *testutil.EvolvingRow) {
 		p := int32(sent % 3)
 		sent++
 		require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Partition: p, Value: value}).FirstErr())
@@ -90,36 +77,7 @@ func TestSchemaEvolutionAvro(t *testing.T) {
 	}
 	for v := range evolveVersions {
 		for i := range 40 {
-			id := int64(v*1000 + i)
-			row := evolveRow{version: v, id: id, n: id * 3, price: float64(i) + 0.5, amount: id*100 + 7}
-			rec := map[string]any{"id": id, "n": int32(row.n), "price": float32(row.price), "amount": ratCents(row.amount)}
-			if v >= 1 && i%2 == 0 {
-				s := fmt.Sprintf("note-%d", id)
-				row.note = &s
-				rec["note"] = s
-			} else if v >= 1 {
-				rec["note"] = nil
-			}
-			if v >= 2 {
-				// Values only the widened types hold.
-				row.n = 1<<40 + id
-				rec["n"] = row.n
-				rec["price"] = row.price
-			}
-			if v >= 3 {
-				row.amount = 9_000_000_000 + id // 11 digits: decimal(12,2) only
-				rec["amount"] = ratCents(row.amount)
-				if i%3 == 0 {
-					lat := float64(id) / 10
-					row.lat = &lat
-					rec["geo"] = map[string]any{"floe.test.Geo": map[string]any{"lat": lat}}
-				} else {
-					rec["geo"] = nil
-				}
-				row.tags = fmt.Sprintf("[t%d u%d]", i, i)
-				rec["tags"] = []string{fmt.Sprintf("t%d", i), fmt.Sprintf("u%d", i)}
-			}
-			payload, err := avro.Marshal(schemas[v], rec)
+			row, payload, err := testutil.EvolvingRecord(schemas[v], v, i)
 			require.NoError(t, err)
 			send(append(registry.AppendHeader(nil, uint32(ids[v])), payload...), &row)
 			if i == 20 {
@@ -154,12 +112,12 @@ func TestSchemaEvolutionAvro(t *testing.T) {
 		require.False(t, f.Required, "added column %s must be optional", name)
 	}
 
-	got := readEvolved(t, tbl)
+	got := testutil.ReadEvolving(t, tbl)
 	require.Len(t, got, len(want))
 	for k, w := range want {
 		g, ok := got[k]
-		require.True(t, ok, "partition %d offset %d (version %d) is missing", k[0], k[1], w.version)
-		g.version = w.version
+		require.True(t, ok, "partition %d offset %d (version %d) is missing", k[0], k[1], w.Version)
+		g.Version = w.Version
 		require.Equal(t, w, g, "partition %d offset %d", k[0], k[1])
 	}
 	dl, err := cat.LoadTable(context.Background(), catalog.Ident(mainTable+"__dlq"))
@@ -169,10 +127,6 @@ func TestSchemaEvolutionAvro(t *testing.T) {
 	defer at.Release()
 	require.EqualValues(t, 2*len(evolveVersions), at.NumRows(), "dead letters")
 }
-
-// ratCents is the Avro decimal value of cents (scale 2) as hamba/avro
-// takes it.
-func ratCents(cents int64) *big.Rat { return big.NewRat(cents, 100) }
 
 // waitEnds waits until the main and dead-letter tables have committed
 // every partition to its end.
@@ -194,59 +148,6 @@ func waitTable(t *testing.T, r *leaderRig, name string, ends map[int32]int64) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s did not reach %v in time: at %v (pipeline healthy: %v)", name, ends, r.offsets(name), r.node.Pipelines()[0].Healthy())
-}
-
-// readEvolved reads the table with iceberg-go's scan, by (partition,
-// offset), failing on a duplicate.
-func readEvolved(t *testing.T, tbl *table.Table) map[[2]int64]evolveRow {
-	t.Helper()
-	at, err := tbl.Scan().ToArrowTable(context.Background())
-	require.NoError(t, err)
-	defer at.Release()
-	rr := array.NewTableReader(at, 1024)
-	defer rr.Release()
-	out := map[[2]int64]evolveRow{}
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		col := func(name string) arrow.Array {
-			idx := rec.Schema().FieldIndices(name)
-			require.Len(t, idx, 1, name)
-			return rec.Column(idx[0])
-		}
-		parts, offs := col("_kafka_partition").(*array.Int32), col("_kafka_offset").(*array.Int64)
-		ids, ns, prices := col("id").(*array.Int64), col("n").(*array.Int64), col("price").(*array.Float64)
-		amounts, notes := col("amount").(*array.Decimal128), col("note").(*array.String)
-		geo, tags := col("geo").(*array.Struct), col("tags").(*array.List)
-		for j := range int(rec.NumRows()) {
-			row := evolveRow{id: ids.Value(j), n: ns.Value(j), price: prices.Value(j), amount: int64(amounts.Value(j).LowBits())}
-			if row.amount < 0 || amounts.Value(j).HighBits() != 0 {
-				t.Fatalf("amount %v out of the test's range", amounts.Value(j))
-			}
-			if notes.IsValid(j) {
-				s := notes.Value(j)
-				row.note = &s
-			}
-			if geo.IsValid(j) {
-				lat := geo.Field(0).(*array.Float64).Value(j)
-				row.lat = &lat
-			}
-			if tags.IsValid(j) {
-				a, b := tags.ValueOffsets(j)
-				vals := tags.ListValues().(*array.String)
-				var ts []string
-				for k := a; k < b; k++ {
-					ts = append(ts, vals.Value(int(k)))
-				}
-				row.tags = fmt.Sprint(ts)
-			}
-			k := [2]int64{int64(parts.Value(j)), offs.Value(j)}
-			_, dup := out[k]
-			require.False(t, dup, "partition %d offset %d is in the table twice", k[0], k[1])
-			out[k] = row
-		}
-	}
-	require.NoError(t, rr.Err())
-	return out
 }
 
 // Protobuf: a message gains a field and widens another while floe

@@ -28,6 +28,7 @@ import (
 	"github.com/floelake/floe/ingest/registry"
 	"github.com/floelake/floe/internal/config"
 	"github.com/floelake/floe/internal/procrig"
+	"github.com/floelake/floe/internal/testutil"
 	testregistry "github.com/floelake/floe/internal/testutil/registry"
 )
 
@@ -44,7 +45,7 @@ import (
 // table exactly once.
 
 // ecVersions are the writer schemas, in the order the topic uses them.
-var ecVersions = testregistry.EvolvingAvro
+var ecVersions = testutil.EvolvingAvro
 
 // ecSchemaFields is the table schema after each version, as "name type"
 // for every column but the Kafka metadata columns, in order; a column added
@@ -57,15 +58,7 @@ var ecSchemaFields = []string{
 }
 
 // ecRow is one produced record as the table must hold it.
-type ecRow struct {
-	version int
-	id, n   int64
-	price   float64
-	amount  int64 // cents
-	note    *string
-	lat     *float64
-	tags    string // the list as "[a b]", "" for null
-}
+type ecRow = testutil.EvolvingRow
 
 // ecStep is one incarnation of floe: killed by the test at a random moment
 // (failpoint == "") or crashed by a failpoint on its hit-th hit.
@@ -199,14 +192,14 @@ func TestSchemaEvolutionCrash(t *testing.T) {
 					rows[r] = row
 				}
 				for i := i0; i < min(i0+batch, perVersion); i++ {
-					row, payload, err := ecRecord(schemas[v], v, i)
+					row, payload, err := testutil.EvolvingRecord(schemas[v], v, i)
 					if err != nil {
 						prodErr <- err
 						return
 					}
 					add(append(registry.AppendHeader(nil, uint32(ids[v])), payload...), &row)
 					if (i+1)%(perVersion/badPerKind) == perVersion/badPerKind/2 {
-						add([]byte(fmt.Sprintf(`{"id":%d,"version":%d}`, row.id, v)), nil)
+						add([]byte(fmt.Sprintf(`{"id":%d,"version":%d}`, row.ID, v)), nil)
 						add(append(registry.AppendHeader(nil, unknownID), payload...), nil)
 					}
 				}
@@ -373,11 +366,11 @@ func TestSchemaEvolutionCrash(t *testing.T) {
 	rows := map[*kgo.Record]*ecRow{}
 	last := len(ecVersions) - 1
 	for p := range int32(3) {
-		row, payload, err := ecRecord(schemas[last], last, perVersion+int(p))
+		row, payload, err := testutil.EvolvingRecord(schemas[last], last, perVersion+int(p))
 		if err != nil {
 			t.Fatal(err)
 		}
-		bad := &kgo.Record{Topic: topic, Partition: p, Value: []byte(fmt.Sprintf(`{"id":%d}`, row.id))}
+		bad := &kgo.Record{Topic: topic, Partition: p, Value: []byte(fmt.Sprintf(`{"id":%d}`, row.ID))}
 		good := &kgo.Record{Topic: topic, Partition: p, Value: append(registry.AppendHeader(nil, uint32(ids[last])), payload...)}
 		recs = append(recs, bad, good)
 		rows[good] = &row
@@ -402,7 +395,7 @@ func TestSchemaEvolutionCrash(t *testing.T) {
 	}
 	ecCheckSchemas(t, tbl)
 
-	got := ecReadTable(t, tbl)
+	got := testutil.ReadEvolving(t, tbl)
 	ecCompare(t, "iceberg-go", model.rows, got)
 
 	dl, err := cat.LoadTable(ctx, catalog.Ident(dlqTable))
@@ -436,45 +429,6 @@ func ecWriteConfig(t *testing.T, s setup, url string) (string, config.Config) {
 		t.Fatal(err)
 	}
 	return path, cfg
-}
-
-// ecRecord returns record i of version v: its row as the table must hold
-// it and its Avro payload (without the wire format's header). Each version
-// writes values only its own types hold.
-func ecRecord(sch avro.Schema, v, i int) (ecRow, []byte, error) {
-	id := int64(v*100_000 + i)
-	row := ecRow{version: v, id: id, n: id * 3, price: float64(i) + 0.5, amount: id*100 + 7}
-	rec := map[string]any{"id": id, "n": int32(row.n), "price": float32(row.price), "amount": big.NewRat(row.amount, 100)}
-	if v >= 1 {
-		rec["note"] = nil
-		if i%2 == 0 {
-			s := fmt.Sprintf("note-%d", id)
-			row.note = &s
-			rec["note"] = s
-		}
-	}
-	if v >= 2 {
-		row.n = 1<<40 + id
-		row.price = float64(id) + 1.0/3
-		rec["n"], rec["price"] = row.n, row.price
-	}
-	if v >= 3 {
-		row.amount = 9_000_000_000 + id // 11 digits: decimal(12,2) only
-		rec["amount"] = big.NewRat(row.amount, 100)
-		rec["geo"] = nil
-		if i%3 == 0 {
-			lat := float64(id) / 10
-			row.lat = &lat
-			rec["geo"] = map[string]any{"floe.test.Geo": map[string]any{"lat": lat}}
-		}
-		row.tags = fmt.Sprintf("[t%d u%d]", i, i)
-		rec["tags"] = []string{fmt.Sprintf("t%d", i), fmt.Sprintf("u%d", i)}
-	}
-	payload, err := avro.Marshal(sch, rec)
-	if err != nil {
-		return ecRow{}, nil, fmt.Errorf("version %d record %d: %w", v, i, err)
-	}
-	return row, payload, nil
 }
 
 // ecRandomKill SIGKILLs the process after a random delay or once
@@ -575,66 +529,6 @@ func ecFields(sc *iceberg.Schema) string {
 	return strings.Join(fs, ", ")
 }
 
-// ecReadTable reads the table with iceberg-go's scan, by (partition,
-// offset), failing on a duplicate.
-func ecReadTable(t *testing.T, tbl *table.Table) map[[2]int64]ecRow {
-	t.Helper()
-	at, err := tbl.Scan().ToArrowTable(context.Background())
-	if err != nil {
-		t.Fatalf("scan: %v", err)
-	}
-	defer at.Release()
-	rr := array.NewTableReader(at, 1024)
-	defer rr.Release()
-	out := map[[2]int64]ecRow{}
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		col := func(name string) arrow.Array {
-			idx := rec.Schema().FieldIndices(name)
-			if len(idx) != 1 {
-				t.Fatalf("scan: %d columns %s in %s", len(idx), name, rec.Schema())
-			}
-			return rec.Column(idx[0])
-		}
-		parts, offs := col("_kafka_partition").(*array.Int32), col("_kafka_offset").(*array.Int64)
-		ids, ns, prices := col("id").(*array.Int64), col("n").(*array.Int64), col("price").(*array.Float64)
-		amounts, notes := col("amount").(*array.Decimal128), col("note").(*array.String)
-		geo, tags := col("geo").(*array.Struct), col("tags").(*array.List)
-		for j := range int(rec.NumRows()) {
-			row := ecRow{id: ids.Value(j), n: ns.Value(j), price: prices.Value(j), amount: int64(amounts.Value(j).LowBits())}
-			if row.amount < 0 || amounts.Value(j).HighBits() != 0 {
-				t.Fatalf("amount %v out of the test's range", amounts.Value(j))
-			}
-			if notes.IsValid(j) {
-				s := notes.Value(j)
-				row.note = &s
-			}
-			if geo.IsValid(j) {
-				lat := geo.Field(0).(*array.Float64).Value(j)
-				row.lat = &lat
-			}
-			if tags.IsValid(j) {
-				a, b := tags.ValueOffsets(j)
-				vals := tags.ListValues().(*array.String)
-				var ts []string
-				for k := a; k < b; k++ {
-					ts = append(ts, vals.Value(int(k)))
-				}
-				row.tags = "[" + strings.Join(ts, " ") + "]"
-			}
-			k := [2]int64{int64(parts.Value(j)), offs.Value(j)}
-			if _, dup := out[k]; dup {
-				t.Fatalf("partition %d offset %d is in the table twice", k[0], k[1])
-			}
-			out[k] = row
-		}
-	}
-	if err := rr.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // ecCompare compares the rows a reader read with the produced ones: each
 // exactly once, with its values (the version is not in the table).
 func ecCompare(t *testing.T, reader string, want, got map[[2]int64]ecRow) {
@@ -644,9 +538,9 @@ func ecCompare(t *testing.T, reader string, want, got map[[2]int64]ecRow) {
 		g, ok := got[k]
 		switch {
 		case !ok:
-			t.Errorf("%s: partition %d offset %d (version %d, id %d) is missing", reader, k[0], k[1], w.version, w.id)
+			t.Errorf("%s: partition %d offset %d (version %d, id %d) is missing", reader, k[0], k[1], w.Version, w.ID)
 		default:
-			g.version = w.version
+			g.Version = w.Version
 			if ecRowString(g) == ecRowString(w) {
 				continue
 			}
@@ -658,7 +552,7 @@ func ecCompare(t *testing.T, reader string, want, got map[[2]int64]ecRow) {
 	}
 	for k, g := range got {
 		if _, ok := want[k]; !ok {
-			t.Errorf("%s: partition %d offset %d (id %d) was never produced as a good record", reader, k[0], k[1], g.id)
+			t.Errorf("%s: partition %d offset %d (id %d) was never produced as a good record", reader, k[0], k[1], g.ID)
 			if bad++; bad >= 10 {
 				t.Fatalf("%s: too many differences", reader)
 			}
@@ -683,8 +577,8 @@ func ecRowString(r ecRow) string {
 		}
 		return "null"
 	}
-	return fmt.Sprintf("v%d id=%d n=%d price=%s amount=%s note=%s lat=%s tags=%q", r.version, r.id, r.n,
-		strconv.FormatFloat(r.price, 'g', -1, 64), big.NewRat(r.amount, 100).FloatString(2), opt(r.note), opt(r.lat), r.tags)
+	return fmt.Sprintf("v%d id=%d n=%d price=%s amount=%s note=%s lat=%s tags=%q", r.Version, r.ID, r.N,
+		strconv.FormatFloat(r.Price, 'g', -1, 64), big.NewRat(r.Amount, 100).FloatString(2), opt(r.Note), opt(r.Lat), r.Tags)
 }
 
 // ecCheckDeadLetters checks that the dead-letter table holds every bad
@@ -786,10 +680,10 @@ func ecCheckClickHouse(t *testing.T, tbl, dl *table.Table, want map[[2]int64]ecR
 			t.Fatalf("ClickHouse row %q: amount %q is not a decimal with 2 digits", r, r[5])
 		}
 		cents := new(big.Rat).Mul(amount, big.NewRat(100, 1)).Num()
-		row := ecRow{id: num(r[2]), n: num(r[3]), price: flt(r[4]), amount: cents.Int64()}
+		row := ecRow{ID: num(r[2]), N: num(r[3]), Price: flt(r[4]), Amount: cents.Int64()}
 		if r[6] != `\N` {
 			s := r[6]
-			row.note = &s
+			row.Note = &s
 		}
 		// ClickHouse has no null tuple: a null geo reads as a tuple of
 		// its fields' defaults, and lat, required inside the struct, is a
@@ -797,12 +691,12 @@ func ecCheckClickHouse(t *testing.T, tbl, dl *table.Table, want map[[2]int64]ecR
 		// produced lat is 0).
 		if r[7] != `\N` && r[7] != "0" {
 			lat := flt(r[7])
-			row.lat = &lat
+			row.Lat = &lat
 		}
 		// Nor a null array: a null tags reads as [] (no produced list is
 		// empty).
 		if r[8] != "" {
-			row.tags = "[" + r[8] + "]"
+			row.Tags = "[" + r[8] + "]"
 		}
 		k := [2]int64{num(r[0]), num(r[1])}
 		if _, dup := got[k]; dup {
