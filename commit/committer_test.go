@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -165,18 +164,7 @@ var testSchema = iceberg.NewSchema(0,
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	cat, err := catalog.Open(ctx, catalog.Config{Type: "sql", Name: "test", URI: "sqlite://" + filepath.Join(dir, "c.db")},
-		catalog.StorageConfig{}, dir)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cat.Close() })
-	ident := table.Identifier{"db", "t"}
-	tbl, _, err := catalog.EnsureTable(ctx, cat, ident, testSchema, *iceberg.UnpartitionedSpec, nil)
-	require.NoError(t, err)
-	info, err := fileio.InfoFromTable(ctx, tbl)
-	require.NoError(t, err)
-	return &fixture{t: t, cat: cat, ident: ident, info: info}
+	return newFixtureOf(t, testSchema)
 }
 
 // segment writes one data file of n rows and returns a segment covering

@@ -220,7 +220,7 @@ func v3Only(t iceberg.Type) string {
 
 // fitsVersion refuses, for a table of format version v, a schema with a
 // type the version cannot hold.
-func fitsVersion(sch *iceberg.Schema, v, id uint32) error {
+func fitsVersion(sch *iceberg.Schema, v int, id uint32) error {
 	if v >= 3 {
 		return nil
 	}
@@ -482,7 +482,7 @@ func (s *writerSchemas) tableSchemaOf(ctx context.Context, samples [][]byte, met
 			w, err = ws.iceberg()
 		}
 		if err == nil {
-			err = fitsVersion(w, uint32(version), id)
+			err = fitsVersion(w, version, id)
 		}
 		var bad *badSchema
 		switch {
