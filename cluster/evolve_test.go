@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -266,4 +267,48 @@ func dlqRows(t *testing.T, cat *catalog.Catalog) int64 {
 	require.NoError(t, err)
 	defer at.Release()
 	return at.NumRows()
+}
+
+// A registry that refuses floe's credentials stops the pipeline with the
+// registry's error (a configuration problem a restart cannot fix), and no
+// record becomes a dead letter.
+func TestRegistryRefusalStopsThePipeline(t *testing.T) {
+	reg := testregistry.Start(t, testregistry.WithBasicAuth("floe", "right"))
+	id := reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: testutil.EvolvingAvro[0]})
+	sch, err := avro.Parse(testutil.EvolvingAvro[0])
+	require.NoError(t, err)
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	require.NoError(t, err)
+	t.Cleanup(kc.Close)
+	pc := rigPipeline()
+	pc.Format = ingest.FormatAvro
+	pc.Registry = registry.Config{URLs: []string{reg.URL()}, Username: "floe", Password: "wrong"}
+	// A declared schema: the table is created without the registry, and
+	// the refusal comes from the first record a worker decodes.
+	pc.Schema = []ingest.Column{{Name: "id", Type: "long"}, {Name: "n", Type: "int"}}
+	cat := testutil.SQLiteCatalog(t)
+	r := startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc)
+
+	opts, err := ingest.ClientOpts(r.kafka)
+	require.NoError(t, err)
+	cl, err := kgo.NewClient(opts...)
+	require.NoError(t, err)
+	defer cl.Close()
+	_, payload, err := testutil.EvolvingRecord(sch, 0, 1)
+	require.NoError(t, err)
+	value := append(registry.AppendHeader(nil, uint32(id)), payload...)
+	require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: value}).FirstErr())
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := r.node.Ready()
+		if err != nil && errors.Is(err, registry.ErrAuth) {
+			require.ErrorContains(t, err, "pipeline "+topic+" cannot run")
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the pipeline did not stop on the refusal: ready = %v", err)
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.ErrorIs(t, r.stop(), registry.ErrAuth)
+	require.Zero(t, dlqRows(t, cat), "dead letters for a refused registry")
 }

@@ -505,7 +505,7 @@ func (s *writerSchemas) tableSchemaOf(ctx context.Context, samples [][]byte, met
 			if strings.HasPrefix(f.Name, "_kafka_") {
 				continue // filled from the record's metadata
 			}
-			fields = append(fields, withoutDefaults(f))
+			fields = append(fields, f) // without defaults: iceberg() strips them
 		}
 		next := iceberg.NewSchema(0, fields...).HighestFieldID()
 		for _, f := range metaSch.Fields() {
