@@ -557,17 +557,20 @@ func TestQueryTimeoutAndStops(t *testing.T) {
 	ctx := context.Background()
 
 	// emit outlasts the timeout: the query ends with ErrExhausted after
-	// the first batch.
+	// the first batch. The timeout is long enough for planning and the
+	// first batch on a loaded machine; emit sleeps past it.
+	const timeout = 2 * time.Second
 	calls := 0
-	stats, err := timetravel.Query(ctx, h.tbl, timetravel.QueryRequest{}, timetravel.Limits{Timeout: 20 * time.Millisecond},
+	start := time.Now()
+	stats, err := timetravel.Query(ctx, h.tbl, timetravel.QueryRequest{}, timetravel.Limits{Timeout: timeout},
 		func(arrow.RecordBatch) error {
 			calls++
-			time.Sleep(60 * time.Millisecond)
+			time.Sleep(time.Until(start.Add(timeout + 100*time.Millisecond)))
 			return nil
 		})
 	require.ErrorIs(t, err, timetravel.ErrExhausted)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.EqualError(t, err, "the query ran longer than api.query_timeout (20ms); narrow it with --where or --limit")
+	require.EqualError(t, err, "the query ran longer than api.query_timeout (2s); narrow it with --where or --limit")
 	require.Equal(t, 1, calls)
 	require.Positive(t, stats.Rows)
 	require.False(t, stats.Truncated)
