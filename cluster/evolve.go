@@ -20,6 +20,13 @@ import (
 // goes through the ledger: the schema is the table's, and a change that was
 // applied twice (two members, a retry after a lost answer) changes nothing
 // the second time.
+//
+// The leader may refuse: its plan against the table's current schema may
+// find the writer schema incompatible where the member's plan, against the
+// schema its run started with, did not (the table changed meanwhile). The
+// refusal is the table's answer and stays so, so the member makes the
+// records of that writer schema dead letters, as it does those of a writer
+// schema it finds incompatible itself, instead of asking again forever.
 
 // EvolveSchema implements Service.
 func (n *Node) EvolveSchema(ctx context.Context, req EvolveRequest) ([]string, error) {
@@ -31,9 +38,9 @@ func (n *Node) EvolveSchema(ctx context.Context, req EvolveRequest) ([]string, e
 	}
 	switch {
 	case p == nil:
-		return nil, fmt.Errorf("%w: no pipeline %q", ErrInvalidArgument, req.Pipeline)
+		return nil, fmt.Errorf("%w: node %s runs no pipeline %q", ErrInvalidArgument, n.id, req.Pipeline)
 	case !p.Config().Evolves():
-		return nil, fmt.Errorf("%w: pipeline %q does not evolve its table's schema (schema_evolution: %s)", ErrInvalidArgument, req.Pipeline, p.Config().SchemaEvolution)
+		return nil, fmt.Errorf("%w: on node %s, pipeline %q does not evolve its table's schema (schema_evolution: %s)", ErrInvalidArgument, n.id, req.Pipeline, p.Config().SchemaEvolution)
 	case req.Writer == nil:
 		return nil, fmt.Errorf("%w: evolve schema needs a writer schema", ErrInvalidArgument)
 	}
@@ -50,17 +57,28 @@ func (n *Node) EvolveSchema(ctx context.Context, req EvolveRequest) ([]string, e
 		return nil, err
 	}
 	var changes []schema.Change
-	err = w.Do(ctx, func(ctx context.Context, c *commit.Committer) error {
+	evolve := func(ctx context.Context, c *commit.Committer) error {
 		meta := c.Table().Metadata()
 		spec := meta.PartitionSpec()
 		fixed := ingest.FixedColumns(p.Config(), meta.CurrentSchema(), &spec)
 		var err error
 		changes, err = c.EvolveSchema(ctx, req.Writer, fixed)
 		return err
-	})
+	}
+	err = w.Do(ctx, evolve)
 	var inc *schema.IncompatibleError
 	if errors.As(err, &inc) {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		// A refusal makes records dead letters for good, so it must come
+		// from the table as it is, not from the table writer's copy of
+		// it: a schema change made outside floe reaches the copy only
+		// when the writer next reloads the table, and a plan against an
+		// older schema may be refused where the current one takes the
+		// writer schema. The table writer reloads the table after every
+		// task: plan once more, against the table as it is now.
+		err = w.Do(ctx, evolve)
+	}
+	if errors.As(err, &inc) {
+		return nil, fmt.Errorf("%w: %v", ErrSchemaRefused, err)
 	}
 	if err != nil {
 		return nil, err
@@ -78,12 +96,15 @@ func (n *Node) EvolveSchema(ctx context.Context, req EvolveRequest) ([]string, e
 }
 
 // evolveSchema applies a run's schema change through the leader, retrying
-// while no leader answers, until ctx ends.
+// while no leader answers, until ctx ends. It returns the leader's answer
+// when it is one: nil, ErrSchemaRefused (the table cannot take the writer
+// schema) or ErrInvalidArgument (the leader's configuration of the
+// pipeline differs from this node's).
 func (n *Node) evolveSchema(ctx context.Context, sc *ingest.SchemaChangeError) error {
 	wait := 200 * time.Millisecond
 	for {
 		_, err := n.EvolveSchema(ctx, EvolveRequest{Pipeline: sc.Pipeline, SchemaID: sc.SchemaID, Writer: sc.Writer})
-		if err == nil || errors.Is(err, ErrInvalidArgument) || ctx.Err() != nil {
+		if err == nil || errors.Is(err, ErrSchemaRefused) || errors.Is(err, ErrInvalidArgument) || ctx.Err() != nil {
 			return err
 		}
 		n.log.Warn("schema change not applied yet; retrying", "pipeline", sc.Pipeline, "schema_id", sc.SchemaID, "err", err)

@@ -54,7 +54,9 @@ func TestSchemaEvolutionAvro(t *testing.T) {
 	t.Cleanup(kc.Close)
 	pc := rigPipeline()
 	pc.Format = ingest.FormatAvro
-	pc.Registry = registry.Config{URLs: []string{reg.URL()}}
+	// The unknown schema id below is a dead letter at once (the wait for
+	// an unknown id has tests of its own).
+	pc.Registry = registry.Config{URLs: []string{reg.URL()}, UnknownSchemaWait: registry.WaitFor(0)}
 	cat := testutil.SQLiteCatalog(t)
 	r := startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc)
 
@@ -311,4 +313,198 @@ func TestRegistryRefusalStopsThePipeline(t *testing.T) {
 	}
 	require.ErrorIs(t, r.stop(), registry.ErrAuth)
 	require.Zero(t, dlqRows(t, cat), "dead letters for a refused registry")
+}
+
+// Two writer schemas of an order: the second adds an optional note.
+const (
+	orderV1 = `{"type":"record","name":"Order","fields":[{"name":"id","type":"long"}]}`
+	orderV2 = `{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"note","type":["null","string"],"default":null}]}`
+)
+
+// orderValue is an order of the Avro schema text in the wire format with
+// schema id.
+func orderValue(t *testing.T, text string, id int, rec map[string]any) []byte {
+	t.Helper()
+	sch, err := avro.Parse(text)
+	require.NoError(t, err)
+	payload, err := avro.Marshal(sch, rec)
+	require.NoError(t, err)
+	return append(registry.AppendHeader(nil, uint32(id)), payload...)
+}
+
+// deadLetters returns the error of every row of the dead-letter table, by
+// partition and offset.
+func deadLetters(t *testing.T, cat *catalog.Catalog) map[[2]int64]string {
+	t.Helper()
+	dl, err := cat.LoadTable(context.Background(), catalog.Ident(mainTable+"__dlq"))
+	require.NoError(t, err)
+	at, err := dl.Scan().ToArrowTable(context.Background())
+	require.NoError(t, err)
+	defer at.Release()
+	rr := array.NewTableReader(at, 1024)
+	defer rr.Release()
+	out := map[[2]int64]string{}
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		col := func(name string) arrow.Array { return rec.Column(rec.Schema().FieldIndices(name)[0]) }
+		parts, offs, errs := col("partition").(*array.Int32), col("offset").(*array.Int64), col("error").(*array.String)
+		for j := range int(rec.NumRows()) {
+			out[[2]int64{int64(parts.Value(j)), offs.Value(j)}] = errs.Value(j)
+		}
+	}
+	return out
+}
+
+// waitDeadLetters waits until the dead-letter table has n rows.
+func waitDeadLetters(t *testing.T, r *leaderRig, cat *catalog.Catalog, n int) map[[2]int64]string {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		got := deadLetters(t, cat)
+		if len(got) >= n {
+			require.Len(t, got, n, "dead letters: %v", got)
+			return got
+		}
+		require.True(t, time.Now().Before(deadline), "%d dead letters, want %d (pipeline healthy: %v)", len(got), n, r.node.Pipelines()[0].Healthy())
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A writer schema the run takes but the table refuses: the table changed
+// after the run started (here by a schema change committed outside floe,
+// which made note a long column), so the run plans to add note as a
+// string, and the leader's table writer, planning against the table as it
+// is, finds the writer schema incompatible. Its records are dead letters
+// naming the table's refusal, at once, and the pipeline goes on: the
+// records after them are committed.
+func TestSchemaRefusedByTheTable(t *testing.T) {
+	reg := testregistry.Start(t, testregistry.WithCompatibility("NONE"))
+	id1 := reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: orderV1})
+	id2 := reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: orderV2})
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	require.NoError(t, err)
+	t.Cleanup(kc.Close)
+	pc := rigPipeline()
+	pc.Format = ingest.FormatAvro
+	pc.Registry = registry.Config{URLs: []string{reg.URL()}}
+	cat := testutil.SQLiteCatalog(t)
+	r := startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc)
+
+	opts, err := ingest.ClientOpts(r.kafka)
+	require.NoError(t, err)
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	require.NoError(t, err)
+	defer cl.Close()
+	ends := map[int32]int64{}
+	var sent int64
+	send := func(value []byte) [2]int64 {
+		p := int32(sent % 3)
+		sent++
+		require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Partition: p, Value: value}).FirstErr())
+		ends[p]++
+		return [2]int64{int64(p), ends[p] - 1}
+	}
+	for i := range 6 {
+		send(orderValue(t, orderV1, id1, map[string]any{"id": int64(i)}))
+	}
+	waitTable(t, r, mainTable, ends)
+
+	// The run consumes with the table's schema of when it started; the
+	// table changes meanwhile.
+	tbl, err := cat.LoadTable(context.Background(), catalog.Ident(mainTable))
+	require.NoError(t, err)
+	tx := tbl.NewTransaction()
+	require.NoError(t, tx.UpdateSchema(true, false).AddColumn([]string{"note"}, iceberg.PrimitiveTypes.Int64, "", false, nil).Commit())
+	_, err = tx.Commit(context.Background())
+	require.NoError(t, err)
+
+	refused := map[[2]int64]bool{}
+	for i := range 3 {
+		refused[send(orderValue(t, orderV2, id2, map[string]any{"id": int64(100 + i), "note": "n"}))] = true
+	}
+	for i := range 6 {
+		send(orderValue(t, orderV1, id1, map[string]any{"id": int64(200 + i)}))
+	}
+	started := time.Now()
+	waitTable(t, r, mainTable, ends)
+	got := waitDeadLetters(t, r, cat, len(refused))
+	t.Logf("the pipeline went past the refused writer schema in %s", time.Since(started).Round(time.Millisecond))
+	require.NoError(t, r.stop())
+
+	for at, reason := range got {
+		require.True(t, refused[at], "dead letter at %v: %s", at, reason)
+		// The table's refusal, not the run's own planning.
+		require.Contains(t, reason, fmt.Sprintf("schema id %d cannot be added to the table: cluster: the table refuses the writer schema", id2))
+		require.Contains(t, reason, `column "note"`)
+	}
+	tbl, err = cat.LoadTable(context.Background(), catalog.Ident(mainTable))
+	require.NoError(t, err)
+	f, ok := tbl.Schema().FindFieldByName("note")
+	require.True(t, ok)
+	require.True(t, f.Type.Equals(iceberg.PrimitiveTypes.Int64), "note is %s", f.Type)
+	require.Len(t, testutil.PartitionOffsets(t, tbl), 12, "every record of the writer schemas the table takes")
+}
+
+// The records of a schema id the registry does not know wait for it: a
+// schema registered during the wait is decoded, nothing of it a dead
+// letter; an id the registry still does not know after the wait is a dead
+// letter, saying how long it waited.
+func TestUnknownSchemaWaitsForTheRegistry(t *testing.T) {
+	const wait = 6 * time.Second
+	reg := testregistry.Start(t)
+	id1 := reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: orderV1})
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	require.NoError(t, err)
+	t.Cleanup(kc.Close)
+	pc := rigPipeline()
+	pc.Format = ingest.FormatAvro
+	pc.Registry = registry.Config{URLs: []string{reg.URL()}, UnknownSchemaWait: registry.WaitFor(wait)}
+	cat := testutil.SQLiteCatalog(t)
+	r := startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc)
+
+	opts, err := ingest.ClientOpts(r.kafka)
+	require.NoError(t, err)
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	require.NoError(t, err)
+	defer cl.Close()
+	ends := map[int32]int64{}
+	var sent int64
+	send := func(value []byte) [2]int64 {
+		p := int32(sent % 3)
+		sent++
+		require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Partition: p, Value: value}).FirstErr())
+		ends[p]++
+		return [2]int64{int64(p), ends[p] - 1}
+	}
+	for i := range 3 {
+		send(orderValue(t, orderV1, id1, map[string]any{"id": int64(i)}))
+	}
+	waitTable(t, r, mainTable, ends)
+
+	// Records of the id the registry gives next, before it does.
+	id2 := id1 + 1
+	for i := range 3 {
+		send(orderValue(t, orderV2, id2, map[string]any{"id": int64(100 + i), "note": "n"}))
+	}
+	time.Sleep(time.Second)
+	require.False(t, r.tableReaches(mainTable, ends), "committed past records of an unknown schema id during the wait")
+	require.Equal(t, id2, reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: orderV2}))
+	waitTable(t, r, mainTable, ends)
+	require.Zero(t, dlqRows(t, cat), "dead letters for a schema registered during the wait")
+
+	// An id the registry never knows.
+	started := time.Now()
+	bad := send(orderValue(t, orderV1, id2+100, map[string]any{"id": int64(200)}))
+	got := waitDeadLetters(t, r, cat, 1)
+	require.GreaterOrEqual(t, time.Since(started), wait, "a dead letter before the wait was over")
+	require.NoError(t, r.stop())
+	require.Contains(t, got[bad], "schema not found")
+	require.Contains(t, got[bad], "unknown_schema_wait")
+
+	tbl, err := cat.LoadTable(context.Background(), catalog.Ident(mainTable))
+	require.NoError(t, err)
+	require.Len(t, testutil.PartitionOffsets(t, tbl), 6)
+	f, ok := tbl.Schema().FindFieldByName("note")
+	require.True(t, ok, "the registered schema's column")
+	require.True(t, f.Type.Equals(iceberg.PrimitiveTypes.String))
 }

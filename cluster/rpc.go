@@ -33,14 +33,15 @@ import (
 //
 // Errors. Every error status the server returns carries a Failure detail
 // listing the error's classes (not leader with the leader's identity,
-// outcome unknown, shutdown, context, invalid argument, member conflict) and
-// the ledger error it wraps, if any; the Client rebuilds an error with the
-// server's text that Is every sentinel of those classes and As the typed
-// errors (*raftstore.NotLeaderError, *NotLeaderError, the commit ledger
-// errors). The status code is for other clients: FailedPrecondition (not
-// leader, ledger rejection), Unavailable (outcome unknown, shutdown),
-// DeadlineExceeded, Canceled, InvalidArgument, AlreadyExists (member
-// conflict), Internal (anything else).
+// outcome unknown, shutdown, context, invalid argument, member conflict,
+// schema refused) and the ledger error it wraps, if any; the Client
+// rebuilds an error with the server's text that Is every sentinel of those
+// classes and As the typed errors (*raftstore.NotLeaderError,
+// *NotLeaderError, the commit ledger errors). The status code is for other
+// clients: FailedPrecondition (not leader, ledger rejection, schema
+// refused), Unavailable (outcome unknown, shutdown), DeadlineExceeded,
+// Canceled, InvalidArgument, AlreadyExists (member conflict), Internal
+// (anything else).
 //
 // A failure without a Failure detail comes from the transport: the node was
 // not reached, or did not answer. The Client returns an error that
@@ -68,9 +69,21 @@ var (
 	ErrUnreachable = errors.New("cluster: node unreachable")
 
 	// ErrInvalidArgument means a request is malformed (an empty node id or
-	// command). A Service wraps it to have the call fail with
-	// codes.InvalidArgument; a Client's error then Is it.
+	// command), or names a pipeline the node does not run the way the
+	// caller does (EvolveSchema: no such pipeline, or one that does not
+	// evolve its table's schema, so the nodes' configurations differ). A
+	// Service wraps it to have the call fail with codes.InvalidArgument; a
+	// Client's error then Is it.
 	ErrInvalidArgument = errors.New("cluster: invalid argument")
+
+	// ErrSchemaRefused means the table cannot take the writer schema an
+	// EvolveSchema call asked it to (the table writer's plan found it
+	// incompatible: a type changed or narrowed, a key or partition column
+	// changed). It is the table's answer, not a failure: asking again gets
+	// the same one, so the caller makes the records of that writer schema
+	// dead letters. A Service wraps it to have the call fail with
+	// codes.FailedPrecondition; a Client's error then Is it.
+	ErrSchemaRefused = errors.New("cluster: the table refuses the writer schema")
 
 	// ErrPoolClosed is returned by Pool.Get after Close.
 	ErrPoolClosed = errors.New("cluster: client pool is closed")
@@ -124,6 +137,7 @@ var failureClasses = []struct {
 	{clusterv1.FailureKind_FAILURE_KIND_CANCELED, context.Canceled, codes.Canceled},
 	{clusterv1.FailureKind_FAILURE_KIND_INVALID_ARGUMENT, ErrInvalidArgument, codes.InvalidArgument},
 	{clusterv1.FailureKind_FAILURE_KIND_MEMBER_CONFLICT, raftstore.ErrMemberConflict, codes.AlreadyExists},
+	{clusterv1.FailureKind_FAILURE_KIND_SCHEMA_REFUSED, ErrSchemaRefused, codes.FailedPrecondition},
 }
 
 // errorToStatus turns a Service error into a status with a Failure detail.

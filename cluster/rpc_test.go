@@ -23,7 +23,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/apache/iceberg-go"
 	"github.com/floelake/floe/commit"
+	"github.com/floelake/floe/internal/schema"
 	clusterv1 "github.com/floelake/floe/proto/floe/cluster/v1"
 	"github.com/floelake/floe/raftstore"
 )
@@ -40,6 +42,7 @@ type fakeService struct {
 	join   func(ctx context.Context, req JoinRequest) error
 	leave  func(ctx context.Context, nodeID string) error
 	status func(ctx context.Context) (Status, error)
+	evolve func(ctx context.Context, req EvolveRequest) ([]string, error)
 }
 
 func (f *fakeService) Apply(ctx context.Context, cmd []byte) (commit.ApplyResult, error) {
@@ -73,7 +76,10 @@ func (f *fakeService) Leave(ctx context.Context, nodeID string) error {
 }
 
 func (f *fakeService) EvolveSchema(ctx context.Context, req EvolveRequest) ([]string, error) {
-	return nil, nil
+	if f.evolve == nil {
+		return nil, nil
+	}
+	return f.evolve(ctx, req)
 }
 
 func (f *fakeService) Status(ctx context.Context) (Status, error) {
@@ -352,6 +358,13 @@ func TestRPCServiceErrors(t *testing.T) {
 			is:   []error{ErrInvalidArgument},
 		},
 		{
+			name:  "schema refused",
+			err:   fmt.Errorf("%w: %w", ErrSchemaRefused, &schema.IncompatibleError{Path: "note", Reason: "the table has long, the writer has string"}),
+			code:  codes.FailedPrecondition,
+			is:    []error{ErrSchemaRefused},
+			isNot: []error{ErrInvalidArgument, raftstore.ErrNotLeader, ErrUnreachable},
+		},
+		{
 			name: "member conflict",
 			err:  fmt.Errorf("%w: address 10.0.0.3:7946 already belongs to member n1, not n3", raftstore.ErrMemberConflict),
 			code: codes.AlreadyExists,
@@ -429,6 +442,41 @@ func TestRPCInvalidArgument(t *testing.T) {
 	require.Empty(t, svc.cmds)
 	require.Empty(t, svc.joins)
 	require.Empty(t, svc.leaves)
+}
+
+// EvolveSchema's two refusals come back apart: the table refusing the
+// writer schema (its records are dead letters) and the leader not running
+// the pipeline as the caller does (the records wait for the operator).
+func TestRPCEvolveSchemaRefusals(t *testing.T) {
+	svc := &fakeService{}
+	addr, _ := serveRPC(t, svc, nil)
+	c := dialRPC(t, addr, nil)
+	writer := iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "note", Type: iceberg.PrimitiveTypes.String})
+	req := EvolveRequest{Pipeline: "orders", SchemaID: 7, Writer: writer}
+
+	refused := fmt.Errorf("%w: %w", ErrSchemaRefused, &schema.IncompatibleError{Path: "note", Reason: "the table has long, the writer has string"})
+	var got EvolveRequest
+	svc.evolve = func(_ context.Context, req EvolveRequest) ([]string, error) {
+		got = req
+		return nil, refused
+	}
+	_, err := c.EvolveSchema(context.Background(), req)
+	require.Equal(t, "orders", got.Pipeline)
+	require.EqualValues(t, 7, got.SchemaID)
+	require.ErrorIs(t, err, ErrSchemaRefused)
+	require.NotErrorIs(t, err, ErrInvalidArgument)
+	require.NotErrorIs(t, err, ErrUnreachable)
+	require.NotErrorIs(t, err, raftstore.ErrOutcomeUnknown)
+	require.EqualError(t, err, refused.Error())
+	require.Equal(t, codes.FailedPrecondition, status.Code(err))
+
+	svc.evolve = func(context.Context, EvolveRequest) ([]string, error) {
+		return nil, fmt.Errorf("%w: node n1 runs no pipeline %q", ErrInvalidArgument, "orders")
+	}
+	_, err = c.EvolveSchema(context.Background(), req)
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	require.NotErrorIs(t, err, ErrSchemaRefused)
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
 }
 
 // closedAddr is a 127.0.0.1 address nothing listens on.

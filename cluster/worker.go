@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/floelake/floe/commit"
@@ -84,8 +85,31 @@ func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 				// Not a failure: the table takes the new writer schema
 				// first, then the records are read again.
 				n.log.Info("a writer schema needs the table's schema to change; changing it", "pipeline", name, "schema_id", change.SchemaID, "changes", len(change.Changes))
-				if err := n.evolveSchema(ctx, change); err != nil && ctx.Err() == nil {
-					n.log.Error("schema change refused; the records of this writer schema wait", "pipeline", name, "schema_id", change.SchemaID, "err", err)
+				err := n.evolveSchema(ctx, change)
+				switch {
+				case err == nil || ctx.Err() != nil:
+				case errors.Is(err, ErrSchemaRefused):
+					// The table's answer, the same however often it is
+					// asked: the records of this writer schema are dead
+					// letters, like those of a writer schema the run
+					// finds incompatible itself, and the pipeline goes on
+					// at once.
+					p.RefuseSchema(change, err.Error())
+					attrs := []any{"pipeline", name, "schema_id", change.SchemaID}
+					if len(change.Indexes) > 0 {
+						attrs = append(attrs, "message_indexes", change.Indexes)
+					}
+					why := strings.TrimPrefix(err.Error(), ErrSchemaRefused.Error()+": ")
+					n.log.Warn(fmt.Sprintf("the table refuses writer schema %d: %s; its records go to the dead-letter table", change.SchemaID, why), attrs...)
+				default:
+					// ErrInvalidArgument: the leader runs no such
+					// pipeline, or runs it without schema evolution (or
+					// could not read the request). Only the operator can
+					// fix that; the records wait, nothing is lost, and
+					// the change is asked for again now and then.
+					n.log.Error("the leader refused the schema change request: its configuration of this pipeline differs from this node's; "+
+						"give every node the same pipelines section (the pipeline, with schema_evolution: add) and the same floe version; "+
+						"the records of this writer schema wait", "pipeline", name, "schema_id", change.SchemaID, "err", err)
 					select {
 					case <-ctx.Done():
 					case <-time.After(10 * time.Second):
@@ -117,8 +141,8 @@ func (n *Node) work(ctx context.Context, p *ingest.Pipeline) {
 	}
 }
 
-// pauseFor is how long a paused run (an unreachable schema registry) waits
-// before consuming again.
+// pauseFor is how long a paused run (an unreachable schema registry, or one
+// that does not know a schema id yet) waits before consuming again.
 const pauseFor = 2 * time.Second
 
 // noteSeen records that the leader applied index for this node.

@@ -414,7 +414,9 @@ func ecWriteConfig(t *testing.T, s setup, url string) (string, config.Config) {
 	t.Helper()
 	mc := s.memberConfig()
 	mc.Pipeline.Format = ingest.FormatAvro
-	mc.Pipeline.Extra = fmt.Sprintf("    registry: {urls: [%q]}\n    kafka_metadata: [partition, offset]\n", url)
+	// The unknown schema id of the bad records is a dead letter at once:
+	// the processes are killed more often than it would wait.
+	mc.Pipeline.Extra = fmt.Sprintf("    registry: {urls: [%q], unknown_schema_wait: 0s}\n    kafka_metadata: [partition, offset]\n", url)
 	yaml := mc.YAML()
 	cfg, err := config.Parse([]byte(yaml), nil)
 	if err != nil {

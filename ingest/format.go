@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -30,10 +33,14 @@ import (
 // record whose writer schema cannot be used becomes is chosen by what loses
 // nothing:
 //
-//   - a value not in the wire format, a schema id the registry does not
-//     know, a schema that cannot be read or mapped to Iceberg, a writer
-//     schema the table cannot take (a type narrowed or changed): a dead
-//     letter with the reason;
+//   - a value not in the wire format, a schema that cannot be read or
+//     mapped to Iceberg, a writer schema the table cannot take (a type
+//     narrowed or changed, found so by the worker or refused by the
+//     table writer): a dead letter with the reason;
+//   - a schema id the registry does not know: a dead letter too, but an
+//     id that may be a schema just registered (one a registry replica has
+//     not caught up on) first waits for it, pausing the pipeline (see
+//     writerSchemas.missing);
 //   - a registry that does not answer: the run ends and the pipeline
 //     retries (pauses) from its committed offsets, never a dead letter;
 //   - a registry that refuses floe's credentials: the pipeline stops (a
@@ -45,7 +52,10 @@ import (
 // table writer, then consumes again from the committed offsets with the new
 // schema. The schema change is committed before any data that needs it,
 // so a crash between the two loses nothing and no reader sees rows without
-// their columns.
+// their columns. The table writer plans the change again against the
+// table's current schema, which may refuse the writer schema where the
+// run's did not (the table changed meanwhile): the node then calls
+// Pipeline.RefuseSchema, and the next runs make its records dead letters.
 
 // SchemaChangeError ends a run whose records need the table's schema to
 // change first (schema_evolution: add). It is not a failure: the node
@@ -56,6 +66,10 @@ type SchemaChangeError struct {
 	Pipeline, Table string
 	// SchemaID is the writer schema's registry id.
 	SchemaID uint32
+	// Indexes are, for protobuf, the message indexes of the writer
+	// schema's message in schema SchemaID (a .proto file may hold several
+	// messages, each a writer schema of its own); nil for Avro.
+	Indexes []int
 	// Writer is the writer schema in its Iceberg form (field ids mean
 	// nothing): the table must take it.
 	Writer *iceberg.Schema
@@ -98,17 +112,135 @@ func (e *runEnding) Error() string { return e.err.Error() }
 func (e *runEnding) Unwrap() error { return e.err }
 
 // writerSchemas fetches writer schemas from the registry and reads them,
-// once per schema id, for every worker of a pipeline.
+// once per schema id, for every worker of a pipeline. It outlives runs: it
+// also keeps what the pipeline learnt of the writer schemas it could not
+// use, for as long as the pipeline runs in this process.
 type writerSchemas struct {
 	format string
 	cl     *registry.Client
 	mu     sync.Mutex
 	avro   map[uint32]*decode.AvroSchema
 	proto  map[uint32]protoreflect.FileDescriptor
+	// newest is the largest schema id fetched.
+	newest uint32
+	// missed holds when the registry first did not know a schema id whose
+	// records wait for it (see missing).
+	missed map[uint32]time.Time
+	// refused holds the writer schemas the table refused, by refusalKey,
+	// with the table writer's reason (see Pipeline.RefuseSchema).
+	refused map[string]string
 }
 
 func newWriterSchemas(format string, cl *registry.Client) *writerSchemas {
-	return &writerSchemas{format: format, cl: cl, avro: map[uint32]*decode.AvroSchema{}, proto: map[uint32]protoreflect.FileDescriptor{}}
+	return &writerSchemas{
+		format: format, cl: cl, avro: map[uint32]*decode.AvroSchema{}, proto: map[uint32]protoreflect.FileDescriptor{},
+		missed: map[uint32]time.Time{}, refused: map[string]string{},
+	}
+}
+
+// maxMissed bounds the schema ids whose misses writerSchemas remembers: a
+// topic of garbage ids costs one wait per id at most, and past this many,
+// no wait at all.
+const maxMissed = 1024
+
+// schemaWait is a schema id the registry does not know (yet), whose records
+// wait for it: the run pauses, and the next one asks the registry again.
+type schemaWait struct {
+	err        error // the registry's ErrUnknownSchema
+	wait, left time.Duration
+}
+
+func (e *schemaWait) Error() string {
+	return fmt.Sprintf("%v; its records wait for the registry to know it (unknown_schema_wait: %s, %s left)", e.err, e.wait, e.left.Round(time.Millisecond))
+}
+
+func (e *schemaWait) Unwrap() error { return e.err }
+
+// missing sorts the registry's answer that it does not know schema id
+// (err, an ErrUnknownSchema) for a pipeline whose records of an unknown id
+// wait up to wait: a *schemaWait while they wait, else err, which makes
+// them dead letters.
+//
+// A registry replica that has not caught up yet answers "not found" for a
+// schema a producer has just registered with another replica: its records
+// are good, and a dead letter would lose them from the table. So they wait,
+// for up to wait from the first time this pipeline (in this process)
+// missed the id, while each run asks the registry again. Only an id larger
+// than every id the pipeline has fetched waits: registries hand out ids in
+// increasing order and replicas apply them in that order, so a replica
+// that knew a larger id knew every smaller one, and an unknown smaller id
+// is no schema that was just registered (a deleted one, or garbage). A
+// missing reference of a known schema never waits: a schema is registered
+// after the ones it references.
+func (s *writerSchemas) missing(id uint32, err error, wait time.Duration) error {
+	var re *registry.Error
+	if wait <= 0 || !errors.Is(err, registry.ErrUnknownSchema) || !errors.As(err, &re) || re.Ref != nil {
+		return err
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first, ok := s.missed[id]
+	if !ok {
+		if id <= s.newest || len(s.missed) >= maxMissed {
+			return err
+		}
+		first = now
+		s.missed[id] = first
+	}
+	waited := now.Sub(first)
+	if waited < wait {
+		return &schemaWait{err: err, wait: wait, left: wait - waited}
+	}
+	return fmt.Errorf("%w (its records waited %s for the registry to know it: unknown_schema_wait)", err, waited.Round(time.Millisecond))
+}
+
+// waiting reports whether the records of schema id wait (up to wait) for
+// the registry to know it: a fetch of it must then ask the registry, not
+// the client's memory of its last answer, which outlasts the pause
+// between two runs.
+func (s *writerSchemas) waiting(id uint32, wait time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first, ok := s.missed[id]
+	return ok && time.Since(first) < wait
+}
+
+// refusalKey names a writer schema: its schema id and, for protobuf, its
+// message indexes.
+func refusalKey(id uint32, indexes []int) string {
+	var b strings.Builder
+	b.WriteString(strconv.FormatUint(uint64(id), 10))
+	for _, i := range indexes {
+		b.WriteByte('.')
+		b.WriteString(strconv.Itoa(i))
+	}
+	return b.String()
+}
+
+// refusal returns why the table refuses the writer schema id (at indexes),
+// if it does.
+func (s *writerSchemas) refusal(id uint32, indexes []int) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	reason, ok := s.refused[refusalKey(id, indexes)]
+	return reason, ok
+}
+
+// RefuseSchema records that the table refuses the writer schema of sc: the
+// table writer, planning the change sc asks for against the table's current
+// schema, found the writer schema incompatible (reason says why). From the
+// next run on, the records of that writer schema are dead letters with the
+// reason, as those of a writer schema a run finds incompatible itself,
+// instead of ending the run to ask for the same change again. It lasts for
+// the pipeline's life in this process: a restarted node asks again.
+func (p *Pipeline) RefuseSchema(sc *SchemaChangeError, reason string) {
+	if p.schemas == nil {
+		return
+	}
+	p.schemas.mu.Lock()
+	defer p.schemas.mu.Unlock()
+	p.schemas.refused[refusalKey(sc.SchemaID, sc.Indexes)] = reason
 }
 
 // writerSchema is one writer schema: Avro, or a protobuf message.
@@ -126,17 +258,24 @@ func (e *badSchema) Error() string { return e.reason }
 
 // get returns the writer schema with id (and, for protobuf, the message at
 // indexes). Errors: *registry.Error (its class says what to do), a
-// *badSchema, or the end of ctx.
-func (s *writerSchemas) get(ctx context.Context, id uint32, indexes []int) (writerSchema, error) {
+// *schemaWait for an unknown id whose records wait up to wait (see
+// missing), a *badSchema, or the end of ctx.
+func (s *writerSchemas) get(ctx context.Context, id uint32, indexes []int, wait time.Duration) (writerSchema, error) {
 	ws := writerSchema{id: id}
 	s.mu.Lock()
 	a, p := s.avro[id], s.proto[id]
 	s.mu.Unlock()
 	if a == nil && p == nil {
+		if s.waiting(id, wait) {
+			s.cl.ForgetUnknown(id)
+		}
 		sch, deps, err := s.cl.Dependencies(ctx, id)
 		if err != nil {
-			return ws, err
+			return ws, s.missing(id, err, wait)
 		}
+		s.mu.Lock()
+		s.newest = max(s.newest, id)
+		s.mu.Unlock()
 		want := registry.TypeAvro
 		if s.format == FormatProtobuf {
 			want = registry.TypeProtobuf
@@ -250,6 +389,8 @@ type registryDecoder struct {
 	fixed   []string
 	version int // the table's format version
 	metrics Metrics
+	// wait is how long the records of an unknown schema id wait for it.
+	wait time.Duration
 
 	byHeader map[string]*compiled
 	cur      decode.Decoder
@@ -272,6 +413,7 @@ func newRegistryDecoder(p *Pipeline, table string, sch *iceberg.Schema, fixed []
 	d := &registryDecoder{
 		src: p.schemas, pipeline: p.opts.Pipeline.Name, table: table, schema: sch, arrow: asc,
 		evolve: p.opts.Pipeline.Evolves(), fixed: fixed, version: version, metrics: p.metrics(), byHeader: map[string]*compiled{},
+		wait: p.opts.Pipeline.Registry.UnknownWait(),
 	}
 	if p.opts.Pipeline.Format == FormatAvro {
 		if d.rows, err = decode.NewJSONDecoder(sch); err != nil {
@@ -322,7 +464,10 @@ func (d *registryDecoder) Parse(value []byte, meta decode.RecordMeta) error {
 // message). An error ends the run; a writer schema that cannot be used is
 // a compiled with the dead letters' reason.
 func (d *registryDecoder) compile(id uint32) (*compiled, error) {
-	ws, err := d.src.get(context.Background(), id, d.idx)
+	if reason, ok := d.src.refusal(id, d.idx); ok {
+		return &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d cannot be added to the table: %s", id, reason)}, kind: "incompatible"}, nil
+	}
+	ws, err := d.src.get(context.Background(), id, d.idx, d.wait)
 	if err != nil {
 		return schemaFailure(d.pipeline, d.metrics, err)
 	}
@@ -352,7 +497,8 @@ func (d *registryDecoder) compile(id uint32) (*compiled, error) {
 		case err != nil:
 			return nil, err
 		case len(changes) > 0:
-			return nil, &runEnding{&SchemaChangeError{Pipeline: d.pipeline, Table: d.table, SchemaID: id, Writer: w, Fixed: d.fixed, Changes: changes}}
+			return nil, &runEnding{&SchemaChangeError{Pipeline: d.pipeline, Table: d.table, SchemaID: id, Indexes: slices.Clone(d.idx),
+				Writer: w, Fixed: d.fixed, Changes: changes}}
 		}
 	}
 	var dec decode.Decoder
@@ -369,11 +515,15 @@ func (d *registryDecoder) compile(id uint32) (*compiled, error) {
 
 // schemaFailure sorts a failure to get a writer schema: the records of a
 // schema that cannot be used are dead letters (a compiled with the
-// reason); an unreachable registry pauses the run, one that refuses
-// floe's credentials stops the pipeline (the error ends the run).
+// reason); an unreachable registry, or an unknown id whose records wait
+// for it, pauses the run, a registry that refuses floe's credentials stops
+// the pipeline (the error ends the run).
 func schemaFailure(pipeline string, m Metrics, err error) (*compiled, error) {
 	var bad *badSchema
+	var wait *schemaWait
 	switch {
+	case errors.As(err, &wait):
+		return nil, &runEnding{&PauseError{err}}
 	case errors.As(err, &bad):
 		return &compiled{err: &decode.DecodeError{Reason: bad.reason}, kind: "bad_schema"}, nil
 	case errors.Is(err, registry.ErrUnknownSchema):
@@ -393,6 +543,7 @@ type avroTranscoder struct {
 	src      *writerSchemas
 	pipeline string
 	metrics  Metrics
+	wait     time.Duration // as registryDecoder's
 	byID     map[uint32]*transcoding
 	buf      []byte
 }
@@ -405,7 +556,7 @@ type transcoding struct {
 }
 
 func newAvroTranscoder(p *Pipeline) *avroTranscoder {
-	return &avroTranscoder{src: p.schemas, pipeline: p.opts.Pipeline.Name, metrics: p.metrics(), byID: map[uint32]*transcoding{}}
+	return &avroTranscoder{src: p.schemas, pipeline: p.opts.Pipeline.Name, metrics: p.metrics(), wait: p.opts.Pipeline.Registry.UnknownWait(), byID: map[uint32]*transcoding{}}
 }
 
 // json returns the JSON text of a record value in the wire format (valid
@@ -420,7 +571,7 @@ func (a *avroTranscoder) json(value []byte) ([]byte, error) {
 	tc := a.byID[id]
 	if tc == nil {
 		tc = &transcoding{}
-		ws, err := a.src.get(context.Background(), id, nil)
+		ws, err := a.src.get(context.Background(), id, nil, a.wait)
 		if err != nil {
 			if tc.fail, err = schemaFailure(a.pipeline, a.metrics, err); err != nil {
 				return nil, err
@@ -476,7 +627,9 @@ func (s *writerSchemas) tableSchemaOf(ctx context.Context, samples [][]byte, met
 				continue
 			}
 		}
-		ws, err := s.get(ctx, id, idx)
+		// No record waits here: the table is created from the first
+		// record whose schema is known.
+		ws, err := s.get(ctx, id, idx, 0)
 		var w *iceberg.Schema
 		if err == nil {
 			w, err = ws.iceberg()

@@ -203,8 +203,21 @@ func (c *Client) Schema(ctx context.Context, id uint32) (*Schema, error) {
 	return c.fetchID(ctx, id)
 }
 
+// ForgetUnknown drops what the Client remembers of the registry not knowing
+// id (see WithUnknownTTL), so that the next call for it asks the registry
+// again: for a caller that waits for the id to become known, and asks at
+// its own pace.
+func (c *Client) ForgetUnknown(id uint32) {
+	c.mu.Lock()
+	delete(c.unknown, idKey(id))
+	c.mu.Unlock()
+}
+
+// idKey is the flight key of the fetch of schema id.
+func idKey(id uint32) string { return "id:" + strconv.FormatUint(uint64(id), 10) }
+
 func (c *Client) fetchID(ctx context.Context, id uint32) (*Schema, error) {
-	key := "id:" + strconv.FormatUint(uint64(id), 10)
+	key := idKey(id)
 	v, err := c.flight(ctx, key, func(fctx context.Context) (any, error) {
 		if s, ok := c.byID.Load(id); ok {
 			// Cached by a flight that ended after this caller missed.

@@ -15,6 +15,10 @@ import (
 // DefaultTimeout bounds one request to the registry unless timeout is set.
 const DefaultTimeout = 10 * time.Second
 
+// DefaultUnknownSchemaWait is how long the records of a schema id the
+// registry does not know wait for it unless unknown_schema_wait is set.
+const DefaultUnknownSchemaWait = 30 * time.Second
+
 // Config is a pipeline's registry section: where the schema registry is and
 // how to reach it.
 //
@@ -25,6 +29,7 @@ const DefaultTimeout = 10 * time.Second
 //	  tls:
 //	    ca_file: /etc/floe/registry-ca.pem
 //	  timeout: 10s
+//	  unknown_schema_wait: 30s
 type Config struct {
 	// URLs are the registry's base URLs, http:// or https://, tried in
 	// turn when one is unreachable. A base URL may have a path (a
@@ -41,7 +46,76 @@ type Config struct {
 	PasswordFile string `yaml:"password_file"`
 	// Timeout bounds one request; zero is DefaultTimeout.
 	Timeout conf.Duration `yaml:"timeout"`
+	// UnknownSchemaWait is how long the records of a schema id the
+	// registry does not know wait for it (the pipeline pauses and asks
+	// again) before they are dead letters: a registry replica that has
+	// not caught up yet answers "not found" for a schema a producer has
+	// just registered with another. Unset: DefaultUnknownSchemaWait; 0: a
+	// dead letter at once. Only an id larger than every id the pipeline
+	// has resolved waits (registry ids increase; a smaller unknown one is
+	// no schema a replica lags behind on).
+	UnknownSchemaWait Wait `yaml:"unknown_schema_wait"`
 }
+
+// Wait is a duration for which zero is a setting of its own, unlike a
+// conf.Duration's zero, which stands for a default: the zero Wait is
+// unset, and WaitFor(0) is set to no wait. It reads "30s" or "0s" from
+// YAML and the environment, as a conf.Duration does.
+type Wait struct {
+	d   time.Duration
+	set bool
+}
+
+// WaitFor returns a Wait set to d.
+func WaitFor(d time.Duration) Wait { return Wait{d: d, set: true} }
+
+// IsSet reports whether the wait was set (to zero, possibly).
+func (w Wait) IsSet() bool { return w.set }
+
+// Or returns the wait, or def when it is unset.
+func (w Wait) Or(def time.Duration) time.Duration {
+	if !w.set {
+		return def
+	}
+	return w.d
+}
+
+func (w Wait) String() string {
+	if !w.set {
+		return "unset"
+	}
+	return w.d.String()
+}
+
+// Describe says what a wait looks like, for error messages.
+func (Wait) Describe() string { return conf.Duration(0).Describe() }
+
+// UnmarshalText parses a Go duration string; an empty one leaves the wait
+// unset, as MarshalText writes an unset one.
+func (w *Wait) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*w = Wait{}
+		return nil
+	}
+	var d conf.Duration
+	if err := d.UnmarshalText(b); err != nil {
+		return err
+	}
+	*w = WaitFor(d.D())
+	return nil
+}
+
+// MarshalText formats the wait; an unset one is empty.
+func (w Wait) MarshalText() ([]byte, error) {
+	if !w.set {
+		return nil, nil
+	}
+	return []byte(w.d.String()), nil
+}
+
+// UnknownWait is how long the records of a schema id the registry does not
+// know wait for it: unknown_schema_wait, or its default.
+func (c Config) UnknownWait() time.Duration { return c.UnknownSchemaWait.Or(DefaultUnknownSchemaWait) }
 
 // TLSConfig configures the TLS client of https:// URLs.
 type TLSConfig struct {
@@ -82,7 +156,8 @@ func (c Config) WithDefaults() Config {
 // its URLs. Files are not read here but by New.
 func (c Config) Validate() error {
 	var p conf.Problems
-	zero := len(c.URLs) == 0 && !c.TLS.set() && c.Username == "" && c.Password == "" && c.PasswordFile == "" && c.Timeout == 0
+	zero := len(c.URLs) == 0 && !c.TLS.set() && c.Username == "" && c.Password == "" && c.PasswordFile == "" && c.Timeout == 0 &&
+		!c.UnknownSchemaWait.IsSet()
 	if zero {
 		return nil
 	}
@@ -127,6 +202,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		p.Addf("timeout", "must be a positive duration such as 10s (or 0 for %s), got %s", DefaultTimeout, c.Timeout)
+	}
+	if c.UnknownSchemaWait.Or(0) < 0 {
+		p.Addf("unknown_schema_wait", "must be a positive duration such as 30s (or 0: a record of an unknown schema id is a dead letter at once), got %s", c.UnknownSchemaWait)
 	}
 	return p.Err()
 }

@@ -24,6 +24,30 @@ func TestConfigValid(t *testing.T) {
 	require.Equal(t, conf.Duration(registry.DefaultTimeout), registry.Config{}.WithDefaults().Timeout)
 }
 
+func TestConfigUnknownSchemaWait(t *testing.T) {
+	cfg := registry.Config{URLs: []string{"http://localhost:8081"}}
+	require.Equal(t, registry.DefaultUnknownSchemaWait, cfg.UnknownWait(), "unset: the default")
+	cfg.UnknownSchemaWait = registry.WaitFor(0)
+	conftest.RequireValid(t, cfg.Validate())
+	require.Zero(t, cfg.UnknownWait(), "0 is no wait, not the default")
+
+	var w registry.Wait
+	require.NoError(t, w.UnmarshalText([]byte("1m30s")))
+	require.Equal(t, 90*time.Second, registry.Config{UnknownSchemaWait: w}.UnknownWait())
+	require.NoError(t, w.UnmarshalText([]byte("0s")))
+	require.True(t, w.IsSet())
+	require.Zero(t, registry.Config{UnknownSchemaWait: w}.UnknownWait())
+	require.ErrorContains(t, w.UnmarshalText([]byte("soon")), "want a duration")
+	text, err := registry.WaitFor(time.Second).MarshalText()
+	require.NoError(t, err)
+	require.Equal(t, "1s", string(text))
+	// Unset writes and reads back as empty.
+	text, err = registry.Wait{}.MarshalText()
+	require.NoError(t, err)
+	require.NoError(t, w.UnmarshalText(text))
+	require.False(t, w.IsSet())
+}
+
 func TestConfigProblems(t *testing.T) {
 	for _, c := range []struct {
 		cfg           registry.Config
@@ -42,6 +66,8 @@ func TestConfigProblems(t *testing.T) {
 		{registry.Config{URLs: []string{"http://host"}, Password: "p"}, "username", "is required with a password"},
 		{registry.Config{URLs: []string{"http://host"}, Username: "u"}, "username", "needs password or password_file"},
 		{registry.Config{URLs: []string{"http://host"}, Timeout: conf.Duration(-time.Second)}, "timeout", "must be a positive duration"},
+		{registry.Config{URLs: []string{"http://host"}, UnknownSchemaWait: registry.WaitFor(-time.Second)}, "unknown_schema_wait", "must be a positive duration"},
+		{registry.Config{UnknownSchemaWait: registry.WaitFor(0)}, "urls", "must list at least one"},
 	} {
 		conftest.RequireField(t, c.cfg.Validate(), c.field, c.reason)
 		_, err := registry.New(c.cfg)

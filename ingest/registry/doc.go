@@ -62,7 +62,10 @@
 //   - ErrUnknownSchema: the registry answered that the id (or a referenced
 //     subject version) does not exist, with a schema registry error body
 //     (40403 schema not found, 40401 subject not found, 40402 version not
-//     found). It is permanent for that id: the record is a dead letter.
+//     found). The registry's answer for that id: the caller decides
+//     whether its records are dead letters at once, or wait a while for
+//     a lagging replica (ingest's unknown_schema_wait; Client.ForgetUnknown
+//     lets it ask again before the short memory above expires).
 //   - ErrUnreachable: no registry gave an answer about the schema: the
 //     connection was refused or reset, timed out, the registry answered 5xx,
 //     429 or another status that says nothing about the schema, or the URL

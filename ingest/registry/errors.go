@@ -21,7 +21,7 @@ var (
 	ErrNotFramed = errors.New("not in the schema registry wire format")
 	// ErrUnknownSchema: the registry answered that the schema (or a
 	// subject version it references) does not exist. The record is a dead
-	// letter.
+	// letter, possibly after a wait (see the package documentation).
 	ErrUnknownSchema = errors.New("schema not found")
 	// ErrUnreachable: no registry answered about the schema. Transient:
 	// pause and retry; never a dead letter.

@@ -121,6 +121,11 @@ const (
 	// MEMBER_CONFLICT: a membership change names an address another member
 	// uses. ALREADY_EXISTS.
 	FailureKind_FAILURE_KIND_MEMBER_CONFLICT FailureKind = 7
+	// SCHEMA_REFUSED: the table cannot take the writer schema an
+	// EvolveSchema call asked it to (a type changed or narrowed, a key or
+	// partition column changed): the table's answer, not a failure to retry;
+	// the records of that writer schema are dead letters. FAILED_PRECONDITION.
+	FailureKind_FAILURE_KIND_SCHEMA_REFUSED FailureKind = 8
 )
 
 // Enum value maps for FailureKind.
@@ -134,6 +139,7 @@ var (
 		5: "FAILURE_KIND_CANCELED",
 		6: "FAILURE_KIND_INVALID_ARGUMENT",
 		7: "FAILURE_KIND_MEMBER_CONFLICT",
+		8: "FAILURE_KIND_SCHEMA_REFUSED",
 	}
 	FailureKind_value = map[string]int32{
 		"FAILURE_KIND_UNSPECIFIED":       0,
@@ -144,6 +150,7 @@ var (
 		"FAILURE_KIND_CANCELED":          5,
 		"FAILURE_KIND_INVALID_ARGUMENT":  6,
 		"FAILURE_KIND_MEMBER_CONFLICT":   7,
+		"FAILURE_KIND_SCHEMA_REFUSED":    8,
 	}
 )
 
@@ -1764,7 +1771,7 @@ const file_floe_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x1cLEDGER_SENTINEL_BAD_SNAPSHOT\x10\b\x12\x1f\n" +
 	"\x1bLEDGER_SENTINEL_BAD_OFFSETS\x10\t\x12\x1a\n" +
 	"\x16LEDGER_SENTINEL_CLOSED\x10\n" +
-	"*\x89\x02\n" +
+	"*\xaa\x02\n" +
 	"\vFailureKind\x12\x1c\n" +
 	"\x18FAILURE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17FAILURE_KIND_NOT_LEADER\x10\x01\x12 \n" +
@@ -1773,7 +1780,8 @@ const file_floe_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x1eFAILURE_KIND_DEADLINE_EXCEEDED\x10\x04\x12\x19\n" +
 	"\x15FAILURE_KIND_CANCELED\x10\x05\x12!\n" +
 	"\x1dFAILURE_KIND_INVALID_ARGUMENT\x10\x06\x12 \n" +
-	"\x1cFAILURE_KIND_MEMBER_CONFLICT\x10\a2\x8d\x03\n" +
+	"\x1cFAILURE_KIND_MEMBER_CONFLICT\x10\a\x12\x1f\n" +
+	"\x1bFAILURE_KIND_SCHEMA_REFUSED\x10\b2\x8d\x03\n" +
 	"\x0eClusterService\x12F\n" +
 	"\x05Apply\x12\x1d.floe.cluster.v1.ApplyRequest\x1a\x1e.floe.cluster.v1.ApplyResponse\x12C\n" +
 	"\x04Join\x12\x1c.floe.cluster.v1.JoinRequest\x1a\x1d.floe.cluster.v1.JoinResponse\x12F\n" +

@@ -49,7 +49,9 @@ type ClusterServiceClient interface {
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
 	// EvolveSchema changes the schema of a pipeline's table so that it takes
 	// the records of a writer schema (schema_evolution: add), on the leader
-	// (idempotent).
+	// (idempotent). A writer schema the table cannot take fails with
+	// SCHEMA_REFUSED; a pipeline the called node does not run, or runs
+	// without schema evolution, with INVALID_ARGUMENT.
 	EvolveSchema(ctx context.Context, in *EvolveSchemaRequest, opts ...grpc.CallOption) (*EvolveSchemaResponse, error)
 }
 
@@ -130,7 +132,9 @@ type ClusterServiceServer interface {
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
 	// EvolveSchema changes the schema of a pipeline's table so that it takes
 	// the records of a writer schema (schema_evolution: add), on the leader
-	// (idempotent).
+	// (idempotent). A writer schema the table cannot take fails with
+	// SCHEMA_REFUSED; a pipeline the called node does not run, or runs
+	// without schema evolution, with INVALID_ARGUMENT.
 	EvolveSchema(context.Context, *EvolveSchemaRequest) (*EvolveSchemaResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
