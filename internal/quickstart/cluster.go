@@ -166,6 +166,19 @@ func (lc *localCluster) leader() *localMember {
 	return nil
 }
 
+// stopLeaderWait is how long stopAll waits for an election in progress.
+const stopLeaderWait = 10 * time.Second
+
+// anyRunning reports whether a member is running.
+func (lc *localCluster) anyRunning() bool {
+	for _, m := range lc.members {
+		if m.running() {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *localMember) running() bool {
 	select {
 	case <-m.done:
@@ -179,9 +192,15 @@ func (m *localMember) running() bool {
 // stops a cluster: a follower's final batch goes to a leader that is still
 // there to commit it. Stopped all at once, a follower's last proposal can
 // come after the leader's final commits, and its records wait in Kafka for
-// the next start.
+// the next start. Right after a failover there may be no leader yet: it
+// waits for the election (up to stopLeaderWait), or the member about to
+// win it would be stopped among the followers, hand its leadership on
+// while it stops, and leave its final commits undone.
 func (lc *localCluster) stopAll() {
 	leader := lc.leader()
+	for deadline := time.Now().Add(stopLeaderWait); leader == nil && lc.anyRunning() && time.Now().Before(deadline); leader = lc.leader() {
+		time.Sleep(20 * time.Millisecond)
+	}
 	stop := func(ms []*localMember) {
 		for _, m := range ms {
 			if m.cancel != nil {
