@@ -769,10 +769,13 @@ func tableShape(ctx context.Context, tbl *table.Table) (data, posDeletes, dvs, e
 }
 
 // scanTimes are the fastest of scanRepeat scans of one table, and the
-// fastest of their plans.
+// fastest of their plans. Alloc is the heap the last scan allocated: what
+// the reader's garbage collector pays for, which, unlike the times, does
+// not depend on what else the machine runs.
 type scanTimes struct {
 	Rows        int64
 	Total, Plan time.Duration
+	Alloc       uint64
 }
 
 // scanTable plans and reads every row of every column of tbl's current
@@ -790,13 +793,15 @@ func scanTable(ctx context.Context, tbl *table.Table) (scanTimes, error) {
 		if i == 0 {
 			best = s
 		}
-		best.Total, best.Plan = min(best.Total, s.Total), min(best.Plan, s.Plan)
+		best.Total, best.Plan, best.Alloc = min(best.Total, s.Total), min(best.Plan, s.Plan), s.Alloc
 	}
 	return best, nil
 }
 
 func scanOnce(ctx context.Context, tbl *table.Table) (scanTimes, error) {
 	var s scanTimes
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
 	start := time.Now()
 	scan := tbl.Scan()
 	defer scan.Close()
@@ -817,6 +822,8 @@ func scanOnce(ctx context.Context, tbl *table.Table) (scanTimes, error) {
 		rec.Release()
 	}
 	s.Total = time.Since(start)
+	runtime.ReadMemStats(&m1)
+	s.Alloc = m1.TotalAlloc - m0.TotalAlloc
 	return s, nil
 }
 
@@ -885,10 +892,14 @@ type readPoint struct {
 	EqDeletes   int           `json:"eq_deletes,omitempty"`
 	Scan        time.Duration `json:"scan"`
 	Plan        time.Duration `json:"plan"`
+	// ScanAlloc, FilesAlloc and CompactedAlloc are the heap bytes the
+	// scans allocated.
+	ScanAlloc uint64 `json:"scan_alloc"`
 	// FilesScan is a scan of the same data files without their deletes
 	// (FilesRows rows), at the last checkpoint only.
-	FilesScan time.Duration `json:"files_scan,omitempty"`
-	FilesRows int64         `json:"files_rows,omitempty"`
+	FilesScan  time.Duration `json:"files_scan,omitempty"`
+	FilesRows  int64         `json:"files_rows,omitempty"`
+	FilesAlloc uint64        `json:"files_alloc,omitempty"`
 	// MergedDeleteFiles and MergedScan are the table's position-delete
 	// files and scan after maintenance merged them (v2, delete_mode
 	// position): no data file rewritten.
@@ -896,6 +907,7 @@ type readPoint struct {
 	MergedScan        time.Duration `json:"merged_scan,omitempty"`
 	CompactedFiles    int           `json:"compacted_files"`
 	CompactedScan     time.Duration `json:"compacted_scan"`
+	CompactedAlloc    uint64        `json:"compacted_alloc"`
 	Compaction        time.Duration `json:"compaction"`
 	// Upserts are the upsert commits' times.
 	Upserts commitTimes `json:"upserts"`
@@ -920,16 +932,16 @@ func (p readPoint) print(out io.Writer) {
 	per := func(d time.Duration) string {
 		return (d / time.Duration(max(u.Commits, 1))).Round(100 * time.Microsecond).String()
 	}
-	fmt.Fprintf(out, "  %s after %3d upsert commits: %d rows in %s: scan %s (plan %s); compacted (in %s, to %d data files): scan %s; %.2f×; per upsert commit: write %s, resolve %s, commit %s\n",
-		p.label(), p.Commits, p.Rows, p.shape(), fmtScan(p.Scan), fmtScan(p.Plan), p.Compaction.Round(time.Millisecond),
-		p.CompactedFiles, fmtScan(p.CompactedScan), p.ratio(), per(u.Write), per(u.Resolve), per(u.Commit))
+	fmt.Fprintf(out, "  %s after %3d upsert commits: %d rows in %s: scan %s (plan %s, %s allocated); compacted (in %s, to %d data files): scan %s (%s allocated); %.2f×; per upsert commit: write %s, resolve %s, commit %s\n",
+		p.label(), p.Commits, p.Rows, p.shape(), fmtScan(p.Scan), fmtScan(p.Plan), mib(p.ScanAlloc), p.Compaction.Round(time.Millisecond),
+		p.CompactedFiles, fmtScan(p.CompactedScan), mib(p.CompactedAlloc), p.ratio(), per(u.Write), per(u.Resolve), per(u.Commit))
 	if p.MergedScan > 0 {
 		fmt.Fprintf(out, "      position deletes merged by maintenance, no data rewritten (%d position-delete files): scan %s, %.2f× compacted\n",
 			p.MergedDeleteFiles, fmtScan(p.MergedScan), p.MergedScan.Seconds()/p.CompactedScan.Seconds())
 	}
 	if p.FilesScan > 0 {
-		fmt.Fprintf(out, "      the same %d data files without their deletes (%d rows): scan %s, %.2f× compacted\n",
-			p.DataFiles, p.FilesRows, fmtScan(p.FilesScan), p.FilesScan.Seconds()/p.CompactedScan.Seconds())
+		fmt.Fprintf(out, "      the same %d data files without their deletes (%d rows): scan %s (%s allocated), %.2f× compacted\n",
+			p.DataFiles, p.FilesRows, fmtScan(p.FilesScan), mib(p.FilesAlloc), p.FilesScan.Seconds()/p.CompactedScan.Seconds())
 	}
 }
 
@@ -949,6 +961,9 @@ func (p readPoint) shape() string {
 }
 
 func fmtScan(d time.Duration) string { return d.Round(time.Millisecond).String() }
+
+// mib formats a byte count in MiB.
+func mib(b uint64) string { return fmt.Sprintf("%d MiB", b>>20) }
 
 // upsertRead builds one table per checkpoint and measures its scans.
 func upsertRead(ctx context.Context, dir string, a upsertArgs) ([]readPoint, error) {
@@ -989,7 +1004,7 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 	if err != nil {
 		return p, err
 	}
-	p.Rows, p.Scan, p.Plan = st.Rows, st.Total, st.Plan
+	p.Rows, p.Scan, p.Plan, p.ScanAlloc = st.Rows, st.Total, st.Plan, st.Alloc
 	if p.Rows != s.keys {
 		return p, fmt.Errorf("the table holds %d rows, want one per key: %d", p.Rows, s.keys)
 	}
@@ -1005,9 +1020,11 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 		if _, p.MergedDeleteFiles, _, _, err = tableShape(ctx, merged); err != nil {
 			return p, err
 		}
-		if p.MergedScan, err = scanSameRows(ctx, merged, p.Rows, "after merging its deletes"); err != nil {
+		ms, err := scanSameRows(ctx, merged, p.Rows, "after merging its deletes")
+		if err != nil {
 			return p, err
 		}
+		p.MergedScan = ms.Total
 	}
 	sum, err := m.Compact(ctx, nil)
 	if err != nil {
@@ -1028,15 +1045,17 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 	if pos+dvs+eq > 0 {
 		return p, fmt.Errorf("%d position-delete files, %d deletion vectors and %d equality-delete files apply after the compaction", pos, dvs, eq)
 	}
-	if p.CompactedScan, err = scanSameRows(ctx, tbl, p.Rows, "compacted"); err != nil {
+	cs, err := scanSameRows(ctx, tbl, p.Rows, "compacted")
+	if err != nil {
 		return p, err
 	}
+	p.CompactedScan, p.CompactedAlloc = cs.Total, cs.Alloc
 	if commits == slices.Max(a.Checkpoints) && !p.equality() {
 		ft, err := scanFilesAlone(ctx, t.cat, before)
 		if err != nil {
 			return p, fmt.Errorf("the data files alone: %w", err)
 		}
-		p.FilesScan, p.FilesRows = ft.Total, ft.Rows
+		p.FilesScan, p.FilesRows, p.FilesAlloc = ft.Total, ft.Rows, ft.Alloc
 	}
 	return p, nil
 }
@@ -1373,14 +1392,14 @@ func (r upsertResult) summary(out io.Writer, o UpsertOptions) {
 			plural = ""
 		}
 		row(fmt.Sprintf("(2) %s scan after %d upsert commit%s (%s)", p.label(), p.Commits, plural, p.shape()),
-			fmt.Sprintf("%s vs %s compacted (%.2f×)", fmtScan(p.Scan), fmtScan(p.CompactedScan), p.ratio()), target)
+			fmt.Sprintf("%s vs %s compacted (%.2f×); %s vs %s allocated", fmtScan(p.Scan), fmtScan(p.CompactedScan), p.ratio(), mib(p.ScanAlloc), mib(p.CompactedAlloc)), target)
 		if p.MergedScan > 0 {
 			row(fmt.Sprintf("(2) %s after %d commits, position deletes merged by maintenance (%d data files + %d position-delete files, no data rewritten)", p.label(), p.Commits, p.DataFiles, p.MergedDeleteFiles),
 				fmt.Sprintf("%s (%.2f× compacted)", fmtScan(p.MergedScan), p.MergedScan.Seconds()/p.CompactedScan.Seconds()), "")
 		}
 		if p.FilesScan > 0 {
 			row(fmt.Sprintf("(2) %s the same %d data files without their deletes", p.label(), p.DataFiles),
-				fmt.Sprintf("%s (%.2f× compacted)", fmtScan(p.FilesScan), p.FilesScan.Seconds()/p.CompactedScan.Seconds()), "")
+				fmt.Sprintf("%s (%.2f× compacted); %s allocated", fmtScan(p.FilesScan), p.FilesScan.Seconds()/p.CompactedScan.Seconds(), mib(p.FilesAlloc)), "")
 		}
 	}
 	for _, p := range r.read {
@@ -1431,13 +1450,13 @@ func fmtSecs(d time.Duration) string {
 
 // scanSameRows scans tbl and checks that it still holds rows rows (state
 // names the table's state in the error).
-func scanSameRows(ctx context.Context, tbl *table.Table, rows int64, state string) (time.Duration, error) {
+func scanSameRows(ctx context.Context, tbl *table.Table, rows int64, state string) (scanTimes, error) {
 	st, err := scanTable(ctx, tbl)
 	if err != nil {
-		return 0, err
+		return st, err
 	}
 	if st.Rows != rows {
-		return 0, fmt.Errorf("the table holds %d rows %s, before %d", st.Rows, state, rows)
+		return st, fmt.Errorf("the table holds %d rows %s, before %d", st.Rows, state, rows)
 	}
-	return st.Total, nil
+	return st, nil
 }
