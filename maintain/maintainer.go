@@ -108,10 +108,8 @@ func (m *Maintainer) Run(ctx context.Context) {
 	jobs := []*job{
 		// The compaction check comes first: commits move it forward.
 		every(m.cfg.Compaction.Enabled, m.cfg.Compaction.Every.D(), "compaction", func(ctx context.Context) error {
-			// A failed compaction does not hold the merge back.
-			_, cerr := m.compact(ctx, false, nil)
-			_, merr := m.MergeDeletes(ctx)
-			return errors.Join(cerr, merr)
+			_, _, err := m.Check(ctx)
+			return err
 		}),
 		every(m.cfg.Expiry.Enabled, m.cfg.Expiry.Every.D(), "expiry", m.Expire),
 		every(m.cfg.Orphans.Enabled, m.cfg.Orphans.Every.D(), "orphans", func(ctx context.Context) error {
@@ -247,6 +245,18 @@ type Summary struct {
 // thresholds, reporting progress as it goes (progress may be nil).
 func (m *Maintainer) Compact(ctx context.Context, progress func(Progress)) (Summary, error) {
 	return m.compact(ctx, true, progress)
+}
+
+// Check is one scheduled compaction check: it compacts what the size tiers
+// and the delete thresholds call for (not every file, as Compact does),
+// then merges the position-delete files of the data files that
+// merge_deletes or more apply to. It returns the compaction's summary and
+// the number of data files whose deletes were merged. A failed compaction
+// does not hold the merge back.
+func (m *Maintainer) Check(ctx context.Context) (Summary, int, error) {
+	sum, cerr := m.compact(ctx, false, nil)
+	merged, merr := m.MergeDeletes(ctx)
+	return sum, merged, errors.Join(cerr, merr)
 }
 
 func (m *Maintainer) compact(ctx context.Context, all bool, progress func(Progress)) (Summary, error) {

@@ -215,7 +215,7 @@ func RunUpsert(ctx context.Context, o UpsertOptions, out io.Writer) error {
 		res.tput = append(res.tput, runs...)
 	}
 
-	fmt.Fprintf(out, "\n(2) read cost: a table of %d keys, then upsert commits of %d rows (%.0f%% updates, one data file each), no maintenance; full scans (plan + read every column, the fastest of %d) before and after an on-demand compaction; delete_mode position (the default), then equality\n",
+	fmt.Fprintf(out, "\n(2) read cost: a table of %d keys, then upsert commits of %d rows (%.0f%% updates, one data file each), no maintenance; full scans (plan + read every column, the fastest of %d, taken in rounds of one scan of each state) before and after an on-demand compaction; delete_mode position (the default), then equality\n",
 		o.ReadSeed, o.CommitRows, readUpdate*100, scanRepeat)
 	for _, v := range versions {
 		for _, mode := range []string{"", ingest.DeleteModeEquality} {
@@ -778,24 +778,39 @@ type scanTimes struct {
 	Alloc       uint64
 }
 
-// scanTable plans and reads every row of every column of tbl's current
-// snapshot into Arrow batches, scanRepeat times.
-func scanTable(ctx context.Context, tbl *table.Table) (scanTimes, error) {
-	var best scanTimes
-	for i := range scanRepeat {
-		s, err := scanOnce(ctx, tbl)
-		if err != nil {
-			return best, err
+// scanState is one state of a table whose scans are timed: want is the
+// rows it must hold (-1: any number), times the fastest of its scans.
+type scanState struct {
+	name  string
+	tbl   *table.Table
+	want  int64
+	times scanTimes
+}
+
+// scanInRounds plans and reads every row of every column of each state's
+// table into Arrow batches, in scanRepeat rounds of one scan per state, and
+// keeps each state's fastest. A machine that slows down or speeds up
+// during the phase then changes every state's figure alike, rather than
+// those of the states scanned at that time.
+func scanInRounds(ctx context.Context, states []*scanState) error {
+	for round := range scanRepeat {
+		for _, st := range states {
+			s, err := scanOnce(ctx, st.tbl)
+			if err != nil {
+				return fmt.Errorf("%s: %w", st.name, err)
+			}
+			switch {
+			case st.want >= 0 && s.Rows != st.want:
+				return fmt.Errorf("the table holds %d rows %s, want %d", s.Rows, st.name, st.want)
+			case round == 0:
+				st.times = s
+			case s.Rows != st.times.Rows:
+				return fmt.Errorf("bench: two scans of one snapshot (%s) read %d and %d rows", st.name, st.times.Rows, s.Rows)
+			}
+			st.times.Total, st.times.Plan, st.times.Alloc = min(st.times.Total, s.Total), min(st.times.Plan, s.Plan), s.Alloc
 		}
-		if i > 0 && s.Rows != best.Rows {
-			return best, fmt.Errorf("bench: two scans of one snapshot read %d and %d rows", best.Rows, s.Rows)
-		}
-		if i == 0 {
-			best = s
-		}
-		best.Total, best.Plan, best.Alloc = min(best.Total, s.Total), min(best.Plan, s.Plan), s.Alloc
 	}
-	return best, nil
+	return nil
 }
 
 func scanOnce(ctx context.Context, tbl *table.Table) (scanTimes, error) {
@@ -827,15 +842,15 @@ func scanOnce(ctx context.Context, tbl *table.Table) (scanTimes, error) {
 	return s, nil
 }
 
-// scanFilesAlone commits the live data files of tbl, without their
-// deletes, to a table of their own and scans it: what the files cost a
-// reader, the deletes aside.
-func scanFilesAlone(ctx context.Context, cat *catalog.Catalog, tbl *table.Table) (scanTimes, error) {
+// filesAlone commits the live data files of tbl, without their deletes,
+// to a table of its own, and returns it: what the files cost a reader, the
+// deletes aside.
+func filesAlone(ctx context.Context, cat *catalog.Catalog, tbl *table.Table) (*table.Table, error) {
 	scan := tbl.Scan()
 	defer scan.Close()
 	tasks, err := scan.PlanFiles(ctx)
 	if err != nil {
-		return scanTimes{}, err
+		return nil, err
 	}
 	var files []iceberg.DataFile
 	seen := map[string]bool{}
@@ -848,19 +863,19 @@ func scanFilesAlone(ctx context.Context, cat *catalog.Catalog, tbl *table.Table)
 	ident := catalog.Ident(upsertTable + "_files")
 	props := iceberg.Properties{table.PropertyFormatVersion: strconv.Itoa(tbl.Metadata().Version())}
 	if _, _, err := catalog.EnsureTable(ctx, cat, ident, tbl.Schema(), tbl.Spec(), props); err != nil {
-		return scanTimes{}, err
+		return nil, err
 	}
 	c, err := commit.New(ctx, cat, commit.Config{Pipeline: "files", Table: ident, Logger: benchLogger()})
 	if err != nil {
-		return scanTimes{}, err
+		return nil, err
 	}
 	seg := commit.Segment{Files: files, From: commit.Offsets{}, To: commit.Offsets{}, Records: 1}
 	seg.From.Set("files", 0, 0)
 	seg.To.Set("files", 0, 1)
 	if _, err := c.Commit(ctx, seg); err != nil {
-		return scanTimes{}, err
+		return nil, err
 	}
-	return scanTable(ctx, c.Table())
+	return c.Table(), nil
 }
 
 // committerWriter gives a maintainer a committer of its own to commit
@@ -905,15 +920,35 @@ type readPoint struct {
 	// position): no data file rewritten.
 	MergedDeleteFiles int           `json:"merged_delete_files,omitempty"`
 	MergedScan        time.Duration `json:"merged_scan,omitempty"`
-	CompactedFiles    int           `json:"compacted_files"`
-	CompactedScan     time.Duration `json:"compacted_scan"`
-	CompactedAlloc    uint64        `json:"compacted_alloc"`
-	Compaction        time.Duration `json:"compaction"`
+	// Maintained is the same commits, at the last checkpoint of the
+	// default delete mode, to a table of their own with scheduled
+	// maintenance.
+	Maintained     *maintainedPoint `json:"maintained,omitempty"`
+	CompactedFiles int              `json:"compacted_files"`
+	CompactedScan  time.Duration    `json:"compacted_scan"`
+	CompactedAlloc uint64           `json:"compacted_alloc"`
+	Compaction     time.Duration    `json:"compaction"`
 	// Upserts are the upsert commits' times.
 	Upserts commitTimes `json:"upserts"`
 }
 
 func (p readPoint) ratio() float64 { return p.Scan.Seconds() / p.CompactedScan.Seconds() }
+
+// maintainedPoint is a table after the upsert commits of a checkpoint with
+// the compaction checks a node runs as it commits.
+type maintainedPoint struct {
+	// Checks are the compaction checks run, Compactions those that
+	// rewrote files, Merged the data files whose position-delete files
+	// were merged; Took the time they took together.
+	Checks      int           `json:"checks"`
+	Compactions int           `json:"compactions"`
+	Merged      int           `json:"merged"`
+	Took        time.Duration `json:"took"`
+	DataFiles   int           `json:"data_files"`
+	DeleteFiles int           `json:"delete_files"`
+	Scan        time.Duration `json:"scan"`
+	Alloc       uint64        `json:"alloc"`
+}
 
 // equality reports whether the table has delete_mode: equality.
 func (p readPoint) equality() bool { return p.DeleteMode == ingest.DeleteModeEquality }
@@ -938,6 +973,11 @@ func (p readPoint) print(out io.Writer) {
 	if p.MergedScan > 0 {
 		fmt.Fprintf(out, "      position deletes merged by maintenance, no data rewritten (%d position-delete files): scan %s, %.2f× compacted\n",
 			p.MergedDeleteFiles, fmtScan(p.MergedScan), p.MergedScan.Seconds()/p.CompactedScan.Seconds())
+	}
+	if m := p.Maintained; m != nil {
+		fmt.Fprintf(out, "      the same commits with scheduled maintenance (%d compaction checks, one per %d commits: %d compactions, %d merges, in %s): %d data files + %d delete files: scan %s (%s allocated), %.2f× compacted\n",
+			m.Checks, maintain.DefaultConfig().Compaction.FanIn, m.Compactions, m.Merged, m.Took.Round(time.Millisecond), m.DataFiles, m.DeleteFiles,
+			fmtScan(m.Scan), mib(m.Alloc), m.Scan.Seconds()/p.CompactedScan.Seconds())
 	}
 	if p.FilesScan > 0 {
 		fmt.Fprintf(out, "      the same %d data files without their deletes (%d rows): scan %s (%s allocated), %.2f× compacted\n",
@@ -1000,31 +1040,24 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 	if p.DataFiles, p.DeleteFiles, p.DVs, p.EqDeletes, err = tableShape(ctx, tbl); err != nil {
 		return p, err
 	}
-	st, err := scanTable(ctx, tbl)
-	if err != nil {
-		return p, err
-	}
-	p.Rows, p.Scan, p.Plan, p.ScanAlloc = st.Rows, st.Total, st.Plan, st.Alloc
-	if p.Rows != s.keys {
-		return p, fmt.Errorf("the table holds %d rows, want one per key: %d", p.Rows, s.keys)
-	}
-	before := tbl
+	p.Rows = s.keys
+	// Every state is kept (nothing expires snapshots or deletes files
+	// here) and scanned at the end, in rounds (scanInRounds).
+	before := &scanState{name: "before the compaction", tbl: tbl, want: p.Rows}
+	states := []*scanState{before}
 	m := maintain.New(upsertTable, committerWriter{t.c}, maintain.DefaultConfig(), benchLogger(), nil)
+	var merged *scanState
 	if p.Version == 2 && !p.equality() && p.DeleteFiles > p.DataFiles {
 		// What scheduled maintenance does before any data file is
 		// rewritten: merge each data file's position-delete files.
 		if _, err := m.MergeDeletes(ctx); err != nil {
 			return p, fmt.Errorf("merge deletes: %w", err)
 		}
-		merged := t.c.Table()
-		if _, p.MergedDeleteFiles, _, _, err = tableShape(ctx, merged); err != nil {
+		merged = &scanState{name: "after merging its deletes", tbl: t.c.Table(), want: p.Rows}
+		states = append(states, merged)
+		if _, p.MergedDeleteFiles, _, _, err = tableShape(ctx, merged.tbl); err != nil {
 			return p, err
 		}
-		ms, err := scanSameRows(ctx, merged, p.Rows, "after merging its deletes")
-		if err != nil {
-			return p, err
-		}
-		p.MergedScan = ms.Total
 	}
 	sum, err := m.Compact(ctx, nil)
 	if err != nil {
@@ -1034,30 +1067,108 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 		return p, fmt.Errorf("the compaction committed nothing: %+v", sum)
 	}
 	p.Compaction = sum.Took
-	tbl, err = t.cat.LoadTable(ctx, catalog.Ident(upsertTable))
+	ctbl, err := t.cat.LoadTable(ctx, catalog.Ident(upsertTable))
 	if err != nil {
 		return p, err
 	}
 	var pos, dvs, eq int
-	if p.CompactedFiles, pos, dvs, eq, err = tableShape(ctx, tbl); err != nil {
+	if p.CompactedFiles, pos, dvs, eq, err = tableShape(ctx, ctbl); err != nil {
 		return p, err
 	}
 	if pos+dvs+eq > 0 {
 		return p, fmt.Errorf("%d position-delete files, %d deletion vectors and %d equality-delete files apply after the compaction", pos, dvs, eq)
 	}
-	cs, err := scanSameRows(ctx, tbl, p.Rows, "compacted")
-	if err != nil {
-		return p, err
-	}
-	p.CompactedScan, p.CompactedAlloc = cs.Total, cs.Alloc
+	compacted := &scanState{name: "compacted", tbl: ctbl, want: p.Rows}
+	states = append(states, compacted)
+	var files, maintained *scanState
 	if commits == slices.Max(a.Checkpoints) && !p.equality() {
-		ft, err := scanFilesAlone(ctx, t.cat, before)
+		ftbl, err := filesAlone(ctx, t.cat, tbl)
 		if err != nil {
 			return p, fmt.Errorf("the data files alone: %w", err)
 		}
-		p.FilesScan, p.FilesRows, p.FilesAlloc = ft.Total, ft.Rows, ft.Alloc
+		files = &scanState{name: "of the data files alone", tbl: ftbl, want: -1}
+		mt, mtbl, closeM, err := maintainedCheckpoint(ctx, dir+"-maintained", a, commits)
+		if err != nil {
+			return p, fmt.Errorf("with scheduled maintenance: %w", err)
+		}
+		defer closeM()
+		p.Maintained = mt
+		maintained = &scanState{name: "with scheduled maintenance", tbl: mtbl, want: p.Rows}
+		states = append(states, files, maintained)
+	}
+	if err := scanInRounds(ctx, states); err != nil {
+		return p, err
+	}
+	p.Scan, p.Plan, p.ScanAlloc = before.times.Total, before.times.Plan, before.times.Alloc
+	p.CompactedScan, p.CompactedAlloc = compacted.times.Total, compacted.times.Alloc
+	if merged != nil {
+		p.MergedScan = merged.times.Total
+	}
+	if files != nil {
+		p.FilesScan, p.FilesRows, p.FilesAlloc = files.times.Total, files.times.Rows, files.times.Alloc
+	}
+	if maintained != nil {
+		p.Maintained.Scan, p.Maintained.Alloc = maintained.times.Total, maintained.times.Alloc
 	}
 	return p, nil
+}
+
+// maintainedCheckpoint makes the commits of readCheckpoint (the same keys,
+// the same rows) to a table of its own, with a compaction check
+// (maintain.Maintainer.Check) after every fan_in commits, as a node runs
+// one once fan_in data files were committed since the last; the resolver
+// follows the compactions as the table writer's does. Its scan is what a
+// reader of a table that a node maintains at the defaults pays: the size
+// tiers bound the small files, merges bound each data file's
+// position-delete files, files that lost many rows are rewritten.
+//
+// It returns the table, for the caller to scan, and what closes it.
+func maintainedCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) (_ *maintainedPoint, _ *table.Table, closeIt func(), err error) {
+	t, err := openKeyedTable(ctx, dir, a.FormatVersion, a.DeleteMode)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	t.c.UseRowDeltas(t.res)
+	cfg := maintain.DefaultConfig()
+	m := maintain.New(upsertTable, committerWriter{t.c}, cfg, benchLogger(), nil)
+	s := newKeyStream(2, 0, 0, upsertSources)
+	var ct commitTimes
+	if err := t.upsertCommit(ctx, s, a.SeedRows, &ct); err != nil {
+		return nil, nil, nil, fmt.Errorf("the first %d keys: %w", a.SeedRows, err)
+	}
+	s.update = a.Update
+	var mp maintainedPoint
+	for i := range commits {
+		if err := t.upsertCommit(ctx, s, a.CommitRows, &ct); err != nil {
+			return nil, nil, nil, err
+		}
+		if (i+1)%cfg.Compaction.FanIn != 0 {
+			continue
+		}
+		start := time.Now()
+		sum, merged, err := m.Check(ctx)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("compaction check after %d commits: %w", i+1, err)
+		}
+		mp.Took += time.Since(start)
+		mp.Checks++
+		mp.Merged += merged
+		if sum.Snapshot != 0 {
+			mp.Compactions++
+		}
+	}
+	tbl := t.c.Table()
+	var pos, dvs, eq int
+	if mp.DataFiles, pos, dvs, eq, err = tableShape(ctx, tbl); err != nil {
+		return nil, nil, nil, err
+	}
+	mp.DeleteFiles = pos + dvs + eq
+	return &mp, tbl, t.close, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -1397,6 +1508,10 @@ func (r upsertResult) summary(out io.Writer, o UpsertOptions) {
 			row(fmt.Sprintf("(2) %s after %d commits, position deletes merged by maintenance (%d data files + %d position-delete files, no data rewritten)", p.label(), p.Commits, p.DataFiles, p.MergedDeleteFiles),
 				fmt.Sprintf("%s (%.2f× compacted)", fmtScan(p.MergedScan), p.MergedScan.Seconds()/p.CompactedScan.Seconds()), "")
 		}
+		if m := p.Maintained; m != nil {
+			row(fmt.Sprintf("(2) %s the same %d commits with scheduled maintenance (%d data files + %d delete files)", p.label(), p.Commits, m.DataFiles, m.DeleteFiles),
+				fmt.Sprintf("%s (%.2f× compacted); %s allocated", fmtScan(m.Scan), m.Scan.Seconds()/p.CompactedScan.Seconds(), mib(m.Alloc)), "")
+		}
 		if p.FilesScan > 0 {
 			row(fmt.Sprintf("(2) %s the same %d data files without their deletes", p.label(), p.DataFiles),
 				fmt.Sprintf("%s (%.2f× compacted); %s allocated", fmtScan(p.FilesScan), p.FilesScan.Seconds()/p.CompactedScan.Seconds(), mib(p.FilesAlloc)), "")
@@ -1446,17 +1561,4 @@ func fmtSecs(d time.Duration) string {
 		return fmt.Sprintf("%.2f s", d.Seconds())
 	}
 	return d.Round(time.Millisecond).String()
-}
-
-// scanSameRows scans tbl and checks that it still holds rows rows (state
-// names the table's state in the error).
-func scanSameRows(ctx context.Context, tbl *table.Table, rows int64, state string) (scanTimes, error) {
-	st, err := scanTable(ctx, tbl)
-	if err != nil {
-		return st, err
-	}
-	if st.Rows != rows {
-		return st, fmt.Errorf("the table holds %d rows %s, before %d", st.Rows, state, rows)
-	}
-	return st, nil
 }
