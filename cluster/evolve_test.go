@@ -332,6 +332,37 @@ func orderValue(t *testing.T, text string, id int, rec map[string]any) []byte {
 	return append(registry.AppendHeader(nil, uint32(id)), payload...)
 }
 
+// startOrders starts a leader rig whose pipeline reads Avro orders
+// through the registry of reg from a topic of three partitions. send
+// produces a value to the next partition in turn and returns its partition
+// and offset; ends are the partitions' end offsets so far.
+func startOrders(t *testing.T, reg registry.Config) (r *leaderRig, cat *catalog.Catalog, send func([]byte) [2]int64, ends map[int32]int64) {
+	t.Helper()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	require.NoError(t, err)
+	t.Cleanup(kc.Close)
+	pc := rigPipeline()
+	pc.Format = ingest.FormatAvro
+	pc.Registry = reg
+	cat = testutil.SQLiteCatalog(t)
+	r = startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc)
+	opts, err := ingest.ClientOpts(r.kafka)
+	require.NoError(t, err)
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	ends = map[int32]int64{}
+	var sent int64
+	send = func(value []byte) [2]int64 {
+		p := int32(sent % 3)
+		sent++
+		require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Partition: p, Value: value}).FirstErr())
+		ends[p]++
+		return [2]int64{int64(p), ends[p] - 1}
+	}
+	return r, cat, send, ends
+}
+
 // deadLetters returns the error of every row of the dead-letter table, by
 // partition and offset.
 func deadLetters(t *testing.T, cat *catalog.Catalog) map[[2]int64]string {
@@ -381,29 +412,7 @@ func TestSchemaRefusedByTheTable(t *testing.T) {
 	reg := testregistry.Start(t, testregistry.WithCompatibility("NONE"))
 	id1 := reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: orderV1})
 	id2 := reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: orderV2})
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
-	require.NoError(t, err)
-	t.Cleanup(kc.Close)
-	pc := rigPipeline()
-	pc.Format = ingest.FormatAvro
-	pc.Registry = registry.Config{URLs: []string{reg.URL()}}
-	cat := testutil.SQLiteCatalog(t)
-	r := startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc)
-
-	opts, err := ingest.ClientOpts(r.kafka)
-	require.NoError(t, err)
-	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	require.NoError(t, err)
-	defer cl.Close()
-	ends := map[int32]int64{}
-	var sent int64
-	send := func(value []byte) [2]int64 {
-		p := int32(sent % 3)
-		sent++
-		require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Partition: p, Value: value}).FirstErr())
-		ends[p]++
-		return [2]int64{int64(p), ends[p] - 1}
-	}
+	r, cat, send, ends := startOrders(t, registry.Config{URLs: []string{reg.URL()}})
 	for i := range 6 {
 		send(orderValue(t, orderV1, id1, map[string]any{"id": int64(i)}))
 	}
@@ -453,29 +462,7 @@ func TestUnknownSchemaWaitsForTheRegistry(t *testing.T) {
 	const wait = 6 * time.Second
 	reg := testregistry.Start(t)
 	id1 := reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: orderV1})
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
-	require.NoError(t, err)
-	t.Cleanup(kc.Close)
-	pc := rigPipeline()
-	pc.Format = ingest.FormatAvro
-	pc.Registry = registry.Config{URLs: []string{reg.URL()}, UnknownSchemaWait: registry.WaitFor(wait)}
-	cat := testutil.SQLiteCatalog(t)
-	r := startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc)
-
-	opts, err := ingest.ClientOpts(r.kafka)
-	require.NoError(t, err)
-	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	require.NoError(t, err)
-	defer cl.Close()
-	ends := map[int32]int64{}
-	var sent int64
-	send := func(value []byte) [2]int64 {
-		p := int32(sent % 3)
-		sent++
-		require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Partition: p, Value: value}).FirstErr())
-		ends[p]++
-		return [2]int64{int64(p), ends[p] - 1}
-	}
+	r, cat, send, ends := startOrders(t, registry.Config{URLs: []string{reg.URL()}, UnknownSchemaWait: registry.WaitFor(wait)})
 	for i := range 3 {
 		send(orderValue(t, orderV1, id1, map[string]any{"id": int64(i)}))
 	}
