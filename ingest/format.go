@@ -523,6 +523,7 @@ func schemaFailure(pipeline string, m Metrics, err error) (*compiled, error) {
 	var wait *schemaWait
 	switch {
 	case errors.As(err, &wait):
+		m.RegistryError(pipeline, "unknown_schema_wait")
 		return nil, &runEnding{&PauseError{err}}
 	case errors.As(err, &bad):
 		return &compiled{err: &decode.DecodeError{Reason: bad.reason}, kind: "bad_schema"}, nil

@@ -29,8 +29,8 @@ type Metrics interface {
 	OffsetsSkipped(topic string, partition int32, n int64)
 	// RegistryError is called for every record whose writer schema could
 	// not be used, by kind: not_framed, unknown_schema, bad_schema,
-	// incompatible (dead letters), unreachable (the run pauses), auth (the
-	// pipeline stops).
+	// incompatible (dead letters), unreachable and unknown_schema_wait (the
+	// run pauses), auth (the pipeline stops).
 	RegistryError(pipeline, kind string)
 	// SchemaChanged is called when n changes were applied to a table's
 	// schema to fit a writer schema.

@@ -174,7 +174,7 @@ func New() *Set {
 		windowReadBack: counter("floe_window_read_back_total", "Windows read back from the table to be corrected (no longer in memory).", "table"),
 		windowDropped:  counter("floe_window_dropped_events_total", "Events later than max_lateness, routed to the dead-letter table.", "table"),
 		registryErrors: counter("floe_registry_errors_total", "Records whose writer schema could not be used, by kind: not_framed, unknown_schema, bad_schema "+
-			"and incompatible (dead letters), unreachable (the pipeline pauses and retries), auth (the pipeline stops).", "pipeline", "kind"),
+			"and incompatible (dead letters), unreachable and unknown_schema_wait (the pipeline pauses and retries), auth (the pipeline stops).", "pipeline", "kind"),
 		schemaChanges: counter("floe_schema_changes_total", "Changes (columns added, types widened, columns made optional) applied to a table's schema to fit its records' writer schemas.", "table"),
 		registryFetches: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "floe_registry_fetch_seconds",
 			Help: "Schema registry requests (one per schema id or referenced subject version; cached for good), by outcome.", Buckets: prometheus.DefBuckets}, []string{"outcome"}),
