@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 	"github.com/hamba/avro/v2"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -238,25 +239,18 @@ func TestSchemaEvolutionProtobuf(t *testing.T) {
 	tbl, err := cat.LoadTable(context.Background(), catalog.Ident(mainTable))
 	require.NoError(t, err)
 	require.Len(t, tbl.Metadata().Schemas(), 2)
-	at, err := tbl.Scan().ToArrowTable(context.Background())
-	require.NoError(t, err)
-	defer at.Release()
-	rr := array.NewTableReader(at, 1024)
-	defer rr.Release()
 	got := map[[2]int64]order{}
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		col := func(name string) arrow.Array { return rec.Column(rec.Schema().FieldIndices(name)[0]) }
+	forEachBatch(t, tbl, func(col func(string) arrow.Array, n int) {
 		parts, offs := col("_kafka_partition").(*array.Int32), col("_kafka_offset").(*array.Int64)
 		qty, note := col("qty").(*array.Int64), col("note").(*array.String)
-		for j := range int(rec.NumRows()) {
+		for j := range n {
 			o := order{qty: qty.Value(j)}
 			if note.IsValid(j) {
 				o.note = note.Value(j)
 			}
 			got[[2]int64{int64(parts.Value(j)), offs.Value(j)}] = o
 		}
-	}
+	})
 	require.Equal(t, want, got)
 }
 
@@ -369,21 +363,29 @@ func deadLetters(t *testing.T, cat *catalog.Catalog) map[[2]int64]string {
 	t.Helper()
 	dl, err := cat.LoadTable(context.Background(), catalog.Ident(mainTable+"__dlq"))
 	require.NoError(t, err)
-	at, err := dl.Scan().ToArrowTable(context.Background())
+	out := map[[2]int64]string{}
+	forEachBatch(t, dl, func(col func(string) arrow.Array, n int) {
+		parts, offs, errs := col("partition").(*array.Int32), col("offset").(*array.Int64), col("error").(*array.String)
+		for j := range n {
+			out[[2]int64{int64(parts.Value(j)), offs.Value(j)}] = errs.Value(j)
+		}
+	})
+	return out
+}
+
+// forEachBatch calls f for every batch of n rows of tbl's current
+// snapshot; col returns the batch's column by name.
+func forEachBatch(t *testing.T, tbl *table.Table, f func(col func(string) arrow.Array, n int)) {
+	t.Helper()
+	at, err := tbl.Scan().ToArrowTable(context.Background())
 	require.NoError(t, err)
 	defer at.Release()
 	rr := array.NewTableReader(at, 1024)
 	defer rr.Release()
-	out := map[[2]int64]string{}
 	for rr.Next() {
 		rec := rr.RecordBatch()
-		col := func(name string) arrow.Array { return rec.Column(rec.Schema().FieldIndices(name)[0]) }
-		parts, offs, errs := col("partition").(*array.Int32), col("offset").(*array.Int64), col("error").(*array.String)
-		for j := range int(rec.NumRows()) {
-			out[[2]int64{int64(parts.Value(j)), offs.Value(j)}] = errs.Value(j)
-		}
+		f(func(name string) arrow.Array { return rec.Column(rec.Schema().FieldIndices(name)[0]) }, int(rec.NumRows()))
 	}
-	return out
 }
 
 // waitDeadLetters waits until the dead-letter table has n rows.
