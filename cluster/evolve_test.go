@@ -50,16 +50,12 @@ func TestSchemaEvolutionAvro(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
-	require.NoError(t, err)
-	t.Cleanup(kc.Close)
 	pc := rigPipeline()
 	pc.Format = ingest.FormatAvro
 	// The unknown schema id below is a dead letter at once (the wait for
 	// an unknown id has tests of its own).
 	pc.Registry = registry.Config{URLs: []string{reg.URL()}, UnknownSchemaWait: registry.WaitFor(0)}
-	cat := testutil.SQLiteCatalog(t)
-	r := startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc)
+	r, cat := startRegistryRig(t, pc)
 
 	opts, err := ingest.ClientOpts(r.kafka)
 	require.NoError(t, err)
@@ -172,14 +168,10 @@ func TestSchemaEvolutionProtobuf(t *testing.T) {
 		require.NoError(t, err)
 		mds[i] = fd.Messages().Get(0)
 	}
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
-	require.NoError(t, err)
-	t.Cleanup(kc.Close)
 	pc := rigPipeline()
 	pc.Format = ingest.FormatProtobuf
 	pc.Registry = registry.Config{URLs: []string{reg.URL()}, Timeout: conf.Duration(time.Second)}
-	cat := testutil.SQLiteCatalog(t)
-	r := startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc)
+	r, cat := startRegistryRig(t, pc)
 
 	opts, err := ingest.ClientOpts(r.kafka)
 	require.NoError(t, err)
@@ -273,17 +265,13 @@ func TestRegistryRefusalStopsThePipeline(t *testing.T) {
 	id := reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: testutil.EvolvingAvro[0]})
 	sch, err := avro.Parse(testutil.EvolvingAvro[0])
 	require.NoError(t, err)
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
-	require.NoError(t, err)
-	t.Cleanup(kc.Close)
 	pc := rigPipeline()
 	pc.Format = ingest.FormatAvro
 	pc.Registry = registry.Config{URLs: []string{reg.URL()}, Username: "floe", Password: "wrong"}
 	// A declared schema: the table is created without the registry, and
 	// the refusal comes from the first record a worker decodes.
 	pc.Schema = []ingest.Column{{Name: "id", Type: "long"}, {Name: "n", Type: "int"}}
-	cat := testutil.SQLiteCatalog(t)
-	r := startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc)
+	r, cat := startRegistryRig(t, pc)
 
 	opts, err := ingest.ClientOpts(r.kafka)
 	require.NoError(t, err)
@@ -326,20 +314,28 @@ func orderValue(t *testing.T, text string, id int, rec map[string]any) []byte {
 	return append(registry.AppendHeader(nil, uint32(id)), payload...)
 }
 
+// startRegistryRig starts a leader rig running pipeline pc on a fresh
+// SQLite catalog and a Kafka of one broker with the topic's three
+// partitions.
+func startRegistryRig(t *testing.T, pc ingest.PipelineConfig) (*leaderRig, *catalog.Catalog) {
+	t.Helper()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	require.NoError(t, err)
+	t.Cleanup(kc.Close)
+	cat := testutil.SQLiteCatalog(t)
+	return startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc), cat
+}
+
 // startOrders starts a leader rig whose pipeline reads Avro orders
 // through the registry of reg from a topic of three partitions. send
 // produces a value to the next partition in turn and returns its partition
 // and offset; ends are the partitions' end offsets so far.
 func startOrders(t *testing.T, reg registry.Config) (r *leaderRig, cat *catalog.Catalog, send func([]byte) [2]int64, ends map[int32]int64) {
 	t.Helper()
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
-	require.NoError(t, err)
-	t.Cleanup(kc.Close)
 	pc := rigPipeline()
 	pc.Format = ingest.FormatAvro
 	pc.Registry = reg
-	cat = testutil.SQLiteCatalog(t)
-	r = startLeaderRigWith(t, kc, cat, func(c *catalog.Catalog) *catalog.Catalog { return c }, nil, pc)
+	r, cat = startRegistryRig(t, pc)
 	opts, err := ingest.ClientOpts(r.kafka)
 	require.NoError(t, err)
 	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)

@@ -193,9 +193,9 @@ func (m *localMember) running() bool {
 // there to commit it. Stopped all at once, a follower's last proposal can
 // come after the leader's final commits, and its records wait in Kafka for
 // the next start. Right after a failover there may be no leader yet: it
-// waits for the election (up to stopLeaderWait), or the member about to
-// win it would be stopped among the followers, hand its leadership on
-// while it stops, and leave its final commits undone.
+// waits for the election (up to stopLeaderWait), so that the member about
+// to lead is stopped last, as the order intends, and not among the
+// followers.
 func (lc *localCluster) stopAll() {
 	leader := lc.leader()
 	for deadline := time.Now().Add(stopLeaderWait); leader == nil && lc.anyRunning() && time.Now().Before(deadline); leader = lc.leader() {
