@@ -45,6 +45,26 @@ func (l *Ledger) TableEnd(table string) Offsets {
 	return l.mu.tables[table].end.Clone()
 }
 
+// EndBelowNext returns the first partition, in topic and partition order,
+// on which table's accepted offsets end below the partition's next expected
+// offset, with the two offsets; ok is false when there is none. Both are
+// read at one point of the log: read one after the other, a segment
+// accepted in between moves the next expected offset past an end read
+// before it, and the table seems to end below it.
+func (l *Ledger) EndBelowNext(pipeline, table string) (topic string, partition int32, end, next int64, ok bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	ts := l.mu.tables[table]
+	for _, k := range offsetKeys(ts.end) {
+		e, _ := ts.end.Get(k.topic, k.partition)
+		ps := l.mu.partitions[PartitionKey{pipeline, k.topic, k.partition}]
+		if ps.hasNext && e < ps.next {
+			return k.topic, k.partition, e, ps.next, true
+		}
+	}
+	return "", 0, 0, 0, false
+}
+
 // LastIndex returns the index of the last entry applied.
 func (l *Ledger) LastIndex() uint64 {
 	l.mu.RLock()

@@ -451,13 +451,8 @@ func (w *TableWriter) sync(ctx context.Context) error {
 	// ends below that (the other table of the pipeline was reconciled
 	// first, after a crash between the two tables' commits) could never
 	// take another segment: every one would start past its end.
-	end := w.cfg.Ledger.TableEnd(w.cfg.Table)
-	for t, ps := range end {
-		for p, e := range ps {
-			if next, ok := w.cfg.Ledger.NextExpected(w.cfg.Pipeline, t, p); ok && e < next {
-				return w.adopt(ctx, fmt.Sprintf("the table ends at %d on %s/%d, below where the partition is read from (%d)", e, t, p, next))
-			}
-		}
+	if t, p, e, next, ok := w.cfg.Ledger.EndBelowNext(w.cfg.Pipeline, w.cfg.Table); ok {
+		return w.adopt(ctx, fmt.Sprintf("the table ends at %d on %s/%d, below where the partition is read from (%d)", e, t, p, next))
 	}
 	return nil
 }

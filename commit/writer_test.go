@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -349,6 +350,85 @@ func TestWriterSyncLowersReadPositionForALaggingSibling(t *testing.T) {
 	go func() { defer wg.Done(); dw.Run(wctx) }()
 	require.Eventually(t, func() bool { n, _ := r.env.l.NextExpected("p", "tp", 0); return n == 10 }, 30*time.Second, 5*time.Millisecond,
 		"the read position falls back to the dead-letter table's end")
+}
+
+// Segments accepted while the writer syncs (after every Do task, and at
+// its start) move the read position and the table's end together: the
+// writer must never see the table end below the read position and adopt
+// the table, which would drop every pending segment and restart the
+// owners. Each sync runs while segments over many partitions are accepted
+// as fast as the ledger takes them. (A writer that reads the table's end
+// and the read positions one after the other, not at one point of the log,
+// fails here in most runs: the timing decides.)
+func TestWriterSyncWhileSegmentsArrive(t *testing.T) {
+	const parts = 256
+	r := newWriterRig(t)
+	owners := map[commit.PartitionKey]string{}
+	for p := int32(0); p < parts; p++ {
+		owners[commit.PartitionKey{Pipeline: "p", Topic: "tp", Partition: p}] = "a"
+	}
+	epochs := commit.Epochs{}
+	for k, e := range r.env.ok(t)(commit.EncodeAssign(commit.Assign{Owners: owners})).Epochs {
+		epochs.Set(k.Topic, k.Partition, e)
+	}
+	// The table holds offset 0 of every partition: an adoption would move
+	// the read positions back there.
+	start := commit.Segment{From: commit.Offsets{}, To: commit.Offsets{}}
+	for p := int32(0); p < parts; p++ {
+		start.From.Set("tp", p, 0)
+		start.To.Set("tp", p, 1)
+	}
+	_, err := r.committer(r.cat).Commit(context.Background(), start)
+	require.NoError(t, err)
+	w := r.writer(r.cat, 1, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, func() bool { n, _ := r.env.l.NextExpected("p", "tp", parts-1); return n == 1 }, 30*time.Second, 5*time.Millisecond)
+
+	// Offsets-only segments of one offset on every partition, back to
+	// back, until the writer has synced enough times.
+	stop := make(chan struct{})
+	proposed := make(chan error, 1)
+	go func() {
+		for from := int64(1); ; from++ {
+			select {
+			case <-stop:
+				proposed <- nil
+				return
+			case <-ctx.Done():
+				proposed <- ctx.Err()
+				return
+			default:
+			}
+			e := commit.SegmentEntry{Table: rigTable, From: commit.Offsets{}, To: commit.Offsets{}}
+			for p := int32(0); p < parts; p++ {
+				e.From.Set("tp", p, from)
+				e.To.Set("tp", p, from+1)
+			}
+			cmd, err := commit.EncodeProposeSegment(commit.ProposeSegment{Pipeline: "p", Owner: "a", Epochs: epochs, Tables: []commit.SegmentEntry{e}})
+			if err == nil {
+				var res commit.ApplyResult
+				if res, err = r.env.Apply(ctx, cmd); err == nil {
+					err = res.Err
+				}
+			}
+			if err != nil {
+				proposed <- fmt.Errorf("segment at %d: %w", from, err)
+				return
+			}
+		}
+	}()
+	for range 300 {
+		require.NoError(t, w.Do(ctx, func(context.Context, *commit.Committer) error { return nil }))
+	}
+	close(stop)
+	require.NoError(t, <-proposed, "the writer adopted the table while segments arrived: the owner's epochs moved")
+	for k, o := range r.env.l.Assignment("p") {
+		e, _ := epochs.Get(k.Topic, k.Partition)
+		require.Equal(t, e, o.Epoch, "%v", k)
+	}
 }
 
 // idsOf reads a table's ids and the floe.offsets of its first floe

@@ -325,6 +325,7 @@ not how fast.`,
 	f.IntVar(&o.Keys, "keys", o.Keys, "keys of the index phase (bytes per key, rebuild time)")
 	f.BoolVar(&quick, "quick", false, "a run of well under a minute on small data (flags given explicitly still apply)")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "scratch directory, kept (default: a temporary directory, removed after)")
+	f.StringVar(&o.ClickHouse, "clickhouse", o.ClickHouse, "directory the npm package chdb is installed in (npm install --prefix DIR chdb@3.4.0): the read-cost phase's v2 tables are then also scanned by ClickHouse")
 	return cmd
 }
 

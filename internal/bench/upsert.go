@@ -115,6 +115,9 @@ type UpsertOptions struct {
 	Keys int
 	// DataDir is the scratch directory; default a temporary one, removed after.
 	DataDir string
+	// ClickHouse, if set, is the directory chdb is installed in: the read
+	// phase's v2 tables are then scanned by ClickHouse too (clickhouse.go).
+	ClickHouse string
 	// Exe is the floe binary the children run; default this executable.
 	Exe string
 }
@@ -225,8 +228,13 @@ func RunUpsert(ctx context.Context, o UpsertOptions, out io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("bench upsert: read cost, v%d %s: %w", v, cmp.Or(mode, ingest.DeleteModePosition), err)
 			}
-			for _, p := range r.Read {
-				p.print(out)
+			for i, p := range r.Read {
+				if o.ClickHouse != "" && p.Version == 2 && !p.equality() && len(p.States) > 0 {
+					if r.Read[i].ClickHouse, err = clickhouseScans(ctx, o.ClickHouse, filepath.Join(dir, "clickhouse"), p.States, scanRepeat); err != nil {
+						return fmt.Errorf("bench upsert: read cost, v%d after %d commits: %w", v, p.Commits, err)
+					}
+				}
+				r.Read[i].print(out)
 			}
 			res.read = append(res.read, r.Read...)
 		}
@@ -930,7 +938,15 @@ type readPoint struct {
 	Compaction     time.Duration    `json:"compaction"`
 	// Upserts are the upsert commits' times.
 	Upserts commitTimes `json:"upserts"`
+	// States are the tables scanned, for another engine to scan
+	// (--clickhouse); ClickHouse its scans of them.
+	States     []stateRef   `json:"states,omitempty"`
+	ClickHouse []engineScan `json:"clickhouse,omitempty"`
 }
+
+// compactedState names the state of a checkpoint's table after the
+// compaction.
+const compactedState = "compacted"
 
 func (p readPoint) ratio() float64 { return p.Scan.Seconds() / p.CompactedScan.Seconds() }
 
@@ -983,6 +999,24 @@ func (p readPoint) print(out io.Writer) {
 		fmt.Fprintf(out, "      the same %d data files without their deletes (%d rows): scan %s (%s allocated), %.2f× compacted\n",
 			p.DataFiles, p.FilesRows, fmtScan(p.FilesScan), mib(p.FilesAlloc), p.FilesScan.Seconds()/p.CompactedScan.Seconds())
 	}
+	if c, ok := compactedOf(p.ClickHouse); ok {
+		var parts []string
+		for _, s := range p.ClickHouse {
+			parts = append(parts, fmt.Sprintf("%s %s (%.2f×)", s.Name, fmtScan(s.Scan), s.Scan.Seconds()/c.Scan.Seconds()))
+		}
+		fmt.Fprintf(out, "      ClickHouse (chdb), the same states: %s\n", strings.Join(parts, "; "))
+	}
+}
+
+// clickhouseRatio is ClickHouse's scan of the table before the compaction
+// against its scan of the compacted table; ok is false without them.
+func (p readPoint) clickhouseRatio() (before engineScan, ratio float64, ok bool) {
+	c, ok := compactedOf(p.ClickHouse)
+	if !ok || len(p.ClickHouse) == 0 {
+		return engineScan{}, 0, false
+	}
+	before = p.ClickHouse[0]
+	return before, before.Scan.Seconds() / c.Scan.Seconds(), true
 }
 
 // shape names the files of the table before the compaction.
@@ -1078,7 +1112,7 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 	if pos+dvs+eq > 0 {
 		return p, fmt.Errorf("%d position-delete files, %d deletion vectors and %d equality-delete files apply after the compaction", pos, dvs, eq)
 	}
-	compacted := &scanState{name: "compacted", tbl: ctbl, want: p.Rows}
+	compacted := &scanState{name: compactedState, tbl: ctbl, want: p.Rows}
 	states = append(states, compacted)
 	var files, maintained *scanState
 	if commits == slices.Max(a.Checkpoints) && !p.equality() {
@@ -1099,6 +1133,7 @@ func readCheckpoint(ctx context.Context, dir string, a upsertArgs, commits int) 
 	if err := scanInRounds(ctx, states); err != nil {
 		return p, err
 	}
+	p.States = stateRefs(states)
 	p.Scan, p.Plan, p.ScanAlloc = before.times.Total, before.times.Plan, before.times.Alloc
 	p.CompactedScan, p.CompactedAlloc = compacted.times.Total, compacted.times.Alloc
 	if merged != nil {
@@ -1515,6 +1550,11 @@ func (r upsertResult) summary(out io.Writer, o UpsertOptions) {
 		if p.FilesScan > 0 {
 			row(fmt.Sprintf("(2) %s the same %d data files without their deletes", p.label(), p.DataFiles),
 				fmt.Sprintf("%s (%.2f× compacted); %s allocated", fmtScan(p.FilesScan), p.FilesScan.Seconds()/p.CompactedScan.Seconds(), mib(p.FilesAlloc)), "")
+		}
+		if before, ratio, ok := p.clickhouseRatio(); ok {
+			c, _ := compactedOf(p.ClickHouse)
+			row(fmt.Sprintf("(2) %s ClickHouse scan after %d upsert commits", p.label(), p.Commits),
+				fmt.Sprintf("%s vs %s compacted (%.2f×)", fmtScan(before.Scan), fmtScan(c.Scan), ratio), "")
 		}
 	}
 	for _, p := range r.read {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,19 @@ func TestUpsertQuick(t *testing.T) {
 	}
 	o := QuickUpsertOptions()
 	o.Exe, o.DataDir = os.Args[0], t.TempDir()
+	// ClickHouse scans the v2 tables too where scripts/test.sh installed
+	// chdb (as it does in CI).
+	if dir := os.Getenv("FLOE_CHDB_DIR"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "chdb")); err == nil {
+			o.ClickHouse = dir
+		}
+	}
+	if o.ClickHouse == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chdb is not installed (FLOE_CHDB_DIR): scripts/test.sh installs it")
+		}
+		t.Log("chdb is not installed (FLOE_CHDB_DIR): the read phase is not scanned by ClickHouse")
+	}
 	var out bytes.Buffer
 	if err := RunUpsert(context.Background(), o, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
@@ -99,5 +113,8 @@ func TestUpsertQuick(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("the report lacks %q", want)
 		}
+	}
+	if o.ClickHouse != "" && !strings.Contains(got, "| (2) v2 ClickHouse scan after 10 upsert commits |") {
+		t.Error("the report lacks ClickHouse's scans")
 	}
 }

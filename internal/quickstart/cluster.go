@@ -2,9 +2,11 @@ package quickstart
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -60,9 +62,44 @@ func newLocalCluster(base config.Config, nodes int, httpAddr string, log *slog.L
 		cfg.Cluster.NodeID = id
 		cfg.Cluster.RaftAddr = "127.0.0.1:0"
 		cfg.Cluster.APIAddr = "127.0.0.1:0"
+		if a, ok := loadAddrs(cfg.Node.DataDir); ok {
+			cfg.Cluster.RaftAddr, cfg.Cluster.APIAddr = a.Raft, a.API
+		}
 		lc.members = append(lc.members, &localMember{id: id, cfg: cfg})
 	}
 	return lc
+}
+
+// addrsFile is where a member keeps its raft and cluster API addresses
+// between runs of the quickstart. The raft configuration in its data dir
+// names the members by their addresses: members started again on other
+// ports could not reach each other, and would never elect a leader.
+const addrsFile = "addrs.json"
+
+type memberAddrs struct {
+	Raft string `json:"raft"`
+	API  string `json:"api"`
+}
+
+func loadAddrs(dataDir string) (memberAddrs, bool) {
+	var a memberAddrs
+	b, err := os.ReadFile(filepath.Join(dataDir, addrsFile))
+	if err != nil || json.Unmarshal(b, &a) != nil || a.Raft == "" || a.API == "" {
+		return memberAddrs{}, false
+	}
+	return a, true
+}
+
+func saveAddrs(dataDir string, a memberAddrs) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dataDir, addrsFile)
+	if err := os.WriteFile(path+".tmp", b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
 }
 
 func (lc *localCluster) onCommit(ev ingest.CommitEvent) {
@@ -72,9 +109,18 @@ func (lc *localCluster) onCommit(ev ingest.CommitEvent) {
 }
 
 // start starts member m. The first start binds free ports, later ones
-// reuse them: the cluster knows a member by its addresses.
+// reuse them (within this run, and in the next run on the same data dir):
+// the cluster knows a member by its addresses.
 func (lc *localCluster) start(ctx context.Context, m *localMember) error {
 	n, err := node.New(ctx, m.cfg, lc.log, node.WithOnCommit(lc.onCommit))
+	if err != nil && m.node == nil && m.cfg.Cluster.RaftAddr != "127.0.0.1:0" {
+		// The ports of the previous run may be taken by now. Free ones
+		// start the member, but the raft configuration still names its
+		// old address: the cluster may not find a quorum.
+		lc.log.Warn("cannot start the member on the addresses of the previous run; trying free ports", "member", m.id, "err", err)
+		m.cfg.Cluster.RaftAddr, m.cfg.Cluster.APIAddr = "127.0.0.1:0", "127.0.0.1:0"
+		n, err = node.New(ctx, m.cfg, lc.log, node.WithOnCommit(lc.onCommit))
+	}
 	if err != nil {
 		return err
 	}
@@ -83,11 +129,16 @@ func (lc *localCluster) start(ctx context.Context, m *localMember) error {
 	}
 	c := n.Cluster()
 	m.cfg.Cluster.RaftAddr, m.cfg.Cluster.APIAddr = c.RaftAddr(), c.APIAddr()
+	if err := saveAddrs(m.cfg.Node.DataDir, memberAddrs{Raft: c.RaftAddr(), API: c.APIAddr()}); err != nil {
+		lc.log.Warn("cannot keep the member's addresses for the next run", "member", m.id, "err", err)
+	}
 	m.cfg.Node.HTTPAddr = n.Addr()
 	if m.cfg.Node.API.GRPCAddr != "" {
 		m.cfg.Node.API.GRPCAddr = n.APIAddr()
 	}
-	rctx, cancel := context.WithCancel(ctx)
+	// Only m.cancel stops the member (a failover, or stopAll), not the
+	// end of ctx: stopAll decides when and in which state the members stop.
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.node, m.cancel, m.done = n, cancel, make(chan struct{})
 	go func() {
 		defer close(m.done)
@@ -188,40 +239,31 @@ func (m *localMember) running() bool {
 	}
 }
 
-// stopAll stops the followers first and the leader last, as an operator
-// stops a cluster: a follower's final batch goes to a leader that is still
-// there to commit it. Stopped all at once, a follower's last proposal can
-// come after the leader's final commits, and its records wait in Kafka for
-// the next start. Right after a failover there may be no leader yet: it
-// waits for the election (up to stopLeaderWait), so that the member about
-// to lead is stopped last, as the order intends, and not among the
-// followers.
+// stopAll stops the whole cluster at once, as one stop of every member:
+// each member's Run proposes its last batches, then stays until the
+// pending rows are committed (cluster.Node.finalCommits), so the leader
+// keeps its quorum while it commits, to every table of each pipeline, what
+// all of them proposed. Stopped one after the other, the last members would
+// lose the quorum: the leader could no longer report its final commits, and
+// when it stepped down its table writers would stop wherever they were,
+// leaving a pipeline's dead-letter table behind its main table (entries
+// without rows wait for a flush). Right after a failover there may be no
+// leader yet: stopAll first waits for the election (up to stopLeaderWait),
+// since members stopping without a leader have nobody to commit their last
+// batches.
 func (lc *localCluster) stopAll() {
-	leader := lc.leader()
-	for deadline := time.Now().Add(stopLeaderWait); leader == nil && lc.anyRunning() && time.Now().Before(deadline); leader = lc.leader() {
+	for deadline := time.Now().Add(stopLeaderWait); lc.leader() == nil && lc.anyRunning() && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	stop := func(ms []*localMember) {
-		for _, m := range ms {
-			if m.cancel != nil {
-				m.cancel()
-			}
-		}
-		for _, m := range ms {
-			if m.done != nil {
-				<-m.done
-			}
-		}
-	}
-	var followers []*localMember
 	for _, m := range lc.members {
-		if m != leader {
-			followers = append(followers, m)
+		if m.cancel != nil {
+			m.cancel()
 		}
 	}
-	stop(followers)
-	if leader != nil {
-		stop([]*localMember{leader})
+	for _, m := range lc.members {
+		if m.done != nil {
+			<-m.done
+		}
 	}
 }
 
