@@ -130,7 +130,7 @@ func clickhouseScans(ctx context.Context, chdbDir, scratch string, states []stat
 		return nil, fmt.Errorf("clickhouse: %d results for %d states", len(res), len(states))
 	}
 	out := make([]engineScan, len(states))
-	hash := ""
+	hash, hashOf := "", ""
 	for i, st := range states {
 		rows, err := strconv.ParseInt(res[i].Rows, 10, 64)
 		if err != nil {
@@ -142,9 +142,9 @@ func clickhouseScans(ctx context.Context, chdbDir, scratch string, states []stat
 			}
 			switch {
 			case hash == "":
-				hash = res[i].Hash
+				hash, hashOf = res[i].Hash, st.Name
 			case res[i].Hash != hash:
-				return nil, fmt.Errorf("clickhouse read other rows of the table %s than of the table %s", st.Name, states[0].Name)
+				return nil, fmt.Errorf("clickhouse read other rows of the table %s than of the table %s", st.Name, hashOf)
 			}
 		}
 		out[i] = engineScan{Name: st.Name, Scan: time.Duration(res[i].BestMS * float64(time.Millisecond)), Rows: rows}

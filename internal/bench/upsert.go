@@ -1009,14 +1009,15 @@ func (p readPoint) print(out io.Writer) {
 }
 
 // clickhouseRatio is ClickHouse's scan of the table before the compaction
-// against its scan of the compacted table; ok is false without them.
-func (p readPoint) clickhouseRatio() (before engineScan, ratio float64, ok bool) {
+// (the first state) against its scan of the compacted table; ok is false
+// without them.
+func (p readPoint) clickhouseRatio() (before, compacted engineScan, ratio float64, ok bool) {
 	c, ok := compactedOf(p.ClickHouse)
-	if !ok || len(p.ClickHouse) == 0 {
-		return engineScan{}, 0, false
+	if !ok {
+		return engineScan{}, engineScan{}, 0, false
 	}
 	before = p.ClickHouse[0]
-	return before, before.Scan.Seconds() / c.Scan.Seconds(), true
+	return before, c, before.Scan.Seconds() / c.Scan.Seconds(), true
 }
 
 // shape names the files of the table before the compaction.
@@ -1551,8 +1552,7 @@ func (r upsertResult) summary(out io.Writer, o UpsertOptions) {
 			row(fmt.Sprintf("(2) %s the same %d data files without their deletes", p.label(), p.DataFiles),
 				fmt.Sprintf("%s (%.2f× compacted); %s allocated", fmtScan(p.FilesScan), p.FilesScan.Seconds()/p.CompactedScan.Seconds(), mib(p.FilesAlloc)), "")
 		}
-		if before, ratio, ok := p.clickhouseRatio(); ok {
-			c, _ := compactedOf(p.ClickHouse)
+		if before, c, ratio, ok := p.clickhouseRatio(); ok {
 			row(fmt.Sprintf("(2) %s ClickHouse scan after %d upsert commits", p.label(), p.Commits),
 				fmt.Sprintf("%s vs %s compacted (%.2f×)", fmtScan(before.Scan), fmtScan(c.Scan), ratio), "")
 		}
