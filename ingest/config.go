@@ -567,9 +567,6 @@ func (p PipelineConfig) checkFormat(pr *conf.Problems) {
 		if p.Mode == ModeCDC && p.SchemaEvolution == EvolutionAdd {
 			pr.Addf("schema_evolution", "add is not available with mode: cdc (the table's columns are the declared schema's); use strict")
 		}
-		if p.Format == FormatProtobuf && p.Transforms() {
-			pr.Addf("transform", "is not available for format protobuf yet (json and avro have it)")
-		}
 	default:
 		pr.Addf("format", "must be %s, %s or %s, got %q", FormatJSON, FormatAvro, FormatProtobuf, p.Format)
 	}

@@ -415,7 +415,10 @@ func newRegistryDecoder(p *Pipeline, table string, sch *iceberg.Schema, fixed []
 		evolve: p.opts.Pipeline.Evolves(), fixed: fixed, version: version, metrics: p.metrics(), byHeader: map[string]*compiled{},
 		wait: p.opts.Pipeline.Registry.UnknownWait(),
 	}
-	if p.opts.Pipeline.Format == FormatAvro {
+	// An Avro table's types are all ones a JSONDecoder holds; a protobuf
+	// table's may not be (maps with other than string keys), so its
+	// decoders fill a shared row only for a transform to read.
+	if p.opts.Pipeline.Format == FormatAvro || p.prog != nil {
 		if d.rows, err = decode.NewJSONDecoder(sch); err != nil {
 			return nil, err
 		}
@@ -505,7 +508,7 @@ func (d *registryDecoder) compile(id uint32) (*compiled, error) {
 	if ws.avro != nil {
 		dec, err = decode.NewAvroDecoderInto(d.schema, d.rows, ws.avro)
 	} else {
-		dec, err = decode.NewProtoDecoder(d.schema, ws.proto)
+		dec, err = decode.NewProtoDecoderInto(d.schema, d.rows, ws.proto)
 	}
 	if err != nil {
 		return &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d does not fit the table: %v", id, err)}, kind: "incompatible"}, nil

@@ -80,7 +80,10 @@ func defaults(p ingest.PipelineConfig) ingest.PipelineConfig {
 	if p.Start == "" {
 		p.Start = "earliest"
 	}
-	p.Format, p.TargetFileSize = "json", 128<<20
+	if p.Format == "" {
+		p.Format = "json"
+	}
+	p.TargetFileSize = 128 << 20
 	return p
 }
 

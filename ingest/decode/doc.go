@@ -19,6 +19,13 @@
 // RecordBuilder the caller picked. A record that fails Parse leaves no trace
 // in any builder, and the last good row stays intact.
 //
+// The JSONDecoder's row is also what a transform reads (a Projector copies
+// its columns elsewhere). The Avro and protobuf decoders made with
+// NewAvroDecoderInto and NewProtoDecoderInto leave each row they accept in
+// a JSONDecoder of the same table too, which the decoders of every writer
+// schema of a pipeline share: the transform reads one row, whatever the
+// record's format and writer schema.
+//
 // # Strict, never silently lossy
 //
 // A record either converts exactly into the schema or is refused with a

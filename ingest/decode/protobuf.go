@@ -70,6 +70,10 @@ type ProtoDecoder struct {
 
 	builders []*builderSet
 
+	// rows, when set, gets every good row too, in the JSONDecoder's layout
+	// (see NewProtoDecoderInto).
+	rows *JSONDecoder
+
 	// google.protobuf.Struct/Value/ListValue conversion scratch.
 	jsonIn  []byte
 	jsonOut []byte
@@ -235,6 +239,18 @@ type protoEntry struct {
 // matching columns by name. The Arrow schema it appends to is
 // table.SchemaToArrowSchema(schema, nil, true, false), as for NewJSONDecoder.
 func NewProtoDecoder(schema *iceberg.Schema, md protoreflect.MessageDescriptor) (*ProtoDecoder, error) {
+	return NewProtoDecoderInto(schema, nil, md)
+}
+
+// NewProtoDecoderInto is NewProtoDecoder also filling rows, a JSONDecoder
+// of the same table schema (nil: none), with every row Parse accepts:
+// whatever reads rows (a transform, a Projector) then reads a protobuf
+// record as it reads a JSON or Avro one, and decoders of several messages
+// of one table can share one rows. The row in rows points into the
+// decoder's own scratch, which stays as it is until the decoder's next
+// successful Parse, so rows' last row is valid as long as the Cells of a
+// JSONDecoder's are. Decoders sharing rows are used by one goroutine.
+func NewProtoDecoderInto(schema *iceberg.Schema, rows *JSONDecoder, md protoreflect.MessageDescriptor) (*ProtoDecoder, error) {
 	if schema == nil {
 		return nil, errors.New("ingest: nil schema")
 	}
@@ -256,8 +272,18 @@ func NewProtoDecoder(schema *iceberg.Schema, md protoreflect.MessageDescriptor) 
 		d.slots[i].q = make([][]Cell, d.nnodes)
 	}
 	d.rd = make([]int, d.nnodes)
+	if rows != nil {
+		if len(rows.root.children) != len(d.root.children) {
+			return nil, fmt.Errorf("ingest: the shared row has %d columns, the table %d", len(rows.root.children), len(d.root.children))
+		}
+		d.rows = rows
+	}
 	return d, nil
 }
+
+// Rows returns the JSONDecoder Parse fills (see NewProtoDecoderInto), or
+// nil.
+func (d *ProtoDecoder) Rows() *JSONDecoder { return d.rows }
 
 func (d *ProtoDecoder) newNode(name string, t iceberg.Type, required bool) *protoNode {
 	n := &protoNode{name: name, required: required, id: d.nnodes, typeName: t.String()}
@@ -561,7 +587,66 @@ func (d *ProtoDecoder) Parse(payload []byte, meta RecordMeta) error {
 		return err
 	}
 	d.last = w
+	if d.rows != nil {
+		d.fillRows()
+	}
 	return nil
+}
+
+// fillRows makes the last good row d.rows' last good row: the top-level
+// columns' cells, and their nested values on the tape in the depth-first
+// order Append reads them in (a struct's fields, a list's elements, a
+// map's keys and values in turn; nothing under a null). The cells' bytes
+// stay in d's slot.
+func (d *ProtoDecoder) fillRows() {
+	out := d.rows
+	w := 0
+	if out.last == 0 {
+		w = 1
+	}
+	s := &out.slots[w]
+	ps := &d.slots[d.last]
+	s.tape = s.tape[:0]
+	clear(d.rd)
+	for i, n := range d.root.children {
+		c := ps.q[n.id][d.rd[n.id]]
+		d.rd[n.id]++
+		s.cells[i] = c
+		s.tapeAt[i] = len(s.tape)
+		if !c.Null {
+			s.tape = d.tapeChildren(ps, n, c, s.tape)
+		}
+	}
+	out.last = w
+}
+
+func (d *ProtoDecoder) tapeChildren(ps *protoSlot, n *protoNode, c Cell, tape []Cell) []Cell {
+	switch n.kind {
+	case jkStruct:
+		for _, ch := range n.children {
+			tape = d.tapeNode(ps, ch, tape)
+		}
+	case jkList:
+		for k := int64(0); k < c.Int; k++ {
+			tape = d.tapeNode(ps, n.children[0], tape)
+		}
+	case jkMap:
+		for k := int64(0); k < c.Int; k++ {
+			tape = d.tapeNode(ps, n.children[0], tape)
+			tape = d.tapeNode(ps, n.children[1], tape)
+		}
+	}
+	return tape
+}
+
+func (d *ProtoDecoder) tapeNode(ps *protoSlot, n *protoNode, tape []Cell) []Cell {
+	c := ps.q[n.id][d.rd[n.id]]
+	d.rd[n.id]++
+	tape = append(tape, c)
+	if !c.Null {
+		tape = d.tapeChildren(ps, n, c, tape)
+	}
+	return tape
 }
 
 // Cell returns top-level column i (schema field order) of the last successfully parsed row.

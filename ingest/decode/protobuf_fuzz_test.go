@@ -44,6 +44,9 @@ var fuzzMsg = sync.OnceValue(func() protoreflect.MessageDescriptor {
 //  3. When both accept, the row appended to Arrow is protobuf-go's reading of the record mapped
 //     as documented, and the Arrow arrays are valid.
 //  4. A failed Parse leaves the last good row as it was.
+//  5. A decoder made with NewProtoDecoderInto (of the table without the maps
+//     whose keys are not strings) leaves in its JSONDecoder the row it
+//     appends itself, and a failed Parse leaves that row as it was.
 func FuzzProtoDecode(f *testing.F) {
 	md := fuzzMsg()
 	for _, js := range allRecords {
@@ -63,8 +66,25 @@ func FuzzProtoDecode(f *testing.F) {
 	d, err := NewProtoDecoder(schema, md)
 	require.NoError(f, err)
 	var lastGood map[string]any
+	intoTable := intoSchema(f, md)
+	rows, err := NewJSONDecoder(intoTable)
+	require.NoError(f, err)
+	into, err := NewProtoDecoderInto(intoTable, rows, md)
+	require.NoError(f, err)
+	var lastInto map[string]any
 
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := into.Parse(data, RecordMeta{}); err == nil {
+			want := appendedRow(t, into)
+			whole, projected := rowsAppended(t, rows)
+			require.Equal(t, want, whole, "%x", data)
+			require.Equal(t, want, projected, "%x", data)
+			lastInto = want
+		} else if lastInto != nil {
+			whole, _ := rowsAppended(t, rows)
+			require.Equal(t, lastInto, whole, "a failed Parse changed the shared row")
+		}
+
 		want, werr := protoGoRowSafe(md, data)
 		err := d.Parse(data, RecordMeta{})
 		if err != nil {
