@@ -493,3 +493,134 @@ func TestUnknownSchemaWaitsForTheRegistry(t *testing.T) {
 	require.True(t, ok, "the registered schema's column")
 	require.True(t, f.Type.Equals(iceberg.PrimitiveTypes.String))
 }
+
+// Debezium change events in Avro (mode: cdc) with schema_evolution: add:
+// the source table gains a column and widens another while floe consumes
+// its changes. The keyed table takes the change event's after record's
+// new schema before the first row that needs it, keeps one row per key
+// (updates and deletes of rows written before and after the change), and
+// the rows not changed since read null in the new column. The version
+// column, filled from source.lsn, is not a field of the row: the table
+// keeps it.
+func TestSchemaEvolutionCDCAvro(t *testing.T) {
+	envelope := func(value string) string {
+		return `{"type":"record","name":"Envelope","namespace":"db.public.events","fields":[
+			{"name":"before","type":["null",` + value + `],"default":null},
+			{"name":"after","type":["null","Value"],"default":null},
+			{"name":"source","type":{"type":"record","name":"Source","fields":[{"name":"lsn","type":["null","long"],"default":null}]}},
+			{"name":"op","type":"string"},
+			{"name":"ts_ms","type":["null","long"],"default":null}]}`
+	}
+	versions := []string{
+		envelope(`{"type":"record","name":"Value","fields":[{"name":"id","type":"string"},{"name":"v","type":["null","int"],"default":null}]}`),
+		envelope(`{"type":"record","name":"Value","fields":[{"name":"id","type":"string"},{"name":"v","type":["null","long"],"default":null},
+			{"name":"email","type":["null","string"],"default":null}]}`),
+	}
+	reg := testregistry.Start(t, testregistry.WithCompatibility("NONE"))
+	ids := make([]int, len(versions))
+	schemas := make([]avro.Schema, len(versions))
+	apis := make([]avro.API, len(versions))
+	for i, text := range versions {
+		ids[i] = reg.MustRegister(t, topic+"-value", testregistry.Schema{Schema: text})
+		var err error
+		// A schema cache and encoders of their own: both versions name
+		// their row record Value, which the avro package's caches take
+		// for one type.
+		schemas[i], err = avro.ParseWithCache(text, "", &avro.SchemaCache{})
+		require.NoError(t, err)
+		apis[i] = avro.Config{}.Freeze()
+	}
+	pc := rigPipeline()
+	pc.Schema = []ingest.Column{{Name: "id", Type: "string", Required: true}, {Name: "v", Type: "int"}, {Name: "lsn", Type: "long", Required: true}}
+	pc.Key, pc.Mode = []string{"id"}, ingest.ModeCDC
+	pc.VersionColumn, pc.VersionFrom = "lsn", "source.lsn"
+	pc.Format, pc.SchemaEvolution = ingest.FormatAvro, ingest.EvolutionAdd
+	pc.Registry = registry.Config{URLs: []string{reg.URL()}}
+	r, cat := startRegistryRig(t, pc)
+
+	opts, err := ingest.ClientOpts(r.kafka)
+	require.NoError(t, err)
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	require.NoError(t, err)
+	defer cl.Close()
+	type row struct {
+		v     int64
+		email string // "": null
+	}
+	want := map[string]row{}
+	ends := map[int32]int64{}
+	var lsn int64
+	for v := range versions {
+		for i := range 40 {
+			key := fmt.Sprintf("k%d", (i*7+v)%12)
+			p := int32(len(key) + int(key[len(key)-1])%3)
+			val := int64(v*1000 + i)
+			if v == 1 {
+				val += 1 << 40 // only the widened column holds it
+			}
+			value := map[string]any{"id": key, "v": map[string]any{"int": int32(val)}}
+			r := row{v: val}
+			if v == 1 {
+				value["v"] = map[string]any{"long": val}
+				if i%2 == 0 {
+					r.email = fmt.Sprintf("%s@%d", key, i)
+					value["email"] = map[string]any{"string": r.email}
+				} else {
+					value["email"] = nil
+				}
+			}
+			ev := map[string]any{"before": nil, "after": map[string]any{"db.public.events.Value": value}, "op": "u",
+				"source": map[string]any{"lsn": map[string]any{"long": lsn}}, "ts_ms": nil}
+			lsn++
+			if i%9 == 8 {
+				ev["op"], ev["before"], ev["after"] = "d", ev["after"], nil
+				delete(want, key)
+			} else {
+				want[key] = r
+			}
+			b, err := apis[v].Marshal(schemas[v], ev)
+			require.NoError(t, err)
+			rec := &kgo.Record{Topic: topic, Partition: p % 3, Value: append(registry.AppendHeader(nil, uint32(ids[v])), b...)}
+			require.NoError(t, cl.ProduceSync(context.Background(), rec).FirstErr())
+			ends[p%3]++
+		}
+		waitTable(t, r, mainTable, ends)
+	}
+	require.NoError(t, r.stop())
+	require.Zero(t, dlqRows(t, cat))
+
+	tbl, err := cat.LoadTable(context.Background(), catalog.Ident(mainTable))
+	require.NoError(t, err)
+	sch := tbl.Schema()
+	email, ok := sch.FindFieldByName("email")
+	require.True(t, ok, "no email column: %s", sch)
+	require.False(t, email.Required)
+	vcol, _ := sch.FindFieldByName("v")
+	require.Equal(t, iceberg.PrimitiveTypes.Int64, vcol.Type)
+	require.Equal(t, []string{"id"}, identifierNames(t, sch))
+	got := map[string]row{}
+	forEachBatch(t, tbl, func(col func(string) arrow.Array, n int) {
+		id, v, em := col("id").(*array.String), col("v").(*array.Int64), col("email").(*array.String)
+		for j := range n {
+			_, dup := got[id.Value(j)]
+			require.False(t, dup, "two rows of key %s", id.Value(j))
+			r := row{v: v.Value(j)}
+			if em.IsValid(j) {
+				r.email = em.Value(j)
+			}
+			got[id.Value(j)] = r
+		}
+	})
+	require.Equal(t, want, got)
+}
+
+func identifierNames(t *testing.T, sch *iceberg.Schema) []string {
+	t.Helper()
+	var names []string
+	for _, id := range sch.IdentifierFieldIDs {
+		n, ok := sch.FindColumnName(id)
+		require.True(t, ok)
+		names = append(names, n)
+	}
+	return names
+}

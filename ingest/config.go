@@ -118,7 +118,9 @@ type PipelineConfig struct {
 	// columns, and int->long, float->double and decimal precision widening
 	// are applied to the table before the first row that needs them is
 	// committed). Default: add for avro and protobuf without a transform
-	// or mode cdc, strict otherwise; json is always strict.
+	// or mode cdc, strict otherwise; json is always strict. With mode cdc
+	// (avro), the writer schema add takes is the change event's after
+	// record.
 	SchemaEvolution string `yaml:"schema_evolution"`
 	// Start is where to begin when the table has no committed offsets:
 	// earliest, latest, or an RFC 3339 timestamp.
@@ -563,9 +565,6 @@ func (p PipelineConfig) checkFormat(pr *conf.Problems) {
 		}
 		if p.Mode == ModeCDC && p.Format == FormatProtobuf {
 			pr.Addf("mode", "cdc reads Debezium's envelope in JSON or Avro, not protobuf")
-		}
-		if p.Mode == ModeCDC && p.SchemaEvolution == EvolutionAdd {
-			pr.Addf("schema_evolution", "add is not available with mode: cdc (the table's columns are the declared schema's); use strict")
 		}
 	default:
 		pr.Addf("format", "must be %s, %s or %s, got %q", FormatJSON, FormatAvro, FormatProtobuf, p.Format)

@@ -100,6 +100,10 @@ func TestPipelineConfigValidate(t *testing.T) {
 			keyed("region", "id")(p)
 			p.Mode, p.DeleteMode, p.FormatVersion = ingest.ModeCDC, ingest.DeleteModeEquality, 3
 		}),
+		"cdc in avro, schema evolution": pipeline(func(p *ingest.PipelineConfig) {
+			keyed("id")(p)
+			p.Mode, p.Format, p.Registry.URLs, p.SchemaEvolution = ingest.ModeCDC, ingest.FormatAvro, []string{"http://r:8081"}, ingest.EvolutionAdd
+		}),
 		"every key type": pipeline(keyed("id", "region", "n", "amount", "day", "at", "u", "h", "b", "flag", "t", "local")),
 		"keyed, metadata listed": pipeline(func(p *ingest.PipelineConfig) {
 			keyed("id")(p)
@@ -133,9 +137,6 @@ func TestPipelineConfigValidate(t *testing.T) {
 		{"protobuf cdc", func(p *ingest.PipelineConfig) {
 			p.Format, p.Registry.URLs, p.Mode = ingest.FormatProtobuf, []string{"http://r:8081"}, ingest.ModeCDC
 		}, "mode", "cdc reads Debezium's envelope in JSON or Avro, not protobuf"},
-		{"cdc evolution", func(p *ingest.PipelineConfig) {
-			p.Format, p.Registry.URLs, p.Mode, p.SchemaEvolution = ingest.FormatAvro, []string{"http://r:8081"}, ingest.ModeCDC, ingest.EvolutionAdd
-		}, "schema_evolution", "add is not available with mode: cdc"},
 		{"avro infer conflicts", func(p *ingest.PipelineConfig) {
 			p.Format, p.Registry.URLs, p.InferConflicts = ingest.FormatAvro, []string{"http://r:8081"}, ingest.InferConflictsString
 		}, "infer_conflicts", "applies to json only"},
@@ -386,5 +387,30 @@ func TestPipelineConfigValidatesTransform(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			conftest.RequireField(t, c.cfg.Validate(), c.field, c.reason)
 		})
+	}
+}
+
+// TestSchemaEvolutionDefault: add is the default for avro and protobuf
+// records, except with a transform or mode: cdc (whose table's columns
+// are the declared ones unless add is asked for); json is never evolved.
+func TestSchemaEvolutionDefault(t *testing.T) {
+	for _, c := range []struct {
+		format, mode, evolution string
+		transform               bool
+		want                    bool
+	}{
+		{ingest.FormatAvro, "", "", false, true},
+		{ingest.FormatProtobuf, "", "", false, true},
+		{ingest.FormatProtobuf, "", "", true, false},
+		{ingest.FormatAvro, ingest.ModeCDC, "", false, false},
+		{ingest.FormatAvro, ingest.ModeCDC, ingest.EvolutionAdd, false, true},
+		{ingest.FormatAvro, "", ingest.EvolutionStrict, false, false},
+		{ingest.FormatJSON, "", "", false, false},
+	} {
+		p := ingest.PipelineConfig{Format: c.format, Mode: c.mode, SchemaEvolution: c.evolution}
+		if c.transform {
+			p.Transform = &transform.Config{Filter: "true"}
+		}
+		require.Equal(t, c.want, p.Evolves(), "%+v", c)
 	}
 }

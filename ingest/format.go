@@ -384,10 +384,9 @@ type registryDecoder struct {
 	// rows is the row every Avro decoder fills (a transform reads it).
 	rows *decode.JSONDecoder
 	// evolve: a writer schema the table cannot take as it is ends the run
-	// with a *SchemaChangeError; fixed are the columns it must not touch.
+	// with a *SchemaChangeError, planned by plan.
 	evolve  bool
-	fixed   []string
-	version int // the table's format version
+	plan    evolutionPlan
 	metrics Metrics
 	// wait is how long the records of an unknown schema id wait for it.
 	wait time.Duration
@@ -412,7 +411,8 @@ func newRegistryDecoder(p *Pipeline, table string, sch *iceberg.Schema, fixed []
 	}
 	d := &registryDecoder{
 		src: p.schemas, pipeline: p.opts.Pipeline.Name, table: table, schema: sch, arrow: asc,
-		evolve: p.opts.Pipeline.Evolves(), fixed: fixed, version: version, metrics: p.metrics(), byHeader: map[string]*compiled{},
+		evolve: p.opts.Pipeline.Evolves(), plan: evolutionPlan{pipeline: p.opts.Pipeline.Name, table: table, schema: sch, fixed: fixed, version: version},
+		metrics: p.metrics(), byHeader: map[string]*compiled{},
 		wait: p.opts.Pipeline.Registry.UnknownWait(),
 	}
 	// An Avro table's types are all ones a JSONDecoder holds; a protobuf
@@ -479,29 +479,8 @@ func (d *registryDecoder) compile(id uint32) (*compiled, error) {
 		if err != nil {
 			return &compiled{err: &decode.DecodeError{Reason: err.Error()}, kind: "bad_schema"}, nil
 		}
-		changes, err := schema.Evolve(d.schema, w, d.fixed)
-		if err == nil && len(changes) > 0 {
-			// Only the columns the change adds need to fit the table's
-			// version: a field the table lacks and will not get is
-			// skipped.
-			for _, c := range changes {
-				if c.Kind == schema.AddColumn {
-					if t := v3Only(c.Type); t != "" && d.version < 3 {
-						return &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d: new field %q has type %s, which format version %d tables cannot hold (format_version: 3 can)",
-							id, strings.Join(c.Path, "."), t, d.version)}, kind: "incompatible"}, nil
-					}
-				}
-			}
-		}
-		var inc *schema.IncompatibleError
-		switch {
-		case errors.As(err, &inc):
-			return &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d cannot be added to the table: %v", id, err)}, kind: "incompatible"}, nil
-		case err != nil:
-			return nil, err
-		case len(changes) > 0:
-			return nil, &runEnding{&SchemaChangeError{Pipeline: d.pipeline, Table: d.table, SchemaID: id, Indexes: slices.Clone(d.idx),
-				Writer: w, Fixed: d.fixed, Changes: changes}}
+		if c, err := d.plan.changes(id, d.idx, w); c != nil || err != nil {
+			return c, err
 		}
 	}
 	var dec decode.Decoder
@@ -514,6 +493,46 @@ func (d *registryDecoder) compile(id uint32) (*compiled, error) {
 		return &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d does not fit the table: %v", id, err)}, kind: "incompatible"}, nil
 	}
 	return &compiled{dec: dec}, nil
+}
+
+// evolutionPlan plans the changes a table must take before the records of
+// a writer schema (schema_evolution: add).
+type evolutionPlan struct {
+	pipeline, table string
+	schema          *iceberg.Schema // the table's, as the run started
+	fixed           []string        // the columns no change may touch (FixedColumns)
+	version         int             // the table's format version
+}
+
+// changes plans the changes the table must take for writer schema id
+// (idx: its protobuf message), whose Iceberg form is w: nil when it takes
+// w as it is; a compiled with the dead letters' reason when it cannot take
+// it; a *runEnding with the *SchemaChangeError to apply first otherwise.
+func (e evolutionPlan) changes(id uint32, idx []int, w *iceberg.Schema) (*compiled, error) {
+	changes, err := schema.Evolve(e.schema, w, e.fixed)
+	if err == nil && len(changes) > 0 {
+		// Only the columns the change adds need to fit the table's
+		// version: a field the table lacks and will not get is skipped.
+		for _, c := range changes {
+			if c.Kind == schema.AddColumn {
+				if t := v3Only(c.Type); t != "" && e.version < 3 {
+					return &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d: new field %q has type %s, which format version %d tables cannot hold (format_version: 3 can)",
+						id, strings.Join(c.Path, "."), t, e.version)}, kind: "incompatible"}, nil
+				}
+			}
+		}
+	}
+	var inc *schema.IncompatibleError
+	switch {
+	case errors.As(err, &inc):
+		return &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d cannot be added to the table: %v", id, err)}, kind: "incompatible"}, nil
+	case err != nil:
+		return nil, err
+	case len(changes) > 0:
+		return nil, &runEnding{&SchemaChangeError{Pipeline: e.pipeline, Table: e.table, SchemaID: id, Indexes: slices.Clone(idx),
+			Writer: w, Fixed: e.fixed, Changes: changes}}
+	}
+	return nil, nil
 }
 
 // schemaFailure sorts a failure to get a writer schema: the records of a
@@ -548,8 +567,17 @@ type avroTranscoder struct {
 	pipeline string
 	metrics  Metrics
 	wait     time.Duration // as registryDecoder's
-	byID     map[uint32]*transcoding
-	buf      []byte
+	// evolve: a writer schema whose "after" record (the row) the table
+	// cannot take as it is ends the run with a *SchemaChangeError,
+	// planned by plan.
+	evolve bool
+	plan   evolutionPlan
+	// fromEnvelope are the table's columns filled from the change event
+	// rather than its row (version_from's column): the row need not have
+	// them.
+	fromEnvelope []string
+	byID         map[uint32]*transcoding
+	buf          []byte
 }
 
 // transcoding is a writer schema's rewriter, or why its records are dead
@@ -559,8 +587,40 @@ type transcoding struct {
 	fail *compiled
 }
 
-func newAvroTranscoder(p *Pipeline) *avroTranscoder {
-	return &avroTranscoder{src: p.schemas, pipeline: p.opts.Pipeline.Name, metrics: p.metrics(), wait: p.opts.Pipeline.Registry.UnknownWait(), byID: map[uint32]*transcoding{}}
+// newAvroTranscoder returns the rewriter of p's records; plan is how the
+// table takes the rows of change events, nil for records that are not
+// change events (Kafka keys).
+func newAvroTranscoder(p *Pipeline, plan *evolutionPlan) *avroTranscoder {
+	a := &avroTranscoder{src: p.schemas, pipeline: p.opts.Pipeline.Name, metrics: p.metrics(), wait: p.opts.Pipeline.Registry.UnknownWait(),
+		byID: map[uint32]*transcoding{}}
+	if plan != nil {
+		a.evolve, a.plan = p.opts.Pipeline.Evolves(), *plan
+		if cfg := p.opts.Pipeline; cfg.VersionFrom != "" {
+			a.fromEnvelope = []string{cfg.VersionColumn}
+		}
+	}
+	return a
+}
+
+// withColumns returns w with the top-level primitive columns names of tbl
+// that w lacks added as tbl has them (under ids of w's own: a writer
+// schema's ids mean nothing).
+func withColumns(w, tbl *iceberg.Schema, names []string) *iceberg.Schema {
+	fields := slices.Clone(w.Fields())
+	added := false
+	for _, name := range names {
+		if _, ok := w.FindFieldByName(name); ok {
+			continue
+		}
+		if f, ok := tbl.FindFieldByName(name); ok {
+			f.ID = w.HighestFieldID() + 1 + len(fields) - len(w.Fields())
+			fields, added = append(fields, f), true
+		}
+	}
+	if !added {
+		return w
+	}
+	return iceberg.NewSchema(w.ID, fields...)
 }
 
 // json returns the JSON text of a record value in the wire format (valid
@@ -574,14 +634,8 @@ func (a *avroTranscoder) json(value []byte) ([]byte, error) {
 	}
 	tc := a.byID[id]
 	if tc == nil {
-		tc = &transcoding{}
-		ws, err := a.src.get(context.Background(), id, nil, a.wait)
-		if err != nil {
-			if tc.fail, err = schemaFailure(a.pipeline, a.metrics, err); err != nil {
-				return nil, err
-			}
-		} else {
-			tc.aj = decode.NewAvroJSON(ws.avro)
+		if tc, err = a.compile(id); err != nil {
+			return nil, err
 		}
 		a.byID[id] = tc
 	}
@@ -591,6 +645,33 @@ func (a *avroTranscoder) json(value []byte) ([]byte, error) {
 	}
 	a.buf, err = tc.aj.AppendJSON(a.buf[:0], payload)
 	return a.buf, err
+}
+
+// compile makes the rewriter of writer schema id. An error ends the run;
+// a writer schema that cannot be used is a transcoding with the dead
+// letters' reason.
+func (a *avroTranscoder) compile(id uint32) (*transcoding, error) {
+	if reason, ok := a.src.refusal(id, nil); ok {
+		return &transcoding{fail: &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d cannot be added to the table: %s", id, reason)}, kind: "incompatible"}}, nil
+	}
+	ws, err := a.src.get(context.Background(), id, nil, a.wait)
+	if err != nil {
+		fail, err := schemaFailure(a.pipeline, a.metrics, err)
+		return &transcoding{fail: fail}, err
+	}
+	if after, ok := ws.avro.Record("after"); ok && a.evolve {
+		// The table's columns are the rows': those of the change
+		// event's after record (before has the same type).
+		w, err := after.Iceberg()
+		if err != nil {
+			return &transcoding{fail: &compiled{err: &decode.DecodeError{Reason: fmt.Sprintf("schema id %d: the change event's after record: %v", id, err)}, kind: "bad_schema"}}, nil
+		}
+		w = withColumns(w, a.plan.schema, a.fromEnvelope)
+		if fail, err := a.plan.changes(id, nil, w); fail != nil || err != nil {
+			return &transcoding{fail: fail}, err
+		}
+	}
+	return &transcoding{aj: decode.NewAvroJSON(ws.avro)}, nil
 }
 
 func (d *registryDecoder) Cell(i int) decode.Cell { return d.cur.Cell(i) }

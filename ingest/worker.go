@@ -346,8 +346,9 @@ func newWorker(p *Pipeline, outs []outputSpec, rs runStart) (*worker, error) {
 					return nil, err
 				}
 				w.dec = rows
-				if p.opts.Pipeline.RegistryFormat() {
-					w.transcode = newAvroTranscoder(p)
+				if cfg := p.opts.Pipeline; cfg.RegistryFormat() {
+					w.transcode = newAvroTranscoder(p, &evolutionPlan{pipeline: cfg.Name, table: spec.Table, schema: spec.info.Schema,
+						fixed: FixedColumns(cfg, spec.info.Schema, &spec.info.Spec), version: spec.info.FormatVersion})
 				}
 			}
 			if p.prog != nil && rows == nil {
@@ -385,7 +386,7 @@ func newWorker(p *Pipeline, outs []outputSpec, rs runStart) (*worker, error) {
 				}
 				w.changes = newChangeReader(cfg)
 				if cfg.Format == FormatAvro {
-					w.changes.framed = newAvroTranscoder(p).json
+					w.changes.framed = newAvroTranscoder(p, nil).json
 				}
 			}
 		case routeRejected:

@@ -573,6 +573,27 @@ func computeMinSizes(n *avroNode, state map[*avroNode]uint8, chain map[*avroNode
 	return nil
 }
 
+// Record returns the record type of the record's field name (a union of
+// null and a record counts), as a schema of its own: Debezium's "after"
+// record in its change event, say. ok is false when the schema is not a
+// record, or has no such field, or the field is not a record.
+func (s *AvroSchema) Record(name string) (_ *AvroSchema, ok bool) {
+	if s.root.kind != akRecord {
+		return nil, false
+	}
+	for _, f := range s.root.fields {
+		if f.name != name {
+			continue
+		}
+		inner, _, ok := f.typ.nullable()
+		if !ok || inner.kind != akRecord {
+			return nil, false
+		}
+		return &AvroSchema{root: inner}, true
+	}
+	return nil, false
+}
+
 // nullable returns the non-null type of a union of null and one type (or of a union of one
 // type), and whether null is a branch, and its index. ok is false for other unions.
 func (n *avroNode) nullable() (inner *avroNode, nullIdx int, ok bool) {

@@ -905,3 +905,48 @@ func TestAvroUnknownAndUnsupportedTable(t *testing.T) {
 		KeyID: 2, KeyType: iceberg.PrimitiveTypes.Int32, ValueID: 3, ValueType: iceberg.PrimitiveTypes.Int32}}), mustAvroSchema(t, writer))
 	assert.ErrorContains(t, err, `field "m" has type map<int, int>: the Avro decoder only fills maps with string keys`)
 }
+
+// TestAvroSchemaRecord: Record returns a field's record type (through a
+// union with null, and through a reference to a record named earlier) as a
+// schema of its own, and refuses what is not a record.
+func TestAvroSchemaRecord(t *testing.T) {
+	s, err := ParseAvroSchema(`{"type":"record","name":"Envelope","fields":[
+		{"name":"before","type":["null",{"type":"record","name":"Value","fields":[{"name":"id","type":"string"},{"name":"n","type":["null","long"]}]}]},
+		{"name":"after","type":["null","Value"]},
+		{"name":"source","type":{"type":"record","name":"Source","fields":[{"name":"lsn","type":"long"}]}},
+		{"name":"op","type":"string"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"before", "after"} {
+		r, ok := s.Record(name)
+		if !ok {
+			t.Fatalf("%s: no record", name)
+		}
+		ice, err := r.Iceberg()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := iceberg.NewSchema(0,
+			iceberg.NestedField{ID: 1, Name: "id", Type: iceberg.PrimitiveTypes.String, Required: true},
+			iceberg.NestedField{ID: 2, Name: "n", Type: iceberg.PrimitiveTypes.Int64})
+		if !ice.Equals(want) {
+			t.Fatalf("%s: %s, want %s", name, ice, want)
+		}
+	}
+	if r, ok := s.Record("source"); !ok || r.root.name == "" {
+		t.Fatalf("source: %v %v", r, ok)
+	}
+	for _, name := range []string{"op", "missing"} {
+		if _, ok := s.Record(name); ok {
+			t.Fatalf("%s: a record", name)
+		}
+	}
+	prim, err := ParseAvroSchema(`"string"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := prim.Record("x"); ok {
+		t.Fatal("a string schema has a record field")
+	}
+}
