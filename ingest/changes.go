@@ -213,7 +213,7 @@ func (c *changeReader) keyObject(key []byte) ([]byte, error) {
 	}
 	if framedKey(key) {
 		if c.framed == nil {
-			return nil, fmt.Errorf("the Kafka key is in the schema registry wire format, which floe reads for format avro only; " +
+			return nil, fmt.Errorf("the Kafka key is in the schema registry wire format, which floe reads for format avro and protobuf only; " +
 				"name the key with a JSON or plain Kafka key")
 		}
 		var err error

@@ -674,6 +674,68 @@ func (a *avroTranscoder) compile(id uint32) (*transcoding, error) {
 	return &transcoding{aj: decode.NewAvroJSON(ws.avro)}, nil
 }
 
+// protoKeys rewrites a worker's Kafka keys in the schema registry's wire
+// format holding a protobuf message as the JSON object of its fields
+// (decode.AppendProtoKeyJSON), for the key reader of a keyed protobuf
+// pipeline: a tombstone names the key it deletes with it.
+type protoKeys struct {
+	src      *writerSchemas
+	pipeline string
+	metrics  Metrics
+	wait     time.Duration // as registryDecoder's
+	byHeader map[string]*protoKey
+	idx      []int
+	buf      []byte
+}
+
+// protoKey is a key message's type, or why its keys cannot be read.
+type protoKey struct {
+	md   protoreflect.MessageDescriptor
+	fail *compiled
+}
+
+func newProtoKeys(p *Pipeline) *protoKeys {
+	return &protoKeys{src: p.schemas, pipeline: p.opts.Pipeline.Name, metrics: p.metrics(), wait: p.opts.Pipeline.Registry.UnknownWait(),
+		byHeader: map[string]*protoKey{}}
+}
+
+// json returns the JSON text of a Kafka key in the wire format (valid
+// until the next call): a *decode.DecodeError makes the record a dead
+// letter, a *runEnding ends the run.
+func (k *protoKeys) json(key []byte) ([]byte, error) {
+	id, payload, err := registry.Header(key)
+	if err != nil {
+		k.metrics.RegistryError(k.pipeline, "not_framed")
+		return nil, &decode.DecodeError{Reason: err.Error()}
+	}
+	k.idx, payload, err = decode.AppendMessageIndexes(k.idx[:0], payload)
+	if err != nil {
+		k.metrics.RegistryError(k.pipeline, "not_framed")
+		return nil, &decode.DecodeError{Reason: fmt.Sprintf("schema id %d: %v", id, err)}
+	}
+	header := key[1 : len(key)-len(payload)]
+	pk := k.byHeader[string(header)]
+	if pk == nil {
+		ws, err := k.src.get(context.Background(), id, k.idx, k.wait)
+		if err != nil {
+			fail, err := schemaFailure(k.pipeline, k.metrics, err)
+			if err != nil {
+				return nil, err
+			}
+			pk = &protoKey{fail: fail}
+		} else {
+			pk = &protoKey{md: ws.proto}
+		}
+		k.byHeader[string(header)] = pk
+	}
+	if pk.fail != nil {
+		k.metrics.RegistryError(k.pipeline, pk.fail.kind)
+		return nil, pk.fail.err
+	}
+	k.buf, err = decode.AppendProtoKeyJSON(k.buf[:0], pk.md, payload)
+	return k.buf, err
+}
+
 func (d *registryDecoder) Cell(i int) decode.Cell { return d.cur.Cell(i) }
 
 func (d *registryDecoder) Append(b *array.RecordBuilder) { d.cur.Append(b) }

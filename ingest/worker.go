@@ -385,8 +385,11 @@ func newWorker(p *Pipeline, outs []outputSpec, rs runStart) (*worker, error) {
 					return nil, err
 				}
 				w.changes = newChangeReader(cfg)
-				if cfg.Format == FormatAvro {
+				switch cfg.Format {
+				case FormatAvro:
 					w.changes.framed = newAvroTranscoder(p, nil).json
+				case FormatProtobuf:
+					w.changes.framed = newProtoKeys(p).json
 				}
 			}
 		case routeRejected:
