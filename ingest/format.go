@@ -396,6 +396,37 @@ type registryDecoder struct {
 	idx      []int
 }
 
+// NewRowDecoder returns a decoder of the record values of pipeline pc
+// into rows of sch, as the pipeline's workers decode them, and the
+// JSONDecoder whose row it fills with each record it accepts (which a
+// transform reads): for format json the JSONDecoder itself; for avro and
+// protobuf a decoder of the schema registry's wire format, reading writer
+// schemas from pc's registry, whose records of a schema id the registry
+// does not know are dead letters at once. It never changes a table (no
+// schema evolution). Parse refuses a record with a *decode.DecodeError (a
+// dead letter) or fails with another error: the registry cannot be used,
+// which ends the reading. It is for tools that read a pipeline's records
+// outside a running pipeline (floe verify), and reads record values only
+// (not mode: cdc's change events).
+func NewRowDecoder(pc PipelineConfig, sch *iceberg.Schema) (decode.Decoder, *decode.JSONDecoder, error) {
+	if !pc.RegistryFormat() {
+		d, err := decode.NewJSONDecoder(sch)
+		return d, d, err
+	}
+	pc.SchemaEvolution = EvolutionStrict
+	pc.Registry.UnknownSchemaWait = registry.WaitFor(0)
+	cl, err := registry.New(pc.Registry)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &Pipeline{opts: Options{Pipeline: pc}, schemas: newWriterSchemas(pc.Format, cl)}
+	d, err := newRegistryDecoder(p, pc.Table, sch, nil, DefaultFormatVersion, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, d.rows, nil
+}
+
 // compiled is a writer schema's decoder, or why its records are dead
 // letters.
 type compiled struct {
@@ -404,7 +435,10 @@ type compiled struct {
 	kind string
 }
 
-func newRegistryDecoder(p *Pipeline, table string, sch *iceberg.Schema, fixed []string, version int) (*registryDecoder, error) {
+// newRegistryDecoder returns a decoder of p's records into rows of sch, a
+// schema of table; withRows makes its decoders fill rows (a transform
+// reads it), which Avro decoders always do.
+func newRegistryDecoder(p *Pipeline, table string, sch *iceberg.Schema, fixed []string, version int, withRows bool) (*registryDecoder, error) {
 	asc, err := arrowSchema(sch)
 	if err != nil {
 		return nil, err
@@ -417,8 +451,8 @@ func newRegistryDecoder(p *Pipeline, table string, sch *iceberg.Schema, fixed []
 	}
 	// An Avro table's types are all ones a JSONDecoder holds; a protobuf
 	// table's may not be (maps with other than string keys), so its
-	// decoders fill a shared row only for a transform to read.
-	if p.opts.Pipeline.Format == FormatAvro || p.prog != nil {
+	// decoders fill a shared row only when asked to.
+	if p.opts.Pipeline.Format == FormatAvro || withRows {
 		if d.rows, err = decode.NewJSONDecoder(sch); err != nil {
 			return nil, err
 		}

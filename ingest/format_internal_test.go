@@ -59,7 +59,7 @@ var tableWithID = iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "id", Ty
 // worker has.
 func newRun(t *testing.T, p *Pipeline) *registryDecoder {
 	t.Helper()
-	d, err := newRegistryDecoder(p, p.opts.Pipeline.Table, tableWithID, nil, 2)
+	d, err := newRegistryDecoder(p, p.opts.Pipeline.Table, tableWithID, nil, 2, false)
 	require.NoError(t, err)
 	return d
 }

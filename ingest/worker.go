@@ -336,7 +336,7 @@ func newWorker(p *Pipeline, outs []outputSpec, rs runStart) (*worker, error) {
 			var rows *decode.JSONDecoder
 			if cfg := p.opts.Pipeline; cfg.RegistryFormat() && cfg.Mode != ModeCDC {
 				fixed := FixedColumns(p.opts.Pipeline, spec.info.Schema, &spec.info.Spec)
-				rd, err := newRegistryDecoder(p, spec.Table, in, fixed, spec.info.FormatVersion)
+				rd, err := newRegistryDecoder(p, spec.Table, in, fixed, spec.info.FormatVersion, p.prog != nil)
 				if err != nil {
 					return nil, err
 				}

@@ -231,14 +231,13 @@ func precision(a window.AggSpec) uint8 {
 func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineConfig, prog *transform.Program,
 	starts, offsets commit.Offsets, res *Result,
 ) ([]window.Event, error) {
-	if pc.RegistryFormat() {
-		return nil, fmt.Errorf("verify: pipeline %s reads format %s; floe verify recomputes json pipelines only", pc.Name, pc.Format)
-	}
 	in, err := pc.DeclaredSchema()
 	if err != nil {
 		return nil, err
 	}
-	dec, err := decode.NewJSONDecoder(in)
+	// Avro and protobuf records decode into the declared schema through
+	// the schema registry, into the row the transform reads.
+	dec, rows, err := ingest.NewRowDecoder(pc, in)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +245,7 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 	if err != nil {
 		return nil, err
 	}
-	run, err := prog.NewRunner(dec, outSchema)
+	run, err := prog.NewRunner(rows, outSchema)
 	if err != nil {
 		return nil, err
 	}
@@ -296,11 +295,20 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 	}
 	var events []window.Event
 	dd := newDedupRef(prog)
+	var readErr error
 	read := func(r *kgo.Record) {
+		if readErr != nil {
+			return
+		}
 		res.Records++
 		meta := decode.RecordMeta{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key}
-		if err := dec.Parse(r.Value, meta); err != nil {
+		var de *decode.DecodeError
+		if err := dec.Parse(r.Value, meta); errors.As(err, &de) {
 			res.DeadLetters++
+		} else if err != nil {
+			// The registry cannot be used: the pipeline would pause or
+			// stop on this record, not make it a dead letter.
+			readErr = fmt.Errorf("verify: %s/%d at offset %d: %w", r.Topic, r.Partition, r.Offset, err)
 		} else if keep, err := run.Keep(); err != nil {
 			res.DeadLetters++
 		} else if !keep {
@@ -362,6 +370,9 @@ func readEvents(ctx context.Context, kc ingest.KafkaConfig, pc ingest.PipelineCo
 				progress = true
 			}
 		})
+		if readErr != nil {
+			return nil, readErr
+		}
 		if progress {
 			lastProgress = time.Now()
 		} else if time.Since(lastProgress) > time.Minute {
