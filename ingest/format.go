@@ -466,19 +466,12 @@ func (d *registryDecoder) ArrowSchema() *arrow.Schema { return d.arrow }
 // *decode.DecodeError (a dead letter); a record that must end the run (an
 // unreachable registry, a schema change to apply first) a *runEnding.
 func (d *registryDecoder) Parse(value []byte, meta decode.RecordMeta) error {
-	id, payload, err := registry.Header(value)
-	if err != nil {
-		d.metrics.RegistryError(d.pipeline, "not_framed")
-		return &decode.DecodeError{Reason: err.Error()}
+	var id uint32
+	var header, payload []byte
+	var err error
+	if id, d.idx, header, payload, err = splitFrame(d.src.format, value, d.idx, d.metrics, d.pipeline); err != nil {
+		return err
 	}
-	if d.src.format == FormatProtobuf {
-		d.idx, payload, err = decode.AppendMessageIndexes(d.idx[:0], payload)
-		if err != nil {
-			d.metrics.RegistryError(d.pipeline, "not_framed")
-			return &decode.DecodeError{Reason: fmt.Sprintf("schema id %d: %v", id, err)}
-		}
-	}
-	header := value[1 : len(value)-len(payload)]
 	c := d.byHeader[string(header)]
 	if c == nil {
 		if c, err = d.compile(id); err != nil {
@@ -495,6 +488,27 @@ func (d *registryDecoder) Parse(value []byte, meta decode.RecordMeta) error {
 	}
 	d.cur = c.dec
 	return nil
+}
+
+// splitFrame splits a value (or key) in the schema registry's wire format
+// of format: its schema id, for protobuf the message indexes (appended to
+// idx[:0]), its header (the bytes naming its writer schema: the id and the
+// indexes) and its payload. A value not in the wire format is a
+// *decode.DecodeError, counted as not_framed.
+func splitFrame(format string, value []byte, idx []int, m Metrics, pipeline string) (id uint32, _ []int, header, payload []byte, err error) {
+	id, payload, err = registry.Header(value)
+	if err != nil {
+		m.RegistryError(pipeline, "not_framed")
+		return 0, idx, nil, nil, &decode.DecodeError{Reason: err.Error()}
+	}
+	if format == FormatProtobuf {
+		idx, payload, err = decode.AppendMessageIndexes(idx[:0], payload)
+		if err != nil {
+			m.RegistryError(pipeline, "not_framed")
+			return 0, idx, nil, nil, &decode.DecodeError{Reason: fmt.Sprintf("schema id %d: %v", id, err)}
+		}
+	}
+	return id, idx, value[1 : len(value)-len(payload)], payload, nil
 }
 
 // compile makes the decoder of writer schema id (d.idx: the protobuf
@@ -641,17 +655,18 @@ func newAvroTranscoder(p *Pipeline, plan *evolutionPlan) *avroTranscoder {
 // schema's ids mean nothing).
 func withColumns(w, tbl *iceberg.Schema, names []string) *iceberg.Schema {
 	fields := slices.Clone(w.Fields())
-	added := false
+	next := w.HighestFieldID()
 	for _, name := range names {
 		if _, ok := w.FindFieldByName(name); ok {
 			continue
 		}
 		if f, ok := tbl.FindFieldByName(name); ok {
-			f.ID = w.HighestFieldID() + 1 + len(fields) - len(w.Fields())
-			fields, added = append(fields, f), true
+			next++
+			f.ID = next
+			fields = append(fields, f)
 		}
 	}
-	if !added {
+	if len(fields) == len(w.Fields()) {
 		return w
 	}
 	return iceberg.NewSchema(w.ID, fields...)
@@ -737,17 +752,12 @@ func newProtoKeys(p *Pipeline) *protoKeys {
 // until the next call): a *decode.DecodeError makes the record a dead
 // letter, a *runEnding ends the run.
 func (k *protoKeys) json(key []byte) ([]byte, error) {
-	id, payload, err := registry.Header(key)
-	if err != nil {
-		k.metrics.RegistryError(k.pipeline, "not_framed")
-		return nil, &decode.DecodeError{Reason: err.Error()}
+	var id uint32
+	var header, payload []byte
+	var err error
+	if id, k.idx, header, payload, err = splitFrame(FormatProtobuf, key, k.idx, k.metrics, k.pipeline); err != nil {
+		return nil, err
 	}
-	k.idx, payload, err = decode.AppendMessageIndexes(k.idx[:0], payload)
-	if err != nil {
-		k.metrics.RegistryError(k.pipeline, "not_framed")
-		return nil, &decode.DecodeError{Reason: fmt.Sprintf("schema id %d: %v", id, err)}
-	}
-	header := key[1 : len(key)-len(payload)]
 	pk := k.byHeader[string(header)]
 	if pk == nil {
 		ws, err := k.src.get(context.Background(), id, k.idx, k.wait)

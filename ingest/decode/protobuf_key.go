@@ -58,7 +58,7 @@ func AppendProtoKeyJSON(dst []byte, md protoreflect.MessageDescriptor, payload [
 			dst, ok, err = appendProtoKeyValue(dst, fd, m.Get(fd))
 		}
 		if err != nil {
-			return dst, &DecodeError{Field: string(fd.Name()), Reason: err.Error()}
+			return dst, withParent(err, string(fd.Name()))
 		}
 		if !ok {
 			dst = dst[:start]
@@ -83,7 +83,7 @@ func appendProtoKeyValue(dst []byte, fd protoreflect.FieldDescriptor, v protoref
 	case protoreflect.FloatKind, protoreflect.DoubleKind:
 		f := v.Float()
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return dst, false, errString("the key is " + strconv.FormatFloat(f, 'g', -1, 64) + ", which JSON cannot hold")
+			return dst, false, fieldErr("the key is " + strconv.FormatFloat(f, 'g', -1, 64) + ", which JSON cannot hold")
 		}
 		bits := 64
 		if fd.Kind() == protoreflect.FloatKind {
@@ -92,7 +92,7 @@ func appendProtoKeyValue(dst []byte, fd protoreflect.FieldDescriptor, v protoref
 		return strconv.AppendFloat(dst, f, 'g', -1, bits), true, nil
 	case protoreflect.StringKind:
 		if !utf8.ValidString(v.String()) {
-			return dst, false, errString("the string is not valid UTF-8")
+			return dst, false, fieldErr("the string is not valid UTF-8")
 		}
 		return appendJSONString(dst, []byte(v.String())), true, nil
 	case protoreflect.BytesKind:
@@ -112,11 +112,9 @@ func appendProtoKeyValue(dst []byte, fd protoreflect.FieldDescriptor, v protoref
 			secs, nanos := m.Get(md.Fields().ByNumber(1)).Int(), m.Get(md.Fields().ByNumber(2)).Int()
 			// google.protobuf.Timestamp's range: 0001-01-01 to 9999-12-31.
 			if secs < -62135596800 || secs > 253402300799 || nanos < 0 || nanos > 999999999 {
-				return dst, false, errString("the Timestamp is out of its range")
+				return dst, false, fieldErr("the Timestamp is out of its range")
 			}
-			dst = append(dst, '"')
-			dst = time.Unix(secs, nanos).UTC().AppendFormat(dst, time.RFC3339Nano)
-			return append(dst, '"'), true, nil
+			return appendTimestamp(dst, time.Unix(secs, nanos)), true, nil
 		case wktWrapper:
 			inner := md.Fields().ByNumber(1)
 			return appendProtoKeyValue(dst, inner, m.Get(inner))
@@ -124,7 +122,3 @@ func appendProtoKeyValue(dst []byte, fd protoreflect.FieldDescriptor, v protoref
 	}
 	return dst, false, nil
 }
-
-type errString string
-
-func (e errString) Error() string { return string(e) }

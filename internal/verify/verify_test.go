@@ -40,13 +40,7 @@ func TestVerify(t *testing.T) {
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "clicks"))
 	require.NoError(t, err)
 	defer kc.Close()
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Node.DataDir, cfg.Node.HTTPAddr = dir, ""
-	cfg.Catalog.URI = "sqlite://" + filepath.Join(dir, "c.db")
-	cfg.Catalog.Warehouse = "file://" + filepath.Join(dir, "wh")
-	cfg.Kafka.Brokers = kc.ListenAddrs()
-	cfg.Pipelines = []ingest.PipelineConfig{{
+	cfg, dir := nodeConfig(t, kc, ingest.PipelineConfig{
 		Name: "per_minute", Topics: []string{"clicks"}, Table: "ns.per_minute", Start: "earliest",
 		CommitInterval: conf.Duration(100 * time.Millisecond),
 		Schema: []ingest.Column{
@@ -67,9 +61,7 @@ func TestVerify(t *testing.T) {
 			},
 			State: transform.StateConfig{Retention: conf.Duration(time.Second)},
 		},
-	}}
-	cfg.FillDefaults()
-	require.NoError(t, cfg.Validate())
+	})
 
 	r := rand.New(rand.NewPCG(1, 2))
 	t0 := time.Date(2026, 7, 1, 8, 0, 0, 0, time.UTC)
@@ -183,13 +175,7 @@ message Click { string user = 1; string country = 2; google.protobuf.Timestamp t
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "clicks"))
 	require.NoError(t, err)
 	defer kc.Close()
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Node.DataDir, cfg.Node.HTTPAddr = dir, ""
-	cfg.Catalog.URI = "sqlite://" + filepath.Join(dir, "c.db")
-	cfg.Catalog.Warehouse = "file://" + filepath.Join(dir, "wh")
-	cfg.Kafka.Brokers = kc.ListenAddrs()
-	cfg.Pipelines = []ingest.PipelineConfig{{
+	cfg, dir := nodeConfig(t, kc, ingest.PipelineConfig{
 		Name: "per_minute", Topics: []string{"clicks"}, Table: "ns.per_minute", Start: "earliest",
 		CommitInterval: conf.Duration(100 * time.Millisecond),
 		Format:         ingest.FormatProtobuf,
@@ -211,9 +197,7 @@ message Click { string user = 1; string country = 2; google.protobuf.Timestamp t
 			},
 			State: transform.StateConfig{Retention: conf.Duration(time.Second)},
 		},
-	}}
-	cfg.FillDefaults()
-	require.NoError(t, cfg.Validate())
+	})
 
 	r := rand.New(rand.NewPCG(3, 4))
 	t0 := time.Date(2026, 7, 1, 8, 0, 0, 0, time.UTC)
@@ -262,4 +246,20 @@ message Click { string user = 1; string country = 2; google.protobuf.Timestamp t
 	out.Reset()
 	_, err = verify.Run(context.Background(), verify.Options{Config: cfg, Pipeline: "per_minute"}, &out)
 	require.ErrorContains(t, err, "verify: clicks/")
+}
+
+// nodeConfig is the configuration of a node with a local catalog and
+// warehouse under a new directory, reading from kc, running pipeline pc.
+func nodeConfig(t *testing.T, kc *kfake.Cluster, pc ingest.PipelineConfig) (config.Config, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Node.DataDir, cfg.Node.HTTPAddr = dir, ""
+	cfg.Catalog.URI = "sqlite://" + filepath.Join(dir, "c.db")
+	cfg.Catalog.Warehouse = "file://" + filepath.Join(dir, "wh")
+	cfg.Kafka.Brokers = kc.ListenAddrs()
+	cfg.Pipelines = []ingest.PipelineConfig{pc}
+	cfg.FillDefaults()
+	require.NoError(t, cfg.Validate())
+	return cfg, dir
 }
