@@ -77,4 +77,19 @@
 // Timers default to values that elect a new leader within about 2 s of a
 // leader's death on a LAN (see the Default* constants; TestFailoverTCP logs
 // the times measured). Shutdown is abrupt, like a crash, for the cluster.
+//
+// # Replication without raft's pipeline
+//
+// The transport allows one AppendEntries in flight per follower
+// (transportMaxInFlight), which turns off raft's pipelined replication. In
+// raft v1.7 the pipeline can deadlock: when a follower answers with a newer
+// term (after a leadership transfer, say) or refuses an append, the
+// goroutine reading the answers returns, the replication goroutine may
+// still send once more, and that send waits for a reader that is gone,
+// while the pipeline would only be closed by the waiting goroutine itself.
+// The follower then receives no more entries while heartbeats keep it
+// quiet, and the leader's Shutdown never returns. Synchronous replication
+// still batches every entry the follower lacks into one request; it costs
+// a round trip per batch, which the ledger's handful of entries per commit
+// interval does not feel.
 package raftstore

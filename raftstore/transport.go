@@ -19,6 +19,10 @@ const (
 	// by raft). A dead peer whose port is closed fails at once; this only
 	// matters for a peer that is reachable but hung.
 	transportTimeout = 10 * time.Second
+	// transportMaxInFlight is 1: raft replicates to each follower one
+	// AppendEntries at a time, never through its pipeline, which can
+	// deadlock (see "Replication without raft's pipeline" in doc.go).
+	transportMaxInFlight = 1
 )
 
 // streamLayer is a raft.StreamLayer over TCP, optionally TLS. raft's own
@@ -60,10 +64,11 @@ func newNetworkTransport(cfg Config, logger hclog.Logger) (*raft.NetworkTranspor
 	}
 	stream := &streamLayer{Listener: ln, advertise: advertiseAddr(adv), tls: cfg.TLS}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
-		MaxPool: transportMaxPool,
-		Timeout: transportTimeout,
-		Logger:  logger,
+		Stream:          stream,
+		MaxPool:         transportMaxPool,
+		MaxRPCsInFlight: transportMaxInFlight,
+		Timeout:         transportTimeout,
+		Logger:          logger,
 	})
 	return trans, raft.ServerAddress(adv), nil
 }

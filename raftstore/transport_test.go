@@ -7,11 +7,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // selfSigned returns a TLS config with a fresh self-signed certificate for
@@ -80,4 +84,24 @@ func TestTLSTransport(t *testing.T) {
 	}
 	applyN(t, leader, "c", 10)
 	waitConverged(t, 10*time.Second, 120, tcpFSMs(nodes)...)
+}
+
+// TestTransportReplicatesWithoutPipeline checks that the transport refuses
+// raft's pipelined replication, so raft replicates one AppendEntries at a
+// time: its pipeline can deadlock when a follower answers with a newer term
+// (see transportMaxInFlight), leaving the follower without entries and the
+// leader's Shutdown hanging.
+func TestTransportReplicatesWithoutPipeline(t *testing.T) {
+	trans, addr, err := newNetworkTransport(Config{BindAddr: "127.0.0.1:0"}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trans.Close()
+	p, err := trans.AppendEntriesPipeline("peer", addr)
+	if !errors.Is(err, raft.ErrPipelineReplicationNotSupported) {
+		if p != nil {
+			_ = p.Close()
+		}
+		t.Fatalf("AppendEntriesPipeline: got %v, want %v", err, raft.ErrPipelineReplicationNotSupported)
+	}
 }
