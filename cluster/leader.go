@@ -411,22 +411,29 @@ func (n *Node) finalCommits(timeout time.Duration) {
 	defer n.flushing.Store(false)
 	deadline := time.Now().Add(timeout)
 	// Members stopping at the same time propose their last batches within
-	// about a heartbeat: a leader waits for them before it goes.
+	// about a heartbeat: every member waits for them before it goes, the
+	// leader to commit them, a follower so the leader keeps its quorum
+	// while it does.
 	settle := time.Now().Add(2 * n.cfg.HeartbeatInterval.D())
 	if len(n.ledger.Members()) <= 1 {
 		settle = time.Now() // nobody else to wait for
 	}
 	// The segments to see committed: those pending now (this member's
-	// last batches among them) and, on a leader, those proposed while it
-	// settles. Members that go on running keep proposing; their later
-	// segments are the next leader's, or this one's after a restart:
-	// waiting for none to be pending could last the whole timeout.
+	// last batches among them) and those proposed while it settles.
+	// Members that go on running keep proposing; their later segments are
+	// the next leader's, or this one's after a restart: waiting for none
+	// to be pending could last the whole timeout.
 	watch := map[uint64]bool{}
+	// A follower goes when no leader has been known for a while: the
+	// members that could commit are gone. A moment without one (a
+	// leadership transfer, an election) is no reason: a member leaving
+	// then takes the quorum from the leader that comes next.
+	var leaderless time.Time
 	for first := true; time.Now().Before(deadline); first = false {
 		leader := n.raft.IsLeader()
-		collecting := first || (leader && time.Now().Before(settle))
+		settling := time.Now().Before(settle)
 		left := 0
-		if leader && time.Now().Before(settle) {
+		if settling {
 			left++
 		}
 		pending := map[uint64]bool{}
@@ -436,7 +443,7 @@ func (n *Node) finalCommits(timeout time.Duration) {
 				// segment, offsets-only ones included.
 				if ps.Records > 0 || len(ps.Files) > 0 || leader {
 					pending[ps.ID] = true
-					if collecting {
+					if first || settling {
 						watch[ps.ID] = true
 					}
 				}
@@ -451,10 +458,14 @@ func (n *Node) finalCommits(timeout time.Duration) {
 			n.log.Info("final commits done")
 			return
 		}
-		if !leader {
-			if id, _ := n.raft.Leader(); id == "" {
-				break
-			}
+		switch id, _ := n.raft.Leader(); {
+		case leader || id != "":
+			leaderless = time.Time{}
+		case leaderless.IsZero():
+			leaderless = time.Now()
+		case time.Since(leaderless) > 2*n.cfg.HeartbeatInterval.D():
+			n.log.Warn("no leader to commit the pending segments; the next leader commits them")
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
