@@ -414,7 +414,10 @@ func (n *Node) finalCommits(timeout time.Duration) {
 	// about a heartbeat: every member waits for them before it goes, the
 	// leader to commit them, a follower so the leader keeps its quorum
 	// while it does.
-	settle := time.Now().Add(2 * n.cfg.HeartbeatInterval.D())
+	// Two heartbeats: how long a member waits for the others' last
+	// batches, and how long a follower outlasts having no leader.
+	grace := 2 * n.cfg.HeartbeatInterval.D()
+	settle := time.Now().Add(grace)
 	if len(n.ledger.Members()) <= 1 {
 		settle = time.Now() // nobody else to wait for
 	}
@@ -463,7 +466,7 @@ func (n *Node) finalCommits(timeout time.Duration) {
 			leaderless = time.Time{}
 		case leaderless.IsZero():
 			leaderless = time.Now()
-		case time.Since(leaderless) > 2*n.cfg.HeartbeatInterval.D():
+		case time.Since(leaderless) > grace:
 			n.log.Warn("no leader to commit the pending segments; the next leader commits them")
 			return
 		}

@@ -466,10 +466,9 @@ func (d *registryDecoder) ArrowSchema() *arrow.Schema { return d.arrow }
 // *decode.DecodeError (a dead letter); a record that must end the run (an
 // unreachable registry, a schema change to apply first) a *runEnding.
 func (d *registryDecoder) Parse(value []byte, meta decode.RecordMeta) error {
-	var id uint32
-	var header, payload []byte
-	var err error
-	if id, d.idx, header, payload, err = splitFrame(d.src.format, value, d.idx, d.metrics, d.pipeline); err != nil {
+	id, idx, header, payload, err := splitFrame(d.src.format, value, d.idx, d.metrics, d.pipeline)
+	d.idx = idx
+	if err != nil {
 		return err
 	}
 	c := d.byHeader[string(header)]
@@ -752,10 +751,9 @@ func newProtoKeys(p *Pipeline) *protoKeys {
 // until the next call): a *decode.DecodeError makes the record a dead
 // letter, a *runEnding ends the run.
 func (k *protoKeys) json(key []byte) ([]byte, error) {
-	var id uint32
-	var header, payload []byte
-	var err error
-	if id, k.idx, header, payload, err = splitFrame(FormatProtobuf, key, k.idx, k.metrics, k.pipeline); err != nil {
+	id, idx, header, payload, err := splitFrame(FormatProtobuf, key, k.idx, k.metrics, k.pipeline)
+	k.idx = idx
+	if err != nil {
 		return nil, err
 	}
 	pk := k.byHeader[string(header)]
